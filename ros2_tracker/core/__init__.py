@@ -1,0 +1,23 @@
+"""ROS-free tracking core: boxes, batched Kalman motion, costs, assignment, track lifecycle, tracker.
+
+Imports numpy and scipy only (a test enforces it), so it runs anywhere and is easy to test.
+"""
+
+from ros2_tracker.core.assignment import Assignment, assign
+from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
+from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig
+
+__all__ = [
+    "Assignment",
+    "ConfigBase",
+    "ConfigError",
+    "StampError",
+    "TrackSet",
+    "TrackState",
+    "Tracker",
+    "TrackerConfig",
+    "Trajectories",
+    "assign",
+    "param",
+]

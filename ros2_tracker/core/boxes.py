@@ -1,0 +1,63 @@
+"""Box formats and box validation.
+
+Formats (all float arrays of shape (N, 4), pixels):
+- ``tlwh``: top-left x, top-left y, width, height (MOTChallenge files);
+- ``xyxy``: x1, y1, x2, y2;
+- ``cxcywh``: centre x, centre y, width, height (the Kalman state's measured part).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "cxcywh_to_xyxy",
+    "tlwh_to_xyxy",
+    "valid_box_mask",
+    "xyxy_to_cxcywh",
+    "xyxy_to_tlwh",
+]
+
+
+def tlwh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N,4) tlwh -> (N,4) xyxy."""
+    b = np.asarray(boxes, dtype=np.float64)
+    out = b.copy()
+    out[:, 2:] += b[:, :2]
+    return out
+
+
+def xyxy_to_tlwh(boxes: np.ndarray) -> np.ndarray:
+    """(N,4) xyxy -> (N,4) tlwh."""
+    b = np.asarray(boxes, dtype=np.float64)
+    out = b.copy()
+    out[:, 2:] -= b[:, :2]
+    return out
+
+
+def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
+    """(N,4) xyxy -> (N,4) centre x, centre y, width, height."""
+    b = np.asarray(boxes, dtype=np.float64)
+    out = np.empty_like(b)
+    out[:, 2:] = b[:, 2:] - b[:, :2]
+    out[:, :2] = b[:, :2] + 0.5 * out[:, 2:]
+    return out
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N,4) centre x, centre y, width, height -> (N,4) xyxy."""
+    b = np.asarray(boxes, dtype=np.float64)
+    out = np.empty_like(b)
+    half = 0.5 * b[:, 2:]
+    out[:, :2] = b[:, :2] - half
+    out[:, 2:] = b[:, :2] + half
+    return out
+
+
+def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    """True for boxes that are finite with positive width and height (and a finite score)."""
+    b = np.asarray(boxes_xyxy, dtype=np.float64)
+    ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    if scores is not None:
+        ok &= np.isfinite(np.asarray(scores, dtype=np.float64))
+    return ok

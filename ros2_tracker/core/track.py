@@ -1,0 +1,78 @@
+"""Track lifecycle states and the read-only views of tracks that the tracker returns."""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["TrackSet", "TrackState", "Trajectories"]
+
+
+class TrackState(enum.IntEnum):
+    """Lifecycle: TENTATIVE -> CONFIRMED (after ``min_hits`` hits) <-> LOST -> removed.
+
+    The values match the ``STATE_*`` constants of ``ros2_tracker/msg/Track``.
+    """
+
+    TENTATIVE = 0
+    CONFIRMED = 1
+    LOST = 2
+
+
+class TrackSet(NamedTuple):
+    """All live tracks after an update, as parallel arrays (row i is one track).
+
+    Attributes:
+        ids: (N,) int64 track ids, unique over the tracker's life, never reused.
+        boxes_xyxy: (N, 4) estimated boxes [px] (predicted only, for LOST tracks).
+        scores: (N,) score of the last matched detection.
+        classes: (N,) int64 class ids.
+        states: (N,) int8 :class:`TrackState` values.
+        velocities: (N, 4) d/dt of (cx, cy, w, h) [px/s].
+        box_variances: (N, 4) variances of (cx, cy, w, h) [px^2].
+        hits: (N,) number of detections matched over the track's life.
+        ages_s: (N,) seconds since the track started.
+        time_since_update_s: (N,) seconds since the last matched detection (0 when matched now).
+        det_indices: (N,) index of the input detection matched this update, -1 when none.
+    """
+
+    ids: np.ndarray
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    states: np.ndarray
+    velocities: np.ndarray
+    box_variances: np.ndarray
+    hits: np.ndarray
+    ages_s: np.ndarray
+    time_since_update_s: np.ndarray
+    det_indices: np.ndarray
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return len(self.ids)
+
+    def select(self, mask: np.ndarray) -> TrackSet:
+        """The tracks where ``mask`` (bool or index array) selects."""
+        return TrackSet(*(a[mask] for a in self))
+
+    def confirmed_and_updated(self) -> TrackSet:
+        """Tracks to report as results: confirmed and matched to a detection in this update."""
+        return self.select((self.states == TrackState.CONFIRMED) & (self.det_indices >= 0))
+
+
+class Trajectories(NamedTuple):
+    """Predicted future centres of tracks.
+
+    Attributes:
+        ids: (N,) track ids.
+        times_s: (K,) seconds ahead of the current stamp.
+        centres: (N, K, 2) predicted centre x, y [px].
+        covariances: (N, K, 3) (var_x, cov_xy, var_y) [px^2].
+    """
+
+    ids: np.ndarray
+    times_s: np.ndarray
+    centres: np.ndarray
+    covariances: np.ndarray

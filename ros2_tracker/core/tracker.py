@@ -1,0 +1,341 @@
+"""Online tracking-by-detection: staged association over a batched constant-velocity Kalman filter.
+
+Call :meth:`Tracker.update` once per frame, **including frames without detections** (lost tracks
+must age), with strictly non-decreasing timestamps. Each update runs named stages:
+
+1. ``_predict``: every track moves to the frame's stamp (dt from stamps, not frame counts).
+2. ``_associate_confident``: confirmed and lost tracks vs confident detections (IoU; lost tracks'
+   boxes are widened by their position uncertainty, so a track coasting through an occlusion can
+   still be found).
+3. ``_associate_low_score``: still-unmatched confirmed tracks vs low-score detections (ByteTrack):
+   occluded people give weak detections that should extend tracks, never start them.
+4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
+5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping.
+6. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
+7. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
+
+Tracks are stored as parallel arrays (structure of arrays), so the per-frame cost has no
+per-track Python loop. Classes never mix. Ids come from this instance and are never reused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ros2_tracker.core import kalman
+from ros2_tracker.core.assignment import assign
+from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
+from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.core.costs import ground_distance, iou_matrix
+from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
+
+__all__ = ["StampError", "Tracker", "TrackerConfig"]
+
+_TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
+
+
+class StampError(ValueError):
+    """A stamp went backwards (e.g. a looped bag). Call :meth:`Tracker.reset` to start over."""
+
+
+@dataclass(frozen=True)
+class TrackerConfig(ConfigBase):
+    """Parameters of :class:`Tracker` (ROS parameters of ``tracker_node`` share these names)."""
+
+    high_score: float = param(0.5, "Detections scoring at least this are associated first and "
+                              "may start tracks", low=0.0)
+    low_score: float = param(0.1, "Detections scoring below this are ignored; between low_score and "
+                             "high_score they only extend existing tracks", low=0.0)
+    new_track_score: float = param(0.6, "Minimum score of an unmatched detection to start a track",
+                                   low=0.0)
+    match_iou: float = param(0.2, "Minimum IoU to match a confident detection to a track", low=0.0,
+                             high=1.0)
+    low_score_match_iou: float = param(0.5, "Minimum IoU to match a low-score detection", low=0.0,
+                                       high=1.0)
+    tentative_match_iou: float = param(0.3, "Minimum IoU to match a detection to a tentative track",
+                                       low=0.0, high=1.0)
+    min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
+                          high=1000)
+    max_lost_s: float = param(1.0, "Seconds a confirmed track coasts without detections before it "
+                              "is removed", low=0.0, high=3600.0, unit="s")
+    lost_box_growth: float = param(1.0, "Lost tracks' boxes are widened by this many standard "
+                                   "deviations of their predicted position when matched", low=0.0,
+                                   high=10.0)
+    measurement_noise: float = param(0.05, "Box measurement standard deviation, relative to box "
+                                     "height", low=1e-4, high=10.0)
+    velocity_noise: float = param(1.0, "White-noise acceleration density, relative to box height "
+                                  "[1/s^1.5]", low=0.0, high=100.0)
+    position_noise: float = param(0.1, "Position random-walk density, relative to box height "
+                                  "[1/s^0.5]", low=0.0, high=100.0)
+    initial_velocity_noise: float = param(1.0, "Standard deviation of a new track's unknown "
+                                          "velocity, relative to box height [1/s]", low=0.0,
+                                          high=100.0)
+    class_aware: bool = param(True, "Never associate detections and tracks of different classes")
+    trajectory_horizon_s: float = param(2.0, "How far ahead predicted trajectories reach", low=0.0,
+                                        high=60.0, unit="s")
+    trajectory_step_s: float = param(0.2, "Time between predicted trajectory points", low=0.001,
+                                     high=60.0, unit="s")
+    ground_homography: list = param([], "Optional 3x3 image-to-ground homography (9 numbers, row "
+                                    "major, pixels -> metres); enables max_ground_distance_m")
+    max_ground_distance_m: float = param(2.0, "With a homography: never match boxes whose foot "
+                                         "points are further apart on the ground", low=0.0,
+                                         unit="m")
+
+    def check(self) -> None:
+        """Cross-field validation."""
+        if self.low_score > self.high_score:
+            raise ConfigError(f"low_score: {self.low_score} must not exceed high_score "
+                              f"({self.high_score})")
+        if self.trajectory_step_s > self.trajectory_horizon_s > 0:
+            raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
+        h = self.ground_homography
+        if h and (len(h) != 9 or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                         for v in h)):
+            raise ConfigError("ground_homography: expected 9 finite numbers (3x3, row major) or []")
+
+    @property
+    def noise(self) -> kalman.MotionNoise:
+        """The Kalman filter's noise levels."""
+        return kalman.MotionNoise(self.measurement_noise, self.velocity_noise, self.position_noise,
+                                  self.initial_velocity_noise)
+
+
+class Tracker:
+    """Multi-object tracker. See the module docstring for the stages.
+
+    Args:
+        config: tracker parameters; defaults when None.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._noise = self.config.noise
+        h = self.config.ground_homography
+        self._homography = np.asarray(h, dtype=np.float64).reshape(3, 3) if h else None
+        self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
+        self._next_id = 1
+        self.reset()
+
+    # ------------------------------------------------------------------ public API
+    def reset(self) -> None:
+        """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
+        self._stamp: float | None = None
+        self._ids = np.empty(0, dtype=np.int64)
+        self._cls = np.empty(0, dtype=np.int64)
+        self._state = np.empty(0, dtype=np.int8)
+        self._mean = np.empty((0, 8))
+        self._cov = np.empty((0, 4, 3))
+        self._score = np.empty(0)
+        self._hits = np.empty(0, dtype=np.int64)
+        self._streak = np.empty(0, dtype=np.int64)
+        self._born = np.empty(0)
+        self._last = np.empty(0)
+        self._det = np.empty(0, dtype=np.int64)
+
+    @property
+    def stamp(self) -> float | None:
+        """Stamp of the last update [s], None before the first."""
+        return self._stamp
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def update(self, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None,
+               classes: np.ndarray | None = None, *, stamp: float,
+               features: np.ndarray | None = None) -> TrackSet:
+        """Advance to ``stamp`` and associate this frame's detections.
+
+        Args:
+            boxes_xyxy: (D, 4) detection boxes [px]; invalid rows (NaN, inf, width or height <= 0)
+                are dropped and counted in ``dropped_detections``.
+            scores: (D,) detection scores; 1.0 when None.
+            classes: (D,) integer class ids; 0 when None.
+            stamp: time of the frame [s]; must not be earlier than the previous one.
+            features: reserved for appearance embeddings (D, E); unused by this tracker.
+
+        Returns:
+            Every live track (tentative, confirmed, lost); see :class:`TrackSet`.
+
+        Raises:
+            StampError: ``stamp`` is earlier than the previous update's.
+            ValueError: arrays of inconsistent shapes.
+        """
+        del features
+        boxes, det_scores, det_cls = self._prepare(boxes_xyxy, scores, classes)
+        dt = self._advance_clock(stamp)
+        self._predict(dt)
+        self._det = np.full(len(self._ids), -1, dtype=np.int64)
+        high = np.flatnonzero(det_scores >= self.config.high_score)
+        low = np.flatnonzero((det_scores >= self.config.low_score) & (det_scores < self.config.high_score))
+        track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
+        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high)
+        m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches)
+        m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
+        self._correct(np.concatenate([matches, m_low, m_tent]), boxes, det_scores)
+        self._spawn(boxes, det_scores, det_cls, high)
+        self._retire()
+        return self.tracks()
+
+    def tracks(self) -> TrackSet:
+        """The live tracks as of the last update."""
+        now = self._stamp if self._stamp is not None else 0.0
+        return TrackSet(
+            ids=self._ids.copy(),
+            boxes_xyxy=cxcywh_to_xyxy(self._mean[:, :4]),
+            scores=self._score.copy(),
+            classes=self._cls.copy(),
+            states=self._state.copy(),
+            velocities=self._mean[:, 4:].copy(),
+            box_variances=self._cov[:, :, 0].copy(),
+            hits=self._hits.copy(),
+            ages_s=now - self._born,
+            time_since_update_s=now - self._last,
+            det_indices=self._det.copy(),
+        )
+
+    def predict_trajectories(self, horizon_s: float | None = None,
+                             step_s: float | None = None) -> Trajectories:
+        """Future centres of every live track, ``step_s`` apart up to ``horizon_s`` (config defaults)."""
+        horizon = self.config.trajectory_horizon_s if horizon_s is None else horizon_s
+        step = self.config.trajectory_step_s if step_s is None else step_s
+        if step <= 0 or horizon < 0:
+            raise ValueError("trajectory step must be > 0 and horizon >= 0")
+        times = np.arange(1, int(math.floor(horizon / step + 1e-9)) + 1) * step
+        centres, cov = kalman.predict_trajectory(self._mean, self._cov, times, self._noise)
+        return Trajectories(self._ids.copy(), times, centres, cov)
+
+    # ------------------------------------------------------------------ stages
+    def _prepare(self, boxes_xyxy, scores, classes):
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        n = len(boxes)
+        det_scores = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+        det_cls = np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes).astype(np.int64).reshape(-1)
+        if len(det_scores) != n or len(det_cls) != n:
+            raise ValueError(f"boxes ({n}), scores ({len(det_scores)}) and classes ({len(det_cls)}) "
+                             "must have the same length")
+        ok = valid_box_mask(boxes, det_scores)
+        if not ok.all():
+            self.dropped_detections += int(n - ok.sum())
+            boxes, det_scores, det_cls = boxes[ok], det_scores[ok], det_cls[ok]
+        return boxes, det_scores, det_cls
+
+    def _advance_clock(self, stamp: float) -> float:
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            raise StampError(f"stamp must be finite, got {stamp}")
+        if self._stamp is None:
+            self._stamp = stamp
+            return 0.0
+        dt = stamp - self._stamp
+        if dt < 0:
+            raise StampError(f"stamp {stamp:.6f} s is earlier than the previous {self._stamp:.6f} s")
+        self._stamp = stamp
+        return dt
+
+    def _predict(self, dt: float) -> None:
+        if dt > 0 and len(self._ids):
+            self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
+
+    def _associate_confident(self, track_boxes, boxes, det_cls, high):
+        """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
+        rows = np.flatnonzero(self._state != _TENT)
+        if not len(rows) or not len(high):
+            return np.empty((0, 2), dtype=np.intp), high
+        tb = track_boxes[rows]
+        lost = self._state[rows] == _LOST
+        if lost.any() and self.config.lost_box_growth > 0:
+            pad = self.config.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
+            tb = tb.copy()
+            tb[lost, :2] -= pad
+            tb[lost, 2:] += pad
+        matches, left = self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
+        return matches, left
+
+    def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches):
+        """Confirmed tracks not matched yet vs low-score detections."""
+        if not len(low):
+            return np.empty((0, 2), dtype=np.intp)
+        free = self._state == _CONF
+        free[matches[:, 0]] = False
+        rows = np.flatnonzero(free)
+        if not len(rows):
+            return np.empty((0, 2), dtype=np.intp)
+        m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou)
+        return m
+
+    def _associate_tentative(self, track_boxes, boxes, det_cls, high):
+        """Tentative tracks vs the confident detections left over."""
+        rows = np.flatnonzero(self._state == _TENT)
+        if not len(rows) or not len(high):
+            return np.empty((0, 2), dtype=np.intp), high
+        return self._match(rows, track_boxes[rows], boxes, det_cls, high, self.config.tentative_match_iou)
+
+    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou):
+        """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
+        and the detection indices left unmatched."""
+        cost = 1.0 - iou_matrix(row_boxes, boxes[cols])
+        if self.config.class_aware:
+            cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
+        if self._homography is not None:
+            far = ground_distance(row_boxes, boxes[cols], self._homography) > self.config.max_ground_distance_m
+            cost[far] = np.inf
+        result = assign(cost, 1.0 - min_iou)
+        pairs = np.stack([rows[result.matches[:, 0]], cols[result.matches[:, 1]]], axis=1)
+        return pairs, cols[result.unmatched_cols]
+
+    def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> None:
+        """Kalman update of matched tracks and the lifecycle of all tracks."""
+        t, d = matches[:, 0], matches[:, 1]
+        if len(t):
+            z = xyxy_to_cxcywh(boxes[d])
+            r = kalman.measurement_var(z, self._noise)
+            self._mean[t], self._cov[t] = kalman.update(self._mean[t], self._cov[t], z, r)
+            self._score[t] = det_scores[d]
+            self._det[t] = d
+            self._hits[t] += 1
+            self._last[t] = self._stamp
+        matched = self._det >= 0
+        self._streak = np.where(matched, self._streak + 1, 0)
+        state = self._state
+        promote = matched & ((state == _LOST) | ((state == _TENT) & (self._streak >= self.config.min_hits)))
+        state[promote] = _CONF
+        state[~matched & (state == _CONF)] = _LOST
+
+    def _spawn(self, boxes, det_scores, det_cls, high) -> None:
+        new = high[det_scores[high] >= self.config.new_track_score]
+        n = len(new)
+        if not n:
+            return
+        z = xyxy_to_cxcywh(boxes[new])
+        mean, cov = kalman.initiate(z, self._noise)
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        state = np.full(n, _CONF if self.config.min_hits <= 1 else _TENT, dtype=np.int8)
+        self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
+
+    def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
+        n = len(ids)
+        now = np.full(n, self._stamp)
+        self._ids = np.concatenate([self._ids, ids])
+        self._cls = np.concatenate([self._cls, cls])
+        self._state = np.concatenate([self._state, state])
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        self._score = np.concatenate([self._score, scores])
+        self._hits = np.concatenate([self._hits, np.ones(n, dtype=np.int64)])
+        self._streak = np.concatenate([self._streak, np.ones(n, dtype=np.int64)])
+        self._born = np.concatenate([self._born, now])
+        self._last = np.concatenate([self._last, now])
+        self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
+
+    def _retire(self) -> None:
+        stale = (self._state == _TENT) & (self._det < 0)
+        stale |= (self._state == _LOST) & (self._stamp - self._last > self.config.max_lost_s)
+        if stale.any():
+            keep = ~stale
+            for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_streak",
+                         "_born", "_last", "_det"):
+                setattr(self, name, getattr(self, name)[keep])

@@ -1,0 +1,139 @@
+"""MOTChallenge text files: detections, results and ground truth (the only MOT reader/writer).
+
+Rows are ``frame, id, x, y, w, h, conf[, x, y, z | class, visibility]`` with a top-left box (tlwh)
+in pixels and frames counted from 1. Detection files carry id -1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MotFormatError", "MotRows", "read_mot", "write_results"]
+
+
+class MotFormatError(ValueError):
+    """A MOTChallenge file is missing, empty or malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class MotRows:
+    """Rows of a MOTChallenge file, sorted by frame (stable).
+
+    Attributes:
+        frames: (N,) int frame numbers (>= 1).
+        ids: (N,) int ids (-1 in detection files).
+        boxes_tlwh: (N, 4) float boxes.
+        scores: (N,) float confidence (column 7).
+        extra: (N, K) remaining columns (K may be 0).
+    """
+
+    frames: np.ndarray
+    ids: np.ndarray
+    boxes_tlwh: np.ndarray
+    scores: np.ndarray
+    extra: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def last_frame(self) -> int:
+        """Highest frame number (0 when empty)."""
+        return int(self.frames.max()) if len(self.frames) else 0
+
+    def by_frame(self, first: int = 1, last: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(frame, row_indices)`` for every frame from ``first`` to ``last``, empty ones included."""
+        last = self.last_frame if last is None else last
+        starts = np.searchsorted(self.frames, np.arange(first, last + 2))
+        for k, frame in enumerate(range(first, last + 1)):
+            yield frame, np.arange(starts[k], starts[k + 1])
+
+
+def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: bool = True) -> MotRows:
+    """Read a MOTChallenge file with clear errors.
+
+    Raises:
+        MotFormatError: missing file, empty file (unless ``allow_empty``), a row that is not
+            numbers, too few columns, frame numbers < 1 or not integers, NaN/inf values, or
+            (with ``validate_boxes``) width or height <= 0. The message names file and line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MotFormatError(f"{p}: file not found")
+    text = p.read_text(errors="replace")
+    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    if not lines:
+        if allow_empty:
+            return _rows(np.empty((0, 7)))
+        raise MotFormatError(f"{p}: file is empty")
+    data = _parse(p, lines)
+    bad = ~np.isfinite(data[:, :7]).all(axis=1)
+    if bad.any():
+        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: NaN or infinite value")
+    frames = data[:, 0]
+    bad = (frames < 1) | (frames != np.round(frames))
+    if bad.any():
+        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame must be an integer >= 1, "
+                             f"got {frames[bad][0]:g}")
+    if validate_boxes:
+        bad = (data[:, 4] <= 0) | (data[:, 5] <= 0)
+        if bad.any():
+            line = lines[int(np.argmax(bad))][0]
+            raise MotFormatError(f"{p}:{line}: box width and height must be > 0, got "
+                                 f"{data[bad][0, 4]:g} x {data[bad][0, 5]:g}")
+    if (np.diff(frames) < 0).any():
+        # The official MOT17 public detections are not sorted by frame: sort, stable, and say so.
+        print(f"note: {p}: rows are not sorted by frame; sorted them", file=sys.stderr)
+        data = data[np.argsort(frames, kind="stable")]
+    return _rows(data)
+
+
+def _parse(p: Path, lines: list[tuple[int, str]]) -> np.ndarray:
+    sep = "," if "," in lines[0][1] else None
+    rows = []
+    width = None
+    for lineno, ln in lines:
+        parts = ln.split(sep)
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            raise MotFormatError(f"{p}:{lineno}: not a row of numbers: {ln[:60]!r}") from None
+        if len(vals) < 6:
+            raise MotFormatError(f"{p}:{lineno}: expected at least 6 comma-separated columns "
+                                 f"(frame,id,x,y,w,h[,conf,...]), got {len(vals)}")
+        if len(vals) == 6:
+            vals.append(1.0)
+        if width is None:
+            width = len(vals)
+        vals = (vals + [-1.0] * width)[:width] if len(vals) != width else vals
+        rows.append(vals)
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _rows(data: np.ndarray) -> MotRows:
+    return MotRows(
+        frames=data[:, 0].astype(np.int64),
+        ids=data[:, 1].astype(np.int64),
+        boxes_tlwh=data[:, 2:6].copy(),
+        scores=data[:, 6].copy(),
+        extra=data[:, 7:].copy(),
+    )
+
+
+def write_results(path: str | Path, frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
+                  scores: np.ndarray | None = None) -> None:
+    """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (MOTChallenge results), sorted by frame then id."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = len(frames)
+    conf = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((ids, frames))
+    with p.open("w") as fh:
+        for i in order:
+            x, y, w, h = boxes_tlwh[i]
+            fh.write(f"{int(frames[i])},{int(ids[i])},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{conf[i]:.4f},-1,-1,-1\n")

@@ -1,0 +1,103 @@
+"""MOTChallenge sequence folders: ``seqinfo.ini``, ``img1/``, ``det/*.txt``, ``gt/gt.txt``."""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass
+from pathlib import Path
+
+from ros2_tracker.io.mot import MotFormatError
+
+__all__ = ["SequenceInfo", "find_sequence_root", "read_sequence_info"]
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """What a MOTChallenge folder holds.
+
+    Attributes:
+        root: the sequence folder.
+        name: sequence name.
+        fps: frame rate [Hz] (``frameRate`` in seqinfo.ini; 30 when unknown).
+        length: number of frames (0 when unknown).
+        width, height: image size [px] (0 when unknown).
+        image_dir: folder of the frames (may not exist).
+        image_ext: frame file extension, e.g. ``.jpg``.
+        fps_known: False when the frame rate was not in seqinfo.ini.
+    """
+
+    root: Path
+    name: str
+    fps: float
+    length: int
+    width: int
+    height: int
+    image_dir: Path
+    image_ext: str
+    fps_known: bool = True
+
+    @property
+    def gt_path(self) -> Path:
+        """``gt/gt.txt`` (may not exist)."""
+        return self.root / "gt" / "gt.txt"
+
+    def detection_path(self, name: str | None = None) -> Path:
+        """``det/<name>``; by default ``det/det.txt``, else the first ``det/*.txt``."""
+        det_dir = self.root / "det"
+        if name:
+            return det_dir / name
+        if (det_dir / "det.txt").is_file():
+            return det_dir / "det.txt"
+        found = sorted(det_dir.glob("*.txt"))
+        if not found:
+            raise MotFormatError(f"{det_dir}: no detection file (det/*.txt)")
+        return found[0]
+
+    def frame_path(self, frame: int) -> Path:
+        """Image file of a frame (1-based), ``img1/000001.jpg`` style."""
+        return self.image_dir / f"{frame:06d}{self.image_ext}"
+
+    @property
+    def has_images(self) -> bool:
+        """True when the first frame's image exists."""
+        return self.frame_path(1).is_file()
+
+
+def read_sequence_info(root: str | Path) -> SequenceInfo:
+    """Read a sequence folder's ``seqinfo.ini`` (all fields optional)."""
+    r = Path(root)
+    if not r.is_dir():
+        raise MotFormatError(f"{r}: sequence folder not found")
+    cp = configparser.ConfigParser()
+    ini = r / "seqinfo.ini"
+    sec: dict[str, str] = {}
+    if ini.is_file():
+        try:
+            cp.read(ini)
+        except configparser.Error as exc:
+            raise MotFormatError(f"{ini}: not a valid seqinfo.ini: {exc}") from None
+        sec = dict(cp["Sequence"]) if cp.has_section("Sequence") else {}
+    try:
+        fps = float(sec.get("framerate", 0) or 0)
+        return SequenceInfo(
+            root=r,
+            name=sec.get("name", r.name),
+            fps=fps if fps > 0 else 30.0,
+            length=int(sec.get("seqlength", 0) or 0),
+            width=int(sec.get("imwidth", 0) or 0),
+            height=int(sec.get("imheight", 0) or 0),
+            image_dir=r / sec.get("imdir", "img1"),
+            image_ext=sec.get("imext", ".jpg"),
+            fps_known=fps > 0,
+        )
+    except ValueError as exc:
+        raise MotFormatError(f"{ini}: bad value: {exc}") from None
+
+
+def find_sequence_root(det_path: str | Path) -> Path | None:
+    """The sequence folder of ``<seq>/det/<file>.txt`` when it has a seqinfo.ini, else None."""
+    p = Path(det_path).resolve()
+    for cand in (p.parent.parent, p.parent):
+        if (cand / "seqinfo.ini").is_file():
+            return cand
+    return None
