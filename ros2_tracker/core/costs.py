@@ -13,7 +13,10 @@ __all__ = [
     "footpoints",
     "gate_classes",
     "ground_distance",
+    "ground_distance_pairs",
     "iou_matrix",
+    "iou_pairs",
+    "overlapping_pairs",
 ]
 
 
@@ -23,13 +26,48 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     b = np.asarray(b_xyxy, dtype=np.float64)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh -= lo
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    da = a[:, 2:] - a[:, :2]
+    db = b[:, 2:] - b[:, :2]
+    union = (da[:, 0] * da[:, 1])[:, None] + (db[:, 0] * db[:, 1]) - inter
     return inter / np.maximum(union, 1e-12)
+
+
+def iou_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """IoU of the listed pairs (a[rows[k]], b[cols[k]]) only: (K,)."""
+    a, b = a_xyxy[rows], b_xyxy[cols]
+    wh = np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[:, 0] * wh[:, 1]
+    da = a[:, 2:] - a[:, :2]
+    db = b[:, 2:] - b[:, :2]
+    return inter / np.maximum(da[:, 0] * da[:, 1] + db[:, 0] * db[:, 1] - inter, 1e-12)
+
+
+def overlapping_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (rows, cols) of boxes that may overlap, without an A x B matrix.
+
+    A k-d tree on box centres finds the pairs whose centres are closer (per axis) than the largest
+    possible half-extents; exact for IoU > 0 (every overlapping pair is returned), near-linear in
+    the number of boxes. Used for crowded frames.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(a_xyxy) == 0 or len(b_xyxy) == 0:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    ha = 0.5 * (a_xyxy[:, 2:] - a_xyxy[:, :2])
+    hb = 0.5 * (b_xyxy[:, 2:] - b_xyxy[:, :2])
+    reach = ha.max(axis=0) + hb.max(axis=0) + 1e-6  # (rx, ry)
+    ca = (0.5 * (a_xyxy[:, :2] + a_xyxy[:, 2:])) / reach
+    cb = (0.5 * (b_xyxy[:, :2] + b_xyxy[:, 2:])) / reach
+    found = cKDTree(ca).sparse_distance_matrix(cKDTree(cb), 1.0, p=np.inf, output_type="ndarray")
+    rows = found["i"].astype(np.intp)
+    cols = found["j"].astype(np.intp)
+    return rows, cols
 
 
 def centre_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
@@ -53,6 +91,13 @@ def ground_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray, image_to_ground: np.
     ga = _apply_homography(image_to_ground, footpoints(a_xyxy))
     gb = _apply_homography(image_to_ground, footpoints(b_xyxy))
     return np.linalg.norm(ga[:, None, :] - gb[None, :, :], axis=2)
+
+
+def ground_distance_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray, image_to_ground: np.ndarray) -> np.ndarray:
+    """(K,) ground-plane distance [m] between the foot points of paired rows a[k], b[k]."""
+    ga = _apply_homography(image_to_ground, footpoints(a_xyxy))
+    gb = _apply_homography(image_to_ground, footpoints(b_xyxy))
+    return np.linalg.norm(ga - gb, axis=1)
 
 
 def _apply_homography(h: np.ndarray, pts: np.ndarray) -> np.ndarray:

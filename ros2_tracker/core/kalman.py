@@ -52,14 +52,11 @@ def _heights(mean: np.ndarray) -> np.ndarray:
     return np.maximum(mean[:, 3], 1.0)
 
 
-def measurement_var(mean_or_boxes: np.ndarray, noise: MotionNoise,
-                    scale: np.ndarray | None = None) -> np.ndarray:
-    """(N,4) measurement variances for boxes (cx, cy, w, h, ...), optionally scaled per box."""
-    h = _heights(mean_or_boxes)
-    var = (noise.measurement * h) ** 2
-    if scale is not None:
-        var = var * scale
-    return np.repeat(var[:, None], 4, axis=1)
+def measurement_var(boxes: np.ndarray, noise: MotionNoise, scale: np.ndarray | None = None) -> np.ndarray:
+    """(N,1) measurement variance of boxes (cx, cy, w, h, ...), the same for the four coordinates."""
+    h = np.maximum(boxes[:, 3:4], 1.0)
+    var = (noise.measurement * noise.measurement) * (h * h)
+    return var if scale is None else var * scale[:, None]
 
 
 def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
@@ -74,47 +71,39 @@ def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, 
     return mean, cov
 
 
-def _process_noise(h: np.ndarray, dt: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, ...]:
-    """Q(dt) entries (qpp, qpv, qvv), each (N,1), of the continuous white-noise-acceleration model."""
-    qa = ((noise.velocity * h) ** 2)[:, None]
-    qp = ((noise.position * h) ** 2)[:, None]
-    dt = dt[:, None]
-    return qa * dt**3 / 3.0 + qp * dt, qa * dt**2 / 2.0, qa * dt
+def _process_noise_coeffs(dt: float, noise: MotionNoise) -> np.ndarray:
+    """(3,) Q(dt) entries (qpp, qpv, qvv) per unit squared box height."""
+    qa = noise.velocity**2
+    return np.array([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt])
 
 
 def predict(mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
     """Move every track ``dt`` seconds ahead (scalar or (N,) array, >= 0). Returns new arrays."""
-    n = len(mean)
-    dt_arr = np.broadcast_to(np.asarray(dt, dtype=np.float64), (n,))
-    d = dt_arr[:, None]
+    if np.ndim(dt) == 0:
+        d = float(dt)
+        q = _process_noise_coeffs(d, noise)[None, None, :]  # (1,1,3)
+    else:
+        d = np.asarray(dt, dtype=np.float64)[:, None]
+        q = np.stack([_process_noise_coeffs(x, noise) for x in d[:, 0]])[:, None, :]
     out_mean = mean.copy()
     out_mean[:, :4] += d * mean[:, 4:]
-    out_mean[:, 2:4] = np.maximum(out_mean[:, 2:4], 1.0)  # a box never shrinks below a pixel
-    qpp, qpv, qvv = _process_noise(_heights(mean), dt_arr, noise)
-    pp, pv, vv = cov[:, :, 0], cov[:, :, 1], cov[:, :, 2]
-    out_cov = np.empty_like(cov)
-    out_cov[:, :, 0] = pp + 2.0 * d * pv + d * d * vv + qpp
-    out_cov[:, :, 1] = pv + d * vv + qpv
-    out_cov[:, :, 2] = vv + qvv
+    np.maximum(out_mean[:, 2:4], 1.0, out=out_mean[:, 2:4])  # a box never shrinks below a pixel
+    h = np.maximum(mean[:, 3], 1.0)
+    out_cov = cov + (h * h)[:, None, None] * q
+    pv, vv = cov[:, :, 1], cov[:, :, 2]
+    out_cov[:, :, 0] += d * (2.0 * pv + d * vv)
+    out_cov[:, :, 1] += d * vv
     return out_mean, out_cov
 
 
 def update(mean: np.ndarray, cov: np.ndarray, boxes_cxcywh: np.ndarray,
            meas_var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Correct (N,) tracks with (N,4) measured boxes of (N,4) variances. Returns new arrays."""
-    pp, pv, vv = cov[:, :, 0], cov[:, :, 1], cov[:, :, 2]
-    s = pp + meas_var
-    kp = pp / s
-    kv = pv / s
+    """Correct (N,) tracks with (N,4) measured boxes of (N,4) or (N,1) variances. Returns new arrays."""
+    gain = cov[:, :, :2] / (cov[:, :, :1] + meas_var[..., None])  # (N,4,2): position, velocity gains
     innov = boxes_cxcywh - mean[:, :4]
-    out_mean = mean.copy()
-    out_mean[:, :4] += kp * innov
-    out_mean[:, 4:] += kv * innov
-    out_cov = np.empty_like(cov)
-    out_cov[:, :, 0] = (1.0 - kp) * pp
-    out_cov[:, :, 1] = (1.0 - kp) * pv
-    out_cov[:, :, 2] = vv - kv * pv
+    out_mean = mean + (gain * innov[..., None]).transpose(0, 2, 1).reshape(-1, 8)
+    out_cov = cov - gain[..., [0, 0, 1]] * cov[:, :, [0, 1, 1]]
     return out_mean, out_cov
 
 

@@ -26,15 +26,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros2_tracker.core import kalman
-from ros2_tracker.core.assignment import assign
+from ros2_tracker.core.assignment import assign, assign_sparse
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
-from ros2_tracker.core.costs import ground_distance, iou_matrix
+from ros2_tracker.core.costs import (
+    ground_distance,
+    ground_distance_pairs,
+    iou_matrix,
+    iou_pairs,
+    overlapping_pairs,
+)
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 
 __all__ = ["StampError", "Tracker", "TrackerConfig"]
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
+_DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 
 
 class StampError(ValueError):
@@ -165,6 +172,7 @@ class Tracker:
         """
         del features
         boxes, det_scores, det_cls = self._prepare(boxes_xyxy, scores, classes)
+        self._multi_class = self.config.class_aware and bool(det_cls.any() or self._cls.any())
         dt = self._advance_clock(stamp)
         self._predict(dt)
         self._det = np.full(len(self._ids), -1, dtype=np.int64)
@@ -276,15 +284,31 @@ class Tracker:
     def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched."""
-        cost = 1.0 - iou_matrix(row_boxes, boxes[cols])
-        if self.config.class_aware:
+        col_boxes = boxes[cols]
+        if len(rows) * len(cols) > _DENSE_LIMIT:
+            return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
+        cost = 1.0 - iou_matrix(row_boxes, col_boxes)
+        if self._multi_class:
             cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
         if self._homography is not None:
-            far = ground_distance(row_boxes, boxes[cols], self._homography) > self.config.max_ground_distance_m
+            far = ground_distance(row_boxes, col_boxes, self._homography) > self.config.max_ground_distance_m
             cost[far] = np.inf
         result = assign(cost, 1.0 - min_iou)
-        pairs = np.stack([rows[result.matches[:, 0]], cols[result.matches[:, 1]]], axis=1)
-        return pairs, cols[result.unmatched_cols]
+        m = result.matches
+        return np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1), cols[result.unmatched_cols]
+
+    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
+        """Crowded frames: IoU only for pairs whose boxes can overlap (k-d tree), sparse assignment."""
+        r, c = overlapping_pairs(row_boxes, col_boxes)
+        cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
+        if self._multi_class:
+            cost[self._cls[rows][r] != det_cls[cols][c]] = np.inf
+        if self._homography is not None:
+            g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
+            cost[g > self.config.max_ground_distance_m] = np.inf
+        result = assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou)
+        m = result.matches
+        return np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1), cols[result.unmatched_cols]
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> None:
         """Kalman update of matched tracks and the lifecycle of all tracks."""

@@ -1,0 +1,66 @@
+"""Assignment with dummy nodes: the issue's worked example, optimality, and the sparse path."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from ros2_tracker.core.assignment import assign, assign_sparse
+
+
+def test_worked_example_from_the_issue():
+    # rows = detections, columns = predictions
+    cost = np.array([[0.9, 0.8, 0.8], [0.5, 0.4, 0.7], [0.2, 0.1, 0.4], [0.1, 0.2, 0.5]])
+    a = assign(cost, 0.3)
+    assert sorted(map(tuple, a.matches.tolist())) == [(2, 1), (3, 0)]
+    assert a.unmatched_rows.tolist() == [0, 1]
+    assert a.unmatched_cols.tolist() == [2]
+
+
+def _best_gain(c, t):
+    """Brute force: the largest total (t - cost) over all matchings using pairs below t."""
+    n, m = c.shape
+    best = 0.0
+    for k in range(min(n, m) + 1):
+        for rows in itertools.combinations(range(n), k):
+            for cols in itertools.permutations(range(m), k):
+                if all(c[r, q] < t for r, q in zip(rows, cols)):
+                    best = max(best, sum(t - c[r, q] for r, q in zip(rows, cols)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_optimal_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(0, 5, size=2)
+    c = rng.random((n, m))
+    t = float(rng.uniform(0.1, 0.9))
+    a = assign(c, t)
+    gain = sum(t - c[r, q] for r, q in a.matches)
+    assert gain == pytest.approx(_best_gain(c, t))
+    assert all(c[r, q] < t for r, q in a.matches)
+    # every row and column is either matched once or listed unmatched
+    assert sorted(a.matches[:, 0].tolist() + a.unmatched_rows.tolist()) == list(range(n))
+    assert sorted(a.matches[:, 1].tolist() + a.unmatched_cols.tolist()) == list(range(m))
+
+
+def test_large_sparse_path_equals_small_path():
+    rng = np.random.default_rng(7)
+    blocks = [rng.random((3, 4)) for _ in range(20)]  # 20 independent clusters -> 60 x 80 matrix
+    big = np.full((60, 80), np.inf)
+    total = 0.0
+    for k, b in enumerate(blocks):
+        big[3 * k:3 * k + 3, 4 * k:4 * k + 4] = b
+        total += _best_gain(b, 0.5)
+    a = assign(big, 0.5)  # > small size: connected components
+    assert sum(0.5 - big[r, q] for r, q in a.matches) == pytest.approx(total)
+    r, q = np.nonzero(np.isfinite(big))
+    s = assign_sparse(60, 80, r, q, big[r, q], 0.5)
+    assert sorted(map(tuple, s.matches.tolist())) == sorted(map(tuple, a.matches.tolist()))
+
+
+def test_nan_inf_and_empty():
+    assert assign(np.empty((0, 3)), 0.5).unmatched_cols.tolist() == [0, 1, 2]
+    assert assign(np.empty((2, 0)), 0.5).unmatched_rows.tolist() == [0, 1]
+    a = assign(np.array([[np.nan, 0.1], [np.inf, np.inf]]), 0.5)
+    assert a.matches.tolist() == [[0, 1]]

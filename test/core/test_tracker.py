@@ -1,0 +1,134 @@
+"""Tracker behaviour: lifecycle, ids, classes, stamps, trajectories, bad input."""
+
+import numpy as np
+import pytest
+
+from ros2_tracker.core import StampError, Tracker, TrackerConfig, TrackState
+
+
+def box(cx, cy, w=40.0, h=100.0):
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def test_confirmation_after_min_hits_and_constant_velocity_following():
+    t = Tracker(TrackerConfig(min_hits=3))
+    states = []
+    for k in range(10):
+        ts = t.update(np.array([box(100 + 10 * k, 200)]), np.array([0.9]), stamp=k * 0.1)
+        states.append(int(ts.states[0]))
+    assert states[:2] == [TrackState.TENTATIVE] * 2 and states[2] == TrackState.CONFIRMED
+    assert ts.ids.tolist() == [1]
+    assert ts.velocities[0, 0] == pytest.approx(100.0, rel=0.1)  # 10 px per 0.1 s
+
+
+def test_lost_track_coasts_then_is_removed_and_ids_are_never_reused():
+    t = Tracker(TrackerConfig(max_lost_s=0.6, min_hits=1))
+    for k in range(5):
+        t.update(np.array([box(100 + 10 * k, 200)]), stamp=k * 0.1)
+    ts = t.update(np.empty((0, 4)), stamp=0.5)  # empty frame: the track must age
+    assert ts.states.tolist() == [TrackState.LOST]
+    assert ts.boxes_xyxy[0, 0] == pytest.approx(box(150, 200)[0], abs=3)  # predicted, not frozen
+    t.update(np.empty((0, 4)), stamp=0.95)
+    assert len(t) == 1
+    t.update(np.empty((0, 4)), stamp=1.05)  # 0.65 s without detection > max_lost_s
+    assert len(t) == 0
+    ts = t.update(np.array([box(150, 200)]), stamp=1.1)
+    assert ts.ids.tolist() == [2]
+
+
+def test_lost_track_recovers_its_id_after_a_short_occlusion():
+    t = Tracker(TrackerConfig(min_hits=1))
+    for k in range(10):
+        t.update(np.array([box(100 + 8 * k, 200)]), stamp=k * 0.1)
+    for k in range(10, 14):  # occluded for 0.4 s, keeps walking
+        t.update(np.empty((0, 4)), stamp=k * 0.1)
+    ts = t.update(np.array([box(100 + 8 * 14, 200)]), stamp=1.4)
+    assert ts.ids.tolist() == [1] and ts.states.tolist() == [TrackState.CONFIRMED]
+
+
+def test_dropped_frames_use_the_real_time_step():
+    a, b = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
+    for k in range(6):
+        a.update(np.array([box(100 + 10 * k, 200)]), stamp=k * 0.1)
+        if k % 2 == 0:  # b sees every other frame only
+            b.update(np.array([box(100 + 10 * k, 200)]), stamp=k * 0.1)
+    va, vb = a.tracks().velocities[0, 0], b.tracks().velocities[0, 0]
+    assert va == pytest.approx(100, rel=0.15) and vb == pytest.approx(100, rel=0.2)
+
+
+def test_classes_never_mix():
+    t = Tracker(TrackerConfig(min_hits=1))
+    t.update(np.array([box(100, 200)]), classes=np.array([0]), stamp=0.0)
+    ts = t.update(np.array([box(101, 200)]), classes=np.array([2]), stamp=0.1)
+    assert len(ts) == 2
+    assert sorted(ts.classes.tolist()) == [0, 2]
+    assert ts.select(ts.classes == 0).states.tolist() == [TrackState.LOST]
+
+
+def test_low_score_detections_extend_but_never_start_tracks():
+    t = Tracker(TrackerConfig(min_hits=1))
+    ts = t.update(np.array([box(100, 200)]), np.array([0.3]), stamp=0.0)
+    assert len(ts) == 0
+    t.update(np.array([box(300, 200)]), np.array([0.9]), stamp=0.1)
+    ts = t.update(np.array([box(302, 200)]), np.array([0.3]), stamp=0.2)
+    assert ts.det_indices.tolist() == [0] and ts.states.tolist() == [TrackState.CONFIRMED]
+
+
+def test_backwards_stamp_raises_and_reset_recovers():
+    t = Tracker()
+    t.update(np.array([box(100, 200)]), stamp=5.0)
+    with pytest.raises(StampError):
+        t.update(np.array([box(100, 200)]), stamp=4.0)
+    t.reset()
+    ts = t.update(np.array([box(100, 200)]), stamp=0.0)
+    assert ts.ids.tolist() == [2]  # ids keep counting after a reset
+
+
+def test_invalid_boxes_are_dropped_and_counted():
+    t = Tracker(TrackerConfig(min_hits=1))
+    dets = np.array([box(100, 200), [np.nan, 0, 10, 10], [10, 10, 5, 50], [0, 0, np.inf, 5]])
+    ts = t.update(dets, np.array([0.9, 0.9, 0.9, 0.9]), stamp=0.0)
+    assert len(ts) == 1 and t.dropped_detections == 3
+    ts = t.update(np.array([box(100, 200)]), np.array([np.nan]), stamp=0.1)
+    assert t.dropped_detections == 4
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="same length"):
+        Tracker().update(np.array([box(1, 2)]), np.array([0.9, 0.8]), stamp=0.0)
+
+
+def test_trajectories_follow_velocity_and_horizon():
+    t = Tracker(TrackerConfig(min_hits=1, trajectory_horizon_s=1.0, trajectory_step_s=0.25))
+    for k in range(10):
+        t.update(np.array([box(100 + 5 * k, 200)]), stamp=k * 0.1)
+    tr = t.predict_trajectories()
+    assert tr.times_s.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert tr.centres[0, -1, 0] == pytest.approx(145 + 50, abs=5)
+    assert np.all(np.diff(tr.covariances[0, :, 0]) > 0)
+
+
+def test_no_state_shared_between_instances():
+    a, b = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
+    a.update(np.array([box(100, 200), box(300, 200)]), stamp=0.0)
+    assert b.update(np.array([box(100, 200)]), stamp=0.0).ids.tolist() == [1]
+
+
+def test_many_objects_use_the_sparse_path_with_the_same_result():
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(0, 5000, size=(300, 2))
+    dense, sparse = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
+    import ros2_tracker.core.tracker as mod
+
+    for k in range(5):
+        c = centres + k * 3 + rng.normal(size=centres.shape)
+        boxes = np.array([box(x, y) for x, y in c])
+        limit = mod._DENSE_LIMIT
+        try:
+            mod._DENSE_LIMIT = 10**9
+            d = dense.update(boxes, stamp=k * 0.1)
+        finally:
+            mod._DENSE_LIMIT = limit
+        s = sparse.update(boxes, stamp=k * 0.1)
+        assert d.ids.tolist() == s.ids.tolist() and d.det_indices.tolist() == s.det_indices.tolist()
+    assert len(s) == 300 and s.ids.max() == 300
