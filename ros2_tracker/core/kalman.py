@@ -42,8 +42,8 @@ class MotionNoise(NamedTuple):
         initial_velocity: standard deviation of an unknown initial velocity [fraction of height / s].
     """
 
-    measurement: float = 0.05
-    velocity: float = 1.0
+    measurement: float = 0.1
+    velocity: float = 0.5
     position: float = 0.1
     initial_velocity: float = 1.0
 
@@ -77,23 +77,33 @@ def _process_noise_coeffs(dt: float, noise: MotionNoise) -> np.ndarray:
     return np.array([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt])
 
 
+def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(8,8) state transition F and the (3,3) map of (pp, pv, vv) under F, both transposed."""
+    f = np.eye(8)
+    f[:4, 4:] = dt * np.eye(4)
+    m = np.array([[1.0, 2.0 * dt, dt * dt], [0.0, 1.0, dt], [0.0, 0.0, 1.0]])
+    return f.T, m.T
+
+
 def predict(mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
     """Move every track ``dt`` seconds ahead (scalar or (N,) array, >= 0). Returns new arrays."""
-    if np.ndim(dt) == 0:
-        d = float(dt)
-        q = _process_noise_coeffs(d, noise)[None, None, :]  # (1,1,3)
-    else:
-        d = np.asarray(dt, dtype=np.float64)[:, None]
-        q = np.stack([_process_noise_coeffs(x, noise) for x in d[:, 0]])[:, None, :]
-    out_mean = mean.copy()
-    out_mean[:, :4] += d * mean[:, 4:]
-    np.maximum(out_mean[:, 2:4], 1.0, out=out_mean[:, 2:4])  # a box never shrinks below a pixel
     h = np.maximum(mean[:, 3], 1.0)
-    out_cov = cov + (h * h)[:, None, None] * q
-    pv, vv = cov[:, :, 1], cov[:, :, 2]
-    out_cov[:, :, 0] += d * (2.0 * pv + d * vv)
-    out_cov[:, :, 1] += d * vv
+    if np.ndim(dt) == 0:
+        f_t, m_t = _transition(float(dt))
+        out_mean = mean @ f_t
+        out_cov = cov @ m_t
+        out_cov += (h * h)[:, None, None] * _process_noise_coeffs(float(dt), noise)
+    else:  # one step per track
+        d = np.asarray(dt, dtype=np.float64)[:, None]
+        out_mean = mean.copy()
+        out_mean[:, :4] += d * mean[:, 4:]
+        q = np.stack([_process_noise_coeffs(x, noise) for x in d[:, 0]])[:, None, :]
+        out_cov = cov + (h * h)[:, None, None] * q
+        pv, vv = cov[:, :, 1], cov[:, :, 2]
+        out_cov[:, :, 0] += d * (2.0 * pv + d * vv)
+        out_cov[:, :, 1] += d * vv
+    np.maximum(out_mean[:, 2:4], 1.0, out=out_mean[:, 2:4])  # a box never shrinks below a pixel
     return out_mean, out_cov
 
 

@@ -68,12 +68,12 @@ class TrackerConfig(ConfigBase):
                           high=1000)
     max_lost_s: float = param(1.0, "Seconds a confirmed track coasts without detections before it "
                               "is removed", low=0.0, high=3600.0, unit="s")
-    lost_box_growth: float = param(1.0, "Lost tracks' boxes are widened by this many standard "
+    lost_box_growth: float = param(0.0, "Lost tracks' boxes are widened by this many standard "
                                    "deviations of their predicted position when matched", low=0.0,
                                    high=10.0)
-    measurement_noise: float = param(0.05, "Box measurement standard deviation, relative to box "
+    measurement_noise: float = param(0.1, "Box measurement standard deviation, relative to box "
                                      "height", low=1e-4, high=10.0)
-    velocity_noise: float = param(1.0, "White-noise acceleration density, relative to box height "
+    velocity_noise: float = param(0.5, "White-noise acceleration density, relative to box height "
                                   "[1/s^1.5]", low=0.0, high=100.0)
     position_noise: float = param(0.1, "Position random-walk density, relative to box height "
                                   "[1/s^0.5]", low=0.0, high=100.0)
@@ -175,33 +175,35 @@ class Tracker:
         self._multi_class = self.config.class_aware and bool(det_cls.any() or self._cls.any())
         dt = self._advance_clock(stamp)
         self._predict(dt)
-        self._det = np.full(len(self._ids), -1, dtype=np.int64)
-        high = np.flatnonzero(det_scores >= self.config.high_score)
-        low = np.flatnonzero((det_scores >= self.config.low_score) & (det_scores < self.config.high_score))
+        cfg = self.config
+        high = (det_scores >= cfg.high_score).nonzero()[0]
+        low = ((det_scores >= cfg.low_score) & (det_scores < cfg.high_score)).nonzero()[0]
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
         matches, high = self._associate_confident(track_boxes, boxes, det_cls, high)
         m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches)
         m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
-        self._correct(np.concatenate([matches, m_low, m_tent]), boxes, det_scores)
+        if len(m_low) or len(m_tent):
+            matches = np.concatenate([matches, m_low, m_tent])
+        self._correct(matches, boxes, det_scores)
         self._spawn(boxes, det_scores, det_cls, high)
         self._retire()
         return self.tracks()
 
     def tracks(self) -> TrackSet:
-        """The live tracks as of the last update."""
+        """The live tracks as of the last update (arrays shared with the tracker, never modified)."""
         now = self._stamp if self._stamp is not None else 0.0
         return TrackSet(
-            ids=self._ids.copy(),
+            ids=self._ids,
             boxes_xyxy=cxcywh_to_xyxy(self._mean[:, :4]),
-            scores=self._score.copy(),
-            classes=self._cls.copy(),
-            states=self._state.copy(),
-            velocities=self._mean[:, 4:].copy(),
-            box_variances=self._cov[:, :, 0].copy(),
-            hits=self._hits.copy(),
+            scores=self._score,
+            classes=self._cls,
+            states=self._state,
+            velocities=self._mean[:, 4:],
+            box_variances=self._cov[:, :, 0],
+            hits=self._hits,
             ages_s=now - self._born,
             time_since_update_s=now - self._last,
-            det_indices=self._det.copy(),
+            det_indices=self._det,
         )
 
     def predict_trajectories(self, horizon_s: float | None = None,
@@ -249,7 +251,7 @@ class Tracker:
 
     def _associate_confident(self, track_boxes, boxes, det_cls, high):
         """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
-        rows = np.flatnonzero(self._state != _TENT)
+        rows = (self._state != _TENT).nonzero()[0]
         if not len(rows) or not len(high):
             return np.empty((0, 2), dtype=np.intp), high
         tb = track_boxes[rows]
@@ -268,7 +270,7 @@ class Tracker:
             return np.empty((0, 2), dtype=np.intp)
         free = self._state == _CONF
         free[matches[:, 0]] = False
-        rows = np.flatnonzero(free)
+        rows = free.nonzero()[0]
         if not len(rows):
             return np.empty((0, 2), dtype=np.intp)
         m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou)
@@ -276,7 +278,7 @@ class Tracker:
 
     def _associate_tentative(self, track_boxes, boxes, det_cls, high):
         """Tentative tracks vs the confident detections left over."""
-        rows = np.flatnonzero(self._state == _TENT)
+        rows = (self._state == _TENT).nonzero()[0]
         if not len(rows) or not len(high):
             return np.empty((0, 2), dtype=np.intp), high
         return self._match(rows, track_boxes[rows], boxes, det_cls, high, self.config.tentative_match_iou)
@@ -295,7 +297,7 @@ class Tracker:
             cost[far] = np.inf
         result = assign(cost, 1.0 - min_iou)
         m = result.matches
-        return np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1), cols[result.unmatched_cols]
+        return np.column_stack((rows[m[:, 0]], cols[m[:, 1]])), cols[result.unmatched_cols]
 
     def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
         """Crowded frames: IoU only for pairs whose boxes can overlap (k-d tree), sparse assignment."""
@@ -311,22 +313,31 @@ class Tracker:
         return np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1), cols[result.unmatched_cols]
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> None:
-        """Kalman update of matched tracks and the lifecycle of all tracks."""
+        """Kalman update of matched tracks and the lifecycle of all tracks.
+
+        Arrays are replaced, never modified in place, so a returned :class:`TrackSet` can share them.
+        """
         t, d = matches[:, 0], matches[:, 1]
+        det = np.full(len(self._ids), -1, dtype=np.int64)
         if len(t):
             z = xyxy_to_cxcywh(boxes[d])
-            r = kalman.measurement_var(z, self._noise)
-            self._mean[t], self._cov[t] = kalman.update(self._mean[t], self._cov[t], z, r)
-            self._score[t] = det_scores[d]
-            self._det[t] = d
-            self._hits[t] += 1
-            self._last[t] = self._stamp
-        matched = self._det >= 0
+            mean, cov = self._mean.copy(), self._cov.copy()
+            mean[t], cov[t] = kalman.update(mean[t], cov[t], z, kalman.measurement_var(z, self._noise))
+            self._mean, self._cov = mean, cov
+            score, hits, last = self._score.copy(), self._hits.copy(), self._last.copy()
+            score[t] = det_scores[d]
+            hits[t] += 1
+            last[t] = self._stamp
+            self._score, self._hits, self._last = score, hits, last
+            det[t] = d
+        self._det = det
+        matched = det >= 0
         self._streak = np.where(matched, self._streak + 1, 0)
-        state = self._state
+        state = self._state.copy()
         promote = matched & ((state == _LOST) | ((state == _TENT) & (self._streak >= self.config.min_hits)))
         state[promote] = _CONF
         state[~matched & (state == _CONF)] = _LOST
+        self._state = state
 
     def _spawn(self, boxes, det_scores, det_cls, high) -> None:
         new = high[det_scores[high] >= self.config.new_track_score]

@@ -27,7 +27,8 @@ def test_lost_track_coasts_then_is_removed_and_ids_are_never_reused():
         t.update(np.array([box(100 + 10 * k, 200)]), stamp=k * 0.1)
     ts = t.update(np.empty((0, 4)), stamp=0.5)  # empty frame: the track must age
     assert ts.states.tolist() == [TrackState.LOST]
-    assert ts.boxes_xyxy[0, 0] == pytest.approx(box(150, 200)[0], abs=3)  # predicted, not frozen
+    assert ts.boxes_xyxy[0, 0] == pytest.approx(box(150, 200)[0], abs=10)  # predicted, not frozen
+    assert ts.boxes_xyxy[0, 0] > box(140, 200)[0]
     t.update(np.empty((0, 4)), stamp=0.95)
     assert len(t) == 1
     t.update(np.empty((0, 4)), stamp=1.05)  # 0.65 s without detection > max_lost_s
