@@ -118,13 +118,20 @@ class Tracker:
     """
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
-        self.config = config or TrackerConfig()
-        self._noise = self.config.noise
-        h = self.config.ground_homography
-        self._homography = np.asarray(h, dtype=np.float64).reshape(3, 3) if h else None
+        self.set_config(config or TrackerConfig())
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
         self._next_id = 1
+        self._multi_class = False
         self.reset()
+
+    def set_config(self, config: TrackerConfig) -> None:
+        """Swap parameters at run time (e.g. a ROS parameter change); live tracks are kept."""
+        if not isinstance(config, TrackerConfig):
+            raise TypeError(f"expected TrackerConfig, got {type(config).__name__}")
+        self.config = config
+        self._noise = config.noise
+        h = config.ground_homography
+        self._homography = np.asarray(h, dtype=np.float64).reshape(3, 3) if h else None
 
     # ------------------------------------------------------------------ public API
     def reset(self) -> None:

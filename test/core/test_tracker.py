@@ -133,3 +133,13 @@ def test_many_objects_use_the_sparse_path_with_the_same_result():
         s = sparse.update(boxes, stamp=k * 0.1)
         assert d.ids.tolist() == s.ids.tolist() and d.det_indices.tolist() == s.det_indices.tolist()
     assert len(s) == 300 and s.ids.max() == 300
+
+
+def test_set_config_keeps_tracks_and_applies_new_thresholds():
+    t = Tracker(TrackerConfig(min_hits=1))
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    t.set_config(TrackerConfig(min_hits=1, new_track_score=0.95))
+    ts = t.update(np.array([box(101, 200), box(400, 200)]), np.array([0.9, 0.9]), stamp=0.1)
+    assert ts.ids.tolist() == [1]  # kept; the 0.9 detection no longer starts a track
+    with pytest.raises(TypeError):
+        t.set_config({"min_hits": 1})
