@@ -54,8 +54,8 @@ def resolve_fps(det_path: Path, fps: float | None) -> tuple[float, int]:
 def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
-    fps, length = resolve_fps(args.detections, args.fps)
     dets = read_mot(args.detections)
+    fps, length = resolve_fps(args.detections, args.fps)
     tracker = Tracker(config)
     res = track_mot_detections(dets, tracker, fps, last_frame=args.frames or length or None)
     write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)

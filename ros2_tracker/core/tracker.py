@@ -80,6 +80,10 @@ class TrackerConfig(ConfigBase):
     initial_velocity_noise: float = param(1.0, "Standard deviation of a new track's unknown "
                                           "velocity, relative to box height [1/s]", low=0.0,
                                           high=100.0)
+    motion_gate: float = param(0.0, "After IoU matching, match remaining confident detections to "
+                               "confirmed/lost tracks by Mahalanobis distance of the box below this "
+                               "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
+                               "rates where fast objects' boxes stop overlapping", low=0.0, high=100.0)
     class_aware: bool = param(True, "Never associate detections and tracks of different classes")
     trajectory_horizon_s: float = param(2.0, "How far ahead predicted trajectories reach", low=0.0,
                                         high=60.0, unit="s")
@@ -187,6 +191,9 @@ class Tracker:
         low = ((det_scores >= cfg.low_score) & (det_scores < cfg.high_score)).nonzero()[0]
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
         matches, high = self._associate_confident(track_boxes, boxes, det_cls, high)
+        if cfg.motion_gate > 0 and len(high):
+            m_dist, high = self._associate_by_motion(boxes, det_cls, high, matches)
+            matches = np.concatenate([matches, m_dist])
         m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches)
         m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
         if len(m_low) or len(m_tent):
@@ -270,6 +277,22 @@ class Tracker:
             tb[lost, 2:] += pad
         matches, left = self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
         return matches, left
+
+    def _associate_by_motion(self, boxes, det_cls, high, matches):
+        """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
+        free = self._state != _TENT
+        free[matches[:, 0]] = False
+        rows = free.nonzero()[0]
+        if not len(rows):
+            return np.empty((0, 2), dtype=np.intp), high
+        z = xyxy_to_cxcywh(boxes[high])
+        cost = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
+                                     kalman.measurement_var(z, self._noise))
+        if self._multi_class:
+            cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
+        result = assign(cost, self.config.motion_gate)
+        m = result.matches
+        return np.column_stack((rows[m[:, 0]], high[m[:, 1]])), high[result.unmatched_cols]
 
     def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches):
         """Confirmed tracks not matched yet vs low-score detections."""

@@ -1,0 +1,105 @@
+"""`ros2-tracker track`: the benchmark contract and its bad-input behaviour."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import CLI, REPO
+from ros2_tracker.io.mot import read_mot
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def write_det(path, rows):
+    path.write_text("".join(",".join(str(v) for v in r) + "\n" for r in rows))
+    return path
+
+
+def walking_dets(n_frames=20):
+    rows = []
+    for f in range(1, n_frames + 1):
+        rows.append((f, -1, 100 + 4 * f, 100, 40, 100, 0.9, -1, -1, -1))
+        rows.append((f, -1, 400 - 4 * f, 120, 40, 100, 0.8, -1, -1, -1))
+    return rows
+
+
+def test_contract_results_and_timing(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    out, timing = tmp_path / "res.txt", tmp_path / "t.json"
+    r = run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--timing", timing)
+    assert r.returncode == 0, r.stderr
+    res = read_mot(out)
+    assert set(res.ids.tolist()) == {1, 2}
+    assert res.extra.shape[1] == 3 and np.all(res.extra == -1)  # frame,id,x,y,w,h,conf,-1,-1,-1
+    t = json.loads(timing.read_text())
+    assert t["update_seconds"] > 0
+    # every frame from min_hits on reports both objects
+    assert np.bincount(res.frames)[2:].tolist() == [2] * 19
+
+
+def test_config_file_is_applied(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    new_track_score: 0.85\n")
+    out = tmp_path / "res.txt"
+    assert run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg).returncode == 0
+    assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object never starts a track
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("", "empty"),
+    ("1,-1,a,b,c,d,1\n", "not a row of numbers"),
+    ("1,-1,10,10\n", "columns"),
+    ("1,-1,10,10,nan,50,0.9\n", "NaN"),
+    ("1,-1,10,10,inf,50,0.9\n", "NaN or infinite"),
+    ("1,-1,10,10,-5,50,0.9\n", "width and height"),
+    ("1,-1,10,10,0,50,0.9\n", "width and height"),
+    ("0,-1,10,10,5,50,0.9\n", "frame"),
+    ("1.5,-1,10,10,5,50,0.9\n", "frame"),
+])
+def test_bad_detection_files_give_one_line_and_exit_2(tmp_path, content, needle):
+    det = tmp_path / "det.txt"
+    det.write_text(content)
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+
+
+def test_missing_file_and_bad_config_exit_2(tmp_path):
+    r = run_cli("track", "--detections", tmp_path / "nope.txt", "--output", tmp_path / "o.txt")
+    assert r.returncode == 2 and "not found" in r.stderr
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    match_iou: 1.5\n")
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--config", cfg)
+    assert r.returncode == 2 and "match_iou" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--fps", -3)
+    assert r.returncode == 2 and "--fps" in r.stderr
+
+
+def test_unsorted_frames_are_sorted_with_a_note(tmp_path):
+    rows = walking_dets()
+    shuffled = sorted(rows, key=lambda r: -r[0])  # frames descending, order within a frame kept
+    det = write_det(tmp_path / "det.txt", shuffled)
+    sorted_det = write_det(tmp_path / "det_sorted.txt", rows)
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    r = run_cli("track", "--detections", det, "--output", a, "--fps", 10)
+    assert r.returncode == 0 and "not sorted" in r.stderr
+    run_cli("track", "--detections", sorted_det, "--output", b, "--fps", 10)
+    assert a.read_text() == b.read_text()
+
+
+def test_fps_from_seqinfo(tmp_path):
+    seq = tmp_path / "SEQ"
+    (seq / "det").mkdir(parents=True)
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nframeRate=7\nseqLength=25\n")
+    det = write_det(seq / "det" / "det.txt", walking_dets())
+    out = tmp_path / "res.txt"
+    r = run_cli("track", "--detections", det, "--output", out)
+    assert r.returncode == 0 and "assuming 30" not in r.stderr
+    assert r.stdout.startswith("tracked 25 frames")
