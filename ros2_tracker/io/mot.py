@@ -54,7 +54,8 @@ class MotRows:
             yield frame, np.arange(starts[k], starts[k + 1])
 
 
-def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: bool = True) -> MotRows:
+def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: bool = True,
+             note_unsorted: bool = True) -> MotRows:
     """Read a MOTChallenge file with clear errors.
 
     Raises:
@@ -88,7 +89,8 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
                                  f"{data[bad][0, 4]:g} x {data[bad][0, 5]:g}")
     if (np.diff(frames) < 0).any():
         # The official MOT17 public detections are not sorted by frame: sort, stable, and say so.
-        print(f"note: {p}: rows are not sorted by frame; sorted them", file=sys.stderr)
+        if note_unsorted:
+            print(f"note: {p}: rows are not sorted by frame; sorted them", file=sys.stderr)
         data = data[np.argsort(frames, kind="stable")]
     return _rows(data)
 
