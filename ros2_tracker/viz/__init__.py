@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "FrameTracks",
     "VideoWriter",
     "colour_for_id",
     "draw_detections",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 _HOME = {
+    "FrameTracks": "sequence",
+    "write_tracking_video": "sequence",
     "VideoWriter": "video",
     "colour_for_id": "colours",
     "rgb_for_id": "colours",
