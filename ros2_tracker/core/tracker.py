@@ -66,7 +66,7 @@ class TrackerConfig(ConfigBase):
                                        low=0.0, high=1.0)
     min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
                           high=1000)
-    max_lost_s: float = param(1.0, "Seconds a confirmed track coasts without detections before it "
+    max_lost_s: float = param(1.5, "Seconds a confirmed track coasts without detections before it "
                               "is removed", low=0.0, high=3600.0, unit="s")
     lost_box_growth: float = param(0.0, "Lost tracks' boxes are widened by this many standard "
                                    "deviations of their predicted position when matched", low=0.0,

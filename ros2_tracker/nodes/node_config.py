@@ -31,6 +31,17 @@ class TrackerNodeConfig(ConfigBase):
                            read_only=True)
     tracks_qos: str = param("reliable", "QoS of the tracks publisher", choices=("sensor_data", "reliable"),
                             read_only=True)
+    detections_format: str = param("ros2_tracker", "Message type on detections_topic: ros2_tracker/"
+                                   "Detection2DArray or vision_msgs/Detection2DArray (needs vision_msgs "
+                                   "installed)", choices=("ros2_tracker", "vision_msgs"), read_only=True)
+    max_pending_detections: int = param(10, "With use_images: detection messages kept waiting for their "
+                                        "image; beyond this the oldest is tracked without it", low=0,
+                                        high=1000, read_only=True)
+    image_wait_s: float = param(0.5, "With use_images: longest wait of a detection message for its "
+                                "image before it is tracked without it", low=0.0, high=10.0, unit="s",
+                                read_only=True)
+    marker_scale: float = param(0.01, "Markers: image pixels are drawn on a plane, x = u * scale, "
+                                "y = -v * scale", low=1e-6, high=100.0, unit="m/px")
 
 
 def tracker_node_param_names() -> set[str]:
