@@ -117,6 +117,10 @@ def _solve_by_components(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.
 def _result(matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:
     if not len(matches):
         return Assignment(matches.reshape(0, 2), np.arange(n_rows), np.arange(n_cols))
+    if n_rows + n_cols <= _SMALL:  # Python sets beat boolean masks at this size
+        used_r, used_c = set(matches[:, 0].tolist()), set(matches[:, 1].tolist())
+        return Assignment(matches, np.array([i for i in range(n_rows) if i not in used_r], dtype=np.intp),
+                          np.array([i for i in range(n_cols) if i not in used_c], dtype=np.intp))
     row_free = np.ones(n_rows, dtype=bool)
     col_free = np.ones(n_cols, dtype=bool)
     row_free[matches[:, 0]] = False

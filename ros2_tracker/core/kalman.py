@@ -14,6 +14,7 @@ per second, so the same settings hold at 7 fps and at 30 fps, and with dropped f
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -71,17 +72,26 @@ def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, 
     return mean, cov
 
 
+@functools.lru_cache(maxsize=64)
 def _process_noise_coeffs(dt: float, noise: MotionNoise) -> np.ndarray:
-    """(3,) Q(dt) entries (qpp, qpv, qvv) per unit squared box height."""
+    """(3,) Q(dt) entries (qpp, qpv, qvv) per unit squared box height (cached, read-only)."""
     qa = noise.velocity**2
-    return np.array([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt])
+    q = np.array([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt])
+    q.flags.writeable = False
+    return q
 
 
+@functools.lru_cache(maxsize=64)
 def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """(8,8) state transition F and the (3,3) map of (pp, pv, vv) under F, both transposed."""
+    """(8,8) state transition F and the (3,3) map of (pp, pv, vv) under F, both transposed.
+
+    Cached: a camera's frame interval repeats, so the same few dt values come back every frame.
+    """
     f = np.eye(8)
     f[:4, 4:] = dt * np.eye(4)
     m = np.array([[1.0, 2.0 * dt, dt * dt], [0.0, 1.0, dt], [0.0, 0.0, 1.0]])
+    f.flags.writeable = False
+    m.flags.writeable = False
     return f.T, m.T
 
 
