@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out
     results_path = out / "results" / f"{info.name}.txt"
     write_results(results_path, res.frames, res.ids, res.boxes_tlwh, res.scores)
-    print(f"tracked {res.n_frames} frames of {info.name} ({det_path.name}): {len(np.unique(res.ids))} tracks, "
+    n_tracks = len(np.unique(res.ids))
+    print(f"tracked {res.n_frames} frames of {info.name} ({det_path.name}): {n_tracks} tracks, "
           f"{1e6 * res.update_seconds / max(res.n_frames, 1):.0f} us/frame in Tracker.update")
     written = [("results", results_path)]
     written += _evaluate(info, results_path, out)

@@ -94,7 +94,7 @@ def _solve_by_components(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.
                          costs: np.ndarray, threshold: float) -> np.ndarray:
     graph = coo_matrix((np.ones(len(r_idx)), (r_idx, n_rows + c_idx)), shape=(n_rows + n_cols,) * 2)
     _, labels = connected_components(graph, directed=False)
-    row_lab, col_lab = labels[:n_rows], labels[n_rows:]
+    row_lab, _col_lab = labels[:n_rows], labels[n_rows:]
     comp_size = np.bincount(labels)
     edge_lab = row_lab[r_idx]
     pair_only = comp_size[edge_lab] == 2  # one row, one column, one edge

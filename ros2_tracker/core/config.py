@@ -125,33 +125,43 @@ def _base_type(hint: Any) -> type:
 
 
 def _validate(spec: FieldSpec, value: Any) -> Any:
-    name, t = spec.name, spec.type
-    if t is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true/false, got {value!r}")
-        return value
-    if t in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}: expected a number in {spec.range_text()}, got {value!r}")
-        if t is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ConfigError(f"{name}: expected an integer in {spec.range_text()}, got {value!r}")
-            value = int(value)
-        else:
-            value = float(value)
-            if math.isnan(value):
-                raise ConfigError(f"{name}: NaN is not allowed (valid: {spec.range_text()})")
-        if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
-            raise ConfigError(f"{name}: {value!r} is out of range {spec.range_text()}")
-        return value
-    if t is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}: expected a string, got {value!r}")
-        if spec.choices and value not in spec.choices:
-            raise ConfigError(f"{name}: {value!r} is not {spec.range_text()}")
-        return value
-    if t is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}: expected a list, got {value!r}")
-        return list(value)
+    check = {bool: _check_bool, int: _check_number, float: _check_number, str: _check_str,
+             list: _check_list}.get(spec.type)
+    return value if check is None else check(spec, value)
+
+
+def _check_bool(spec: FieldSpec, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{spec.name}: expected true/false, got {value!r}")
     return value
+
+
+def _check_number(spec: FieldSpec, value: Any) -> float | int:
+    name = spec.name
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}: expected a number in {spec.range_text()}, got {value!r}")
+    if spec.type is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{name}: expected an integer in {spec.range_text()}, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+        if math.isnan(value):
+            raise ConfigError(f"{name}: NaN is not allowed (valid: {spec.range_text()})")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        raise ConfigError(f"{name}: {value!r} is out of range {spec.range_text()}")
+    return value
+
+
+def _check_str(spec: FieldSpec, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{spec.name}: expected a string, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ConfigError(f"{spec.name}: {value!r} is not {spec.range_text()}")
+    return value
+
+
+def _check_list(spec: FieldSpec, value: Any) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{spec.name}: expected a list, got {value!r}")
+    return list(value)

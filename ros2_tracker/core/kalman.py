@@ -155,7 +155,7 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
     q = qa * t**3 / 3.0 + qp * t
     var = (cov[:, None, :2, 0] + 2.0 * t[..., None] * cov[:, None, :2, 1]
            + (t**2)[..., None] * cov[:, None, :2, 2] + q[..., None])
-    out = np.zeros(centres.shape[:2] + (3,))
+    out = np.zeros((*centres.shape[:2], 3))
     out[..., 0] = var[..., 0]
     out[..., 2] = var[..., 1]
     return centres, out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ros2_tracker.core import kalman
+from ros2_tracker.core import appearance, kalman
 from ros2_tracker.core.assignment import assign, assign_sparse
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
@@ -42,6 +42,7 @@ __all__ = ["StampError", "Tracker", "TrackerConfig"]
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
+_CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 
 
 class StampError(ValueError):
@@ -84,6 +85,21 @@ class TrackerConfig(ConfigBase):
                                "confirmed/lost tracks by Mahalanobis distance of the box below this "
                                "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
                                "rates where fast objects' boxes stop overlapping", low=0.0, high=100.0)
+    appearance_weight: float = param(0.3, "With embeddings: weight of the cosine distance in the fused "
+                                     "IoU/appearance cost of confident matches", low=0.0, high=1.0)
+    appearance_threshold: float = param(0.4, "With embeddings: maximum cosine distance of a match; "
+                                        "also the re-identification threshold near the prediction",
+                                        low=0.0, high=2.0)
+    reid_threshold: float = param(0.25, "With embeddings: maximum cosine distance to re-identify a lost "
+                                  "track far from its predicted position (stricter)", low=0.0, high=2.0)
+    reid_max_age_s: float = param(5.0, "With embeddings: a lost track can get its identity back by "
+                                  "appearance for this long (not published after max_lost_s)", low=0.0,
+                                  high=3600.0, unit="s")
+    embedding_momentum: float = param(0.9, "Weight of the old embedding in a track's moving average",
+                                      low=0.0, high=1.0)
+    embedding_max_overlap: float = param(0.3, "A track's embedding is updated only from confident "
+                                         "detections overlapping no other detection by more IoU",
+                                         low=0.0, high=1.0)
     class_aware: bool = param(True, "Never associate detections and tracks of different classes")
     trajectory_horizon_s: float = param(2.0, "How far ahead predicted trajectories reach", low=0.0,
                                         high=60.0, unit="s")
@@ -100,6 +116,9 @@ class TrackerConfig(ConfigBase):
         if self.low_score > self.high_score:
             raise ConfigError(f"low_score: {self.low_score} must not exceed high_score "
                               f"({self.high_score})")
+        if self.reid_threshold > self.appearance_threshold:
+            raise ConfigError(f"reid_threshold: {self.reid_threshold} must not exceed appearance_threshold "
+                              f"({self.appearance_threshold}): far re-identification is the stricter one")
         if self.trajectory_step_s > self.trajectory_horizon_s > 0:
             raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
         h = self.ground_homography
@@ -152,6 +171,8 @@ class Tracker:
         self._born = np.empty(0)
         self._last = np.empty(0)
         self._det = np.empty(0, dtype=np.int64)
+        self._emb = np.empty((0, 0), dtype=np.float32)  # (N, E) unit embeddings; E = 0 until features come
+        self._has_emb = np.empty(0, dtype=bool)
 
     @property
     def stamp(self) -> float | None:
@@ -172,7 +193,9 @@ class Tracker:
             scores: (D,) detection scores; 1.0 when None.
             classes: (D,) integer class ids; 0 when None.
             stamp: time of the frame [s]; must not be earlier than the previous one.
-            features: reserved for appearance embeddings (D, E); unused by this tracker.
+            features: optional (D, E) appearance embeddings of the detections (any scale; they are
+                L2-normalised). With them, confident matches fuse IoU with cosine distance and lost
+                tracks can be re-identified by appearance for ``reid_max_age_s``.
 
         Returns:
             Every live track (tentative, confirmed, lost); see :class:`TrackSet`.
@@ -181,8 +204,7 @@ class Tracker:
             StampError: ``stamp`` is earlier than the previous update's.
             ValueError: arrays of inconsistent shapes.
         """
-        del features
-        boxes, det_scores, det_cls = self._prepare(boxes_xyxy, scores, classes)
+        boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
         self._multi_class = self.config.class_aware and bool(det_cls.any() or self._cls.any())
         dt = self._advance_clock(stamp)
         self._predict(dt)
@@ -190,22 +212,34 @@ class Tracker:
         high = (det_scores >= cfg.high_score).nonzero()[0]
         low = ((det_scores >= cfg.low_score) & (det_scores < cfg.high_score)).nonzero()[0]
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
-        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high)
+        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats)
         if cfg.motion_gate > 0 and len(high):
             m_dist, high = self._associate_by_motion(boxes, det_cls, high, matches)
             matches = np.concatenate([matches, m_dist])
+        if feats is not None and len(high):
+            m_reid, high = self._associate_by_appearance(boxes, det_cls, high, matches, feats)
+            matches = np.concatenate([matches, m_reid])
         m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches)
         m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
         if len(m_low) or len(m_tent):
             matches = np.concatenate([matches, m_low, m_tent])
         self._correct(matches, boxes, det_scores)
-        self._spawn(boxes, det_scores, det_cls, high)
+        if feats is not None:
+            self._remember_appearance(matches, boxes, det_scores, feats)
+        self._spawn(boxes, det_scores, det_cls, high, feats)
         self._retire()
         return self.tracks()
 
     def tracks(self) -> TrackSet:
         """The live tracks as of the last update (arrays shared with the tracker, never modified)."""
         now = self._stamp if self._stamp is not None else 0.0
+        if self._has_emb.any():
+            dormant = self._dormant()
+            if dormant.any():  # kept only for re-identification, not reported
+                return self._tracks_now(now).select(~dormant)
+        return self._tracks_now(now)
+
+    def _tracks_now(self, now: float) -> TrackSet:
         return TrackSet(
             ids=self._ids,
             boxes_xyxy=cxcywh_to_xyxy(self._mean[:, :4]),
@@ -227,24 +261,41 @@ class Tracker:
         step = self.config.trajectory_step_s if step_s is None else step_s
         if step <= 0 or horizon < 0:
             raise ValueError("trajectory step must be > 0 and horizon >= 0")
-        times = np.arange(1, int(math.floor(horizon / step + 1e-9)) + 1) * step
+        times = np.arange(1, math.floor(horizon / step + 1e-9) + 1) * step
         centres, cov = kalman.predict_trajectory(self._mean, self._cov, times, self._noise)
         return Trajectories(self._ids.copy(), times, centres, cov)
 
     # ------------------------------------------------------------------ stages
-    def _prepare(self, boxes_xyxy, scores, classes):
+    def _prepare(self, boxes_xyxy, scores, classes, features):
         boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
         det_scores = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-        det_cls = np.zeros(n, dtype=np.int64) if classes is None else np.asarray(classes).astype(np.int64).reshape(-1)
-        if len(det_scores) != n or len(det_cls) != n:
-            raise ValueError(f"boxes ({n}), scores ({len(det_scores)}) and classes ({len(det_cls)}) "
-                             "must have the same length")
+        det_cls = (np.zeros(n, dtype=np.int64) if classes is None
+                   else np.asarray(classes).astype(np.int64).reshape(-1))
+        feats = None if features is None else np.asarray(features, dtype=np.float32)
+        bad_feats = feats is not None and (feats.ndim != 2 or len(feats) != n)
+        if len(det_scores) != n or len(det_cls) != n or bad_feats:
+            raise ValueError(f"boxes ({n}), scores ({len(det_scores)}), classes ({len(det_cls)}) and "
+                             f"features ({None if feats is None else feats.shape}) must have the same length")
         ok = valid_box_mask(boxes, det_scores)
         if not ok.all():
             self.dropped_detections += int(n - ok.sum())
             boxes, det_scores, det_cls = boxes[ok], det_scores[ok], det_cls[ok]
-        return boxes, det_scores, det_cls
+            feats = None if feats is None else feats[ok]
+        if feats is not None:
+            feats = self._check_features(appearance.normalise(feats))
+        return boxes, det_scores, det_cls, feats
+
+    def _check_features(self, feats: np.ndarray) -> np.ndarray:
+        dim = self._emb.shape[1]
+        if len(feats) == 0 and feats.shape[1] in (0, dim):
+            return np.zeros((0, dim), dtype=np.float32)
+        if dim == 0:
+            self._emb = np.zeros((len(self._ids), feats.shape[1]), dtype=np.float32)
+        elif feats.shape[1] != dim:
+            raise ValueError(f"features have {feats.shape[1]} dimensions, the tracks' embeddings {dim}; "
+                             "call reset() after changing the embedding model")
+        return feats
 
     def _advance_clock(self, stamp: float) -> float:
         stamp = float(stamp)
@@ -263,9 +314,11 @@ class Tracker:
         if dt > 0 and len(self._ids):
             self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
 
-    def _associate_confident(self, track_boxes, boxes, det_cls, high):
+    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None):
         """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
         rows = (self._state != _TENT).nonzero()[0]
+        if len(rows) and self._has_emb.any():
+            rows = rows[~self._dormant()[rows]]
         if not len(rows) or not len(high):
             return np.empty((0, 2), dtype=np.intp), high
         tb = track_boxes[rows]
@@ -275,12 +328,31 @@ class Tracker:
             tb = tb.copy()
             tb[lost, :2] -= pad
             tb[lost, 2:] += pad
-        matches, left = self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
-        return matches, left
+        if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
+            return self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
+        return self._match_fused(rows, tb, boxes, det_cls, high, feats)
+
+    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats):
+        """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
+        beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone)."""
+        cfg = self.config
+        iou_cost = 1.0 - iou_matrix(row_boxes, boxes[cols])
+        app = appearance.cosine_distance(self._emb[rows], feats[cols])
+        app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold  # neutral for tracks with no memory yet
+        w = cfg.appearance_weight
+        cost = (1.0 - w) * iou_cost + w * app
+        cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
+        if self._multi_class:
+            cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
+        result = assign(cost, (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9)
+        m = result.matches
+        return np.column_stack((rows[m[:, 0]], cols[m[:, 1]])), cols[result.unmatched_cols]
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
         free = self._state != _TENT
+        if self._has_emb.any():
+            free &= ~self._dormant()
         free[matches[:, 0]] = False
         rows = free.nonzero()[0]
         if not len(rows):
@@ -293,6 +365,46 @@ class Tracker:
         result = assign(cost, self.config.motion_gate)
         m = result.matches
         return np.column_stack((rows[m[:, 0]], high[m[:, 1]])), high[result.unmatched_cols]
+
+    def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
+        """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
+        by cosine distance; far from the predicted position only below the stricter reid_threshold."""
+        cfg = self.config
+        free = (self._state == _LOST) & self._has_emb
+        free[matches[:, 0]] = False
+        rows = free.nonzero()[0]
+        if not len(rows):
+            return np.empty((0, 2), dtype=np.intp), high
+        cost = appearance.cosine_distance(self._emb[rows], feats[high])
+        z = xyxy_to_cxcywh(boxes[high])
+        near = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
+                                     kalman.measurement_var(z, self._noise), dims=2) <= _CHI2_99_2DOF
+        cost[~near & (cost > cfg.reid_threshold)] = np.inf
+        if self._multi_class:
+            cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
+        result = assign(cost, cfg.appearance_threshold + 1e-9)
+        m = result.matches
+        return np.column_stack((rows[m[:, 0]], high[m[:, 1]])), high[result.unmatched_cols]
+
+    def _remember_appearance(self, matches, boxes, det_scores, feats) -> None:
+        """Moving-average embedding update from confident, unoccluded detections only."""
+        t, d = matches[:, 0], matches[:, 1]
+        fresh = ~self._has_emb[t]
+        ok = fresh | ((det_scores[d] >= self.config.high_score)
+                      & appearance.unoccluded(boxes, self.config.embedding_max_overlap)[d])
+        t, d, fresh = t[ok], d[ok], fresh[ok]
+        if not len(t):
+            return
+        emb = self._emb.copy()
+        mom = np.where(fresh, 0.0, self.config.embedding_momentum)[:, None]
+        emb[t] = appearance.normalise(mom * emb[t] + (1.0 - mom) * feats[d])
+        has = self._has_emb.copy()
+        has[t] = True
+        self._emb, self._has_emb = emb, has
+
+    def _dormant(self) -> np.ndarray:
+        """Lost tracks past max_lost_s, kept only for re-identification by appearance."""
+        return (self._state == _LOST) & (self._stamp - self._last > self.config.max_lost_s)
 
     def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches):
         """Confirmed tracks not matched yet vs low-score detections."""
@@ -369,7 +481,7 @@ class Tracker:
         state[~matched & (state == _CONF)] = _LOST
         self._state = state
 
-    def _spawn(self, boxes, det_scores, det_cls, high) -> None:
+    def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
         new = high[det_scores[high] >= self.config.new_track_score]
         n = len(new)
         if not n:
@@ -380,6 +492,10 @@ class Tracker:
         self._next_id += n
         state = np.full(n, _CONF if self.config.min_hits <= 1 else _TENT, dtype=np.int8)
         self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
+        dim = self._emb.shape[1]
+        emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)
+        self._emb = np.concatenate([self._emb, emb])
+        self._has_emb = np.concatenate([self._has_emb, np.full(n, feats is not None)])
 
     def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
         n = len(ids)
@@ -397,10 +513,13 @@ class Tracker:
         self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
 
     def _retire(self) -> None:
+        cfg = self.config
         stale = (self._state == _TENT) & (self._det < 0)
-        stale |= (self._state == _LOST) & (self._stamp - self._last > self.config.max_lost_s)
+        lost_for = np.where(self._state == _LOST, self._stamp - self._last, -1.0)
+        keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
+        stale |= lost_for > keep_for
         if stale.any():
             keep = ~stale
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_streak",
-                         "_born", "_last", "_det"):
+                         "_born", "_last", "_det", "_emb", "_has_emb"):
                 setattr(self, name, getattr(self, name)[keep])

@@ -4,13 +4,14 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import CLI, require_shared
+
 from ros2_tracker.io.mot import read_mot
 
 
 def test_demo_on_synthetic_scene(tmp_path):
-    r = subprocess.run([str(CLI), "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([str(CLI), "demo", "--out", str(tmp_path)], capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())["synthetic-0"]
     assert metrics["HOTA"] > 0.4 and metrics["IDF1"] > 0.5  # floors well below the measured 0.52 / 0.61
@@ -33,5 +34,6 @@ def test_demo_on_tud_campus(tmp_path):
 
 
 def test_demo_bad_sequence_exits_2(tmp_path):
-    r = subprocess.run([str(CLI), "demo", "--sequence", str(tmp_path / "nope")], capture_output=True, text=True)
+    r = subprocess.run([str(CLI), "demo", "--sequence", str(tmp_path / "nope")], capture_output=True,
+                       text=True)
     assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr

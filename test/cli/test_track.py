@@ -5,8 +5,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import CLI
 
-from conftest import CLI, REPO
 from ros2_tracker.io.mot import read_mot
 
 
@@ -46,7 +46,8 @@ def test_config_file_is_applied(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("/**:\n  ros__parameters:\n    new_track_score: 0.85\n")
     out = tmp_path / "res.txt"
-    assert run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg).returncode == 0
+    r = run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg)
+    assert r.returncode == 0
     assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object never starts a track
 
 

@@ -24,8 +24,8 @@ def _best_gain(c, t):
     for k in range(min(n, m) + 1):
         for rows in itertools.combinations(range(n), k):
             for cols in itertools.permutations(range(m), k):
-                if all(c[r, q] < t for r, q in zip(rows, cols)):
-                    best = max(best, sum(t - c[r, q] for r, q in zip(rows, cols)))
+                if all(c[r, q] < t for r, q in zip(rows, cols, strict=False)):
+                    best = max(best, sum(t - c[r, q] for r, q in zip(rows, cols, strict=False)))
     return best
 
 

@@ -33,7 +33,8 @@ def test_config_rejects_low_above_high():
 
 
 def test_shipped_yaml_is_valid_and_complete(tmp_path):
-    cfg = load_config(TrackerConfig, REPO / "config" / "tracker.yaml", allowed_extra=tracker_node_param_names())
+    cfg = load_config(TrackerConfig, REPO / "config" / "tracker.yaml",
+                      allowed_extra=tracker_node_param_names())
     assert cfg == TrackerConfig()  # the shipped file documents the defaults
 
 
