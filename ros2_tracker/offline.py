@@ -63,6 +63,7 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
             on_frame(frame, tracks, tracker)
         if progress is not None:
             progress(frame)
-    cat = (lambda xs, shape: np.concatenate(xs) if xs else np.empty(shape))
+    def cat(xs, shape):
+        return (np.concatenate(xs) if xs else np.empty(shape))
     return OfflineResult(cat(out_f, (0,)).astype(np.int64), cat(out_i, (0,)).astype(np.int64),
                          cat(out_b, (0, 4)), cat(out_s, (0,)), total, last)
