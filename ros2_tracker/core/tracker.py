@@ -69,6 +69,8 @@ class TrackerConfig(ConfigBase):
                           high=1000)
     max_lost_s: float = param(1.5, "Seconds a confirmed track coasts without detections before it "
                               "is removed", low=0.0, high=3600.0, unit="s")
+    confirm_first_frame: bool = param(True, "Tracks started in the first frame (after start or reset) "
+                                      "are confirmed at once: there is no history to wait for")
     lost_box_growth: float = param(0.0, "Lost tracks' boxes are widened by this many standard "
                                    "deviations of their predicted position when matched", low=0.0,
                                    high=10.0)
@@ -160,6 +162,7 @@ class Tracker:
     def reset(self) -> None:
         """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
         self._stamp: float | None = None
+        self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
         self._state = np.empty(0, dtype=np.int8)
@@ -207,6 +210,7 @@ class Tracker:
         boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
         self._multi_class = self.config.class_aware and bool(det_cls.any() or self._cls.any())
         dt = self._advance_clock(stamp)
+        self._updates += 1
         self._predict(dt)
         cfg = self.config
         high = (det_scores >= cfg.high_score).nonzero()[0]
@@ -490,7 +494,8 @@ class Tracker:
         mean, cov = kalman.initiate(z, self._noise)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
-        state = np.full(n, _CONF if self.config.min_hits <= 1 else _TENT, dtype=np.int8)
+        confirm = self.config.min_hits <= 1 or (self.config.confirm_first_frame and self._updates == 1)
+        state = np.full(n, _CONF if confirm else _TENT, dtype=np.int8)
         self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
         dim = self._emb.shape[1]
         emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)

@@ -11,7 +11,7 @@ def box(cx, cy, w=40.0, h=100.0):
 
 
 def test_confirmation_after_min_hits_and_constant_velocity_following():
-    t = Tracker(TrackerConfig(min_hits=3))
+    t = Tracker(TrackerConfig(min_hits=3, confirm_first_frame=False))
     states = []
     for k in range(10):
         ts = t.update(np.array([box(100 + 10 * k, 200)]), np.array([0.9]), stamp=k * 0.1)
@@ -143,3 +143,13 @@ def test_set_config_keeps_tracks_and_applies_new_thresholds():
     assert ts.ids.tolist() == [1]  # kept; the 0.9 detection no longer starts a track
     with pytest.raises(TypeError):
         t.set_config({"min_hits": 1})
+
+
+def test_first_frame_tracks_are_confirmed_at_once_only_after_start_or_reset():
+    t = Tracker(TrackerConfig(min_hits=3))
+    ts = t.update(np.array([box(100, 200)]), stamp=0.0)
+    assert ts.states.tolist() == [TrackState.CONFIRMED]
+    ts = t.update(np.array([box(100, 200), box(400, 200)]), stamp=0.1)
+    assert ts.select(ts.ids == 2).states.tolist() == [TrackState.TENTATIVE]
+    t.reset()
+    assert t.update(np.array([box(100, 200)]), stamp=0.0).states.tolist() == [TrackState.CONFIRMED]
