@@ -9,10 +9,10 @@ Leaving a row and a column unmatched costs threshold/2 each, so a pair (i, j) is
 that is cheaper than leaving both unmatched: ``C[i, j] < threshold``. The Hungarian method
 (``scipy.optimize.linear_sum_assignment``) then solves the whole thing optimally.
 
-Large problems are split into the connected components of the gated bipartite graph
-(pairs with cost below the threshold); pairs that are alone in their component match directly
-and each larger component is solved on its own augmented matrix. The result is the same, and
-the cost stays near-linear for the sparse matrices of crowded scenes.
+Large problems keep only the candidate pairs (cost below the threshold) and solve the same
+augmented problem as a sparse bipartite matching (``scipy.sparse.csgraph.
+min_weight_full_bipartite_matching``): the same optimum, at a cost that grows with the number of
+candidate pairs rather than with R x K, which is what crowded frames need.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 __all__ = ["Assignment", "assign", "assign_sparse"]
 
@@ -71,7 +71,7 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
     rows, cols, costs = np.asarray(rows)[keep], np.asarray(cols)[keep], np.asarray(costs)[keep]
     if not len(rows):
         return _result(np.empty((0, 2), dtype=np.intp), n_rows, n_cols)
-    return _result(_solve_by_components(n_rows, n_cols, rows, cols, costs, threshold), n_rows, n_cols)
+    return _result(_solve_sparse(n_rows, n_cols, rows, cols, costs, threshold), n_rows, n_cols)
 
 
 def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> np.ndarray:
@@ -90,28 +90,26 @@ def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> np.nd
     return np.stack([rows[keep], cols[keep]], axis=1)
 
 
-def _solve_by_components(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray,
-                         costs: np.ndarray, threshold: float) -> np.ndarray:
-    graph = coo_matrix((np.ones(len(r_idx)), (r_idx, n_rows + c_idx)), shape=(n_rows + n_cols,) * 2)
-    _, labels = connected_components(graph, directed=False)
-    row_lab, _col_lab = labels[:n_rows], labels[n_rows:]
-    comp_size = np.bincount(labels)
-    edge_lab = row_lab[r_idx]
-    pair_only = comp_size[edge_lab] == 2  # one row, one column, one edge
-    out = [np.stack([r_idx[pair_only], c_idx[pair_only]], axis=1)]
-    rest = np.flatnonzero(~pair_only)
-    if len(rest):
-        order = rest[np.argsort(edge_lab[rest], kind="stable")]
-        labs, starts = np.unique(edge_lab[order], return_index=True)
-        for k in range(len(labs)):
-            e = order[starts[k]: starts[k + 1] if k + 1 < len(labs) else len(order)]
-            rows, r_local = np.unique(r_idx[e], return_inverse=True)
-            cols, c_local = np.unique(c_idx[e], return_inverse=True)
-            sub = np.full((len(rows), len(cols)), np.inf)
-            sub[r_local, c_local] = costs[e]
-            m = _solve_augmented(sub, sub < threshold, threshold)
-            out.append(np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1))
-    return np.concatenate(out).astype(np.intp)
+def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray, costs: np.ndarray,
+                  threshold: float) -> np.ndarray:
+    """The same augmented problem as :func:`_solve_augmented`, as a sparse graph.
+
+    Nodes: real rows, one dummy row per column; real columns, one dummy column per row. Edges: the
+    candidate pairs; row i - its dummy column and column j - its dummy row at threshold/2; and, per
+    candidate pair (i, j), dummy row j - dummy column i at 0 (the dummies of a matched pair pair up).
+    A perfect matching always exists (everything to its dummy), every perfect matching has R + K
+    edges (so the +1 making weights positive shifts all equally), and its optimum is the dense one's.
+    """
+    e = len(r_idx)
+    half = 0.5 * threshold
+    rows = np.concatenate([r_idx, np.arange(n_rows), n_rows + np.arange(n_cols), n_rows + c_idx])
+    cols = np.concatenate([c_idx, n_cols + np.arange(n_rows), np.arange(n_cols), n_cols + r_idx])
+    weights = np.concatenate([costs, np.full(n_rows + n_cols, half), np.zeros(e)]) + 1.0
+    size = n_rows + n_cols
+    graph = csr_matrix((weights, (rows, cols)), shape=(size, size))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    real = (row_ind < n_rows) & (col_ind < n_cols)
+    return np.column_stack((row_ind[real], col_ind[real])).astype(np.intp)
 
 
 def _result(matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:
