@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_NEIGHBOURS = 12  # k-nearest query size; rows with more candidates fall back to a ball query
+
 __all__ = [
     "centre_distance",
     "footpoints",
@@ -64,9 +66,20 @@ def overlapping_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> tuple[np.ndarra
     reach = ha.max(axis=0) + hb.max(axis=0) + 1e-6  # (rx, ry)
     ca = (0.5 * (a_xyxy[:, :2] + a_xyxy[:, 2:])) / reach
     cb = (0.5 * (b_xyxy[:, :2] + b_xyxy[:, 2:])) / reach
-    found = cKDTree(ca).sparse_distance_matrix(cKDTree(cb), 1.0, p=np.inf, output_type="ndarray")
-    rows = found["i"].astype(np.intp)
-    cols = found["j"].astype(np.intp)
+    tree = cKDTree(cb)
+    dist, nearest = tree.query(ca, k=min(_NEIGHBOURS, len(cb)), distance_upper_bound=1.0, p=np.inf)
+    dist, nearest = dist.reshape(len(ca), -1), nearest.reshape(len(ca), -1)
+    found = np.isfinite(dist)
+    full = found[:, -1].copy() if len(cb) > _NEIGHBOURS else np.zeros(len(ca), dtype=bool)
+    found[full] = False  # more neighbours than asked for: list those rows exhaustively below
+    rows, cols = found.nonzero()
+    cols = nearest[rows, cols]
+    if full.any():
+        many = np.flatnonzero(full)
+        lists = tree.query_ball_point(ca[many], r=1.0, p=np.inf)
+        extra_r = np.repeat(many, [len(x) for x in lists])
+        extra_c = np.fromiter((j for x in lists for j in x), dtype=np.intp, count=len(extra_r))
+        rows, cols = np.concatenate([rows, extra_r]), np.concatenate([cols, extra_c])
     return rows, cols
 
 
