@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "track": "track",
     "evaluate": "evaluate",
     "demo": "demo",
+    "launch": "launch",
+    "replay": "replay",
 }
 
 

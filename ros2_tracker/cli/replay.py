@@ -1,0 +1,738 @@
+"""``ros2-tracker replay``: run a recorded sequence through the ROS graph and report what came out.
+
+    ros2-tracker replay [SOURCE] [--out DIR] [--detector [--model F]] [--detections F] [--rate R]
+                        [--config F] [--frames N] [--no-video] [--domain-id N]
+
+SOURCE is a MOTChallenge folder, a video file or a rosbag2 bag (default: the built-in synthetic scene,
+generated into ``--out``). The nodes of ``launch/pipeline.launch.py`` run as separate processes over DDS
+on their own ``ROS_DOMAIN_ID`` (logs under ``--out``): replay_node -> (the source's recorded detections,
+or detector_node with ``--detector``) -> tracker_node -> recorder_node. Rate 0 (default) is lock-step:
+the replay publishes frame k + 1 once frame k's tracks came out, so the run is deterministic and as fast
+as the graph keeps up. A progress bar follows the tracks topic.
+
+When the replay ends the recorder is stopped cleanly and its bag is read back into:
+
+* ``results/<name>.txt``: MOTChallenge results, the confirmed tracks matched in each frame (state
+  CONFIRMED, time_since_update 0), in the form ``ros2-tracker track`` writes;
+* ``metrics.json`` / ``metrics.csv`` when the source has ground truth (gt/gt.txt);
+* ``latency.json`` and a printed table: p50/p99 per stage from the nodes' ``~/timing`` topics, and end to
+  end, from the replay publishing the frame (the DDS source timestamp of its ``/clock`` message, sent
+  just before the frame) to the recorder receiving its tracks;
+* ``<name>_tracks.mp4`` (unless ``--no-video``) and ``<name>_ids.png``;
+* ``bag/`` (the recording) and ``logs/nodes.log`` (every node's output).
+
+Exit status: 0 on success, 1 when a node failed, 2 for a bad SOURCE or option (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ros2_tracker.cli.errors import UserError
+from ros2_tracker.launching import (
+    NodeSpec,
+    Supervisor,
+    launch_graph,
+    package_share_directory,
+    parse_launch_file,
+)
+
+__all__ = [
+    "GraphRun",
+    "ReplaySource",
+    "TrackRows",
+    "add_parser",
+    "format_latency",
+    "latency_profile",
+    "resolve_source",
+    "run",
+    "tracks_from_bag",
+]
+
+_NS = 1_000_000_000
+NAMES = {"replay": "replay", "detector": "detector", "tracker": "tracker", "recorder": "recorder"}
+"""Node names, as launch/pipeline.launch.py gives them (their ~/timing topics are /<name>/timing)."""
+_READY_TIMEOUT_S = 60.0
+_RAW, _COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
+_DETECTIONS = "ros2_tracker/msg/Detection2DArray"
+DRAWN_HORIZON_S = 1.0
+"""Predicted paths in the video are cut to this horizon [s] (the tracker may publish more)."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the subcommand."""
+    p = sub.add_parser("replay", help="replay a sequence through the ROS graph: results, metrics, latency",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", nargs="?", type=Path, metavar="SOURCE",
+                   help="MOTChallenge folder, video file or rosbag2 bag (default: synthetic scene)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="output folder (default runs/replay-<name>-<time>)")
+    p.add_argument("--detector", action="store_true", help="detect on the images with detector_node (YOLOX)")
+    p.add_argument("--model", type=Path, metavar="F", help="YOLOX ONNX model for --detector "
+                   "(default ../shared/models/yolox_nano.onnx when present)")
+    p.add_argument("--detections", type=Path, metavar="F",
+                   help="MOTChallenge detections to replay (default det/det.txt)")
+    p.add_argument("--rate", type=float, default=0.0, metavar="R",
+                   help="1.0 real time, 2.0 twice as fast, 0 lock-step as fast as possible (default 0)")
+    p.add_argument("--config", type=Path, metavar="F",
+                   help="tracker parameters (default config/tracker.yaml)")
+    p.add_argument("--frames", type=int, metavar="N", help="replay only the first N frames")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--domain-id", type=int, metavar="N",
+                   help="ROS_DOMAIN_ID of the graph (default: derived from the pid)")
+    p.set_defaults(run=run)
+    return p
+
+
+# ------------------------------------------------------------------------------------------ the source
+@dataclass
+class ReplaySource:
+    """What is replayed.
+
+    Attributes:
+        path: folder, video file or bag.
+        kind: ``mot`` | ``video`` | ``bag``.
+        name: sequence name (results file name).
+        fps: frame rate [Hz] the replay stamps frames with (0 for bags: recorded stamps).
+        length: number of frames to replay (0 when unknown).
+        gt_path: ground truth, when there is one.
+        has_images: frames to show / detect on.
+        detections: MOT detection file replayed (None: the detector, or a bag's own detections).
+        sequence_length: seqLength of the sequence's seqinfo.ini (0 when unknown).
+        bag_types: message types of a bag's topics (empty for other sources).
+    """
+
+    path: Path
+    kind: str
+    name: str
+    fps: float = 0.0
+    length: int = 0
+    gt_path: Path | None = None
+    has_images: bool = False
+    detections: Path | None = None
+    sequence_length: int = 0
+    bag_types: frozenset[str] = frozenset()
+
+    @property
+    def compressed_images(self) -> bool:
+        """A bag whose images are only sensor_msgs/CompressedImage (replayed on image/compressed)."""
+        return _COMPRESSED in self.bag_types and _RAW not in self.bag_types
+
+
+def _synthetic_source(args: argparse.Namespace, out: Path) -> Path:
+    try:
+        from ros2_tracker.synthetic import SceneConfig, generate_scene
+    except ImportError:
+        raise UserError("no SOURCE given and the synthetic scene generator is unavailable") from None
+    from tqdm import tqdm
+
+    config = SceneConfig(num_frames=min(args.frames, 200)) if args.frames else SceneConfig()
+    scene = generate_scene(config)
+    render = args.detector or not args.no_video
+    with tqdm(total=scene.num_frames, desc="render synthetic scene", unit="frame", leave=False,
+              disable=not render) as bar:
+        return scene.write_mot(out / "source" / config.sequence_name, render=render,
+                               progress=lambda _f: bar.update())
+
+
+def resolve_source(path: Path, *, detections: Path | None, detector: bool,
+                   frames: int | None) -> ReplaySource:
+    """Check SOURCE (and ``--detections``) and describe them; every problem is a one-line :class:`UserError`.
+
+    ``length`` is the number of frames the replay will publish: the frames with ``detector`` (images
+    are replayed), else the longer of seqinfo.ini's seqLength and the detections' last frame.
+    """
+    from ros2_tracker.io.video import VIDEO_SUFFIXES
+    from ros2_tracker.nodes.replay_node import is_bag
+
+    if not path.exists():
+        raise UserError(f"SOURCE {path}: no such file or folder")
+    if is_bag(path):
+        src = _bag_source(path, detector)
+    elif path.is_dir() and any((path / p).exists() for p in ("seqinfo.ini", "det", "img1")):
+        src = _mot_source(path)
+    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        src = _video_source(path)
+    else:
+        raise UserError(f"SOURCE {path}: not a MOTChallenge folder, a video file "
+                        f"({', '.join(VIDEO_SUFFIXES)}) or a rosbag2 bag (metadata.yaml / .mcap)")
+    if detections is not None:
+        src.detections = detections
+    if detector and not src.has_images:
+        raise UserError(f"SOURCE {path}: --detector needs images, and this source has none")
+    if not detector and src.kind != "bag":
+        if src.detections is None:
+            raise UserError(f"SOURCE {path}: no detections (det/det.txt); give --detections FILE or use "
+                            "--detector")
+        src.length = max(src.sequence_length, _last_frame(src.detections))
+    if frames:
+        src.length = min(src.length, frames) if src.length else frames
+    return src
+
+
+def _mot_source(path: Path) -> ReplaySource:
+    from ros2_tracker.io.sequence import read_sequence_info
+    from ros2_tracker.io.video import open_frame_source
+
+    info = read_sequence_info(path)
+    det = path / "det" / "det.txt"
+    src = ReplaySource(path, "mot", info.name, info.fps, info.length, has_images=info.has_images,
+                       gt_path=info.gt_path if info.gt_path.is_file() else None,
+                       detections=det if det.is_file() else None, sequence_length=info.length)
+    if src.has_images:
+        frames = open_frame_source(path)
+        src.fps, src.length = frames.fps, frames.length
+        frames.close()
+    return src
+
+
+def _video_source(path: Path) -> ReplaySource:
+    from ros2_tracker.io.video import FrameSourceError, open_frame_source
+
+    try:
+        video = open_frame_source(path)
+    except FrameSourceError as exc:
+        raise UserError(f"SOURCE {exc}") from None
+    seq = video.sequence
+    video.close()
+    return ReplaySource(path, "video", video.name, video.fps, video.length, has_images=True,
+                        gt_path=seq.gt_path if seq is not None and seq.gt_path.is_file() else None,
+                        sequence_length=seq.length if seq is not None else 0)
+
+
+def _last_frame(detections: Path) -> int:
+    from ros2_tracker.io.mot import MotFormatError, read_mot
+
+    try:
+        return read_mot(detections, note_unsorted=False).last_frame
+    except MotFormatError as exc:
+        raise UserError(f"detections {exc}") from None
+
+
+def _bag_source(path: Path, detector: bool) -> ReplaySource:
+    from ros2_tracker.io.bag import BagError, bag_topics
+
+    try:
+        types = frozenset(bag_topics(path).values())
+    except BagError as exc:
+        raise UserError(f"SOURCE {exc}") from None
+    if not detector and _DETECTIONS not in types:
+        raise UserError(f"SOURCE {path}: the bag has no {_DETECTIONS} topic; use --detector")
+    return ReplaySource(path, "bag", path.stem if path.is_file() else path.name,
+                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_types=types)
+
+
+# --------------------------------------------------------------------------------------------- the graph
+def _default_model() -> Path | None:
+    cand = Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "yolox_nano.onnx"
+    return cand.resolve() if cand.is_file() else None
+
+
+def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[str, NodeSpec]:
+    """The nodes of launch/pipeline.launch.py for this replay, with the replay CLI's own settings."""
+    share = package_share_directory("ros2_tracker")
+    model = args.model or (_default_model() if args.detector else None)
+    if args.detector and model is None:
+        raise UserError("--detector needs --model F.onnx")
+    if args.detector and not Path(model).is_file():
+        raise UserError(f"--model {model}: model file not found")
+    values = {"source": str(src.path.resolve()), "rate": repr(float(args.rate)),
+              "use_detector": "true" if args.detector else "false", "record": "true", "bag": str(bag),
+              "model_path": str(Path(model).resolve()) if model else ""}
+    if args.config is not None:
+        if not args.config.is_file():
+            raise UserError(f"--config {args.config}: file not found")
+        values["params_file"] = str(args.config.resolve())
+    specs = {s.name: s for s in parse_launch_file(share / "launch" / "pipeline.launch.py").node_specs(values)}
+    # wait_for_subscribers: the detector (on image), or tracker + recorder (on detections), plus the
+    # CLI's "go" subscription (run_graph). start_stamp 0: frame k is stamped (k - 1) / fps, which
+    # tracks_from_bag relies on.
+    replay = specs[NAMES["replay"]].with_params(
+        publish_images=bool(args.detector), max_frames=int(args.frames or 0), progress_every=0,
+        start_stamp=0.0, wait_for_subscribers=2 if args.detector else 3,
+        wait_for_subscribers_timeout_s=2 * _READY_TIMEOUT_S)
+    if src.detections is not None and not args.detector:
+        replay = replay.with_params(detections_file=str(src.detections.resolve()))
+    specs[NAMES["replay"]] = replay
+    if args.detector:  # every image reaches the detector (the launch file's default is best effort)
+        specs[NAMES["detector"]] = specs[NAMES["detector"]].with_params(
+            image_qos="reliable", input="compressed" if src.compressed_images else "raw")
+    topics = ["/tracks", "/detections", "/clock", "/replay/timing", "/tracker/timing"]
+    if args.detector:
+        topics.append("/detector/timing")
+    recorder = specs[NAMES["recorder"]]
+    specs[NAMES["recorder"]] = recorder.with_params(topics=topics, max_wait_s=_READY_TIMEOUT_S)
+    return specs
+
+
+@dataclass
+class GraphRun:
+    """How the graph run went.
+
+    Attributes:
+        wall_s: from letting the replay go to the last new tracks message [s] (includes the time the
+            replay takes to see the go; :func:`latency_profile`'s ``span_s`` does not).
+        frames_seen: distinct stamps of tracks the CLI received.
+        exit_codes: every node's exit code.
+        failed: why the run failed ('' when it did not).
+    """
+
+    wall_s: float = 0.0
+    frames_seen: int = 0
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    failed: str = ""
+
+
+class _Watcher:
+    """The CLI's own rclpy node (private context): counts tracks messages and checks graph readiness."""
+
+    def __init__(self, domain_id: int) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        from ros2_tracker.io.bag import cdr_header_stamp_ns
+
+        self._rclpy = rclpy
+        self.context = Context()
+        rclpy.init(args=[], context=self.context, domain_id=domain_id,
+                   signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("replay_cli", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.stamps: set[int] = set()
+        self.last_arrival = 0.0  # time.monotonic() of the latest new stamp
+        self._stamp_of = cdr_header_stamp_ns
+        from ros2_tracker.msg import TrackArray
+
+        self.node.create_subscription(TrackArray, "/tracks", self._on_tracks, 100, raw=True)
+
+    def _on_tracks(self, data: bytes) -> None:
+        stamp = self._stamp_of(data)
+        if stamp not in self.stamps:
+            self.stamps.add(stamp)
+            self.last_arrival = time.monotonic()
+
+    def go(self, topic: str) -> None:
+        """Subscribe to the replay's first topic: the last subscriber the replay waits for."""
+        from rclpy.qos import qos_profile_sensor_data
+
+        msg_type = _message_type(topic)
+        self.node.create_subscription(msg_type, topic, lambda _data: None, qos_profile_sensor_data, raw=True)
+
+    def spin(self, seconds: float) -> None:
+        """Process callbacks for about ``seconds``."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.executor.spin_once(timeout_sec=min(left, 0.05))
+
+    def subscribers(self, topic: str) -> set[str]:
+        """Names of the nodes subscribed to ``topic``."""
+        return {i.node_name for i in self.node.get_subscriptions_info_by_topic(topic)}
+
+    def close(self) -> None:
+        """Destroy the node and shut the private context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.shutdown(context=self.context)
+
+
+def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_topic: str | None) -> str:
+    """Wait until every recorded topic has the recorder's subscription and every node listens; '' if so.
+
+    ``image_topic``: the detector's input, when there is a detector.
+    """
+    need = {t: {NAMES["recorder"]} for t in recorded}
+    need.setdefault("/detections", set()).add(NAMES["tracker"])
+    if image_topic:
+        need[image_topic] = {NAMES["detector"]}
+    end = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < end:
+        dead = [n for n in sup.names if sup.returncode(n) is not None]
+        if dead:
+            return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
+        if all(names <= watcher.subscribers(t) for t, names in need.items()):
+            return ""
+        watcher.spin(0.1)
+    late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))
+    return f"the nodes were not subscribed to {', '.join(late)} after {_READY_TIMEOUT_S:g} s"
+
+
+def run_graph(specs: dict[str, NodeSpec], src: ReplaySource, env: dict[str, str], log_path: Path,
+              domain_id: int) -> GraphRun:
+    """Start every node at once; when all are wired, let the replay go; stop the rest when it ends.
+
+    The replay waits for ``wait_for_subscribers`` subscribers on its first topic, one of which is this
+    process's "go" subscription, created only once the recorder records every topic and the tracker
+    (and detector) listen. So no message is lost to discovery, while discovery of all processes
+    overlaps their start-up.
+    """
+    from tqdm import tqdm
+
+    run = GraphRun()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    image_topic = None
+    if NAMES["detector"] in specs:
+        image_topic = "/image/compressed" if src.compressed_images else "/image"
+    recorded = list(specs[NAMES["recorder"]].params["topics"])
+    watcher = _Watcher(domain_id)  # first, so that every node discovers it while starting
+    try:
+        with log_path.open("w") as log:
+            sup = launch_graph(list(specs.values()), env, sink=log)
+            try:
+                with sup.forwarding_signals():
+                    run.failed = _wait_ready(watcher, sup, recorded, image_topic)
+                    if not run.failed:
+                        start = time.monotonic()
+                        watcher.go(image_topic or "/detections")
+                        run.failed = _follow(sup, watcher, src, tqdm)
+                        run.wall_s = max(watcher.last_arrival - start, 0.0)
+                        _settle(watcher)
+            finally:
+                sup.shutdown()
+                for line in sup.report().splitlines():
+                    sup.log(line)
+    finally:
+        run.frames_seen = len(watcher.stamps)
+        watcher.close()
+    run.exit_codes = sup.exit_codes()
+    if not run.failed:
+        # nodes are stopped with SIGINT; the recorder must close its bag itself (exit 0)
+        bad = [n for n, rc in run.exit_codes.items()
+               if rc != 0 and not (rc == -signal.SIGINT and n != NAMES["recorder"])]
+        if bad:
+            run.failed = f"{bad[0]} exited with code {run.exit_codes[bad[0]]}"
+    return run
+
+
+def _follow(sup: Supervisor, watcher: _Watcher, src: ReplaySource, tqdm: Any) -> str:
+    """Spin the watcher with a progress bar until the replay exits or every frame's tracks came; ''
+    or why it failed.
+
+    The replay exits a moment after its last frame (it waits for the acknowledgements of its
+    reliable subscribers); when the number of frames is known, their tracks are enough.
+    """
+    replay = NAMES["replay"]
+    with tqdm(total=src.length or None, desc=f"replay {src.name}", unit="frame") as bar:
+        while sup.returncode(replay) is None:
+            if src.length and len(watcher.stamps) >= src.length:
+                return ""
+            if sup.stop_requested:
+                sup.wait(10.0)
+                return "interrupted"
+            others = [n for n in sup.names if n != replay and sup.returncode(n) is not None]
+            if others:
+                return f"{others[0]} exited with code {sup.returncode(others[0])} during the replay"
+            watcher.spin(0.1)
+            bar.update(len(watcher.stamps) - bar.n)
+        watcher.spin(0.2)
+        bar.update(len(watcher.stamps) - bar.n)
+    rc = sup.returncode(replay)
+    if rc == 2:
+        return "the replay could not start (bad source or parameter; see the log)"
+    return "" if rc == 0 else f"replay exited with code {rc}"
+
+
+def _message_type(topic: str) -> type:
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from ros2_tracker.msg import Detection2DArray
+
+    return {"/image": Image, "/image/compressed": CompressedImage}.get(topic, Detection2DArray)
+
+
+def _settle(watcher: _Watcher, quiet_s: float = 0.5, limit_s: float = 5.0) -> None:
+    """After the replay: wait until no new tracks arrived for ``quiet_s`` (the recorder has them too)."""
+    end = time.monotonic() + limit_s
+    count, since = len(watcher.stamps), time.monotonic()
+    while time.monotonic() < end and time.monotonic() - since < quiet_s:
+        watcher.spin(0.05)
+        if len(watcher.stamps) != count:
+            count, since = len(watcher.stamps), time.monotonic()
+
+
+# ------------------------------------------------------------------------------------ reading the bag
+@dataclass
+class TrackRows:
+    """Tracks read back from the bag.
+
+    Attributes:
+        frames, ids, boxes_tlwh, scores: MOTChallenge result rows (confirmed tracks matched in the frame).
+        snapshots: per frame, what to draw (:class:`ros2_tracker.viz.sequence.FrameTracks`).
+        stamps_ns: the tracks messages' stamps, in order.
+    """
+
+    frames: np.ndarray
+    ids: np.ndarray
+    boxes_tlwh: np.ndarray
+    scores: np.ndarray
+    snapshots: list[Any]
+    stamps_ns: list[int]
+
+
+def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks") -> TrackRows:
+    """Result rows from the recorded TrackArray messages.
+
+    Frame numbers: ``round(stamp * fps) + 1`` (the replay stamps frame k with (k - 1) / fps), or, with
+    ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps.
+    """
+    from ros2_tracker.core.boxes import xyxy_to_tlwh
+    from ros2_tracker.core.track import TrackState
+    from ros2_tracker.io.bag import read_bag_typed
+    from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
+    from ros2_tracker.viz.sequence import FrameTracks
+
+    msgs = [(stamp_to_ns(m.header.stamp), track_array_to_arrays(m))
+            for _t, _ty, _lt, m in read_bag_typed(bag, [topic])]
+    rank = {s: k + 1 for k, s in enumerate(sorted({s for s, _ in msgs}))}
+    out_f, out_i, out_b, out_s, snaps = [], [], [], [], []
+    for stamp, tr in msgs:
+        frame = round(stamp * fps / _NS) + 1 if fps > 0 else rank[stamp]
+        rep = (tr.states == TrackState.CONFIRMED) & (tr.time_since_update_s == 0)
+        out_f.append(np.full(int(rep.sum()), frame, dtype=np.int64))
+        out_i.append(tr.ids[rep])
+        out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if rep.any() else np.empty((0, 4)))
+        out_s.append(tr.scores[rep])
+        snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
+
+    def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(shape, dtype)
+
+    return TrackRows(cat(out_f, (0,), np.int64), cat(out_i, (0,), np.int64), cat(out_b, (0, 4), np.float64),
+                     cat(out_s, (0,), np.float64), snaps, [s for s, _ in msgs])
+
+
+def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:
+    """What the video shows of one TrackArray: non-tentative tracks, paths cut to ``horizon_s``."""
+    keep = np.flatnonzero(tr.states != tentative)
+    lengths = {len(tr.trajectories[i]) for i in keep}
+    if len(keep) == 0 or len(lengths) != 1 or 0 in lengths:
+        return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep])
+    step = float(tr.trajectory_steps_s[keep[0]])
+    k = max(1, min(lengths.pop(), int(horizon_s / step + 1e-9) if step > 0 else 1))
+    traj = np.stack([tr.trajectories[i][:k] for i in keep])
+    cov = np.stack([tr.trajectory_covariances[i][:k] for i in keep])
+    return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep], traj, cov)
+
+
+def _stats_ms(seconds: list[float]) -> dict[str, float | int]:
+    a = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {"count": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+            "mean_ms": float(a.mean()), "max_ms": float(a.max())}
+
+
+def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str = "/clock") -> dict[str, Any]:
+    """Per-stage and end-to-end latency from a replay's bag.
+
+    Stages come from the ``~/timing`` messages (``std_msgs/String`` JSON ``{"stamp", "stage", "seconds"}``)
+    of every node. End to end, per frame: the recorder's receive time of the frame's TrackArray minus the
+    publish time (DDS source timestamp) of the replay's ``/clock`` message with the frame's stamp, which
+    the replay sends just before the frame's image / detections. All times are system-clock nanoseconds
+    of the same machine.
+
+    Returns:
+        ``{"stages": {stage: {count, p50_ms, p99_ms, mean_ms, max_ms}}, "end_to_end": {...},
+        "span_s": S, "definitions": {...}}``; stages without messages are left out, and
+        ``end_to_end`` / ``span_s`` without /clock messages.
+    """
+    from ros2_tracker.io.bag import bag_topics, cdr_header_stamp_ns, read_bag
+
+    topics = bag_topics(bag)
+    timing_topics = [t for t, ty in topics.items() if t.endswith("/timing") and ty == "std_msgs/msg/String"]
+    stages: dict[str, list[float]] = {}
+    clock_sent: dict[int, int] = {}
+    tracks_received: dict[int, int] = {}
+    from rclpy.serialization import deserialize_message
+    from std_msgs.msg import String
+
+    for m in read_bag(bag, [*timing_topics, tracks_topic, clock_topic]):
+        if m.topic == tracks_topic:
+            tracks_received.setdefault(cdr_header_stamp_ns(m.data), m.log_time_ns)
+        elif m.topic == clock_topic:
+            clock_sent.setdefault(cdr_header_stamp_ns(m.data), m.publish_time_ns or m.log_time_ns)
+        else:
+            try:
+                rec = json.loads(deserialize_message(m.data, String).data)
+                stages.setdefault(str(rec["stage"]), []).append(float(rec["seconds"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    e2e = [(tracks_received[s] - clock_sent[s]) / _NS for s in tracks_received if s in clock_sent]
+    profile: dict[str, Any] = {"stages": {k: _stats_ms(v) for k, v in sorted(stages.items()) if v}}
+    if e2e:
+        profile["end_to_end"] = _stats_ms(e2e)
+        profile["span_s"] = (max(tracks_received.values()) - min(clock_sent.values())) / _NS
+    profile["definitions"] = {
+        "stages": "per-message processing time each node publishes on ~/timing",
+        "end_to_end": "frame published by the replay (source timestamp of its /clock message) -> its "
+                      "TrackArray received by the recorder",
+        "span_s": "first frame published -> last TrackArray received [s]",
+    }
+    return profile
+
+
+def format_latency(profile: dict[str, Any]) -> str:
+    """The latency profile as a table (ms)."""
+    rows = [(k, v) for k, v in profile["stages"].items()]
+    if "end_to_end" in profile:
+        rows.append(("end to end", profile["end_to_end"]))
+    lines = [f"{'stage':12s} {'count':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'max ms':>8s}"]
+    for name, s in rows:
+        lines.append(f"{name:12s} {s['count']:6d} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['mean_ms']:8.2f} "
+                     f"{s['max_ms']:8.2f}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- outputs
+def _evaluate(src: ReplaySource, results: Path, out: Path, frames: int | None) -> list[tuple[str, Path]]:
+    if src.gt_path is None:
+        print("no ground truth: metrics skipped", file=sys.stderr)
+        return []
+    from ros2_tracker.eval.metrics import evaluate_sequence, format_table, write_csv, write_json
+
+    rows = [(src.name, evaluate_sequence(src.gt_path, results, name=src.name, num_frames=frames))]
+    print(format_table(rows))
+    write_json(out / "metrics.json", rows)
+    write_csv(out / "metrics.csv", rows)
+    return [("metrics", out / "metrics.json")]
+
+
+def _draw(src: ReplaySource, rows: TrackRows, out: Path, no_video: bool) -> list[tuple[str, Path]]:
+    from ros2_tracker.io.mot import read_mot
+    from ros2_tracker.viz.plots import plot_ids_over_time
+
+    gt_frames = gt_ids = None
+    if src.gt_path is not None:
+        gt = read_mot(src.gt_path, validate_boxes=False, note_unsorted=False)
+        shown = gt.frames <= max((s.frame for s in rows.snapshots), default=0)  # --frames: the same span
+        gt_frames, gt_ids = gt.frames[shown], gt.ids[shown]
+    plot = plot_ids_over_time(rows.frames, rows.ids, out / f"{src.name}_ids.png", gt_frames=gt_frames,
+                              gt_ids=gt_ids, title=f"{src.name}: track ids (ROS graph)")
+    written = [("plot", plot)]
+    if not no_video and rows.snapshots:
+        written.append(("video", _write_video(src, rows, out / f"{src.name}_tracks.mp4")))
+    return written
+
+
+def _write_video(src: ReplaySource, rows: TrackRows, path: Path) -> Path:
+    """Frames of the source (grey canvas for bags or missing frames) with the tracks drawn."""
+    import cv2
+    from tqdm import tqdm
+
+    from ros2_tracker.io.video import open_frame_source
+    from ros2_tracker.viz.draw import draw_tracks
+    from ros2_tracker.viz.video import VideoWriter
+
+    by_frame = {s.frame: s for s in rows.snapshots}
+    with_images = src.has_images and src.kind != "bag"
+    frames = open_frame_source(src.path).frames(max(by_frame)) if with_images else None
+    size = None
+    with VideoWriter(path, src.fps or 30.0) as video, tqdm(total=max(by_frame), desc="draw video",
+                                                           unit="frame", leave=False) as bar:
+        for k in range(1, max(by_frame) + 1):
+            image = next(frames).image if frames is not None else None
+            if image is None:
+                image = np.full((size[1], size[0], 3) if size else (480, 640, 3), 96, dtype=np.uint8)
+            size = size or (image.shape[1], image.shape[0])
+            snap = by_frame.get(k)
+            if snap is not None:
+                image = draw_tracks(image, snap.ids, snap.boxes_xyxy, snap.states, snap.trajectories,
+                                    snap.trajectory_cov)
+            cv2.putText(image, f"{src.name}  frame {k}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+            video.write(image)
+            bar.update()
+        return Path(video.path)
+
+
+# ------------------------------------------------------------------------------------------------- run
+def _domain_id(args: argparse.Namespace) -> int:
+    if args.domain_id is not None:
+        if not 0 <= args.domain_id <= 232:
+            raise UserError(f"--domain-id must be in 0..232, got {args.domain_id}")
+        return args.domain_id
+    return 100 + os.getpid() % 100
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.rate < 0:
+        raise UserError(f"--rate must be >= 0, got {args.rate}")
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames must be >= 1, got {args.frames}")
+    if args.out is not None and (args.out / "bag").exists():
+        raise UserError(f"--out {args.out}: already holds a replay (bag/); choose another folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``replay``."""
+    _check_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("runs") / f"replay-{(args.source.name if args.source else 'synthetic')}-{stamp}"
+    if args.source is None:
+        out.mkdir(parents=True, exist_ok=True)
+        source_path = _synthetic_source(args, out)
+    else:
+        source_path = args.source
+    src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
+    out.mkdir(parents=True, exist_ok=True)
+    bag = (out / "bag").resolve()
+    specs = build_specs(src, args, bag)
+    domain_id = _domain_id(args)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_LOG_DIR=str((out / "ros_log").resolve()))
+    os.environ["ROS_LOG_DIR"] = env["ROS_LOG_DIR"]  # this process's own rclpy node logs there too
+    what = "detector_node" if args.detector else (src.detections.name if src.detections else "the bag's")
+    print(f"replay {src.name} ({src.kind}, {src.length or '?'} frames, detections: {what}, rate "
+          f"{args.rate:g}) on ROS_DOMAIN_ID={domain_id} -> {out}")
+    graph = run_graph(specs, src, env, out / "logs" / "nodes.log", domain_id)
+    if graph.failed:
+        _print_log_tail(out / "logs" / "nodes.log")
+        print(f"ros2-tracker replay: error: {graph.failed} (log: {out / 'logs' / 'nodes.log'})",
+              file=sys.stderr)
+        return 130 if graph.failed == "interrupted" else 1
+    return _report(src, args, out, bag, graph)
+
+
+def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, graph: GraphRun) -> int:
+    from ros2_tracker.io.mot import write_results
+
+    rows = tracks_from_bag(bag, src.fps if src.kind != "bag" else 0.0)
+    results = out / "results" / f"{src.name}.txt"
+    write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
+    profile = latency_profile(bag)
+    n = len(rows.stamps_ns)
+    seconds = profile.get("span_s", graph.wall_s)
+    profile.update(frames=n, fps=n / max(seconds, 1e-9), rate=args.rate, detector=bool(args.detector))
+    missing = (src.length - n) if src.length else 0
+    note = f"; {missing} frames without tracks" if missing > 0 else ""
+    print(f"replayed {n} frames in {seconds:.2f} s ({profile['fps']:.1f} fps): {len(np.unique(rows.ids))} "
+          f"tracks{note}")
+    written = [("results", results)]
+    written += _evaluate(src, results, out, args.frames)
+    (out / "latency.json").write_text(json.dumps(profile, indent=2) + "\n")
+    print(format_latency(profile))
+    written.append(("latency", out / "latency.json"))
+    written += _draw(src, rows, out, args.no_video)
+    written += [("bag", bag), ("logs", out / "logs" / "nodes.log")]
+    for what, path in written:
+        print(f"  {what:8s} {path}")
+    return 0
+
+
+def _print_log_tail(path: Path, lines: int = 15) -> None:
+    if path.is_file():
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        print("\n".join(tail), file=sys.stderr)
+

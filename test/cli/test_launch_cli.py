@@ -1,0 +1,117 @@
+"""``ros2-tracker launch``: the tracker launch file's node really runs and answers; Ctrl-C stops it all.
+
+The CLI runs as a subprocess on a private ROS_DOMAIN_ID; this test talks to the node it started over
+DDS from its own rclpy context (publishes detections, waits for the tracks with the same stamp).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
+
+
+def _started_pids(text: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"\[launch\] started (\w+) \(pid (\d+)\)", text)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_unknown_launch_argument_exits_2_listing_the_valid_ones(ros_env):
+    res = subprocess.run([*CLI, "launch", "pipeline", "foo:=1"], env=ros_env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "foo" in lines[0]
+    assert "valid: source, rate, camera" in lines[0] and "use_detector" in lines[0]
+
+
+def test_pipeline_without_a_source_or_camera_exits_2(ros_env):
+    res = subprocess.run([*CLI, "launch", "pipeline"], env=ros_env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and "source:=PATH" in res.stderr
+
+
+def test_dry_run_prints_the_node_commands_from_the_launch_file(ros_env):
+    res = subprocess.run([*CLI, "launch", "--dry-run", "pipeline", "source:=/seq", "record:=true",
+                          "namespace:=cam1"], env=ros_env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    commands = dict(line.split(": ", 1) for line in res.stdout.splitlines())
+    assert set(commands) == {"replay", "tracker", "recorder"}
+    assert f"--params-file {REPO / 'config' / 'tracker.yaml'}" in commands["tracker"]
+    assert "-m ros2_tracker.nodes.recorder_node" in commands["recorder"]
+    assert "__ns:=/cam1" in commands["recorder"]
+
+
+def test_launch_tracker_answers_detections_and_sigint_stops_everything(ros_env, tmp_path):
+    rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+    msgs = pytest.importorskip("ros2_tracker.msg",
+                               reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Header
+
+    from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp, stamp_to_ns
+
+    log = (tmp_path / "cli.log").open("w+")
+    cli = subprocess.Popen([*CLI, "launch", "tracker", "namespace:=cam7"], env=ros_env, stdout=log,
+                           stderr=subprocess.STDOUT, text=True)
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        node = rclpy.create_node("launch_cli_test", context=ctx)
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        pub = node.create_publisher(msgs.Detection2DArray, "/cam7/detections", reliable)
+        got: dict[int, object] = {}
+        node.create_subscription(msgs.TrackArray, "/cam7/tracks",
+                                 lambda m: got.setdefault(stamp_to_ns(m.header.stamp), m), reliable)
+        end = time.monotonic() + 45
+        while pub.get_subscription_count() == 0 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert pub.get_subscription_count() > 0, "the launched tracker never subscribed to /cam7/detections"
+        for k in range(5):  # one person walking right, 10 Hz: confirmed after min_hits frames
+            box = np.array([[100.0 + 5 * k, 50.0, 140.0 + 5 * k, 150.0]])
+            header = Header(stamp=seconds_to_stamp(0.1 * k), frame_id="camera")
+            pub.publish(arrays_to_detections(box, np.array([0.9]), np.array([0]), header, msgs))
+            stamp = stamp_to_ns(header.stamp)
+            while stamp not in got and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+            assert stamp in got, f"no tracks for frame {k}"
+        last = got[stamp_to_ns(seconds_to_stamp(0.4))]
+        assert len(last.tracks) == 1 and last.tracks[0].state == msgs.Track.STATE_CONFIRMED
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+
+    pids = _started_pids((tmp_path / "cli.log").read_text())
+    assert set(pids) == {"tracker"} and _alive(pids["tracker"])
+    t0 = time.monotonic()
+    cli.send_signal(signal.SIGINT)  # as Ctrl-C
+    assert cli.wait(timeout=15) == 0
+    assert time.monotonic() - t0 < 5.0
+    assert not _alive(pids["tracker"])
+    log.seek(0)
+    text = log.read()
+    assert "tracker: exit code 0 (sent SIGINT)" in text
+    assert "[tracker] " in text  # the node's own output, prefixed

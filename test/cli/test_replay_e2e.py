@@ -1,0 +1,149 @@
+"""``ros2-tracker replay`` end to end: the ROS graph (separate processes over DDS) adds no loss.
+
+TUD-Campus with the recorded Faster R-CNN detections is replayed through replay_node -> tracker_node ->
+recorder_node; the results read back from the bag must score exactly like ``ros2-tracker track`` on the
+same detections with the same parameters, and a second replay must give the same tracks. Messages
+carry float32 boxes and scores, so a few printed values may differ in their last digit (0.01 px,
+1e-4 score); frames and ids must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import DATA, REPO, require_shared
+
+from ros2_tracker.io.mot import read_mot
+
+pytestmark = pytest.mark.ros
+
+TUD = DATA / "TUD-Campus"
+CONFIG = REPO / "config" / "tracker.yaml"
+CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
+
+
+def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    res = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, \
+        f"{args} failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+@pytest.fixture(scope="module")
+def tud(tmp_path_factory):
+    """track + two replays of TUD-Campus det_frcnn (each replay on its own ROS_DOMAIN_ID)."""
+    require_shared("data", "TUD-Campus", "det", "det_frcnn.txt")
+    base = tmp_path_factory.mktemp("tud")
+    env = {**os.environ, "ROS_LOG_DIR": str(base / "ros_log")}
+    det = TUD / "det" / "det_frcnn.txt"
+    _cli(["track", "--detections", str(det), "--output", str(base / "track.txt"), "--config", str(CONFIG)],
+         env)
+    runs = []
+    for k in (1, 2):
+        out = base / f"replay{k}"
+        res = _cli(["replay", str(TUD), "--detections", str(det), "--out", str(out), "--no-video",
+                    "--domain-id", str(120 + (os.getpid() + k) % 100)], env)
+        runs.append((out, res.stdout))
+    return base, runs
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_graph_scores_exactly_like_the_offline_tracker(tud):
+    from ros2_tracker.eval.metrics import evaluate_sequence
+
+    base, runs = tud
+    offline = evaluate_sequence(TUD / "gt" / "gt.txt", base / "track.txt")
+    graph = evaluate_sequence(TUD / "gt" / "gt.txt", runs[0][0] / "results" / "TUD-Campus.txt")
+    for name in ("HOTA", "MOTA", "IDF1", "DetA", "AssA"):
+        assert getattr(graph, name) == pytest.approx(getattr(offline, name), abs=1e-6), name
+    for name in ("IDSW", "FP", "FN"):
+        assert getattr(graph, name) == getattr(offline, name), name
+    saved = json.loads((runs[0][0] / "metrics.json").read_text())["TUD-Campus"]  # what the CLI wrote
+    assert saved["HOTA"] == pytest.approx(offline.HOTA, abs=1e-6) and saved["num_frames"] == 71
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_graph_results_match_the_offline_rows(tud):
+    base, runs = tud
+    offline = read_mot(base / "track.txt")
+    graph = read_mot(runs[0][0] / "results" / "TUD-Campus.txt")
+    assert len(graph) == len(offline) > 200
+    np.testing.assert_array_equal(graph.frames, offline.frames)
+    np.testing.assert_array_equal(graph.ids, offline.ids)
+    np.testing.assert_allclose(graph.boxes_tlwh, offline.boxes_tlwh, atol=0.0101)  # float32 in messages
+    np.testing.assert_allclose(graph.scores, offline.scores, atol=1.01e-4)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_replay_is_deterministic(tud):
+    _, runs = tud
+    first, second = (out / "results" / "TUD-Campus.txt" for out, _ in runs)
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_replay_reports_latency_per_stage_and_end_to_end(tud):
+    _, runs = tud
+    out, stdout = runs[0]
+    profile = json.loads((out / "latency.json").read_text())
+    assert profile["frames"] == 71 and 0 < profile["span_s"] < 30 and profile["fps"] > 0
+    for stage in ("decode", "tracker"):
+        s = profile["stages"][stage]
+        assert s["count"] == 71 and 0 < s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
+    e2e = profile["end_to_end"]
+    assert e2e["count"] == 71 and profile["stages"]["tracker"]["p50_ms"] < e2e["p50_ms"] < 1000
+    assert "end to end" in stdout and "replayed 71 frames" in stdout
+    for name in ("bag/metadata.yaml", "metrics.json", "TUD-Campus_ids.png", "logs/nodes.log"):
+        assert (out / name).is_file(), name
+    assert not (out / "TUD-Campus_tracks.mp4").exists()  # --no-video
+
+
+@pytest.mark.slow
+def test_default_source_is_the_synthetic_scene(tmp_path, ros_env):
+    pytest.importorskip("ros2_tracker.msg", reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
+    out = tmp_path / "syn"
+    res = _cli(["replay", "--out", str(out), "--frames", "25", "--domain-id", ros_env["ROS_DOMAIN_ID"]],
+               ros_env)
+    rows = read_mot(out / "results" / "synthetic-0.txt")
+    assert 0 < len(rows) and rows.last_frame <= 25
+    assert (out / "source" / "synthetic-0" / "gt" / "gt.txt").is_file()
+    assert json.loads((out / "metrics.json").read_text())
+    video = next(out.glob("synthetic-0_tracks.*"))
+    assert video.stat().st_size > 10_000
+    assert "replayed 25 frames" in res.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["/nonexistent/seq"], "no such file or folder"),
+    ([str(REPO / "config")], "not a MOTChallenge folder, a video file"),
+    (["--rate", "-1"], "--rate must be >= 0"),
+])
+def test_bad_source_or_option_exits_2_with_one_line(tmp_path, ros_env, args, message):
+    res = subprocess.run([*CLI, "replay", *args, "--out", str(tmp_path / "o")], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_detector_in_the_graph(tmp_path, ros_env):
+    model = require_shared("models", "yolox_nano.onnx")
+    require_shared("data", "TUD-Campus", "img1")
+    out = tmp_path / "det"
+    _cli(["replay", str(TUD), "--detector", "--model", str(model), "--frames", "12", "--no-video", "--out",
+          str(out), "--domain-id", ros_env["ROS_DOMAIN_ID"]], ros_env)
+    profile = json.loads((out / "latency.json").read_text())
+    assert profile["stages"]["detector"]["count"] == 12 and profile["detector"] is True
+    rows = read_mot(out / "results" / "TUD-Campus.txt")
+    assert len(rows) > 0 and rows.last_frame <= 12

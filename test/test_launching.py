@@ -1,0 +1,130 @@
+"""The process supervisor of ros2_tracker.launching, with real child processes (no ROS needed).
+
+Children are small Python programs started through :class:`NodeSpec` with ``executable`` set to this
+interpreter, so the supervisor's own logic (output prefixes, signal forwarding, SIGINT -> SIGTERM ->
+SIGKILL escalation, exit codes, shutdown when a ``shutdown_on_exit`` node ends) is what is tested.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from ros2_tracker.launching import NodeSpec, launch_graph, node_environment, param_literal
+
+# a child that reports it is up, then waits; what it does on SIGINT/SIGTERM is set per test
+CHILD = """
+import signal, sys, time
+mode = sys.argv[1]
+if mode in ("ignore_int", "ignore_all"):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+if mode == "ignore_all":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("up", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("stopping", flush=True)
+    sys.exit(0)
+"""
+
+
+def child(name: str, mode: str = "clean", **kw) -> NodeSpec:
+    return NodeSpec(name=name, module="", executable=sys.executable, arguments=("-c", CHILD, mode), **kw)
+
+
+class Lines(list):
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while not any(text in line for line in self) and time.monotonic() < end:
+            time.sleep(0.02)
+        assert any(text in line for line in self), f"{text!r} not in {list(self)}"
+
+
+def test_command_line_of_a_node_module():
+    spec = NodeSpec("trk", "tracker_node", params_files=(os.devnull,), namespace="/cam1",
+                    params={"max_lost_s": 1.5, "use_images": True, "frame_id": "x y", "classes": [0, 2]},
+                    remaps=(("detections", "/dets"),))
+    cmd = spec.command("py")
+    assert cmd == ["py", "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "-r", "__node:=trk",
+                   "-r", "__ns:=/cam1", "--params-file", os.devnull, "-p", "max_lost_s:=1.5",
+                   "-p", "use_images:=true", "-p", 'frame_id:="x y"', "-p", "classes:=[0, 2]",
+                   "-r", "detections:=/dets"]
+    with pytest.raises(ValueError, match="empty list"):
+        param_literal([])
+
+
+def test_node_environment_keeps_the_wheel_bootstrap_flag_only_with_its_library_path():
+    assert "_ROS_WHEELS_BOOTSTRAP_COMPLETE" not in node_environment({"_ROS_WHEELS_BOOTSTRAP_COMPLETE": "1"})
+    env = node_environment({"_ROS_WHEELS_BOOTSTRAP_COMPLETE": "1", "LD_LIBRARY_PATH": "/x"})
+    assert env["_ROS_WHEELS_BOOTSTRAP_COMPLETE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_output_is_prefixed_and_sigint_stops_every_node_cleanly():
+    lines = Lines()
+    sup = launch_graph([child("a"), child("b")], sink=lines)
+    lines.wait_for("[a] up")
+    lines.wait_for("[b] up")
+    t0 = time.monotonic()
+    codes = sup.shutdown(sigint_timeout=5.0)
+    assert time.monotonic() - t0 < 3.0
+    assert codes == {"a": 0, "b": 0}
+    assert "[a] stopping" in lines and "[b] stopping" in lines
+    assert sup.signals_sent("a") == ["SIGINT"]
+    assert "a: exit code 0 (sent SIGINT)" in sup.report()
+
+
+def test_shutdown_escalates_to_sigterm_then_sigkill():
+    lines = Lines()
+    sup = launch_graph([child("stubborn", "ignore_int"), child("deaf", "ignore_all")], sink=lines)
+    lines.wait_for("[stubborn] up")
+    lines.wait_for("[deaf] up")
+    t0 = time.monotonic()
+    codes = sup.shutdown(sigint_timeout=0.5, sigterm_timeout=0.5)
+    assert time.monotonic() - t0 < 4.0
+    assert codes == {"stubborn": -signal.SIGTERM, "deaf": -signal.SIGKILL}
+    assert sup.signals_sent("stubborn") == ["SIGINT", "SIGTERM"]
+    assert sup.signals_sent("deaf") == ["SIGINT", "SIGTERM", "SIGKILL"]
+    assert "killed by SIGKILL" in sup.report()
+
+
+def test_a_shutdown_on_exit_node_that_ends_stops_the_others():
+    lines = Lines()
+    quick = NodeSpec("replay", "", executable=sys.executable, arguments=("-c", "print('done')"),
+                     shutdown_on_exit=True)
+    sup = launch_graph([child("tracker"), quick], sink=lines)
+    lines.wait_for("[tracker] up")
+    codes = sup.supervise(poll_s=0.05, sigint_timeout=5.0)
+    assert codes == {"tracker": 0, "replay": 0}
+    assert sup.signals_sent("tracker") == ["SIGINT"] and sup.stop_requested
+    assert any("replay exited (0); shutting down" in line for line in lines)
+
+
+def test_signals_to_the_supervisor_are_forwarded_to_every_node():
+    lines = Lines()
+    sup = launch_graph([child("a"), child("b", "ignore_int")], sink=lines)
+    lines.wait_for("[a] up")
+    lines.wait_for("[b] up")
+    with sup.forwarding_signals():
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in a terminal
+        codes = sup.supervise(poll_s=0.05, sigint_timeout=0.5, sigterm_timeout=2.0)
+    assert codes == {"a": 0, "b": -signal.SIGTERM}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_failed_start_stops_the_nodes_already_started():
+    lines = Lines()
+    bad = NodeSpec("bad", "", executable="/nonexistent/program")
+    with pytest.raises(OSError):
+        launch_graph([child("a"), bad], sink=lines)
+    started = [line for line in lines if "started a (pid" in line]
+    pid = int(started[0].split("pid ")[1].split(")")[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
