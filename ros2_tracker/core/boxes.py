@@ -52,10 +52,12 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
     return np.asarray(boxes, dtype=np.float64) @ _CXCYWH_TO_XYXY
 
 
+_SIZE = np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # xyxy -> (w, h)
+
+
 def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
     """True for boxes that are finite with positive width and height (and a finite score)."""
     b = np.asarray(boxes_xyxy, dtype=np.float64)
-    ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-    if scores is not None:
-        ok &= np.isfinite(np.asarray(scores, dtype=np.float64))
-    return ok
+    total = b.sum(axis=1) if scores is None else b.sum(axis=1) + scores  # NaN/inf anywhere -> not finite
+    with np.errstate(invalid="ignore"):  # inf - inf in the size of a box that is rejected anyway
+        return ((b @ _SIZE) > 0).all(axis=1) & np.isfinite(total)

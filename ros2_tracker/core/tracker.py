@@ -43,6 +43,10 @@ __all__ = ["StampError", "Tracker", "TrackerConfig"]
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
+_NO_INDEX = np.empty(0, dtype=np.intp)
+_NO_PAIRS = np.empty((0, 2), dtype=np.intp)
+_NO_INDEX.flags.writeable = False
+_NO_PAIRS.flags.writeable = False
 
 
 class StampError(ValueError):
@@ -170,7 +174,6 @@ class Tracker:
         self._cov = np.empty((0, 4, 3))
         self._score = np.empty(0)
         self._hits = np.empty(0, dtype=np.int64)
-        self._streak = np.empty(0, dtype=np.int64)
         self._born = np.empty(0)
         self._last = np.empty(0)
         self._det = np.empty(0, dtype=np.int64)
@@ -213,8 +216,7 @@ class Tracker:
         self._updates += 1
         self._predict(dt)
         cfg = self.config
-        high = (det_scores >= cfg.high_score).nonzero()[0]
-        low = ((det_scores >= cfg.low_score) & (det_scores < cfg.high_score)).nonzero()[0]
+        high, low = self._split_by_score(det_scores)
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
         matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats)
         if cfg.motion_gate > 0 and len(high):
@@ -234,10 +236,18 @@ class Tracker:
         self._retire()
         return self.tracks()
 
+    def _split_by_score(self, det_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of confident and of low-score (but usable) detections."""
+        cfg = self.config
+        if not len(det_scores) or det_scores.min() >= cfg.high_score:  # the common case: all confident
+            return np.arange(len(det_scores)), _NO_INDEX
+        is_high = det_scores >= cfg.high_score
+        return is_high.nonzero()[0], ((det_scores >= cfg.low_score) & ~is_high).nonzero()[0]
+
     def tracks(self) -> TrackSet:
         """The live tracks as of the last update (arrays shared with the tracker, never modified)."""
         now = self._stamp if self._stamp is not None else 0.0
-        if self._has_emb.any():
+        if self._emb.shape[1] and self._has_emb.any():
             dormant = self._dormant()
             if dormant.any():  # kept only for re-identification, not reported
                 return self._tracks_now(now).select(~dormant)
@@ -282,7 +292,7 @@ class Tracker:
             raise ValueError(f"boxes ({n}), scores ({len(det_scores)}), classes ({len(det_cls)}) and "
                              f"features ({None if feats is None else feats.shape}) must have the same length")
         ok = valid_box_mask(boxes, det_scores)
-        if not ok.all():
+        if not ok.all():  # rare: the common all-valid frame costs only the mask
             self.dropped_detections += int(n - ok.sum())
             boxes, det_scores, det_cls = boxes[ok], det_scores[ok], det_cls[ok]
             feats = None if feats is None else feats[ok]
@@ -321,13 +331,13 @@ class Tracker:
     def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None):
         """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
         rows = (self._state != _TENT).nonzero()[0]
-        if len(rows) and self._has_emb.any():
+        if len(rows) and self._emb.shape[1] and self._has_emb.any():
             rows = rows[~self._dormant()[rows]]
         if not len(rows) or not len(high):
-            return np.empty((0, 2), dtype=np.intp), high
-        tb = track_boxes[rows]
-        lost = self._state[rows] == _LOST
-        if lost.any() and self.config.lost_box_growth > 0:
+            return _NO_PAIRS, high
+        tb = track_boxes if len(rows) == len(track_boxes) else track_boxes[rows]
+        lost = self._state[rows] == _LOST if self.config.lost_box_growth > 0 else None
+        if lost is not None and lost.any():
             pad = self.config.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
             tb = tb.copy()
             tb[lost, :2] -= pad
@@ -360,7 +370,7 @@ class Tracker:
         free[matches[:, 0]] = False
         rows = free.nonzero()[0]
         if not len(rows):
-            return np.empty((0, 2), dtype=np.intp), high
+            return _NO_PAIRS, high
         z = xyxy_to_cxcywh(boxes[high])
         cost = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
                                      kalman.measurement_var(z, self._noise))
@@ -378,7 +388,7 @@ class Tracker:
         free[matches[:, 0]] = False
         rows = free.nonzero()[0]
         if not len(rows):
-            return np.empty((0, 2), dtype=np.intp), high
+            return _NO_PAIRS, high
         cost = appearance.cosine_distance(self._emb[rows], feats[high])
         z = xyxy_to_cxcywh(boxes[high])
         near = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
@@ -413,12 +423,12 @@ class Tracker:
     def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches):
         """Confirmed tracks not matched yet vs low-score detections."""
         if not len(low):
-            return np.empty((0, 2), dtype=np.intp)
+            return _NO_PAIRS
         free = self._state == _CONF
         free[matches[:, 0]] = False
         rows = free.nonzero()[0]
         if not len(rows):
-            return np.empty((0, 2), dtype=np.intp)
+            return _NO_PAIRS
         m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou)
         return m
 
@@ -426,13 +436,13 @@ class Tracker:
         """Tentative tracks vs the confident detections left over."""
         rows = (self._state == _TENT).nonzero()[0]
         if not len(rows) or not len(high):
-            return np.empty((0, 2), dtype=np.intp), high
+            return _NO_PAIRS, high
         return self._match(rows, track_boxes[rows], boxes, det_cls, high, self.config.tentative_match_iou)
 
     def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched."""
-        col_boxes = boxes[cols]
+        col_boxes = boxes if len(cols) == len(boxes) else boxes[cols]
         if len(rows) * len(cols) > _DENSE_LIMIT:
             return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
         cost = 1.0 - iou_matrix(row_boxes, col_boxes)
@@ -477,13 +487,13 @@ class Tracker:
             self._score, self._hits, self._last = score, hits, last
             det[t] = d
         self._det = det
+        # Tentative tracks are removed at their first miss, so their hits are consecutive hits.
+        state = self._state
         matched = det >= 0
-        self._streak = np.where(matched, self._streak + 1, 0)
-        state = self._state.copy()
-        promote = matched & ((state == _LOST) | ((state == _TENT) & (self._streak >= self.config.min_hits)))
-        state[promote] = _CONF
-        state[~matched & (state == _CONF)] = _LOST
-        self._state = state
+        tentative = state == _TENT
+        self._state = np.where(
+            matched, np.where(tentative & (self._hits < self.config.min_hits), _TENT, _CONF),
+            np.where(tentative, _TENT, _LOST)).astype(np.int8)
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
         new = high[det_scores[high] >= self.config.new_track_score]
@@ -512,19 +522,21 @@ class Tracker:
         self._cov = np.concatenate([self._cov, cov])
         self._score = np.concatenate([self._score, scores])
         self._hits = np.concatenate([self._hits, np.ones(n, dtype=np.int64)])
-        self._streak = np.concatenate([self._streak, np.ones(n, dtype=np.int64)])
         self._born = np.concatenate([self._born, now])
         self._last = np.concatenate([self._last, now])
         self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
 
     def _retire(self) -> None:
         cfg = self.config
-        stale = (self._state == _TENT) & (self._det < 0)
-        lost_for = np.where(self._state == _LOST, self._stamp - self._last, -1.0)
-        keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
-        stale |= lost_for > keep_for
+        state = self._state
+        stale = (state == _TENT) & (self._det < 0)
+        if self._emb.shape[1]:
+            keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
+        else:
+            keep_for = cfg.max_lost_s
+        stale |= (state == _LOST) & (self._stamp - self._last > keep_for)
         if stale.any():
             keep = ~stale
-            for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_streak",
-                         "_born", "_last", "_det", "_emb", "_has_emb"):
+            for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
+                         "_det", "_emb", "_has_emb"):
                 setattr(self, name, getattr(self, name)[keep])
