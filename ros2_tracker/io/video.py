@@ -1,0 +1,227 @@
+"""Frame sources for replay: a MOTChallenge image folder or a video file, frames numbered like MOT.
+
+Frame numbers are 1-based as in MOTChallenge files: in a video, decoded frame ``f - 1`` is MOT frame
+``f`` (checked on PETS09-S2L1's ``vtest.avi`` against its ``det.txt``). A frame that cannot be read
+comes out as a :class:`Frame` with ``image=None`` and the reason, so a player can log it and go on.
+OpenCV is imported by the functions that decode, not at import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ros2_tracker.io.mot import MotFormatError
+from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
+
+__all__ = ["VIDEO_SUFFIXES", "Frame", "FrameSource", "FrameSourceError", "ImageFolderSource", "VideoSource",
+           "open_frame_source", "sequence_of_video"]
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
+"""File suffixes taken for video files (anything OpenCV can open is accepted by :class:`VideoSource`)."""
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_FPS = 30.0
+"""Frame rate assumed when neither the caller, seqinfo.ini nor the video says [Hz]."""
+
+
+class FrameSourceError(ValueError):
+    """The source is missing or cannot be opened; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a source.
+
+    Attributes:
+        number: MOT frame number (1-based).
+        image: ``(H, W, 3)`` uint8 BGR, or None when the frame could not be read.
+        error: why ``image`` is None ("" otherwise).
+    """
+
+    number: int
+    image: np.ndarray | None
+    error: str = ""
+
+
+class FrameSource:
+    """Base of frame sources: frames in order, their rate and (when known) their number.
+
+    Attributes:
+        name: source name (sequence name or file stem).
+        fps: frame rate [Hz].
+        fps_origin: where ``fps`` came from (``parameter``, ``seqinfo.ini``, ``video``, ``default``).
+        length: number of frames, 0 when unknown.
+        sequence: the MOTChallenge folder the source belongs to, when there is one.
+    """
+
+    name: str
+    fps: float
+    fps_origin: str
+    length: int
+    sequence: SequenceInfo | None
+
+    def frames(self, max_frames: int = 0) -> Iterator[Frame]:
+        """Yield frames 1, 2, ... (at most ``max_frames`` when > 0)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the source (idempotent)."""
+
+
+class ImageFolderSource(FrameSource):
+    """Frames from a MOTChallenge sequence folder (``img1/`` + ``seqinfo.ini``) or a folder of images.
+
+    In a folder without ``seqinfo.ini`` (frames in ``img1/`` if it exists, else in the folder) the
+    frame number is the number in each file name (``000001.jpg`` is frame 1), or else the position in
+    sorted order.
+
+    Args:
+        folder: sequence folder, or a folder of image files.
+        fps: frame rate [Hz]; 0 = from seqinfo.ini, else :data:`DEFAULT_FPS`.
+
+    Raises:
+        FrameSourceError: no such folder, or no image in it.
+    """
+
+    def __init__(self, folder: str | Path, fps: float = 0.0) -> None:
+        root = Path(folder)
+        if not root.is_dir():
+            raise FrameSourceError(f"{root}: no such folder")
+        self.sequence = None
+        if (root / "seqinfo.ini").is_file():
+            try:
+                self.sequence = read_sequence_info(root)
+            except MotFormatError as exc:
+                raise FrameSourceError(str(exc)) from None
+        if self.sequence is not None:
+            self.name = self.sequence.name
+            self._paths = self._mot_paths(self.sequence)
+        else:  # a MOT folder without seqinfo.ini (frames in img1/), or the image folder itself
+            self.name = root.name
+            self._paths = self._folder_paths(root / "img1" if (root / "img1").is_dir() else root)
+        if not self._paths:
+            where = self.sequence.image_dir if self.sequence is not None else root
+            raise FrameSourceError(f"{where}: no image files")
+        self.length = max(self._paths)
+        self.fps, self.fps_origin = _pick_fps(fps, self.sequence)
+
+    @staticmethod
+    def _mot_paths(seq: SequenceInfo) -> dict[int, Path]:
+        if seq.length > 0 and seq.has_images:
+            return {k: seq.frame_path(k) for k in range(1, seq.length + 1)}
+        return ImageFolderSource._folder_paths(seq.image_dir) if seq.image_dir.is_dir() else {}
+
+    @staticmethod
+    def _folder_paths(folder: Path) -> dict[int, Path]:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        numbers = [re.search(r"(\d+)(?!.*\d)", p.stem) for p in files]
+        if all(numbers) and len({int(m.group(1)) for m in numbers if m}) == len(files):
+            by_number = {int(m.group(1)): p for m, p in zip(numbers, files, strict=True) if m}
+            return {k: p for k, p in by_number.items() if k > 0}
+        return {k + 1: p for k, p in enumerate(files)}
+
+    def frames(self, max_frames: int = 0) -> Iterator[Frame]:
+        """Frames 1..length; a missing or undecodable file gives ``image=None`` with the reason."""
+        import cv2
+
+        last = self.length if max_frames <= 0 else min(self.length, max_frames)
+        for k in range(1, last + 1):
+            path = self._paths.get(k)
+            if path is None or not path.is_file():
+                yield Frame(k, None, f"frame {k}: image file missing ({path or 'no file with that number'})")
+                continue
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            yield Frame(k, image, "" if image is not None else f"frame {k}: cannot decode {path}")
+
+
+class VideoSource(FrameSource):
+    """Frames decoded from a video file with OpenCV (``cv2.VideoCapture``).
+
+    The frame rate is, in order: ``fps`` when > 0, ``seqinfo.ini`` of a MOTChallenge folder the video
+    lies in (``<seq>/video/x.avi`` or ``<seq>/x.avi``; its frame numbers are then the sequence's), the
+    video's own rate, or :data:`DEFAULT_FPS`.
+
+    Args:
+        path: video file.
+        fps: frame rate [Hz]; 0 = automatic (above).
+
+    Raises:
+        FrameSourceError: no such file, or OpenCV cannot open it.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 0.0) -> None:
+        import cv2
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FrameSourceError(f"{self.path}: no such video file")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise FrameSourceError(f"{self.path}: OpenCV cannot open it as a video (unknown format, codec "
+                                   "missing or damaged file)")
+        self.name = self.path.stem
+        self.sequence = sequence_of_video(self.path)
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.length = max(count, 0)
+        video_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps, self.fps_origin = _pick_fps(fps, self.sequence, video_fps)
+
+    def frames(self, max_frames: int = 0) -> Iterator[Frame]:
+        """Decode frames in order; a failure before the announced end gives one error frame, then stops."""
+        k = 0
+        while self._cap is not None and (max_frames <= 0 or k < max_frames):
+            ok, image = self._cap.read()
+            k += 1
+            if not ok or image is None:
+                if self.length and k <= self.length:
+                    yield Frame(k, None, f"frame {k}: video decoding failed before its announced end "
+                                f"({self.length} frames): {self.path} is damaged or truncated")
+                return
+            yield Frame(k, image)
+
+    def close(self) -> None:
+        """Release the capture."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def sequence_of_video(path: str | Path) -> SequenceInfo | None:
+    """The MOTChallenge sequence a video belongs to (``seqinfo.ini`` beside it or one folder up)."""
+    p = Path(path).resolve()
+    for cand in (p.parent, p.parent.parent):
+        if (cand / "seqinfo.ini").is_file():
+            try:
+                return read_sequence_info(cand)
+            except MotFormatError:
+                return None
+    return None
+
+
+def _pick_fps(fps: float, seq: SequenceInfo | None, video_fps: float = 0.0) -> tuple[float, str]:
+    if fps > 0:
+        return float(fps), "parameter"
+    if seq is not None and seq.fps_known:
+        return seq.fps, "seqinfo.ini"
+    if video_fps > 0:
+        return video_fps, "video"
+    return DEFAULT_FPS, "default"
+
+
+def open_frame_source(path: str | Path, fps: float = 0.0) -> FrameSource:
+    """A MOTChallenge/image folder or a video file as a :class:`FrameSource`.
+
+    Raises:
+        FrameSourceError: the path does not exist, or is neither a folder of images nor a readable video.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return ImageFolderSource(p, fps)
+    if p.is_file():
+        return VideoSource(p, fps)
+    raise FrameSourceError(f"{p}: no such file or folder")

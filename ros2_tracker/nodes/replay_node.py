@@ -1,0 +1,461 @@
+"""replay_node: publish a recorded sequence (MOTChallenge folder, video file or rosbag2 MCAP bag) as topics.
+
+Publishes ``image`` (sensor_msgs/Image, bgr8), ``detections`` (ros2_tracker/Detection2DArray) and, when
+``publish_clock``, ``/clock`` (rosgraph_msgs/Clock), plus ``~/timing`` (std_msgs/String JSON, stage
+``decode``: time to read and decode one frame). Stamps are deterministic: frame k of a folder or video
+gets ``start_stamp + (k - 1) / fps`` (video frame index f - 1 is MOT frame f); a bag's messages are
+republished byte for byte, with their recorded stamps.
+
+Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
+frame k + 1 goes out once a TrackArray stamped like frame k arrived on ``tracks`` (or after
+``lockstep_timeout_s``); with no publisher on ``tracks``, frame k + 1 goes out once every reliable
+image subscriber acknowledged frame k (at most 0.1 s), so images sent back to back do not overrun
+slower subscribers (Fast DDS acknowledges fragmented ~1 MB images within milliseconds, small messages
+only on its 3 s heartbeat: tiny images then go at 10 fps, detections-only replays are not paced).
+Before exiting, the node waits (up to 3.5 s) until its subscribers acknowledged the last frames.
+
+A missing or unreadable source, detections file or bag stops the node at start with a one-line error
+and exit status 2. A frame that cannot be decoded, or a truncated bag, is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header, String
+
+from ros2_tracker.core.boxes import tlwh_to_xyxy
+from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.io.bag import BagError, bag_files, bag_topics, cdr_header_stamp_ns, read_bag
+from ros2_tracker.io.mot import MotFormatError, MotRows, read_mot
+from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
+from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_source
+from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
+from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
+from ros2_tracker.nodes.params import declare_config
+
+__all__ = ["ReplayConfig", "ReplayNode", "main"]
+
+IMAGE_QUEUE_DEPTH = 10  # reliable keep-last history of the image publisher (frames are ~1 MB)
+DETECTIONS_QUEUE_DEPTH = 100  # as the tracker's detections subscription
+ACK_PACING_TIMEOUT_S = 0.1  # rate 0 without a tracker: longest wait for a frame's image to be acknowledged
+END_ACK_TIMEOUT_S = 3.5  # at the end, longest wait for subscribers to acknowledge the last frames
+_NS = 1_000_000_000
+_BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
+              "detections": "ros2_tracker/msg/Detection2DArray"}
+
+
+@dataclass(frozen=True)
+class ReplayConfig(ConfigBase):
+    """Parameters of ``replay_node``."""
+
+    source: str = param("", "MOTChallenge sequence folder, video file, or rosbag2 MCAP bag (folder or "
+                        ".mcap); must be set", read_only=True)
+    rate: float = param(1.0, "Playback speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible, "
+                        "lock-step with the tracks topic", low=0.0, high=1000.0, read_only=True)
+    lockstep_timeout_s: float = param(2.0, "Rate 0: longest wait for frame k's tracks before frame k + 1",
+                                      low=0.0, high=3600.0, unit="s", read_only=True)
+    publish_images: bool = param(True, "Publish the frames on image_topic", read_only=True)
+    publish_detections: bool = param(True, "Publish the source's detections (det/det.txt, detections_file "
+                                     "or the bag's Detection2DArray topic) when it has them", read_only=True)
+    detections_file: str = param("", "MOTChallenge detection file; default det/det.txt of the sequence",
+                                 read_only=True)
+    detections_class_id: int = param(0, "class_id of detections read from a MOT file (MOTChallenge "
+                                     "detections are pedestrians: COCO person = 0)", low=-1,
+                                     high=2**31 - 1, read_only=True)
+    frame_id: str = param("camera", "header.frame_id of published images and detections (folder/video)",
+                          read_only=True)
+    start_stamp: float = param(0.0, "Stamp of frame 1 (folder/video; bags keep their recorded stamps)",
+                               low=0.0, high=4.0e9, unit="s", read_only=True)
+    publish_clock: bool = param(True, "Publish rosgraph_msgs/Clock on /clock with each frame's stamp",
+                                read_only=True)
+    fps: float = param(0.0, "Frame rate; 0 = from seqinfo.ini or the video", low=0.0, high=10000.0,
+                       unit="Hz", read_only=True)
+    exit_on_end: bool = param(True, "Exit when the source is exhausted (else keep the node alive)",
+                              read_only=True)
+    image_topic: str = param("image", "Topic of the images (CompressedImage from bags: <image_topic>/"
+                             "compressed)", read_only=True)
+    detections_topic: str = param("detections", "Topic of the detections", read_only=True)
+    tracks_topic: str = param("tracks", "Topic whose TrackArray stamps pace the rate-0 lock-step",
+                              read_only=True)
+    max_frames: int = param(0, "Publish at most this many frames (0 = all)", low=0, high=2**31 - 1,
+                            read_only=True)
+    progress_every: int = param(100, "Log progress every this many frames (0 = never)", low=0,
+                                high=2**31 - 1, read_only=True)
+    wait_for_subscribers: int = param(0, "Before the first frame, wait until this many subscriptions "
+                                      "(image and detections together) matched, e.g. 1 for a tracker or a "
+                                      "detector", low=0, high=1000, read_only=True)
+    wait_for_subscribers_timeout_s: float = param(10.0, "Longest wait for wait_for_subscribers", low=0.0,
+                                                  high=3600.0, unit="s", read_only=True)
+
+    def check(self) -> None:
+        """``source`` must be set."""
+        if not self.source:
+            raise ConfigError("source: must be set to a MOTChallenge folder, a video file or an MCAP bag "
+                              "(-p source:=/path)")
+
+
+@dataclass
+class ReplayItem:
+    """What goes out for one frame: messages by publisher role (``image``, ``compressed``, ``detections``).
+
+    A value is a message, or CDR bytes republished as they are (bags).
+    """
+
+    number: int
+    stamp_ns: int
+    messages: dict[str, list[Any]] = field(default_factory=dict)
+    decode_s: float = 0.0
+
+    def add(self, role: str, msg: Any) -> None:
+        """Queue ``msg`` for the ``role`` publisher."""
+        self.messages.setdefault(role, []).append(msg)
+
+
+def is_bag(path: Path) -> bool:
+    """True for an ``.mcap`` file or a folder holding ``metadata.yaml`` or ``*.mcap`` files."""
+    if path.is_file():
+        return path.suffix in (".mcap", ".db3")
+    return path.is_dir() and ((path / "metadata.yaml").is_file() or any(path.glob("*.mcap")))
+
+
+class _FrameReplay:
+    """Items of a MOT folder or video: frames (optional) and detections from a MOT file (optional)."""
+
+    def __init__(self, cfg: ReplayConfig, log: Any) -> None:
+        self.cfg, self.log = cfg, log
+        self.source, seq = self._open_source(Path(cfg.source))
+        self.fps = self.source.fps if self.source is not None else (
+            cfg.fps or (seq.fps if seq is not None else 0.0))
+        self.dets, self.det_path = self._read_detections(seq)
+        if self.source is None and self.dets is None:
+            raise FrameSourceError(f"{cfg.source}: neither images nor detections to publish")
+        self.length = self.source.length if self.source is not None and cfg.publish_images else max(
+            seq.length if seq is not None else 0, self.dets.last_frame if self.dets is not None else 0)
+        if cfg.max_frames:
+            self.length = min(self.length, cfg.max_frames) if self.length else cfg.max_frames
+        self._det_starts = (np.searchsorted(self.dets.frames, np.arange(1, self.dets.last_frame + 2))
+                            if self.dets is not None else None)
+        self.roles = ((["image"] if cfg.publish_images and self.source is not None else [])
+                      + (["detections"] if self.dets is not None else []))
+
+    def _open_source(self, src: Path) -> tuple[FrameSource | None, SequenceInfo | None]:
+        """The frame source, and the MOT sequence it belongs to; no frames for a folder without images."""
+        try:
+            source = open_frame_source(src, self.cfg.fps)
+        except FrameSourceError:
+            if not (src.is_dir() and (src / "seqinfo.ini").is_file()):
+                raise
+            if self.cfg.publish_images:
+                self.log.warning(f"{src}: no images (img1/); publishing detections only")
+            return None, read_sequence_info(src)
+        return source, source.sequence
+
+    def _read_detections(self, seq: SequenceInfo | None) -> tuple[MotRows | None, Path | None]:
+        if not self.cfg.publish_detections:
+            return None, None
+        if self.cfg.detections_file:
+            path = Path(self.cfg.detections_file)
+            return read_mot(path), path  # MotFormatError (clear message) when missing or malformed
+        path = seq.root / "det" / "det.txt" if seq is not None else None
+        if path is None or not path.is_file():
+            self.log.info(f"{self.cfg.source}: no det/det.txt; publishing images only")
+            return None, None
+        return read_mot(path), path
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+        src = self.source
+        dets = f", detections from {self.det_path} ({len(self.dets)} rows)" if self.dets is not None else \
+            ", no detections"
+        origin = src.fps_origin if src is not None else "seqinfo.ini"
+        return (f"{self.cfg.source}: {self.length or 'unknown number of'} frames at {self.fps:g} fps "
+                f"({origin}){dets}")
+
+    def stamp_ns(self, number: int) -> int:
+        """Deterministic stamp of MOT frame ``number``: start_stamp + (number - 1) / fps [ns]."""
+        return round(self.cfg.start_stamp * _NS) + round((number - 1) * _NS / self.fps)
+
+    def items(self) -> Iterator[ReplayItem]:
+        """One item per frame, in order."""
+        if self.cfg.publish_images and self.source is not None:
+            frames = self.source.frames(self.cfg.max_frames)
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    return
+                item = ReplayItem(frame.number, self.stamp_ns(frame.number))
+                if frame.image is None:
+                    self.log.warning(f"{frame.error}; publishing its detections only")
+                else:
+                    item.add("image", bgr_to_image_msg(frame.image, Image, "bgr8", self._header(item)))
+                self._add_detections(item)
+                item.decode_s = time.perf_counter() - t0
+                yield item
+        else:
+            for number in range(1, self.length + 1):
+                t0 = time.perf_counter()
+                item = ReplayItem(number, self.stamp_ns(number))
+                self._add_detections(item)
+                item.decode_s = time.perf_counter() - t0
+                yield item
+
+    def _header(self, item: ReplayItem) -> Header:
+        return Header(stamp=ns_to_stamp(item.stamp_ns), frame_id=self.cfg.frame_id)
+
+    def _add_detections(self, item: ReplayItem) -> None:
+        if self.dets is None or self._det_starts is None:
+            return
+        from ros2_tracker import msg as tracker_msgs
+
+        k = item.number
+        rows = slice(self._det_starts[k - 1], self._det_starts[k]) if k <= self.dets.last_frame else slice(0)
+        boxes = tlwh_to_xyxy(self.dets.boxes_tlwh[rows])
+        classes = np.full(len(boxes), self.cfg.detections_class_id, dtype=np.int64)
+        item.add("detections", arrays_to_detections(boxes, self.dets.scores[rows], classes,
+                                                    self._header(item), tracker_msgs))
+
+    def close(self) -> None:
+        """Release the video capture."""
+        if self.source is not None:
+            self.source.close()
+
+
+class _BagReplay:
+    """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp."""
+
+    def __init__(self, cfg: ReplayConfig, log: Any) -> None:
+        self.cfg, self.log = cfg, log
+        bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
+        topics = bag_topics(cfg.source)
+        self.topics: dict[str, str] = {}  # bag topic -> role
+        wanted = {"image": cfg.publish_images, "compressed": cfg.publish_images,
+                  "detections": cfg.publish_detections}
+        for role, msgtype in _BAG_TYPES.items():
+            names = [t for t, ty in topics.items() if ty == msgtype]
+            if names and wanted[role]:
+                self.topics[self._pick(names, role)] = role
+        ignored = sorted(set(topics) - set(self.topics))
+        if ignored:
+            log.info(f"bag topics not replayed: {', '.join(ignored)}")
+        if not self.topics:
+            raise BagError(f"{cfg.source}: no topic to replay (sensor_msgs/Image, CompressedImage or "
+                           f"Detection2DArray; publish_images/publish_detections permitting); bag topics: "
+                           f"{', '.join(f'{t} [{ty}]' for t, ty in topics.items()) or 'none'}")
+        self.roles = sorted(set(self.topics.values()))
+        self.length = cfg.max_frames
+        self.fps = cfg.fps
+
+    def _pick(self, names: list[str], role: str) -> str:
+        base = (self.cfg.detections_topic if role == "detections" else self.cfg.image_topic).strip("/")
+        base = base + "/compressed" if role == "compressed" else base
+        best = next((n for n in names if n.strip("/").endswith(base)), names[0])
+        if len(names) > 1:
+            self.log.warning(f"bag has {len(names)} {_BAG_TYPES[role]} topics; replaying {best}, not "
+                             f"{', '.join(n for n in names if n != best)}")
+        return best
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+        return f"{self.cfg.source}: bag, replaying {', '.join(f'{t} as {r}' for t, r in self.topics.items())}"
+
+    def items(self) -> Iterator[ReplayItem]:
+        """Messages grouped by stamp in recording order; a late message goes out with the current group."""
+        item: ReplayItem | None = None
+        t0 = time.perf_counter()
+        count = 0
+        for msg in read_bag(self.cfg.source, self.topics, on_damage=self.log.error):
+            try:
+                stamp = cdr_header_stamp_ns(msg.data)
+            except ValueError as exc:
+                self.log.warning(f"{msg.topic}: skipping a message without a readable header stamp ({exc})")
+                continue
+            if item is not None and stamp > item.stamp_ns:
+                item.decode_s = time.perf_counter() - t0
+                yield item
+                t0 = time.perf_counter()
+                item = None
+                if self.cfg.max_frames and count >= self.cfg.max_frames:
+                    return
+            if item is None:
+                count += 1
+                item = ReplayItem(count, stamp)
+            item.add(self.topics[msg.topic], msg.data)
+        if item is not None:
+            item.decode_s = time.perf_counter() - t0
+            yield item
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ReplayNode(Node):
+    """Publishes a recorded sequence; :meth:`run` drives it (module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("replay_node", **kwargs)
+        self.cfg = declare_config(self, ReplayConfig)
+        src = Path(self.cfg.source)
+        if not src.exists():
+            raise FrameSourceError(f"source: {src} does not exist (expected a MOTChallenge folder, a video "
+                                   "file or an MCAP bag)")
+        self.replay = _BagReplay(self.cfg, self.get_logger()) if is_bag(src) else \
+            _FrameReplay(self.cfg, self.get_logger())
+        self._pubs = self._make_publishers(self.replay.roles)
+        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
+        self._timing_pub = self.create_publisher(String, "~/timing", 100)
+        self._tracks_seen: set[int] = set()
+        if self.cfg.rate == 0.0:
+            from ros2_tracker.msg import TrackArray
+
+            # best effort matches reliable and best-effort tracks publishers; only stamps are read
+            self.create_subscription(TrackArray, self.cfg.tracks_topic, self._on_tracks, QoSProfile(
+                depth=DETECTIONS_QUEUE_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT), raw=True)
+        self.published = 0
+        self.get_logger().info(f"replaying {self.replay.describe()}; rate {self.cfg.rate:g}"
+                               f"{' (lock-step)' if self.cfg.rate == 0 else ''}")
+
+    def _make_publishers(self, roles: list[str]) -> dict[str, Any]:
+        from ros2_tracker.msg import Detection2DArray
+
+        kinds = {"image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
+                 "compressed": (CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
+                                IMAGE_QUEUE_DEPTH),
+                 "detections": (Detection2DArray, self.cfg.detections_topic, DETECTIONS_QUEUE_DEPTH)}
+        out = {}
+        for role in roles:
+            cls, topic, depth = kinds[role]
+            out[role] = self.create_publisher(cls, topic, QoSProfile(depth=depth,
+                                                                     reliability=ReliabilityPolicy.RELIABLE))
+        return out
+
+    def _on_tracks(self, data: bytes) -> None:
+        try:
+            self._tracks_seen.add(cdr_header_stamp_ns(data))
+        except ValueError:
+            pass
+
+    # ------------------------------------------------------------------------------------ driving
+    def run(self, executor: Any) -> None:
+        """Publish every item at its time, then wait for delivery (and exit or idle, per exit_on_end)."""
+        self._wait_for_subscribers(executor)
+        start_wall, first_stamp = time.monotonic(), None
+        t_log = time.monotonic()
+        for item in self.replay.items():
+            if not rclpy.ok():
+                return
+            first_stamp = item.stamp_ns if first_stamp is None else first_stamp
+            if self.cfg.rate > 0:
+                due = start_wall + (item.stamp_ns - first_stamp) / _NS / self.cfg.rate
+                self._spin_until(executor, lambda due=due: time.monotonic() >= due, due - time.monotonic())
+            self._publish(item)
+            if self.cfg.rate == 0:
+                self._lockstep(executor, item)
+            if self.cfg.progress_every and self.published % self.cfg.progress_every == 0:
+                now = time.monotonic()
+                total = f"/{self.replay.length}" if self.replay.length else ""
+                self.get_logger().info(f"frame {item.number}{total}: {self.published} frames published, "
+                                       f"{self.cfg.progress_every / max(now - t_log, 1e-9):.1f} fps")
+                t_log = now
+        self._finish(executor, time.monotonic() - start_wall)
+
+    def _publish(self, item: ReplayItem) -> None:
+        if self._clock_pub is not None:
+            self._clock_pub.publish(Clock(clock=ns_to_stamp(item.stamp_ns)))
+        for role, msgs in item.messages.items():
+            for msg in msgs:
+                self._pubs[role].publish(msg)
+        self._timing_pub.publish(String(data=json.dumps(
+            {"stamp": item.stamp_ns / _NS, "stage": "decode", "seconds": item.decode_s})))
+        self.published += 1
+
+    def _lockstep(self, executor: Any, item: ReplayItem) -> None:
+        """Rate 0: wait for frame ``item``'s tracks, or else for the image subscribers' acknowledgements."""
+        if self.count_publishers(self.cfg.tracks_topic) == 0:
+            # No tracker to pace us. Images (~1 MB) sent back to back overrun reliable subscribers (frames
+            # were lost), so wait until they acknowledged this frame (module docstring).
+            image_pub = self._pubs.get("image") or self._pubs.get("compressed")
+            if image_pub is not None and ("image" in item.messages or "compressed" in item.messages):
+                image_pub.wait_for_all_acked(Duration(seconds=ACK_PACING_TIMEOUT_S))
+            return
+        timeout = self.cfg.lockstep_timeout_s
+        if not self._spin_until(executor, lambda: item.stamp_ns in self._tracks_seen, timeout):
+            self.get_logger().warning(f"frame {item.number}: no tracks stamped {item.stamp_ns / _NS:.6f} "
+                                      f"on {self.cfg.tracks_topic} within {timeout:g} s; going on")
+        self._tracks_seen.discard(item.stamp_ns)
+
+    def _spin_until(self, executor: Any, done: Any, timeout_s: float) -> bool:
+        """Spin (callbacks run) until ``done()`` or ``timeout_s`` passed; returns ``done()``."""
+        end = time.monotonic() + max(timeout_s, 0.0)
+        while not done() and rclpy.ok():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            executor.spin_once(timeout_sec=min(left, 0.05))
+        return bool(done())
+
+    def _wait_for_subscribers(self, executor: Any) -> None:
+        need = self.cfg.wait_for_subscribers
+        if not need or not self._pubs:
+            return
+        pubs = list(self._pubs.values())
+        t0 = time.monotonic()
+        if self._spin_until(executor, lambda: sum(p.get_subscription_count() for p in pubs) >= need,
+                            self.cfg.wait_for_subscribers_timeout_s):
+            self.get_logger().info(f"{need} subscription(s) matched after {time.monotonic() - t0:.2f} s")
+        else:
+            counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()}" for p in pubs)
+            self.get_logger().warning(f"subscriptions after {self.cfg.wait_for_subscribers_timeout_s:g} s: "
+                                      f"{counts} (wanted {need} in all); starting anyway")
+
+    def _finish(self, executor: Any, seconds: float) -> None:
+        # Reliable delivery of the last frames: Fast DDS acknowledges on its heartbeat (every 3 s by
+        # default), so this can take that long; only publishers with subscribers are waited for.
+        for pub in self._pubs.values():
+            if pub.get_subscription_count() > 0:
+                pub.wait_for_all_acked(Duration(seconds=END_ACK_TIMEOUT_S))
+        self.get_logger().info(f"replay done: {self.published} frames in {seconds:.2f} s "
+                               f"({self.published / max(seconds, 1e-9):.1f} fps)")
+        self.replay.close()
+        if not self.cfg.exit_on_end:
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=0.5)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node; exit status 2 on a configuration or source error, 0 otherwise."""
+    with rclpy.init(args=args):
+        try:
+            node = ReplayNode()
+        except (ConfigError, FrameSourceError, BagError, MotFormatError) as exc:
+            rclpy.logging.get_logger("replay_node").error(f"cannot start: {exc}")
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            node.run(executor)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""detector_node end to end: replayed TUD-Campus frames in, person detections out (real YOLOX model).
+
+replay_node publishes the first frames (images only) to detector_node; this test listens to the
+detections and the detector's timing, checks stamps/headers and that the boxes find the annotated
+people, sends the detector bad images (it must log and keep going), and checks start-up errors for a
+missing or corrupt model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.data]
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+tracker_msgs = pytest.importorskip("ros2_tracker.msg",
+                                   reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+
+from conftest import require_shared  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.serialization import deserialize_message  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header, String  # noqa: E402
+
+from ros2_tracker.core.boxes import tlwh_to_xyxy  # noqa: E402
+from ros2_tracker.core.costs import iou_matrix  # noqa: E402
+from ros2_tracker.io.mot import read_mot  # noqa: E402
+from ros2_tracker.nodes.conversions import detections_to_arrays  # noqa: E402
+
+
+def _sibling(name: str):
+    """The graph helpers of test_replay_recorder.py (test files are not importable by name here)."""
+    spec = importlib.util.spec_from_file_location(f"_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_graph = _sibling("test_replay_recorder")
+Listener, expected_stamps, ros_env, start, stop = (
+    _graph.Listener, _graph.expected_stamps, _graph.ros_env, _graph.start, _graph.stop)
+N = 5
+_OFFSET = 10  # ROS_DOMAIN_ID offset, distinct from test_replay_recorder's
+
+
+def test_detector_on_replayed_frames_publishes_person_detections(tmp_path):
+    seq = require_shared("data", "TUD-Campus")
+    model = require_shared("models", "yolox_nano.onnx")
+    env = ros_env(tmp_path, _OFFSET)
+    listener = Listener(env, {"/detections": tracker_msgs.Detection2DArray, "/detector_node/timing": String})
+    det = start("detector_node", [f"model_path:={model}", "image_qos:=reliable"], env, tmp_path / "det.log")
+    try:
+        # the detector publishes as soon as images come: it must know this listener by then
+        assert listener.wait_for_publishers("/detections", 1, 30.0) == 1, (tmp_path / "det.log").read_text()
+        time.sleep(0.3)
+        replay = start("replay_node", [f"source:={seq}", f"max_frames:={N}", "rate:=0.0",
+                                       "publish_detections:=false", "wait_for_subscribers:=1",
+                                       "wait_for_subscribers_timeout_s:=30.0"], env, tmp_path / "replay.log")
+        assert replay.wait(60) == 0, (tmp_path / "replay.log").read_text()
+        assert listener.wait_for("/detections", N, 20.0) == N, (tmp_path / "det.log").read_text()
+        listener.wait_for("/detector_node/timing", N, 5.0)
+        msgs = [deserialize_message(d, tracker_msgs.Detection2DArray)
+                for d in listener.received["/detections"]]
+        assert listener.stamps("/detections") == expected_stamps(N, 25.0)  # the images' stamps
+        assert {m.header.frame_id for m in msgs} == {"camera"}
+        gt = read_mot(seq / "gt" / "gt.txt")
+        for k, msg in enumerate(msgs, start=1):
+            arrays = detections_to_arrays(msg)
+            assert len(arrays.scores) >= 3 and set(arrays.classes.tolist()) == {0}
+            assert (arrays.scores >= 0.3).all()
+            truth = tlwh_to_xyxy(gt.boxes_tlwh[gt.frames == k])
+            best = iou_matrix(truth, arrays.boxes_xyxy).max(axis=1)
+            assert (best >= 0.5).sum() >= 3, (k, best)  # it finds the annotated people
+        timing = [json.loads(deserialize_message(d, String).data)
+                  for d in listener.received["/detector_node/timing"]]
+        assert [t["stage"] for t in timing] == ["detector"] * N
+        assert all(0 < t["seconds"] < 2 for t in timing)
+
+        # bad images: logged and skipped, the node keeps detecting
+        node = listener.node
+        pub = node.create_publisher(Image, "/image",
+                                    QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        end = time.monotonic() + 10
+        while pub.get_subscription_count() < 1 and time.monotonic() < end:
+            time.sleep(0.02)
+        header = Header(frame_id="camera")
+        header.stamp.sec = 50
+        pub.publish(Image(header=header, height=4, width=4, encoding="32FC1", step=16, data=bytes(64)))
+        pub.publish(Image(header=header, height=4, width=4, encoding="bgr8", step=12, data=bytes(10)))
+        header.stamp.sec = 51
+        good = np.zeros((48, 64, 3), np.uint8)
+        pub.publish(Image(header=header, height=48, width=64, encoding="bgr8", step=192, data=good.tobytes()))
+        assert listener.wait_for("/detections", N + 1, 10.0) == N + 1
+        assert listener.stamps("/detections")[-1] == 51_000_000_000  # only the good one came out
+        assert det.poll() is None
+        log = (tmp_path / "det.log").read_text()
+        assert "unsupported image encoding '32FC1'" in log and "skipped an image" in log
+    finally:
+        assert stop(det, signal.SIGINT) == 0
+        listener.close()
+    assert "Traceback" not in (tmp_path / "det.log").read_text()
+
+
+def test_detector_node_exits_with_a_clear_error_on_a_bad_model(tmp_path):
+    env = ros_env(tmp_path, _OFFSET + 1)
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x01garbage" * 100)
+    cases = {"missing": ([f"model_path:={tmp_path / 'nope.onnx'}"], "file not found"),
+             "corrupt": ([f"model_path:={tmp_path / 'corrupt.onnx'}"], "not a loadable ONNX model"),
+             "unset": ([], "model_path is not set"),
+             "input": (["model_path:=x.onnx", "input:=jpeg"], "input")}
+    procs = {k: start("detector_node", p, env, tmp_path / f"{k}.log") for k, (p, _) in cases.items()}
+    for key, proc in procs.items():
+        assert proc.wait(30) == 2, key
+        log = (tmp_path / f"{key}.log").read_text()
+        assert cases[key][1] in log and "Traceback" not in log, (key, log)
