@@ -1,0 +1,1 @@
+"""Benchmark harness: ros2_tracker against peer trackers (accuracy, speed, scaling, memory). Not installed."""

@@ -1,0 +1,162 @@
+"""Smoke test of the benchmark harness (bench/): marker sections, the peer contract, each script end to end.
+
+The peer tests need ``.venv-peers/`` (``bash bench/setup_peers.sh``) and skip with that reason when it is
+absent; the run_bench tests need ../shared data. Everything here runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = (REPO / ".." / "shared").resolve()
+PEERS_PY = REPO / ".venv-peers" / "bin" / "python"
+RUN_PEER = REPO / "bench" / "peers" / "run_peer.py"
+
+
+def require_peers() -> Path:
+    if not PEERS_PY.exists():
+        pytest.skip(f"needs the peer trackers' venv {PEERS_PY.parent.parent} "
+                    "(run: bash bench/setup_peers.sh)")
+    return PEERS_PY
+
+
+def require_data(*parts: str) -> Path:
+    p = SHARED.joinpath("data", *parts)
+    if not p.exists():
+        pytest.skip(f"needs {p} (../shared data is not on this machine)")
+    return p
+
+
+def run(cmd: list, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture
+def common(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench import common as module
+
+    return module
+
+
+def test_update_section_replaces_only_its_own_block_and_appends_missing_ones(common, tmp_path):
+    md = tmp_path / "B.md"
+    md.write_text("# intro\n\n<!-- bench:a:start -->\nold a\n<!-- bench:a:end -->\n\ntext\n\n"
+                  "<!-- bench:b:start -->\nold b\n<!-- bench:b:end -->\n")
+    common.update_section(md, "a", "new a\n| x |")
+    common.update_section(md, "c", "new c")
+    text = md.read_text()
+    assert common.read_section(md, "a") == "new a\n| x |"
+    assert common.read_section(md, "b") == "old b"
+    assert common.read_section(md, "c") == "new c"
+    assert "old a" not in text and text.startswith("# intro") and "\ntext\n" in text
+    common.update_section(md, "a", "again")  # idempotent structure: still one block per key
+    assert md.read_text().count("<!-- bench:a:start -->") == 1
+
+
+def test_run_peer_reads_no_ros2_tracker():
+    source = RUN_PEER.read_text()
+    assert "import ros2_tracker" not in source and "from ros2_tracker" not in source
+
+
+def _tiny_det(path: Path) -> None:
+    # two people walking right for 6 frames; frame 3 has no detections; frame 7 is empty (after the file)
+    rows = [f"{f},-1,{100 + 5 * f},100,40,100,0.9,-1,-1,-1\n{f},-1,{300 + 5 * f},120,40,100,0.8,-1,-1,-1"
+            for f in (1, 2, 4, 5, 6)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("peer", ["rf_sort", "boxmot_bytetrack", "motpy"])
+def test_run_peer_follows_the_track_contract(peer, tmp_path):
+    python = require_peers()
+    det, res, timing = tmp_path / "det.txt", tmp_path / "res.txt", tmp_path / "t.json"
+    _tiny_det(det)
+    p = run([python, RUN_PEER, "--tracker", peer, "--detections", det, "--output", res, "--fps", "25",
+             "--timing", timing, "--frames", "7", "--frame-times"])
+    assert p.returncode == 0, p.stderr
+    t = json.loads(timing.read_text())
+    assert t["frames"] == 7 and len(t["frame_seconds"]) == 7  # empty frames 3 and 7 were fed too
+    assert t["update_seconds"] == pytest.approx(sum(t["frame_seconds"])) and t["update_seconds"] > 0
+    rows = [ln.split(",") for ln in res.read_text().splitlines()]
+    assert rows, "the peer reported no track for two clean, well-separated people"
+    assert all(len(r) == 10 and r[7:] == ["-1", "-1", "-1"] for r in rows)
+    ids = {int(r[1]) for r in rows}
+    assert min(ids) == 1 and ids <= {1, 2, 3, 4}  # renumbered from 1
+    assert {int(r[0]) for r in rows} <= {1, 2, 3, 4, 5, 6, 7}
+
+
+@pytest.mark.data
+def test_run_bench_on_tud_campus_with_one_peer(common, tmp_path):
+    require_peers()
+    require_data("TUD-Campus", "det", "det_frcnn.txt")
+    md = tmp_path / "B.md"
+    key = "bench:accuracy:tud-campus-frcnn"
+    md.write_text(f"intro\n<!-- {key}:start -->\n<!-- {key}:end -->\n")
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "--trackers", "rf_sort",
+             "--markdown", md, "--out", tmp_path / "out"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    text = md.read_text()
+    table = common.read_section(md, "accuracy:tud-campus-frcnn")
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+            for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith("| tracker |")}
+    assert set(rows) == {"**ros2_tracker**", "trackers SORT"}
+    for label in ("**ros2_tracker**", "trackers SORT"):
+        hota, idf1, _mota, _idsw, us, ratio = rows[label]
+        assert 20 < float(hota) <= 100 and 20 < float(idf1) <= 100  # real tracking, not an empty file
+        assert float(us.replace(",", "")) > 0 and ratio.endswith("\u00d7")
+    assert rows["**ros2_tracker**"][5] == "1.00\u00d7"
+    assert "<!-- bench:peers:start -->" in text and "trackers 2.6.1" in text
+    assert "Command: `.venv/bin/python bench/run_bench.py --datasets tud-campus-frcnn" in text
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["tud-campus-frcnn"]["rf_sort"][0]["metrics"]["HOTA"] > 0.2
+
+
+@pytest.mark.data
+def test_run_bench_without_peer_venvs_still_runs_ours_and_says_why(tmp_path):
+    require_data("TUD-Campus", "det", "det_frcnn.txt")
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "--trackers", "rf_sort",
+             "norfair", "--peers-venv", tmp_path / "none", "--norfair-venv", tmp_path / "none",
+             "--no-markdown", "--out", tmp_path / "out"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "rf_sort: skipped" in p.stderr and "setup_peers.sh" in p.stderr
+    assert "| **ros2_tracker** |" in p.stdout and "trackers SORT" not in p.stdout
+
+
+@pytest.mark.data
+def test_run_bench_keeps_datasets_that_share_a_sequence_apart(tmp_path):
+    # TUD-Campus with two detection files: each table must score its own results file
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "tud-campus-acf",
+             "--trackers", "--no-markdown", "--out", tmp_path / "out"])
+    if "skipped" in p.stderr and "data is missing" in p.stderr:
+        pytest.skip("needs ../shared/data/TUD-Campus")
+    assert p.returncode == 0, p.stderr[-2000:]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    frcnn, acf = saved["tud-campus-frcnn"]["ros2_tracker"][0], saved["tud-campus-acf"]["ros2_tracker"][0]
+    assert frcnn["results"] != acf["results"]
+    assert Path(frcnn["results"]).read_text() != Path(acf["results"]).read_text()
+    assert frcnn["metrics"] != acf["metrics"]
+
+
+def test_scaling_and_memory_scripts_run_small(tmp_path):
+    p = run([sys.executable, "bench/scaling.py", "--objects", "10", "--frames", "20", "--trackers",
+             "--no-markdown", "--out", tmp_path / "scaling"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "| 10 | **ros2_tracker** |" in p.stdout
+    saved = json.loads((tmp_path / "scaling" / "scaling.json").read_text())
+    assert saved[0]["median_us"] > 0 and saved[0]["p99_us"] >= saved[0]["median_us"]
+    md = tmp_path / "B.md"
+    p = run([sys.executable, "bench/memory.py", "--frames", "600", "--every", "200", "--markdown", md,
+             "--out", tmp_path / "memory"])
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]  # 0: memory flat
+    assert (tmp_path / "memory" / "memory.png").stat().st_size > 1000
+    samples = json.loads((tmp_path / "memory" / "memory.json").read_text())["samples"]
+    assert [s["frame"] for s in samples] == [200, 400, 600]
+    assert samples[-1]["max_id"] > samples[0]["max_id"] > 0  # identities keep coming
+    assert "Memory flat: **yes**" in md.read_text()
