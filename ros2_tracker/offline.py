@@ -1,19 +1,28 @@
-"""Run the core tracker over MOTChallenge detections (no ROS): the ``track`` command's engine."""
+"""Run the core tracker over MOTChallenge detections (no ROS): the ``track`` command's engine.
+
+With a :class:`SequenceAppearance` (a frame source plus an embedder), each frame's detections also
+get appearance embeddings, computed outside the tracker's clock and passed as ``features``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ros2_tracker.core.boxes import tlwh_to_xyxy, xyxy_to_tlwh
+from ros2_tracker.core.boxes import tlwh_to_xyxy, valid_box_mask, xyxy_to_tlwh
 from ros2_tracker.core.track import TrackSet
 from ros2_tracker.core.tracker import Tracker
 from ros2_tracker.io.mot import MotRows
 
-__all__ = ["OfflineResult", "track_mot_detections"]
+if TYPE_CHECKING:
+    from ros2_tracker.appearance.embedder import Embedder
+    from ros2_tracker.io.video import Frame, FrameSource
+
+__all__ = ["FeatureSource", "OfflineResult", "SequenceAppearance", "track_mot_detections"]
 
 
 @dataclass
@@ -35,12 +44,101 @@ class OfflineResult:
 
 
 FrameCallback = Callable[[int, TrackSet, Tracker], None]
+FeatureSource = Callable[[int, np.ndarray], "np.ndarray | None"]
+"""``features(frame, boxes_xyxy (D, 4)) -> (D, E) embeddings or None`` (None: no appearance this frame)."""
+
+
+class SequenceAppearance:
+    """Embeddings of each frame's detections, from the frame's image: a :data:`FeatureSource`.
+
+    Frames must be asked for in increasing order (the source is read once, front to back). A frame
+    gets no appearance (None, so the tracker associates it by motion only) when its image is missing
+    or unreadable, when the embedder fails on it, or when a box the tracker keeps gives no usable crop
+    (e.g. a box entirely outside the image): the tracker has no per-detection "no appearance", and a
+    zero row would veto every appearance match of that detection.
+
+    Args:
+        source: the sequence's frames (MOT frame numbers, 1-based).
+        embedder: the appearance model.
+
+    Attributes:
+        embed_seconds: wall time inside ``embedder.embed`` [s].
+        read_seconds: wall time reading and decoding images [s].
+        embedded_frames: frames whose detections got embeddings (frames without detections excluded).
+        frames_without_appearance: frames with detections that got none (see above).
+        invalid_boxes: detections without a usable crop.
+        problems: the first few reasons for frames without appearance.
+    """
+
+    max_problems = 5
+
+    def __init__(self, source: FrameSource, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._frames: Iterator[Frame] = iter(source.frames())
+        self._pending: Frame | None = None
+        self.last_image: np.ndarray | None = None
+        self.embed_seconds = 0.0
+        self.read_seconds = 0.0
+        self.embedded_frames = 0
+        self.frames_without_appearance = 0
+        self.invalid_boxes = 0
+        self.problems: list[str] = []
+
+    def __call__(self, frame: int, boxes_xyxy: np.ndarray) -> np.ndarray | None:
+        """``(D, E)`` float32 embeddings of ``boxes_xyxy`` in image ``frame``, or None (see the class)."""
+        image, why = self._image(frame)
+        self.last_image = image
+        n = len(boxes_xyxy)
+        if n == 0:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        if image is None:
+            return self._without(why)
+        t0 = time.perf_counter()
+        try:
+            feats = self.embedder.embed(image, boxes_xyxy)
+        except Exception as exc:  # a failing model must not stop tracking; the reason is kept
+            return self._without(f"frame {frame}: embedder failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.embed_seconds += time.perf_counter() - t0
+        bad = (np.linalg.norm(feats, axis=1) < 0.5) & valid_box_mask(boxes_xyxy)
+        if bad.any():
+            self.invalid_boxes += int(bad.sum())
+            return self._without(f"frame {frame}: {int(bad.sum())} box(es) without a usable crop")
+        self.embedded_frames += 1
+        return feats
+
+    def _without(self, why: str) -> None:
+        self.frames_without_appearance += 1
+        if len(self.problems) < self.max_problems:
+            self.problems.append(why)
+        return None
+
+    def _image(self, frame: int) -> tuple[np.ndarray | None, str]:
+        t0 = time.perf_counter()
+        try:
+            f = self._pending
+            while f is None or f.number < frame:
+                f = next(self._frames, None)
+                if f is None:
+                    self._pending = None
+                    return None, f"frame {frame}: no image (the source ended)"
+            self._pending = f
+            if f.number != frame:
+                return None, f"frame {frame}: no image"
+            return f.image, f.error
+        finally:
+            self.read_seconds += time.perf_counter() - t0
 
 
 def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_frame: int | None = None,
                          on_frame: FrameCallback | None = None,
-                         progress: Callable[[int], None] | None = None) -> OfflineResult:
-    """Feed every frame 1..last_frame (empty frames included) to ``tracker`` at stamp (frame-1)/fps."""
+                         progress: Callable[[int], None] | None = None,
+                         features: FeatureSource | None = None) -> OfflineResult:
+    """Feed every frame 1..last_frame (empty frames included) to ``tracker`` at stamp (frame-1)/fps.
+
+    With ``features``, each frame's detections get ``features(frame, boxes_xyxy)`` as appearance
+    embeddings (computed outside the timed update; None leaves that frame to motion only).
+    """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     last = max(dets.last_frame, last_frame or 0)
@@ -50,8 +148,9 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
     clock = time.perf_counter
     for frame, idx in dets.by_frame(1, last):
         b, s = boxes_xyxy[idx], dets.scores[idx]
+        f = features(frame, b) if features is not None else None
         t0 = clock()
-        tracks = tracker.update(b, s, stamp=(frame - 1) / fps)
+        tracks = tracker.update(b, s, stamp=(frame - 1) / fps, features=f)
         total += clock() - t0
         rep = tracks.confirmed_and_updated()
         if len(rep):

@@ -93,10 +93,10 @@ class TrackerConfig(ConfigBase):
                                "rates where fast objects' boxes stop overlapping", low=0.0, high=100.0)
     appearance_weight: float = param(0.3, "With embeddings: weight of the cosine distance in the fused "
                                      "IoU/appearance cost of confident matches", low=0.0, high=1.0)
-    appearance_threshold: float = param(0.4, "With embeddings: maximum cosine distance of a match; "
+    appearance_threshold: float = param(0.3, "With embeddings: maximum cosine distance of a match; "
                                         "also the re-identification threshold near the prediction",
                                         low=0.0, high=2.0)
-    reid_threshold: float = param(0.25, "With embeddings: maximum cosine distance to re-identify a lost "
+    reid_threshold: float = param(0.2, "With embeddings: maximum cosine distance to re-identify a lost "
                                   "track far from its predicted position (stricter)", low=0.0, high=2.0)
     reid_max_age_s: float = param(5.0, "With embeddings: a lost track can get its identity back by "
                                   "appearance for this long (not published after max_lost_s)", low=0.0,
@@ -151,6 +151,7 @@ class Tracker:
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
         self._next_id = 1
         self._multi_class = False
+        self._feat_ok = np.empty(0, dtype=bool)  # this frame's detections with a usable embedding
         self.reset()
 
     def set_config(self, config: TrackerConfig) -> None:
@@ -298,6 +299,7 @@ class Tracker:
             feats = None if feats is None else feats[ok]
         if feats is not None:
             feats = self._check_features(appearance.normalise(feats))
+            self._feat_ok = feats.any(axis=1)  # all-zero rows: no appearance for that detection
         return boxes, det_scores, det_cls, feats
 
     def _check_features(self, feats: np.ndarray) -> np.ndarray:
@@ -352,7 +354,9 @@ class Tracker:
         cfg = self.config
         iou_cost = 1.0 - iou_matrix(row_boxes, boxes[cols])
         app = appearance.cosine_distance(self._emb[rows], feats[cols])
-        app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold  # neutral for tracks with no memory yet
+        # neutral where either side has no appearance (no memory yet, or a detection without a crop)
+        app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold
+        app[:, ~self._feat_ok[cols]] = 0.5 * cfg.appearance_threshold
         w = cfg.appearance_weight
         cost = (1.0 - w) * iou_cost + w * app
         cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
@@ -382,7 +386,8 @@ class Tracker:
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
         """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
-        by cosine distance; far from the predicted position only below the stricter reid_threshold."""
+        by cosine distance. Only recently lost tracks near their predicted position may use
+        appearance_threshold; far away, or once dormant, the stricter reid_threshold applies."""
         cfg = self.config
         free = (self._state == _LOST) & self._has_emb
         free[matches[:, 0]] = False
@@ -393,7 +398,9 @@ class Tracker:
         z = xyxy_to_cxcywh(boxes[high])
         near = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
                                      kalman.measurement_var(z, self._noise), dims=2) <= _CHI2_99_2DOF
+        near &= ~self._dormant()[rows][:, None]
         cost[~near & (cost > cfg.reid_threshold)] = np.inf
+        cost[:, ~self._feat_ok[high]] = np.inf
         if self._multi_class:
             cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
         result = assign(cost, cfg.appearance_threshold + 1e-9)
@@ -406,6 +413,7 @@ class Tracker:
         fresh = ~self._has_emb[t]
         ok = fresh | ((det_scores[d] >= self.config.high_score)
                       & appearance.unoccluded(boxes, self.config.embedding_max_overlap)[d])
+        ok &= self._feat_ok[d]  # a detection without a usable crop teaches nothing
         t, d, fresh = t[ok], d[ok], fresh[ok]
         if not len(t):
             return
@@ -510,7 +518,8 @@ class Tracker:
         dim = self._emb.shape[1]
         emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)
         self._emb = np.concatenate([self._emb, emb])
-        self._has_emb = np.concatenate([self._has_emb, np.full(n, feats is not None)])
+        has = self._feat_ok[new] if feats is not None else np.zeros(n, dtype=bool)
+        self._has_emb = np.concatenate([self._has_emb, has])
 
     def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
         n = len(ids)

@@ -90,3 +90,15 @@ def test_without_features_nothing_changes():
 def test_reid_threshold_must_be_stricter():
     with pytest.raises(ConfigError, match="reid_threshold"):
         TrackerConfig(reid_threshold=0.5, appearance_threshold=0.3)
+
+
+def test_zero_feature_rows_mean_no_appearance():
+    t = Tracker(TrackerConfig(min_hits=1))
+    for k in range(5):
+        t.update(np.array([box(100 + 2 * k, 200)]), features=A[None], stamp=k * 0.1)
+    # the detection has no crop (zero row): motion alone keeps the id, and the memory is untouched
+    ts = t.update(np.array([box(110, 200)]), features=np.zeros((1, 4)), stamp=0.5)
+    assert ts.ids.tolist() == [1] and ts.det_indices.tolist() == [0]
+    assert cosine_distance(t._emb[:1], A[None])[0, 0] == pytest.approx(0.0, abs=1e-5)
+    ts = t.update(np.array([box(112, 200), box(400, 200)]), features=np.stack([A, np.zeros(4)]), stamp=0.6)
+    assert len(ts) == 2 and not t._has_emb[1]  # a new track from a zero row has no memory
