@@ -59,5 +59,8 @@ def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> 
     """True for boxes that are finite with positive width and height (and a finite score)."""
     b = np.asarray(boxes_xyxy, dtype=np.float64)
     total = b.sum(axis=1) if scores is None else b.sum(axis=1) + scores  # NaN/inf anywhere -> not finite
+    finite = np.isfinite(total)
+    if finite.all():
+        return ((b @ _SIZE) > 0).all(axis=1)
     with np.errstate(invalid="ignore"):  # inf - inf in the size of a box that is rejected anyway
-        return ((b @ _SIZE) > 0).all(axis=1) & np.isfinite(total)
+        return ((b @ _SIZE) > 0).all(axis=1) & finite
