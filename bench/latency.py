@@ -1,0 +1,369 @@
+"""End-to-end latency of tracker_node over DDS, beside a bare relay node (the transport floor).
+
+For each number of objects per frame (10 / 100 / 500), this script publishes ``Detection2DArray``
+messages at 30 Hz (N boxes on a grid, each swaying sideways, so the tracker keeps N confirmed tracks)
+and measures, per frame, the time from ``publish()`` of the detections to the arrival of the
+``TrackArray`` with the same stamp in this process's subscription callback (after rclpy
+deserialised it). Two targets run one after the other, each as its own process with default
+settings (``rclpy.spin``, SingleThreadedExecutor):
+
+- **relay**: a bare node that subscribes to the detections, converts them to arrays
+  (``detections_to_arrays``), builds a TrackArray of the same N tracks with the same trajectory
+  length (10 points, as tracker.yaml's 2.0 s / 0.2 s) through the same ``tracks_to_msg``, and
+  publishes it. It is the floor any node in Python pays for DDS, (de)serialisation and messages.
+- **tracker_node**: ``python -m ros2_tracker.nodes.tracker_node --params-file config/tracker.yaml``.
+  Markers and the annotated image are not built (nobody subscribes to them).
+
+Beside them: the node's own processing time (its ``~/timing`` topic: convert, update, trajectories,
+build and publish) and the core's time for the same frames in this process (``Tracker.update``, and
+update + ``predict_trajectories``). The first frames (warm-up, discovery) are not counted.
+
+Usage (from the repository root; about 2 minutes)::
+
+    .venv/bin/python bench/latency.py                 # writes the table into BENCHMARKS.md
+    .venv/bin/python bench/latency.py --objects 100 --frames 300 --no-write
+
+The script also runs the relay node itself: ``bench/latency.py relay --ros-args -r __ns:=/x``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import BENCHMARKS_MD, OUT, REPO, command_line, machine_line, markdown_table, update_section
+
+FPS = 30.0
+T0 = 1000.0  # stamp of frame 0 [s]
+TRAJECTORY_POINTS = 10  # config/tracker.yaml: trajectory_horizon_s 2.0 / trajectory_step_s 0.2
+IMAGE_W, IMAGE_H = 1920, 1080
+
+
+# --------------------------------------------------------------------------------------- data
+def frame_boxes(n: int, k: int) -> np.ndarray:
+    """N non-overlapping boxes (xyxy px) on a grid over a 1920x1080 image, swaying +-8 px at 0.5 Hz."""
+    cols = int(np.ceil(np.sqrt(n * IMAGE_W / IMAGE_H)))
+    rows = int(np.ceil(n / cols))
+    cw, ch = IMAGE_W / cols, IMAGE_H / rows
+    i = np.arange(n)
+    x0 = (i % cols) * cw + 0.2 * cw + 8.0 * np.sin(2 * np.pi * 0.5 * k / FPS + i)
+    y0 = (i // cols) * ch + 0.1 * ch
+    return np.stack([x0, y0, x0 + 0.5 * cw, y0 + 0.8 * ch], axis=1)
+
+
+def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
+    a = np.asarray(seconds) * 1e3
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+# ------------------------------------------------------------------------------ the relay node
+def relay_main() -> int:
+    """The bare relay: detections in, a TrackArray of the same size out, nothing else."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from ros2_tracker.core.track import TrackSet, Trajectories
+    from ros2_tracker.nodes.conversions import detections_to_arrays, tracks_to_msg
+
+    msgs = importlib.import_module("ros2_tracker.msg")
+
+    class Relay(Node):
+        def __init__(self) -> None:
+            super().__init__("relay")
+            reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+            self.pub = self.create_publisher(msgs.TrackArray, "tracks", QoSProfile(depth=10))
+            self.create_subscription(msgs.Detection2DArray, "detections", self.on_detections, reliable)
+
+        def on_detections(self, msg) -> None:
+            det = detections_to_arrays(msg)
+            n = len(det.boxes_xyxy)
+            ids = np.arange(n, dtype=np.int64)
+            z4, z1 = np.zeros((n, 4)), np.zeros(n)
+            tracks = TrackSet(ids, det.boxes_xyxy, det.scores, det.classes, np.ones(n, np.int8), z4, z4,
+                              np.ones(n, np.int64), z1, z1, ids)
+            times = np.arange(1, TRAJECTORY_POINTS + 1) * 0.2
+            traj = Trajectories(ids, times, np.zeros((n, TRAJECTORY_POINTS, 2)),
+                                np.zeros((n, TRAJECTORY_POINTS, 3)))
+            self.pub.publish(tracks_to_msg(tracks, traj, msg.header, msgs))
+
+    try:
+        with rclpy.init():
+            node = Relay()
+            try:
+                rclpy.spin(node)
+            except Exception:
+                if rclpy.ok():
+                    raise
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+# ------------------------------------------------------------------------------------ the driver
+def core_times(n: int, frames: int) -> tuple[list[float], list[float]]:
+    """Per-frame seconds of Tracker.update, and of update + predict_trajectories, on the same data."""
+    from ros2_tracker.core import Tracker, TrackerConfig
+    from ros2_tracker.io.params import load_config
+    from ros2_tracker.nodes.node_config import tracker_node_param_names
+
+    cfg = load_config(TrackerConfig, REPO / "config" / "tracker.yaml",
+                      allowed_extra=tracker_node_param_names())
+    tracker = Tracker(cfg)
+    scores = np.full(n, 0.9)
+    update, both = [], []
+    for k in range(frames):
+        boxes = frame_boxes(n, k)
+        t0 = time.perf_counter()
+        tracker.update(boxes, scores, stamp=T0 + k / FPS)
+        t1 = time.perf_counter()
+        tracker.predict_trajectories()
+        t2 = time.perf_counter()
+        update.append(t1 - t0)
+        both.append(t2 - t0)
+    return update, both
+
+
+def target_command(target: str, ns: str) -> list[str]:
+    """The command line of the relay or the tracker node, in namespace ``ns``."""
+    if target == "relay":
+        cmd = [sys.executable, str(Path(__file__).resolve()), "relay", "--ros-args"]
+    else:
+        cmd = [sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "--params-file",
+               str(REPO / "config" / "tracker.yaml")]
+    return [*cmd, "-r", f"__ns:={ns}"]
+
+
+class Channel:
+    """One target as seen from the probe: its detections publisher and the replies' timings."""
+
+    def __init__(self, node, target: str, ns: str, msgs) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import String
+
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.target, self.ns = target, ns
+        self.sent: dict[int, float] = {}
+        self.latency: dict[int, float] = {}
+        self.sizes: dict[int, int] = {}
+        self.node_time: dict[int, float] = {}
+        node.create_subscription(msgs.TrackArray, f"{ns}/tracks", self.on_tracks, reliable)
+        node.create_subscription(String, f"{ns}/tracker_node/timing", self.on_timing, 100)
+        self.pub = node.create_publisher(msgs.Detection2DArray, f"{ns}/detections", reliable)
+
+    def on_tracks(self, msg) -> None:
+        now = time.perf_counter()
+        key = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if key in self.sent:
+            self.latency[key] = now - self.sent[key]
+            self.sizes[key] = len(msg.tracks)
+
+    def on_timing(self, msg) -> None:
+        d = json.loads(msg.data)
+        self.node_time[round(d["stamp"] * 1e9)] = d["seconds"]
+
+    def publish(self, msg) -> None:
+        self.sent[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec] = time.perf_counter()
+        self.pub.publish(msg)
+
+    def result(self, n: int, warmup: int) -> dict:
+        keys = sorted(self.sent)[warmup:]
+        got = [self.latency[k] for k in keys if k in self.latency]
+        return {
+            "target": self.target, "objects": n, "frames": len(keys), "received": len(got),
+            "tracks_per_msg": float(np.median([self.sizes[k] for k in keys if k in self.sizes] or [0])),
+            "latency_s": got,
+            "node_time_s": [self.node_time[k] for k in keys if k in self.node_time],
+        }
+
+
+class Probe:
+    """This process's side: publishes a schedule of detection messages at 30 Hz and times the replies."""
+
+    def __init__(self, context) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+
+        self.node = Node("latency_probe", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def wait_for(self, channel: Channel, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while channel.pub.get_subscription_count() == 0 or \
+                self.node.count_publishers(f"{channel.ns}/tracks") == 0:
+            if proc.poll() is not None or time.monotonic() > end:
+                err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+                raise RuntimeError(f"{proc.args} did not come up: {err}")
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def run(self, schedule: list[tuple[Channel, object]]) -> None:
+        """Publish ``schedule`` (channel, message) at 30 Hz, then wait up to 3 s for the last replies."""
+        start = time.perf_counter()
+        for k, (channel, msg) in enumerate(schedule):
+            due = start + k / FPS
+            while (wait := due - time.perf_counter()) > 0:
+                self.executor.spin_once(timeout_sec=wait)
+            channel.publish(msg)
+        channels = {id(c): c for c, _ in schedule}.values()
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and any(len(c.latency) < len(c.sent) for c in channels):
+            self.executor.spin_once(timeout_sec=0.05)
+
+
+def interleave(channels: list[Channel], frames: list, block: int) -> list[tuple[Channel, object]]:
+    """Blocks of ``block`` frames to each channel in turn; every channel gets all ``frames`` in order
+    (so each target sees continuous 30 Hz stamps of its own)."""
+    schedule = []
+    for start in range(0, len(frames), block):
+        for channel in channels:
+            schedule += [(channel, msg) for msg in frames[start:start + block]]
+    return schedule
+
+
+def measure_pair(n: int, frames: int, warmup: int, env: dict, block: int = 30) -> dict[str, dict]:
+    """Run the relay and the tracker node side by side, fed alternately in one-second blocks, so both
+    meet the same background load; each gets ``warmup`` + ``frames`` frames of ``n`` objects."""
+    import rclpy
+    from rclpy.context import Context
+    from std_msgs.msg import Header
+
+    from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp
+
+    msgs = importlib.import_module("ros2_tracker.msg")
+    prebuilt = [arrays_to_detections(frame_boxes(n, k), np.full(n, 0.9), np.zeros(n, int),
+                                     Header(frame_id="camera", stamp=seconds_to_stamp(T0 + k / FPS)), msgs)
+                for k in range(warmup + frames)]
+    procs: list[subprocess.Popen] = []
+    context = Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    try:
+        probe = Probe(context)
+        channels = [Channel(probe.node, t, f"/latency_{t}_{n}", msgs) for t in ("relay", "tracker")]
+        for channel in channels:
+            procs.append(subprocess.Popen(target_command(channel.target, channel.ns), env=env, cwd=REPO,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        for channel, proc in zip(channels, procs, strict=True):
+            probe.wait_for(channel, proc)
+        probe.run(interleave(channels, prebuilt, block))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        context.try_shutdown()
+    return {c.target: c.result(n, warmup) for c in channels}
+
+
+def fmt(pair: tuple[float, float]) -> str:
+    return f"{pair[0]:.2f} / {pair[1]:.2f}"
+
+
+def report(results: dict, argv: list[str], machine: str) -> str:
+    rows = []
+    for n, r in sorted((k, v) for k, v in results.items() if isinstance(k, int)):
+        relay, node = percentiles_ms(r["relay"]["latency_s"]), percentiles_ms(r["tracker"]["latency_s"])
+        lost = sum(r[t]["frames"] - r[t]["received"] for t in ("relay", "tracker"))
+        rows.append([
+            str(n), str(r["tracker"]["frames"]), fmt(relay), fmt(node),
+            f"{node[0] - relay[0]:+.2f} / {node[1] - relay[1]:+.2f}",
+            fmt(percentiles_ms(r["tracker"]["node_time_s"])), fmt(percentiles_ms(r["core_update_s"])),
+            fmt(percentiles_ms(r["core_both_s"])), f"{int(r['tracker']['tracks_per_msg'])}" + (
+                f" ({lost} lost)" if lost else ""),
+        ])
+    table = markdown_table(
+        ["objects / frame", "frames", "relay p50 / p99 [ms]", "**tracker_node** p50 / p99 [ms]",
+         "node - relay p50 / p99 [ms]", "node's own time p50 / p99 [ms]", "core update p50 / p99 [ms]",
+         "core update + trajectories p50 / p99 [ms]", "tracks / msg"], rows)
+    verdict = []
+    if 100 in results:  # the targets
+        r = results[100]
+        node99 = percentiles_ms(r["tracker"]["latency_s"])[1]
+        added = node99 - percentiles_ms(r["relay"]["latency_s"])[1]
+        relay99 = percentiles_ms(r["relay"]["latency_s"])[1]
+        core99 = percentiles_ms(r["core_both_s"])[1]
+        verdict.append(f"Targets at 100 objects: p99 ≤ 5 ms → {node99:.2f} ms "
+                       f"({'met' if node99 <= 5 else 'NOT met'}); tracker adds ≤ 1 ms p99 over the relay → "
+                       f"{added:+.2f} ms ({'met' if added <= 1 else 'NOT met'}). For scale: the bare relay "
+                       f"alone (DDS + the `Track[]` message layout in rclpy) takes {relay99:.2f} ms p99, and "
+                       f"the core's update + trajectories alone {core99:.2f} ms p99 with warm caches.")
+    load = results.get("load", {})
+    return "\n".join([
+        "Latency from `publish()` of a Detection2DArray to the arrival of its TrackArray in a subscriber "
+        f"(another process, Fast DDS shared memory, {FPS:.0f} Hz, rclpy SingleThreadedExecutor everywhere; "
+        "the subscriber's deserialisation is included). "
+        "*relay* = a bare node doing only conversion + message build + publish of the same size (the floor); "
+        "both run side by side and are fed in alternating one-second blocks, so they meet the same "
+        "background load. *node's own time* = tracker_node's `~/timing` (convert, update, trajectories, "
+        "build, publish); *core* = `Tracker.update` (+ `predict_trajectories`) on the same frames in one "
+        "process, back to back (warm caches). Tracks carry 10-point trajectories; no markers or images "
+        "(nobody subscribes).",
+        "",
+        table,
+        "",
+        *(v + "\n" for v in verdict),
+        f"`{command_line('bench/latency.py', argv)}` · {machine} · load average "
+        f"{load.get('start', float('nan')):.2f} at the start, {load.get('end', float('nan')):.2f} at the end",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["relay"]:
+        return relay_main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, nargs="+", default=[10, 100, 500])
+    parser.add_argument("--frames", type=int, default=450, help="measured frames per run (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
+    parser.add_argument("--report-only", action="store_true",
+                        help="no measurement: rebuild the table from bench/out/latency.json")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        saved = json.loads((OUT / "latency.json").read_text())
+        text = report({int(k) if k.isdigit() else k: v for k, v in saved["results"].items()}, saved["argv"],
+                      saved["machine"])
+        print(text)
+        if not args.no_write:
+            update_section(BENCHMARKS_MD, "latency", text)
+        return 0
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(os.getpid() % 100 + 120)
+    env.setdefault("ROS_LOG_DIR", str(OUT / "ros_log"))
+    os.environ["ROS_LOG_DIR"] = env["ROS_LOG_DIR"]
+    results: dict = {"load": {"start": os.getloadavg()[0]}}
+    for n in args.objects:
+        update, both = core_times(n, args.warmup + args.frames)
+        results[n] = {"core_update_s": update[args.warmup:], "core_both_s": both[args.warmup:]}
+        for target, r in measure_pair(n, args.frames, args.warmup, env).items():
+            results[n][target] = r
+            p50, p99 = percentiles_ms(r["latency_s"]) if r["latency_s"] else (float("nan"),) * 2
+            print(f"{n:4d} objects  {target:8s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                  f"received {r['received']}/{r['frames']}", flush=True)
+    results["load"]["end"] = os.getloadavg()[0]
+    machine = machine_line()
+    text = report(results, argv, machine)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "latency.json").write_text(json.dumps({"argv": argv, "machine": machine, "results": results}))
+    if not args.no_write:
+        update_section(BENCHMARKS_MD, "latency", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

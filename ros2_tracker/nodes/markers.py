@@ -1,0 +1,111 @@
+"""Tracks as ``visualization_msgs/MarkerArray`` for RViz (pure function; message classes imported lazily).
+
+Image pixels are drawn on a plane in the camera's frame: a pixel (u, v) becomes the point
+x = u * scale, y = -v * scale, z = 0 [m] (``scale`` = the ``marker_scale`` parameter [m/px]), so the
+image appears upright when the plane is viewed from +z. ``header.frame_id`` is the image's.
+
+Per track, three markers share the id ``track id mod 2**31`` (``Marker.id`` is int32) in three
+namespaces: ``tracks/box`` (LINE_STRIP, closed box), ``tracks/label`` (TEXT_VIEW_FACING, the id) and
+``tracks/path`` (LINE_STRIP from the box centre through the predicted trajectory). Colours come
+from :func:`ros2_tracker.viz.colours.rgb_for_id` (the same colour as in annotated images); lost
+tracks are drawn faded (alpha ``lost_alpha``).
+
+Stale markers: the caller passes the ids it published last time; markers of tracks that are gone
+are removed with explicit ``DELETE`` actions (one per namespace), not with a leading
+``DELETEALL``. DELETE keeps each message proportional to the changes and lets several marker
+publishers share an RViz display; a tracker reset simply deletes every previous id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
+from ros2_tracker.viz.colours import rgb_for_id
+
+__all__ = ["MARKER_NAMESPACES", "marker_id", "tracks_to_markers"]
+
+MARKER_NAMESPACES = ("tracks/box", "tracks/label", "tracks/path")
+"""Namespaces of the box, label and predicted-path markers."""
+
+_LINE_PX = 2.0  # line width [px]
+_TEXT_PX = 16.0  # label height [px]
+
+
+def marker_id(track_id: int) -> int:
+    """The int32 ``Marker.id`` of a track id."""
+    return int(track_id) % 2**31
+
+
+def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, header: Any, *,
+                      scale: float = 0.01, previous_ids: Iterable[int] = (),
+                      lost_alpha: float = 0.35) -> Any:
+    """Build the markers of ``tracks`` and the DELETE actions of tracks gone since the last call.
+
+    Args:
+        tracks: the N tracks to draw (boxes xyxy [px]).
+        trajectories: their predicted centres (same order) or None (no path markers).
+        header: ``std_msgs/Header`` of the image / detections (stamp and frame_id are copied).
+        scale: metres per pixel on the marker plane.
+        previous_ids: track ids drawn by the previous call (their markers are deleted when absent now).
+        lost_alpha: opacity of LOST tracks (others are opaque).
+
+    Returns:
+        A ``visualization_msgs/MarkerArray``: DELETEs first, then per track box, label, path.
+    """
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0 m/px, got {scale}")
+    ids = tracks.ids.tolist()
+    current = set(ids)
+    out = [_delete(Marker, header, ns, marker_id(i))
+           for i in sorted(set(previous_ids) - current) for ns in MARKER_NAMESPACES]
+    has_path = trajectories is not None and trajectories.centres.shape[1] > 0
+    if trajectories is not None and not has_path:
+        out += [_delete(Marker, header, MARKER_NAMESPACES[2], marker_id(i)) for i in ids]
+    boxes = np.asarray(tracks.boxes_xyxy, dtype=np.float64) * scale
+    states = tracks.states.tolist()
+    for row, tid in enumerate(ids):
+        colour = _colour(tid, lost_alpha if states[row] == TrackState.LOST else 1.0)
+        x1, y1, x2, y2 = boxes[row].tolist()
+        corners = [(x1, -y1), (x2, -y1), (x2, -y2), (x1, -y2), (x1, -y1)]
+        out.append(_marker(Marker, header, MARKER_NAMESPACES[0], tid, Marker.LINE_STRIP, colour,
+                           _LINE_PX * scale, corners))
+        label = _marker(Marker, header, MARKER_NAMESPACES[1], tid, Marker.TEXT_VIEW_FACING, colour,
+                        _TEXT_PX * scale, [])
+        label.text = str(tid)
+        label.pose.position.x, label.pose.position.y = x1, -y1 + 0.5 * _TEXT_PX * scale
+        out.append(label)
+        if has_path:
+            centre = (0.5 * (x1 + x2), -0.5 * (y1 + y2))
+            path = trajectories.centres[row] * scale  # type: ignore[union-attr]
+            points = [centre] + [(u, -v) for u, v in path.tolist()]
+            out.append(_marker(Marker, header, MARKER_NAMESPACES[2], tid, Marker.LINE_STRIP, colour,
+                               0.5 * _LINE_PX * scale, points))
+    return MarkerArray(markers=out)
+
+
+def _colour(track_id: int, alpha: float) -> Any:
+    from std_msgs.msg import ColorRGBA
+
+    r, g, b = rgb_for_id(track_id)
+    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+
+
+def _delete(marker_cls: type, header: Any, ns: str, mid: int) -> Any:
+    return marker_cls(header=header, ns=ns, id=mid, action=marker_cls.DELETE)
+
+
+def _marker(marker_cls: type, header: Any, ns: str, track_id: int, kind: int, colour: Any, size: float,
+            points_xy: list[tuple[float, float]]) -> Any:
+    from geometry_msgs.msg import Point
+
+    m = marker_cls(header=header, ns=ns, id=marker_id(track_id), type=kind, action=marker_cls.ADD,
+                   color=colour, points=[Point(x=x, y=y, z=0.0) for x, y in points_xy])
+    m.pose.orientation.w = 1.0
+    m.scale.x = m.scale.y = m.scale.z = size
+    return m

@@ -1,0 +1,285 @@
+"""tracker_node: detections in, tracks out (thin: convert -> core tracker -> convert -> publish).
+
+Topics (relative; remap or namespace them in launch):
+
+- sub ``detections`` (``ros2_tracker/Detection2DArray``, or ``vision_msgs/Detection2DArray`` with
+  ``detections_format:=vision_msgs``; reliable, depth 100). Every message, empty ones included,
+  runs one :meth:`Tracker.update`, so lost tracks age even in frames without detections.
+- sub ``image`` (``sensor_msgs/Image``; only with ``use_images``; QoS ``image_qos``). Images are
+  paired with detection messages by exact ``header.stamp`` (integer nanoseconds). A detection
+  message waits for its image at most ``image_wait_s`` and behind at most
+  ``max_pending_detections`` others, and no longer once a newer image has arrived (images come in
+  order, so its own was dropped); then it is tracked without image. Without ``use_images`` nothing
+  waits.
+- pub ``tracks`` (``ros2_tracker/TrackArray``, QoS ``tracks_qos``): confirmed tracks, plus lost and
+  tentative ones per ``publish_lost`` / ``publish_tentative``, each with its predicted trajectory
+  (``trajectory_horizon_s`` / ``trajectory_step_s``). Header = the detections' header.
+- pub ``tracks/markers`` (``visualization_msgs/MarkerArray``): see :mod:`ros2_tracker.nodes.markers`;
+  built only with ``publish_markers`` and while someone subscribes (they cost more than the tracks).
+- pub ``tracks/image`` (``sensor_msgs/Image`` bgr8): the paired image with the tracks drawn; built
+  only while it has subscribers.
+- pub ``~/timing`` (``std_msgs/String``): JSON ``{"stamp", "stage": "tracker", "seconds"}`` per
+  detection message; ``seconds`` covers conversion, tracker update, trajectories, building and
+  publishing the TrackArray (markers and the image come after it and are not counted).
+
+Parameters: every field of :class:`~ros2_tracker.core.tracker.TrackerConfig` and
+:class:`~ros2_tracker.nodes.node_config.TrackerNodeConfig`, declared with ranges (see
+:mod:`ros2_tracker.nodes.params`). An invalid value at start-up logs the parameter and its range and
+exits with status 2; run-time changes are validated the same way, and accepted tracker parameters
+take effect at the next update without losing tracks (:meth:`Tracker.set_config`).
+
+Bad input never stops the node: invalid boxes (NaN, inf, size <= 0) are dropped and counted, stamps
+that go backwards (a looped bag) reset the tracker, undecodable images are skipped; each case logs
+a throttled warning.
+
+Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config/tracker.yaml``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.logging
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+from ros2_tracker.core.config import ConfigError
+from ros2_tracker.core.track import TrackSet, Trajectories
+from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig
+from ros2_tracker.nodes.conversions import (
+    DetectionArrays,
+    detections_to_arrays,
+    published_tracks,
+    stamp_to_ns,
+    tracks_to_msg,
+)
+from ros2_tracker.nodes.markers import tracks_to_markers
+from ros2_tracker.nodes.node_config import TrackerNodeConfig
+from ros2_tracker.nodes.params import add_on_set_validator, declare_config
+
+__all__ = ["StampPairer", "TrackerNode", "main"]
+
+_THROTTLE_S = 2.0
+
+
+class StampPairer:
+    """Pairs detection messages with images of exactly the same stamp (pure logic, no ROS).
+
+    Detection messages are released in arrival order, each with its image or with None when the
+    image is given up on: a newer image arrived, more than ``max_pending`` messages wait, or it
+    waited ``max_wait_s``. At most ``image_queue_size`` unpaired images are kept (oldest dropped).
+
+    Args:
+        image_queue_size: images kept while waiting for their detections.
+        max_pending: detection messages kept waiting for their images (0: never wait).
+        max_wait_s: longest wait of a detection message [s].
+    """
+
+    def __init__(self, image_queue_size: int, max_pending: int, max_wait_s: float) -> None:
+        self._images: OrderedDict[int, Any] = OrderedDict()
+        self._pending: deque[tuple[int, Any, float]] = deque()
+        self._newest_image: int | None = None
+        self._queue_size, self._max_pending, self._max_wait = image_queue_size, max_pending, max_wait_s
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add_image(self, stamp_ns: int, image: Any, now: float) -> list[tuple[Any, Any]]:
+        """Store an image; returns the (detections, image or None) pairs now ready, in order."""
+        if self._newest_image is not None and stamp_ns < self._newest_image:
+            self._images.clear()  # stamps went back (looped bag): the stored images are stale
+        self._newest_image = stamp_ns
+        self._images[stamp_ns] = image
+        while len(self._images) > self._queue_size:
+            self._images.popitem(last=False)
+        return self.release(now)
+
+    def add_detections(self, stamp_ns: int, detections: Any, now: float) -> list[tuple[Any, Any]]:
+        """Queue a detection message; returns the pairs now ready, in order."""
+        out = []
+        if self._pending and stamp_ns < self._pending[-1][0]:  # stamps went back: flush the old loop
+            out = [(d, self._images.pop(s, None)) for s, d, _ in self._pending]
+            self._pending.clear()
+        self._pending.append((stamp_ns, detections, now))
+        return out + self.release(now)
+
+    def release(self, now: float) -> list[tuple[Any, Any]]:
+        """Pairs ready at time ``now`` [s] (also call it periodically to apply ``max_wait_s``)."""
+        out = []
+        while self._pending:
+            stamp, det, arrived = self._pending[0]
+            image = self._images.pop(stamp, None)
+            if image is None and not self._give_up(stamp, arrived, now):
+                break
+            self._pending.popleft()
+            while self._images and next(iter(self._images)) < stamp:
+                self._images.popitem(last=False)  # older images: their detections are gone
+            out.append((det, image))
+        return out
+
+    def _give_up(self, stamp: int, arrived: float, now: float) -> bool:
+        return (len(self._pending) > self._max_pending or now - arrived >= self._max_wait
+                or (self._newest_image is not None and self._newest_image > stamp))
+
+
+class TrackerNode(Node):
+    """The tracker node; see the module docstring for topics and parameters.
+
+    Raises:
+        ConfigError: a parameter is invalid at start-up (the message names it and its range).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("tracker_node", **kwargs)
+        self._tracker = Tracker(declare_config(self, TrackerConfig))
+        self._cfg = declare_config(self, TrackerNodeConfig)
+        add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._tracker.set_config)
+        add_on_set_validator(self, TrackerNodeConfig, lambda: self._cfg, self._set_node_config)
+        self._msgs = importlib.import_module("ros2_tracker.msg")
+        self._marker_ids: set[int] = set()
+        cfg = self._cfg
+        self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks", _qos(cfg.tracks_qos, 10))
+        self._markers_pub = self.create_publisher(MarkerArray, "tracks/markers", 10)
+        self._image_pub = self.create_publisher(Image, "tracks/image", 5)
+        self._timing_pub = self.create_publisher(String, "~/timing", 100)
+        self.create_subscription(_detections_type(cfg.detections_format), cfg.detections_topic,
+                                 self._on_detections, QoSProfile(depth=100,
+                                                                 reliability=ReliabilityPolicy.RELIABLE))
+        self._pairer: StampPairer | None = None
+        if cfg.use_images:
+            self._pairer = StampPairer(cfg.image_queue_size, cfg.max_pending_detections, cfg.image_wait_s)
+            self.create_subscription(Image, cfg.image_topic, self._on_image,
+                                     _qos(cfg.image_qos, cfg.image_queue_size))
+            self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer)
+        self.get_logger().info(f"tracking {self.resolve_topic_name(cfg.detections_topic)}"
+                               + (f" with images from {self.resolve_topic_name(cfg.image_topic)}"
+                                  if cfg.use_images else ""))
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_detections(self, msg: Any) -> None:
+        if self._pairer is None:
+            self._process(msg, None)
+            return
+        for det, image in self._pairer.add_detections(stamp_to_ns(msg.header.stamp), msg, time.monotonic()):
+            self._process(det, image)
+
+    def _on_image(self, msg: Image) -> None:
+        for det, image in self._pairer.add_image(stamp_to_ns(msg.header.stamp), msg, time.monotonic()):
+            self._process(det, image)
+
+    def _on_wait_timer(self) -> None:
+        for det, image in self._pairer.release(time.monotonic()):
+            self._process(det, image)
+
+    def _process(self, msg: Any, image: Image | None) -> None:
+        """One detection message: convert -> update -> publish tracks, timing, markers, image."""
+        start = time.perf_counter()
+        det = detections_to_arrays(msg)
+        if det.invalid:
+            self.get_logger().warning(
+                f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
+                f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
+        tracks, traj = published_tracks(self._update(det), self._tracker.predict_trajectories(),
+                                        publish_lost=self._cfg.publish_lost,
+                                        publish_tentative=self._cfg.publish_tentative)
+        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
+        seconds = time.perf_counter() - start
+        self._timing_pub.publish(String(data=json.dumps(
+            {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
+        self._publish_markers(tracks, traj, msg.header)
+        if image is not None and self._image_pub.get_subscription_count() > 0:
+            self._publish_image(image, tracks, traj, msg.header)
+
+    # ------------------------------------------------------------------ helpers
+    def _update(self, det: DetectionArrays) -> TrackSet:
+        try:
+            return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
+        except StampError as exc:
+            self.get_logger().warning(f"{exc}: time went backwards (looped bag or restarted source?); "
+                                      f"resetting the tracker", throttle_duration_sec=_THROTTLE_S)
+            self._tracker.reset()
+            return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
+
+    def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
+        if self._markers_pub.get_subscription_count() == 0:
+            return
+        if not self._cfg.publish_markers:
+            if not self._marker_ids:
+                return
+            tracks = tracks.select(np.zeros(len(tracks), dtype=bool))  # delete what was drawn
+        self._markers_pub.publish(tracks_to_markers(tracks, traj if len(tracks) else None, header,
+                                                    scale=self._cfg.marker_scale,
+                                                    previous_ids=self._marker_ids))
+        self._marker_ids = set(tracks.ids.tolist())
+
+    def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
+        from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
+        from ros2_tracker.viz.draw import draw_tracks
+
+        try:
+            bgr = ic.image_msg_to_bgr(image)
+        except ic.ImageConversionError as exc:
+            self.get_logger().warning(f"cannot use the image at stamp {stamp_to_ns(header.stamp) * 1e-9:.6f}"
+                                      f": {exc}", throttle_duration_sec=_THROTTLE_S)
+            return
+        drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances)
+        self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
+
+    def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
+        self._cfg = cfg
+
+
+def _qos(kind: str, depth: int) -> QoSProfile:
+    """``"sensor_data"`` (best effort) or ``"reliable"`` with this history depth."""
+    if kind == "sensor_data":
+        profile = QoSProfile(depth=depth)
+        profile.reliability = qos_profile_sensor_data.reliability
+        profile.durability = qos_profile_sensor_data.durability
+        return profile
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _detections_type(fmt: str) -> type:
+    if fmt == "vision_msgs":
+        try:
+            return importlib.import_module("vision_msgs.msg").Detection2DArray
+        except ImportError:
+            raise ConfigError("detections_format: 'vision_msgs' needs the vision_msgs package, which is "
+                              "not installed (use 'ros2_tracker')") from None
+    return importlib.import_module("ros2_tracker.msg").Detection2DArray
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until shutdown; returns 2 when a parameter is invalid at start-up."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = TrackerNode()
+            except ConfigError as exc:
+                rclpy.logging.get_logger("tracker_node").fatal(f"invalid parameter: {exc}")
+                return 2
+            try:
+                rclpy.spin(node)
+            except Exception:
+                # SIGINT/SIGTERM shut the context down while a callback ran: its next publish raises
+                # "context is invalid". That is a clean stop; anything else is a real error.
+                if rclpy.ok():
+                    raise
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

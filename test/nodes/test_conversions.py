@@ -1,0 +1,316 @@
+"""Message <-> array conversions and RViz markers, with the real message classes (no ROS graph)."""
+
+from __future__ import annotations
+
+import array
+import math
+
+import numpy as np
+import pytest
+
+from ros2_tracker.core import Tracker, TrackerConfig, TrackState
+from ros2_tracker.nodes.conversions import (
+    _TRACK_FIELDS,
+    _has_slot_layout,
+    arrays_to_detections,
+    detections_to_arrays,
+    ns_to_stamp,
+    published_tracks,
+    seconds_to_stamp,
+    stamp_to_ns,
+    stamp_to_seconds,
+    track_array_to_arrays,
+    tracks_to_msg,
+    vision_msgs_available,
+)
+
+pytestmark = pytest.mark.ros
+
+builtin = pytest.importorskip("builtin_interfaces.msg", reason="ROS 2 message wheels are not installed")
+std_msgs = pytest.importorskip("std_msgs.msg", reason="ROS 2 message wheels are not installed")
+serialization = pytest.importorskip("rclpy.serialization", reason="rclpy is not installed")
+msgs = pytest.importorskip("ros2_tracker.msg",
+                           reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+
+
+def header(stamp_s: float = 12.5, frame_id: str = "camera") -> object:
+    return std_msgs.Header(stamp=seconds_to_stamp(stamp_s), frame_id=frame_id)
+
+
+def over_the_wire(msg):
+    """Serialise to CDR and back, as a subscriber would receive it."""
+    return serialization.deserialize_message(serialization.serialize_message(msg), type(msg))
+
+
+# ---------------------------------------------------------------------------------------- stamps
+def test_stamp_round_trip_is_exact_to_the_nanosecond():
+    rng = np.random.default_rng(0)
+    secs = rng.integers(0, 2**22, 2000)
+    nsecs = rng.integers(0, 10**9, 2000)
+    for sec, nsec in zip(secs.tolist(), nsecs.tolist(), strict=True):
+        stamp = builtin.Time(sec=sec, nanosec=nsec)
+        back = seconds_to_stamp(stamp_to_seconds(stamp))
+        assert (back.sec, back.nanosec) == (sec, nsec)
+
+
+@pytest.mark.parametrize("seconds,sec,nanosec", [
+    (0.0, 0, 0), (1 / 30, 0, 33_333_333), (2 / 30, 0, 66_666_667), (0.9999999999, 1, 0),
+    (-0.5, -1, 500_000_000), (1_700_000_000.25, 1_700_000_000, 250_000_000),
+])
+def test_seconds_to_stamp_rounds_to_nearest_ns_and_carries(seconds, sec, nanosec):
+    s = seconds_to_stamp(seconds)
+    assert (s.sec, s.nanosec) == (sec, nanosec)
+
+
+def test_integer_nanoseconds_are_exact_for_epoch_stamps():
+    stamp = builtin.Time(sec=1_754_000_123, nanosec=999_999_999)
+    ns = stamp_to_ns(stamp)
+    assert ns == 1_754_000_123_999_999_999
+    back = ns_to_stamp(ns)
+    assert (back.sec, back.nanosec) == (stamp.sec, stamp.nanosec)
+    with pytest.raises(ValueError, match="finite"):
+        seconds_to_stamp(math.nan)
+
+
+# ------------------------------------------------------------------------------------ detections
+def test_detections_round_trip_through_cdr():
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [300.5, 40.25, 340.5, 100.75]])
+    msg = arrays_to_detections(boxes, np.array([0.9, 0.35]), np.array([0, 2]), header(3.25), msgs)
+    assert isinstance(msg, msgs.Detection2DArray)
+    np.testing.assert_allclose(msg.detections[0].bbox, [30.0, 70.0, 40.0, 100.0])  # cx, cy, w, h
+    det = detections_to_arrays(over_the_wire(msg))
+    np.testing.assert_allclose(det.boxes_xyxy, boxes, atol=1e-4)
+    assert det.boxes_xyxy.dtype == np.float64 and det.boxes_xyxy.shape == (2, 4)
+    np.testing.assert_allclose(det.scores, [0.9, 0.35], atol=1e-6)
+    assert det.classes.tolist() == [0, 2] and det.classes.dtype == np.int64
+    assert det.stamp_s == 3.25 and det.invalid == 0
+
+
+def test_invalid_detections_are_dropped_and_counted_not_raised():
+    d = msgs.Detection2D
+    good = d(bbox=np.array([50, 50, 10, 20], np.float32), class_id=1, score=0.8)
+    bad = [
+        d(bbox=np.array([np.nan, 50, 10, 20], np.float32), score=0.8),
+        d(bbox=np.array([50, 50, np.inf, 20], np.float32), score=0.8),
+        d(bbox=np.array([50, 50, 0, 20], np.float32), score=0.8),
+        d(bbox=np.array([50, 50, 10, -5], np.float32), score=0.8),
+        d(bbox=np.array([50, 50, 10, 20], np.float32), score=float("nan")),
+    ]
+    msg = msgs.Detection2DArray(header=header(), detections=[bad[0], good, *bad[1:]])
+    det = detections_to_arrays(msg)
+    assert det.invalid == 5
+    np.testing.assert_allclose(det.boxes_xyxy, [[45, 40, 55, 60]])
+    assert det.classes.tolist() == [1]
+
+
+def test_empty_detection_array_gives_empty_arrays_with_the_stamp():
+    det = detections_to_arrays(msgs.Detection2DArray(header=header(7.0)))
+    assert det.boxes_xyxy.shape == (0, 4) and det.scores.shape == (0,) and det.classes.shape == (0,)
+    assert det.stamp_s == 7.0 and det.invalid == 0
+
+
+def test_arrays_to_detections_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="same length"):
+        arrays_to_detections(np.zeros((2, 4)), np.ones(3), None, header(), msgs)
+
+
+@pytest.mark.skipif(not vision_msgs_available(),
+                    reason="vision_msgs is not installed: it is not on PyPI (it comes with a ROS 2 "
+                           "distribution), so this pip set-up cannot test the optional vision_msgs input")
+def test_vision_msgs_detections_are_read():  # pragma: no cover - needs a ROS 2 distribution
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    d = Detection2D()
+    d.bbox.center.position.x, d.bbox.center.position.y = 30.0, 70.0
+    d.bbox.size_x, d.bbox.size_y = 40.0, 100.0
+    low, high = ObjectHypothesisWithPose(), ObjectHypothesisWithPose()
+    low.hypothesis.class_id, low.hypothesis.score = "person", 0.3
+    high.hypothesis.class_id, high.hypothesis.score = "17", 0.9
+    d.results = [low, high]
+    det = detections_to_arrays(over_the_wire(Detection2DArray(header=header(), detections=[d])))
+    np.testing.assert_allclose(det.boxes_xyxy, [[10, 20, 50, 120]])
+    assert det.scores.tolist() == pytest.approx([0.9]) and det.classes.tolist() == [17]
+
+
+# ---------------------------------------------------------------------------------------- tracks
+def walking_tracker(frames: int = 6, horizon: float = 1.0, step: float = 0.25) -> Tracker:
+    """Three boxes moving right at 30 px/s, 10 Hz; the third disappears for the last frame."""
+    tracker = Tracker(TrackerConfig(trajectory_horizon_s=horizon, trajectory_step_s=step))
+    for k in range(frames):
+        x = 3.0 * k
+        boxes = np.array([[10 + x, 10, 50 + x, 90], [200 + x, 10, 240 + x, 90], [400 + x, 10, 440 + x, 90]])
+        tracker.update(boxes[:2] if k == frames - 1 else boxes, np.full(3 - (k == frames - 1), 0.9),
+                       stamp=0.1 * k)
+    return tracker
+
+
+def test_tracks_round_trip_through_cdr():
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    msg = tracks_to_msg(tracks, traj, header(0.5), msgs, class_names={0: "person"})
+    assert isinstance(msg, msgs.TrackArray) and msg.header.frame_id == "camera"
+    # unbounded float32[] fields are array.array (rclpy's one-buffer path), never numpy or lists
+    assert isinstance(msg.tracks[0].trajectory, array.array) and msg.tracks[0].trajectory.typecode == "f"
+    back = track_array_to_arrays(over_the_wire(msg))
+    assert back.ids.tolist() == tracks.ids.tolist()
+    assert back.states.tolist() == tracks.states.tolist()
+    assert back.class_names == ["person"] * 3
+    np.testing.assert_allclose(back.boxes_xyxy, tracks.boxes_xyxy, atol=1e-3)
+    np.testing.assert_allclose(back.velocities, tracks.velocities, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(back.box_variances, tracks.box_variances, rtol=1e-5)
+    np.testing.assert_allclose(back.ages_s, tracks.ages_s, atol=1e-6)
+    np.testing.assert_allclose(back.time_since_update_s, tracks.time_since_update_s, atol=1e-6)
+    assert back.hits.tolist() == tracks.hits.tolist()
+    np.testing.assert_allclose(back.trajectory_steps_s, 0.25)
+    assert back.stamp_s == 0.5
+    for i in range(len(tracks)):
+        assert back.trajectories[i].shape == (4, 2) and back.trajectory_covariances[i].shape == (4, 3)
+        np.testing.assert_allclose(back.trajectories[i], traj.centres[i], rtol=1e-6)
+        np.testing.assert_allclose(back.trajectory_covariances[i], traj.covariances[i], rtol=1e-6)
+    # the boxes move right at ~30 px/s: so does the predicted path
+    assert np.all(np.diff(back.trajectories[0][:, 0]) > 5)
+
+
+def test_fast_slot_filling_builds_the_same_messages_as_the_constructors():
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    fast = tracks_to_msg(tracks, traj, header(), msgs, class_names={0: "person"})
+    slow = tracks_to_msg(tracks, traj, header(), msgs, class_names={0: "person"}, fast=False)
+    assert fast == slow and over_the_wire(fast) == over_the_wire(slow)
+    assert _has_slot_layout(msgs.Track, _TRACK_FIELDS)  # else the fast path is silently unused
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [300.5, 40.25, 340.5, 100.75]])
+    fast = arrays_to_detections(boxes, [0.9, 0.4], [0, 3], header(), msgs)
+    slow = arrays_to_detections(boxes, [0.9, 0.4], [0, 3], header(), msgs, fast=False)
+    assert fast == slow and over_the_wire(fast) == over_the_wire(slow)
+
+
+def test_slot_layout_check_refuses_unknown_classes():
+    class NotAMessage:
+        __slots__ = ("_id",)
+
+    assert not _has_slot_layout(NotAMessage, ("id",))
+    assert not _has_slot_layout(msgs.Track, ("id", "class_id"))  # other fields than the class has
+
+
+def test_tracks_without_trajectories_have_empty_paths():
+    tracker = walking_tracker()
+    back = track_array_to_arrays(tracks_to_msg(tracker.tracks(), None, header(), msgs))
+    assert all(t.shape == (0, 2) for t in back.trajectories)
+    assert back.trajectory_steps_s.tolist() == [0.0] * 3
+
+
+def test_empty_track_set_gives_an_empty_track_array():
+    tracker = Tracker()
+    msg = tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs)
+    assert len(over_the_wire(msg).tracks) == 0
+
+
+def test_published_tracks_selects_states_and_keeps_rows_aligned():
+    tracker = Tracker(TrackerConfig(min_hits=2))
+    tracker.update(np.array([[0, 0, 10, 10], [50, 0, 60, 10.0]]), stamp=0.0)
+    tracker.update(np.array([[0, 0, 10, 10], [50, 0, 60, 10.0]]), stamp=0.1)  # both confirmed
+    tracker.update(np.array([[0, 0, 10, 10], [200, 0, 210, 10.0]]), stamp=0.2)  # 2 lost, 3 tentative
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    assert sorted(tracks.states.tolist()) == [TrackState.TENTATIVE, TrackState.CONFIRMED, TrackState.LOST]
+    for lost, tentative, expected in [(False, False, {1}), (True, False, {1, 2}), (True, True, {1, 2, 3})]:
+        t, j = published_tracks(tracks, traj, publish_lost=lost, publish_tentative=tentative)
+        assert set(t.ids.tolist()) == expected
+        assert j.ids.tolist() == t.ids.tolist() and len(j.centres) == len(t)
+        for row, tid in enumerate(t.ids.tolist()):
+            np.testing.assert_array_equal(j.centres[row], traj.centres[traj.ids.tolist().index(tid)])
+    with pytest.raises(ValueError, match="same track ids"):
+        published_tracks(tracks.select(np.array([0])), traj, publish_lost=True, publish_tentative=True)
+
+
+# --------------------------------------------------------------------------------------- markers
+viz = pytest.importorskip("visualization_msgs.msg", reason="visualization_msgs is not installed")
+
+
+def apply(display: dict, marker_array) -> dict:
+    """What RViz shows after a MarkerArray: (ns, id) -> marker."""
+    for m in marker_array.markers:
+        if m.action == m.DELETEALL:
+            display.clear()
+        elif m.action == m.DELETE:
+            display.pop((m.ns, m.id), None)
+        else:
+            display[(m.ns, m.id)] = m
+    return display
+
+
+def test_markers_draw_box_label_and_path_on_the_image_plane():
+    from ros2_tracker.nodes.markers import MARKER_NAMESPACES, tracks_to_markers
+
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    out = tracks_to_markers(tracks, traj, header(0.5, "cam_optical"), scale=0.01)
+    assert len(out.markers) == 3 * len(tracks)
+    by_key = {(m.ns, m.id): m for m in out.markers}
+    tid = int(tracks.ids[0])
+    box, label, path = (by_key[(ns, tid)] for ns in MARKER_NAMESPACES)
+    assert (box.type, label.type, path.type) == (box.LINE_STRIP, label.TEXT_VIEW_FACING, path.LINE_STRIP)
+    assert all(m.header.frame_id == "cam_optical" for m in out.markers)
+    x1, y1, x2, y2 = tracks.boxes_xyxy[0]
+    pts = [(p.x, p.y) for p in box.points]
+    assert len(pts) == 5 and pts[0] == pts[-1]  # closed
+    np.testing.assert_allclose(pts[:4], [(x1 * .01, -y1 * .01), (x2 * .01, -y1 * .01),
+                                         (x2 * .01, -y2 * .01), (x1 * .01, -y2 * .01)], rtol=1e-9)
+    assert label.text == str(tid)
+    assert len(path.points) == 1 + traj.centres.shape[1]
+    np.testing.assert_allclose([path.points[-1].x, path.points[-1].y],
+                               [traj.centres[0, -1, 0] * .01, -traj.centres[0, -1, 1] * .01])
+    # colour per id: stable across calls, different between ids
+    again = {(m.ns, m.id): m for m in tracks_to_markers(tracks, traj, header(), scale=0.01).markers}
+    c0, c0b = box.color, again[(MARKER_NAMESPACES[0], tid)].color
+    assert (c0.r, c0.g, c0.b) == (c0b.r, c0b.g, c0b.b)
+    c1 = by_key[(MARKER_NAMESPACES[0], int(tracks.ids[1]))].color
+    assert (c0.r, c0.g, c0.b) != (c1.r, c1.g, c1.b)
+
+
+def test_lost_tracks_are_faded():
+    from ros2_tracker.nodes.markers import tracks_to_markers
+
+    tracker = walking_tracker()
+    tracks = tracker.tracks()
+    lost = tracks.states == TrackState.LOST
+    assert lost.sum() == 1
+    out = tracks_to_markers(tracks, None, header())
+    alpha = {m.id: m.color.a for m in out.markers if m.ns == "tracks/box"}
+    assert alpha[int(tracks.ids[lost][0])] < 0.5
+    assert all(alpha[int(i)] == 1.0 for i in tracks.ids[~lost])
+
+
+def test_markers_of_vanished_tracks_are_deleted_and_none_go_stale():
+    from ros2_tracker.nodes.markers import tracks_to_markers
+
+    tracker = Tracker(TrackerConfig(min_hits=1, max_lost_s=0.15))
+    display: dict = {}
+    previous: set[int] = set()
+    for k in range(8):
+        boxes = [[10 + k, 10, 50 + k, 90]] + ([[300, 10, 340, 90]] if k < 3 else [])
+        tracks = tracker.update(np.array(boxes, float), stamp=0.1 * k)
+        out = tracks_to_markers(tracks, tracker.predict_trajectories(), header(), previous_ids=previous)
+        apply(display, out)
+        shown = {key[1] for key in display}
+        assert shown == set(tracks.ids.tolist())  # exactly the live tracks, after every message
+        previous = set(tracks.ids.tolist())
+    deleted = [m for m in out.markers if m.action == m.DELETE]
+    assert len(display) == 3 and not deleted  # the second track was deleted earlier, once
+    # a reset (e.g. looped bag) deletes everything that was drawn
+    tracker.reset()
+    out = tracks_to_markers(tracker.tracks(), None, header(), previous_ids=previous)
+    assert not apply(display, out)
+    assert {m.ns for m in out.markers} == {"tracks/box", "tracks/label", "tracks/path"}
+
+
+def test_zero_horizon_deletes_path_markers():
+    from ros2_tracker.nodes.markers import tracks_to_markers
+
+    tracker = walking_tracker(horizon=0.0)
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    assert traj.centres.shape[1] == 0
+    out = tracks_to_markers(tracks, traj, header())
+    paths = [m for m in out.markers if m.ns == "tracks/path"]
+    assert len(paths) == len(tracks) and all(m.action == m.DELETE for m in paths)
+    with pytest.raises(ValueError, match="scale"):
+        tracks_to_markers(tracks, traj, header(), scale=0.0)

@@ -1,0 +1,176 @@
+"""ROS parameters declared from config dataclasses: descriptors, overrides, start-up and run-time validation.
+
+Uses real rclpy nodes in a private context (own ROS_DOMAIN_ID); nothing needs to spin.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from ros2_tracker.core import ConfigError, TrackerConfig
+from ros2_tracker.core.config import ConfigBase, param
+from ros2_tracker.nodes.node_config import TrackerNodeConfig
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+
+from rcl_interfaces.msg import ParameterType  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from ros2_tracker.nodes.params import add_on_set_validator, declare_config, parameter_descriptor  # noqa: E402
+
+
+@dataclass(frozen=True)
+class DemoConfig(ConfigBase):
+    """A config with every supported field type."""
+
+    rate_hz: float = param(10.0, "Rate", low=0.5, high=100.0, unit="Hz")
+    count: int = param(3, "Count", low=1)
+    mode: str = param("fast", "Mode", choices=("fast", "exact"))
+    enabled: bool = param(True, "Switch", read_only=True)
+    names: list[str] = param(["a", "b"], "Names")
+    weights: list = param([], "Weights (empty: none)")
+
+    def check(self) -> None:
+        if self.mode == "exact" and self.count > 10:
+            raise ConfigError("count: must be <= 10 in exact mode")
+
+
+@pytest.fixture
+def context(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path / "ros_log"))
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=(os.getpid() % 200) + 20)
+    yield ctx
+    ctx.try_shutdown()
+
+
+def make_node(context, *args: str, name: str = "params_test") -> Node:
+    return Node(name, context=context, cli_args=["--ros-args", *args] if args else None)
+
+
+def test_descriptors_carry_description_unit_range_read_only_and_choices():
+    specs = {s.name: s for s in DemoConfig.specs()}
+    d = parameter_descriptor(specs["rate_hz"])
+    assert d.type == ParameterType.PARAMETER_DOUBLE
+    assert "Rate [Hz]" in d.description and "[0.5, 100]" in d.description
+    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.5, 100.0)
+    d = parameter_descriptor(specs["count"])
+    assert d.type == ParameterType.PARAMETER_INTEGER
+    assert d.integer_range[0].from_value == 1 and d.integer_range[0].to_value == 2**63 - 1
+    d = parameter_descriptor(specs["mode"])
+    assert d.additional_constraints == "one of: fast, exact" and not d.floating_point_range
+    assert parameter_descriptor(specs["enabled"]).read_only
+    assert parameter_descriptor(specs["names"]).type == ParameterType.PARAMETER_STRING_ARRAY
+    assert parameter_descriptor(specs["weights"]).type == ParameterType.PARAMETER_DOUBLE_ARRAY
+
+
+def test_declares_every_field_with_defaults(context):
+    node = make_node(context)
+    assert declare_config(node, TrackerConfig) == TrackerConfig()
+    assert declare_config(node, TrackerNodeConfig) == TrackerNodeConfig()
+    names = {s.name for s in TrackerConfig.specs() + TrackerNodeConfig.specs()}
+    assert all(node.has_parameter(n) for n in names)  # every field is a parameter
+    d = node.describe_parameter("max_lost_s")
+    assert "[s]" in d.description and d.floating_point_range[0].to_value == 3600.0
+    assert node.describe_parameter("image_qos").read_only
+
+
+def test_overrides_from_params_file_and_command_line(context, tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    rate_hz: 20.0\n    mode: exact\n    weights: [0.5, 2.0]\n")
+    node = make_node(context, "--params-file", str(f), "-p", "count:=7", "-p", "names:=[x]")
+    cfg = declare_config(node, DemoConfig, prefix="")
+    assert cfg == DemoConfig(rate_hz=20.0, count=7, mode="exact", names=["x"], weights=[0.5, 2.0])
+    assert isinstance(cfg.weights, list)
+
+
+def test_prefix_is_prepended(context):
+    node = make_node(context, "-p", "demo.count:=5")
+    cfg = declare_config(node, DemoConfig, prefix="demo.")
+    assert cfg.count == 5 and node.has_parameter("demo.rate_hz") and not node.has_parameter("rate_hz")
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("rate_hz:=500.0", r"rate_hz: .*500.*valid: \[0.5, 100\]"),     # range, checked by rclpy
+    ("count:=0", r"count: .*valid: \[1, inf\]"),
+    ("rate_hz:=20", r"rate_hz: expected a floating-point number .*\[0.5, 100\]"),  # int for a float
+    ("mode:=slow", r"mode: 'slow' is not one of fast, exact"),       # choices, checked by the dataclass
+    ("count:=abc", r"count: expected an integer"),
+])
+def test_invalid_start_up_values_raise_config_error_naming_field_and_range(context, override, expected):
+    node = make_node(context, "-p", override)
+    with pytest.raises(ConfigError, match=expected):
+        declare_config(node, DemoConfig)
+
+
+def test_cross_field_rules_are_checked_at_start_up(context):
+    node = make_node(context, "-p", "low_score:=0.9")
+    with pytest.raises(ConfigError, match=r"low_score.*high_score"):
+        declare_config(node, TrackerConfig)
+
+
+def test_run_time_changes_are_validated_through_the_dataclass(context):
+    node = make_node(context)
+    state = {"cfg": declare_config(node, DemoConfig)}
+    applied = []
+
+    def setter(cfg):
+        state["cfg"] = cfg
+        applied.append(cfg)
+
+    add_on_set_validator(node, DemoConfig, lambda: state["cfg"], setter)
+    # out of range: rejected by the descriptor
+    (r,) = node.set_parameters([Parameter("rate_hz", value=0.1)])
+    assert not r.successful and "rate_hz" in r.reason
+    # not a choice / breaks a cross-field rule: rejected by the dataclass, with its reason
+    (r,) = node.set_parameters([Parameter("mode", value="slow")])
+    assert not r.successful and "one of fast, exact" in r.reason
+    node.set_parameters([Parameter("count", value=20)])
+    (r,) = node.set_parameters([Parameter("mode", value="exact")])
+    assert not r.successful and "exact mode" in r.reason
+    # read-only
+    (r,) = node.set_parameters([Parameter("enabled", value=False)])
+    assert not r.successful and "read-only" in r.reason
+    assert node.get_parameter("mode").value == "fast" and state["cfg"].mode == "fast"
+    # valid changes swap in a new config (an atomic set is validated as a whole)
+    r = node.set_parameters_atomically([Parameter("count", value=4), Parameter("mode", value="exact")])
+    assert r.successful
+    assert state["cfg"] == DemoConfig(count=4, mode="exact") and applied[-1] is state["cfg"]
+    (r,) = node.set_parameters([Parameter("weights", value=[1.0, 2.0])])
+    assert r.successful and state["cfg"].weights == [1.0, 2.0]
+
+
+def test_a_change_rejected_by_another_callback_is_not_applied(context):
+    from rcl_interfaces.msg import SetParametersResult
+
+    node = make_node(context)
+    state = {"cfg": declare_config(node, DemoConfig)}
+    add_on_set_validator(node, DemoConfig, lambda: state["cfg"], lambda c: state.update(cfg=c))
+    node.add_on_set_parameters_callback(lambda params: SetParametersResult(successful=False, reason="no"))
+    (r,) = node.set_parameters([Parameter("count", value=4)])
+    assert not r.successful and state["cfg"].count == 3
+
+
+def test_tracker_parameters_change_at_run_time_without_losing_tracks(context):
+    import numpy as np
+
+    from ros2_tracker.core import Tracker
+
+    node = make_node(context)
+    tracker = Tracker(declare_config(node, TrackerConfig))
+    add_on_set_validator(node, TrackerConfig, lambda: tracker.config, tracker.set_config)
+    box = np.array([[10.0, 10, 50, 90]])
+    for k in range(3):
+        tracker.update(box + k, stamp=0.1 * k)
+    ids = tracker.tracks().ids.tolist()
+    (r,) = node.set_parameters([Parameter("trajectory_horizon_s", value=1.0)])
+    assert r.successful and tracker.config.trajectory_horizon_s == 1.0
+    assert tracker.tracks().ids.tolist() == ids
+    assert tracker.predict_trajectories().centres.shape[1] == 5  # 1.0 s / 0.2 s

@@ -1,0 +1,310 @@
+"""tracker_node end to end: the node runs as its own process, this test talks to it over DDS.
+
+The test publishes Detection2DArray messages of two walking boxes (and images, with ``use_images``),
+frame by frame, waiting for each TrackArray (lock-step, so nothing depends on timing), and checks
+tracks, trajectories, markers, timing, bad input, start-up and run-time parameter validation.
+Also unit tests of the image/detection pairing (no ROS graph).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+msgs = pytest.importorskip("ros2_tracker.msg",
+                           reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+
+from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
+from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header, String  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from ros2_tracker.nodes.conversions import (  # noqa: E402
+    arrays_to_detections,
+    seconds_to_stamp,
+    stamp_to_ns,
+    track_array_to_arrays,
+    vision_msgs_available,
+)
+from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
+from ros2_tracker.nodes.tracker_node import StampPairer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+FPS = 30.0
+T0 = 100.0  # first stamp [s]
+W, H = 320, 240
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+# ------------------------------------------------------------------------ pairing (pure logic)
+def test_pairer_pairs_by_exact_stamp_in_either_arrival_order():
+    p = StampPairer(image_queue_size=5, max_pending=5, max_wait_s=1.0)
+    assert p.add_image(1, "img1", 0.0) == []
+    assert p.add_detections(1, "det1", 0.0) == [("det1", "img1")]  # image first
+    assert p.add_detections(2, "det2", 0.0) == []                   # waits for its image
+    assert p.add_image(2, "img2", 0.0) == [("det2", "img2")]
+
+
+def test_pairer_gives_up_on_lost_images_without_reordering():
+    p = StampPairer(image_queue_size=5, max_pending=2, max_wait_s=0.5)
+    assert p.add_detections(1, "det1", 0.0) == []
+    assert p.add_detections(2, "det2", 0.0) == []
+    # a newer image arrived: det1's image was dropped; det2 still has a chance... and gets it
+    assert p.add_image(2, "img2", 0.1) == [("det1", None), ("det2", "img2")]
+    # waiting too long
+    assert p.add_detections(3, "det3", 1.0) == []
+    assert p.release(1.4) == [] and p.release(1.5) == [("det3", None)]
+    # too many waiting (max_pending=2): the oldest goes without image
+    for s in (4, 5):
+        assert p.add_detections(s, f"det{s}", 2.0) == []
+    assert p.add_detections(6, "det6", 2.0) == [("det4", None)]
+    assert len(p) == 2
+
+
+def test_pairer_bounds_images_and_handles_a_looped_source():
+    p = StampPairer(image_queue_size=3, max_pending=0, max_wait_s=1.0)
+    for s in range(10):
+        p.add_image(s, f"img{s}", 0.0)
+    assert p.add_detections(0, "det0", 0.0) == [("det0", None)]  # evicted; max_pending=0: no wait
+    assert p.add_detections(8, "det8", 0.0) == [("det8", "img8")]
+    p2 = StampPairer(image_queue_size=10, max_pending=5, max_wait_s=1.0)
+    p2.add_image(50, "late-loop", 0.0)
+    assert p2.add_detections(60, "det60", 0.0) == []
+    p2.add_image(1, "img1", 0.1)  # stamps restart: stored images are stale
+    assert p2.add_detections(1, "det1", 0.1) == [("det60", None), ("det1", "img1")]
+
+
+# ------------------------------------------------------------------------------- node process
+def truth(k: int) -> np.ndarray:
+    """Two walking people (xyxy px) at frame k: A right at 90 px/s, B left at 60 px/s."""
+    return np.array([[20 + 3.0 * k, 60, 60 + 3.0 * k, 160], [260 - 2.0 * k, 40, 290 - 2.0 * k, 110]])
+
+
+class Harness:
+    """The test's side of the graph: publishes inputs and collects everything the node sends."""
+
+    def __init__(self, context: Context, use_images: bool) -> None:
+        self.node = Node("tracker_node_test", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.tracks: list = []
+        self.markers: list = []
+        self.images: list = []
+        self.timing: list = []
+        n = self.node
+        n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
+        n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
+        n.create_subscription(String, "tracker_node/timing", self.timing.append, 100)
+        if use_images:
+            n.create_subscription(Image, "tracks/image", self.images.append, 100)
+        self.det_pub = n.create_publisher(msgs.Detection2DArray, "detections", RELIABLE)
+        self.img_pub = n.create_publisher(Image, "image", RELIABLE)
+        self.use_images = use_images
+        self.params = n.create_client(SetParameters, "tracker_node/set_parameters")
+
+    def spin_until(self, predicate, timeout: float = 5.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            self.executor.spin_once(timeout_sec=0.01)
+        return predicate()
+
+    def wait_for_node(self, proc: subprocess.Popen, log: Path) -> None:
+        def ready():
+            assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
+            return (self.det_pub.get_subscription_count() > 0 and self.node.count_publishers("tracks") > 0
+                    and self.node.count_publishers("tracks/markers") > 0
+                    and (not self.use_images or self.img_pub.get_subscription_count() > 0)
+                    and self.params.service_is_ready())
+        assert self.spin_until(ready, 20.0), f"tracker_node never appeared:\n{log.read_text()}"
+
+    def frame(self, stamp_s: float, boxes: np.ndarray, scores=None, image: Image | bool | None = True):
+        """Publish one frame (image first, as a detector pipeline would) and wait for its tracks."""
+        h = Header(frame_id="camera", stamp=seconds_to_stamp(stamp_s))
+        if self.use_images and image is not False:
+            img = image if isinstance(image, Image) else bgr_to_image_msg(
+                np.full((H, W, 3), 90, np.uint8), Image, "bgr8", h)
+            img.header = h
+            self.img_pub.publish(img)
+        scores = np.full(len(boxes), 0.9) if scores is None else scores
+        seen = len(self.tracks)
+        self.det_pub.publish(arrays_to_detections(boxes, scores, np.zeros(len(boxes), int), h, msgs))
+        ns = stamp_to_ns(h.stamp)
+
+        def answer():
+            return next((t for t in self.tracks[seen:] if stamp_to_ns(t.header.stamp) == ns), None)
+
+        assert self.spin_until(lambda: answer() is not None, 5.0), f"no TrackArray for stamp {stamp_s}"
+        return answer()
+
+    def set_parameter(self, name: str, value: float):
+        v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        future = self.params.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)]))
+        assert self.spin_until(future.done, 5.0)
+        return future.result().results[0]
+
+
+@pytest.fixture
+def graph(ros_env, tmp_path, monkeypatch):
+    """Start tracker_node (its stderr goes to a log file) and a private rclpy context for the test."""
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    started = []
+
+    def start(*params: str):
+        log = tmp_path / f"node{len(started)}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "--params-file",
+             str(REPO / "config" / "tracker.yaml"), *(x for p in params for x in ("-p", p))],
+            env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        started.append(proc)
+        return proc, log
+
+    context = Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    yield start, context
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    context.try_shutdown()
+
+
+def marker_display(marker_arrays) -> dict:
+    """What RViz would show after these MarkerArrays: (ns, id) -> marker."""
+    shown: dict = {}
+    for ma in marker_arrays:
+        for m in ma.markers:
+            if m.action == m.DELETE:
+                shown.pop((m.ns, m.id), None)
+            elif m.action == m.DELETEALL:
+                shown.clear()
+            else:
+                shown[(m.ns, m.id)] = m
+    return shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_images", [False, True], ids=["detections", "with_images"])
+def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
+    start, context = graph
+    proc, log = start(f"use_images:={str(use_images).lower()}", "image_qos:=reliable", "image_wait_s:=0.3",
+                      "max_lost_s:=0.3")
+    h = Harness(context, use_images)
+    h.wait_for_node(proc, log)
+
+    # 1. 30 frames of two walking people: stable ids, boxes near the truth, trajectories
+    arrays = [track_array_to_arrays(h.frame(T0 + k / FPS, truth(k), image=not (use_images and k == 12)))
+              for k in range(30)]
+    ids = arrays[-1].ids.tolist()
+    assert len(ids) == 2 and all(a.ids.tolist() == ids for a in arrays[1:])  # stable from frame 1 on
+    last = arrays[-1]
+    order = np.argsort(last.boxes_xyxy[:, 0])
+    np.testing.assert_allclose(last.boxes_xyxy[order], truth(29), atol=3.0)
+    assert last.states.tolist() == [1, 1] and last.stamp_s == pytest.approx(T0 + 29 / FPS)
+    for traj, cov, step in zip(last.trajectories, last.trajectory_covariances, last.trajectory_steps_s,
+                               strict=True):
+        assert traj.shape == (10, 2) and step == pytest.approx(0.2)  # horizon 2.0 s / step 0.2 s
+        assert np.all(np.diff(cov[:, 0]) > 0) and np.all(np.diff(cov[:, 2]) > 0)  # uncertainty grows
+    a_row = int(order[0])
+    a_centre_x = last.boxes_xyxy[a_row, [0, 2]].mean()
+    assert last.trajectories[a_row][-1, 0] == pytest.approx(a_centre_x + 180, abs=20)  # 90 px/s for 2 s
+    assert h.spin_until(lambda: len(h.timing) >= 30)
+    timing = json.loads(h.timing[-1].data)
+    assert timing["stage"] == "tracker" and 0 < timing["seconds"] < 1 and timing["stamp"] > T0
+    if use_images:  # annotated images: paired by stamp, the frame without image was still tracked
+        assert h.spin_until(lambda: len(h.images) >= 29)
+        stamps = {stamp_to_ns(m.header.stamp) for m in h.images}
+        assert stamp_to_ns(seconds_to_stamp(T0 + 12 / FPS)) not in stamps and len(stamps) == 29
+        assert (h.images[-1].width, h.images[-1].height, h.images[-1].encoding) == (W, H, "bgr8")
+
+    # 2. B leaves: lost (faded marker), then removed (its markers are deleted); C appears: tentative
+    #    tracks are not published (publish_tentative is false), so C shows up one frame later
+    k0 = 30
+    c_box = np.array([[150.0, 180, 180, 230]])
+    seen = [track_array_to_arrays(h.frame(T0 + k / FPS, np.vstack([truth(k)[:1], c_box])))
+            for k in range(k0, k0 + 15)]
+    assert set(seen[0].ids.tolist()) == set(ids)  # A, B lost; C is tentative: not published
+    (c_id,) = set(seen[1].ids.tolist()) - set(ids)  # confirmed at its 2nd hit
+    assert c_id > max(ids) and all(c_id in s.ids.tolist() for s in seen[1:])
+    b_id = next(i for i in ids if i != ids[a_row])
+    assert h.spin_until(lambda: any(m.action == m.DELETE and m.id == b_id for ma in h.markers
+                                    for m in ma.markers))
+    faded = [m.color.a for ma in h.markers for m in ma.markers if m.id == b_id and m.action == m.ADD
+             and m.ns == "tracks/box"]
+    assert faded[0] == 1.0 and min(faded) < 0.5
+    h.spin_until(lambda: False, 0.3)
+    shown = marker_display(h.markers)
+    assert {key[1] for key in shown} == {ids[a_row], c_id}
+    assert {key[0] for key in shown} == {"tracks/box", "tracks/label", "tracks/path"}
+
+    # 3. bad input: the node logs, keeps running and answers the next good message
+    k = k0 + 15
+    with_nan = np.vstack([truth(k)[:1], c_box, [[np.nan, 5, 10, 20]], [[50, 50, 40, 60]]])  # NaN, width < 0
+    live = sorted([ids[a_row], c_id])
+    assert sorted(track_array_to_arrays(h.frame(T0 + k / FPS, with_nan)).ids.tolist()) == live
+    empty = track_array_to_arrays(h.frame(T0 + (k + 1) / FPS, np.empty((0, 4))))
+    assert sorted(empty.ids.tolist()) == live and empty.states.tolist() == [2, 2]  # lost: the update ran
+    if use_images:
+        bad = bgr_to_image_msg(np.zeros((H, W, 3), np.uint8), Image, "bgr8")
+        bad.height = H + 7  # data no longer matches step * height
+        h.frame(T0 + (k + 2) / FPS, truth(k + 2)[:1], image=bad)
+    back = track_array_to_arrays(h.frame(T0 + 1.0, truth(0)[:1]))  # stamp went backwards: reset
+    assert not set(back.ids.tolist()) & set(live)  # the old tracks are gone
+    again = track_array_to_arrays(h.frame(T0 + 1.0 + 1 / FPS, truth(1)[:1]))
+    assert len(again.ids) == 1 and again.ids[0] > c_id  # a new track: ids are never reused
+
+    # 4. run-time parameters: out of range rejected, valid accepted and used without losing tracks
+    r = h.set_parameter("match_iou", 1.5)
+    assert not r.successful and "match_iou" in r.reason
+    r = h.set_parameter("low_score", 0.9)
+    assert not r.successful and "high_score" in r.reason
+    assert h.set_parameter("trajectory_horizon_s", 1.0).successful
+    after = track_array_to_arrays(h.frame(T0 + 1.0 + 2 / FPS, truth(2)[:1]))
+    assert after.ids.tolist() == again.ids.tolist() and after.trajectories[0].shape == (5, 2)
+
+    assert proc.poll() is None, "tracker_node died"
+    proc.terminate()
+    assert proc.wait(10) == 0, log.read_text()
+    text = log.read_text()
+    assert "dropped 2 of 4 detections" in text
+    assert "time went backwards" in text and "resetting the tracker" in text
+    if use_images:
+        assert "cannot use the image" in text and "data has" in text
+
+
+VISION_MSGS = pytest.param(
+    "detections_format:=vision_msgs", ["detections_format", "vision_msgs", "not installed"],
+    marks=pytest.mark.skipif(vision_msgs_available(), reason="vision_msgs is installed: the node starts"))
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("match_iou:=1.5", ["match_iou", "[0, 1]"]),
+    ("max_lost_s:=1", ["max_lost_s", "floating-point", "[0, 3600]"]),
+    ("image_qos:=fast", ["image_qos", "one of sensor_data, reliable"]),
+    VISION_MSGS,
+])
+def test_invalid_parameter_at_start_up_exits_non_zero_naming_it(graph, override, expected):
+    start, _ = graph
+    proc, log = start(override)
+    assert proc.wait(30) == 2
+    text = log.read_text()
+    assert all(e in text for e in expected) and "Traceback" not in text, text
