@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ros2_tracker.backends.onnxruntime import open_session
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, xyxy_to_tlwh
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.detection.config import Detections, DetectorConfig
@@ -250,23 +251,9 @@ def _nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarr
 
 def _load_session(config: DetectorConfig):  # -> (ort.InferenceSession, input name, number of classes)
     """Open the ONNX model and check that its inputs and outputs are YOLOX's."""
-    import onnxruntime as ort
-
-    if not config.model_path:
-        raise ModelLoadError("model_path is not set: give the YOLOX ONNX file (e.g. yolox_nano.onnx)")
-    path = Path(config.model_path).expanduser()
-    if not path.is_file():
-        raise ModelLoadError(f"model_path: {path}: file not found")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = config.num_threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3  # errors only: ORT's warnings go to stderr, not to our users
-    try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises private exception types (InvalidProtobuf, Fail, ...)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
+    session, path = open_session(config.model_path, config.num_threads,
+                                 what="the YOLOX ONNX file (e.g. yolox_nano.onnx)",
+                                 error=ModelLoadError)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise ModelLoadError(f"model_path: {path}: expected 1 input and 1 output (YOLOX), got "

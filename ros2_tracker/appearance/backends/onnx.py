@@ -17,6 +17,7 @@ import numpy as np
 
 from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
 from ros2_tracker.appearance.embedder import extract_crops, scatter_rows, to_network_input
+from ros2_tracker.backends.onnxruntime import open_session
 from ros2_tracker.core.appearance import normalise
 
 __all__ = ["OnnxEmbedder"]
@@ -117,24 +118,9 @@ class OnnxEmbedder:
 
 def _load_session(config: EmbedderConfig):  # -> (ort.InferenceSession, input name, fixed batch or 0)
     """Open the ONNX model and check that its input is ``B x 3 x H x W`` and its output ``B x D``."""
-    import onnxruntime as ort
-
-    if not config.model_path:
-        raise EmbedderLoadError("model_path is not set: give a re-ID ONNX model, e.g. "
-                                "osnet_x0_25_msmt17.onnx")
-    path = Path(config.model_path).expanduser()
-    if not path.is_file():
-        raise EmbedderLoadError(f"model_path: {path}: file not found")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = config.num_threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3  # errors only
-    try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises private exception types (InvalidProtobuf, Fail, ...)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EmbedderLoadError(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
+    session, path = open_session(config.model_path, config.num_threads,
+                                 what="a re-ID ONNX model, e.g. osnet_x0_25_msmt17.onnx",
+                                 error=EmbedderLoadError)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or not outputs:
         raise EmbedderLoadError(f"model_path: {path}: expected one image input and an embedding output, got "

@@ -1,0 +1,45 @@
+"""ONNX Runtime sessions for the project's networks (detector, re-ID embedder, ...), opened one way.
+
+The CPU execution provider everywhere; thread counts from each component's config; ORT's own
+warnings silenced (errors only); every failure to open a model becomes the caller's load-error type
+with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["open_session"]
+
+
+def open_session(model_path: str, num_threads: int, *, what: str, error: type[Exception]) -> tuple[Any, Path]:
+    """Open ``model_path`` with ONNX Runtime on the CPU.
+
+    Args:
+        model_path: the .onnx file ("" = not configured).
+        num_threads: intra-op threads (0 = ORT's default).
+        what: how to name the expected model in messages, e.g. "the YOLOX ONNX file (yolox_nano.onnx)".
+        error: exception type to raise (the component's load error).
+
+    Returns:
+        (session, resolved path).
+    """
+    import onnxruntime as ort
+
+    if not model_path:
+        raise error(f"model_path is not set: give {what}")
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise error(f"model_path: {path}: file not found")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = num_threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3  # errors only: ORT's warnings go to stderr, not to our users
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises private exception types (InvalidProtobuf, Fail, ...)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
+    return session, path
