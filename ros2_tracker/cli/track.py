@@ -23,6 +23,7 @@ from pathlib import Path
 from ros2_tracker.cli.errors import UserError
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot, write_results
+from ros2_tracker.io.calibration import load_ground_homography
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import find_sequence_root, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
@@ -40,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--timing", type=Path, help='write {"update_seconds": S} here')
     p.add_argument("--frames", type=int, help="number of frames (default: the last frame with detections, "
                    "or seqLength)")
+    p.add_argument("--calibration", type=Path, help="camera calibration (Tsai .xml as in PETS 2009, or 9 "
+                   "numbers of an image-to-ground homography): enables the ground-plane gate "
+                   "max_ground_distance_m")
     reid = p.add_argument_group("appearance (re-identification)")
     reid.add_argument("--sequence", type=Path, help="images of the detections: MOTChallenge folder (img1/) "
                       "or video file; needs --reid-model")
@@ -98,6 +102,8 @@ def build_appearance(args: argparse.Namespace) -> SequenceAppearance | None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
+    if args.calibration is not None:
+        config = config.replace(ground_homography=load_ground_homography(args.calibration))
     dets = read_mot(args.detections)
     fps, length = resolve_fps(args.detections, args.fps)
     appearance = build_appearance(args)
