@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
-from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.calibration import load_ground_homography
+from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import find_sequence_root, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names

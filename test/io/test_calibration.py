@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
+
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.io.calibration import fit_ground_homography, load_ground_homography, read_tsai_xml
 from ros2_tracker.io.mot import read_mot
@@ -65,7 +65,8 @@ def test_track_cli_uses_the_calibration(tmp_path):
 
     root = require_shared("data", "PETS09-S3MF1")
     out = tmp_path / "r.txt"
-    r = subprocess.run([str(CLI), "track", "--detections", str(root / "det" / "det.txt"), "--output", str(out),
+    r = subprocess.run([str(CLI), "track", "--detections", str(root / "det" / "det.txt"),
+                        "--output", str(out),
                         "--calibration", str(root / "alt" / "View_001_calibration.xml")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
