@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "launch": "launch",
     "replay": "replay",
+    "train-reid": "train_reid",
 }
 
 
