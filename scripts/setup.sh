@@ -62,9 +62,10 @@ got = pathlib.Path(ros2_tracker.__file__).resolve()
 if got != root / "ros2_tracker" / "__init__.py":
     sys.exit(f"import ros2_tracker gives {got}, not the source tree {root}")
 from rclpy.serialization import deserialize_message, serialize_message
-from ros2_tracker.msg import Track, TrackArray
-msg = TrackArray(tracks=[Track(id=7, state=Track.STATE_CONFIRMED)])
-assert deserialize_message(serialize_message(msg), TrackArray).tracks[0].id == 7
+import array
+from ros2_tracker.msg import TrackArray
+msg = TrackArray(ids=array.array("Q", [7]), states=array.array("B", [TrackArray.STATE_CONFIRMED]))
+assert list(deserialize_message(serialize_message(msg), TrackArray).ids) == [7]
 ' "$ROOT")
 }
 

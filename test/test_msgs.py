@@ -53,33 +53,82 @@ def _make_track(track_id: int, n_points: int) -> msg.Track:
     return t
 
 
+def _assert_tracks_equal(got: msg.Track, want: msg.Track) -> None:
+    for field in ("id", "class_id", "class_name", "state", "hits"):
+        assert getattr(got, field) == getattr(want, field), field
+    for field in ("score", "age", "time_since_update", "trajectory_step"):
+        assert getattr(got, field) == pytest.approx(getattr(want, field)), field
+    for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, field)), np.asarray(getattr(want, field)))
+
+
 def _make_track_array(n_tracks: int = 3, n_points: int = 10) -> msg.TrackArray:
+    """A TrackArray of ``n_tracks`` tracks with every field set (flat arrays filled from bytes)."""
+    n, k = n_tracks, n_points
+    ids = np.arange(1, n + 1)
     out = msg.TrackArray()
     out.header.stamp.sec = 1_700_000_000
     out.header.stamp.nanosec = 123_456_789
     out.header.frame_id = "camera_optical_frame"
-    out.tracks = [_make_track(i + 1, n_points) for i in range(n_tracks)]
+    out.ids = array.array("Q", ids.astype(np.uint64).tobytes())
+    out.class_ids = array.array("i", (ids % 3).astype(np.int32).tobytes())
+    out.class_names = [f"class-{i % 3}" for i in ids.tolist()]
+    out.scores = array.array("f", (0.5 + 0.01 * ids).astype(np.float32).tobytes())
+    out.states = array.array("B", np.where(ids % 2, 1, 2).astype(np.uint8).tobytes())
+    boxes = np.array([100.0, 200.0, 30.0, 60.0]) + ids[:, None]
+    out.boxes = array.array("f", boxes.astype(np.float32).tobytes())
+    out.velocities = array.array("f", np.full((n, 4), 1.5, np.float32).tobytes())
+    out.box_variances = array.array("f", np.full((n, 4), 0.5, np.float32).tobytes())
+    out.ages = array.array("f", (2.5 * ids).astype(np.float32).tobytes())
+    out.hits = array.array("I", (10 * ids).astype(np.uint32).tobytes())
+    out.times_since_update = array.array("f", (0.1 * ids).astype(np.float32).tobytes())
+    out.trajectory_step = 0.2
+    out.trajectory_length = k
+    centres = np.arange(n * k * 2, dtype=np.float32).reshape(n, k, 2) + 1000 * ids[:, None, None]
+    out.trajectories = array.array("f", centres.astype(np.float32).tobytes())
+    out.trajectory_covariances = array.array("f", np.arange(n * k * 3, dtype=np.float32).tobytes())
     return out
 
 
-def _assert_tracks_equal(got: msg.TrackArray, want: msg.TrackArray) -> None:
+_TRACK_ARRAY_FIELDS = {
+    "header": "std_msgs/Header",
+    "ids": "sequence<uint64>",
+    "class_ids": "sequence<int32>",
+    "class_names": "sequence<string>",
+    "scores": "sequence<float>",
+    "states": "sequence<uint8>",
+    "boxes": "sequence<float>",
+    "velocities": "sequence<float>",
+    "box_variances": "sequence<float>",
+    "ages": "sequence<float>",
+    "hits": "sequence<uint32>",
+    "times_since_update": "sequence<float>",
+    "trajectory_step": "float",
+    "trajectory_length": "uint32",
+    "trajectories": "sequence<float>",
+    "trajectory_covariances": "sequence<float>",
+}
+
+
+def _assert_track_arrays_equal(got: msg.TrackArray, want: msg.TrackArray) -> None:
     assert got.header.stamp.sec == want.header.stamp.sec
     assert got.header.stamp.nanosec == want.header.stamp.nanosec
     assert got.header.frame_id == want.header.frame_id
-    assert len(got.tracks) == len(want.tracks)
-    for g, w in zip(got.tracks, want.tracks, strict=True):
-        for field in ("id", "class_id", "class_name", "state", "hits"):
-            assert getattr(g, field) == getattr(w, field), field
-        for field in ("score", "age", "time_since_update", "trajectory_step"):
-            assert getattr(g, field) == pytest.approx(getattr(w, field)), field
-        for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance"):
-            np.testing.assert_array_equal(np.asarray(getattr(g, field)), np.asarray(getattr(w, field)))
+    assert list(got.class_names) == list(want.class_names)
+    assert got.trajectory_length == want.trajectory_length
+    assert got.trajectory_step == pytest.approx(want.trajectory_step)
+    for field, kind in _TRACK_ARRAY_FIELDS.items():
+        if kind.startswith("sequence<") and field != "class_names":
+            g, w = getattr(got, field), getattr(want, field)
+            assert isinstance(g, array.array) and g.typecode == w.typecode, field
+            assert g.tobytes() == w.tobytes(), field
 
 
 def test_state_constants_match_core_track_state():
-    assert msg.Track.STATE_TENTATIVE == TrackState.TENTATIVE.value
-    assert msg.Track.STATE_CONFIRMED == TrackState.CONFIRMED.value
-    assert msg.Track.STATE_LOST == TrackState.LOST.value
+    for cls in (msg.Track, msg.TrackArray):
+        assert cls.STATE_TENTATIVE == TrackState.TENTATIVE.value
+        assert cls.STATE_CONFIRMED == TrackState.CONFIRMED.value
+        assert cls.STATE_LOST == TrackState.LOST.value
     assert len(TrackState) == 3
 
 
@@ -89,10 +138,8 @@ def test_messages_have_the_documented_fields():
     assert track_fields["box"] == "float[4]"
     assert track_fields["trajectory"] == "sequence<float>"
     assert track_fields["trajectory_covariance"] == "sequence<float>"
-    assert msg.TrackArray.get_fields_and_field_types() == {
-        "header": "std_msgs/Header",
-        "tracks": "sequence<ros2_tracker/Track>",
-    }
+    # a structure of arrays: no nested message per track
+    assert msg.TrackArray.get_fields_and_field_types() == _TRACK_ARRAY_FIELDS
     assert msg.Detection2D.get_fields_and_field_types() == {
         "id": "string",
         "bbox": "float[4]",
@@ -105,15 +152,31 @@ def test_messages_have_the_documented_fields():
     }
 
 
+def test_track_round_trips_through_cdr():
+    original = _make_track(5, n_points=10)
+    restored = serialization.deserialize_message(serialization.serialize_message(original), msg.Track)
+    _assert_tracks_equal(restored, original)
+    assert len(restored.trajectory) == 20 and len(restored.trajectory_covariance) == 30
+
+
 def test_track_array_round_trips_through_cdr():
     original = _make_track_array(n_tracks=3, n_points=10)
     data = serialization.serialize_message(original)
     restored = serialization.deserialize_message(data, msg.TrackArray)
-    _assert_tracks_equal(restored, original)
-    # 10 centres (x, y) and 10 covariances (var_x, cov_xy, var_y) per track survive intact.
-    assert len(restored.tracks[2].trajectory) == 20
-    assert len(restored.tracks[2].trajectory_covariance) == 30
-    assert restored.tracks[2].trajectory[-1] == pytest.approx(3000 + 19)
+    _assert_track_arrays_equal(restored, original)
+    # N*K*2 centres, track-major: the last track's last point is its last two values
+    assert len(restored.trajectories) == 3 * 10 * 2 and len(restored.trajectory_covariances) == 3 * 10 * 3
+    assert restored.trajectories[-1] == pytest.approx(3000 + 59)
+    assert list(restored.ids) == [1, 2, 3] and list(restored.states) == [1, 2, 1]
+
+
+def test_flat_track_array_is_compact():
+    """100 tracks with 10-point paths: one buffer per field, ~28 kB, no per-track overhead."""
+    data = serialization.serialize_message(_make_track_array(n_tracks=100, n_points=10))
+    # per track: id, class id, score, state, 3 x float32[4], age, hits, since, 10 x (2 + 3) float32, and a
+    # "class-i" string (4-byte length + 8 bytes)
+    payload = 100 * (8 + 4 + 4 + 1 + 3 * 16 + 4 + 4 + 4 + 10 * 5 * 4 + 12)
+    assert payload <= len(data) <= payload + 200
 
 
 def test_detection_array_round_trips_through_cdr():
@@ -192,4 +255,4 @@ def test_track_array_crosses_dds_between_processes(tmp_path, monkeypatch):
 
     stderr_text = stderr_path.read_text(errors="replace")
     assert received, f"no TrackArray received over DDS in {timeout_s} s; publisher stderr:\n{stderr_text}"
-    _assert_tracks_equal(received[0], sent)
+    _assert_track_arrays_equal(received[0], sent)

@@ -519,14 +519,12 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks") -> TrackRows:
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:
     """What the video shows of one TrackArray: non-tentative tracks, paths cut to ``horizon_s``."""
     keep = np.flatnonzero(tr.states != tentative)
-    lengths = {len(tr.trajectories[i]) for i in keep}
-    if len(keep) == 0 or len(lengths) != 1 or 0 in lengths:
+    k_all, step = tr.trajectories.shape[1], tr.trajectory_step_s
+    if len(keep) == 0 or k_all == 0:
         return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep])
-    step = float(tr.trajectory_steps_s[keep[0]])
-    k = max(1, min(lengths.pop(), int(horizon_s / step + 1e-9) if step > 0 else 1))
-    traj = np.stack([tr.trajectories[i][:k] for i in keep])
-    cov = np.stack([tr.trajectory_covariances[i][:k] for i in keep])
-    return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep], traj, cov)
+    k = max(1, min(k_all, int(horizon_s / step + 1e-9) if step > 0 else 1))
+    return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep], tr.trajectories[keep, :k],
+               tr.trajectory_covariances[keep, :k])
 
 
 def _stats_ms(seconds: list[float]) -> dict[str, float | int]:

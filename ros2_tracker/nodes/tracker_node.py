@@ -13,7 +13,8 @@ Topics (relative; remap or namespace them in launch):
   waits.
 - pub ``tracks`` (``ros2_tracker/TrackArray``, QoS ``tracks_qos``): confirmed tracks, plus lost and
   tentative ones per ``publish_lost`` / ``publish_tentative``, each with its predicted trajectory
-  (``trajectory_horizon_s`` / ``trajectory_step_s``). Header = the detections' header.
+  (``trajectory_horizon_s`` / ``trajectory_step_s``), as parallel arrays (one entry per track; see
+  ``msg/TrackArray.msg``; ``class_names`` is left empty). Header = the detections' header.
 - pub ``tracks/markers`` (``visualization_msgs/MarkerArray``): see :mod:`ros2_tracker.nodes.markers`;
   built only with ``publish_markers`` and while someone subscribes (they cost more than the tracks).
 - pub ``tracks/image`` (``sensor_msgs/Image`` bgr8): the paired image with the tracks drawn; built

@@ -98,7 +98,7 @@ def test_launch_tracker_answers_detections_and_sigint_stops_everything(ros_env, 
                 executor.spin_once(timeout_sec=0.05)
             assert stamp in got, f"no tracks for frame {k}"
         last = got[stamp_to_ns(seconds_to_stamp(0.4))]
-        assert len(last.tracks) == 1 and last.tracks[0].state == msgs.Track.STATE_CONFIRMED
+        assert len(last.ids) == 1 and last.states[0] == msgs.TrackArray.STATE_CONFIRMED
         executor.shutdown()
         node.destroy_node()
     finally:

@@ -20,6 +20,8 @@ from ros2_tracker.nodes.conversions import (
     stamp_to_ns,
     stamp_to_seconds,
     track_array_to_arrays,
+    track_array_to_track_list,
+    track_list_to_track_array,
     tracks_to_msg,
     vision_msgs_available,
 )
@@ -149,35 +151,99 @@ def test_tracks_round_trip_through_cdr():
     tracks, traj = tracker.tracks(), tracker.predict_trajectories()
     msg = tracks_to_msg(tracks, traj, header(0.5), msgs, class_names={0: "person"})
     assert isinstance(msg, msgs.TrackArray) and msg.header.frame_id == "camera"
-    # unbounded float32[] fields are array.array (rclpy's one-buffer path), never numpy or lists
-    assert isinstance(msg.tracks[0].trajectory, array.array) and msg.tracks[0].trajectory.typecode == "f"
-    back = track_array_to_arrays(over_the_wire(msg))
-    assert back.ids.tolist() == tracks.ids.tolist()
+    # every unbounded array is array.array (rclpy's one-buffer path), never numpy or lists
+    for field, code in [("ids", "Q"), ("class_ids", "i"), ("states", "B"), ("hits", "I"), ("boxes", "f"),
+                        ("trajectories", "f"), ("trajectory_covariances", "f")]:
+        assert isinstance(getattr(msg, field), array.array) and getattr(msg, field).typecode == code, field
+    wire = over_the_wire(msg)
+    # the documented flat layout: N*4 boxes (cx, cy, w, h), N*K*2 centres, N*K*3 covariances
+    n, k = len(tracks), traj.centres.shape[1]
+    assert (len(wire.ids), wire.trajectory_length, len(wire.boxes)) == (n, k, 4 * n)
+    assert len(wire.trajectories) == n * k * 2 and len(wire.trajectory_covariances) == n * k * 3
+    x1, y1, x2, y2 = tracks.boxes_xyxy[1]
+    np.testing.assert_allclose(wire.boxes[4:8], [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], rtol=1e-6)
+    np.testing.assert_allclose(wire.trajectories[2 * k:2 * k + 2], traj.centres[1, 0], rtol=1e-6)
+    back = track_array_to_arrays(wire)
+    assert len(back) == n
+    assert back.ids.tolist() == tracks.ids.tolist() and back.ids.dtype == np.int64
     assert back.states.tolist() == tracks.states.tolist()
+    assert back.classes.tolist() == tracks.classes.tolist()
     assert back.class_names == ["person"] * 3
+    np.testing.assert_allclose(back.scores, tracks.scores, rtol=1e-6)
     np.testing.assert_allclose(back.boxes_xyxy, tracks.boxes_xyxy, atol=1e-3)
     np.testing.assert_allclose(back.velocities, tracks.velocities, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(back.box_variances, tracks.box_variances, rtol=1e-5)
     np.testing.assert_allclose(back.ages_s, tracks.ages_s, atol=1e-6)
     np.testing.assert_allclose(back.time_since_update_s, tracks.time_since_update_s, atol=1e-6)
     assert back.hits.tolist() == tracks.hits.tolist()
-    np.testing.assert_allclose(back.trajectory_steps_s, 0.25)
-    assert back.stamp_s == 0.5
-    for i in range(len(tracks)):
-        assert back.trajectories[i].shape == (4, 2) and back.trajectory_covariances[i].shape == (4, 3)
-        np.testing.assert_allclose(back.trajectories[i], traj.centres[i], rtol=1e-6)
-        np.testing.assert_allclose(back.trajectory_covariances[i], traj.covariances[i], rtol=1e-6)
+    assert back.trajectory_step_s == pytest.approx(0.25)
+    assert back.stamp_s == 0.5 and back.frame_id == "camera"
+    assert back.trajectories.shape == (3, 4, 2) and back.trajectory_covariances.shape == (3, 4, 3)
+    np.testing.assert_allclose(back.trajectories, traj.centres, rtol=1e-6)
+    np.testing.assert_allclose(back.trajectory_covariances, traj.covariances, rtol=1e-6)
     # the boxes move right at ~30 px/s: so does the predicted path
-    assert np.all(np.diff(back.trajectories[0][:, 0]) > 5)
+    assert np.all(np.diff(back.trajectories[0, :, 0]) > 5)
 
 
-def test_fast_slot_filling_builds_the_same_messages_as_the_constructors():
+def test_class_names_are_left_empty_unless_given():
+    tracker = walking_tracker()
+    msg = tracks_to_msg(tracker.tracks(), None, header(), msgs)
+    assert list(over_the_wire(msg).class_names) == []
+    assert track_array_to_arrays(msg).class_names == [""] * 3
+    named = tracks_to_msg(tracker.tracks(), None, header(), msgs, class_names={5: "car"})
+    assert list(named.class_names) == [""] * 3  # class 0 has no name in the map
+
+
+def test_track_list_helpers_round_trip_with_the_flat_array():
     tracker = walking_tracker()
     tracks, traj = tracker.tracks(), tracker.predict_trajectories()
-    fast = tracks_to_msg(tracks, traj, header(), msgs, class_names={0: "person"})
-    slow = tracks_to_msg(tracks, traj, header(), msgs, class_names={0: "person"}, fast=False)
-    assert fast == slow and over_the_wire(fast) == over_the_wire(slow)
+    wire = over_the_wire(tracks_to_msg(tracks, traj, header(0.5), msgs, class_names={0: "person"}))
+    objects = track_array_to_track_list(wire, msgs)
+    assert all(isinstance(t, msgs.Track) for t in objects) and len(objects) == len(tracks)
+    t1 = objects[1]
+    assert t1.id == tracks.ids[1] and t1.class_name == "person" and t1.state == tracks.states[1]
+    np.testing.assert_allclose(t1.box, wire.boxes[4:8])
+    assert isinstance(t1.trajectory, array.array) and t1.trajectory.typecode == "f"
+    np.testing.assert_allclose(np.reshape(t1.trajectory, (-1, 2)), traj.centres[1], rtol=1e-6)
+    np.testing.assert_allclose(np.reshape(t1.trajectory_covariance, (-1, 3)), traj.covariances[1], rtol=1e-6)
+    assert t1.trajectory_step == pytest.approx(0.25)
+    # the per-object messages are valid on their own, and rebuild the same array
+    assert over_the_wire(t1) == t1
+    assert track_list_to_track_array(objects, wire.header, msgs) == wire
+    slow = track_array_to_track_list(wire, msgs, fast=False)
+    assert slow == objects and [over_the_wire(t) for t in slow] == [over_the_wire(t) for t in objects]
     assert _has_slot_layout(msgs.Track, _TRACK_FIELDS)  # else the fast path is silently unused
+    empty = track_list_to_track_array([], header(), msgs)
+    assert len(empty.ids) == 0 and empty.trajectory_length == 0
+    assert track_array_to_track_list(empty, msgs) == []
+
+
+def test_track_list_with_uneven_trajectories_is_refused():
+    tracker = walking_tracker()
+    objects = track_array_to_track_list(
+        tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs), msgs)
+    objects[0].trajectory = objects[0].trajectory[:2]
+    with pytest.raises(ValueError, match="same K points"):
+        track_list_to_track_array(objects, header(), msgs)
+
+
+def test_malformed_track_arrays_are_refused_with_the_field_named():
+    tracker = walking_tracker()
+    msg = tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs)
+    msg.boxes = msg.boxes[:-1]
+    with pytest.raises(ValueError, match="boxes has 11 values, expected 12"):
+        track_array_to_arrays(msg)
+    msg = tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs)
+    msg.trajectory_length = 5
+    with pytest.raises(ValueError, match="trajectories has 24 values, expected 30"):
+        track_array_to_track_list(msg, msgs)
+    msg = tracks_to_msg(tracker.tracks(), None, header(), msgs)
+    msg.class_names = ["a"]
+    with pytest.raises(ValueError, match="class_names has 1 entries"):
+        track_array_to_arrays(msg)
+
+
+def test_fast_slot_filling_builds_the_same_detections_as_the_constructors():
     boxes = np.array([[10.0, 20.0, 50.0, 120.0], [300.5, 40.25, 340.5, 100.75]])
     fast = arrays_to_detections(boxes, [0.9, 0.4], [0, 3], header(), msgs)
     slow = arrays_to_detections(boxes, [0.9, 0.4], [0, 3], header(), msgs, fast=False)
@@ -194,15 +260,30 @@ def test_slot_layout_check_refuses_unknown_classes():
 
 def test_tracks_without_trajectories_have_empty_paths():
     tracker = walking_tracker()
-    back = track_array_to_arrays(tracks_to_msg(tracker.tracks(), None, header(), msgs))
-    assert all(t.shape == (0, 2) for t in back.trajectories)
-    assert back.trajectory_steps_s.tolist() == [0.0] * 3
+    msg = tracks_to_msg(tracker.tracks(), None, header(), msgs)
+    assert msg.trajectory_length == 0 and len(msg.trajectories) == 0 and msg.trajectory_step == 0.0
+    back = track_array_to_arrays(msg)
+    assert back.trajectories.shape == (3, 0, 2) and back.trajectory_covariances.shape == (3, 0, 3)
+    assert back.trajectory_step_s == 0.0
+    assert all(len(t.trajectory) == 0 for t in track_array_to_track_list(msg, msgs))
+
+
+def test_uneven_trajectory_times_are_refused():
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    uneven = traj._replace(times_s=traj.times_s ** 2)
+    with pytest.raises(ValueError, match="step"):
+        tracks_to_msg(tracks, uneven, header(), msgs)
+    with pytest.raises(ValueError, match="trajectories hold 2 tracks"):
+        tracks_to_msg(tracks, traj._replace(centres=traj.centres[:2]), header(), msgs)
 
 
 def test_empty_track_set_gives_an_empty_track_array():
     tracker = Tracker()
-    msg = tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs)
-    assert len(over_the_wire(msg).tracks) == 0
+    msg = over_the_wire(tracks_to_msg(tracker.tracks(), tracker.predict_trajectories(), header(), msgs))
+    assert len(msg.ids) == 0 and len(msg.boxes) == 0 and len(msg.trajectories) == 0
+    back = track_array_to_arrays(msg)
+    assert len(back) == 0 and back.boxes_xyxy.shape == (0, 4)
 
 
 def test_published_tracks_selects_states_and_keeps_rows_aligned():

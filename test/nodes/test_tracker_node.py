@@ -220,9 +220,9 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     order = np.argsort(last.boxes_xyxy[:, 0])
     np.testing.assert_allclose(last.boxes_xyxy[order], truth(29), atol=3.0)
     assert last.states.tolist() == [1, 1] and last.stamp_s == pytest.approx(T0 + 29 / FPS)
-    for traj, cov, step in zip(last.trajectories, last.trajectory_covariances, last.trajectory_steps_s,
-                               strict=True):
-        assert traj.shape == (10, 2) and step == pytest.approx(0.2)  # horizon 2.0 s / step 0.2 s
+    # horizon 2.0 s / step 0.2 s
+    assert last.trajectories.shape == (2, 10, 2) and last.trajectory_step_s == pytest.approx(0.2)
+    for cov in last.trajectory_covariances:
         assert np.all(np.diff(cov[:, 0]) > 0) and np.all(np.diff(cov[:, 2]) > 0)  # uncertainty grows
     a_row = int(order[0])
     a_centre_x = last.boxes_xyxy[a_row, [0, 2]].mean()
@@ -279,7 +279,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert not r.successful and "high_score" in r.reason
     assert h.set_parameter("trajectory_horizon_s", 1.0).successful
     after = track_array_to_arrays(h.frame(T0 + 1.0 + 2 / FPS, truth(2)[:1]))
-    assert after.ids.tolist() == again.ids.tolist() and after.trajectories[0].shape == (5, 2)
+    assert after.ids.tolist() == again.ids.tolist() and after.trajectories.shape == (1, 5, 2)
 
     assert proc.poll() is None, "tracker_node died"
     proc.terminate()
