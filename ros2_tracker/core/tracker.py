@@ -271,14 +271,25 @@ class Tracker:
 
     def predict_trajectories(self, horizon_s: float | None = None,
                              step_s: float | None = None) -> Trajectories:
-        """Future centres of every live track, ``step_s`` apart up to ``horizon_s`` (config defaults)."""
+        """Future centres of the tracks :meth:`tracks` reports (same order), ``step_s`` apart up to
+        ``horizon_s`` (config defaults)."""
         horizon = self.config.trajectory_horizon_s if horizon_s is None else horizon_s
         step = self.config.trajectory_step_s if step_s is None else step_s
         if step <= 0 or horizon < 0:
             raise ValueError("trajectory step must be > 0 and horizon >= 0")
         times = np.arange(1, math.floor(horizon / step + 1e-9) + 1) * step
-        centres, cov = kalman.predict_trajectory(self._mean, self._cov, times, self._noise)
-        return Trajectories(self._ids.copy(), times, centres, cov)
+        mean, cov, ids = self._mean, self._cov, self._ids
+        if self._emb.shape[1] and self._has_emb.any():
+            shown = ~self._dormant()  # the same tracks as tracks() reports, in the same order
+            mean, cov, ids = mean[shown], cov[shown], ids[shown]
+        centres, covariances = kalman.predict_trajectory(mean, cov, times, self._noise)
+        return Trajectories(ids.copy(), times, centres, covariances)
+
+    def forget_appearance(self) -> None:
+        """Drop every track's appearance memory (e.g. after switching to another embedding model whose
+        embeddings are not comparable); tracks and ids are kept, new memories start from the next match."""
+        self._emb = np.zeros_like(self._emb)
+        self._has_emb = np.zeros_like(self._has_emb)
 
     # ------------------------------------------------------------------ stages
     def _prepare(self, boxes_xyxy, scores, classes, features):

@@ -1,14 +1,20 @@
-"""Node-level parameters (topics, QoS, ...) as validated dataclasses, ROS-free.
+"""Node-level parameters (topics, QoS, appearance model, ...) as validated dataclasses, ROS-free.
 
 The tracker node's parameters are :class:`~ros2_tracker.core.tracker.TrackerConfig` plus
-:class:`TrackerNodeConfig`; both are read from the same ``config/tracker.yaml``.
+:class:`TrackerNodeConfig`; both are read from the same ``config/tracker.yaml``. The appearance
+embedder's parameters are flat ``reid_*`` fields here (not a ``reid.`` prefix over
+:class:`~ros2_tracker.appearance.config.EmbedderConfig`): the node exposes only what a user changes
+(model file, its input size, batch size, threads) and keeps OSNet's preprocessing (RGB, ImageNet
+mean/std), which the models exported by ``train-reid`` share; :meth:`TrackerNodeConfig.embedder_config`
+builds the full ``EmbedderConfig`` from them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ros2_tracker.core.config import ConfigBase, param
+from ros2_tracker.appearance.config import EmbedderConfig
+from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
 __all__ = ["TrackerNodeConfig", "tracker_node_param_names"]
 
@@ -42,6 +48,41 @@ class TrackerNodeConfig(ConfigBase):
                                 read_only=True)
     marker_scale: float = param(0.01, "Markers: image pixels are drawn on a plane, x = u * scale, "
                                 "y = -v * scale", low=1e-6, high=100.0, unit="m/px")
+    use_appearance: bool = param(False, "Embed every detection's image crop with the re-ID model "
+                                 "(reid_model_path) and associate with appearance; needs use_images",
+                                 read_only=True)
+    reid_model_path: str = param("", "With use_appearance: re-ID ONNX model (N x 3 x H x W -> N x D), "
+                                 "e.g. osnet_x0_25_msmt17.onnx. Changeable at run time: the new model is "
+                                 "loaded and checked first, and a failure rejects the change (the old "
+                                 "model keeps running)")
+    reid_input_size: list[int] = param([256, 128], "With use_appearance: re-ID network input height and "
+                                       "width; must match a model that fixes it", unit="px")
+    reid_batch_size: int = param(32, "With use_appearance: most crops per inference call", low=1,
+                                 high=4096)
+    reid_num_threads: int = param(1, "With use_appearance: ONNX Runtime intra-op threads of the re-ID "
+                                  "model (0 = all cores)", low=0, high=256)
+
+    def check(self) -> None:
+        """``use_appearance`` needs ``use_images`` and a model; ``reid_*`` must make a valid embedder."""
+        if self.use_appearance and not self.use_images:
+            raise ConfigError("use_appearance: needs use_images:=true (the appearance embeddings are "
+                              "computed from the images paired with the detections)")
+        if self.use_appearance and not self.reid_model_path:
+            raise ConfigError("reid_model_path: must name a re-ID ONNX model when use_appearance is true "
+                              "(e.g. osnet_x0_25_msmt17.onnx)")
+        self.embedder_config()  # input_size shape and the like, named with the reid_ prefix
+
+    def embedder_config(self) -> EmbedderConfig:
+        """The appearance embedder's config from the ``reid_*`` fields (ONNX Runtime, ImageNet RGB).
+
+        Raises:
+            ConfigError: a ``reid_*`` value is invalid for the embedder (the message names it).
+        """
+        try:
+            return EmbedderConfig(model_path=self.reid_model_path, input_size=list(self.reid_input_size),
+                                  batch_size=self.reid_batch_size, num_threads=self.reid_num_threads)
+        except ConfigError as exc:
+            raise ConfigError(f"reid_{exc}") from None
 
 
 def tracker_node_param_names() -> set[str]:

@@ -21,7 +21,23 @@ Topics (relative; remap or namespace them in launch):
   only while it has subscribers.
 - pub ``~/timing`` (``std_msgs/String``): JSON ``{"stamp", "stage": "tracker", "seconds"}`` per
   detection message; ``seconds`` covers conversion, tracker update, trajectories, building and
-  publishing the TrackArray (markers and the image come after it and are not counted).
+  publishing the TrackArray (markers and the image come after it and are not counted). With
+  ``use_appearance``, each frame embedded with its image also gets a ``"stage": "embed"`` message
+  (image conversion, crops and re-ID inference), published before the ``"tracker"`` one; the
+  ``"tracker"`` seconds then exclude it, so the stages add up.
+
+Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
+image has all its boxes, of any class, cropped and embedded by the re-ID model
+(``reid_model_path``, ONNX Runtime, ``reid_batch_size`` crops per inference call) in one call, and
+the embeddings go to :meth:`Tracker.update` as ``features``. A box without a usable crop (outside the
+image, thinner than 2 px inside it) gets no appearance, the others do. A frame without its image,
+with an image that cannot be converted, or whose embedding fails is tracked without appearance
+(throttled warning); the node keeps running. ``reid_model_path`` (and ``reid_input_size``,
+``reid_batch_size``, ``reid_num_threads``) can be changed at run time: the new model is loaded and
+checked (one crop through it) before the change is accepted; a failure rejects the change with the
+reason and the old model keeps running. Loading blocks tracking for its duration (well under a
+second for OSNet x0.25). A new model with another embedding size resets the tracker (warning): the
+tracks' appearance memories cannot be compared with its embeddings (ids keep counting up).
 
 Parameters: every field of :class:`~ros2_tracker.core.tracker.TrackerConfig` and
 :class:`~ros2_tracker.nodes.node_config.TrackerNodeConfig`, declared with ranges (see
@@ -30,14 +46,15 @@ exits with status 2; run-time changes are validated the same way, and accepted t
 take effect at the next update without losing tracks (:meth:`Tracker.set_config`).
 
 Bad input never stops the node: invalid boxes (NaN, inf, size <= 0) are dropped and counted, stamps
-that go backwards (a looped bag) reset the tracker, undecodable images are skipped; each case logs
-a throttled warning.
+that go backwards (a looped bag) reset the tracker, undecodable images are skipped (and the frame
+tracked without appearance); each case logs a throttled warning.
 
 Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config/tracker.yaml``.
 """
 
 from __future__ import annotations
 
+import array
 import importlib
 import json
 import sys
@@ -55,6 +72,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig
@@ -145,6 +163,14 @@ class TrackerNode(Node):
         super().__init__("tracker_node", **kwargs)
         self._tracker = Tracker(declare_config(self, TrackerConfig))
         self._cfg = declare_config(self, TrackerNodeConfig)
+        self._embedder: Embedder | None = None
+        self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
+        if self._cfg.use_appearance:
+            self._embedder = _load_embedder(self._cfg.embedder_config())
+            self.get_logger().info(f"appearance: {_describe(self._embedder, self._cfg.embedder_config())}")
+        # rclpy calls the newest on-set callback first: this one (which loads a model) runs after
+        # the cheap dataclass validators registered below have accepted the change
+        self.add_on_set_parameters_callback(self._check_new_embedder)
         add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._tracker.set_config)
         add_on_set_validator(self, TrackerNodeConfig, lambda: self._cfg, self._set_node_config)
         self._msgs = importlib.import_module("ros2_tracker.msg")
@@ -184,33 +210,154 @@ class TrackerNode(Node):
             self._process(det, image)
 
     def _process(self, msg: Any, image: Image | None) -> None:
-        """One detection message: convert -> update -> publish tracks, timing, markers, image."""
+        """One detection message: convert -> (embed) -> update -> publish tracks, timing, markers, image."""
         start = time.perf_counter()
         det = detections_to_arrays(msg)
         if det.invalid:
             self.get_logger().warning(
                 f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
                 f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
-        tracks, traj = published_tracks(self._update(det), self._tracker.predict_trajectories(),
+        want_image = image is not None and self._image_pub.get_subscription_count() > 0
+        bgr, features, embed_s = None, None, None
+        if self._embedder is not None:
+            bgr, features, embed_s = self._embed(det, image, want_image)
+        live = self._update(det, features)
+        tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
         self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
         seconds = time.perf_counter() - start
+        if embed_s is not None:
+            self._timing_pub.publish(String(data=json.dumps(
+                {"stamp": det.stamp_s, "stage": "embed", "seconds": embed_s})))
+            seconds -= embed_s
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
         self._publish_markers(tracks, traj, msg.header)
-        if image is not None and self._image_pub.get_subscription_count() > 0:
-            self._publish_image(image, tracks, traj, msg.header)
+        if want_image:
+            self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    # ------------------------------------------------------------------ appearance
+    def _embed(self, det: DetectionArrays, image: Image | None,
+               keep_image: bool) -> tuple[np.ndarray | None, np.ndarray | None, float | None]:
+        """Embeddings of this frame's boxes, in one batched call of the re-ID model.
+
+        Returns:
+            ``(bgr, features, seconds)``: the converted image (None when not converted), ``(D, E)``
+            features (None: track this frame without appearance) and the time spent [s] (None when
+            nothing was attempted: no image).
+        """
+        embedder = self._embedder
+        n = len(det.boxes_xyxy)
+        if image is None:
+            self.get_logger().warning(f"no image for the detections at stamp {det.stamp_s:.6f} (dropped or "
+                                      f"late): tracked without appearance", throttle_duration_sec=_THROTTLE_S)
+            return None, None, None
+        if n == 0 and not keep_image:
+            return None, np.zeros((0, embedder.dim), dtype=np.float32), None
+        start = time.perf_counter()
+        bgr = self._to_bgr(image, det.stamp_s)
+        if bgr is None:
+            return None, None, time.perf_counter() - start
+        try:
+            features = embedder.embed(bgr, det.boxes_xyxy) if n else np.zeros((0, embedder.dim), np.float32)
+            if features.shape != (n, embedder.dim):
+                raise ValueError(f"the embedder returned shape {features.shape}, expected "
+                                 f"({n}, {embedder.dim})")
+        except Exception as exc:  # a runtime failure must not stop tracking (ORT raises private types)
+            self.get_logger().warning(f"appearance embedding failed at stamp {det.stamp_s:.6f} "
+                                      f"({embedder.name}): {type(exc).__name__}: {_one_line(exc)}; tracked "
+                                      f"without appearance", throttle_duration_sec=_THROTTLE_S)
+            return bgr, None, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        unusable = n - int(np.count_nonzero(valid_rows(features))) if n else 0
+        if unusable:
+            self.get_logger().warning(
+                f"{unusable} of {n} boxes at stamp {det.stamp_s:.6f} give no usable crop (outside the "
+                f"{bgr.shape[1]}x{bgr.shape[0]} image or thinner than "
+                f"{self._cfg.embedder_config().min_crop_size:g} px inside it): those detections are "
+                f"tracked without appearance", throttle_duration_sec=_THROTTLE_S)
+        return bgr, features, seconds
+
+    def _check_new_embedder(self, params: list[Any]) -> Any:
+        """On-set callback: load and check the model of a ``reid_*`` change before it is accepted."""
+        from rcl_interfaces.msg import SetParametersResult
+
+        names = {s.name for s in TrackerNodeConfig.specs()}
+        delta = {p.name: _plain(p.value) for p in params if p.name in names}
+        if not self._cfg.use_appearance or not any(k.startswith("reid_") for k in delta):
+            return SetParametersResult(successful=True)
+        try:
+            new = self._cfg.replace(**delta).embedder_config()
+        except (ConfigError, TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if new == self._cfg.embedder_config():
+            return SetParametersResult(successful=True)
+        try:
+            embedder = _load_embedder(new)
+        except ConfigError as exc:
+            current = self._embedder.name
+            self.get_logger().warning(f"re-ID model change rejected: {exc}; still using {current}")
+            return SetParametersResult(successful=False,
+                                       reason=f"{exc}; the current model ({current}) keeps running")
+        self._staged = (new, embedder)
+        return SetParametersResult(successful=True)
+
+    def _swap_embedder(self, cfg: EmbedderConfig) -> None:
+        """Use the model of ``cfg`` (staged by :meth:`_check_new_embedder`); reset on a new embedding size."""
+        staged, self._staged = self._staged, None
+        if staged is not None and staged[0] == cfg:
+            embedder = staged[1]
+        else:  # not staged (should not happen): load it now, keep the old one on failure
+            try:
+                embedder = _load_embedder(cfg)
+            except ConfigError as exc:
+                self.get_logger().error(f"re-ID model not changed: {exc}; still using {self._embedder.name}")
+                return
+        old, self._embedder = self._embedder, embedder
+        self.get_logger().info(f"appearance: now {_describe(embedder, cfg)} (was {old.name})")
+        if embedder.dim != old.dim:
+            self.get_logger().warning(
+                f"the new re-ID model gives {embedder.dim}-d embeddings, the old one {old.dim}-d: the "
+                f"tracks' appearance memories cannot be compared with the new embeddings; resetting the "
+                f"tracker (track ids keep counting up)")
+            self._tracker.reset()
+        else:  # same size, other model: the old memories are not comparable either; tracks are kept
+            self._tracker.forget_appearance()
 
     # ------------------------------------------------------------------ helpers
-    def _update(self, det: DetectionArrays) -> TrackSet:
+    def _update(self, det: DetectionArrays, features: np.ndarray | None = None) -> TrackSet:
         try:
-            return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
+            return self._update_once(det, features)
         except StampError as exc:
             self.get_logger().warning(f"{exc}: time went backwards (looped bag or restarted source?); "
                                       f"resetting the tracker", throttle_duration_sec=_THROTTLE_S)
             self._tracker.reset()
-            return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
+            return self._update_once(det, features)
+
+    def _update_once(self, det: DetectionArrays, features: np.ndarray | None) -> TrackSet:
+        if features is not None:
+            try:
+                return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s,
+                                            features=features)
+            except StampError:
+                raise
+            except ValueError as exc:  # features rejected (checked before any state changes)
+                self.get_logger().warning(f"appearance not used at stamp {det.stamp_s:.6f}: {exc}",
+                                          throttle_duration_sec=_THROTTLE_S)
+        return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
+
+    def _to_bgr(self, image: Image, stamp_s: float) -> np.ndarray | None:
+        """The image as ``(H, W, 3)`` uint8 BGR, or None (throttled warning) when it cannot be converted."""
+        from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
+
+        try:
+            return ic.image_msg_to_bgr(image)
+        except ic.ImageConversionError as exc:
+            more = ": tracked without appearance" if self._embedder is not None else ""
+            self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f}: {exc}{more}",
+                                      throttle_duration_sec=_THROTTLE_S)
+            return None
 
     def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
         if self._markers_pub.get_subscription_count() == 0:
@@ -224,21 +371,52 @@ class TrackerNode(Node):
                                                     previous_ids=self._marker_ids))
         self._marker_ids = set(tracks.ids.tolist())
 
-    def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
+    def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any,
+                       bgr: np.ndarray | None = None) -> None:
         from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
         from ros2_tracker.viz.draw import draw_tracks
 
-        try:
-            bgr = ic.image_msg_to_bgr(image)
-        except ic.ImageConversionError as exc:
-            self.get_logger().warning(f"cannot use the image at stamp {stamp_to_ns(header.stamp) * 1e-9:.6f}"
-                                      f": {exc}", throttle_duration_sec=_THROTTLE_S)
-            return
+        if bgr is None:
+            if self._embedder is not None:
+                return  # _embed converted it already and warned when that failed
+            bgr = self._to_bgr(image, stamp_to_ns(header.stamp) * 1e-9)
+            if bgr is None:
+                return
         drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances)
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
 
     def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
-        self._cfg = cfg
+        old, self._cfg = self._cfg, cfg
+        if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
+            self._swap_embedder(cfg.embedder_config())
+
+
+def _load_embedder(cfg: EmbedderConfig) -> Embedder:
+    """Build and check the embedder (one crop runs through it).
+
+    Raises:
+        ConfigError: the model cannot be used; the message names the ``reid_*`` parameter.
+    """
+    try:
+        return create_embedder(cfg)
+    except ConfigError as exc:  # EmbedderLoadError: "model_path: <file>: ..." -> "reid_model_path: ..."
+        raise ConfigError(f"reid_{exc}") from None
+
+
+def _describe(embedder: Embedder, cfg: EmbedderConfig) -> str:
+    h, w = cfg.input_size
+    return (f"{embedder.name}, {embedder.dim}-d embeddings, {h}x{w} crops, batches of {cfg.batch_size}, "
+            f"{cfg.num_threads or 'all'} thread(s)")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _plain(value: Any) -> Any:
+    """rclpy parameter value -> plain Python (arrays become lists)."""
+    return list(value) if isinstance(value, (array.array, tuple)) else value
 
 
 def _qos(kind: str, depth: int) -> QoSProfile:

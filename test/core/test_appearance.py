@@ -102,3 +102,13 @@ def test_zero_feature_rows_mean_no_appearance():
     assert cosine_distance(t._emb[:1], A[None])[0, 0] == pytest.approx(0.0, abs=1e-5)
     ts = t.update(np.array([box(112, 200), box(400, 200)]), features=np.stack([A, np.zeros(4)]), stamp=0.6)
     assert len(ts) == 2 and not t._has_emb[1]  # a new track from a zero row has no memory
+
+
+def test_trajectories_cover_exactly_the_reported_tracks_and_memories_can_be_forgotten():
+    t = Tracker(TrackerConfig(min_hits=1, max_lost_s=0.2, reid_max_age_s=5.0))
+    t.update(np.array([box(100, 200), box(400, 200)]), features=np.stack([A, B]), stamp=0.0)
+    t.update(np.array([box(400, 200)]), features=B[None], stamp=0.5)  # track 1 is now dormant
+    tr, ts = t.predict_trajectories(), t.tracks()
+    assert tr.ids.tolist() == ts.ids.tolist() == [2] and len(tr.centres) == 1
+    t.forget_appearance()
+    assert not t._has_emb.any() and len(t) == 2
