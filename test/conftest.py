@@ -31,3 +31,40 @@ def ros_env(tmp_path):
     env["ROS_DOMAIN_ID"] = str(20 + (os.getpid() + hash(str(tmp_path))) % 180)
     env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")
     return env
+
+
+@pytest.fixture
+def tracker_node_graph(ros_env, tmp_path, monkeypatch):
+    """Start tracker_node processes (stderr to a log file) and a private rclpy context for the test.
+
+    Yields ``(start, context)``; ``start(*params)`` starts a node with ``config/tracker.yaml`` and
+    ``-p`` overrides and returns ``(process, log_path)``. Every started node is stopped afterwards.
+    """
+    import subprocess
+
+    import rclpy
+    from rclpy.context import Context
+
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    started = []
+
+    def start(*params: str):
+        log = tmp_path / f"node{len(started)}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "--params-file",
+             str(REPO / "config" / "tracker.yaml"), *(x for p in params for x in ("-p", p))],
+            env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        started.append(proc)
+        return proc, log
+
+    context = Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    yield start, context
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    context.try_shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -161,31 +160,9 @@ class Harness:
 
 
 @pytest.fixture
-def graph(ros_env, tmp_path, monkeypatch):
-    """Start tracker_node (its stderr goes to a log file) and a private rclpy context for the test."""
-    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
-    started = []
-
-    def start(*params: str):
-        log = tmp_path / f"node{len(started)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "--params-file",
-             str(REPO / "config" / "tracker.yaml"), *(x for p in params for x in ("-p", p))],
-            env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-        started.append(proc)
-        return proc, log
-
-    context = Context()
-    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
-    yield start, context
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    context.try_shutdown()
+def graph(tracker_node_graph):
+    """tracker_node processes and a private rclpy context (see conftest.tracker_node_graph)."""
+    return tracker_node_graph
 
 
 def marker_display(marker_arrays) -> dict:
