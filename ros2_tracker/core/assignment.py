@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-__all__ = ["Assignment", "assign", "assign_sparse"]
+__all__ = ["Assignment", "assign", "assign_sparse", "index_pairs"]
 
 _FORBIDDEN = 1e9
 _SMALL = 24  # below R+K this size one augmented problem is cheaper than splitting
@@ -54,13 +54,18 @@ def assign(cost: np.ndarray, threshold: float) -> Assignment:
     c = np.asarray(cost, dtype=np.float64)
     n_rows, n_cols = c.shape
     gate = c < threshold  # NaN compares False
+    r_idx, c_idx = gate.nonzero()
     if n_rows + n_cols <= _SMALL:
-        if gate.sum(axis=0).max(initial=0) <= 1 and gate.sum(axis=1).max(initial=0) <= 1:
+        if len(r_idx) <= 1 or (np.bincount(r_idx).max() <= 1 and np.bincount(c_idx).max() <= 1):
             # every candidate pair is uncontested: the optimum is simply all of them
-            return _result(np.argwhere(gate), n_rows, n_cols)
+            return _result(index_pairs(r_idx, c_idx), n_rows, n_cols)
         return _result(_solve_augmented(c, gate, threshold), n_rows, n_cols)
-    r_idx, c_idx = np.nonzero(gate)
     return assign_sparse(n_rows, n_cols, r_idx, c_idx, c[r_idx, c_idx], threshold)
+
+
+def index_pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(K, 2) int array of (row, col) pairs."""
+    return np.concatenate((rows[:, None], cols[:, None]), axis=1).astype(np.intp, copy=False)
 
 
 def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
@@ -87,7 +92,7 @@ def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> np.nd
     keep = (rows < n_rows) & (cols < n_cols)
     rows, cols = rows[keep], cols[keep]
     keep = gate[rows, cols]
-    return np.stack([rows[keep], cols[keep]], axis=1)
+    return index_pairs(rows[keep], cols[keep])
 
 
 def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray, costs: np.ndarray,
@@ -109,7 +114,7 @@ def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray
     graph = csr_matrix((weights, (rows, cols)), shape=(size, size))
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
     real = (row_ind < n_rows) & (col_ind < n_cols)
-    return np.column_stack((row_ind[real], col_ind[real])).astype(np.intp)
+    return index_pairs(row_ind[real], col_ind[real])
 
 
 def _result(matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:

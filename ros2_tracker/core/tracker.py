@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros2_tracker.core import appearance, kalman
-from ros2_tracker.core.assignment import assign, assign_sparse
+from ros2_tracker.core.assignment import assign, assign_sparse, index_pairs
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.core.costs import (
@@ -375,7 +375,7 @@ class Tracker:
             cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
         result = assign(cost, (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9)
         m = result.matches
-        return np.column_stack((rows[m[:, 0]], cols[m[:, 1]])), cols[result.unmatched_cols]
+        return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
@@ -393,7 +393,7 @@ class Tracker:
             cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
         result = assign(cost, self.config.motion_gate)
         m = result.matches
-        return np.column_stack((rows[m[:, 0]], high[m[:, 1]])), high[result.unmatched_cols]
+        return index_pairs(rows[m[:, 0]], high[m[:, 1]]), high[result.unmatched_cols]
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
         """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
@@ -416,7 +416,7 @@ class Tracker:
             cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
         result = assign(cost, cfg.appearance_threshold + 1e-9)
         m = result.matches
-        return np.column_stack((rows[m[:, 0]], high[m[:, 1]])), high[result.unmatched_cols]
+        return index_pairs(rows[m[:, 0]], high[m[:, 1]]), high[result.unmatched_cols]
 
     def _remember_appearance(self, matches, boxes, det_scores, feats) -> None:
         """Moving-average embedding update from confident, unoccluded detections only."""
@@ -472,7 +472,7 @@ class Tracker:
             cost[far] = np.inf
         result = assign(cost, 1.0 - min_iou)
         m = result.matches
-        return np.column_stack((rows[m[:, 0]], cols[m[:, 1]])), cols[result.unmatched_cols]
+        return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
 
     def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
         """Crowded frames: IoU only for pairs whose boxes can overlap (k-d tree), sparse assignment."""
