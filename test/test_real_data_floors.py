@@ -9,10 +9,9 @@ Faster R-CNN), all frames of each sequence.
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import CLI, require_shared
 
 from ros2_tracker.eval.metrics import evaluate_sequence
 
@@ -24,16 +23,6 @@ FLOORS = {
 }
 DETECTIONS = "det_frcnn.txt"
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"  # absent on users' machines
-CLI = Path(sys.executable).parent / "ros2-tracker"
-
-
-def require_shared(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (../shared data/models are not on this machine)")
-    return path
 
 
 pytestmark = pytest.mark.data

@@ -31,7 +31,7 @@ class DetectorConfig(ConfigBase):
     nms_iou: float = param(0.45, "Boxes of the same class overlapping more than this IoU are suppressed",
                            low=0.0, high=1.0)
     # param() gives lists a default_factory, so the default is not shared between instances
-    classes: list[int] = param([0], "COCO class ids to keep (0 = person); empty = all 80 classes")  # noqa: RUF009
+    classes: list[int] = param([0], "COCO class ids to keep (0 = person); empty = all 80 classes")
     max_detections: int = param(100, "At most this many detections per image (highest scores first)",
                                 low=1, high=10000)
     decoded_output: bool = param(False, "True for a model exported with decoding inside the graph "

@@ -5,24 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import CLI, require_shared
 
 from ros2_tracker.eval.metrics import COMBINED, evaluate_many, evaluate_sequence
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # absent on users' machines
-CLI = Path(sys.executable).parent / "ros2-tracker"
-
-
-def require_shared(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (../shared data/models are not on this machine)")
-    return path
-
 
 
 def run_cli(*args: object) -> subprocess.CompletedProcess:

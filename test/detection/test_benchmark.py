@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from ros2_tracker.detection import DetectorConfig, YoloxDetector
 from ros2_tracker.detection.benchmark import DetectionCounts, benchmark_sequence, count_matches, gt_for_frame
 from ros2_tracker.io.mot import read_mot
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # absent on users' machines
-
-
-def require_shared(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (../shared data/models are not on this machine)")
-    return path
 
 
 def test_count_matches_is_greedy_by_score_with_ignore_regions():

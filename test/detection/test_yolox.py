@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.config import ConfigError
@@ -23,16 +22,6 @@ from ros2_tracker.detection.yolox import (
     unletterbox_boxes,
 )
 from ros2_tracker.io.mot import MotFormatError, read_mot
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # absent on users' machines
-
-
-def require_shared(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (../shared data/models are not on this machine)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_shared
 
 from ros2_tracker.eval.metrics import (
     COMBINED,
@@ -23,17 +24,6 @@ from ros2_tracker.eval.metrics import (
     write_json,
 )
 from ros2_tracker.io.mot import MotFormatError, read_mot
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"  # absent on users' machines
-
-
-def require_shared(*parts: str) -> Path:
-    """Path under ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (../shared data/models are not on this machine)")
-    return path
-
 
 DISTRACTOR_CLASSES = (2, 7, 8, 12)  # MOT17: person on vehicle, static person, distractor, reflection
 

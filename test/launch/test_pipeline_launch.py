@@ -26,10 +26,9 @@ pytest.importorskip("launch_testing",
 import launch_testing.actions
 import launch_testing.asserts
 import rclpy
+from launch import LaunchDescription
 from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-from launch import LaunchDescription
 
 PIPELINE = Path(__file__).resolve().parents[2] / "launch" / "pipeline.launch.py"
 FRAMES = 40  # at the synthetic scene's 10 Hz and rate 1.0: 4 s of replay
