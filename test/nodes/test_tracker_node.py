@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,11 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
 msgs = pytest.importorskip("ros2_tracker.msg",
                            reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
-from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
-from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_graph import TrackerNodeClient  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import Header, String  # noqa: E402
-from visualization_msgs.msg import MarkerArray  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.nodes.conversions import (  # noqa: E402
     arrays_to_detections,
@@ -94,69 +88,30 @@ def truth(k: int) -> np.ndarray:
     return np.array([[20 + 3.0 * k, 60, 60 + 3.0 * k, 160], [260 - 2.0 * k, 40, 290 - 2.0 * k, 110]])
 
 
-class Harness:
+class Harness(TrackerNodeClient):
     """The test's side of the graph: publishes inputs and collects everything the node sends."""
 
     def __init__(self, context: Context, use_images: bool) -> None:
-        self.node = Node("tracker_node_test", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.tracks: list = []
-        self.markers: list = []
-        self.images: list = []
-        self.timing: list = []
-        n = self.node
-        n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
-        n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
-        n.create_subscription(String, "tracker_node/timing", self.timing.append, 100)
-        if use_images:
-            n.create_subscription(Image, "tracks/image", self.images.append, 100)
-        self.det_pub = n.create_publisher(msgs.Detection2DArray, "detections", RELIABLE)
-        self.img_pub = n.create_publisher(Image, "image", RELIABLE)
+        super().__init__(context, "tracker_node_test", markers=True, annotated_images=use_images)
         self.use_images = use_images
-        self.params = n.create_client(SetParameters, "tracker_node/set_parameters")
-
-    def spin_until(self, predicate, timeout: float = 5.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            self.executor.spin_once(timeout_sec=0.01)
-        return predicate()
 
     def wait_for_node(self, proc: subprocess.Popen, log: Path) -> None:
-        def ready():
-            assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
-            return (self.det_pub.get_subscription_count() > 0 and self.node.count_publishers("tracks") > 0
-                    and self.node.count_publishers("tracks/markers") > 0
-                    and (not self.use_images or self.img_pub.get_subscription_count() > 0)
-                    and self.params.service_is_ready())
-        assert self.spin_until(ready, 20.0), f"tracker_node never appeared:\n{log.read_text()}"
+        super().wait_for_node(proc, log, timeout=20.0, images=self.use_images, markers=True)
 
     def frame(self, stamp_s: float, boxes: np.ndarray, scores=None, image: Image | bool | None = True):
         """Publish one frame (image first, as a detector pipeline would) and wait for its tracks."""
         h = Header(frame_id="camera", stamp=seconds_to_stamp(stamp_s))
+        img = None
         if self.use_images and image is not False:
             img = image if isinstance(image, Image) else bgr_to_image_msg(
                 np.full((H, W, 3), 90, np.uint8), Image, "bgr8", h)
             img.header = h
-            self.img_pub.publish(img)
         scores = np.full(len(boxes), 0.9) if scores is None else scores
-        seen = len(self.tracks)
-        self.det_pub.publish(arrays_to_detections(boxes, scores, np.zeros(len(boxes), int), h, msgs))
-        ns = stamp_to_ns(h.stamp)
-
-        def answer():
-            return next((t for t in self.tracks[seen:] if stamp_to_ns(t.header.stamp) == ns), None)
-
-        assert self.spin_until(lambda: answer() is not None, 5.0), f"no TrackArray for stamp {stamp_s}"
-        return answer()
+        det = arrays_to_detections(boxes, scores, np.zeros(len(boxes), int), h, msgs)
+        return self.publish_frame(det, img, 5.0)
 
     def set_parameter(self, name: str, value: float):
-        v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-        future = self.params.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)]))
-        assert self.spin_until(future.done, 5.0)
-        return future.result().results[0]
+        return super().set_parameter(name, value, 5.0)
 
 
 @pytest.fixture

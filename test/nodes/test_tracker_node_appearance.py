@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +29,11 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 cv2 = pytest.importorskip("cv2", reason="opencv-python is not installed")
 
 from conftest import require_shared  # noqa: E402
-from rcl_interfaces.msg import Parameter as ParameterMsg  # noqa: E402
-from rcl_interfaces.msg import ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_graph import TrackerNodeClient  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-from std_msgs.msg import Header, String  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.appearance import EmbedderConfig, create_embedder  # noqa: E402
 from ros2_tracker.core.tracker import Tracker, TrackerConfig  # noqa: E402
@@ -48,7 +43,6 @@ from ros2_tracker.nodes.conversions import (  # noqa: E402
     arrays_to_detections,
     detections_to_arrays,
     seconds_to_stamp,
-    stamp_to_ns,
     track_array_to_arrays,
 )
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
@@ -65,55 +59,22 @@ CLASS = 2  # not COCO's person (0): appearance is used for any class
 
 
 # ------------------------------------------------------------------------------------ helpers
-class Harness:
+class Harness(TrackerNodeClient):
     """The test's side of the graph: publishes frames, collects tracks and timing, sets parameters."""
 
     def __init__(self, context: Context) -> None:
-        self.node = Node("appearance_test", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.tracks: list = []
-        self.timing: list = []
-        self.node.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
-        self.node.create_subscription(String, "tracker_node/timing", self.timing.append, 200)
-        self.det_pub = self.node.create_publisher(msgs.Detection2DArray, "detections", RELIABLE)
-        self.img_pub = self.node.create_publisher(Image, "image", RELIABLE)
-        self.params = self.node.create_client(SetParameters, "tracker_node/set_parameters")
-
-    def spin_until(self, predicate, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            self.executor.spin_once(timeout_sec=0.01)
-        return predicate()
+        super().__init__(context, "appearance_test")
 
     def wait_for_node(self, proc: subprocess.Popen, log: Path) -> None:
-        def ready():
-            assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
-            return (self.det_pub.get_subscription_count() > 0 and self.img_pub.get_subscription_count() > 0
-                    and self.node.count_publishers("tracks") > 0 and self.params.service_is_ready())
-        assert self.spin_until(ready, 30.0), f"tracker_node never appeared:\n{log.read_text()}"
+        super().wait_for_node(proc, log, timeout=30.0, images=True)
 
     def frame(self, stamp_s: float, image: Image, detections) -> object:
         """Publish the image, then its detections; return the TrackArray with that stamp."""
         image.header = detections.header = Header(frame_id="camera", stamp=seconds_to_stamp(stamp_s))
-        seen = len(self.tracks)
-        self.img_pub.publish(image)
-        self.det_pub.publish(detections)
-        ns = stamp_to_ns(detections.header.stamp)
-
-        def answer():
-            return next((t for t in self.tracks[seen:] if stamp_to_ns(t.header.stamp) == ns), None)
-
-        assert self.spin_until(lambda: answer() is not None, 10.0), f"no TrackArray for stamp {stamp_s}"
-        return answer()
+        return self.publish_frame(detections, image, 10.0)
 
     def set_string(self, name: str, value: str):
-        v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        future = self.params.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)]))
-        assert self.spin_until(future.done, 20.0), f"no answer to setting {name}"
-        return future.result().results[0]
+        return self.set_parameter(name, value, 20.0)
 
 
 @pytest.fixture

@@ -1,0 +1,94 @@
+"""The test's side of a ROS graph around a tracker_node process: publish frames, collect what comes back,
+set parameters. Shared by the tracker_node tests (imported as ``from ros_graph import TrackerNodeClient``)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+import ros2_tracker.msg as msgs
+from ros2_tracker.nodes.conversions import stamp_to_ns
+
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class TrackerNodeClient:
+    """Publishes ``detections`` (and ``image``), collects ``tracks``, ``tracker_node/timing`` and, when asked,
+    ``tracks/markers`` and ``tracks/image``; talks to ``tracker_node/set_parameters``."""
+
+    def __init__(self, context: Context, name: str, *, markers: bool = False,
+                 annotated_images: bool = False) -> None:
+        self.node = Node(name, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.tracks: list = []
+        self.markers: list = []
+        self.images: list = []
+        self.timing: list = []
+        n = self.node
+        n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
+        n.create_subscription(String, "tracker_node/timing", self.timing.append, 200)
+        if markers:
+            n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
+        if annotated_images:
+            n.create_subscription(Image, "tracks/image", self.images.append, 100)
+        self.det_pub = n.create_publisher(msgs.Detection2DArray, "detections", RELIABLE)
+        self.img_pub = n.create_publisher(Image, "image", RELIABLE)
+        self.params = n.create_client(SetParameters, "tracker_node/set_parameters")
+
+    def spin_until(self, predicate, timeout: float = 5.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            self.executor.spin_once(timeout_sec=0.01)
+        return predicate()
+
+    def wait_for_node(self, proc: subprocess.Popen, log: Path, *, timeout: float, images: bool,
+                      markers: bool = False) -> None:
+        """Wait until the node subscribes to our inputs, publishes tracks (and markers) and serves
+        parameters; fail with its log if it exits or never appears."""
+        def ready():
+            assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
+            return (self.det_pub.get_subscription_count() > 0 and self.node.count_publishers("tracks") > 0
+                    and (not markers or self.node.count_publishers("tracks/markers") > 0)
+                    and (not images or self.img_pub.get_subscription_count() > 0)
+                    and self.params.service_is_ready())
+        assert self.spin_until(ready, timeout), f"tracker_node never appeared:\n{log.read_text()}"
+
+    def publish_frame(self, detections, image: Image | None, timeout: float):
+        """Publish the image (if any) then the detections; return the TrackArray with their stamp."""
+        seen = len(self.tracks)
+        if image is not None:
+            self.img_pub.publish(image)
+        self.det_pub.publish(detections)
+        ns = stamp_to_ns(detections.header.stamp)
+
+        def answer():
+            return next((t for t in self.tracks[seen:] if stamp_to_ns(t.header.stamp) == ns), None)
+
+        assert self.spin_until(lambda: answer() is not None, timeout), \
+            f"no TrackArray for stamp {ns * 1e-9:.3f} s"
+        return answer()
+
+    def set_parameter(self, name: str, value: float | str, timeout: float):
+        """Set one double or string parameter of tracker_node; returns its SetParametersResult."""
+        if isinstance(value, str):
+            v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+        future = self.params.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)]))
+        assert self.spin_until(future.done, timeout), f"no answer to setting {name}"
+        return future.result().results[0]
