@@ -85,6 +85,7 @@ def relay_main() -> int:
 
     from ros2_tracker.core.track import TrackSet, Trajectories
     from ros2_tracker.nodes.conversions import detections_to_arrays, tracks_to_msg
+    from ros2_tracker.nodes.spinning import spin_until_shutdown
 
     msgs = importlib.import_module("ros2_tracker.msg")
 
@@ -110,11 +111,7 @@ def relay_main() -> int:
     try:
         with rclpy.init():
             node = Relay()
-            try:
-                rclpy.spin(node)
-            except Exception:
-                if rclpy.ok():
-                    raise
+            spin_until_shutdown(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0
@@ -125,16 +122,14 @@ def sink_main() -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from ros2_tracker.nodes.spinning import spin_until_shutdown
+
     msgs = importlib.import_module("ros2_tracker.msg")
     try:
         with rclpy.init():
             node = rclpy.create_node("latency_sink")
             node.create_subscription(msgs.TrackArray, "tracks", lambda _msg: None, 10)
-            try:
-                rclpy.spin(node)
-            except Exception:
-                if rclpy.ok():
-                    raise
+            spin_until_shutdown(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0

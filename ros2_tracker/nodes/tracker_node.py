@@ -86,6 +86,7 @@ from ros2_tracker.nodes.conversions import (
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
+from ros2_tracker.nodes.spinning import spin_until_shutdown
 
 __all__ = ["StampPairer", "TrackerNode", "main"]
 
@@ -448,13 +449,7 @@ def main(args: list[str] | None = None) -> int:
             except ConfigError as exc:
                 rclpy.logging.get_logger("tracker_node").fatal(f"invalid parameter: {exc}")
                 return 2
-            try:
-                rclpy.spin(node)
-            except Exception:
-                # SIGINT/SIGTERM shut the context down while a callback ran: its next publish raises
-                # "context is invalid". That is a clean stop; anything else is a real error.
-                if rclpy.ok():
-                    raise
+            spin_until_shutdown(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0
