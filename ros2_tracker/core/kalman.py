@@ -53,11 +53,10 @@ def _heights(mean: np.ndarray) -> np.ndarray:
     return np.maximum(mean[:, 3], 1.0)
 
 
-def measurement_var(boxes: np.ndarray, noise: MotionNoise, scale: np.ndarray | None = None) -> np.ndarray:
+def measurement_var(boxes: np.ndarray, noise: MotionNoise) -> np.ndarray:
     """(N,1) measurement variance of boxes (cx, cy, w, h, ...), the same for the four coordinates."""
-    h = np.maximum(boxes[:, 3:4], 1.0)
-    var = (noise.measurement * noise.measurement) * (h * h)
-    return var if scale is None else var * scale[:, None]
+    h = _heights(boxes)[:, None]
+    return (noise.measurement * noise.measurement) * (h * h)
 
 
 def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
@@ -72,11 +71,19 @@ def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, 
     return mean, cov
 
 
+def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> np.ndarray:
+    """Q(dt) entries (qpp, qpv, qvv) per unit squared box height, stacked on the last axis: (3,) for a
+    scalar dt, (..., 3) for an array of time steps (the continuous white-noise-acceleration model plus
+    a position random walk)."""
+    qa = noise.velocity**2
+    dt = np.asarray(dt, dtype=np.float64)
+    return np.stack([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt], axis=-1)
+
+
 @functools.lru_cache(maxsize=64)
 def _process_noise_coeffs(dt: float, noise: MotionNoise) -> np.ndarray:
-    """(3,) Q(dt) entries (qpp, qpv, qvv) per unit squared box height (cached, read-only)."""
-    qa = noise.velocity**2
-    q = np.array([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt])
+    """:func:`_process_noise` of one frame interval, cached (the same few dt values repeat) and read-only."""
+    q = _process_noise(dt, noise)
     q.flags.writeable = False
     return q
 
@@ -95,24 +102,16 @@ def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
     return f.T, m.T
 
 
-def predict(mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray,
+def predict(mean: np.ndarray, cov: np.ndarray, dt: float,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
-    """Move every track ``dt`` seconds ahead (scalar or (N,) array, >= 0). Returns new arrays."""
-    h = np.maximum(mean[:, 3], 1.0)
-    if np.ndim(dt) == 0:
-        f_t, m_t = _transition(float(dt))
-        out_mean = mean @ f_t
-        out_cov = cov @ m_t
-        out_cov += (h * h)[:, None, None] * _process_noise_coeffs(float(dt), noise)
-    else:  # one step per track
-        d = np.asarray(dt, dtype=np.float64)[:, None]
-        out_mean = mean.copy()
-        out_mean[:, :4] += d * mean[:, 4:]
-        q = np.stack([_process_noise_coeffs(x, noise) for x in d[:, 0]])[:, None, :]
-        out_cov = cov + (h * h)[:, None, None] * q
-        pv, vv = cov[:, :, 1], cov[:, :, 2]
-        out_cov[:, :, 0] += d * (2.0 * pv + d * vv)
-        out_cov[:, :, 1] += d * vv
+    """Move every track ``dt`` >= 0 seconds ahead (all tracks share the frame's time step). Returns new
+    arrays."""
+    dt = float(dt)
+    h = _heights(mean)
+    f_t, m_t = _transition(dt)
+    out_mean = mean @ f_t
+    out_cov = cov @ m_t
+    out_cov += (h * h)[:, None, None] * _process_noise_coeffs(dt, noise)
     np.maximum(out_mean[:, 2:4], 1.0, out=out_mean[:, 2:4])  # a box never shrinks below a pixel
     return out_mean, out_cov
 
@@ -150,9 +149,7 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
     t = np.asarray(times, dtype=np.float64)[None, :]
     centres = mean[:, None, :2] + t[..., None] * mean[:, None, 4:6]
     h = _heights(mean)[:, None]
-    qa = (noise.velocity * h) ** 2
-    qp = (noise.position * h) ** 2
-    q = qa * t**3 / 3.0 + qp * t
+    q = (h * h) * _process_noise(t[0], noise)[None, :, 0]  # (N, K) position variance added by noise
     var = (cov[:, None, :2, 0] + 2.0 * t[..., None] * cov[:, None, :2, 1]
            + (t**2)[..., None] * cov[:, None, :2, 2] + q[..., None])
     out = np.zeros((*centres.shape[:2], 3))
