@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros2_tracker.core import appearance, kalman
-from ros2_tracker.core.assignment import assign, assign_sparse, index_pairs
+from ros2_tracker.core.assignment import Assignment, assign, assign_sparse, index_pairs
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.core.costs import (
+    gate_classes,
     ground_distance,
     ground_distance_pairs,
     iou_matrix,
@@ -372,10 +373,9 @@ class Tracker:
         cost = (1.0 - w) * iou_cost + w * app
         cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
         if self._multi_class:
-            cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
-        result = assign(cost, (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9)
-        m = result.matches
-        return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
+            gate_classes(cost, self._cls[rows], det_cls[cols])
+        threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
+        return _in_frame_indices(rows, cols, assign(cost, threshold))
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
@@ -390,10 +390,8 @@ class Tracker:
         cost = kalman.mahalanobis_sq(self._mean[rows], self._cov[rows], z,
                                      kalman.measurement_var(z, self._noise))
         if self._multi_class:
-            cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
-        result = assign(cost, self.config.motion_gate)
-        m = result.matches
-        return index_pairs(rows[m[:, 0]], high[m[:, 1]]), high[result.unmatched_cols]
+            gate_classes(cost, self._cls[rows], det_cls[high])
+        return _in_frame_indices(rows, high, assign(cost, self.config.motion_gate))
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
         """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
@@ -413,10 +411,8 @@ class Tracker:
         cost[~near & (cost > cfg.reid_threshold)] = np.inf
         cost[:, ~self._feat_ok[high]] = np.inf
         if self._multi_class:
-            cost[self._cls[rows][:, None] != det_cls[high][None, :]] = np.inf
-        result = assign(cost, cfg.appearance_threshold + 1e-9)
-        m = result.matches
-        return index_pairs(rows[m[:, 0]], high[m[:, 1]]), high[result.unmatched_cols]
+            gate_classes(cost, self._cls[rows], det_cls[high])
+        return _in_frame_indices(rows, high, assign(cost, cfg.appearance_threshold + 1e-9))
 
     def _remember_appearance(self, matches, boxes, det_scores, feats) -> None:
         """Moving-average embedding update from confident, unoccluded detections only."""
@@ -466,16 +462,14 @@ class Tracker:
             return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
         cost = 1.0 - iou_matrix(row_boxes, col_boxes)
         if self._multi_class:
-            cost[self._cls[rows][:, None] != det_cls[cols][None, :]] = np.inf
+            gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
             far = ground_distance(row_boxes, col_boxes, self._homography) > self.config.max_ground_distance_m
             cost[far] = np.inf
-        result = assign(cost, 1.0 - min_iou)
-        m = result.matches
-        return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
+        return _in_frame_indices(rows, cols, assign(cost, 1.0 - min_iou))
 
     def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
-        """Crowded frames: IoU only for pairs whose boxes can overlap (k-d tree), sparse assignment."""
+        """Crowded frames: IoU only for pairs whose boxes can overlap (sort and sweep), sparse assignment."""
         r, c = overlapping_pairs(row_boxes, col_boxes)
         cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
         if self._multi_class:
@@ -483,9 +477,7 @@ class Tracker:
         if self._homography is not None:
             g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
             cost[g > self.config.max_ground_distance_m] = np.inf
-        result = assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou)
-        m = result.matches
-        return np.stack([rows[m[:, 0]], cols[m[:, 1]]], axis=1), cols[result.unmatched_cols]
+        return _in_frame_indices(rows, cols, assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou))
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> None:
         """Kalman update of matched tracks and the lifecycle of all tracks.
@@ -560,3 +552,11 @@ class Tracker:
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
                          "_det", "_emb", "_has_emb"):
                 setattr(self, name, getattr(self, name)[keep])
+
+
+def _in_frame_indices(rows: np.ndarray, cols: np.ndarray,
+                      result: Assignment) -> tuple[np.ndarray, np.ndarray]:
+    """Map an assignment over the sub-matrix (``rows`` x ``cols``) back to track and detection indices:
+    the (track, detection) pairs and the detections left unmatched."""
+    m = result.matches
+    return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
