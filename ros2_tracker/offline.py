@@ -54,8 +54,9 @@ class SequenceAppearance:
     Frames must be asked for in increasing order (the source is read once, front to back). A frame
     gets no appearance (None, so the tracker associates it by motion only) when its image is missing
     or unreadable, when the embedder fails on it, or when a box the tracker keeps gives no usable crop
-    (e.g. a box entirely outside the image): the tracker has no per-detection "no appearance", and a
-    zero row would veto every appearance match of that detection.
+    (e.g. a box entirely outside the image). The last case is conservative: the tracker itself treats
+    an all-zero row as "no appearance" for that one detection, so the frame's other embeddings could
+    be kept.
 
     Args:
         source: the sequence's frames (MOT frame numbers, 1-based).
