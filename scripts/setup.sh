@@ -46,7 +46,7 @@ inputs_hash() {
     printf '%s\n' "$ROOT" "$(uname -m)" "$("$PYTHON" -c 'import sys; print(sys.version)')"
     cat requirements.lock setup.py package.xml CMakeLists.txt scripts/setup.sh
     local dirs=()
-    for d in msg cmake config launch; do [[ -d "$d" ]] && dirs+=("$d"); done
+    for d in msg srv cmake config launch; do [[ -d "$d" ]] && dirs+=("$d"); done
     find "${dirs[@]}" -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
   ) | sha256sum | cut -d' ' -f1
 }
@@ -159,7 +159,7 @@ rm -rf "$ROOT/ros2_tracker.egg-info"
 if [[ -f "$BUILD/CMakeCache.txt" ]] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT" "$BUILD/CMakeCache.txt"; then
   rm -rf "$BUILD" # configured for another checkout
 fi
-say "building the message interfaces (msg/*.msg) into .venv"
+say "building the message and service interfaces (msg/*.msg, srv/*.srv) into .venv"
 export PATH="$VENV/bin:$PATH"
 run_logged cmake-configure cmake -S "$ROOT" -B "$BUILD" \
   -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \

@@ -16,6 +16,10 @@ SUBCOMMANDS = {
     "launch": "launch",
     "replay": "replay",
     "train-reid": "train_reid",
+    "train-detector": "train_detector",
+    "follow": "follow",
+    "train-sot": "train_sot",
+    "train-motion": "train_motion",
 }
 
 

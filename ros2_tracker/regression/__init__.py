@@ -1,0 +1,1 @@
+"""Tracktor: a two-stage detector's RoI heads as the tracker (see regressor.py)."""

@@ -1,0 +1,1 @@
+"""Single-target tracking: follow one chosen object (see tracker_base.py)."""
