@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
-__all__ = ["BACKENDS", "IMAGENET_MEAN", "IMAGENET_STD", "EmbedderConfig", "EmbedderLoadError"]
+__all__ = ["BACKENDS", "IMAGENET_MEAN", "IMAGENET_STD", "PRECISIONS", "EmbedderConfig", "EmbedderLoadError"]
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
-"""Backend names; only ``onnxruntime`` is implemented here (the others are reserved)."""
+"""Backend names: ``onnxruntime`` (ONNX file, CPU), ``torch`` (``train-reid`` checkpoint, CPU or CUDA),
+``tensorrt`` (ONNX file compiled to a cached engine on a CUDA GPU; falls back to ``onnxruntime``)."""
+PRECISIONS = ("fp32", "fp16", "int8")
+"""Arithmetic of the GPU backends (``int8``: TensorRT only, calibrated on ``calibration_dir``)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 """ImageNet channel means (RGB, for values scaled to 0..1), as used by torchreid's OSNet."""
@@ -36,10 +39,20 @@ class EmbedderConfig(ConfigBase):
     normalised with ``mean``/``std`` per channel (in the network's channel order).
     """
 
-    backend: str = param("onnxruntime", "Inference runtime; torch and tensorrt are reserved for other "
-                         "installations", choices=BACKENDS, read_only=True)
-    model_path: str = param("", "Re-ID model file (ONNX for onnxruntime), NCHW input; must be set",
-                            read_only=True)
+    backend: str = param("onnxruntime", "Inference runtime: onnxruntime (ONNX, CPU), torch (train-reid "
+                         "checkpoint), tensorrt (ONNX -> cached engine on a CUDA GPU, else onnxruntime "
+                         "with a warning)", choices=BACKENDS, read_only=True)
+    model_path: str = param("", "Re-ID model file (ONNX for onnxruntime and tensorrt, a train-reid .pt "
+                            "checkpoint for torch), NCHW input; must be set", read_only=True)
+    device: str = param("auto", "torch/tensorrt device: auto (CUDA when present), cpu, cuda or cuda:N",
+                        read_only=True)
+    precision: str = param("fp16", "torch/tensorrt arithmetic on a CUDA device: fp32, fp16 or int8 "
+                           "(tensorrt only); the CPU always runs fp32", choices=PRECISIONS, read_only=True)
+    engine_cache_dir: str = param("~/.cache/ros2_tracker/engines", "tensorrt: folder of the cached "
+                                  "engines (rebuilt when the model, TensorRT, GPU or precision change)",
+                                  read_only=True)
+    calibration_dir: str = param("", "tensorrt int8: folder of person crops (images) from real frames "
+                                 "for calibration", read_only=True)
     input_size: list[int] = param([256, 128], "Network input height and width; must match the model's "
                                   "input when the model fixes it", unit="px", read_only=True)
     batch_size: int = param(32, "Most crops per inference call (a model with a fixed batch size uses "
@@ -57,7 +70,10 @@ class EmbedderConfig(ConfigBase):
                                  "embedding", low=1.0, high=10000.0, unit="px")
 
     def check(self) -> None:
-        """Cross-field checks: two positive input sizes, three means and three positive stds."""
+        """Cross-field checks: two positive input sizes, three means and three positive stds, a device."""
+        if self.device not in ("auto", "cpu", "cuda") and not (
+                self.device.startswith("cuda:") and self.device[5:].isdigit()):
+            raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {self.device!r}")
         size = self.input_size
         if len(size) != 2 or not all(_is_int(v) and v > 0 for v in size):
             raise ConfigError(f"input_size: expected [height, width], two positive integers, got {size!r}")

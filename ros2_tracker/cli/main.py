@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "follow": "follow",
     "train-sot": "train_sot",
     "train-motion": "train_motion",
+    "build-engine": "engine",
 }
 
 

@@ -99,9 +99,11 @@ def test_config_defaults_are_osnets_contract():
     assert c.mean == pytest.approx([0.485, 0.456, 0.406]) and c.std == pytest.approx([0.229, 0.224, 0.225])
 
 
-@pytest.mark.parametrize("backend", ["torch", "tensorrt"])
-def test_reserved_backends_say_not_available(backend):
-    with pytest.raises(EmbedderLoadError, match="not available here"):
+@pytest.mark.filterwarnings("ignore::UserWarning")  # tensorrt -> onnxruntime fallback: test/backends/
+@pytest.mark.parametrize("backend,message", [("torch", "checkpoint file not found"),
+                                             ("tensorrt", "file not found")])
+def test_other_backends_report_a_missing_model_clearly(backend, message):
+    with pytest.raises(EmbedderLoadError, match=message):
         create_embedder(EmbedderConfig(backend=backend, model_path="x.onnx"))
 
 
