@@ -189,7 +189,7 @@ def test_msg_dependencies_are_build_and_exec_depends():
     build = {d.name for d in pkg.build_depends}
     exec_deps = {d.name for d in pkg.exec_depends}
     used = set()
-    for path in (ROOT / "msg").glob("*.msg"):
+    for path in [*(ROOT / "msg").glob("*.msg"), *(ROOT / "srv").glob("*.srv")]:
         used |= set(re.findall(r"^\s*(\w+)/\w+", path.read_text(encoding="utf-8"), flags=re.MULTILINE))
     assert used == {"std_msgs"}
     assert used <= build and used <= exec_deps
@@ -206,9 +206,9 @@ def test_versions_agree():
 # ---- CMakeLists.txt ------------------------------------------------------------------------------------
 
 
-def test_cmake_generates_every_msg_file():
-    listed = {Path(p).name for p in _cmake_list("rosidl_generate_interfaces\\(") if p.endswith(".msg")}
-    assert listed == {p.name for p in (ROOT / "msg").glob("*.msg")}
+def test_cmake_generates_every_msg_and_srv_file():
+    listed = {Path(p).name for p in _cmake_list("rosidl_generate_interfaces\\(") if p.endswith((".msg", ".srv"))}
+    assert listed == {p.name for p in [*(ROOT / "msg").glob("*.msg"), *(ROOT / "srv").glob("*.srv")]}
 
 
 def test_every_node_module_is_installed_for_ros2_run():
@@ -302,6 +302,7 @@ def test_colcon_build_installs_one_complete_package(tmp_path):
         "setup.py",
         "cmake",
         "msg",
+        "srv",
         "ros2_tracker",
         "config",
         "launch",

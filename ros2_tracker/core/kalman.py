@@ -27,6 +27,7 @@ __all__ = [
     "predict",
     "predict_trajectory",
     "update",
+    "warp_affine",
 ]
 
 # 95 % quantile of the chi-square distribution with 4 degrees of freedom (box measurement).
@@ -156,6 +157,25 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
     out[..., 0] = var[..., 0]
     out[..., 2] = var[..., 1]
     return centres, out
+
+
+def warp_affine(mean: np.ndarray, cov: np.ndarray, warp_2x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move (N,) states by an image warp ``x' = A x + t`` (camera motion between two frames).
+
+    The centre is warped, the centre velocity turned by ``A``; width, height, their rates and every
+    variance scale by ``s = sqrt(|det A|)`` (variances by ``s**2``). Exact for translations and, because
+    this filter keeps equal cx and cy variances, for rotations and similarity warps; an approximation for
+    shears and anisotropic scaling. Returns new arrays.
+    """
+    warp = np.asarray(warp_2x3, dtype=np.float64).reshape(2, 3)
+    a, t = warp[:, :2], warp[:, 2]
+    s = float(np.sqrt(abs(np.linalg.det(a))))
+    out_mean = mean.copy()
+    out_mean[:, 0:2] = mean[:, 0:2] @ a.T + t
+    out_mean[:, 4:6] = mean[:, 4:6] @ a.T
+    out_mean[:, 2:4] *= s
+    out_mean[:, 6:8] *= s
+    return out_mean, cov * (s * s)
 
 
 def full_covariance(cov: np.ndarray) -> np.ndarray:

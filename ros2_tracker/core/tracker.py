@@ -6,13 +6,17 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
 1. ``_predict``: every track moves to the frame's stamp (dt from stamps, not frame counts).
 2. ``_associate_confident``: confirmed and lost tracks vs confident detections (IoU; lost tracks'
    boxes are widened by their position uncertainty, so a track coasting through an occlusion can
-   still be found).
+   still be found; with ``motion_model: learned`` they are placed where the learned model predicts).
 3. ``_associate_low_score``: still-unmatched confirmed tracks vs low-score detections (ByteTrack):
    occluded people give weak detections that should extend tracks, never start them.
 4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
 5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping.
 6. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
 7. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
+
+Each track's recent measured boxes are kept in a ring buffer (``motion_history_frames`` columns,
+one per update) for the configured :class:`~ros2_tracker.core.motion.TrajectoryPredictor`, which
+also gives :meth:`Tracker.predict_trajectories`.
 
 Tracks are stored as parallel arrays (structure of arrays), so the per-frame cost has no
 per-track Python loop. Classes never mix. Ids come from this instance and are never reused.
@@ -36,6 +40,13 @@ from ros2_tracker.core.costs import (
     iou_matrix,
     iou_pairs,
     overlapping_pairs,
+)
+from ros2_tracker.core.motion import (
+    ConstantVelocityPredictor,
+    MotionHistory,
+    TrajectoryPredictor,
+    push_history,
+    warp_history,
 )
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 
@@ -112,6 +123,19 @@ class TrackerConfig(ConfigBase):
                                         high=60.0, unit="s")
     trajectory_step_s: float = param(0.2, "Time between predicted trajectory points", low=0.001,
                                      high=60.0, unit="s")
+    motion_model: str = param("constant_velocity", "Trajectory predictor: the constant-velocity Kalman "
+                              "filter, or a learned recurrent model (motion_model_path, made by "
+                              "ros2-tracker train-motion)", choices=("constant_velocity", "learned"),
+                              read_only=True)
+    motion_model_path: str = param("", "With motion_model learned: the motion ONNX model file",
+                                   read_only=True)
+    motion_history_frames: int = param(48, "Updates of box history kept per track (ring buffer) for "
+                                       "the learned motion model; should cover its history window "
+                                       "(1.4 s by default: 48 frames up to ~34 fps)", low=2, high=1000,
+                                       read_only=True)
+    learned_lost_boxes: bool = param(True, "With motion_model learned: lost tracks are matched where "
+                                     "the learned model puts them now (through occlusions), not where "
+                                     "constant velocity does")
     ground_homography: list = param([], "Optional 3x3 image-to-ground homography (9 numbers, row "
                                     "major, pixels -> metres); enables max_ground_distance_m")
     max_ground_distance_m: float = param(2.0, "With a homography: never match boxes whose foot "
@@ -126,6 +150,9 @@ class TrackerConfig(ConfigBase):
         if self.reid_threshold > self.appearance_threshold:
             raise ConfigError(f"reid_threshold: {self.reid_threshold} must not exceed appearance_threshold "
                               f"({self.appearance_threshold}): far re-identification is the stricter one")
+        if self.motion_model == "learned" and not self.motion_model_path:
+            raise ConfigError("motion_model_path: must name a motion ONNX model when motion_model is "
+                              "learned (ros2-tracker train-motion writes one)")
         if self.trajectory_step_s > self.trajectory_horizon_s > 0:
             raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
         h = self.ground_homography
@@ -145,10 +172,23 @@ class Tracker:
 
     Args:
         config: tracker parameters; defaults when None.
+        predictor: the trajectory predictor; needed (and only used) when ``config.motion_model`` is
+            "learned" (``ros2_tracker.motion.create_predictor(config)`` builds it from the config);
+            the constant-velocity Kalman predictor otherwise.
+
+    Raises:
+        ConfigError: motion_model is "learned" but no predictor was given.
     """
 
-    def __init__(self, config: TrackerConfig | None = None) -> None:
-        self.set_config(config or TrackerConfig())
+    def __init__(self, config: TrackerConfig | None = None,
+                 predictor: TrajectoryPredictor | None = None) -> None:
+        config = config or TrackerConfig()
+        if config.motion_model == "learned" and predictor is None:
+            raise ConfigError("motion_model: learned needs a predictor: build it with "
+                              "ros2_tracker.motion.create_predictor(config)")
+        self._predictor = predictor if config.motion_model == "learned" else ConstantVelocityPredictor()
+        self._learned = config.motion_model == "learned"
+        self.set_config(config)
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
         self._next_id = 1
         self._multi_class = False
@@ -181,6 +221,10 @@ class Tracker:
         self._det = np.empty(0, dtype=np.int64)
         self._emb = np.empty((0, 0), dtype=np.float32)  # (N, E) unit embeddings; E = 0 until features come
         self._has_emb = np.empty(0, dtype=bool)
+        k = self.config.motion_history_frames  # box history: ring buffers, column = updates % k
+        self._hist = np.zeros((0, k, 4))
+        self._hist_ok = np.zeros((0, k), dtype=bool)
+        self._hist_t = np.full(k, -np.inf)
 
     @property
     def stamp(self) -> float | None:
@@ -232,6 +276,7 @@ class Tracker:
         if len(m_low) or len(m_tent):
             matches = np.concatenate([matches, m_low, m_tent])
         self._correct(matches, boxes, det_scores)
+        self._remember_boxes(boxes)
         if feats is not None:
             self._remember_appearance(matches, boxes, det_scores, feats)
         self._spawn(boxes, det_scores, det_cls, high, feats)
@@ -279,12 +324,50 @@ class Tracker:
         if step <= 0 or horizon < 0:
             raise ValueError("trajectory step must be > 0 and horizon >= 0")
         times = np.arange(1, math.floor(horizon / step + 1e-9) + 1) * step
-        mean, cov, ids = self._mean, self._cov, self._ids
+        # the default constant-velocity predictor reads the Kalman state only: skip copying the history
+        history, ids = self.motion_history(with_boxes=self._learned), self._ids
         if self._emb.shape[1] and self._has_emb.any():
             shown = ~self._dormant()  # the same tracks as tracks() reports, in the same order
-            mean, cov, ids = mean[shown], cov[shown], ids[shown]
-        centres, covariances = kalman.predict_trajectory(mean, cov, times, self._noise)
+            history, ids = history.select(shown), ids[shown]
+        centres, covariances = self._predictor.predict(history, times)
         return Trajectories(ids.copy(), times, centres, covariances)
+
+    def motion_history(self, with_boxes: bool = True) -> MotionHistory:
+        """Every track's recent measured boxes, oldest first, with the Kalman state at the last stamp
+        (``with_boxes=False``: the state only, with empty (N, 0) history arrays)."""
+        k = self._hist_t.shape[0]
+        order = (np.arange(k) + self._updates) % k if with_boxes else _NO_INDEX  # oldest column first
+        k, n = len(order), len(self._ids)
+        stamps = np.broadcast_to(self._hist_t[order], (n, k))
+        now = self._stamp if self._stamp is not None else 0.0
+        return MotionHistory(self._hist[:, order], self._hist_ok[:, order], stamps, now, self._mean,
+                             self._cov, self._noise)
+
+    def _remember_boxes(self, boxes: np.ndarray) -> None:
+        """Write this update's matched boxes into the history ring buffer (after the Kalman update)."""
+        matched = self._det >= 0
+        z = np.zeros((len(self._ids), 4))
+        if matched.any():
+            z[matched] = xyxy_to_cxcywh(boxes[self._det[matched]])
+        push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
+                     z, matched, self._stamp)
+
+    def apply_camera_motion(self, warp_2x3: np.ndarray) -> None:
+        """Move every track by the camera's image motion since the last update (e.g. from
+        ``ros2_tracker.cmc.EccAligner.estimate``), before the next :meth:`update`.
+
+        Args:
+            warp_2x3: (2, 3) affine warp mapping the previous frame's pixels to the next frame's.
+
+        Raises:
+            ValueError: not a finite 2x3 matrix.
+        """
+        warp = np.asarray(warp_2x3, dtype=np.float64)
+        if warp.shape != (2, 3) or not np.isfinite(warp).all():
+            raise ValueError(f"warp_2x3 must be a finite (2, 3) matrix, got shape {warp.shape}")
+        if len(self._ids):
+            self._mean, self._cov = kalman.warp_affine(self._mean, self._cov, warp)
+            self._hist = warp_history(self._hist, warp)  # the motion model reads it in today's pixels
 
     def forget_appearance(self) -> None:
         """Drop every track's appearance memory (e.g. after switching to another embedding model whose
@@ -350,6 +433,8 @@ class Tracker:
         if not len(rows) or not len(high):
             return _NO_PAIRS, high
         tb = track_boxes if len(rows) == len(track_boxes) else track_boxes[rows]
+        if self._learned and self.config.learned_lost_boxes:
+            tb = self._learned_lost_boxes(rows, tb)
         lost = self._state[rows] == _LOST if self.config.lost_box_growth > 0 else None
         if lost is not None and lost.any():
             pad = self.config.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
@@ -359,6 +444,19 @@ class Tracker:
         if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
             return self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
         return self._match_fused(rows, tb, boxes, det_cls, high, feats)
+
+    def _learned_lost_boxes(self, rows: np.ndarray, row_boxes: np.ndarray) -> np.ndarray:
+        """Lost tracks' boxes (of ``rows``) moved to the learned predictor's centre now (size kept)."""
+        lost = rows[self._state[rows] == _LOST]
+        if not len(lost):
+            return row_boxes
+        centres, _ = self._predictor.predict(self.motion_history().select(lost), np.zeros(1))
+        out = row_boxes.copy()
+        sel = self._state[rows] == _LOST
+        half = 0.5 * (out[sel, 2:] - out[sel, :2])
+        out[sel, :2] = centres[:, 0] - half
+        out[sel, 2:] = centres[:, 0] + half
+        return out
 
     def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats):
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
@@ -537,6 +635,12 @@ class Tracker:
         self._born = np.concatenate([self._born, now])
         self._last = np.concatenate([self._last, now])
         self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
+        hist = np.zeros((n, *self._hist.shape[1:]))
+        ok = np.zeros((n, self._hist_ok.shape[1]), dtype=bool)
+        column = (self._updates - 1) % len(self._hist_t)
+        hist[:, column], ok[:, column] = mean[:, :4], True  # the spawning detection
+        self._hist = np.concatenate([self._hist, hist])
+        self._hist_ok = np.concatenate([self._hist_ok, ok])
 
     def _retire(self) -> None:
         cfg = self.config
@@ -550,7 +654,7 @@ class Tracker:
         if stale.any():
             keep = ~stale
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
-                         "_det", "_emb", "_has_emb"):
+                         "_det", "_emb", "_has_emb", "_hist", "_hist_ok"):
                 setattr(self, name, getattr(self, name)[keep])
 
 
