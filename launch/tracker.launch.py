@@ -17,11 +17,10 @@ GroupAction, ParameterValue, os.path.join, get_package_share_directory).
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-
-from launch import LaunchDescription
 
 PACKAGE = 'ros2_tracker'
 

@@ -207,8 +207,10 @@ def test_versions_agree():
 
 
 def test_cmake_generates_every_msg_and_srv_file():
-    listed = {Path(p).name for p in _cmake_list("rosidl_generate_interfaces\\(") if p.endswith((".msg", ".srv"))}
-    assert listed == {p.name for p in [*(ROOT / "msg").glob("*.msg"), *(ROOT / "srv").glob("*.srv")]}
+    listed = {Path(p).name for p in _cmake_list("rosidl_generate_interfaces\\(")
+              if p.endswith((".msg", ".srv"))}
+    interfaces = [*(ROOT / "msg").glob("*.msg"), *(ROOT / "srv").glob("*.srv")]
+    assert listed == {p.name for p in interfaces}
 
 
 def test_every_node_module_is_installed_for_ros2_run():
