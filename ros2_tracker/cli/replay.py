@@ -2,6 +2,7 @@
 
     ros2-tracker replay [SOURCE] [--out DIR] [--detector [--model F]] [--detections F] [--rate R]
                         [--config F] [--frames N] [--no-video] [--domain-id N]
+                        [--offline [--refine-config F]]
 
 SOURCE is a MOTChallenge folder, a video file or a rosbag2 bag (default: the built-in synthetic scene,
 generated into ``--out``). The nodes of ``launch/pipeline.launch.py`` run as separate processes over DDS
@@ -19,7 +20,11 @@ When the replay ends the recorder is stopped cleanly and its bag is read back in
   end, from the replay publishing the frame (the DDS source timestamp of its ``/clock`` message, sent
   just before the frame) to the recorder receiving its tracks;
 * ``<name>_tracks.mp4`` (unless ``--no-video``) and ``<name>_ids.png``;
-* ``bag/`` (the recording) and ``logs/nodes.log`` (every node's output).
+* ``bag/`` (the recording) and ``logs/nodes.log`` (every node's output);
+* with ``--offline``: ``results/<name>.offline.txt``, the recorded tracks refined as a batch
+  (``ros2_tracker.refine``: tracklets linked across gaps, short gaps interpolated), marked offline by
+  ``results/<name>.offline.txt.offline.json``, and, with ground truth, ``metrics_offline.json`` with
+  the online and offline metrics side by side. The online results are left as they are.
 
 Exit status: 0 on success, 1 when a node failed, 2 for a bad SOURCE or option (one line on stderr).
 """
@@ -90,6 +95,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--domain-id", type=int, metavar="N",
                    help="ROS_DOMAIN_ID of the graph (default: derived from the pid)")
+    p.add_argument("--offline", action="store_true", help="also refine the recorded tracks as a batch "
+                   "(link tracklets, interpolate gaps) and report online and offline metrics")
+    p.add_argument("--refine-config", type=Path, metavar="F",
+                   help="refinement parameters for --offline (config/refine.yaml form)")
     p.set_defaults(run=run)
     return p
 
@@ -672,6 +681,10 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.out is not None and (args.out / "bag").exists():
         raise UserError(f"--out {args.out}: already holds a replay (bag/); choose another folder")
+    if args.refine_config is not None and not args.offline:
+        raise UserError("--refine-config needs --offline")
+    if args.offline:
+        _refine_config(args)  # a bad parameter file fails now, not after the replay
 
 
 def run(args: argparse.Namespace) -> int:
@@ -719,6 +732,8 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
           f"tracks{note}")
     written = [("results", results)]
     written += _evaluate(src, results, out, args.frames)
+    if args.offline:
+        written += _offline(src, args, rows, results, out)
     (out / "latency.json").write_text(json.dumps(profile, indent=2) + "\n")
     print(format_latency(profile))
     written.append(("latency", out / "latency.json"))
@@ -727,6 +742,40 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     for what, path in written:
         print(f"  {what:8s} {path}")
     return 0
+
+
+def _refine_config(args: argparse.Namespace) -> Any:
+    """``--offline``'s RefineConfig (defaults, or ``--refine-config``); ConfigError when invalid."""
+    from ros2_tracker.io.params import load_config
+    from ros2_tracker.refine import RefineConfig
+
+    return load_config(RefineConfig, args.refine_config)
+
+
+def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, results: Path,
+             out: Path) -> list[tuple[str, Path]]:
+    """``--offline``: refine the recorded tracks into a file of their own and score online vs offline."""
+    from ros2_tracker.eval.metrics import format_table
+    from ros2_tracker.refine.outputs import (
+        fps_from_stamps,
+        offline_results_path,
+        refine_and_write,
+        score_online_offline,
+    )
+
+    path = offline_results_path(results)
+    refined, marker = refine_and_write(rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, output=path,
+                                       online_path=results, config=_refine_config(args),
+                                       fps=src.fps if src.fps > 0 else fps_from_stamps(rows.stamps_ns))
+    summary = refined.summary()
+    print(f"offline: {summary['links']} links, {summary['interpolated_rows']} interpolated boxes")
+    written = [("offline", path), ("marker", marker)]
+    if src.gt_path is not None:
+        scores = score_online_offline(src.gt_path, results, path, name=src.name, num_frames=args.frames,
+                                      json_path=out / "metrics_offline.json")
+        print(format_table(scores))
+        written.append(("metrics (online vs offline)", out / "metrics_offline.json"))
+    return written
 
 
 def _print_log_tail(path: Path, lines: int = 15) -> None:

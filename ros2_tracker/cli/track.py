@@ -2,6 +2,7 @@
 
     ros2-tracker track --detections DET.txt --output RES.txt [--config F] [--fps F] [--timing T.json]
                        [--sequence SEQ --reid-model MODEL.onnx [--reid-config F] [--reid-threads N]]
+                       [--offline [--refine-config F]]
 
 ``--timing`` writes ``{"update_seconds": S}``: the time inside the tracker's update calls only.
 
@@ -11,6 +12,18 @@ embeddings (``ros2_tracker.appearance``), passed to the tracker as ``features``.
 reports ``embed_seconds`` (inside the embedder), ``read_seconds`` (image reading and decoding),
 ``embedded_frames`` and ``frames_without_appearance`` (missing images, boxes without a crop, or
 embedder failures: those frames are tracked by motion only); ``update_seconds`` stays the tracker's.
+
+With ``--offline`` the sequence is processed as a batch (``ros2_tracker.refine``): online tracking runs
+exactly as without it and its results go to ``RES.online.txt`` beside ``--output``; then tracklets are
+linked across gaps (by motion and appearance: the ``--reid-model`` embeddings already computed) and
+short gaps are interpolated, and ``--output`` gets the refined results, a valid MOTChallenge file,
+marked offline by ``RES.txt.offline.json`` (refinement parameters, links, counts). Parameters:
+``--refine-config`` (config/refine.yaml form).
+
+With ``--cmc --sequence SEQ`` the core tracker's tracks are moved by the camera motion between
+consecutive images (ECC, ``ros2_tracker.cmc``) before each update; ``--timing`` adds ``cmc_seconds``.
+``--tracker tracktor --sequence SEQ [--detections DET.txt | --private]`` runs Tracktor instead (a
+detector's regression head on every image; see ``ros2_tracker.regression.command``).
 """
 
 from __future__ import annotations
@@ -27,14 +40,19 @@ from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import find_sequence_root, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
-from ros2_tracker.offline import SequenceAppearance, track_mot_detections
+from ros2_tracker.offline import OfflineResult, SequenceAppearance, track_mot_detections
+from ros2_tracker.refine import RefineConfig
+from ros2_tracker.refine.embeddings import EmbeddingRecorder
+from ros2_tracker.regression.command import add_arguments as add_tracktor_arguments
+from ros2_tracker.regression.command import build_camera_motion, check_core_args, run_tracktor
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the subcommand."""
     p = sub.add_parser("track", help="track MOTChallenge detections, write MOTChallenge results",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--detections", required=True, type=Path, help="MOTChallenge det.txt")
+    p.add_argument("--detections", type=Path, help="MOTChallenge det.txt (required, except with --tracker "
+                   "tracktor --private)")
     p.add_argument("--output", required=True, type=Path, help="results file to write")
     p.add_argument("--config", type=Path, help="tracker parameters (config/tracker.yaml form)")
     p.add_argument("--fps", type=float, help="frame rate [Hz]; default: the sequence's seqinfo.ini, else 30")
@@ -53,6 +71,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                       "input_size, mean, std, batch_size, ...) in config/*.yaml form")
     reid.add_argument("--reid-threads", type=int, help="ONNX Runtime threads for the embedder "
                       "(default 1; 0 = all cores)")
+    offline = p.add_argument_group("offline refinement (the whole sequence at once)")
+    offline.add_argument("--offline", action="store_true", help="after online tracking, link tracklets "
+                         "across gaps and interpolate short gaps; --output gets the refined results, "
+                         "RES.online.txt the online ones, RES.txt.offline.json marks the output offline")
+    offline.add_argument("--refine-config", type=Path, help="refinement parameters (config/refine.yaml "
+                         "form); needs --offline")
+    p.add_argument("--tracker", choices=("sort", "tracktor"), default="sort", help="sort: the core tracker "
+                   "on --detections; tracktor: a detector's regression head on --sequence's images "
+                   "(ros2_tracker.regression)")
+    p.add_argument("--cmc", action="store_true", help="core tracker: camera-motion compensation (ECC) from "
+                   "--sequence's images")
+    add_tracktor_arguments(p)
     p.set_defaults(run=run)
     return p
 
@@ -83,6 +113,8 @@ def build_appearance(args: argparse.Namespace) -> SequenceAppearance | None:
         if args.reid_config is not None or args.reid_threads is not None:
             raise UserError("--reid-config and --reid-threads need --reid-model")
         return None
+    if args.reid_model is None and args.sequence is not None and getattr(args, "cmc", False):
+        return None  # --sequence gives the images of --cmc only
     if args.reid_model is None or args.sequence is None:
         raise UserError("--sequence and --reid-model go together: the images and the re-ID model")
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
@@ -101,16 +133,25 @@ def build_appearance(args: argparse.Namespace) -> SequenceAppearance | None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
+    if args.tracker == "tracktor":
+        return run_tracktor(args)
+    check_core_args(args)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     if args.calibration is not None:
         config = config.replace(ground_homography=load_ground_homography(args.calibration))
     dets = read_mot(args.detections)
     fps, length = resolve_fps(args.detections, args.fps)
+    refine_config = _refine_config(args)
     appearance = build_appearance(args)
-    tracker = Tracker(config)
+    features = _recording(appearance) if refine_config is not None else appearance
+    tracker = Tracker(config, predictor=_motion_predictor(config))
+    motion = build_camera_motion(args, tracker, features)
     res = track_mot_detections(dets, tracker, fps, last_frame=args.frames or length or None,
-                               features=appearance)
-    write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)
+                               features=motion or features)
+    if refine_config is None:
+        write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)
+    else:
+        _write_offline(args, res, fps, refine_config, features)
     if args.timing:
         args.timing.parent.mkdir(parents=True, exist_ok=True)
         timing: dict = {"update_seconds": res.update_seconds, "frames": res.n_frames}
@@ -119,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
                           embedded_frames=appearance.embedded_frames,
                           frames_without_appearance=appearance.frames_without_appearance,
                           embedder=appearance.embedder.name)
+        if motion is not None:
+            timing.update(cmc_seconds=motion.aligner.seconds, cmc_failures=motion.aligner.failures)
         args.timing.write_text(json.dumps(timing))
     if tracker.dropped_detections:
         print(f"warning: {tracker.dropped_detections} invalid detections dropped", file=sys.stderr)
@@ -127,3 +170,46 @@ def run(args: argparse.Namespace) -> int:
               f"{appearance.problems[0]}", file=sys.stderr)
     print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
     return 0
+
+
+def _refine_config(args: argparse.Namespace) -> RefineConfig | None:
+    """The refinement parameters with ``--offline`` (None without it)."""
+    if not args.offline:
+        if args.refine_config is not None:
+            raise UserError("--refine-config needs --offline")
+        return None
+    return load_config(RefineConfig, args.refine_config)
+
+
+def _recording(appearance: SequenceAppearance | None) -> EmbeddingRecorder | None:
+    """``--offline``: keep the embeddings online tracking computes, for linking (None without appearance)."""
+    return None if appearance is None else EmbeddingRecorder(appearance)
+
+
+def _write_offline(args: argparse.Namespace, res: OfflineResult, fps: float, refine_config: RefineConfig,
+                   recorder: EmbeddingRecorder | None) -> None:
+    """``--offline``: the online rows to RES.online.txt, the refined ones to --output, and the marker."""
+    from ros2_tracker.refine.outputs import online_results_path, refine_and_write
+
+    online = online_results_path(args.output)
+    write_results(online, res.frames, res.ids, res.boxes_tlwh, res.scores)
+    embeddings = recorder.row_embeddings(res.frames, res.boxes_tlwh) if recorder is not None else None
+    refined, marker = refine_and_write(res.frames, res.ids, res.boxes_tlwh, res.scores, output=args.output,
+                                       online_path=online, fps=fps, config=refine_config,
+                                       embeddings=embeddings)
+    summary = refined.summary()
+    if embeddings is None and refine_config.link and not refine_config.link_without_appearance:
+        print("note: --offline without --sequence/--reid-model: no appearance, so tracklets are not linked "
+              "(link_without_appearance is off); gaps are interpolated", file=sys.stderr)
+    print(f"offline: {summary['links']} links ({summary['ids_before']} -> {summary['ids_after']} ids), "
+          f"{summary['interpolated_rows']} interpolated boxes; online results -> {online}, "
+          f"marker -> {marker}")
+
+
+def _motion_predictor(config: TrackerConfig):
+    """The learned motion model when ``motion_model: learned`` (None = constant velocity)."""
+    if config.motion_model != "learned":
+        return None
+    from ros2_tracker.motion import create_predictor
+
+    return create_predictor(config)

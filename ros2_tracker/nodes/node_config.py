@@ -62,8 +62,15 @@ class TrackerNodeConfig(ConfigBase):
     reid_num_threads: int = param(1, "With use_appearance: ONNX Runtime intra-op threads of the re-ID "
                                   "model (0 = all cores)", low=0, high=256)
 
+    tracker: str = param("core", "core: tracking-by-detection of the detections (TrackerConfig); tracktor: a "
+                         "detector's regression head tracks on each image, the detections only start tracks "
+                         "(parameters of config/tracktor.yaml; needs use_images)",
+                         choices=("core", "tracktor"), read_only=True)
+
     def check(self) -> None:
         """``use_appearance`` needs ``use_images`` and a model; ``reid_*`` must make a valid embedder."""
+        if self.tracker == "tracktor" and not self.use_images:
+            raise ConfigError("tracker: tracktor needs use_images:=true (it regresses boxes on every image)")
         if self.use_appearance and not self.use_images:
             raise ConfigError("use_appearance: needs use_images:=true (the appearance embeddings are "
                               "computed from the images paired with the detections)")

@@ -39,6 +39,14 @@ reason and the old model keeps running. Loading blocks tracking for its duration
 second for OSNet x0.25). A new model with another embedding size resets the tracker (warning): the
 tracks' appearance memories cannot be compared with its embeddings (ids keep counting up).
 
+Tracktor (``tracker:=tracktor``, needs ``use_images``): each detection message with its image goes through
+:class:`~ros2_tracker.regression.tracktor.Tracktor` instead of the core tracker: the tracks' boxes are
+regressed by the detector's heads on the image (``regressor_model_path``, e.g. the D2Go Faster R-CNN), the
+message's detections of class ``class_id`` are refined by the same heads and only start tracks; with
+``use_appearance`` the re-ID model re-identifies inactive tracks. Its parameters are those of
+``config/tracktor.yaml`` (pass it as a second ``--params-file``); trajectories use the core's
+``trajectory_*`` parameters. A frame without a usable image is skipped (warning).
+
 Parameters: every field of :class:`~ros2_tracker.core.tracker.TrackerConfig` and
 :class:`~ros2_tracker.nodes.node_config.TrackerNodeConfig`, declared with ranges (see
 :mod:`ros2_tracker.nodes.params`). An invalid value at start-up logs the parameter and its range and
@@ -162,8 +170,10 @@ class TrackerNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker_node", **kwargs)
-        self._tracker = Tracker(declare_config(self, TrackerConfig))
+        tracker_cfg = declare_config(self, TrackerConfig)
+        self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
         self._cfg = declare_config(self, TrackerNodeConfig)
+        self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
         if self._cfg.use_appearance:
@@ -212,6 +222,9 @@ class TrackerNode(Node):
 
     def _process(self, msg: Any, image: Image | None) -> None:
         """One detection message: convert -> (embed) -> update -> publish tracks, timing, markers, image."""
+        if self._tracktor is not None:
+            self._process_tracktor(msg, image)
+            return
         start = time.perf_counter()
         det = detections_to_arrays(msg)
         if det.invalid:
@@ -237,6 +250,45 @@ class TrackerNode(Node):
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    # ------------------------------------------------------------------ tracktor
+    def _process_tracktor(self, msg: Any, image: Image | None) -> None:
+        """``tracker: tracktor``: the image through Tracktor (its detections refined by the same heads)."""
+        start = time.perf_counter()
+        det = detections_to_arrays(msg)
+        bgr = self._to_bgr(image, det.stamp_s) if image is not None else None
+        if bgr is None:
+            self.get_logger().warning(f"no usable image for the detections at stamp {det.stamp_s:.6f}: "
+                                      "Tracktor skips the frame", throttle_duration_sec=_THROTTLE_S)
+            return
+        self._tracktor.embedder = self._embedder  # follows run-time re-ID model changes
+        try:
+            live = self._step_tracktor(bgr, det)
+        except Exception as exc:  # a failing network must not stop the node (torch raises many types)
+            self.get_logger().warning(f"Tracktor failed at stamp {det.stamp_s:.6f}: {type(exc).__name__}: "
+                                      f"{_one_line(exc)}", throttle_duration_sec=_THROTTLE_S)
+            return
+        cfg = self._tracker.config
+        tracks, traj = published_tracks(
+            live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),
+            publish_lost=self._cfg.publish_lost, publish_tentative=self._cfg.publish_tentative)
+        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
+        self._timing_pub.publish(String(data=json.dumps(
+            {"stamp": det.stamp_s, "stage": "tracker", "seconds": time.perf_counter() - start})))
+        self._publish_markers(tracks, traj, msg.header)
+        if self._image_pub.get_subscription_count() > 0:
+            self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    def _step_tracktor(self, bgr: np.ndarray, det: DetectionArrays) -> TrackSet:
+        keep = det.classes == self._tracktor.config.class_id  # the class the regressor tracks
+        boxes, scores = det.boxes_xyxy[keep], det.scores[keep]
+        try:
+            return self._tracktor.step(bgr, stamp=det.stamp_s, detections_xyxy=boxes, detection_scores=scores)
+        except StampError as exc:
+            self.get_logger().warning(f"{exc}: time went backwards; resetting Tracktor",
+                                      throttle_duration_sec=_THROTTLE_S)
+            self._tracktor.reset()
+            return self._tracktor.step(bgr, stamp=det.stamp_s, detections_xyxy=boxes, detection_scores=scores)
 
     # ------------------------------------------------------------------ appearance
     def _embed(self, det: DetectionArrays, image: Image | None,
@@ -390,6 +442,50 @@ class TrackerNode(Node):
         old, self._cfg = self._cfg, cfg
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
             self._swap_embedder(cfg.embedder_config())
+
+
+def _motion_predictor(cfg: TrackerConfig, logger: Any) -> Any:
+    """The learned trajectory predictor when ``motion_model`` is learned (None = constant velocity).
+
+    Raises:
+        ConfigError: a missing or mismatched motion model file (a start-up error naming the parameter).
+    """
+    if cfg.motion_model != "learned":
+        return None
+    from ros2_tracker.motion import create_predictor
+
+    predictor = create_predictor(cfg, logger=logger)
+    logger.info(f"motion model: learned, {predictor.path} ({predictor.config.cell}, horizon "
+                f"{predictor.config.horizon_s:g} s)")
+    return predictor
+
+
+def _create_tracktor(node: Node) -> Any:
+    """``tracker: tracktor``: Tracktor with the parameters of config/tracktor.yaml, declared on ``node``.
+
+    Tracktor's own parameters can change at run time; the regressor's and the camera-motion ones are
+    read-only (the model is loaded once).
+
+    Raises:
+        ConfigError: an invalid parameter, or a model that cannot be loaded (a start-up error).
+    """
+    from ros2_tracker.cmc.ecc import CmcConfig, EccAligner
+    from ros2_tracker.regression.config import RegressorConfig
+    from ros2_tracker.regression.factory import create_regressor
+    from ros2_tracker.regression.tracktor import Tracktor, TracktorConfig
+
+    cfg = declare_config(node, TracktorConfig)
+    regressor = create_regressor(declare_config(node, RegressorConfig))
+    cmc = declare_config(node, CmcConfig)
+    tracktor = Tracktor(regressor, cfg, aligner=EccAligner(cmc) if cfg.cmc else None)
+
+    def set_config(new: TracktorConfig) -> None:
+        tracktor.config = new.replace(cmc=cfg.cmc)  # the aligner is made at start-up
+
+    add_on_set_validator(node, TracktorConfig, lambda: tracktor.config, set_config)
+    motion = f", CMC {cmc.cmc_motion}" if cfg.cmc else ""
+    node.get_logger().info(f"tracker: tracktor, {regressor.name}{motion}")
+    return tracktor
 
 
 def _load_embedder(cfg: EmbedderConfig) -> Embedder:

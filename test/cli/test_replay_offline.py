@@ -1,0 +1,56 @@
+"""`ros2-tracker replay --offline`: the recorded tracks refined beside the online ones, both scored.
+
+The ROS part of replay is covered by test_replay_e2e.py; this tests what ``--offline`` adds after it,
+on tracks as the replay reads them back (here: the core tracker's output on TUD-Campus).
+"""
+
+import argparse
+import hashlib
+import json
+
+import pytest
+from conftest import require_shared
+
+from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.replay import ReplaySource, TrackRows, _check_args, _offline
+from ros2_tracker.io.mot import read_mot, write_results
+
+
+@pytest.mark.data
+def test_offline_refines_beside_the_online_results_and_scores_both(tmp_path):
+    from ros2_tracker.core.tracker import Tracker, TrackerConfig
+    from ros2_tracker.offline import track_mot_detections
+
+    root = require_shared("data", "TUD-Campus")
+    res = track_mot_detections(read_mot(root / "det" / "det_frcnn.txt"), Tracker(TrackerConfig()), 25.0)
+    rows = TrackRows(res.frames, res.ids, res.boxes_tlwh, res.scores, [], [])
+    results = tmp_path / "results" / "TUD-Campus.txt"
+    write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
+    before = hashlib.sha256(results.read_bytes()).hexdigest()
+    src = ReplaySource(root, "mot", "TUD-Campus", fps=25.0, length=71, gt_path=root / "gt" / "gt.txt")
+    args = argparse.Namespace(offline=True, refine_config=None, frames=None)
+    written = dict(_offline(src, args, rows, results, tmp_path))
+    assert hashlib.sha256(results.read_bytes()).hexdigest() == before  # online untouched
+    offline = tmp_path / "results" / "TUD-Campus.offline.txt"
+    assert written["offline"] == offline and len(read_mot(offline)) > len(rows.frames)
+    assert json.loads(written["marker"].read_text())["online_results"] == str(results)
+    metrics = json.loads((tmp_path / "metrics_offline.json").read_text())
+    assert list(metrics) == ["TUD-Campus online", "TUD-Campus offline"]
+    assert metrics["TUD-Campus offline"]["HOTA"] >= metrics["TUD-Campus online"]["HOTA"]
+
+
+def test_refine_config_needs_offline(tmp_path):
+    args = argparse.Namespace(rate=0.0, frames=None, out=None, offline=False,
+                              refine_config=tmp_path / "r.yaml")
+    with pytest.raises(UserError, match="needs --offline"):
+        _check_args(args)
+
+
+def test_bad_refine_config_fails_before_the_replay(tmp_path):
+    from ros2_tracker.core.config import ConfigError
+
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    link_max_gap_s: -1\n")
+    args = argparse.Namespace(rate=0.0, frames=None, out=None, offline=True, refine_config=cfg)
+    with pytest.raises(ConfigError, match="link_max_gap_s"):
+        _check_args(args)

@@ -1,0 +1,84 @@
+"""`ros2-tracker track --tracker tracktor` and `track --cmc`: results, timing, bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import CLI, REPO
+
+from ros2_tracker.io.mot import read_mot
+
+pytestmark = pytest.mark.data
+
+
+def run_cli(*args):
+    """The real command line, in a fresh process (loading torch there costs seconds: used once)."""
+    return subprocess.run([str(CLI), "track", *map(str, args)], capture_output=True, text=True, timeout=180)
+
+
+def run_main(capsys, *args):
+    """``ros2-tracker track`` in this process (torch is loaded once for the whole test session)."""
+    from ros2_tracker.cli.main import main
+
+    code = main(["track", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def test_tracktor_public_and_timing(tmp_path, d2go_path, d2go, tud, capsys):
+    out, timing = tmp_path / "res.txt", tmp_path / "t.json"
+    code, err = run_main(capsys, "--tracker", "tracktor", "--sequence", tud, "--detections",
+                         tud / "det" / "det.txt", "--regressor-model", d2go_path, "--tracktor-config",
+                         REPO / "config" / "tracktor.yaml", "--frames", 5, "--output", out,
+                         "--timing", timing)
+    assert code == 0, err
+    res = read_mot(out)
+    assert res.last_frame == 5 and len(set(res.ids.tolist())) >= 4
+    t = json.loads(timing.read_text())
+    assert t["frames"] == 5 and t["update_seconds"] >= t["encode_seconds"] + t["regress_seconds"] > 0
+    assert t["cmc_seconds"] > 0 and t["regressor"].startswith("d2go:")
+
+
+@pytest.mark.slow
+def test_tracktor_private_from_the_command_line(tmp_path, d2go_path, tud):
+    out = tmp_path / "res.txt"
+    r = run_cli("--tracker", "tracktor", "--sequence", tud, "--private", "--regressor-model", d2go_path,
+                "--frames", 3, "--output", out)
+    assert r.returncode == 0, r.stderr
+    assert read_mot(out).last_frame == 3 and "tracked 3 frames" in r.stdout
+
+
+def test_core_tracker_with_cmc(tmp_path, tud, capsys):
+    out, timing = tmp_path / "res.txt", tmp_path / "t.json"
+    code, err = run_main(capsys, "--detections", tud / "det" / "det.txt", "--sequence", tud, "--cmc",
+                         "--frames", 10, "--output", out, "--timing", timing)
+    assert code == 0, err
+    assert len(read_mot(out)) > 10
+    t = json.loads(timing.read_text())
+    assert t["cmc_seconds"] > 0 and t["cmc_failures"] == 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--tracker", "tracktor", "--private"], "needs --sequence"),
+    (["--tracker", "tracktor", "--sequence", "{tud}"], "--detections det.txt (public) or --private"),
+    (["--tracker", "tracktor", "--sequence", "{tud}", "--private", "--tracktor-config", "{bad}"],
+     "sigma_active"),
+    (["--tracker", "tracktor", "--sequence", "{tud}", "--private"], "regressor_model_path: must be set"),
+    (["--tracker", "tracktor", "--sequence", "{tud}", "--private", "--regressor-model", "{junk}"],
+     "not a TorchScript archive"),
+    (["--tracker", "tracktor", "--sequence", "{tmp}/none", "--private", "--regressor-model", "{d2go}"],
+     "--sequence"),
+    (["--detections", "{tud}/det/det.txt", "--cmc"], "--cmc needs --sequence"),
+    (["--detections", "{tud}/det/det.txt", "--private"], "need --tracker tracktor"),
+    ([], "--detections is required"),
+])
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, tud, d2go_path, d2go, capsys, args, needle):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    sigma_active: 2.0\n")
+    junk = tmp_path / "junk.pt"
+    junk.write_text("junk")
+    fill = {"tud": tud, "bad": bad, "junk": junk, "tmp": tmp_path, "d2go": d2go_path}
+    code, err = run_main(capsys, *(a.format(**fill) for a in args), "--output", tmp_path / "res.txt")
+    assert code == 2, err
+    assert needle in err and len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,80 @@
+"""tracker_node with ``tracker: tracktor``: a real node process, real TUD-Campus frames, the real D2Go model.
+
+The node's tracks must equal those of :class:`Tracktor` run in this process on the same images and the
+same detection arrays (through the message): same ids, same boxes. Start-up errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.data]
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+msgs = pytest.importorskip("ros2_tracker.msg",
+                           reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+
+from ros_graph import TrackerNodeClient  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from ros2_tracker.nodes.conversions import (  # noqa: E402
+    arrays_to_detections,
+    detections_to_arrays,
+    seconds_to_stamp,
+    track_array_to_arrays,
+)
+from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
+
+from .conftest import read_frame  # noqa: E402
+
+FRAMES = 4
+
+
+def public(seq, frame):
+    from ros2_tracker.core.boxes import tlwh_to_xyxy
+    from ros2_tracker.io.mot import read_mot
+
+    d = read_mot(seq / "det" / "det_frcnn.txt")
+    sel = d.frames == frame
+    return tlwh_to_xyxy(d.boxes_tlwh[sel]), d.scores[sel]
+
+
+@pytest.mark.slow
+def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path, tud):
+    from ros2_tracker.regression.tracktor import Tracktor
+
+    start, context = tracker_node_graph
+    proc, log = start("tracker:=tracktor", "use_images:=true", f"regressor_model_path:={d2go_path}",
+                      "image_qos:=reliable", "image_wait_s:=5.0")
+    client = TrackerNodeClient(context, "tracktor_test")
+    client.wait_for_node(proc, log, timeout=60.0, images=True)
+    reference = Tracktor(d2go)
+    for f in range(1, FRAMES + 1):
+        image, (boxes, scores) = read_frame(tud, f), public(tud, f)
+        header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + (f - 1) / 25.0))
+        det_msg = arrays_to_detections(boxes, scores, np.zeros(len(boxes), dtype=np.int64), header, msgs)
+        img_msg = bgr_to_image_msg(image, Image, "bgr8", header)
+        got = track_array_to_arrays(client.publish_frame(det_msg, img_msg, 60.0))
+        det = detections_to_arrays(det_msg)
+        want = reference.step(image, stamp=det.stamp_s, detections_xyxy=det.boxes_xyxy,
+                              detection_scores=det.scores).confirmed_and_updated()
+        assert got.ids.tolist() == want.ids.tolist() and len(want) >= 4
+        np.testing.assert_allclose(got.boxes_xyxy, want.boxes_xyxy, atol=1e-3)
+    text = log.read_text()
+    assert "tracker: tracktor, d2go:" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("params,expected", [
+    (["tracker:=tracktor"], ["tracker: tracktor needs use_images:=true"]),
+    pytest.param(["tracker:=tracktor", "use_images:=true", "regressor_model_path:=/nonexistent/d2go.pt"],
+                 ["regressor_model_path", "/nonexistent/d2go.pt", "file not found"],
+                 marks=pytest.mark.slow),  # the node imports torch first: seconds
+], ids=["without_images", "missing_model"])
+def test_tracktor_start_up_errors_exit_2(tracker_node_graph, params, expected):
+    start, _ = tracker_node_graph
+    proc, log = start(*params)
+    assert proc.wait(60) == 2
+    text = log.read_text()
+    assert all(e in text for e in expected) and "Traceback" not in text, text
