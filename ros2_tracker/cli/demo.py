@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     info = prepare_sequence(args)
     det_path = info.detection_path(args.detections)
     dets = read_mot(det_path)
-    tracker = Tracker(config)
+    from ros2_tracker.motion import create_predictor
+
+    tracker = Tracker(config, predictor=create_predictor(config))
     snapshots: list = []
     with tqdm(total=max(info.length, dets.last_frame), desc=f"track {info.name}", unit="frame") as bar:
         res = track_mot_detections(dets, tracker, info.fps, last_frame=info.length or None,

@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
     refine_config = _refine_config(args)
     appearance = build_appearance(args)
     features = _recording(appearance) if refine_config is not None else appearance
-    tracker = Tracker(config, predictor=_motion_predictor(config))
+    from ros2_tracker.motion import create_predictor
+
+    tracker = Tracker(config, predictor=create_predictor(config))
     motion = build_camera_motion(args, tracker, features)
     res = track_mot_detections(dets, tracker, fps, last_frame=args.frames or length or None,
                                features=motion or features)
@@ -204,12 +206,3 @@ def _write_offline(args: argparse.Namespace, res: OfflineResult, fps: float, ref
     print(f"offline: {summary['links']} links ({summary['ids_before']} -> {summary['ids_after']} ids), "
           f"{summary['interpolated_rows']} interpolated boxes; online results -> {online}, "
           f"marker -> {marker}")
-
-
-def _motion_predictor(config: TrackerConfig):
-    """The learned motion model when ``motion_model: learned`` (None = constant velocity)."""
-    if config.motion_model != "learned":
-        return None
-    from ros2_tracker.motion import create_predictor
-
-    return create_predictor(config)
