@@ -43,7 +43,8 @@ class TrackerNodeClient:
         if markers:
             n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
         if annotated_images:
-            n.create_subscription(Image, "tracks/image", self.images.append, 100)
+            n.create_subscription(Image, "tracks/image", self.images.append,
+                                 QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT))
         self.det_pub = n.create_publisher(msgs.Detection2DArray, "detections", RELIABLE)
         self.img_pub = n.create_publisher(Image, "image", RELIABLE)
         self.params = n.create_client(SetParameters, "tracker_node/set_parameters")

@@ -37,6 +37,9 @@ class TrackerNodeConfig(ConfigBase):
                            read_only=True)
     tracks_qos: str = param("reliable", "QoS of the tracks publisher", choices=("sensor_data", "reliable"),
                             read_only=True)
+    annotated_image_qos: str = param("sensor_data", "QoS of the tracks/image publisher (best effort by "
+                                     "default: a large reliable image to a slow viewer stalls DDS)",
+                                     choices=("sensor_data", "reliable"), read_only=True)
     detections_format: str = param("ros2_tracker", "Message type on detections_topic: ros2_tracker/"
                                    "Detection2DArray or vision_msgs/Detection2DArray (needs vision_msgs "
                                    "installed)", choices=("ros2_tracker", "vision_msgs"), read_only=True)

@@ -189,7 +189,7 @@ class TrackerNode(Node):
         cfg = self._cfg
         self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks", _qos(cfg.tracks_qos, 10))
         self._markers_pub = self.create_publisher(MarkerArray, "tracks/markers", 10)
-        self._image_pub = self.create_publisher(Image, "tracks/image", 5)
+        self._image_pub = self.create_publisher(Image, "tracks/image", _qos(cfg.annotated_image_qos, 5))
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
         self.create_subscription(_detections_type(cfg.detections_format), cfg.detections_topic,
                                  self._on_detections, QoSProfile(depth=100,
