@@ -644,6 +644,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=200.0, help="time budget; later checks are skipped")
     ap.add_argument("--quick", action="store_true", help="fewer models (for a CPU smoke run)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--no-tf32", action="store_true", help="strict FP32 on CUDA: no TF32 in matrix products "
+                    "and convolutions (torch allows TF32 convolutions by default, ~1e-2 relative error)")
     return ap.parse_args(argv)
 
 
@@ -654,6 +656,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.no_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     run = Run(device=resolve_device(args.device), assets=args.assets, out=args.out, budget_s=args.budget_s,
               quick=args.quick)
     checks = [("env", check_env), ("tensorrt", check_tensorrt), ("onnxruntime", check_onnxruntime),

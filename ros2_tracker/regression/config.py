@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
-__all__ = ["REGRESSOR_BACKENDS", "RegressorConfig", "RegressorLoadError"]
+__all__ = ["REGRESSOR_BACKENDS", "REGRESSOR_RUNTIMES", "RegressorConfig", "RegressorLoadError"]
 
-REGRESSOR_BACKENDS = ("d2go",)
+REGRESSOR_BACKENDS = ("d2go", "torchvision")
+REGRESSOR_RUNTIMES = ("torch", "onnxruntime", "tensorrt")
 
 
 class RegressorLoadError(ConfigError):
@@ -19,9 +20,13 @@ class RegressorLoadError(ConfigError):
 class RegressorConfig(ConfigBase):
     """Parameters of a :class:`~ros2_tracker.regression.regressor.BoxRegressor` backend."""
 
-    regressor_backend: str = param("d2go", "Two-stage detector runtime: d2go = the pretrained D2Go "
-                                   "Faster R-CNN (TorchScript, CPU)", choices=REGRESSOR_BACKENDS,
-                                   read_only=True)
+    regressor_backend: str = param("d2go", "Two-stage detector: d2go = the pretrained D2Go Faster R-CNN "
+                                   "(TorchScript, CPU); torchvision = the Faster R-CNN of train-detector "
+                                   "(checkpoint.pt)", choices=REGRESSOR_BACKENDS, read_only=True)
+    regressor_runtime: str = param("torch", "Runtime of the torchvision detector: torch, onnxruntime (the "
+                                   "ONNX split beside the checkpoint) or tensorrt (engines built from it; "
+                                   "falls back to onnxruntime with a warning without TensorRT/CUDA)",
+                                   choices=REGRESSOR_RUNTIMES, read_only=True)
     regressor_model_path: str = param("", "Detector model file (D2Go: the TorchScript .pt archive); must "
                                       "be set", read_only=True)
     regressor_short_side: int = param(320, "The frame is scaled so its shorter side has this many pixels "

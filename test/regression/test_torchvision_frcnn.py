@@ -236,3 +236,18 @@ def test_model_config_rejects_invalid_values(changes, field):
 def test_regressor_config_rejects_invalid_values(changes, field):
     with pytest.raises(ConfigError, match=field):
         FrcnnRegressorConfig(**changes)
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_tracktor_factory_builds_the_torchvision_detector(model, exported, frame, gt_boxes, runtime):
+    """RegressorConfig(regressor_backend="torchvision") gives Tracktor this detector, in either runtime."""
+    from ros2_tracker.regression.config import RegressorConfig
+    from ros2_tracker.regression.factory import create_regressor
+
+    out, _ = exported
+    reg = create_regressor(RegressorConfig(regressor_backend="torchvision", regressor_runtime=runtime,
+                                           regressor_model_path=str(out / "checkpoint.pt")))
+    assert isinstance(reg, BoxRegressor) and runtime in reg.name
+    ref = TorchFrcnnRegressor(model)
+    got, want = reg.regress(reg.encode(frame), gt_boxes), ref.regress(ref.encode(frame), gt_boxes)
+    np.testing.assert_allclose(got.boxes_xyxy, want.boxes_xyxy, rtol=1e-3, atol=1e-2)
