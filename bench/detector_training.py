@@ -3,7 +3,7 @@ Faster R-CNN's CPU latency per frame, PyTorch vs ONNX Runtime, at the training i
 
     .venv/bin/python bench/detector_training.py [--config config/detector_train.yaml] [--iterations N]
                                                 [--out bench/out/detector] [--from-run DIR]
-                                                [--section /tmp/sections/detector.md] [--threads 1]
+                                                [--section bench/out/sections/detector.md] [--threads 1]
 
 * training: the default config (or ``--config``; ``--iterations`` overrides both schedules) trains on
   TUD-Campus + PETS09-S3MF1 and is scored on MOT17-mini's frames with ground truth (held out: split by
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=OUT / "detector",
                    help="run folder (default bench/out/detector)")
     p.add_argument("--from-run", type=Path, help="report this finished train-detector run, do not train")
-    p.add_argument("--section", type=Path, default=Path("/tmp/sections/detector.md"),
+    p.add_argument("--section", type=Path, default=Path("bench/out/sections/detector.md"),
                    help="markdown section to write")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency runs")
     p.add_argument("--repeats", type=int, default=10, help="timed calls per measurement")

@@ -1,7 +1,8 @@
 """Motion-model benchmark: prediction accuracy and tracking effect of the learned model vs constant velocity.
 
     .venv/bin/python bench/motion.py --model runs/motion/motion.onnx [--config config/motion_train.yaml]
-                                     [--section /tmp/sections/motion.md] [--plot /tmp/sections/motion.png]
+                                     [--section bench/out/sections/motion.md]
+                                     [--plot bench/out/sections/motion.png]
                                      [--out runs/bench-motion]
 
 Sections of the markdown written to ``--section``:
@@ -186,6 +187,7 @@ def _plot(rows, path: Path) -> None:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
 
 
@@ -203,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True, help="motion.onnx from ros2-tracker train-motion")
     ap.add_argument("--config", type=Path, default=REPO / "config" / "motion_train.yaml")
-    ap.add_argument("--section", type=Path, default=Path("/tmp/sections/motion.md"))
-    ap.add_argument("--plot", type=Path, default=Path("/tmp/sections/motion.png"))
+    ap.add_argument("--section", type=Path, default=Path("bench/out/sections/motion.md"))
+    ap.add_argument("--plot", type=Path, default=Path("bench/out/sections/motion.png"))
     args = ap.parse_args(argv)
     from ros2_tracker.io.params import load_config
     from ros2_tracker.training.train_motion import MotionTrainConfig

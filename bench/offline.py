@@ -16,7 +16,7 @@ Metrics are TrackEval's HOTA, IDF1, MOTA and IDSW (``ros2_tracker.eval.metrics``
 side by side; "refine ms" is the wall time of the refinement of the whole sequence (summed over the
 sequences of a dataset). Datasets are run_bench's (``--datasets`` keys): tud-campus-frcnn,
 tud-campus-acf, tud-stadtmitte, pets09-s3mf1, mot17 (ground truth: first 4-8 frames only, a smoke test)
-and synthetic. The markdown goes to ``--section`` (default /tmp/sections/offline.md), raw numbers to
+and synthetic. The markdown goes to ``--section`` (default bench/out/sections/offline.md), raw numbers to
 ``OUT/results.json``.
 """
 
@@ -240,7 +240,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="MOTChallenge data folder (default ../shared/data)")
     p.add_argument("--out", type=Path, default=OUT / "offline",
                    help="results folder (default bench/out/offline)")
-    p.add_argument("--section", type=Path, default=Path("/tmp/sections/offline.md"),
+    p.add_argument("--section", type=Path, default=Path("bench/out/sections/offline.md"),
                    help="markdown file to write (BENCHMARKS.md section)")
     p.add_argument("--cli", type=Path, default=default_cli(), help="the ros2-tracker executable")
     p.add_argument("--peers-venv", type=Path, default=Path(".venv-peers").resolve())

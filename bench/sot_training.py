@@ -16,7 +16,7 @@ Everything is scored on TUD-Campus, which no model trains on (train: PETS09-S3MF
   frames and on the dropped ones.
 
     .venv/bin/python bench/sot_training.py [--out DIR] [--frames 50] [--goturn-steps N] [--rolo-steps N]
-                                           [--ablation] [--reuse] [--section /tmp/sections/sot-models.md]
+                                           [--ablation] [--reuse] [--section bench/out/sections/sot-models.md]
 
 Checkpoints go to ``--out`` (default ~/.cache/ros2_tracker/sot_training; never into the repository).
 Writes ``results.json`` there and the markdown section. About 5-10 min on 2 busy CPU cores.
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="also train GOTURN with the cycle loss (cycle_weight 0.05; the default is off)")
     ap.add_argument("--device", default="cpu", help="auto, cpu or cuda (training)")
     ap.add_argument("--threads", type=int, default=1, help="torch / ONNX Runtime threads")
-    ap.add_argument("--section", type=Path, default=Path("/tmp/sections/sot-models.md"))
+    ap.add_argument("--section", type=Path, default=Path("bench/out/sections/sot-models.md"))
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the models and training figures of the last run in --out (tracking only)")
     args = ap.parse_args(argv)

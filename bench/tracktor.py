@@ -1,7 +1,7 @@
 """Tracktor (D2Go Faster R-CNN regression head) beside the core tracker and the peers, on the same detections.
 
     .venv/bin/python bench/tracktor.py [--datasets KEY ...] [--peers PEER ...] [--s2l1-frames N]
-                                       [--out DIR] [--section /tmp/sections/tracktor.md]
+                                       [--out DIR] [--section bench/out/sections/tracktor.md]
 
 For each dataset (``bench/run_bench.py`` keys: ``tud-campus-acf``, ``tud-campus-frcnn``, ``pets09-s3mf1``,
 ``mot17``), every tracker runs as its own process, one after another, on the same det file:
@@ -217,7 +217,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers-venv", type=Path, default=REPO / ".venv-peers")
     p.add_argument("--s2l1-frames", type=int, default=795, help="PETS09-S2L1 video frames (0 = skip)")
     p.add_argument("--out", type=Path, default=OUT / "tracktor")
-    p.add_argument("--section", type=Path, default=Path("/tmp/sections/tracktor.md"))
+    p.add_argument("--section", type=Path, default=Path("bench/out/sections/tracktor.md"))
     p.add_argument("--timeout", type=float, default=600.0)
     return p.parse_args(argv)
 
