@@ -11,19 +11,16 @@ may or may not normalise them itself.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from ros2_tracker.appearance.backends.base import CropEmbedder
 from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
-from ros2_tracker.appearance.embedder import extract_crops, scatter_rows, to_network_input
 from ros2_tracker.backends.onnxruntime import open_session
-from ros2_tracker.core.appearance import normalise
 
 __all__ = ["OnnxEmbedder"]
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(CropEmbedder):
     """:class:`~ros2_tracker.appearance.embedder.Embedder` backed by ONNX Runtime (CPU).
 
     The constructor loads the model, checks its input and output shapes and runs one crop through it
@@ -40,80 +37,23 @@ class OnnxEmbedder:
             than ``config.input_size``, another embedding size than ``config.embedding_dim``).
     """
 
+    _runtime = "onnxruntime"
+
     def __init__(self, config: EmbedderConfig) -> None:
         if config.backend != "onnxruntime":
             raise EmbedderLoadError(f"backend: OnnxEmbedder runs onnxruntime models, not {config.backend!r}")
         self.config = config
         self._session, self._input_name, self._fixed_batch = _load_session(config)
+        self._max_batch = self._fixed_batch or config.batch_size
         self._dim = self._probe()
 
-    @property
-    def name(self) -> str:
-        """``onnxruntime:<model file name>``."""
-        return f"onnxruntime:{Path(self.config.model_path).name}"
-
-    @property
-    def dim(self) -> int:
-        """Embedding size D."""
-        return self._dim
-
-    def embed(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """Embeddings of the boxes of one image (see the ``Embedder`` protocol).
-
-        Args:
-            image_bgr: ``(H, W, 3)`` uint8 BGR image.
-            boxes_xyxy: ``(N, 4)`` boxes [px]; boxes without a usable crop get zero rows.
-
-        Returns:
-            ``(N, D)`` float32, unit rows (zero rows for invalid boxes and for non-finite outputs).
-
-        Raises:
-            ValueError: the image is not ``(H, W, 3)`` uint8 or the boxes are not ``(N, 4)``.
-        """
-        cfg = self.config
-        crops, valid = extract_crops(image_bgr, boxes_xyxy, cfg.input_size, cfg.min_crop_size)
-        if not len(crops):
-            return np.zeros((len(valid), self._dim), dtype=np.float32)
-        return scatter_rows(self.embed_crops(crops), valid, self._dim)
-
-    def embed_crops(self, crops_bgr: np.ndarray) -> np.ndarray:
-        """``(M, h, w, 3)`` uint8 BGR crops already of the input size -> ``(M, D)`` unit float32 rows."""
-        cfg = self.config
-        x = to_network_input(crops_bgr, cfg.mean, cfg.std, cfg.rgb)
-        return normalise(self._run(x))
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        """Network output ``(M, D)`` of a preprocessed batch, in chunks of the batch size."""
-        n = len(x)
-        step = self._fixed_batch or self.config.batch_size
-        outs = []
-        for start in range(0, n, step):
-            chunk = x[start:start + step]
-            m = len(chunk)
-            if self._fixed_batch and m < step:
-                chunk = np.concatenate([chunk, np.zeros((step - m, *chunk.shape[1:]), chunk.dtype)])
-            out = self._session.run(None, {self._input_name: chunk})[0]
-            outs.append(np.asarray(out, dtype=np.float32).reshape(len(chunk), -1)[:m])
-        return np.concatenate(outs) if len(outs) > 1 else outs[0]
-
-    def _probe(self) -> int:
-        """Run one grey crop; returns the embedding size and checks it against the config."""
-        h, w = self.config.input_size
-        crop = np.full((1, h, w, 3), 128, dtype=np.uint8)
-        path = self.config.model_path
-        try:
-            out = self._run(to_network_input(crop, self.config.mean, self.config.std, self.config.rgb))
-        except Exception as exc:  # ORT raises private exception types (Fail, InvalidArgument, ...)
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EmbedderLoadError(f"model_path: {path}: the model does not run on a 1x3x{h}x{w} input "
-                                    f"(check input_size): {detail}") from None
-        dim = out.shape[1]
-        if dim < 1:
-            raise EmbedderLoadError(f"model_path: {path}: the model gives empty embeddings")
-        if self.config.embedding_dim and dim != self.config.embedding_dim:
-            raise EmbedderLoadError(f"embedding_dim: {path} gives {dim}-dimensional embeddings, "
-                                    f"expected {self.config.embedding_dim}")
-        return int(dim)
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """Network output ``(M, D)`` of one batch; a model with a fixed batch size gets it padded."""
+        m = len(x)
+        if self._fixed_batch and m < self._fixed_batch:
+            x = np.concatenate([x, np.zeros((self._fixed_batch - m, *x.shape[1:]), x.dtype)])
+        out = self._session.run(None, {self._input_name: x})[0]
+        return np.asarray(out, dtype=np.float32).reshape(len(x), -1)[:m]
 
 
 def _load_session(config: EmbedderConfig):  # -> (ort.InferenceSession, input name, fixed batch or 0)

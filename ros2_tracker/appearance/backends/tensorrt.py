@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.appearance.backends.torch import CropEmbedder
+from ros2_tracker.appearance.backends.base import CropEmbedder
 from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
 from ros2_tracker.appearance.embedder import to_network_input
 

@@ -8,9 +8,9 @@ the CPU always runs FP32. Crops go through the same pipeline as every backend
 (:mod:`ros2_tracker.appearance.embedder`), so the same checkpoint exported to ONNX
 (:func:`ros2_tracker.appearance.export.export_onnx`) gives the same embeddings with ``onnxruntime``.
 
-:class:`CropEmbedder` is the part every non-ONNX-Runtime backend shares (crops, batching, probing,
-normalisation); a backend only supplies ``_forward`` on one preprocessed batch. torch is imported when
-an embedder is built, not at import.
+The crop pipeline, batching and probing come from
+:class:`~ros2_tracker.appearance.backends.base.CropEmbedder`; torch is imported when an embedder is built,
+not at import.
 """
 
 from __future__ import annotations
@@ -20,78 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ros2_tracker.appearance.backends.base import CropEmbedder
 from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
-from ros2_tracker.appearance.embedder import extract_crops, scatter_rows, to_network_input
-from ros2_tracker.core.appearance import normalise
 
-__all__ = ["CropEmbedder", "TorchEmbedder"]
-
-
-class CropEmbedder:
-    """Crop pipeline, batching and checks shared by the torch and TensorRT embedders.
-
-    Subclasses set ``config`` and ``_max_batch`` and implement ``_forward(x) -> (M, D) float32`` for one
-    preprocessed ``(M, 3, H, W)`` float32 batch of at most ``_max_batch`` crops, then call :meth:`_probe`.
-    """
-
-    config: EmbedderConfig
-    _max_batch: int
-    _dim: int
-    _runtime = "?"
-
-    @property
-    def name(self) -> str:
-        """``<runtime>:<model file name>``."""
-        return f"{self._runtime}:{Path(self.config.model_path).name}"
-
-    @property
-    def dim(self) -> int:
-        """Embedding size D."""
-        return self._dim
-
-    def embed(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """Embeddings of the boxes of one image (see the ``Embedder`` protocol).
-
-        Args:
-            image_bgr: ``(H, W, 3)`` uint8 BGR image.
-            boxes_xyxy: ``(N, 4)`` boxes [px]; boxes without a usable crop get zero rows.
-
-        Returns:
-            ``(N, D)`` float32, unit rows (zero rows for invalid boxes and for non-finite outputs).
-
-        Raises:
-            ValueError: the image is not ``(H, W, 3)`` uint8 or the boxes are not ``(N, 4)``.
-        """
-        cfg = self.config
-        crops, valid = extract_crops(image_bgr, boxes_xyxy, cfg.input_size, cfg.min_crop_size)
-        if not len(crops):
-            return np.zeros((len(valid), self._dim), dtype=np.float32)
-        return scatter_rows(self.embed_crops(crops), valid, self._dim)
-
-    def embed_crops(self, crops_bgr: np.ndarray) -> np.ndarray:
-        """``(M, h, w, 3)`` uint8 BGR crops already of the input size -> ``(M, D)`` unit float32 rows."""
-        cfg = self.config
-        return normalise(self._run(to_network_input(crops_bgr, cfg.mean, cfg.std, cfg.rgb)))
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        step = min(self._max_batch, self.config.batch_size)
-        outs = [np.asarray(self._forward(x[i:i + step]), np.float32).reshape(len(x[i:i + step]), -1)
-                for i in range(0, len(x), step)]
-        return np.concatenate(outs) if len(outs) > 1 else outs[0]
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _probe(self) -> int:
-        """Run one grey crop; returns the embedding size and checks it against ``config.embedding_dim``."""
-        h, w = self.config.input_size
-        crop = np.full((1, h, w, 3), 128, dtype=np.uint8)
-        out = self._run(to_network_input(crop, self.config.mean, self.config.std, self.config.rgb))
-        dim = int(out.shape[1])
-        if self.config.embedding_dim and dim != self.config.embedding_dim:
-            raise EmbedderLoadError(f"embedding_dim: {self.config.model_path} gives {dim}-dimensional "
-                                    f"embeddings, expected {self.config.embedding_dim}")
-        return dim
+__all__ = ["TorchEmbedder"]
 
 
 class TorchEmbedder(CropEmbedder):
