@@ -33,11 +33,10 @@ def ros_env(tmp_path):
     return env
 
 
-@pytest.fixture
-def tracker_node_graph(ros_env, tmp_path, monkeypatch):
-    """Start tracker_node processes (stderr to a log file) and a private rclpy context for the test.
+def _node_graph(ros_env, tmp_path, monkeypatch, node: str, params_file: str):
+    """Start ``node`` processes (stderr to a log file) and a private rclpy context for the test.
 
-    Yields ``(start, context)``; ``start(*params)`` starts a node with ``config/tracker.yaml`` and
+    Yields ``(start, context)``; ``start(*params)`` starts a node with ``config/<params_file>`` and
     ``-p`` overrides and returns ``(process, log_path)``. Every started node is stopped afterwards.
     """
     import subprocess
@@ -49,10 +48,10 @@ def tracker_node_graph(ros_env, tmp_path, monkeypatch):
     started = []
 
     def start(*params: str):
-        log = tmp_path / f"node{len(started)}.log"
+        log = tmp_path / f"{node}{len(started)}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "--params-file",
-             str(REPO / "config" / "tracker.yaml"), *(x for p in params for x in ("-p", p))],
+            [sys.executable, "-m", f"ros2_tracker.nodes.{node}", "--ros-args", "--params-file",
+             str(REPO / "config" / params_file), *(x for p in params for x in ("-p", p))],
             env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
         started.append(proc)
         return proc, log
@@ -68,3 +67,15 @@ def tracker_node_graph(ros_env, tmp_path, monkeypatch):
             except subprocess.TimeoutExpired:
                 proc.kill()
     context.try_shutdown()
+
+
+@pytest.fixture
+def tracker_node_graph(ros_env, tmp_path, monkeypatch):
+    """tracker_node processes with ``config/tracker.yaml`` (see :func:`_node_graph`)."""
+    yield from _node_graph(ros_env, tmp_path, monkeypatch, "tracker_node", "tracker.yaml")
+
+
+@pytest.fixture
+def sot_graph(ros_env, tmp_path, monkeypatch):
+    """sot_node processes with ``config/sot.yaml`` (see :func:`_node_graph`)."""
+    yield from _node_graph(ros_env, tmp_path, monkeypatch, "sot_node", "sot.yaml")

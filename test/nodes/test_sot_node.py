@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ NOT_BUILT = "the ros2_tracker interfaces are not built: run `bash scripts/setup.
 msgs = pytest.importorskip("ros2_tracker.msg", reason=NOT_BUILT)
 srvs = pytest.importorskip("ros2_tracker.srv", reason=NOT_BUILT)
 
-from conftest import REPO, require_shared  # noqa: E402
+from conftest import require_shared  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -122,34 +121,6 @@ class SotClient:
         got = self.spin_until(lambda: answer() is not None, timeout if expect else 0.7)
         assert got == expect, f"{'no' if expect else 'an unexpected'} target for stamp {stamp_s:.3f}"
         return track_array_to_arrays(answer()) if expect else None
-
-
-@pytest.fixture
-def sot_graph(ros_env, tmp_path, monkeypatch):
-    """Start sot_node (stderr to a log file) and a private rclpy context; yields ``(start, context)``."""
-    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
-    started = []
-
-    def start(*params: str):
-        log = tmp_path / f"sot{len(started)}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ros2_tracker.nodes.sot_node", "--ros-args", "--params-file",
-             str(REPO / "config" / "sot.yaml"), *(x for p in params for x in ("-p", p))],
-            env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-        started.append(proc)
-        return proc, log
-
-    context = Context()
-    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
-    yield start, context
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    context.try_shutdown()
 
 
 def test_services_follow_lose_and_reacquire_a_real_person(sot_graph):
