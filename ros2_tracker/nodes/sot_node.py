@@ -51,19 +51,15 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.logging
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from ros2_tracker.core.boxes import xyxy_to_cxcywh
-from ros2_tracker.core.config import ConfigError
 from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays, track_list_to_track_array
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
-from ros2_tracker.nodes.spinning import spin_until_shutdown
+from ros2_tracker.nodes.spinning import qos_profile, run_node
 from ros2_tracker.sot.factory import SotConfig, create_follower
 from ros2_tracker.sot.follower import FollowerConfig, FollowResult
 from ros2_tracker.sot.node_config import SotNodeConfig
@@ -129,7 +125,7 @@ class SotNode(Node):
         self._image_pub = self.create_publisher(Image, "target/image", 5)
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
         # depth 2: a follower slower than the camera skips frames instead of falling behind
-        self.create_subscription(Image, "image", self._on_image, _qos(cfg.image_qos, 2))
+        self.create_subscription(Image, "image", self._on_image, qos_profile(cfg.image_qos, 2))
         if cfg.use_tracks:
             self.create_subscription(self._msgs.TrackArray, "tracks", self._on_tracks, reliable)
         self.create_service(srvs.StartTarget, "~/start", self._on_start)
@@ -264,29 +260,10 @@ class SotNode(Node):
         self._follower.config = cfg
 
 
-def _qos(kind: str, depth: int) -> QoSProfile:
-    """``"sensor_data"`` (best effort) or ``"reliable"`` with this history depth."""
-    if kind == "sensor_data":
-        profile = QoSProfile(depth=depth)
-        profile.reliability = qos_profile_sensor_data.reliability
-        profile.durability = qos_profile_sensor_data.durability
-        return profile
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown; returns 2 when a parameter or model is invalid at start-up."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = SotNode()
-            except ConfigError as exc:
-                rclpy.logging.get_logger("sot_node").fatal(f"invalid parameter: {exc}")
-                return 2
-            spin_until_shutdown(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(SotNode, "sot_node", args)
 
 
 if __name__ == "__main__":

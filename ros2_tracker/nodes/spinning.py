@@ -1,10 +1,11 @@
-"""Spinning a node until shutdown, where a signal may stop it in the middle of a callback."""
+"""Running a node: the QoS choices nodes offer, spinning until shutdown, and a node's ``main``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["spin_until_shutdown"]
+__all__ = ["qos_profile", "run_node", "spin_until_shutdown"]
 
 
 def spin_until_shutdown(node: Any) -> None:
@@ -21,3 +22,40 @@ def spin_until_shutdown(node: Any) -> None:
     except Exception:
         if rclpy.ok():
             raise
+
+
+def qos_profile(kind: str, depth: int) -> Any:
+    """``"sensor_data"`` (best effort, volatile) or ``"reliable"`` QoS with this history depth."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+    if kind == "sensor_data":
+        profile = QoSProfile(depth=depth)
+        profile.reliability = qos_profile_sensor_data.reliability
+        profile.durability = qos_profile_sensor_data.durability
+        return profile
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = None) -> int:
+    """A node's ``main``: init, build, spin until shutdown; 2 when a parameter or model is invalid.
+
+    ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` at start-up is logged as a
+    fatal "invalid parameter" line (no traceback) and gives exit status 2; Ctrl-C and an external
+    shutdown are clean stops (0).
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from ros2_tracker.core.config import ConfigError
+
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = make_node()
+            except ConfigError as exc:
+                rclpy.logging.get_logger(name).fatal(f"invalid parameter: {exc}")
+                return 2
+            spin_until_shutdown(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0

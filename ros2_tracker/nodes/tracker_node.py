@@ -71,11 +71,8 @@ from collections import OrderedDict, deque
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.logging
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -94,7 +91,7 @@ from ros2_tracker.nodes.conversions import (
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
-from ros2_tracker.nodes.spinning import spin_until_shutdown
+from ros2_tracker.nodes.spinning import qos_profile, run_node
 
 __all__ = ["StampPairer", "TrackerNode", "main"]
 
@@ -187,9 +184,11 @@ class TrackerNode(Node):
         self._msgs = importlib.import_module("ros2_tracker.msg")
         self._marker_ids: set[int] = set()
         cfg = self._cfg
-        self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks", _qos(cfg.tracks_qos, 10))
+        self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks",
+                                                 qos_profile(cfg.tracks_qos, 10))
         self._markers_pub = self.create_publisher(MarkerArray, "tracks/markers", 10)
-        self._image_pub = self.create_publisher(Image, "tracks/image", _qos(cfg.annotated_image_qos, 5))
+        self._image_pub = self.create_publisher(Image, "tracks/image",
+                                                qos_profile(cfg.annotated_image_qos, 5))
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
         self.create_subscription(_detections_type(cfg.detections_format), cfg.detections_topic,
                                  self._on_detections, QoSProfile(depth=100,
@@ -198,7 +197,7 @@ class TrackerNode(Node):
         if cfg.use_images:
             self._pairer = StampPairer(cfg.image_queue_size, cfg.max_pending_detections, cfg.image_wait_s)
             self.create_subscription(Image, cfg.image_topic, self._on_image,
-                                     _qos(cfg.image_qos, cfg.image_queue_size))
+                                     qos_profile(cfg.image_qos, cfg.image_queue_size))
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer)
         self.get_logger().info(f"tracking {self.resolve_topic_name(cfg.detections_topic)}"
                                + (f" with images from {self.resolve_topic_name(cfg.image_topic)}"
@@ -516,15 +515,6 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, (array.array, tuple)) else value
 
 
-def _qos(kind: str, depth: int) -> QoSProfile:
-    """``"sensor_data"`` (best effort) or ``"reliable"`` with this history depth."""
-    if kind == "sensor_data":
-        profile = QoSProfile(depth=depth)
-        profile.reliability = qos_profile_sensor_data.reliability
-        profile.durability = qos_profile_sensor_data.durability
-        return profile
-    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-
 
 def _detections_type(fmt: str) -> type:
     if fmt == "vision_msgs":
@@ -538,17 +528,7 @@ def _detections_type(fmt: str) -> type:
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown; returns 2 when a parameter is invalid at start-up."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = TrackerNode()
-            except ConfigError as exc:
-                rclpy.logging.get_logger("tracker_node").fatal(f"invalid parameter: {exc}")
-                return 2
-            spin_until_shutdown(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(TrackerNode, "tracker_node", args)
 
 
 if __name__ == "__main__":
