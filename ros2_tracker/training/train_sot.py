@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.training.train_reid import TrainingError, resolve_device
 
 __all__ = ["SotTrainConfig", "SotTrainResult", "TrainingError", "load_tracks", "plot_sot_curve",
            "train_goturn", "train_rolo"]
@@ -46,10 +47,6 @@ __all__ = ["SotTrainConfig", "SotTrainResult", "TrainingError", "load_tracks", "
 MODELS = ("goturn", "rolo")
 DEVICES = ("auto", "cpu", "cuda")
 Log = Callable[[str], None]
-
-
-class TrainingError(ValueError):
-    """Training cannot run as configured (no data, no CUDA); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -159,17 +156,6 @@ class SotTrainResult:
     seconds: float
     device: str
     onnx: dict[str, Any]
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without CUDA is a :class:`TrainingError`."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("device: cuda requested but torch finds no CUDA device (use cpu or auto)")
-    return name
 
 
 def load_tracks(config: SotTrainConfig, sequences: list[str], min_length: int = 2):
