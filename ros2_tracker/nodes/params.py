@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, FieldSpec
 
-__all__ = ["add_on_set_validator", "declare_config", "parameter_descriptor"]
+__all__ = ["add_on_set_validator", "declare_config", "parameter_descriptor", "plain_value"]
 
 C = TypeVar("C", bound=ConfigBase)
 
@@ -108,7 +108,7 @@ def declare_config(node: Any, cls: type[C], prefix: str = "") -> C:
         except InvalidParameterValueException as exc:
             raise ConfigError(f"{name}: {_rclpy_reason(exc, name)}; valid: {spec.range_text()} "
                               f"({spec.description})") from None
-        values[spec.name] = _plain(param.value)
+        values[spec.name] = plain_value(param.value)
     return _build(cls, values, prefix)
 
 
@@ -129,7 +129,7 @@ def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], sette
     names = {prefix + s.name: s.name for s in cls.specs()}
 
     def changes(params: list[Any]) -> dict[str, Any]:
-        return {names[p.name]: _plain(p.value) for p in params if p.name in names}
+        return {names[p.name]: plain_value(p.value) for p in params if p.name in names}
 
     def on_set(params: list[Any]) -> Any:
         delta = changes(params)
@@ -193,7 +193,7 @@ def _rclpy_reason(exc: Exception, name: str) -> str:
     return text[: -len(": " + name)] if text.endswith(": " + name) else text
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """rclpy parameter value -> plain Python (arrays become lists)."""
     if isinstance(value, (array.array, tuple)):
         return list(value)

@@ -62,7 +62,6 @@ Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config
 
 from __future__ import annotations
 
-import array
 import importlib
 import json
 import sys
@@ -90,7 +89,7 @@ from ros2_tracker.nodes.conversions import (
 )
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
-from ros2_tracker.nodes.params import add_on_set_validator, declare_config
+from ros2_tracker.nodes.params import add_on_set_validator, declare_config, plain_value
 from ros2_tracker.nodes.spinning import qos_profile, run_node
 
 __all__ = ["StampPairer", "TrackerNode", "main"]
@@ -336,7 +335,7 @@ class TrackerNode(Node):
         from rcl_interfaces.msg import SetParametersResult
 
         names = {s.name for s in TrackerNodeConfig.specs()}
-        delta = {p.name: _plain(p.value) for p in params if p.name in names}
+        delta = {p.name: plain_value(p.value) for p in params if p.name in names}
         if not self._cfg.use_appearance or not any(k.startswith("reid_") for k in delta):
             return SetParametersResult(successful=True)
         try:
@@ -509,10 +508,6 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "(no message)"
 
-
-def _plain(value: Any) -> Any:
-    """rclpy parameter value -> plain Python (arrays become lists)."""
-    return list(value) if isinstance(value, (array.array, tuple)) else value
 
 
 

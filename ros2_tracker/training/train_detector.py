@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
-from ros2_tracker.training.train_reid import _plain  # numpy -> JSON/weights_only-safe values
+from ros2_tracker.training.train_reid import plain_copy
 
 __all__ = ["DetectorTrainConfig", "DetectorTrainResult", "frame_options", "load_split", "plot_ap",
            "plot_losses", "train_detector"]
@@ -315,7 +315,7 @@ class _Run:
     def _save(self) -> None:
         from ros2_tracker.regression.backends.torchvision_frcnn import save_checkpoint
 
-        extra = _plain({"train_config": self.config.to_dict(), "iteration": self.history[-1]["iteration"],
+        extra = plain_copy({"train_config": self.config.to_dict(), "iteration": self.history[-1]["iteration"],
                         "history": self.history})
         save_checkpoint(self.out / "checkpoint.pt", self.model, extra=extra)
 
@@ -330,13 +330,13 @@ class _Run:
 
     def _write_reports(self, result: DetectorTrainResult) -> None:
         history = {"evaluations": self.history, "losses": self.losses}
-        (self.out / "history.json").write_text(json.dumps(_plain(history), indent=1) + "\n")
+        (self.out / "history.json").write_text(json.dumps(plain_copy(history), indent=1) + "\n")
         metrics = {"ap50_before": result.ap_before, "ap50_after": result.ap_after,
                    "train_seconds": result.seconds, "iterations": result.iterations,
                    "batch_size": self.batch_size, "device": result.device, "onnx": result.onnx,
                    "train_frames": len(self.train), "val_frames": len(self.val),
                    "config": self.config.to_dict()}
-        (self.out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=1) + "\n")
+        (self.out / "metrics.json").write_text(json.dumps(plain_copy(metrics), indent=1) + "\n")
         plot_losses(self.losses, self.out / "loss.png")
         plot_ap(self.history, self.out / "ap.png")
 

@@ -36,8 +36,8 @@ from ros2_tracker.training.reid_eval import (
     torch_embed_fn,
 )
 
-__all__ = ["TrainResult", "TrainingError", "build_split", "evaluate_model", "plot_training_curve",
-           "resolve_device", "train_reid"]
+__all__ = ["TrainResult", "TrainingError", "build_split", "evaluate_model", "plain_copy",
+           "plot_training_curve", "resolve_device", "train_reid"]
 
 Log = Callable[[str], None]
 
@@ -281,7 +281,7 @@ class _Run:
         from ros2_tracker.appearance.torch_model import save_checkpoint
 
         metrics = {k: m._asdict() for k, m in self.metrics.items()}
-        extra = _plain({"train_config": self.config.to_dict(), "epoch": self.history[-1]["epoch"],
+        extra = plain_copy({"train_config": self.config.to_dict(), "epoch": self.history[-1]["epoch"],
                         "history": self.history, "metrics": metrics})
         save_checkpoint(self.out / "checkpoint.pt", self.model, identities=self.names, extra=extra)
 
@@ -295,12 +295,12 @@ class _Run:
                 "max_norm_error": report.max_norm_error}
 
     def _write_reports(self, result: TrainResult) -> None:
-        (self.out / "history.json").write_text(json.dumps(_plain(self.history), indent=1) + "\n")
+        (self.out / "history.json").write_text(json.dumps(plain_copy(self.history), indent=1) + "\n")
         metrics = {"metrics": {k: m._asdict() for k, m in result.metrics.items()},
                    "probe_loss": {"before": result.probe_loss[0], "after": result.probe_loss[1]},
                    "train_seconds": result.seconds, "device": result.device, "onnx": result.onnx,
                    "split": self.split.summary(), "config": self.config.to_dict()}
-        (self.out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=1) + "\n")
+        (self.out / "metrics.json").write_text(json.dumps(plain_copy(metrics), indent=1) + "\n")
         plot_training_curve(self.history, self.out / "training_curve.png",
                             title=f"{self.config.loss} ({self.config.mining})")
 
@@ -366,12 +366,12 @@ def plot_training_curve(history: list[dict[str, Any]], path: str | Path, title: 
     return p
 
 
-def _plain(value: Any) -> Any:
+def plain_copy(value: Any) -> Any:
     """JSON/``weights_only``-safe copy: numpy scalars to Python numbers, NaN to None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_copy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_copy(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

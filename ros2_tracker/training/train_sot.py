@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
-from ros2_tracker.training.train_reid import TrainingError, resolve_device
+from ros2_tracker.training.train_reid import TrainingError, plain_copy, resolve_device
 
 __all__ = ["SotTrainConfig", "SotTrainResult", "TrainingError", "load_tracks", "plot_sot_curve",
            "train_goturn", "train_rolo"]
@@ -360,7 +360,7 @@ class _GoturnRun:
         from ros2_tracker.sot.sot_export import save_sot_checkpoint
 
         save_sot_checkpoint(self.out / "checkpoint.pt", "goturn", self.net.config.to_dict(),
-                            self.net.state_dict(), extra=_plain({"train_config": self.config.to_dict(),
+                            self.net.state_dict(), extra=plain_copy({"train_config": self.config.to_dict(),
                                                                  "history": self.history}))
 
     def _export(self) -> dict[str, Any]:
@@ -682,7 +682,8 @@ class _RoloRun:
 
         save_sot_checkpoint(self.out / "checkpoint.pt", "rolo", self.net.config.to_dict(),
                             self.net.state_dict(),
-                            extra=_plain({"train_config": self.config.to_dict(), "history": self.history}))
+                            extra=plain_copy({"train_config": self.config.to_dict(),
+                                              "history": self.history}))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -690,23 +691,12 @@ class _RoloRun:
 # ------------------------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """JSON/weights_only-safe copy: numpy scalars -> Python numbers, tuples -> lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _write_reports(out: Path, result: SotTrainResult, config: SotTrainConfig, model: str,
                    score_keys: tuple[str, str]) -> None:
-    (out / "history.json").write_text(json.dumps(_plain(result.history), indent=1) + "\n")
+    (out / "history.json").write_text(json.dumps(plain_copy(result.history), indent=1) + "\n")
     metrics = {"model": model, "metrics": result.metrics, "train_seconds": result.seconds,
                "device": result.device, "onnx": result.onnx, "config": config.to_dict()}
-    (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=1) + "\n")
+    (out / "metrics.json").write_text(json.dumps(plain_copy(metrics), indent=1) + "\n")
     plot_sot_curve(result.history, out / "training_curve.png", score_keys, title=f"{model} training")
 
 
