@@ -2,7 +2,8 @@
 
 The CPU execution provider everywhere; thread counts from each component's config; ORT's own
 warnings silenced (errors only); every failure to open a model becomes the caller's load-error type
-with a one-line message naming the file.
+with a one-line message naming the file. :func:`add_onnx_metadata` writes the ``metadata_props`` that
+exported models carry (their config, format tag) for the loaders to check.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_session"]
+__all__ = ["add_onnx_metadata", "open_session"]
 
 
 def open_session(model_path: str, num_threads: int, *, what: str, error: type[Exception]) -> tuple[Any, Path]:
@@ -43,3 +44,14 @@ def open_session(model_path: str, num_threads: int, *, what: str, error: type[Ex
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise error(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
     return session, path
+
+
+def add_onnx_metadata(path: str | Path, props: dict[str, str]) -> None:
+    """Add ``props`` to the ``metadata_props`` of the ONNX file at ``path`` (rewritten in place)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))

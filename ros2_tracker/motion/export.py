@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ros2_tracker.backends.onnxruntime import add_onnx_metadata
 from ros2_tracker.motion.features import NUM_FEATURES, NUM_OUTPUTS
 
 __all__ = ["INPUT_NAME", "METADATA_KEY", "OUTPUT_NAME", "ExportError", "ExportReport", "export_onnx",
@@ -63,7 +64,7 @@ def export_onnx(model, path: str | Path, *, atol: float = 1e-4, check_batches: t
             torch.onnx.export(net, (example,), str(p), dynamo=False, opset_version=17,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "tracks"}, OUTPUT_NAME: {0: "tracks"}})
-        _add_metadata(p, {METADATA_KEY: json.dumps(asdict(net.config)), FORMAT_KEY: FORMAT})
+        add_onnx_metadata(p, {METADATA_KEY: json.dumps(asdict(net.config)), FORMAT_KEY: FORMAT})
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the onnx package ({exc.name} missing)") from None
     except Exception as exc:
@@ -74,15 +75,6 @@ def export_onnx(model, path: str | Path, *, atol: float = 1e-4, check_batches: t
         raise ExportError(f"{p}: ONNX Runtime output differs from PyTorch by {diff:.3g} > {atol:g}")
     return ExportReport(p, diff, tuple(check_batches))
 
-
-def _add_metadata(path: Path, props: dict[str, str]) -> None:
-    import onnx
-
-    m = onnx.load(str(path))
-    for key, value in props.items():
-        entry = m.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(m, str(path))
 
 
 def onnx_parity(model, path: str | Path, batch_sizes: tuple[int, ...] = (1, 7, 100), seed: int = 1) -> float:

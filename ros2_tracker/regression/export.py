@@ -34,6 +34,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ros2_tracker.backends.onnxruntime import add_onnx_metadata
+
 __all__ = ["DetectorExportReport", "ExportError", "ExportParityError", "check_parity", "export_detector_onnx",
            "parity_boxes"]
 
@@ -106,7 +108,7 @@ def _export(module: Any, args: tuple, path: Path, names: tuple[list[str], list[s
                 torch.onnx.export(module, args, str(path), dynamo=False, opset_version=opset,
                                   input_names=input_names, output_names=output_names,
                                   dynamic_axes=dynamic_axes)
-                _add_metadata(path, metadata)
+                add_onnx_metadata(path, metadata)
                 return
             program = torch.onnx.export(module, args, dynamo=True, opset_version=max(opset, 18),
                                         input_names=input_names, output_names=output_names,
@@ -120,15 +122,6 @@ def _export(module: Any, args: tuple, path: Path, names: tuple[list[str], list[s
         raise ExportError(f"ONNX export of {path.name} failed: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
 
-
-def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
 
 
 def export_detector_onnx(model: Any, out_dir: str | Path, image_bgr: np.ndarray, *,

@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ros2_tracker.backends.onnxruntime import add_onnx_metadata
+
 __all__ = ["CHECKPOINT_VERSION", "SotCheckpointError", "SotExportError", "SotExportParityError",
            "SotExportReport", "export_goturn_onnx", "goturn_onnx_parity", "load_sot_checkpoint",
            "save_sot_checkpoint"]
@@ -163,7 +165,7 @@ def export_goturn_onnx(model, path: str | Path, *, opset: int = 18, atol: float 
             warnings.simplefilter("ignore")
             torch.onnx.export(net, example, str(p), dynamo=False, opset_version=opset,
                               input_names=["target", "search"], output_names=["box"], dynamic_axes=dynamic)
-        _add_metadata(p, {
+        add_onnx_metadata(p, {
             "ros2_tracker.model": "goturn", "ros2_tracker.input_size": str(s),
             "ros2_tracker.context": repr(float(net.config.context)),
             "ros2_tracker.preprocessing": "RGB, (x/255 - mean)/std, ImageNet mean/std",
@@ -180,16 +182,6 @@ def export_goturn_onnx(model, path: str | Path, *, opset: int = 18, atol: float 
         raise SotExportParityError(f"{p}: ONNX Runtime differs from PyTorch by {diff:.3g} > {atol:g}")
     return SotExportReport(p, s, diff, tuple(check_batches))
 
-
-def _add_metadata(path: Path, props: dict[str, str]) -> None:
-    """Write ``metadata_props`` into an ONNX file."""
-    import onnx
-
-    model = onnx.load(str(path))
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
 
 
 def goturn_onnx_parity(model, path: str | Path, batch_sizes: tuple[int, ...] = (1, 3), seed: int = 1,
