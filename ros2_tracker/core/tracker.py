@@ -447,12 +447,11 @@ class Tracker:
 
     def _learned_lost_boxes(self, rows: np.ndarray, row_boxes: np.ndarray) -> np.ndarray:
         """Lost tracks' boxes (of ``rows``) moved to the learned predictor's centre now (size kept)."""
-        lost = rows[self._state[rows] == _LOST]
-        if not len(lost):
-            return row_boxes
-        centres, _ = self._predictor.predict(self.motion_history().select(lost), np.zeros(1))
-        out = row_boxes.copy()
         sel = self._state[rows] == _LOST
+        if not sel.any():
+            return row_boxes
+        centres, _ = self._predictor.predict(self.motion_history().select(rows[sel]), np.zeros(1))
+        out = row_boxes.copy()
         half = 0.5 * (out[sel, 2:] - out[sel, :2])
         out[sel, :2] = centres[:, 0] - half
         out[sel, 2:] = centres[:, 0] + half
