@@ -7,7 +7,7 @@ get appearance embeddings, computed outside the tracker's clock and passed as ``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,10 +17,11 @@ from ros2_tracker.core.boxes import tlwh_to_xyxy, valid_box_mask, xyxy_to_tlwh
 from ros2_tracker.core.track import TrackSet
 from ros2_tracker.core.tracker import Tracker
 from ros2_tracker.io.mot import MotRows
+from ros2_tracker.io.video import FrameCursor
 
 if TYPE_CHECKING:
     from ros2_tracker.appearance.embedder import Embedder
-    from ros2_tracker.io.video import Frame, FrameSource
+    from ros2_tracker.io.video import FrameSource
 
 __all__ = ["FeatureSource", "OfflineResult", "SequenceAppearance", "track_mot_detections"]
 
@@ -59,12 +60,14 @@ class SequenceAppearance:
     be kept.
 
     Args:
-        source: the sequence's frames (MOT frame numbers, 1-based).
+        source: the sequence's frames (MOT frame numbers, 1-based), or a cursor over them shared with
+            another per-frame consumer (e.g. ``track --cmc``), so each image is decoded once.
         embedder: the appearance model.
 
     Attributes:
+        frames: the :class:`~ros2_tracker.io.video.FrameCursor` it reads from.
         embed_seconds: wall time inside ``embedder.embed`` [s].
-        read_seconds: wall time reading and decoding images [s].
+        read_seconds: wall time reading and decoding images [s] (the cursor's).
         embedded_frames: frames whose detections got embeddings (frames without detections excluded).
         frames_without_appearance: frames with detections that got none (see above).
         invalid_boxes: detections without a usable crop.
@@ -73,13 +76,11 @@ class SequenceAppearance:
 
     max_problems = 5
 
-    def __init__(self, source: FrameSource, embedder: Embedder) -> None:
+    def __init__(self, source: FrameSource | FrameCursor, embedder: Embedder) -> None:
         self.embedder = embedder
-        self._frames: Iterator[Frame] = iter(source.frames())
-        self._pending: Frame | None = None
+        self.frames = source if isinstance(source, FrameCursor) else FrameCursor(source)
         self.last_image: np.ndarray | None = None
         self.embed_seconds = 0.0
-        self.read_seconds = 0.0
         self.embedded_frames = 0
         self.frames_without_appearance = 0
         self.invalid_boxes = 0
@@ -114,21 +115,18 @@ class SequenceAppearance:
             self.problems.append(why)
         return None
 
+    @property
+    def read_seconds(self) -> float:
+        """Wall time reading and decoding images [s] (of the shared cursor, whoever asked first)."""
+        return self.frames.read_seconds
+
     def _image(self, frame: int) -> tuple[np.ndarray | None, str]:
-        t0 = time.perf_counter()
-        try:
-            f = self._pending
-            while f is None or f.number < frame:
-                f = next(self._frames, None)
-                if f is None:
-                    self._pending = None
-                    return None, f"frame {frame}: no image (the source ended)"
-            self._pending = f
-            if f.number != frame:
-                return None, f"frame {frame}: no image"
-            return f.image, f.error
-        finally:
-            self.read_seconds += time.perf_counter() - t0
+        f = self.frames.at(frame)
+        if f is None:
+            return None, f"frame {frame}: no image (the source ended)"
+        if f.number != frame:
+            return None, f"frame {frame}: no image"
+        return f.image, f.error
 
 
 def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_frame: int | None = None,

@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     from ros2_tracker.motion import create_predictor
 
     tracker = Tracker(config, predictor=create_predictor(config))
-    motion = build_camera_motion(args, tracker, features)
+    motion = build_camera_motion(args, tracker, features,
+                                 frames=appearance.frames if appearance is not None else None)
     res = track_mot_detections(dets, tracker, fps, last_frame=args.frames or length or None,
                                features=motion or features)
     if refine_config is None:

@@ -3,14 +3,12 @@
 :class:`SequenceMotion` is a feature source for :func:`ros2_tracker.offline.track_mot_detections`: called
 once per frame just before ``Tracker.update``, it reads the frame's image, estimates the camera motion since
 the previous frame (:class:`~ros2_tracker.cmc.ecc.EccAligner`) and moves the tracker's tracks by it with
-``Tracker.apply_camera_motion``; then it returns the wrapped feature source's embeddings (or None). It reads
-the images itself (a second decode when an appearance source also reads them: a few ms per frame), so it
-chains in front of any feature source.
+``Tracker.apply_camera_motion``; then it returns the wrapped feature source's embeddings (or None). Given
+the appearance source's :class:`~ros2_tracker.io.video.FrameCursor`, each image is decoded once for both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ros2_tracker.cmc.ecc import EccAligner
     from ros2_tracker.core.tracker import Tracker
-    from ros2_tracker.io.video import Frame, FrameSource
+    from ros2_tracker.io.video import FrameCursor, FrameSource
     from ros2_tracker.offline import FeatureSource
 
 __all__ = ["SequenceMotion"]
@@ -38,13 +36,14 @@ class SequenceMotion:
             after the motion step; its result is returned.
     """
 
-    def __init__(self, tracker: Tracker, aligner: EccAligner, source: FrameSource,
+    def __init__(self, tracker: Tracker, aligner: EccAligner, source: FrameSource | FrameCursor,
                  features: FeatureSource | None = None) -> None:
+        from ros2_tracker.io.video import FrameCursor
+
         self.tracker = tracker
         self.aligner = aligner
         self.features = features
-        self._frames: Iterator[Frame] = iter(source.frames())
-        self._pending: Frame | None = None
+        self.frames = source if isinstance(source, FrameCursor) else FrameCursor(source)
         self.frames_without_image = 0
 
     def __call__(self, frame: int, boxes_xyxy: np.ndarray) -> np.ndarray | None:
@@ -59,10 +58,5 @@ class SequenceMotion:
         return self.features(frame, boxes_xyxy) if self.features is not None else None
 
     def _image(self, frame: int) -> np.ndarray | None:
-        f = self._pending
-        while f is None or f.number < frame:
-            f = next(self._frames, None)
-            if f is None:
-                return None
-        self._pending = f
-        return f.image if f.number == frame else None
+        f = self.frames.at(frame)
+        return f.image if f is not None and f.number == frame else None

@@ -9,6 +9,7 @@ OpenCV is imported by the functions that decode, not at import.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ import numpy as np
 from ros2_tracker.io.mot import MotFormatError
 from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
 
-__all__ = ["VIDEO_SUFFIXES", "Frame", "FrameSource", "FrameSourceError", "ImageFolderSource", "VideoSource",
-           "open_frame_source", "sequence_of_video"]
+__all__ = ["VIDEO_SUFFIXES", "Frame", "FrameCursor", "FrameSource", "FrameSourceError", "ImageFolderSource",
+           "VideoSource", "open_frame_source", "sequence_of_video"]
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
 """File suffixes taken for video files (anything OpenCV can open is accepted by :class:`VideoSource`)."""
@@ -71,6 +72,39 @@ class FrameSource:
 
     def close(self) -> None:
         """Release the source (idempotent)."""
+
+
+class FrameCursor:
+    """Forward access to a source's frames by number: the source is read once, front to back.
+
+    ``at(n)`` reads up to frame ``n`` and returns it; asking for the same frame again returns it without
+    reading, so several per-frame consumers (camera-motion compensation, appearance) can share one cursor
+    and decode each image once.
+
+    Attributes:
+        read_seconds: wall time spent reading and decoding [s].
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self._frames: Iterator[Frame] = iter(source.frames())
+        self._pending: Frame | None = None
+        self.read_seconds = 0.0
+
+    def at(self, number: int) -> Frame | None:
+        """The first frame numbered ``number`` or later (a later one when ``number`` has no frame), or
+        None when the source ended before it. Numbers must not decrease between calls."""
+        t0 = time.perf_counter()
+        try:
+            f = self._pending
+            while f is None or f.number < number:
+                f = next(self._frames, None)
+                if f is None:
+                    self._pending = None
+                    return None
+            self._pending = f
+            return f
+        finally:
+            self.read_seconds += time.perf_counter() - t0
 
 
 class ImageFolderSource(FrameSource):

@@ -140,17 +140,20 @@ def check_core_args(args: argparse.Namespace) -> None:
         raise UserError("--cmc needs --sequence (the images to estimate the camera motion from)")
 
 
-def build_camera_motion(args: argparse.Namespace, tracker, features):
+def build_camera_motion(args: argparse.Namespace, tracker, features, frames=None):
     """The ``--cmc`` feature source for the core tracker, chained in front of ``features`` (None without
-    ``--cmc``). ECC parameters are the defaults of :class:`~ros2_tracker.cmc.ecc.CmcConfig`."""
+    ``--cmc``). ECC parameters are the defaults of :class:`~ros2_tracker.cmc.ecc.CmcConfig`. ``frames``:
+    the appearance source's :class:`~ros2_tracker.io.video.FrameCursor`, shared so each image is decoded
+    once (None: ``--sequence`` is opened here)."""
     if not args.cmc:
         return None
     from ros2_tracker.cmc.ecc import EccAligner
     from ros2_tracker.cmc.sequence import SequenceMotion
     from ros2_tracker.io.video import FrameSourceError, open_frame_source
 
-    try:
-        source = open_frame_source(args.sequence)
-    except FrameSourceError as exc:
-        raise UserError(f"--sequence: {exc}") from None
-    return SequenceMotion(tracker, EccAligner(CmcConfig()), source, features)
+    if frames is None:
+        try:
+            frames = open_frame_source(args.sequence)
+        except FrameSourceError as exc:
+            raise UserError(f"--sequence: {exc}") from None
+    return SequenceMotion(tracker, EccAligner(CmcConfig()), frames, features)
