@@ -17,6 +17,7 @@ candidate pairs rather than with R x K, which is what crowded frames need.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -56,16 +57,17 @@ def assign(cost: np.ndarray, threshold: float) -> Assignment:
     gate = c < threshold  # NaN compares False
     r_idx, c_idx = gate.nonzero()
     if n_rows + n_cols <= _SMALL:
-        if len(r_idx) <= 1 or (np.bincount(r_idx).max() <= 1 and np.bincount(c_idx).max() <= 1):
+        rl, cl = r_idx.tolist(), c_idx.tolist()
+        if len(set(rl)) == len(rl) and len(set(cl)) == len(cl):
             # every candidate pair is uncontested: the optimum is simply all of them
-            return _result(index_pairs(r_idx, c_idx), n_rows, n_cols)
-        return _result(_solve_augmented(c, gate, threshold), n_rows, n_cols)
+            return _result_small(rl, cl, n_rows, n_cols)
+        return _result_small(*_solve_augmented(c, gate, threshold), n_rows, n_cols)
     return assign_sparse(n_rows, n_cols, r_idx, c_idx, c[r_idx, c_idx], threshold)
 
 
 def index_pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(K, 2) int array of (row, col) pairs."""
-    return np.concatenate((rows[:, None], cols[:, None]), axis=1).astype(np.intp, copy=False)
+    """(K, 2) int array of (row, col) pairs (a transposed (2, K) array: each column is contiguous)."""
+    return np.array((rows, cols), dtype=np.intp).T
 
 
 def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
@@ -79,20 +81,29 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
     return _result(_solve_sparse(n_rows, n_cols, rows, cols, costs, threshold), n_rows, n_cols)
 
 
-def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> np.ndarray:
-    n_rows, n_cols = c.shape
+@functools.lru_cache(maxsize=256)
+def _dummy_blocks(n_rows: int, n_cols: int, threshold: float) -> np.ndarray:
+    """The augmented matrix without its cost block (forbidden there): dummy diagonals at threshold/2 and
+    the zero dummy-dummy block. Cached (the same few shapes and thresholds repeat) and read-only."""
     size = n_rows + n_cols
     big = np.full((size, size), _FORBIDDEN)
-    big[:n_rows, :n_cols][gate] = c[gate]
     half = 0.5 * threshold
     big[:n_rows, n_cols:].flat[:: n_rows + 1] = half  # each row's own dummy column
     big[n_rows:, :n_cols].flat[:: n_cols + 1] = half  # each column's own dummy row
     big[n_rows:, n_cols:] = 0.0
-    rows, cols = linear_sum_assignment(big)
-    keep = (rows < n_rows) & (cols < n_cols)
-    rows, cols = rows[keep], cols[keep]
-    keep = gate[rows, cols]
-    return index_pairs(rows[keep], cols[keep])
+    big.flags.writeable = False
+    return big
+
+
+def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> tuple[list[int], list[int]]:
+    """The dense augmented problem (small sizes); the matched (rows, columns) as lists."""
+    n_rows, n_cols = c.shape
+    big = _dummy_blocks(n_rows, n_cols, threshold).copy()
+    big[:n_rows, :n_cols] = np.where(gate, c, _FORBIDDEN)
+    _, cols = linear_sum_assignment(big)  # rows come back as 0..size-1: the first n_rows are the real ones
+    gate_rows = gate.tolist()
+    pairs = [(i, j) for i, j in enumerate(cols[:n_rows].tolist()) if j < n_cols and gate_rows[i][j]]
+    return [i for i, _ in pairs], [j for _, j in pairs]
 
 
 def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray, costs: np.ndarray,
@@ -120,12 +131,17 @@ def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray
 def _result(matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:
     if not len(matches):
         return Assignment(matches.reshape(0, 2), np.arange(n_rows), np.arange(n_cols))
-    if n_rows + n_cols <= _SMALL:  # Python sets beat boolean masks at this size
-        used_r, used_c = set(matches[:, 0].tolist()), set(matches[:, 1].tolist())
-        return Assignment(matches, np.array([i for i in range(n_rows) if i not in used_r], dtype=np.intp),
-                          np.array([i for i in range(n_cols) if i not in used_c], dtype=np.intp))
     row_free = np.ones(n_rows, dtype=bool)
     col_free = np.ones(n_cols, dtype=bool)
     row_free[matches[:, 0]] = False
     col_free[matches[:, 1]] = False
     return Assignment(matches, np.flatnonzero(row_free), np.flatnonzero(col_free))
+
+
+def _result_small(rows: list[int], cols: list[int], n_rows: int, n_cols: int) -> Assignment:
+    """:func:`_result` for small problems from the matched rows and columns as lists: Python sets beat
+    boolean masks at this size."""
+    matches = np.array((rows, cols), dtype=np.intp).T.reshape(-1, 2)
+    used_r, used_c = set(rows), set(cols)
+    return Assignment(matches, np.array([i for i in range(n_rows) if i not in used_r], dtype=np.intp),
+                      np.array([i for i in range(n_cols) if i not in used_c], dtype=np.intp))

@@ -20,6 +20,9 @@ __all__ = [
 ]
 
 
+_SIZE = np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # xyxy -> (w, h)
+
+
 def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     """(A, B) intersection over union of two box sets."""
     a = np.asarray(a_xyxy, dtype=np.float64)
@@ -31,10 +34,12 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     wh -= lo
     np.maximum(wh, 0.0, out=wh)
     inter = wh[..., 0] * wh[..., 1]
-    da = a[:, 2:] - a[:, :2]
-    db = b[:, 2:] - b[:, :2]
-    union = (da[:, 0] * da[:, 1])[:, None] + (db[:, 0] * db[:, 1]) - inter
-    return inter / np.maximum(union, 1e-12)
+    da, db = a.dot(_SIZE), b.dot(_SIZE)  # (w, h): one small product beats two slices and a subtraction
+    union = (da[:, 0] * da[:, 1])[:, None] + (db[:, 0] * db[:, 1])
+    union -= inter
+    np.maximum(union, 1e-12, out=union)
+    inter /= union
+    return inter
 
 
 def iou_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -84,7 +84,7 @@ class ConstantVelocityPredictor:
 
 
 def push_history(boxes: np.ndarray, valid: np.ndarray, stamps: np.ndarray, column: int,
-                 new_boxes: np.ndarray, new_valid: np.ndarray, stamp: float) -> None:
+                 rows: np.ndarray, new_boxes: np.ndarray, stamp: float) -> None:
     """Write one update into ring buffers in place (column ``column``, i.e. updates modulo K).
 
     Args:
@@ -92,12 +92,13 @@ def push_history(boxes: np.ndarray, valid: np.ndarray, stamps: np.ndarray, colum
         valid: (N, K) ring buffer of the valid mask.
         stamps: (K,) ring buffer of the columns' stamps, shared by all tracks.
         column: the column to overwrite.
-        new_boxes: (N, 4) this update's boxes (cx, cy, w, h) [px].
-        new_valid: (N,) bool, tracks measured in this update.
+        rows: (M,) the tracks measured in this update; the column becomes invalid for all others.
+        new_boxes: (M, 4) their boxes (cx, cy, w, h) [px].
         stamp: this update's stamp [s].
     """
-    boxes[:, column] = new_boxes
-    valid[:, column] = new_valid
+    valid[:, column] = False
+    valid[rows, column] = True
+    boxes[rows, column] = new_boxes
     stamps[column] = stamp
 
 

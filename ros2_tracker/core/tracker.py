@@ -55,6 +55,11 @@ __all__ = ["StampError", "Tracker", "TrackerConfig"]
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
+# next state by (state * 4 + matched * 2 + hits >= min_hits): a match confirms a tentative track with
+# enough hits and any lost one; a miss makes a confirmed track lost (unmatched tentative ones are retired)
+_NEXT_STATE = np.array([_TENT, _TENT, _TENT, _CONF, _LOST, _LOST, _CONF, _CONF, _LOST, _LOST, _CONF, _CONF],
+                       dtype=np.int8)
+_NEXT_STATE.flags.writeable = False
 _NO_INDEX = np.empty(0, dtype=np.intp)
 _NO_PAIRS = np.empty((0, 2), dtype=np.intp)
 _NO_INDEX.flags.writeable = False
@@ -257,7 +262,8 @@ class Tracker:
             ValueError: arrays of inconsistent shapes.
         """
         boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
-        self._multi_class = self.config.class_aware and bool(det_cls.any() or self._cls.any())
+        self._multi_class = self.config.class_aware and bool(np.count_nonzero(det_cls)
+                                                             or np.count_nonzero(self._cls))
         dt = self._advance_clock(stamp)
         self._updates += 1
         self._predict(dt)
@@ -275,8 +281,8 @@ class Tracker:
         m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
         if len(m_low) or len(m_tent):
             matches = np.concatenate([matches, m_low, m_tent])
-        self._correct(matches, boxes, det_scores)
-        self._remember_boxes(boxes)
+        z = self._correct(matches, boxes, det_scores)
+        self._remember_boxes(matches[:, 0], z)
         if feats is not None:
             self._remember_appearance(matches, boxes, det_scores, feats)
         self._spawn(boxes, det_scores, det_cls, high, feats)
@@ -343,14 +349,10 @@ class Tracker:
         return MotionHistory(self._hist[:, order], self._hist_ok[:, order], stamps, now, self._mean,
                              self._cov, self._noise)
 
-    def _remember_boxes(self, boxes: np.ndarray) -> None:
-        """Write this update's matched boxes into the history ring buffer (after the Kalman update)."""
-        matched = self._det >= 0
-        z = np.zeros((len(self._ids), 4))
-        if matched.any():
-            z[matched] = xyxy_to_cxcywh(boxes[self._det[matched]])
+    def _remember_boxes(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
+        """Write this update's measured boxes of the matched track ``rows`` into the history ring buffer."""
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
-                     z, matched, self._stamp)
+                     rows, boxes_cxcywh, self._stamp)
 
     def apply_camera_motion(self, warp_2x3: np.ndarray) -> None:
         """Move every track by the camera's image motion since the last update (e.g. from
@@ -388,7 +390,7 @@ class Tracker:
             raise ValueError(f"boxes ({n}), scores ({len(det_scores)}), classes ({len(det_cls)}) and "
                              f"features ({None if feats is None else feats.shape}) must have the same length")
         ok = valid_box_mask(boxes, det_scores)
-        if not ok.all():  # rare: the common all-valid frame costs only the mask
+        if np.count_nonzero(ok) != n:  # rare: the common all-valid frame costs only the mask
             self.dropped_detections += int(n - ok.sum())
             boxes, det_scores, det_cls = boxes[ok], det_scores[ok], det_cls[ok]
             feats = None if feats is None else feats[ok]
@@ -415,7 +417,9 @@ class Tracker:
         if self._stamp is None:
             self._stamp = stamp
             return 0.0
-        dt = stamp - self._stamp
+        # to the nanosecond (ROS stamps' resolution): stamps computed as frame / fps jitter in their last
+        # bits, and the Kalman filter's per-dt matrices are cached by value
+        dt = round(stamp - self._stamp, 9)
         if dt < 0:
             raise StampError(f"stamp {stamp:.6f} s is earlier than the previous {self._stamp:.6f} s")
         self._stamp = stamp
@@ -432,7 +436,7 @@ class Tracker:
             rows = rows[~self._dormant()[rows]]
         if not len(rows) or not len(high):
             return _NO_PAIRS, high
-        tb = track_boxes if len(rows) == len(track_boxes) else track_boxes[rows]
+        tb = track_boxes if len(rows) == len(track_boxes) else track_boxes.take(rows, axis=0)
         if self._learned and self.config.learned_lost_boxes:
             tb = self._learned_lost_boxes(rows, tb)
         lost = self._state[rows] == _LOST if self.config.lost_box_growth > 0 else None
@@ -549,12 +553,13 @@ class Tracker:
         rows = (self._state == _TENT).nonzero()[0]
         if not len(rows) or not len(high):
             return _NO_PAIRS, high
-        return self._match(rows, track_boxes[rows], boxes, det_cls, high, self.config.tentative_match_iou)
+        return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
+                           self.config.tentative_match_iou)
 
     def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched."""
-        col_boxes = boxes if len(cols) == len(boxes) else boxes[cols]
+        col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
         if len(rows) * len(cols) > _DENSE_LIMIT:
             return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
         cost = 1.0 - iou_matrix(row_boxes, col_boxes)
@@ -576,35 +581,38 @@ class Tracker:
             cost[g > self.config.max_ground_distance_m] = np.inf
         return _in_frame_indices(rows, cols, assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou))
 
-    def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> None:
-        """Kalman update of matched tracks and the lifecycle of all tracks.
+    def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> np.ndarray:
+        """Kalman update of matched tracks and the lifecycle of all tracks; returns the matched
+        detections' boxes (cx, cy, w, h), in the order of ``matches``.
 
         Arrays are replaced, never modified in place, so a returned :class:`TrackSet` can share them.
+        (Gathers use ``take``: on a frame's few dozen rows it costs a fraction of fancy indexing.)
         """
         t, d = matches[:, 0], matches[:, 1]
         det = np.full(len(self._ids), -1, dtype=np.int64)
-        if len(t):
-            z = xyxy_to_cxcywh(boxes[d])
-            mean, cov = self._mean.copy(), self._cov.copy()
-            mean[t], cov[t] = kalman.update(mean[t], cov[t], z, kalman.measurement_var(z, self._noise))
-            self._mean, self._cov = mean, cov
-            score, hits, last = self._score.copy(), self._hits.copy(), self._last.copy()
-            score[t] = det_scores[d]
-            hits[t] += 1
-            last[t] = self._stamp
-            self._score, self._hits, self._last = score, hits, last
-            det[t] = d
+        det[t] = d
         self._det = det
-        # Tentative tracks are removed at their first miss, so their hits are consecutive hits.
-        state = self._state
         matched = det >= 0
-        tentative = state == _TENT
-        self._state = np.where(
-            matched, np.where(tentative & (self._hits < self.config.min_hits), _TENT, _CONF),
-            np.where(tentative, _TENT, _LOST)).astype(np.int8)
+        if len(t):
+            z = xyxy_to_cxcywh(boxes.take(d, axis=0))
+            mean, cov = self._mean.copy(), self._cov.copy()
+            mean[t], cov[t] = kalman.update(mean.take(t, axis=0), cov.take(t, axis=0), z,
+                                            kalman.measurement_var(z, self._noise))
+            self._mean, self._cov = mean, cov
+            score, last = self._score.copy(), self._last.copy()
+            score[t] = det_scores.take(d)
+            last[t] = self._stamp
+            self._score, self._hits, self._last = score, self._hits + matched, last
+        else:
+            z = np.empty((0, 4))
+        # Tentative tracks are removed at their first miss, so their hits are consecutive hits. The next
+        # state is a table lookup on (state, matched, enough hits).
+        key = self._state * 4 + matched * 2 + (self._hits >= self.config.min_hits)
+        self._state = _NEXT_STATE.take(key)
+        return z
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
-        new = high[det_scores[high] >= self.config.new_track_score]
+        new = high.compress(det_scores.take(high) >= self.config.new_track_score)
         n = len(new)
         if not n:
             return
@@ -650,11 +658,11 @@ class Tracker:
         else:
             keep_for = cfg.max_lost_s
         stale |= (state == _LOST) & (self._stamp - self._last > keep_for)
-        if stale.any():
-            keep = ~stale
+        if np.count_nonzero(stale):
+            keep = (~stale).nonzero()[0]
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
                          "_det", "_emb", "_has_emb", "_hist", "_hist_ok"):
-                setattr(self, name, getattr(self, name)[keep])
+                setattr(self, name, getattr(self, name).take(keep, axis=0))
 
 
 def _in_frame_indices(rows: np.ndarray, cols: np.ndarray,
@@ -662,4 +670,4 @@ def _in_frame_indices(rows: np.ndarray, cols: np.ndarray,
     """Map an assignment over the sub-matrix (``rows`` x ``cols``) back to track and detection indices:
     the (track, detection) pairs and the detections left unmatched."""
     m = result.matches
-    return index_pairs(rows[m[:, 0]], cols[m[:, 1]]), cols[result.unmatched_cols]
+    return index_pairs(rows.take(m[:, 0]), cols.take(m[:, 1])), cols.take(result.unmatched_cols)
