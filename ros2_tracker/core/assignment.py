@@ -12,7 +12,9 @@ that is cheaper than leaving both unmatched: ``C[i, j] < threshold``. The Hungar
 Large problems keep only the candidate pairs (cost below the threshold) and solve the same
 augmented problem as a sparse bipartite matching (``scipy.sparse.csgraph.
 min_weight_full_bipartite_matching``): the same optimum, at a cost that grows with the number of
-candidate pairs rather than with R x K, which is what crowded frames need.
+candidate pairs rather than with R x K, which is what crowded frames need. Candidate pairs whose row and
+column have no other candidate are in every optimum and are taken directly; only the contested rest
+goes to a solver (in a scene of separated objects, none does).
 """
 
 from __future__ import annotations
@@ -73,12 +75,33 @@ def index_pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
                   threshold: float) -> Assignment:
     """:func:`assign` for a sparse cost matrix given as (row, col, cost) triplets; absent pairs never
-    match. Used for crowded frames, where a dense R x K matrix would dominate the run time."""
+    match. Used for crowded frames, where a dense R x K matrix would dominate the run time.
+
+    A candidate pair whose row and column have no other candidate is a component of its own: it is in
+    every optimum and is taken as it is. Only the rest (the contested pairs, usually a few small groups)
+    goes to a solver: the dense augmented problem when it is small, the sparse matching otherwise.
+    """
     keep = np.asarray(costs) < threshold
     rows, cols, costs = np.asarray(rows)[keep], np.asarray(cols)[keep], np.asarray(costs)[keep]
     if not len(rows):
         return _result(np.empty((0, 2), dtype=np.intp), n_rows, n_cols)
-    return _result(_solve_sparse(n_rows, n_cols, rows, cols, costs, threshold), n_rows, n_cols)
+    alone = (np.bincount(rows, minlength=n_rows).take(rows) == 1) & (
+        np.bincount(cols, minlength=n_cols).take(cols) == 1)
+    if np.count_nonzero(alone) == len(alone):
+        return _result(index_pairs(rows, cols), n_rows, n_cols)
+    rest = ~alone
+    sub_rows, r_inv = np.unique(rows[rest], return_inverse=True)
+    sub_cols, c_inv = np.unique(cols[rest], return_inverse=True)
+    if len(sub_rows) + len(sub_cols) <= _SMALL:
+        sub = np.full((len(sub_rows), len(sub_cols)), np.inf)
+        sub[r_inv, c_inv] = costs[rest]
+        r, c = _solve_augmented(sub, sub < threshold, threshold)
+        solved = index_pairs(np.asarray(r, dtype=np.intp), np.asarray(c, dtype=np.intp))
+    else:
+        solved = _solve_sparse(len(sub_rows), len(sub_cols), r_inv, c_inv, costs[rest], threshold)
+    matches = np.concatenate([index_pairs(rows[alone], cols[alone]),
+                              index_pairs(sub_rows.take(solved[:, 0]), sub_cols.take(solved[:, 1]))])
+    return _result(matches, n_rows, n_cols)
 
 
 @functools.lru_cache(maxsize=256)

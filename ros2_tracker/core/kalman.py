@@ -158,16 +158,37 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
         cov_xy: (N, K, 3) covariance entries (var_x, cov_xy, var_y) [px^2]; cov_xy is 0 for this
         model (coordinates are independent).
     """
-    t = np.asarray(times, dtype=np.float64)[None, :]
-    centres = mean[:, None, :2] + t[..., None] * mean[:, None, 4:6]
-    h = _heights(mean)[:, None]
-    q = (h * h) * _process_noise(t[0], noise)[None, :, 0]  # (N, K) position variance added by noise
-    var = (cov[:, None, :2, 0] + 2.0 * t[..., None] * cov[:, None, :2, 1]
-           + (t**2)[..., None] * cov[:, None, :2, 2] + q[..., None])
-    out = np.zeros((*centres.shape[:2], 3))
-    out[..., 0] = var[..., 0]
-    out[..., 2] = var[..., 1]
+    k = len(times)
+    centre_map, var_map, q = _trajectory_maps(tuple(np.asarray(times, dtype=np.float64).tolist()), noise)
+    n = len(mean)
+    centres = mean.dot(centre_map).reshape(n, k, 2)
+    var = cov.reshape(n, 12).dot(var_map).reshape(n, k, 2)
+    var += np.multiply.outer(_heights(mean) ** 2, q)[..., None]  # position noise, per unit height^2
+    out = np.zeros((n, k, 3))
+    out[..., 0::2] = var
     return centres, out
+
+
+@functools.lru_cache(maxsize=16)
+def _trajectory_maps(times: tuple[float, ...],
+                     noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear maps from the state to trajectory centres (8, 2K) and from the block covariance, flattened,
+    to the centres' x and y variances (12, 2K), and the process noise of position per unit squared
+    height (K,). Cached: a node asks for the same times every frame."""
+    t = np.asarray(times, dtype=np.float64)
+    k = len(t)
+    centre_map = np.zeros((8, k, 2))
+    var_map = np.zeros((4, 3, k, 2))
+    for axis in range(2):  # x = cx + t vcx; var = pp + 2 t pv + t^2 vv of that coordinate
+        centre_map[axis, :, axis] = 1.0
+        centre_map[4 + axis, :, axis] = t
+        var_map[axis, 0, :, axis] = 1.0
+        var_map[axis, 1, :, axis] = 2.0 * t
+        var_map[axis, 2, :, axis] = t * t
+    q = _process_noise(t, noise)[:, 0]
+    for a in (centre_map, var_map, q):
+        a.flags.writeable = False
+    return centre_map.reshape(8, 2 * k), var_map.reshape(12, 2 * k), q
 
 
 def warp_affine(mean: np.ndarray, cov: np.ndarray, warp_2x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -341,11 +341,14 @@ class Tracker:
     def motion_history(self, with_boxes: bool = True) -> MotionHistory:
         """Every track's recent measured boxes, oldest first, with the Kalman state at the last stamp
         (``with_boxes=False``: the state only, with empty (N, 0) history arrays)."""
-        k = self._hist_t.shape[0]
-        order = (np.arange(k) + self._updates) % k if with_boxes else _NO_INDEX  # oldest column first
-        k, n = len(order), len(self._ids)
-        stamps = np.broadcast_to(self._hist_t[order], (n, k))
         now = self._stamp if self._stamp is not None else 0.0
+        n = len(self._ids)
+        if not with_boxes:
+            return MotionHistory(np.empty((n, 0, 4)), np.empty((n, 0), dtype=bool), np.empty((n, 0)), now,
+                                 self._mean, self._cov, self._noise)
+        k = self._hist_t.shape[0]
+        order = (np.arange(k) + self._updates) % k  # oldest column first
+        stamps = np.broadcast_to(self._hist_t[order], (n, k))
         return MotionHistory(self._hist[:, order], self._hist_ok[:, order], stamps, now, self._mean,
                              self._cov, self._noise)
 

@@ -64,3 +64,35 @@ def test_nan_inf_and_empty():
     assert assign(np.empty((2, 0)), 0.5).unmatched_rows.tolist() == [0, 1]
     a = assign(np.array([[np.nan, 0.1], [np.inf, np.inf]]), 0.5)
     assert a.matches.tolist() == [[0, 1]]
+
+
+def _augmented_gain(c, t):
+    """Reference optimum: the textbook (R+K) x (K+R) augmented matrix solved by scipy in one piece."""
+    from scipy.optimize import linear_sum_assignment
+
+    n, m = c.shape
+    ok = c < t
+    big = np.full((n + m, m + n), 1e9)
+    big[:n, :m][ok] = c[ok]
+    big[:n, m:].flat[:: n + 1] = t / 2
+    big[n:, :m].flat[:: m + 1] = t / 2
+    big[n:, m:] = 0.0
+    rows, cols = linear_sum_assignment(big)
+    return sum(t - c[r, q] for r, q in zip(rows, cols, strict=True) if r < n and q < m and ok[r, q])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_crowded_frames_take_isolated_pairs_and_solve_only_the_contested_rest(seed):
+    # sizes past the small dense path, mixing isolated pairs (taken directly) with contested groups
+    # small enough for the dense solver or large enough for the sparse one
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(13, 60, size=2)
+    c = rng.random((n, m))
+    c[rng.random((n, m)) < float(rng.uniform(0.85, 0.99))] = np.inf
+    t = float(rng.uniform(0.3, 0.9))
+    a = assign(c, t)
+    assert sum(t - c[r, q] for r, q in a.matches) == pytest.approx(_augmented_gain(c, t))
+    assert all(c[r, q] < t for r, q in a.matches)
+    assert len(set(a.matches[:, 0].tolist())) == len(a.matches) == len(set(a.matches[:, 1].tolist()))
+    assert sorted(a.matches[:, 0].tolist() + a.unmatched_rows.tolist()) == list(range(n))
+    assert sorted(a.matches[:, 1].tolist() + a.unmatched_cols.tolist()) == list(range(m))
