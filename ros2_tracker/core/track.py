@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -60,6 +60,18 @@ class TrackSet(NamedTuple):
     def confirmed_and_updated(self) -> TrackSet:
         """Tracks to report as results: confirmed and matched to a detection in this update."""
         return self.select((self.states == TrackState.CONFIRMED) & (self.det_indices >= 0))
+
+
+def _make_track_set(cls: type[TrackSet], iterable: Any) -> TrackSet:
+    """``TrackSet._make`` (which ``_replace`` uses): namedtuple's own checks ``len()``, and ``len()`` of a
+    TrackSet counts its tracks, not its fields. (typing.NamedTuple forbids defining it in the class.)"""
+    fields = tuple(iterable)
+    if len(fields) != len(cls._fields):
+        raise TypeError(f"expected {len(cls._fields)} arrays, got {len(fields)}")
+    return tuple.__new__(cls, fields)
+
+
+TrackSet._make = classmethod(_make_track_set)  # type: ignore[method-assign, assignment]
 
 
 class Trajectories(NamedTuple):

@@ -153,3 +153,14 @@ def test_first_frame_tracks_are_confirmed_at_once_only_after_start_or_reset():
     assert ts.select(ts.ids == 2).states.tolist() == [TrackState.TENTATIVE]
     t.reset()
     assert t.update(np.array([box(100, 200)]), stamp=0.0).states.tolist() == [TrackState.CONFIRMED]
+
+
+def test_trackset_replace_swaps_one_field_whatever_the_number_of_tracks():
+    tracker = Tracker()
+    ts = tracker.update(np.array([box(100, 100), box(300, 100), box(500, 100)]), stamp=0.0)
+    assert len(ts) == 3  # len() counts tracks: namedtuple's own _replace would trip over it
+    boxes = ts.boxes_xyxy + 1.0
+    moved = ts._replace(boxes_xyxy=boxes)
+    assert len(moved) == 3 and moved.boxes_xyxy is boxes and moved.ids is ts.ids
+    with pytest.raises(TypeError, match="11 arrays"):
+        type(ts)._make(list(ts)[:3])
