@@ -56,8 +56,7 @@ def _heights(mean: np.ndarray) -> np.ndarray:
 
 def measurement_var(boxes: np.ndarray, noise: MotionNoise) -> np.ndarray:
     """(N,1) measurement variance of boxes (cx, cy, w, h, ...), the same for the four coordinates."""
-    h = _heights(boxes)[:, None]
-    return (noise.measurement * noise.measurement) * (h * h)
+    return (noise.measurement * noise.measurement) * np.square(np.maximum(boxes[:, 3:4], 1.0))
 
 
 def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:

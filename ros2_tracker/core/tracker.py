@@ -11,8 +11,8 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
    occluded people give weak detections that should extend tracks, never start them.
 4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
 5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping.
-6. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
-7. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
+6. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
+7. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
 
 Each track's recent measured boxes are kept in a ring buffer (``motion_history_frames`` columns,
 one per update) for the configured :class:`~ros2_tracker.core.motion.TrajectoryPredictor`, which
@@ -60,6 +60,8 @@ _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 _NEXT_STATE = np.array([_TENT, _TENT, _TENT, _CONF, _LOST, _LOST, _CONF, _CONF, _LOST, _LOST, _CONF, _CONF],
                        dtype=np.int8)
 _NEXT_STATE.flags.writeable = False
+_MISSED_TENTATIVE = np.array([True, True] + [False] * 10)  # same key: a tentative track without a match
+_MISSED_TENTATIVE.flags.writeable = False
 _NO_INDEX = np.empty(0, dtype=np.intp)
 _NO_PAIRS = np.empty((0, 2), dtype=np.intp)
 _NO_INDEX.flags.writeable = False
@@ -224,6 +226,7 @@ class Tracker:
         self._born = np.empty(0)
         self._last = np.empty(0)
         self._det = np.empty(0, dtype=np.int64)
+        self._missed_tentative = np.empty(0, dtype=bool)  # set by _correct for _retire
         self._emb = np.empty((0, 0), dtype=np.float32)  # (N, E) unit embeddings; E = 0 until features come
         self._has_emb = np.empty(0, dtype=bool)
         k = self.config.motion_history_frames  # box history: ring buffers, column = updates % k
@@ -285,8 +288,8 @@ class Tracker:
         self._remember_boxes(matches[:, 0], z)
         if feats is not None:
             self._remember_appearance(matches, boxes, det_scores, feats)
-        self._spawn(boxes, det_scores, det_cls, high, feats)
         self._retire()
+        self._spawn(boxes, det_scores, det_cls, high, feats)
         return self.tracks()
 
     def _split_by_score(self, det_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -612,6 +615,7 @@ class Tracker:
         # state is a table lookup on (state, matched, enough hits).
         key = self._state * 4 + matched * 2 + (self._hits >= self.config.min_hits)
         self._state = _NEXT_STATE.take(key)
+        self._missed_tentative = _MISSED_TENTATIVE.take(key)  # retired by _retire
         return z
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
@@ -654,13 +658,12 @@ class Tracker:
 
     def _retire(self) -> None:
         cfg = self.config
-        state = self._state
-        stale = (state == _TENT) & (self._det < 0)
         if self._emb.shape[1]:
             keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
+            too_old = self._stamp - self._last > keep_for
         else:
-            keep_for = cfg.max_lost_s
-        stale |= (state == _LOST) & (self._stamp - self._last > keep_for)
+            too_old = self._stamp - self._last > cfg.max_lost_s
+        stale = self._missed_tentative | ((self._state == _LOST) & too_old)
         if np.count_nonzero(stale):
             keep = (~stale).nonzero()[0]
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
