@@ -33,8 +33,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ros2_tracker.cli.errors import UserError
-from ros2_tracker.core.tracker import Tracker, TrackerConfig
+from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography
 from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
@@ -140,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         config = config.replace(ground_homography=load_ground_homography(args.calibration))
     dets = read_mot(args.detections)
+    finite = dets.scores[np.isfinite(dets.scores)]
+    note = score_scale_warning(float(finite.max()), config) if len(finite) else None
+    if note:
+        print(f"warning: {args.detections}: {note}", file=sys.stderr)
     fps, length = resolve_fps(args.detections, args.fps)
     refine_config = _refine_config(args)
     appearance = build_appearance(args)

@@ -7,7 +7,7 @@ from ros2_tracker.core.assignment import Assignment, assign
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.core.motion import ConstantVelocityPredictor, MotionHistory, TrajectoryPredictor
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
-from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig
+from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning
 
 __all__ = [
     "Assignment",
@@ -24,4 +24,5 @@ __all__ = [
     "TrajectoryPredictor",
     "assign",
     "param",
+    "score_scale_warning",
 ]

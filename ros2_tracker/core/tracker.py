@@ -50,7 +50,7 @@ from ros2_tracker.core.motion import (
 )
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 
-__all__ = ["StampError", "Tracker", "TrackerConfig"]
+__all__ = ["StampError", "Tracker", "TrackerConfig", "score_scale_warning"]
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
@@ -172,6 +172,20 @@ class TrackerConfig(ConfigBase):
         """The Kalman filter's noise levels."""
         return kalman.MotionNoise(self.measurement_noise, self.velocity_noise, self.position_noise,
                                   self.initial_velocity_noise)
+
+
+def score_scale_warning(max_score: float, config: TrackerConfig) -> str | None:
+    """A warning for detection scores above 1 while the score thresholds assume probabilities, else None.
+
+    Detectors such as ACF give unbounded scores (MOT15's public detections reach ~120): with the default
+    thresholds nearly every detection is then confident and may start a track, and the low-score stage
+    never runs. The fix is the user's: thresholds in the detector's own score range.
+    """
+    if not max_score > 1.0 or max(config.high_score, config.low_score, config.new_track_score) > 1.0:
+        return None
+    return (f"detection scores reach {max_score:.4g}, but high_score / low_score / new_track_score "
+            f"({config.high_score:g} / {config.low_score:g} / {config.new_track_score:g}) assume scores in "
+            "[0, 1]: nearly every detection counts as confident; set them for this detector's score range")
 
 
 class Tracker:

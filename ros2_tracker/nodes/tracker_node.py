@@ -79,7 +79,7 @@ from visualization_msgs.msg import MarkerArray
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
-from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig
+from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.nodes.conversions import (
     DetectionArrays,
     detections_to_arrays,
@@ -245,6 +245,7 @@ class TrackerNode(Node):
             seconds -= embed_s
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
+        self._check_score_scale(det.scores)
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
@@ -409,6 +410,11 @@ class TrackerNode(Node):
             self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f}: {exc}{more}",
                                       throttle_duration_sec=_THROTTLE_S)
             return None
+
+    def _check_score_scale(self, scores: np.ndarray) -> None:
+        """Warn (once a minute) while detection scores exceed 1 and the thresholds assume [0, 1]."""
+        if len(scores) and (note := score_scale_warning(float(scores.max()), self._tracker.config)):
+            self.get_logger().warning(f"{note} (ROS parameters of this node)", throttle_duration_sec=60.0)
 
     def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
         if self._markers_pub.get_subscription_count() == 0:

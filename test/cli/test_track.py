@@ -51,6 +51,24 @@ def test_config_file_is_applied(tmp_path):
     assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object never starts a track
 
 
+def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path):
+    # ACF-style scores (MOT15 public detections reach ~120): the default thresholds assume [0, 1]
+    rows = [(f, -1, x, y, w, h, s * 100, -1, -1, -1) for f, _, x, y, w, h, s, *_ in walking_dets()]
+    det = write_det(tmp_path / "det.txt", rows)
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", "--fps", 10)
+    assert r.returncode == 0, r.stderr
+    assert "detection scores reach 90" in r.stderr and "high_score / low_score / new_track_score" in r.stderr
+    cfg = tmp_path / "c.yaml"  # thresholds in the detector's range: no warning
+    cfg.write_text("/**:\n  ros__parameters:\n    high_score: 50.0\n    low_score: 10.0\n"
+                   "    new_track_score: 60.0\n")
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", "--fps", 10, "--config", cfg)
+    assert r.returncode == 0 and "detection scores reach" not in r.stderr
+    assert set(read_mot(tmp_path / "res.txt").ids.tolist()) == {1, 2}
+    r = run_cli("track", "--detections", write_det(tmp_path / "p.txt", walking_dets()), "--output",
+                tmp_path / "res.txt", "--fps", 10)
+    assert "detection scores reach" not in r.stderr  # probabilities: nothing to say
+
+
 @pytest.mark.parametrize("content,needle", [
     ("", "empty"),
     ("1,-1,a,b,c,d,1\n", "not a row of numbers"),

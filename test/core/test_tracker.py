@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ros2_tracker.core import StampError, Tracker, TrackerConfig, TrackState
+from ros2_tracker.core import StampError, Tracker, TrackerConfig, TrackState, score_scale_warning
 
 
 def box(cx, cy, w=40.0, h=100.0):
@@ -164,3 +164,12 @@ def test_trackset_replace_swaps_one_field_whatever_the_number_of_tracks():
     assert len(moved) == 3 and moved.boxes_xyxy is boxes and moved.ids is ts.ids
     with pytest.raises(TypeError, match="11 arrays"):
         type(ts)._make(list(ts)[:3])
+
+
+def test_score_scale_warning_only_for_scores_above_one_with_probability_thresholds():
+    assert score_scale_warning(0.99, TrackerConfig()) is None
+    assert score_scale_warning(float("nan"), TrackerConfig()) is None
+    note = score_scale_warning(117.9, TrackerConfig())
+    assert note and "117.9" in note and "0.5 / 0.1 / 0.6" in note
+    own_range = TrackerConfig(high_score=30.0, low_score=5.0, new_track_score=40.0)
+    assert score_scale_warning(117.9, own_range) is None

@@ -192,7 +192,8 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     k = k0 + 15
     with_nan = np.vstack([truth(k)[:1], c_box, [[np.nan, 5, 10, 20]], [[50, 50, 40, 60]]])  # NaN, width < 0
     live = sorted([ids[a_row], c_id])
-    assert sorted(track_array_to_arrays(h.frame(T0 + k / FPS, with_nan)).ids.tolist()) == live
+    unbounded = np.array([12.0, 0.9, 0.9, 0.9])  # a score > 1: thresholds assume [0, 1], the node warns
+    assert sorted(track_array_to_arrays(h.frame(T0 + k / FPS, with_nan, unbounded)).ids.tolist()) == live
     empty = track_array_to_arrays(h.frame(T0 + (k + 1) / FPS, np.empty((0, 4))))
     assert sorted(empty.ids.tolist()) == live and empty.states.tolist() == [2, 2]  # lost: the update ran
     if use_images:
@@ -218,6 +219,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert proc.wait(10) == 0, log.read_text()
     text = log.read_text()
     assert "dropped 2 of 4 detections" in text
+    assert "detection scores reach 12" in text and "ROS parameters of this node" in text
     assert "time went backwards" in text and "resetting the tracker" in text
     if use_images:
         assert "cannot use the image" in text and "data has" in text
