@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-__all__ = ["Assignment", "assign", "assign_sparse", "index_pairs"]
+__all__ = ["Assignment", "assign", "assign_ids", "assign_sparse", "ids_of", "index_pairs"]
 
 _FORBIDDEN = 1e9
 _SMALL = 24  # below R+K this size one augmented problem is cheaper than splitting
@@ -56,18 +56,49 @@ def assign(cost: np.ndarray, threshold: float) -> Assignment:
     """
     c = np.asarray(cost, dtype=np.float64)
     n_rows, n_cols = c.shape
+    if n_rows + n_cols <= _SMALL:
+        return _result_small(*_solve_small(c, threshold), n_rows, n_cols)
     gate = c < threshold  # NaN compares False
     r_idx, c_idx = gate.nonzero()
-    if n_rows + n_cols <= _SMALL:
-        rl, cl = r_idx.tolist(), c_idx.tolist()
-        if len(set(rl)) == len(rl) and len(set(cl)) == len(cl):
-            # every candidate pair is uncontested: the optimum is simply all of them
-            return _result_small(rl, cl, n_rows, n_cols)
-        return _result_small(*_solve_augmented(c, gate, threshold), n_rows, n_cols)
     return assign_sparse(n_rows, n_cols, r_idx, c_idx, c[r_idx, c_idx], threshold)
 
 
-def index_pairs(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def assign_ids(cost: np.ndarray, threshold: float, row_ids: np.ndarray,
+               col_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`assign` on a sub-matrix whose rows and columns stand for ``row_ids`` and ``col_ids`` (say,
+    some of a frame's tracks and detections).
+
+    Returns:
+        The matched (row id, column id) pairs (M, 2) and the column ids left unmatched, in column order.
+    """
+    c = np.asarray(cost, dtype=np.float64)
+    n_rows, n_cols = c.shape
+    if n_rows + n_cols > _SMALL:
+        return ids_of(assign(c, threshold), row_ids, col_ids)
+    rows, cols = _solve_small(c, threshold)  # small: mapping lists beats indexing arrays
+    rid, cid, used = row_ids.tolist(), col_ids.tolist(), set(cols)
+    return (index_pairs([rid[i] for i in rows], [cid[j] for j in cols]),
+            np.array([cid[j] for j in range(n_cols) if j not in used], dtype=np.intp))
+
+
+def ids_of(result: Assignment, row_ids: np.ndarray, col_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An :class:`Assignment` over a sub-matrix in the ids its rows and columns stand for, as
+    :func:`assign_ids` returns it (e.g. for :func:`assign_sparse` results)."""
+    m = result.matches
+    return index_pairs(row_ids.take(m[:, 0]), col_ids.take(m[:, 1])), col_ids.take(result.unmatched_cols)
+
+
+def _solve_small(c: np.ndarray, threshold: float) -> tuple[list[int], list[int]]:
+    """Matched (rows, columns) of a small dense problem, as lists."""
+    gate = c < threshold  # NaN compares False
+    r_idx, c_idx = gate.nonzero()
+    rows, cols = r_idx.tolist(), c_idx.tolist()
+    if len(set(rows)) == len(rows) and len(set(cols)) == len(cols):
+        return rows, cols  # every candidate pair is uncontested: the optimum is simply all of them
+    return _solve_augmented(c, gate, threshold)
+
+
+def index_pairs(rows: np.ndarray | list[int], cols: np.ndarray | list[int]) -> np.ndarray:
     """(K, 2) int array of (row, col) pairs (a transposed (2, K) array: each column is contiguous)."""
     return np.array((rows, cols), dtype=np.intp).T
 
@@ -164,7 +195,7 @@ def _result(matches: np.ndarray, n_rows: int, n_cols: int) -> Assignment:
 def _result_small(rows: list[int], cols: list[int], n_rows: int, n_cols: int) -> Assignment:
     """:func:`_result` for small problems from the matched rows and columns as lists: Python sets beat
     boolean masks at this size."""
-    matches = np.array((rows, cols), dtype=np.intp).T.reshape(-1, 2)
+    matches = index_pairs(rows, cols)
     used_r, used_c = set(rows), set(cols)
     return Assignment(matches, np.array([i for i in range(n_rows) if i not in used_r], dtype=np.intp),
                       np.array([i for i in range(n_cols) if i not in used_c], dtype=np.intp))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros2_tracker.core import appearance, kalman
-from ros2_tracker.core.assignment import Assignment, assign, assign_sparse, index_pairs
+from ros2_tracker.core.assignment import assign_ids, assign_sparse, ids_of
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.core.costs import (
@@ -496,7 +496,7 @@ class Tracker:
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
-        return _in_frame_indices(rows, cols, assign(cost, threshold))
+        return assign_ids(cost, threshold, rows, cols)
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
@@ -512,7 +512,7 @@ class Tracker:
                                      kalman.measurement_var(z, self._noise))
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[high])
-        return _in_frame_indices(rows, high, assign(cost, self.config.motion_gate))
+        return assign_ids(cost, self.config.motion_gate, rows, high)
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
         """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
@@ -533,7 +533,7 @@ class Tracker:
         cost[:, ~self._feat_ok[high]] = np.inf
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[high])
-        return _in_frame_indices(rows, high, assign(cost, cfg.appearance_threshold + 1e-9))
+        return assign_ids(cost, cfg.appearance_threshold + 1e-9, rows, high)
 
     def _remember_appearance(self, matches, boxes, det_scores, feats) -> None:
         """Moving-average embedding update from confident, unoccluded detections only."""
@@ -588,7 +588,7 @@ class Tracker:
         if self._homography is not None:
             far = ground_distance(row_boxes, col_boxes, self._homography) > self.config.max_ground_distance_m
             cost[far] = np.inf
-        return _in_frame_indices(rows, cols, assign(cost, 1.0 - min_iou))
+        return assign_ids(cost, 1.0 - min_iou, rows, cols)
 
     def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
         """Crowded frames: IoU only for pairs whose boxes can overlap (sort and sweep), sparse assignment."""
@@ -599,7 +599,7 @@ class Tracker:
         if self._homography is not None:
             g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
             cost[g > self.config.max_ground_distance_m] = np.inf
-        return _in_frame_indices(rows, cols, assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou))
+        return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou), rows, cols)
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> np.ndarray:
         """Kalman update of matched tracks and the lifecycle of all tracks; returns the matched
@@ -683,11 +683,3 @@ class Tracker:
             for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
                          "_det", "_emb", "_has_emb", "_hist", "_hist_ok"):
                 setattr(self, name, getattr(self, name).take(keep, axis=0))
-
-
-def _in_frame_indices(rows: np.ndarray, cols: np.ndarray,
-                      result: Assignment) -> tuple[np.ndarray, np.ndarray]:
-    """Map an assignment over the sub-matrix (``rows`` x ``cols``) back to track and detection indices:
-    the (track, detection) pairs and the detections left unmatched."""
-    m = result.matches
-    return index_pairs(rows.take(m[:, 0]), cols.take(m[:, 1])), cols.take(result.unmatched_cols)

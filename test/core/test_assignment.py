@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ros2_tracker.core.assignment import assign, assign_sparse
+from ros2_tracker.core.assignment import assign, assign_ids, assign_sparse
 
 
 def test_worked_example_from_the_issue():
@@ -96,3 +96,18 @@ def test_crowded_frames_take_isolated_pairs_and_solve_only_the_contested_rest(se
     assert len(set(a.matches[:, 0].tolist())) == len(a.matches) == len(set(a.matches[:, 1].tolist()))
     assert sorted(a.matches[:, 0].tolist() + a.unmatched_rows.tolist()) == list(range(n))
     assert sorted(a.matches[:, 1].tolist() + a.unmatched_cols.tolist()) == list(range(m))
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (30, 20)])  # the small dense path and the large one
+def test_assign_ids_names_rows_and_columns_by_the_ids_they_stand_for(shape):
+    rng = np.random.default_rng(sum(shape))
+    c = rng.random(shape)
+    c[rng.random(shape) < 0.7] = np.inf
+    row_ids = np.sort(rng.choice(100, shape[0], replace=False))
+    col_ids = np.sort(rng.choice(100, shape[1], replace=False))
+    a = assign(c, 0.6)
+    pairs, left = assign_ids(c, 0.6, row_ids, col_ids)
+    assert pairs.shape == (len(a.matches), 2) and pairs.dtype == np.intp
+    assert sorted(map(tuple, pairs.tolist())) == sorted(
+        (int(row_ids[r]), int(col_ids[q])) for r, q in a.matches.tolist())
+    assert left.tolist() == col_ids[a.unmatched_cols].tolist()
