@@ -112,8 +112,9 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
     every optimum and is taken as it is. Only the rest (the contested pairs, usually a few small groups)
     goes to a solver: the dense augmented problem when it is small, the sparse matching otherwise.
     """
-    keep = np.asarray(costs) < threshold
-    rows, cols, costs = np.asarray(rows)[keep], np.asarray(cols)[keep], np.asarray(costs)[keep]
+    costs = np.asarray(costs)
+    keep = costs < threshold
+    rows, cols, costs = np.asarray(rows).compress(keep), np.asarray(cols).compress(keep), costs.compress(keep)
     if not len(rows):
         return _result(np.empty((0, 2), dtype=np.intp), n_rows, n_cols)
     alone = (np.bincount(rows, minlength=n_rows).take(rows) == 1) & (

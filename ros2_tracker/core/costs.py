@@ -21,6 +21,8 @@ __all__ = [
 
 
 _SIZE = np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # xyxy -> (w, h)
+_CENTRE_HALF = np.array([[0.5, 0.0, -0.5, 0.0], [0.0, 0.5, 0.0, -0.5], [0.5, 0.0, 0.5, 0.0],
+                         [0.0, 0.5, 0.0, 0.5]])  # xyxy -> (cx, cy, w / 2, h / 2)
 
 
 def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
@@ -44,12 +46,11 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
 
 def iou_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """IoU of the listed pairs (a[rows[k]], b[cols[k]]) only: (K,)."""
-    a, b = a_xyxy[rows], b_xyxy[cols]
+    a, b = a_xyxy.take(rows, axis=0), b_xyxy.take(cols, axis=0)
     wh = np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2])
     np.maximum(wh, 0.0, out=wh)
     inter = wh[:, 0] * wh[:, 1]
-    da = a[:, 2:] - a[:, :2]
-    db = b[:, 2:] - b[:, :2]
+    da, db = a.dot(_SIZE), b.dot(_SIZE)
     return inter / np.maximum(da[:, 0] * da[:, 1] + db[:, 0] * db[:, 1] - inter, 1e-12)
 
 
@@ -64,23 +65,20 @@ def overlapping_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> tuple[np.ndarra
     """
     if len(a_xyxy) == 0 or len(b_xyxy) == 0:
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    ha = 0.5 * (a_xyxy[:, 2:] - a_xyxy[:, :2])
-    hb = 0.5 * (b_xyxy[:, 2:] - b_xyxy[:, :2])
-    reach = ha.max(axis=0) + hb.max(axis=0) + 1e-6  # (rx, ry): farthest centres of overlapping boxes
-    ca = 0.5 * (a_xyxy[:, :2] + a_xyxy[:, 2:])
-    cb = 0.5 * (b_xyxy[:, :2] + b_xyxy[:, 2:])
-    spread = (np.ptp(cb, axis=0) + 1e-6) / reach
-    ax = int(np.argmax(spread))  # sweep along the axis with the most room between boxes
+    a, b = a_xyxy.dot(_CENTRE_HALF), b_xyxy.dot(_CENTRE_HALF)  # (cx, cy, w/2, h/2)
+    top_a, top_b, bottom_b = a.max(axis=0).tolist(), b.max(axis=0).tolist(), b.min(axis=0).tolist()
+    reach = [top_a[2] + top_b[2] + 1e-6, top_a[3] + top_b[3] + 1e-6]  # farthest centres of overlapping boxes
+    spread = [(top_b[k] - bottom_b[k] + 1e-6) / reach[k] for k in range(2)]
+    ax = 0 if spread[0] >= spread[1] else 1  # sweep along the axis with the most room between boxes
     other = 1 - ax
-    order = np.argsort(cb[:, ax], kind="stable")
-    keys = cb[order, ax]
-    lo = np.searchsorted(keys, ca[:, ax] - reach[ax], "left")
-    hi = np.searchsorted(keys, ca[:, ax] + reach[ax], "right")
-    count = hi - lo
-    rows = np.repeat(np.arange(len(ca)), count)
-    cols = order[np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - lo, count)]
-    keep = np.abs(ca[rows, other] - cb[cols, other]) < reach[other]
-    return rows[keep], cols[keep]
+    order = b[:, ax].argsort(kind="stable")
+    keys = b[:, ax].take(order)
+    lo = keys.searchsorted(a[:, ax] - reach[ax], "left")
+    count = keys.searchsorted(a[:, ax] + reach[ax], "right") - lo
+    rows = np.repeat(np.arange(len(a)), count)
+    cols = order.take(np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count - lo, count))
+    keep = np.abs(a[:, other].take(rows) - b[:, other].take(cols)) < reach[other]
+    return rows.compress(keep), cols.compress(keep)
 
 
 def centre_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
