@@ -28,9 +28,7 @@ This module imports torch and torchvision at import time: import it only where t
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ros2_tracker.backends.torch_checkpoint import read_checkpoint, write_checkpoint
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
 __all__ = [
@@ -245,8 +244,6 @@ def save_checkpoint(path: str | Path, model: ReidEmbeddingNet, *, identities: Se
     Returns:
         The path written.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -255,10 +252,7 @@ def save_checkpoint(path: str | Path, model: ReidEmbeddingNet, *, identities: Se
         "identities": [str(i) for i in identities],
         "extra": dict(extra or {}),
     }
-    tmp = p.with_name(p.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
-    return p
+    return write_checkpoint(path, payload)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[ReidEmbeddingNet, dict]:
@@ -276,14 +270,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
             version, invalid model parameters, or tensors that do not fit them (names the first keys).
     """
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: checkpoint file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on unusual pickle protocols of junk files
-            payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{p}: not a readable checkpoint ({_first_line(exc)})") from None
+    payload = read_checkpoint(p, CheckpointError)
     if not isinstance(payload, Mapping) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{p}: not a ros2_tracker re-ID checkpoint "
                               f"(no format tag {CHECKPOINT_FORMAT!r})")

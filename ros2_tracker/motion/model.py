@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ros2_tracker.backends.torch_checkpoint import read_checkpoint, write_checkpoint
 from ros2_tracker.motion.features import NUM_FEATURES, NUM_OUTPUTS
 from ros2_tracker.motion.model_config import MotionModelConfig
 
@@ -58,11 +59,8 @@ class MotionPredictorNet(nn.Module):
 
 def save_checkpoint(path: str | Path, model: MotionPredictorNet, extra: dict[str, Any] | None = None) -> Path:
     """Write ``{"model_config", "state_dict", ...extra}`` (loadable with ``weights_only=True``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": "ros2_tracker.motion", "model_config": asdict(model.config),
-                "state_dict": model.state_dict(), **(extra or {})}, path)
-    return path
+    return write_checkpoint(path, {"kind": "ros2_tracker.motion", "model_config": asdict(model.config),
+                                   "state_dict": model.state_dict(), **(extra or {})})
 
 
 def load_checkpoint(path: str | Path) -> tuple[MotionPredictorNet, dict[str, Any]]:
@@ -72,12 +70,7 @@ def load_checkpoint(path: str | Path) -> tuple[MotionPredictorNet, dict[str, Any
         CheckpointError: a missing file, not a checkpoint, or not a motion-model checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors of many kinds
-        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(exc).__name__})") from None
+    ckpt = read_checkpoint(path, CheckpointError)
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "ros2_tracker.motion":
         raise CheckpointError(f"{path}: not a motion-model checkpoint (written by ros2-tracker train-motion)")
     model = MotionPredictorNet(MotionModelConfig(**ckpt["model_config"]))

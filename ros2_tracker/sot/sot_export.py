@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ros2_tracker.backends.onnxruntime import add_onnx_metadata
+from ros2_tracker.backends.torch_checkpoint import read_checkpoint, write_checkpoint
 
 __all__ = ["CHECKPOINT_VERSION", "SotCheckpointError", "SotExportError", "SotExportParityError",
            "SotExportReport", "export_goturn_onnx", "goturn_onnx_parity", "load_sot_checkpoint",
@@ -80,17 +80,10 @@ def save_sot_checkpoint(path: str | Path, kind: str, model_config: Mapping[str, 
     Returns:
         The path written.
     """
-    import torch
-
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": _FORMAT_PREFIX + kind, "version": CHECKPOINT_VERSION, "model": dict(model_config),
                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
                "extra": dict(extra or {})}
-    tmp = p.with_name(p.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
-    return p
+    return write_checkpoint(path, payload)
 
 
 def load_sot_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
@@ -103,18 +96,8 @@ def load_sot_checkpoint(path: str | Path, kind: str) -> dict[str, Any]:
         SotCheckpointError: missing/unreadable file, not a ros2_tracker SOT checkpoint, another kind
             (the message names it), another version, or no state dict.
     """
-    import torch
-
     p = Path(path)
-    if not p.is_file():
-        raise SotCheckpointError(f"{p}: checkpoint file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise SotCheckpointError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
+    payload = read_checkpoint(p, SotCheckpointError)
     fmt = payload.get("format") if isinstance(payload, Mapping) else None
     if not isinstance(fmt, str) or not fmt.startswith(_FORMAT_PREFIX):
         raise SotCheckpointError(f"{p}: not a ros2_tracker single-target checkpoint (format tag {fmt!r})")

@@ -40,8 +40,6 @@ This module imports torch and torchvision at import time: import it only where t
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +51,7 @@ import torch
 from torch import nn
 
 from ros2_tracker.appearance.config import IMAGENET_MEAN, IMAGENET_STD
+from ros2_tracker.backends.torch_checkpoint import read_checkpoint, write_checkpoint
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.regression.config import RegressorLoadError
 from ros2_tracker.regression.regressor import Regression
@@ -436,15 +435,10 @@ def save_checkpoint(path: str | Path, model: FrcnnDetector, extra: Mapping[str, 
         model: the detector (tensors saved on the CPU).
         extra: plain values only (numbers, strings, bools, None, lists and dicts of them).
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model.config.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "extra": dict(extra or {})}
-    tmp = p.with_name(p.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
-    return p
+    return write_checkpoint(path, payload)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[FrcnnDetector, dict]:
@@ -460,16 +454,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     from ros2_tracker.appearance.torch_model import _state_mismatch
 
     p = Path(path)
-    if not p.is_file():
-        raise DetectorCheckpointError(f"{p}: checkpoint file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DetectorCheckpointError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {first})") \
-            from None
+    payload = read_checkpoint(p, DetectorCheckpointError)
     if not isinstance(payload, Mapping) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DetectorCheckpointError(f"{p}: not a ros2_tracker detector checkpoint (no format tag "
                                       f"{CHECKPOINT_FORMAT!r}; re-ID checkpoints do not fit)")
