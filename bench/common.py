@@ -67,6 +67,13 @@ def update_section(path: Path, key: str, body: str) -> None:
     path.write_text(text)
 
 
+def write_section_file(path: Path, text: str) -> None:
+    """Write a script's section (``bench/out/sections/<name>.md``, pasted into BENCHMARKS.md between its
+    ``<!-- section:... -->`` markers); folders are created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 def read_section(path: Path, key: str) -> str | None:
     """The text between the ``key`` markers, or None when the section is absent."""
     if not path.exists():

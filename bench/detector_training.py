@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, OUT, command_line, machine_line
+from common import DATA, OUT, command_line, machine_line, write_section_file
 
 FRAMES = {"640x480 (TUD-Campus)": ("TUD-Campus", 1),
           "1920x1080 (MOT17-02)": ("MOT17-mini/train/MOT17-02-FRCNN", 1)}
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir, metrics, minutes = train(args)
     rows = latency(run_dir, args.threads, args.repeats)
     text = section(args, metrics, minutes, rows)
-    args.section.parent.mkdir(parents=True, exist_ok=True)
-    args.section.write_text(text)
+    write_section_file(args.section, text)
     print(text)
     return 0
 

@@ -35,6 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import write_section_file
+
 REPO = Path(__file__).resolve().parents[1]
 HORIZONS = (0.5, 1.0, 2.0)
 
@@ -229,8 +234,7 @@ def main(argv: list[str] | None = None) -> int:
           "Goal check (FDE at 1 s and 2 s, all samples):", "", *_verdict(rows), "",
           "### Tracking effect (same detections)", "", *tracking, "",
           "### Trajectory prediction time per frame", "", *latency, ""]
-    args.section.parent.mkdir(parents=True, exist_ok=True)
-    args.section.write_text("\n".join(md) + "\n")
+    write_section_file(args.section, "\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

@@ -32,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, OUT, SHARED, command_line, machine_line, markdown_table
+from bench.common import DATA, OUT, SHARED, command_line, machine_line, markdown_table, write_section_file
 from bench.run_bench import (
     ALL_DATASETS,
     DASH,
@@ -281,8 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     footer = f"Command: `{command_line('bench/offline.py', argv)}` · {machine_line()}"
     tables = [dataset_table(ds, results[ds.key]) for ds in datasets]
     text = "\n\n".join([INTRO, *tables, NOTES, footer]) + "\n"
-    args.section.parent.mkdir(parents=True, exist_ok=True)
-    args.section.write_text(text)
+    write_section_file(args.section, text)
     (args.out / "results.json").write_text(json.dumps(
         {key: [{"tracker": v.name, "error": v.error, "offline_error": v.offline_error, "metrics": v.metrics,
                 "links": v.links, "interpolated": v.interpolated, "refine_seconds": v.refine_seconds}

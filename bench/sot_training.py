@@ -35,7 +35,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, command_line, machine_line, markdown_table
+from bench.common import DATA, command_line, machine_line, markdown_table, write_section_file
 
 HELD_OUT = "TUD-Campus"
 
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     text = _markdown(results, args)
-    args.section.parent.mkdir(parents=True, exist_ok=True)
-    args.section.write_text(text)
+    write_section_file(args.section, text)
     print(text)
     return 0
 

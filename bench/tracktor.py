@@ -35,7 +35,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, OUT, REPO, command_line, machine_line, markdown_table
+from bench.common import DATA, OUT, REPO, command_line, machine_line, markdown_table, write_section_file
 from bench.run_bench import Dataset, Run, Sequence, default_cli, load_datasets, load_run_peer, run_one, score
 from bench.run_bench import tracker_specs as peer_specs
 
@@ -239,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps({"datasets": results, "s2l1": s2l1}, indent=1,
                                                       default=str))
     text = markdown(results, s2l1, sys.argv[1:] if argv is None else argv)
-    args.section.parent.mkdir(parents=True, exist_ok=True)
-    args.section.write_text(text)
+    write_section_file(args.section, text)
     print(text)
     return 0
 

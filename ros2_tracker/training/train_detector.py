@@ -169,11 +169,9 @@ def load_split(config: DetectorTrainConfig, log: Log | None = None) -> tuple[lis
         MotFormatError: a sequence folder, its ground truth or its images are missing.
     """
     from ros2_tracker.training.detector_data import load_frames
-    from ros2_tracker.training.train_reid import TrainingError
+    from ros2_tracker.training.train_reid import data_root_folder
 
-    root = Path(config.data_root)
-    if not root.is_dir():
-        raise TrainingError(f"data_root: {root} is not a folder (MOTChallenge sequences with gt/ and img1/)")
+    root = data_root_folder(config.data_root)
     train = load_frames(root, config.train_sequences, **frame_options(config))
     val = load_frames(root, config.val_sequences, max_frames=config.max_val_frames, **frame_options(config))
     if log:

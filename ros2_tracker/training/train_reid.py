@@ -36,7 +36,7 @@ from ros2_tracker.training.reid_eval import (
     torch_embed_fn,
 )
 
-__all__ = ["TrainResult", "TrainingError", "build_split", "evaluate_model", "plain_copy",
+__all__ = ["TrainResult", "TrainingError", "build_split", "data_root_folder", "evaluate_model", "plain_copy",
            "plot_training_curve", "resolve_device", "train_reid"]
 
 Log = Callable[[str], None]
@@ -44,6 +44,18 @@ Log = Callable[[str], None]
 
 class TrainingError(ValueError):
     """Training cannot run as configured (no CUDA, no data, too few identities); the message says why."""
+
+
+def data_root_folder(path: str | Path) -> Path:
+    """The ``data_root`` folder of a training config.
+
+    Raises:
+        TrainingError: it is not a folder.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise TrainingError(f"data_root: {root} is not a folder (MOTChallenge sequences with gt/ and img1/)")
+    return root
 
 
 @dataclass
@@ -87,9 +99,7 @@ def build_split(config: ReidTrainConfig, log: Log | None = None) -> ReidSplit:
         TrainingError: ``data_root`` is not a folder.
         MotFormatError: a sequence folder, its ground truth or its images are missing.
     """
-    root = Path(config.data_root)
-    if not root.is_dir():
-        raise TrainingError(f"data_root: {root} is not a folder (MOTChallenge sequences with gt/ and img1/)")
+    root = data_root_folder(config.data_root)
     size = (config.input_height, config.input_width)
 
     def load(rel: str) -> ReidCrops:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
-from ros2_tracker.training.train_reid import TrainingError, plain_copy, resolve_device
+from ros2_tracker.training.train_reid import TrainingError, data_root_folder, plain_copy, resolve_device
 
 __all__ = ["SotTrainConfig", "SotTrainResult", "TrainingError", "load_tracks", "plot_sot_curve",
            "train_goturn", "train_rolo"]
@@ -167,9 +167,7 @@ def load_tracks(config: SotTrainConfig, sequences: list[str], min_length: int = 
     """
     from ros2_tracker.sot.pairs import load_gt_tracks
 
-    root = Path(config.data_root)
-    if not root.is_dir():
-        raise TrainingError(f"data_root: {root} is not a folder (MOTChallenge sequences with gt/ and img1/)")
+    root = data_root_folder(config.data_root)
     tracks = []
     for name in sequences:
         if not (root / name).is_dir():
