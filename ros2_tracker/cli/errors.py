@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-__all__ = ["USER_ERRORS", "UserError"]
+__all__ = ["USER_ERRORS", "UserError", "require_modules"]
 
 
 class UserError(Exception):
     """Bad input from the user (file, option, value); the message says what and where."""
+
+
+def require_modules(command: str, *modules: str) -> None:
+    """Import ``modules`` (e.g. torch for the training commands, which the rest of the CLI does without).
+
+    Raises:
+        UserError: one is not installed; the message names the command and the missing module.
+    """
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UserError(f"{command} needs {' and '.join(modules)} ({exc.name or name} is not "
+                            "installed)") from None
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

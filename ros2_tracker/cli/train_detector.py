@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, require_modules
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,11 +69,7 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``train-detector``."""
-    try:
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"train-detector needs torch and torchvision ({exc.name} is not installed)") from None
+    require_modules("train-detector", "torch", "torchvision")
     from ros2_tracker.appearance.torch_model import PretrainedWeightsError
     from ros2_tracker.regression.backends.torchvision_frcnn import DetectorCheckpointError
     from ros2_tracker.regression.export import ExportError

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, require_modules
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,10 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``train-motion``."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("train-motion needs torch (pip install torch)") from None
+    require_modules("train-motion", "torch")
     from ros2_tracker.io.params import load_config
     from ros2_tracker.motion.export import ExportError
     from ros2_tracker.training.train_motion import MotionTrainConfig, MotionTrainingError, train_motion

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, require_modules
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,11 +56,7 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``train-reid``."""
-    try:
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"train-reid needs torch and torchvision ({exc.name} is not installed)") from None
+    require_modules("train-reid", "torch", "torchvision")
     from ros2_tracker.appearance.export import ExportError
     from ros2_tracker.appearance.torch_model import CheckpointError, PretrainedWeightsError
     from ros2_tracker.training.train_reid import TrainingError

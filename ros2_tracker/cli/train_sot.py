@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, require_modules
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,11 +57,7 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``train-sot``."""
-    try:
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"train-sot needs torch and torchvision ({exc.name} is not installed)") from None
+    require_modules("train-sot", "torch", "torchvision")
     from ros2_tracker.appearance.torch_model import PretrainedWeightsError
     from ros2_tracker.io.mot import MotFormatError
     from ros2_tracker.sot.sot_export import SotCheckpointError, SotExportError
