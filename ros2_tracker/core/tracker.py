@@ -53,6 +53,7 @@ from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 __all__ = ["StampError", "Tracker", "TrackerConfig", "score_scale_warning"]
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
+_LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 # next state by (state * 4 + matched * 2 + hits >= min_hits): a match confirms a tentative track with
@@ -136,10 +137,11 @@ class TrackerConfig(ConfigBase):
                               read_only=True)
     motion_model_path: str = param("", "With motion_model learned: the motion ONNX model file",
                                    read_only=True)
-    motion_history_frames: int = param(48, "Updates of box history kept per track (ring buffer) for "
-                                       "the learned motion model; should cover its history window "
-                                       "(1.4 s by default: 48 frames up to ~34 fps)", low=2, high=1000,
-                                       read_only=True)
+    motion_history_frames: int = param(0, "Updates of box history kept per track (ring buffer) for "
+                                       "the learned motion model and motion_history(); should cover the "
+                                       "model's history window. 0 = automatic: 48 (1.4 s up to ~34 fps) "
+                                       "with motion_model learned, none otherwise (nothing reads it)",
+                                       low=0, high=1000, read_only=True)
     learned_lost_boxes: bool = param(True, "With motion_model learned: lost tracks are matched where "
                                      "the learned model puts them now (through occlusions), not where "
                                      "constant velocity does")
@@ -160,12 +162,22 @@ class TrackerConfig(ConfigBase):
         if self.motion_model == "learned" and not self.motion_model_path:
             raise ConfigError("motion_model_path: must name a motion ONNX model when motion_model is "
                               "learned (ros2-tracker train-motion writes one)")
+        if self.motion_history_frames == 1:
+            raise ConfigError("motion_history_frames: must be 0 (automatic) or at least 2, got 1")
         if self.trajectory_step_s > self.trajectory_horizon_s > 0:
             raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
         h = self.ground_homography
         if h and (len(h) != 9 or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                          for v in h)):
             raise ConfigError("ground_homography: expected 9 finite numbers (3x3, row major) or []")
+
+    @property
+    def history_frames(self) -> int:
+        """Columns of box history the tracker keeps: ``motion_history_frames``, or when that is 0 (automatic)
+        48 with a learned motion model and none otherwise."""
+        if self.motion_history_frames:
+            return self.motion_history_frames
+        return _LEARNED_HISTORY_FRAMES if self.motion_model == "learned" else 0
 
     @property
     def noise(self) -> kalman.MotionNoise:
@@ -243,7 +255,7 @@ class Tracker:
         self._missed_tentative = np.empty(0, dtype=bool)  # set by _correct for _retire
         self._emb = np.empty((0, 0), dtype=np.float32)  # (N, E) unit embeddings; E = 0 until features come
         self._has_emb = np.empty(0, dtype=bool)
-        k = self.config.motion_history_frames  # box history: ring buffers, column = updates % k
+        k = self.config.history_frames  # box history: ring buffers, column = updates % k (k = 0: none)
         self._hist = np.zeros((0, k, 4))
         self._hist_ok = np.zeros((0, k), dtype=bool)
         self._hist_t = np.full(k, -np.inf)
@@ -357,10 +369,11 @@ class Tracker:
 
     def motion_history(self, with_boxes: bool = True) -> MotionHistory:
         """Every track's recent measured boxes, oldest first, with the Kalman state at the last stamp
-        (``with_boxes=False``: the state only, with empty (N, 0) history arrays)."""
+        (``with_boxes=False``, or no history kept: see ``motion_history_frames``: the state only, with
+        empty (N, 0) history arrays)."""
         now = self._stamp if self._stamp is not None else 0.0
         n = len(self._ids)
-        if not with_boxes:
+        if not with_boxes or not len(self._hist_t):
             return MotionHistory(np.empty((n, 0, 4)), np.empty((n, 0), dtype=bool), np.empty((n, 0)), now,
                                  self._mean, self._cov, self._noise)
         k = self._hist_t.shape[0]
@@ -371,6 +384,8 @@ class Tracker:
 
     def _remember_boxes(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
         """Write this update's measured boxes of the matched track ``rows`` into the history ring buffer."""
+        if not len(self._hist_t):
+            return
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
                      rows, boxes_cxcywh, self._stamp)
 
@@ -389,7 +404,8 @@ class Tracker:
             raise ValueError(f"warp_2x3 must be a finite (2, 3) matrix, got shape {warp.shape}")
         if len(self._ids):
             self._mean, self._cov = kalman.warp_affine(self._mean, self._cov, warp)
-            self._hist = warp_history(self._hist, warp)  # the motion model reads it in today's pixels
+            if len(self._hist_t):
+                self._hist = warp_history(self._hist, warp)  # the motion model reads it in today's pixels
 
     def forget_appearance(self) -> None:
         """Drop every track's appearance memory (e.g. after switching to another embedding model whose
@@ -425,6 +441,7 @@ class Tracker:
             return np.zeros((0, dim), dtype=np.float32)
         if dim == 0:
             self._emb = np.zeros((len(self._ids), feats.shape[1]), dtype=np.float32)
+            self._has_emb = np.zeros(len(self._ids), dtype=bool)
         elif feats.shape[1] != dim:
             raise ValueError(f"features have {feats.shape[1]} dimensions, the tracks' embeddings {dim}; "
                              "call reset() after changing the embedding model")
@@ -645,10 +662,11 @@ class Tracker:
         state = np.full(n, _CONF if confirm else _TENT, dtype=np.int8)
         self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
         dim = self._emb.shape[1]
-        emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)
-        self._emb = np.concatenate([self._emb, emb])
-        has = self._feat_ok[new] if feats is not None else np.zeros(n, dtype=bool)
-        self._has_emb = np.concatenate([self._has_emb, has])
+        if dim:  # appearance memory exists once features have come (see _check_features)
+            emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)
+            self._emb = np.concatenate([self._emb, emb])
+            has = self._feat_ok[new] if feats is not None else np.zeros(n, dtype=bool)
+            self._has_emb = np.concatenate([self._has_emb, has])
 
     def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
         n = len(ids)
@@ -663,6 +681,8 @@ class Tracker:
         self._born = np.concatenate([self._born, now])
         self._last = np.concatenate([self._last, now])
         self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
+        if not len(self._hist_t):
+            return
         hist = np.zeros((n, *self._hist.shape[1:]))
         ok = np.zeros((n, self._hist_ok.shape[1]), dtype=bool)
         column = (self._updates - 1) % len(self._hist_t)
@@ -680,6 +700,14 @@ class Tracker:
         stale = self._missed_tentative | ((self._state == _LOST) & too_old)
         if np.count_nonzero(stale):
             keep = (~stale).nonzero()[0]
-            for name in ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last",
-                         "_det", "_emb", "_has_emb", "_hist", "_hist_ok"):
+            for name in self._per_track_arrays():
                 setattr(self, name, getattr(self, name).take(keep, axis=0))
+
+    def _per_track_arrays(self) -> tuple[str, ...]:
+        """Attributes holding one row per track; appearance memory and box history only once they exist."""
+        names = ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last", "_det")
+        if self._emb.shape[1]:
+            names += ("_emb", "_has_emb")
+        if len(self._hist_t):
+            names += ("_hist", "_hist_ok")
+        return names

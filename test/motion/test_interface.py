@@ -21,6 +21,9 @@ pytest.importorskip("onnxruntime")
 from ros2_tracker.motion import MotionModelError, OnnxMotionPredictor, create_predictor
 
 
+_KEEP_HISTORY = TrackerConfig(motion_history_frames=48)  # the default keeps none without a learned model
+
+
 def _walk(tracker, frames=12, fps=10.0, n=3, miss=()):
     """n people walking right at different speeds; frames in ``miss`` have no detections."""
     for f in range(frames):
@@ -51,8 +54,21 @@ def test_history_ring_buffer_holds_the_matched_boxes_in_order():
     np.testing.assert_allclose(h.boxes_cxcywh[1, -1], [200 + 0.7 * 80 + 20, 150, 40, 100])
 
 
+def test_history_is_kept_only_where_something_reads_it(untrained_onnx):
+    # default, constant velocity: no box history (nothing reads it); the Kalman state is still there
+    h = _walk(Tracker(), frames=4).motion_history()
+    assert h.boxes_cxcywh.shape == (3, 0, 4) and h.valid.shape == (3, 0) and h.mean.shape == (3, 8)
+    learned = TrackerConfig(motion_model="learned", motion_model_path=str(untrained_onnx))
+    assert learned.history_frames == 48 and TrackerConfig().history_frames == 0
+    assert TrackerConfig(motion_history_frames=7).history_frames == 7
+    with pytest.raises(ConfigError, match="motion_history_frames"):
+        TrackerConfig(motion_history_frames=1)
+    tr = _walk(Tracker(learned, predictor=create_predictor(learned)), frames=4)
+    assert tr.motion_history().valid.shape == (3, 48)
+
+
 def test_filter_history_reproduces_the_trackers_kalman_state():
-    tr = _walk(Tracker(), frames=10, miss=(4, 5))
+    tr = _walk(Tracker(_KEEP_HISTORY), frames=10, miss=(4, 5))
     h = tr.motion_history()
     mean, cov = filter_history(h.boxes_cxcywh, h.valid, h.stamps[0], h.now, h.noise)
     np.testing.assert_allclose(mean, h.mean, rtol=1e-9, atol=1e-9)
@@ -66,13 +82,13 @@ def _history(tracker) -> MotionHistory:
 def test_learned_predictor_shapes_and_short_track_fallback(untrained_onnx):
     pred = OnnxMotionPredictor(untrained_onnx)
     times = np.arange(1, 11) * 0.2
-    h = _history(_walk(Tracker(), frames=12))
+    h = _history(_walk(Tracker(_KEEP_HISTORY), frames=12))
     c, v = pred.predict(h, times)
     assert c.shape == (3, 10, 2) and v.shape == (3, 10, 3) and np.isfinite(c).all()
     cv_c, _ = ConstantVelocityPredictor().predict(h, times)
     assert np.abs(c - cv_c).max() > 1e-3  # the (perturbed) model really ran
     assert (v[..., 0] > 0).all() and (v[..., 0] * v[..., 2] > v[..., 1] ** 2).all()  # positive definite
-    short = _history(_walk(Tracker(), frames=2))  # 0.1 s of history: fewer than min_history grid points
+    short = _history(_walk(Tracker(_KEEP_HISTORY), frames=2))  # 0.1 s of history: fewer than min_history grid points
     cv_short = ConstantVelocityPredictor().predict(short, times)[0]
     np.testing.assert_array_equal(pred.predict(short, times)[0], cv_short)
     empty = short.select(np.zeros(3, dtype=bool))
@@ -81,7 +97,7 @@ def test_learned_predictor_shapes_and_short_track_fallback(untrained_onnx):
 
 def test_nan_history_is_rejected_with_a_log_line(untrained_onnx, caplog):
     pred = OnnxMotionPredictor(untrained_onnx)
-    h = _history(_walk(Tracker(), frames=12))
+    h = _history(_walk(Tracker(_KEEP_HISTORY), frames=12))
     boxes = h.boxes_cxcywh.copy()
     boxes[0, -3, 0] = np.nan
     bad = h._replace(boxes_cxcywh=boxes)
@@ -134,7 +150,7 @@ def test_config_rejects_learned_without_model_or_predictor(untrained_onnx):
 
 
 def test_camera_motion_moves_the_history_with_the_tracks():
-    tr = _walk(Tracker(), frames=6)
+    tr = _walk(Tracker(_KEEP_HISTORY), frames=6)
     before = tr.motion_history()
     tr.apply_camera_motion(np.array([[1.0, 0.0, 15.0], [0.0, 1.0, -4.0]]))
     after = tr.motion_history()
