@@ -20,7 +20,6 @@ from ros2_tracker.core.tracker import Tracker, TrackerConfig
 pytest.importorskip("onnxruntime")
 from ros2_tracker.motion import MotionModelError, OnnxMotionPredictor, create_predictor
 
-
 _KEEP_HISTORY = TrackerConfig(motion_history_frames=48)  # the default keeps none without a learned model
 
 
@@ -88,7 +87,7 @@ def test_learned_predictor_shapes_and_short_track_fallback(untrained_onnx):
     cv_c, _ = ConstantVelocityPredictor().predict(h, times)
     assert np.abs(c - cv_c).max() > 1e-3  # the (perturbed) model really ran
     assert (v[..., 0] > 0).all() and (v[..., 0] * v[..., 2] > v[..., 1] ** 2).all()  # positive definite
-    short = _history(_walk(Tracker(_KEEP_HISTORY), frames=2))  # 0.1 s of history: fewer than min_history grid points
+    short = _history(_walk(Tracker(_KEEP_HISTORY), frames=2))  # 0.1 s: fewer than min_history grid points
     cv_short = ConstantVelocityPredictor().predict(short, times)[0]
     np.testing.assert_array_equal(pred.predict(short, times)[0], cv_short)
     empty = short.select(np.zeros(3, dtype=bool))
