@@ -56,12 +56,19 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 _SIZE = np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # xyxy -> (w, h)
 
 
+_ONES = np.ones(4)
+
+
 def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
     """True for boxes that are finite with positive width and height (and a finite score)."""
     b = np.asarray(boxes_xyxy, dtype=np.float64)
-    total = b.sum(axis=1) if scores is None else b.sum(axis=1) + scores  # NaN/inf anywhere -> not finite
+    total = b.dot(_ONES)  # NaN/inf anywhere -> not finite (row sums as one small product: no axis reduce)
+    if scores is not None:
+        total += scores
     finite = np.isfinite(total)
     if np.count_nonzero(finite) == len(finite):
-        return (b.dot(_SIZE) > 0).all(axis=1)
+        size = b.dot(_SIZE)
+        return np.minimum(size[:, 0], size[:, 1]) > 0
     with np.errstate(invalid="ignore"):  # inf - inf in the size of a box that is rejected anyway
-        return (b.dot(_SIZE) > 0).all(axis=1) & finite
+        size = b.dot(_SIZE)
+        return (np.minimum(size[:, 0], size[:, 1]) > 0) & finite

@@ -69,6 +69,13 @@ _NO_INDEX.flags.writeable = False
 _NO_PAIRS.flags.writeable = False
 
 
+def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``m[rows][:, cols]`` for ascending index subsets (a full subset is the matrix itself: no copy)."""
+    if len(rows) != m.shape[0]:
+        m = m.take(rows, axis=0)
+    return m if len(cols) == m.shape[1] else m.take(cols, axis=1)
+
+
 class StampError(ValueError):
     """A stamp went backwards (e.g. a looped bag). Call :meth:`Tracker.reset` to start over."""
 
@@ -299,15 +306,17 @@ class Tracker:
         cfg = self.config
         high, low = self._split_by_score(det_scores)
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
-        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats)
+        # one IoU matrix of every track with every detection, shared by the IoU stages (dense frames only)
+        iou = iou_matrix(track_boxes, boxes) if len(track_boxes) * len(boxes) <= _DENSE_LIMIT else None
+        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats, iou)
         if cfg.motion_gate > 0 and len(high):
             m_dist, high = self._associate_by_motion(boxes, det_cls, high, matches)
             matches = np.concatenate([matches, m_dist])
         if feats is not None and len(high):
             m_reid, high = self._associate_by_appearance(boxes, det_cls, high, matches, feats)
             matches = np.concatenate([matches, m_reid])
-        m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches)
-        m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high)
+        m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches, iou)
+        m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high, iou)
         if len(m_low) or len(m_tent):
             matches = np.concatenate([matches, m_low, m_tent])
         z = self._correct(matches, boxes, det_scores)
@@ -466,7 +475,7 @@ class Tracker:
         if dt > 0 and len(self._ids):
             self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
 
-    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None):
+    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None, iou=None):
         """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
         rows = (self._state != _TENT).nonzero()[0]
         if len(rows) and self._emb.shape[1] and self._has_emb.any():
@@ -475,16 +484,19 @@ class Tracker:
             return _NO_PAIRS, high
         tb = track_boxes if len(rows) == len(track_boxes) else track_boxes.take(rows, axis=0)
         if self._learned and self.config.learned_lost_boxes:
-            tb = self._learned_lost_boxes(rows, tb)
+            moved = self._learned_lost_boxes(rows, tb)
+            iou = iou if moved is tb else None  # the shared IoU is of the Kalman boxes
+            tb = moved
         lost = self._state[rows] == _LOST if self.config.lost_box_growth > 0 else None
         if lost is not None and lost.any():
             pad = self.config.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
             tb = tb.copy()
             tb[lost, :2] -= pad
             tb[lost, 2:] += pad
+            iou = None  # the shared IoU is of the unwidened boxes
         if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
-            return self._match(rows, tb, boxes, det_cls, high, self.config.match_iou)
-        return self._match_fused(rows, tb, boxes, det_cls, high, feats)
+            return self._match(rows, tb, boxes, det_cls, high, self.config.match_iou, iou)
+        return self._match_fused(rows, tb, boxes, det_cls, high, feats, iou)
 
     def _learned_lost_boxes(self, rows: np.ndarray, row_boxes: np.ndarray) -> np.ndarray:
         """Lost tracks' boxes (of ``rows``) moved to the learned predictor's centre now (size kept)."""
@@ -498,11 +510,11 @@ class Tracker:
         out[sel, 2:] = centres[:, 0] + half
         return out
 
-    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats):
+    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None):
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
         beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone)."""
         cfg = self.config
-        iou_cost = 1.0 - iou_matrix(row_boxes, boxes[cols])
+        iou_cost = 1.0 - (iou_matrix(row_boxes, boxes[cols]) if iou is None else _submatrix(iou, rows, cols))
         app = appearance.cosine_distance(self._emb[rows], feats[cols])
         # neutral where either side has no appearance (no memory yet, or a detection without a crop)
         app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold
@@ -573,7 +585,7 @@ class Tracker:
         """Lost tracks past max_lost_s, kept only for re-identification by appearance."""
         return (self._state == _LOST) & (self._stamp - self._last > self.config.max_lost_s)
 
-    def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches):
+    def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches, iou=None):
         """Confirmed tracks not matched yet vs low-score detections."""
         if not len(low):
             return _NO_PAIRS
@@ -582,24 +594,25 @@ class Tracker:
         rows = free.nonzero()[0]
         if not len(rows):
             return _NO_PAIRS
-        m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou)
+        m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou, iou)
         return m
 
-    def _associate_tentative(self, track_boxes, boxes, det_cls, high):
+    def _associate_tentative(self, track_boxes, boxes, det_cls, high, iou=None):
         """Tentative tracks vs the confident detections left over."""
         rows = (self._state == _TENT).nonzero()[0]
         if not len(rows) or not len(high):
             return _NO_PAIRS, high
         return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
-                           self.config.tentative_match_iou)
+                           self.config.tentative_match_iou, iou)
 
-    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou):
+    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
-        and the detection indices left unmatched."""
+        and the detection indices left unmatched. ``iou``: the frame's (tracks, detections) IoU matrix
+        when it was computed (else the pairs' IoU is computed here)."""
         col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
         if len(rows) * len(cols) > _DENSE_LIMIT:
             return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
-        cost = 1.0 - iou_matrix(row_boxes, col_boxes)
+        cost = 1.0 - (iou_matrix(row_boxes, col_boxes) if iou is None else _submatrix(iou, rows, cols))
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
