@@ -69,6 +69,13 @@ _NO_INDEX.flags.writeable = False
 _NO_PAIRS.flags.writeable = False
 
 
+def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
+    """``np.full(n, value)``: for a frame's few rows, np.full's Python-level wrapper costs more than the fill."""
+    out = np.empty(n, dtype=dtype)
+    out.fill(value)
+    return out
+
+
 def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``m[rows][:, cols]`` for ascending index subsets (a full subset is the matrix itself: no copy)."""
     if len(rows) != m.shape[0]:
@@ -330,9 +337,9 @@ class Tracker:
     def _split_by_score(self, det_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices of confident and of low-score (but usable) detections."""
         cfg = self.config
-        if not len(det_scores) or det_scores.min() >= cfg.high_score:  # the common case: all confident
-            return np.arange(len(det_scores)), _NO_INDEX
         is_high = det_scores >= cfg.high_score
+        if np.count_nonzero(is_high) == len(det_scores):  # the common case: all confident
+            return np.arange(len(det_scores)), _NO_INDEX
         return is_high.nonzero()[0], ((det_scores >= cfg.low_score) & ~is_high).nonzero()[0]
 
     def tracks(self) -> TrackSet:
@@ -426,7 +433,7 @@ class Tracker:
     def _prepare(self, boxes_xyxy, scores, classes, features):
         boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
-        det_scores = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+        det_scores = _filled(n, 1.0) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
         det_cls = (np.zeros(n, dtype=np.int64) if classes is None
                    else np.asarray(classes).astype(np.int64).reshape(-1))
         feats = None if features is None else np.asarray(features, dtype=np.float32)
@@ -639,7 +646,7 @@ class Tracker:
         (Gathers use ``take``: on a frame's few dozen rows it costs a fraction of fancy indexing.)
         """
         t, d = matches[:, 0], matches[:, 1]
-        det = np.full(len(self._ids), -1, dtype=np.int64)
+        det = _filled(len(self._ids), -1, np.int64)
         det[t] = d
         self._det = det
         matched = det >= 0
@@ -667,12 +674,12 @@ class Tracker:
         n = len(new)
         if not n:
             return
-        z = xyxy_to_cxcywh(boxes[new])
+        z = xyxy_to_cxcywh(boxes.take(new, axis=0))
         mean, cov = kalman.initiate(z, self._noise)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
         confirm = self.config.min_hits <= 1 or (self.config.confirm_first_frame and self._updates == 1)
-        state = np.full(n, _CONF if confirm else _TENT, dtype=np.int8)
+        state = _filled(n, _CONF if confirm else _TENT, np.int8)
         self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
         dim = self._emb.shape[1]
         if dim:  # appearance memory exists once features have come (see _check_features)
@@ -683,14 +690,14 @@ class Tracker:
 
     def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
         n = len(ids)
-        now = np.full(n, self._stamp)
+        now = _filled(n, self._stamp)
         self._ids = np.concatenate([self._ids, ids])
         self._cls = np.concatenate([self._cls, cls])
         self._state = np.concatenate([self._state, state])
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._score = np.concatenate([self._score, scores])
-        self._hits = np.concatenate([self._hits, np.ones(n, dtype=np.int64)])
+        self._hits = np.concatenate([self._hits, _filled(n, 1, np.int64)])
         self._born = np.concatenate([self._born, now])
         self._last = np.concatenate([self._last, now])
         self._det = np.concatenate([self._det, det_idx.astype(np.int64)])
