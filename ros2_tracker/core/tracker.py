@@ -70,7 +70,7 @@ _NO_PAIRS.flags.writeable = False
 
 
 def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
-    """``np.full(n, value)``: for a frame's few rows, np.full's Python-level wrapper costs more than the fill."""
+    """``np.full(n, value)``: for a frame's few rows, np.full's Python wrapper costs more than the fill."""
     out = np.empty(n, dtype=dtype)
     out.fill(value)
     return out
