@@ -81,17 +81,11 @@ def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _process_noise_coeffs(dt: float, noise: MotionNoise) -> np.ndarray:
-    """:func:`_process_noise` of one frame interval, cached (the same few dt values repeat) and read-only."""
-    q = _process_noise(dt, noise)
-    q.flags.writeable = False
-    return q
-
-
-@functools.lru_cache(maxsize=64)
-def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """(8,8) state transition F, transposed, and the (12,12) map of the covariance's (pp, pv, vv) entries
-    of the four coordinates, flattened, under F (block diagonal; one small product for all tracks).
+def _step_maps(dt: float, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The maps of one prediction step, read-only: the (8,8) state transition F, transposed; the (12,12)
+    map of the covariance's (pp, pv, vv) entries of the four coordinates, flattened, under F (block
+    diagonal; one small product for all tracks); and the process noise Q(dt) of those 12 entries per unit
+    squared box height (see :func:`_process_noise`).
 
     Cached: a camera's frame interval repeats, so the same few dt values come back every frame.
     """
@@ -101,24 +95,28 @@ def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
     m12 = np.zeros((12, 12))
     for i in range(0, 12, 3):  # one (3,3) block per coordinate
         m12[i:i + 3, i:i + 3] = m.T
+    q12 = np.tile(_process_noise(dt, noise), 4)
     f_t = f.T
-    f_t.flags.writeable = False
-    m12.flags.writeable = False
-    return f_t, m12
+    for a in (f_t, m12, q12):
+        a.flags.writeable = False
+    return f_t, m12, q12
+
+
+_ONE = np.array(1.0)  # a 0-d array: ufuncs convert a Python float scalar on every call
 
 
 def predict(mean: np.ndarray, cov: np.ndarray, dt: float,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
     """Move every track ``dt`` >= 0 seconds ahead (all tracks share the frame's time step). Returns new
     arrays."""
-    dt = float(dt)
-    h = _heights(mean)
-    f_t, m12 = _transition(dt)
+    f_t, m12, q12 = _step_maps(float(dt), noise)
+    h = np.maximum(mean[:, 3], _ONE)
     out_mean = mean.dot(f_t)
-    out_cov = cov.reshape(-1, 12).dot(m12).reshape(-1, 4, 3)
-    out_cov += np.multiply.outer(h * h, _process_noise_coeffs(dt, noise))[:, None]
-    np.maximum(out_mean[:, 2:4], 1.0, out=out_mean[:, 2:4])  # a box never shrinks below a pixel
-    return out_mean, out_cov
+    out_cov = cov.reshape(-1, 12).dot(m12)
+    out_cov += np.multiply.outer(h * h, q12)
+    lo = out_mean[:, 2:4]
+    np.maximum(lo, _ONE, out=lo)  # a box never shrinks below a pixel
+    return out_mean, out_cov.reshape(-1, 4, 3)
 
 
 # (pp, pv, vv) -= (kp * pp, kp * pv, kv * pv): which gain and which entry each covariance entry uses
