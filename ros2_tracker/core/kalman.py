@@ -80,26 +80,48 @@ def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> np.ndarray:
     return np.stack([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt], axis=-1)
 
 
+def _step_map_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Constant parts of the step maps, which are polynomials in dt: F^T = I + dt E, and the covariance map
+    M0 + dt M1 + dt^2 M2 (per coordinate ``pp + 2 dt pv + dt^2 vv``, ``pv + dt vv``, ``vv``)."""
+    e = np.zeros((8, 8))
+    e[4:, :4] = np.eye(4)  # F^T: position += dt * velocity
+    m0, m1, m2 = np.zeros((12, 12)), np.zeros((12, 12)), np.zeros((12, 12))
+    for i in range(0, 12, 3):  # one (3,3) block per coordinate, transposed: out[j] = sum_k cov[k] m[k, j]
+        m0[i:i + 3, i:i + 3] = np.eye(3)
+        m1[i + 1, i], m1[i + 2, i + 1] = 2.0, 1.0
+        m2[i + 2, i] = 1.0
+    parts = (np.eye(8), e, m0, m1, m2)
+    for a in parts:
+        a.flags.writeable = False
+    return parts
+
+
+_EYE8, _F_DT, _M0, _M1, _M2 = _step_map_parts()
+
+
 @functools.lru_cache(maxsize=64)
 def _step_maps(dt: float, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The maps of one prediction step, read-only: the (8,8) state transition F, transposed; the (12,12)
     map of the covariance's (pp, pv, vv) entries of the four coordinates, flattened, under F (block
     diagonal; one small product for all tracks); and the process noise Q(dt) of those 12 entries per unit
-    squared box height (see :func:`_process_noise`).
+    squared box height (as :func:`_process_noise`).
 
-    Cached: a camera's frame interval repeats, so the same few dt values come back every frame.
+    Cached: offline, a sequence's frame interval repeats. Live camera stamps jitter, so every frame may
+    bring a new dt: building the maps is a few small array operations, not a matrix assembly.
     """
-    f = np.eye(8)
-    f[:4, 4:] = dt * np.eye(4)
-    m = np.array([[1.0, 2.0 * dt, dt * dt], [0.0, 1.0, dt], [0.0, 0.0, 1.0]])
-    m12 = np.zeros((12, 12))
-    for i in range(0, 12, 3):  # one (3,3) block per coordinate
-        m12[i:i + 3, i:i + 3] = m.T
-    q12 = np.tile(_process_noise(dt, noise), 4)
-    f_t = f.T
+    f_t = _EYE8 + dt * _F_DT
+    m12 = _M0 + dt * _M1 + (dt * dt) * _M2
+    q = _process_noise_scalar(dt, noise)
+    q12 = np.array(q * 4)
     for a in (f_t, m12, q12):
         a.flags.writeable = False
     return f_t, m12, q12
+
+
+def _process_noise_scalar(dt: float, noise: MotionNoise) -> tuple[float, float, float]:
+    """:func:`_process_noise` of one time step, in Python floats (the same formula, without array overhead)."""
+    qa = noise.velocity**2
+    return (qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt)
 
 
 _ONE = np.array(1.0)  # a 0-d array: ufuncs convert a Python float scalar on every call
