@@ -71,13 +71,11 @@ def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, 
     return mean, cov
 
 
-def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> np.ndarray:
-    """Q(dt) entries (qpp, qpv, qvv) per unit squared box height, stacked on the last axis: (3,) for a
-    scalar dt, (..., 3) for an array of time steps (the continuous white-noise-acceleration model plus
-    a position random walk)."""
+def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> tuple:
+    """Q(dt) entries (qpp, qpv, qvv) per unit squared box height (the continuous white-noise-acceleration
+    model plus a position random walk), for a float time step (floats) or an array of them (arrays)."""
     qa = noise.velocity**2
-    dt = np.asarray(dt, dtype=np.float64)
-    return np.stack([qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt], axis=-1)
+    return (qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt)
 
 
 def _step_map_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -111,17 +109,10 @@ def _step_maps(dt: float, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, n
     """
     f_t = _EYE8 + dt * _F_DT
     m12 = _M0 + dt * _M1 + (dt * dt) * _M2
-    q = _process_noise_scalar(dt, noise)
-    q12 = np.array(q * 4)
+    q12 = np.array(_process_noise(dt, noise) * 4)
     for a in (f_t, m12, q12):
         a.flags.writeable = False
     return f_t, m12, q12
-
-
-def _process_noise_scalar(dt: float, noise: MotionNoise) -> tuple[float, float, float]:
-    """:func:`_process_noise` of one time step, in Python floats (the same formula, without array overhead)."""
-    qa = noise.velocity**2
-    return (qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt)
 
 
 _ONE = np.array(1.0)  # a 0-d array: ufuncs convert a Python float scalar on every call
@@ -204,7 +195,7 @@ def _trajectory_maps(times: tuple[float, ...],
         var_map[axis, 0, :, axis] = 1.0
         var_map[axis, 1, :, axis] = 2.0 * t
         var_map[axis, 2, :, axis] = t * t
-    q = _process_noise(t, noise)[:, 0]
+    q = _process_noise(t, noise)[0]
     for a in (centre_map, var_map, q):
         a.flags.writeable = False
     return centre_map.reshape(8, 2 * k), var_map.reshape(12, 2 * k), q
