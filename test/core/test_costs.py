@@ -22,6 +22,19 @@ def test_box_round_trips():
         True, False, False]
 
 
+def test_valid_box_mask_rejects_every_kind_of_bad_box_without_warnings():
+    import warnings
+
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 0, 10], [np.nan, 0, 1, 1], [0, 0, np.inf, 1], [-np.inf, 0, 1, 1],
+                      [5, 5, 4, 9], [0, 0, 1, 1e-9], [-50, -40, -10, -5.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf inside must stay silent
+        assert valid_box_mask(boxes).tolist() == [True, False, False, False, False, False, True, True]
+        scores = np.array([1, 1, 1, 1, 1, 1, np.nan, 0.5])
+        assert valid_box_mask(boxes, scores).tolist() == [True, False, False, False, False, False, False, True]
+        assert valid_box_mask(np.empty((0, 4)), np.empty(0)).tolist() == []
+
+
 def test_iou_known_values():
     a = np.array([[0.0, 0.0, 10.0, 10.0]])
     b = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
