@@ -31,7 +31,8 @@ def test_valid_box_mask_rejects_every_kind_of_bad_box_without_warnings():
         warnings.simplefilter("error")  # inf - inf inside must stay silent
         assert valid_box_mask(boxes).tolist() == [True, False, False, False, False, False, True, True]
         scores = np.array([1, 1, 1, 1, 1, 1, np.nan, 0.5])
-        assert valid_box_mask(boxes, scores).tolist() == [True, False, False, False, False, False, False, True]
+        ok = valid_box_mask(boxes, scores)
+        assert ok.tolist() == [True, False, False, False, False, False, False, True]
         assert valid_box_mask(np.empty((0, 4)), np.empty(0)).tolist() == []
 
 
