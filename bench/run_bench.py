@@ -411,6 +411,9 @@ def run_all(datasets: list[Dataset], specs: list[TrackerSpec], out: Path, timeou
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (1 when ros2_tracker itself failed)."""
     args = parse_args(argv)
+    if args.repeat < 1:
+        print(f"--repeat must be at least 1, got {args.repeat}", file=sys.stderr)
+        return 2
     keys = list(args.datasets or (SMALL if args.quick else ALL_DATASETS))
     peers = list(load_run_peer().PEERS if args.trackers is None else args.trackers)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -421,9 +424,6 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stderr)
     if not datasets:
         print("nothing to run: no dataset available", file=sys.stderr)
-        return 2
-    if args.repeat < 1:
-        print(f"--repeat must be at least 1, got {args.repeat}", file=sys.stderr)
         return 2
     runs = run_all(datasets, specs, args.out, args.timeout, args.repeat)
     footer = f"Command: `{command_line('bench/run_bench.py', argv)}` · {machine_line()}"

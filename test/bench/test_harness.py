@@ -160,3 +160,17 @@ def test_scaling_and_memory_scripts_run_small(tmp_path):
     assert [s["frame"] for s in samples] == [200, 400, 600]
     assert samples[-1]["max_id"] > samples[0]["max_id"] > 0  # identities keep coming
     assert "Memory flat: **yes**" in md.read_text()
+
+
+@pytest.mark.data
+def test_run_bench_mot15_speed_table_has_no_accuracy_columns(tmp_path):
+    require_data("KITTI-13", "det", "det_frcnn.txt")
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "mot15", "--trackers", "--repeat", "2",
+             "--no-markdown", "--out", tmp_path / "out"], timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "| tracker | update µs/frame | ours ÷ this |" in p.stdout and "HOTA" not in p.stdout
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())["mot15"]["ros2_tracker"]
+    assert len(saved) == 11 and all(r["update_seconds"] > 0 and not r["metrics"] for r in saved)
+    assert sum(r["frames"] for r in saved) == 5500  # every frame of every sequence, empty ones included
+    bad = run([sys.executable, "bench/run_bench.py", "--repeat", "0", "--no-markdown", "--out", tmp_path / "o2"])
+    assert bad.returncode == 2 and "--repeat" in bad.stderr
