@@ -172,5 +172,5 @@ def test_run_bench_mot15_speed_table_has_no_accuracy_columns(tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())["mot15"]["ros2_tracker"]
     assert len(saved) == 11 and all(r["update_seconds"] > 0 and not r["metrics"] for r in saved)
     assert sum(r["frames"] for r in saved) == 5500  # every frame of every sequence, empty ones included
-    bad = run([sys.executable, "bench/run_bench.py", "--repeat", "0", "--no-markdown", "--out", tmp_path / "o2"])
+    bad = run([sys.executable, "bench/run_bench.py", "--repeat", "0", "--no-markdown", "--out", tmp_path])
     assert bad.returncode == 2 and "--repeat" in bad.stderr
