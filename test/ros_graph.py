@@ -38,7 +38,8 @@ class TrackerNodeClient:
         self.images: list = []
         self.timing: list = []
         n = self.node
-        n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
+        self.tracks_sub = n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
+        self.log: Path | None = None  # the node's log, quoted when it does not answer
         n.create_subscription(String, "tracker_node/timing", self.timing.append, 200)
         if markers:
             n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
@@ -61,16 +62,23 @@ class TrackerNodeClient:
                       markers: bool = False) -> None:
         """Wait until the node subscribes to our inputs, publishes tracks (and markers) and serves
         parameters; fail with its log if it exits or never appears."""
+        self.log = log
+
         def ready():
             assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
-            return (self.det_pub.get_subscription_count() > 0 and self.node.count_publishers("tracks") > 0
+            # both directions matched: our detections reach its reader, its tracks reach our reader (a
+            # reliable writer drops what it publishes before discovery has matched the reader)
+            return (self.det_pub.get_subscription_count() > 0 and self.tracks_sub.get_publisher_count() > 0
                     and (not markers or self.node.count_publishers("tracks/markers") > 0)
                     and (not images or self.img_pub.get_subscription_count() > 0)
                     and self.params.service_is_ready())
         assert self.spin_until(ready, timeout), f"tracker_node never appeared:\n{log.read_text()}"
 
     def publish_frame(self, detections, image: Image | None, timeout: float):
-        """Publish the image (if any) then the detections; return the TrackArray with their stamp."""
+        """Publish the image (if any) then the detections; return the TrackArray with their stamp. The first
+        frame gets at least 15 s: the node's first update pays its cold start, slow on a loaded 2-core CI."""
+        if not self.tracks:
+            timeout = max(timeout, 15.0)
         seen = len(self.tracks)
         if image is not None:
             self.img_pub.publish(image)
@@ -81,8 +89,14 @@ class TrackerNodeClient:
             return next((t for t in self.tracks[seen:] if stamp_to_ns(t.header.stamp) == ns), None)
 
         assert self.spin_until(lambda: answer() is not None, timeout), \
-            f"no TrackArray for stamp {ns * 1e-9:.3f} s"
+            f"no TrackArray for stamp {ns * 1e-9:.3f} s within {timeout:g} s; node log:\n{self._log_tail()}"
         return answer()
+
+    def _log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text()[-chars:] if self.log is not None else "(not known)"
+        except OSError as e:
+            return f"(unreadable: {e})"
 
     def set_parameter(self, name: str, value: float | str, timeout: float):
         """Set one double or string parameter of tracker_node; returns its SetParametersResult."""
