@@ -50,8 +50,11 @@ class MotionNoise(NamedTuple):
     initial_velocity: float = 1.0
 
 
+_ONE = np.array(1.0)  # a 0-d array: ufuncs convert a Python float scalar on every call
+
+
 def _heights(mean: np.ndarray) -> np.ndarray:
-    return np.maximum(mean[:, 3], 1.0)
+    return np.maximum(mean[:, 3], _ONE)
 
 
 def measurement_var(boxes: np.ndarray, noise: MotionNoise) -> np.ndarray:
@@ -115,15 +118,12 @@ def _step_maps(dt: float, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, n
     return f_t, m12, q12
 
 
-_ONE = np.array(1.0)  # a 0-d array: ufuncs convert a Python float scalar on every call
-
-
 def predict(mean: np.ndarray, cov: np.ndarray, dt: float,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
     """Move every track ``dt`` >= 0 seconds ahead (all tracks share the frame's time step). Returns new
     arrays."""
     f_t, m12, q12 = _step_maps(float(dt), noise)
-    h = np.maximum(mean[:, 3], _ONE)
+    h = _heights(mean)
     out_mean = mean.dot(f_t)
     out_cov = cov.reshape(-1, 12).dot(m12)
     out_cov += np.multiply.outer(h * h, q12)
