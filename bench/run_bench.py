@@ -392,10 +392,9 @@ def run_all(datasets: list[Dataset], specs: list[TrackerSpec], out: Path, timeou
             mine = runs[ds.key].setdefault(spec.name, [])
             if r == 0:
                 mine.append(run)
-            elif run.error or mine[-1].error:
-                mine[-1] = run if run.error else mine[-1]  # a failure in any round is reported
-            elif run.update_seconds < mine[-1].update_seconds:  # type: ignore[operator]
-                mine[-1] = run
+            elif run.error or (not mine[-1].error
+                               and run.update_seconds < mine[-1].update_seconds):  # type: ignore[operator]
+                mine[-1] = run  # the fastest round, or the failure of any round
             bar.update()
     for ds in datasets:
         for rs in runs[ds.key].values():
