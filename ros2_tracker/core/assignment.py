@@ -15,6 +15,12 @@ min_weight_full_bipartite_matching``): the same optimum, at a cost that grows wi
 candidate pairs rather than with R x K, which is what crowded frames need. Candidate pairs whose row and
 column have no other candidate are in every optimum and are taken directly; only the contested rest
 goes to a solver (in a scene of separated objects, none does).
+
+An optional per-row penalty ranks rows that compete for a column (the tracker uses it to give tracks
+seen in the last frame priority over coasting ones). Which pairs are allowed does not change (cost below
+the threshold); where rows compete, each pair costs its row's penalty more, and the dummy nodes sit at
+(threshold + largest penalty)/2, so a pair nobody contests still matches. A penalty changes nothing
+where nothing is contested, so the common uncontested frame never pays for it.
 """
 
 from __future__ import annotations
@@ -47,24 +53,26 @@ class Assignment(NamedTuple):
     unmatched_cols: np.ndarray
 
 
-def assign(cost: np.ndarray, threshold: float) -> Assignment:
+def assign(cost: np.ndarray, threshold: float, row_penalty: np.ndarray | None = None) -> Assignment:
     """Minimum-cost matching of rows to columns where no pair costs ``threshold`` or more.
 
     Args:
         cost: (R, K) cost matrix; NaN and inf mean "never match".
         threshold: pairs with cost >= threshold are never matched.
+        row_penalty: optional (R,) non-negative extra cost of each row's pairs where rows compete for
+            a column (see the module docstring); which pairs are allowed does not change.
     """
     c = np.asarray(cost, dtype=np.float64)
     n_rows, n_cols = c.shape
     if n_rows + n_cols <= _SMALL:
-        return _result_small(*_solve_small(c, threshold), n_rows, n_cols)
+        return _result_small(*_solve_small(c, threshold, row_penalty), n_rows, n_cols)
     gate = c < threshold  # NaN compares False
     r_idx, c_idx = gate.nonzero()
-    return assign_sparse(n_rows, n_cols, r_idx, c_idx, c[r_idx, c_idx], threshold)
+    return assign_sparse(n_rows, n_cols, r_idx, c_idx, c[r_idx, c_idx], threshold, row_penalty)
 
 
-def assign_ids(cost: np.ndarray, threshold: float, row_ids: np.ndarray,
-               col_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def assign_ids(cost: np.ndarray, threshold: float, row_ids: np.ndarray, col_ids: np.ndarray,
+               row_penalty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`assign` on a sub-matrix whose rows and columns stand for ``row_ids`` and ``col_ids`` (say,
     some of a frame's tracks and detections).
 
@@ -74,8 +82,8 @@ def assign_ids(cost: np.ndarray, threshold: float, row_ids: np.ndarray,
     c = np.asarray(cost, dtype=np.float64)
     n_rows, n_cols = c.shape
     if n_rows + n_cols > _SMALL:
-        return ids_of(assign(c, threshold), row_ids, col_ids)
-    rows, cols = _solve_small(c, threshold)  # small: mapping lists beats indexing arrays
+        return ids_of(assign(c, threshold, row_penalty), row_ids, col_ids)
+    rows, cols = _solve_small(c, threshold, row_penalty)  # small: mapping lists beats indexing arrays
     rid, cid, used = row_ids.tolist(), col_ids.tolist(), set(cols)
     return (index_pairs([rid[i] for i in rows], [cid[j] for j in cols]),
             np.array([cid[j] for j in range(n_cols) if j not in used], dtype=np.intp))
@@ -88,13 +96,16 @@ def ids_of(result: Assignment, row_ids: np.ndarray, col_ids: np.ndarray) -> tupl
     return index_pairs(row_ids.take(m[:, 0]), col_ids.take(m[:, 1])), col_ids.take(result.unmatched_cols)
 
 
-def _solve_small(c: np.ndarray, threshold: float) -> tuple[list[int], list[int]]:
+def _solve_small(c: np.ndarray, threshold: float,
+                 row_penalty: np.ndarray | None = None) -> tuple[list[int], list[int]]:
     """Matched (rows, columns) of a small dense problem, as lists."""
     gate = c < threshold  # NaN compares False
     r_idx, c_idx = gate.nonzero()
     rows, cols = r_idx.tolist(), c_idx.tolist()
     if len(set(rows)) == len(rows) and len(set(cols)) == len(cols):
         return rows, cols  # every candidate pair is uncontested: the optimum is simply all of them
+    if row_penalty is not None:
+        c, threshold = c + row_penalty[:, None], threshold + float(row_penalty.max())
     return _solve_augmented(c, gate, threshold)
 
 
@@ -104,7 +115,7 @@ def index_pairs(rows: np.ndarray | list[int], cols: np.ndarray | list[int]) -> n
 
 
 def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
-                  threshold: float) -> Assignment:
+                  threshold: float, row_penalty: np.ndarray | None = None) -> Assignment:
     """:func:`assign` for a sparse cost matrix given as (row, col, cost) triplets; absent pairs never
     match. Used for crowded frames, where a dense R x K matrix would dominate the run time.
 
@@ -124,13 +135,17 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
     rest = ~alone
     sub_rows, r_inv = np.unique(rows[rest], return_inverse=True)
     sub_cols, c_inv = np.unique(cols[rest], return_inverse=True)
+    costs = costs[rest]
+    if row_penalty is not None:  # contested pairs only: see the module docstring
+        costs = costs + row_penalty.take(rows[rest])
+        threshold = threshold + float(row_penalty.max())
     if len(sub_rows) + len(sub_cols) <= _SMALL:
         sub = np.full((len(sub_rows), len(sub_cols)), np.inf)
-        sub[r_inv, c_inv] = costs[rest]
+        sub[r_inv, c_inv] = costs
         r, c = _solve_augmented(sub, sub < threshold, threshold)
         solved = index_pairs(np.asarray(r, dtype=np.intp), np.asarray(c, dtype=np.intp))
     else:
-        solved = _solve_sparse(len(sub_rows), len(sub_cols), r_inv, c_inv, costs[rest], threshold)
+        solved = _solve_sparse(len(sub_rows), len(sub_cols), r_inv, c_inv, costs, threshold)
     matches = np.concatenate([index_pairs(rows[alone], cols[alone]),
                               index_pairs(sub_rows.take(solved[:, 0]), sub_cols.take(solved[:, 1]))])
     return _result(matches, n_rows, n_cols)

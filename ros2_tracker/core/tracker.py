@@ -7,6 +7,9 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
 2. ``_associate_confident``: confirmed and lost tracks vs confident detections (IoU; lost tracks'
    boxes are widened by their position uncertainty, so a track coasting through an occlusion can
    still be found; with ``motion_model: learned`` they are placed where the learned model predicts).
+   Lost tracks pay ``lost_match_penalty`` on top of their cost, so a detection both could take goes
+   to the track that was seen in the last frame (a soft form of deep_sort's matching cascade): a
+   coasting track, whose prediction drifts, no longer steals its neighbour's detection at a crossing.
 3. ``_associate_low_score``: still-unmatched confirmed tracks vs low-score detections (ByteTrack):
    occluded people give weak detections that should extend tracks, never start them.
 4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
@@ -109,6 +112,11 @@ class TrackerConfig(ConfigBase):
                               "is removed", low=0.0, high=3600.0, unit="s")
     confirm_first_frame: bool = param(True, "Tracks started in the first frame (after start or reset) "
                                       "are confirmed at once: there is no history to wait for")
+    lost_match_penalty: float = param(0.3, "Cost added to a lost (coasting) track's matches with "
+                                      "confident detections: a detection that a track seen in the "
+                                      "last frame can also take goes to that one, unless the lost "
+                                      "track's IoU is this much higher. A lone lost track still "
+                                      "matches at match_iou (0 = no priority)", low=0.0, high=1.0)
     lost_box_growth: float = param(0.0, "Lost tracks' boxes are widened by this many standard "
                                    "deviations of their predicted position when matched", low=0.0,
                                    high=10.0)
@@ -248,6 +256,8 @@ class Tracker:
             raise TypeError(f"expected TrackerConfig, got {type(config).__name__}")
         self.config = config
         self._noise = config.noise
+        self._penalty_of_state = np.zeros(3)  # extra matching cost by TrackState (lost_match_penalty)
+        self._penalty_of_state[_LOST] = config.lost_match_penalty
         h = config.ground_homography
         self._homography = np.asarray(h, dtype=np.float64).reshape(3, 3) if h else None
 
@@ -494,16 +504,19 @@ class Tracker:
             moved = self._learned_lost_boxes(rows, tb)
             iou = iou if moved is tb else None  # the shared IoU is of the Kalman boxes
             tb = moved
-        lost = self._state[rows] == _LOST if self.config.lost_box_growth > 0 else None
+        cfg = self.config
+        lost = self._state[rows] == _LOST if cfg.lost_box_growth > 0 else None
         if lost is not None and lost.any():
-            pad = self.config.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
+            pad = cfg.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
             tb = tb.copy()
             tb[lost, :2] -= pad
             tb[lost, 2:] += pad
             iou = None  # the shared IoU is of the unwidened boxes
+        # lost tracks pay lost_match_penalty where they compete with others (applied by the assignment)
+        penalty = self._penalty_of_state.take(self._state.take(rows)) if cfg.lost_match_penalty else None
         if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
-            return self._match(rows, tb, boxes, det_cls, high, self.config.match_iou, iou)
-        return self._match_fused(rows, tb, boxes, det_cls, high, feats, iou)
+            return self._match(rows, tb, boxes, det_cls, high, cfg.match_iou, iou, penalty)
+        return self._match_fused(rows, tb, boxes, det_cls, high, feats, iou, penalty)
 
     def _learned_lost_boxes(self, rows: np.ndarray, row_boxes: np.ndarray) -> np.ndarray:
         """Lost tracks' boxes (of ``rows``) moved to the learned predictor's centre now (size kept)."""
@@ -517,9 +530,10 @@ class Tracker:
         out[sel, 2:] = centres[:, 0] + half
         return out
 
-    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None):
+    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None, penalty=None):
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
-        beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone)."""
+        beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone).
+        ``penalty``: the rows' extra cost where they compete (see ``assign_ids``), or None."""
         cfg = self.config
         iou_cost = 1.0 - (iou_matrix(row_boxes, boxes[cols]) if iou is None else _submatrix(iou, rows, cols))
         app = appearance.cosine_distance(self._emb[rows], feats[cols])
@@ -532,7 +546,7 @@ class Tracker:
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
-        return assign_ids(cost, threshold, rows, cols)
+        return assign_ids(cost, threshold, rows, cols, penalty)
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
@@ -612,22 +626,23 @@ class Tracker:
         return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
                            self.config.tentative_match_iou, iou)
 
-    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None):
+    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None, penalty=None):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched. ``iou``: the frame's (tracks, detections) IoU matrix
-        when it was computed (else the pairs' IoU is computed here)."""
+        when it was computed (else the pairs' IoU is computed here). ``penalty``: the rows' extra cost
+        where they compete for a detection (see ``assign_ids``), or None."""
         col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
         if len(rows) * len(cols) > _DENSE_LIMIT:
-            return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou)
+            return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty)
         cost = 1.0 - (iou_matrix(row_boxes, col_boxes) if iou is None else _submatrix(iou, rows, cols))
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
             far = ground_distance(row_boxes, col_boxes, self._homography) > self.config.max_ground_distance_m
             cost[far] = np.inf
-        return assign_ids(cost, 1.0 - min_iou, rows, cols)
+        return assign_ids(cost, 1.0 - min_iou, rows, cols, penalty)
 
-    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou):
+    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty=None):
         """Crowded frames: IoU only for pairs whose boxes can overlap (sort and sweep), sparse assignment."""
         r, c = overlapping_pairs(row_boxes, col_boxes)
         cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
@@ -636,7 +651,7 @@ class Tracker:
         if self._homography is not None:
             g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
             cost[g > self.config.max_ground_distance_m] = np.inf
-        return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou), rows, cols)
+        return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou, penalty), rows, cols)
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> np.ndarray:
         """Kalman update of matched tracks and the lifecycle of all tracks; returns the matched

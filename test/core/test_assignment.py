@@ -111,3 +111,52 @@ def test_assign_ids_names_rows_and_columns_by_the_ids_they_stand_for(shape):
     assert sorted(map(tuple, pairs.tolist())) == sorted(
         (int(row_ids[r]), int(col_ids[q])) for r, q in a.matches.tolist())
     assert left.tolist() == col_ids[a.unmatched_cols].tolist()
+
+
+def _penalised_reference(c, t, pen):
+    """The row-penalty semantics in one piece: allowed pairs c < t, their cost + the row's penalty,
+    dummies at (t + max penalty) / 2; solved by scipy on the full augmented matrix."""
+    from scipy.optimize import linear_sum_assignment
+
+    n, m = c.shape
+    ok = c < t
+    tp = t + pen.max()
+    big = np.full((n + m, m + n), 1e9)
+    big[:n, :m][ok] = (c + pen[:, None])[ok]
+    big[:n, m:].flat[:: n + 1] = tp / 2
+    big[n:, :m].flat[:: m + 1] = tp / 2
+    big[n:, m:] = 0.0
+    rows, cols = linear_sum_assignment(big)
+    pairs = zip(rows.tolist(), cols.tolist(), strict=True)
+    return sorted((r, q) for r, q in pairs if r < n and q < m and ok[r, q])
+
+
+def test_row_penalty_gives_a_contested_column_to_the_unpenalised_row_and_leaves_lone_pairs_alone():
+    # rows 0 and 1 compete for column 0; row 1 fits it better, but pays 0.3; row 2's pair is uncontested
+    c = np.array([[0.4, np.inf], [0.2, np.inf], [np.inf, 0.75]])
+    assert sorted(map(tuple, assign(c, 0.8).matches.tolist())) == [(1, 0), (2, 1)]
+    pen = np.array([0.0, 0.3, 0.3])
+    a = assign(c, 0.8, pen)
+    assert sorted(map(tuple, a.matches.tolist())) == [(0, 0), (2, 1)]  # 0.75 + 0.3 > 0.8, still matched
+    assert a.unmatched_rows.tolist() == [1]
+    pairs, left = assign_ids(c, 0.8, np.array([10, 11, 12]), np.array([5, 6]), pen)
+    assert sorted(map(tuple, pairs.tolist())) == [(10, 5), (12, 6)] and left.tolist() == []
+    # a lower cost by more than the penalty still wins
+    c[1, 0] = 0.05
+    assert sorted(map(tuple, assign(c, 0.8, pen).matches.tolist())) == [(1, 0), (2, 1)]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_row_penalty_dense_and_sparse_paths_agree_with_the_reference(seed):
+    rng = np.random.default_rng(100 + seed)
+    n, m = (rng.integers(1, 6, size=2) if seed % 2 else rng.integers(13, 40, size=2))
+    c = rng.random((n, m))
+    c[rng.random((n, m)) < (0.5 if seed % 2 else 0.9)] = np.inf
+    t = float(rng.uniform(0.3, 0.9))
+    pen = np.where(rng.random(n) < 0.4, 0.3, 0.0)
+    ref = _penalised_reference(c, t, pen)
+    ref_cost = sum(c[r, q] + pen[r] - t - pen.max() for r, q in ref)
+    for a in (assign(c, t, pen), assign_sparse(n, m, *np.nonzero(np.isfinite(c)), c[np.isfinite(c)], t, pen)):
+        got = sorted(map(tuple, a.matches.tolist()))
+        assert all(c[r, q] < t for r, q in got)
+        assert sum(c[r, q] + pen[r] - t - pen.max() for r, q in got) == pytest.approx(ref_cost)

@@ -47,6 +47,48 @@ def test_lost_track_recovers_its_id_after_a_short_occlusion():
     assert ts.ids.tolist() == [1] and ts.states.tolist() == [TrackState.CONFIRMED]
 
 
+def _crossing(penalty, dense_limit=None):
+    """A walks right; B walks left towards A and is occluded (no detection) from frame 8. In frame 10
+    A's detection, 4 px behind A's prediction, sits right on B's coasting prediction."""
+    import ros2_tracker.core.tracker as mod
+
+    t = Tracker(TrackerConfig(min_hits=1, lost_match_penalty=penalty))
+    limit = mod._DENSE_LIMIT
+    try:
+        mod._DENSE_LIMIT = limit if dense_limit is None else dense_limit
+        for k in range(10):
+            dets = [box(100 + 10 * k, 200)] + ([box(296 - 10 * k, 200)] if k < 8 else [])
+            t.update(np.array(dets), stamp=k * 0.1)
+        return t.update(np.array([box(196, 200)]), stamp=1.0)
+    finally:
+        mod._DENSE_LIMIT = limit
+
+
+@pytest.mark.parametrize("dense_limit", [None, 0], ids=["dense", "sparse"])
+def test_a_coasting_track_does_not_steal_the_detection_of_a_track_seen_last_frame(dense_limit):
+    ts = _crossing(0.3, dense_limit)  # B's IoU with the detection is 1.0, A's 0.82: within the penalty
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [0, -1]
+    assert ts.states.tolist() == [TrackState.CONFIRMED, TrackState.LOST]
+    ts = _crossing(0.0, dense_limit)  # without the priority the lost track takes it: an identity switch
+    assert ts.det_indices.tolist() == [-1, 0]
+
+
+def test_a_lone_lost_track_still_matches_down_to_match_iou_despite_the_penalty():
+    for penalty in (0.0, 1.0):
+        t = Tracker(TrackerConfig(min_hits=1, lost_match_penalty=penalty, match_iou=0.2))
+        for k in range(5):
+            t.update(np.array([box(100, 200)]), stamp=k * 0.1)
+        t.update(np.empty((0, 4)), stamp=0.5)
+        ts = t.update(np.array([box(122, 200)]), stamp=0.6)  # IoU 18 / 62 = 0.29
+        assert ts.det_indices.tolist() == [0] and ts.ids.tolist() == [1]
+    t = Tracker(TrackerConfig(min_hits=1, lost_match_penalty=1.0, match_iou=0.2))
+    for k in range(5):
+        t.update(np.array([box(100, 200)]), stamp=k * 0.1)
+    t.update(np.empty((0, 4)), stamp=0.5)
+    ts = t.update(np.array([box(128, 200)]), stamp=0.6)  # IoU 12 / 68 = 0.18: below match_iou
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [-1, 0]  # a new track instead
+
+
 def test_dropped_frames_use_the_real_time_step():
     a, b = Tracker(TrackerConfig(min_hits=1)), Tracker(TrackerConfig(min_hits=1))
     for k in range(6):
