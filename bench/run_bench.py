@@ -25,6 +25,9 @@ Datasets (``--datasets`` keys; default: all; ``--quick``: the four small public 
   figures. Most of their ground truth is withheld here, so this table has no accuracy columns.
 * ``synthetic``: the default scene of ``ros2_tracker.synthetic`` (skipped with a message when that
   module is not available).
+* ``synthetic-varied``: eight more generated scenes (other seeds; 5, 10, 15 and 30 Hz, dense, noisy
+  detector, fast walkers, no occluder; ``SYNTHETIC_SUITE``): a robustness check of the defaults beyond
+  the few real sequences, scored together and per scene.
 
 The ros2_tracker row is always run (the ratios need it); ``--trackers`` picks the peers. A peer whose
 venv is missing is skipped with the reason; a peer that fails is reported as failed in its row. Every
@@ -60,12 +63,27 @@ from bench.common import (
 
 OURS = "ros2_tracker"
 SMALL = ("tud-campus-frcnn", "tud-campus-acf", "tud-stadtmitte", "pets09-s3mf1")
-ALL_DATASETS = (*SMALL, "mot17", "mot15", "synthetic")
+ALL_DATASETS = (*SMALL, "mot17", "mot15", "synthetic", "synthetic-varied")
 DASH, TIMES = "\u2013", "\u00d7"  # table filler for "no value", and the ratio sign
 MOT15_SEQUENCES = ("ADL-Rundle-6", "ADL-Rundle-8", "ETH-Bahnhof", "ETH-Pedcross2", "ETH-Sunnyday", "KITTI-13",
                    "KITTI-17", "PETS09-S2L1", "TUD-Campus", "TUD-Stadtmitte", "Venice-2")
 MOT17_SEQUENCES = ("MOT17-02-FRCNN", "MOT17-04-FRCNN", "MOT17-05-FRCNN", "MOT17-09-FRCNN", "MOT17-10-FRCNN",
                    "MOT17-11-FRCNN", "MOT17-13-FRCNN")
+
+
+# Generated scenes beside the default one: other seeds, frame rates, densities, detector noise, speeds and
+# no occluder. They check that a change of the tracker's defaults holds beyond the few real sequences (a
+# change is kept only if it holds here too); no value is tuned on them.
+SYNTHETIC_SUITE = (
+    ("10fps", {"seed": 11}),
+    ("30fps", {"seed": 12, "fps": 30.0, "num_frames": 400}),
+    ("5fps", {"seed": 13, "fps": 5.0, "num_frames": 150}),
+    ("dense", {"seed": 14, "num_objects": 20}),
+    ("noisy", {"seed": 15, "box_jitter": 0.08, "false_positives_per_frame": 2.0, "miss_rate": 0.15}),
+    ("fast", {"seed": 16, "min_speed": 1.5, "max_speed": 3.0}),
+    ("dense-30fps", {"seed": 17, "num_objects": 16, "fps": 30.0, "num_frames": 300}),
+    ("no-occluder", {"seed": 18, "occluder": False, "fps": 15.0}),
+)
 
 
 # ------------------------------------------------------------------------------------------ datasets
@@ -133,6 +151,21 @@ def _synthetic(work: Path) -> Dataset:
     return Dataset("synthetic", "Synthetic street scene", note, (_sequence(root, "det.txt"),))
 
 
+def _synthetic_suite(work: Path) -> Dataset:
+    from ros2_tracker.synthetic.scene import SceneConfig, generate_scene
+
+    seqs = []
+    for label, kwargs in SYNTHETIC_SUITE:
+        config = SceneConfig(name=f"synthetic-{label}", **kwargs)
+        root = generate_scene(config).write_mot(work / "synthetic-varied" / label, render=False)
+        seqs.append(_sequence(root, "det.txt", label))
+    note = ("Eight generated scenes beside the default one (`SYNTHETIC_SUITE` in bench/run_bench.py: seeds "
+            "11-18; 5, 10, 15 and 30 Hz; 20 people at a time; a noisy detector with 2 false positives per "
+            "frame, 15 % misses and 8 % box jitter; fast walkers; no occluder): a check that the defaults "
+            "hold beyond the few real sequences. Overall: TrackEval's combined score.")
+    return Dataset("synthetic-varied", "Synthetic scenes, varied", note, tuple(seqs))
+
+
 def load_datasets(keys: list[str], data: Path, work: Path) -> tuple[list[Dataset], list[str]]:
     """The datasets for ``keys`` and one message per dataset that had to be skipped."""
     out: list[Dataset] = []
@@ -158,6 +191,8 @@ def load_datasets(keys: list[str], data: Path, work: Path) -> tuple[list[Dataset
                 out.append(Dataset(key, "MOT15 train (11 sequences), speed", note, seqs, scored=False))
             elif key == "synthetic":
                 out.append(_synthetic(work))
+            elif key == "synthetic-varied":
+                out.append(_synthetic_suite(work))
         except ImportError as e:
             skipped.append(f"{key}: skipped, ros2_tracker.synthetic is not available ({e})")
         except (OSError, KeyError, ValueError) as e:
@@ -267,13 +302,17 @@ def run_one(spec: TrackerSpec, seq: Sequence, out: Path, timeout_s: float) -> Ru
 
 
 def score(ds: Dataset, runs: list[Run]) -> dict:
-    """Metrics of one tracker's runs over ``ds`` (TrackEval's combined score for several sequences)."""
+    """Metrics of one tracker's runs over ``ds`` (TrackEval's combined score for several sequences, with
+    each sequence's own metrics under ``"sequences"``)."""
     from ros2_tracker.eval.metrics import SequencePair, evaluate_many, evaluate_sequence
 
     if len(ds.sequences) == 1:
         return evaluate_sequence(ds.sequences[0].gt, runs[0].results, name=ds.sequences[0].name).as_dict()
     pairs = [SequencePair(s.name, s.gt, r.results) for s, r in zip(ds.sequences, runs, strict=True)]
-    return dict(evaluate_many(pairs))["COMBINED"].as_dict()
+    scores = dict(evaluate_many(pairs))
+    combined = scores.pop("COMBINED").as_dict()
+    combined["sequences"] = {name: m.as_dict() for name, m in scores.items()}
+    return combined
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -326,10 +365,20 @@ def dataset_table(ds: Dataset, specs: list[TrackerSpec], runs: dict[str, list[Ru
              f"({dets / max(frames, 1):.1f} per frame).", "", markdown_table(header, rows)]
     if len(ds.sequences) > 1:
         header = ["tracker", *[s.name.replace("-FRCNN", "") for s in ds.sequences]]
+        if ds.scored:
+            acc_rows = [[spec.label, *[_per_sequence(metrics.get(spec.name), s.name) for s in ds.sequences]]
+                        for spec in specs if spec.name in runs]
+            parts += ["", "HOTA / IDF1 per sequence:", "", markdown_table(header, acc_rows)]
         seq_rows = [[spec.label, *[_us(r.us_per_frame) for r in runs[spec.name]]] for spec in specs
                     if spec.name in runs]
         parts += ["", "Update µs/frame per sequence:", "", markdown_table(header, seq_rows)]
     return "\n".join(parts)
+
+
+def _per_sequence(metrics: dict | None, name: str) -> str:
+    """One sequence's "HOTA / IDF1" from a tracker's dataset metrics, or a dash (failed or not scored)."""
+    m = (metrics or {}).get("sequences", {}).get(name)
+    return f"{_pct(m['HOTA'])} / {_pct(m['IDF1'])}" if m else DASH
 
 
 def peers_table(specs: list[TrackerSpec], versions: dict[str, str]) -> str:

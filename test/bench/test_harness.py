@@ -174,3 +174,20 @@ def test_run_bench_mot15_speed_table_has_no_accuracy_columns(tmp_path):
     assert sum(r["frames"] for r in saved) == 5500  # every frame of every sequence, empty ones included
     bad = run([sys.executable, "bench/run_bench.py", "--repeat", "0", "--no-markdown", "--out", tmp_path])
     assert bad.returncode == 2 and "--repeat" in bad.stderr
+
+
+def test_run_bench_synthetic_suite_scores_every_scene_and_all_together(tmp_path):
+    from bench.run_bench import SYNTHETIC_SUITE
+
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "synthetic-varied", "--trackers", "--repeat",
+             "1", "--no-markdown", "--out", tmp_path / "out"], timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    labels = [label for label, _ in SYNTHETIC_SUITE]
+    assert "HOTA / IDF1 per sequence:" in p.stdout and f"| tracker | {' | '.join(labels)} |" in p.stdout
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())["synthetic-varied"]["ros2_tracker"]
+    assert [r["sequence"] for r in saved] == labels
+    per_scene = saved[0]["metrics"]["sequences"]
+    assert set(per_scene) == set(labels)
+    hota = [per_scene[k]["HOTA"] for k in labels]
+    assert all(0.2 < h < 1.0 for h in hota) and len(set(hota)) == len(hota)  # eight different real scores
+    assert min(hota) <= saved[0]["metrics"]["HOTA"] <= max(hota)  # the combined score lies among them
