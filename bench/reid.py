@@ -4,7 +4,8 @@ with and without appearance beside boxmot's appearance trackers, on the same det
     .venv/bin/python bench/reid.py [--sections speed distances tracking video] [--no-peers]
                                    [--markdown BENCHMARKS.md | --no-markdown] [--out DIR]
 
-Sections (default: all), each written between its own ``<!-- bench:reid:start/end -->`` markers block:
+Sections (default: all), each written between its own ``<!-- bench:reid:<section>:start/end -->`` markers,
+so a section run alone leaves the others as they are:
 
 * ``speed``: milliseconds per frame to embed 10 / 30 / 100 crops of a TUD-Campus image with
   ``OnnxEmbedder`` (crop extraction + preprocessing, then ONNX Runtime), batched vs one crop per call,
@@ -53,6 +54,8 @@ UNOCCLUDED_IOU = 0.3  # the core's default embedding_max_overlap
 # appearance_threshold ~ the 5th percentile of different-person memory-vs-crop distances on TUD-Campus and
 # PETS09-S3MF1 (0.278, 0.294), reid_threshold ~ their 1st percentile (0.226, 0.217).
 RECOMMENDED = {"appearance_threshold": 0.3, "reid_threshold": 0.2}
+# The thresholds before RECOMMENDED became TrackerConfig's defaults, kept as a row for comparison.
+EARLIER = {"appearance_threshold": 0.4, "reid_threshold": 0.25}
 
 # boxmot trackers with re-ID: label, class, constructor arguments beyond the embeddings
 PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -572,11 +575,13 @@ def section_tracking(datasets: list[Dataset], model: Path, out: Path, peers: lis
                              for r in runs]})
         summary.append(_summary_row(ds, runs))
         print(f"[reid] {ds.key}: done", file=sys.stderr)
-    head = ["sequence", "IDF1: motion → OSNet → OSNet rec.", "IDSW: motion → OSNet → OSNet rec.",
-            "best boxmot + OSNet IDF1"]
+    steps = "motion → OSNet earlier → OSNet rec."
+    head = ["sequence", f"IDF1: {steps}", f"IDSW: {steps}", "best boxmot + OSNet IDF1"]
     intro = ("Summary (IDF1 in %; \"OSNet rec.\": the recommended thresholds, appearance_threshold "
              f"{RECOMMENDED['appearance_threshold']}, reid_threshold {RECOMMENDED['reid_threshold']}, chosen "
-             "from the distance statistics above, not from these scores):\n\n")
+             "from the distance statistics above, not from these scores, and TrackerConfig's defaults; "
+             f"\"OSNet earlier\": the earlier {EARLIER['appearance_threshold']} / "
+             f"{EARLIER['reid_threshold']}):\n\n")
     return intro + common.markdown_table(head, summary, "llll") + "\n\n" + "\n\n".join(texts), raw
 
 
@@ -680,12 +685,12 @@ def tracker_configs():
 
     base = TrackerConfig()
     return [("ros2_tracker, motion only", base, False),
-            ("ros2_tracker + OSNet", base, True),
+            ("ros2_tracker + OSNet, earlier thresholds", base.replace(**EARLIER), True),
             ("ros2_tracker + OSNet, recommended thresholds", base.replace(**RECOMMENDED), True)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen sections and update BENCHMARKS.md between the reid markers."""
+    """Run the chosen sections; each replaces its own ``reid:<section>`` block of BENCHMARKS.md."""
     args = parse_args(argv)
     if args.peer:
         return run_peer(args)
@@ -698,14 +703,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
 
-    parts, raw = [], {}
+    parts, raw = {}, {}
     cmd = common.command_line("bench/reid.py", sys.argv[1:] if argv is None else argv)
     if "speed" in args.sections:
-        parts.append(section_speed(model, common.DATA / "TUD-Campus" / "img1" / "000001.jpg", args.reps))
+        parts["speed"] = section_speed(model, common.DATA / "TUD-Campus" / "img1" / "000001.jpg", args.reps)
         print("[reid] speed: done", file=sys.stderr)
     if "distances" in args.sections:
         text, d = section_distances(common.DATA, create_embedder(EmbedderConfig(model_path=str(model))))
-        parts.append(text)
+        parts["distances"] = text
         raw["best_threshold"] = d["best_threshold"]
         np.savez(out / "distances.npz", memory_same=d["memory_same"], memory_diff=d["memory_diff"])
         print("[reid] distances: done", file=sys.stderr)
@@ -714,17 +719,19 @@ def main(argv: list[str] | None = None) -> int:
         datasets, skipped = load_datasets(common.DATA, out)
         peers = [] if args.no_peers else ["botsort", "strongsort", "deepocsort", "botsort_noreid"]
         text, raw["tracking"] = section_tracking(datasets, model, out, peers, configs)
-        parts.append("## Tracking with and without appearance\n\n" + text
-                     + "".join(f"\n\nSkipped: {s}" for s in skipped))
+        parts["tracking"] = ("## Tracking with and without appearance\n\n" + text
+                             + "".join(f"\n\nSkipped: {s}" for s in skipped))
     if "video" in args.sections and (common.DATA / "PETS09-S2L1" / "video" / "vtest.avi").is_file():
         text, raw["video"] = section_video(common.DATA, model, out / "video", configs)
-        parts.append(text)
+        parts["video"] = text
         print("[reid] video: done", file=sys.stderr)
     (out / "results.json").write_text(json.dumps(raw, indent=1, default=float))
-    body = "\n\n".join(parts) + f"\n\nCommand: `{cmd}` · {common.machine_line()}"
-    print(body)
-    if not args.no_markdown:
-        common.update_section(args.markdown or common.BENCHMARKS_MD, "reid", body)
+    footer = f"Command: `{cmd}` · {common.machine_line()}"
+    for name, text in parts.items():  # a section run alone leaves the others' blocks as they are
+        body = f"{text}\n\n{footer}"
+        print(body + "\n")
+        if not args.no_markdown:
+            common.update_section(args.markdown or common.BENCHMARKS_MD, f"reid:{name}", body)
     return 0
 
 
