@@ -15,8 +15,8 @@ OSNet embeddings drive online association and tracklet linking.
 Metrics are TrackEval's HOTA, IDF1, MOTA and IDSW (``ros2_tracker.eval.metrics``), online and offline
 side by side; "refine ms" is the wall time of the refinement of the whole sequence (summed over the
 sequences of a dataset). Datasets are run_bench's (``--datasets`` keys): tud-campus-frcnn,
-tud-campus-acf, tud-stadtmitte, pets09-s3mf1, mot17 (ground truth: first 4-8 frames only, a smoke test)
-and synthetic. The markdown goes to ``--section`` (default bench/out/sections/offline.md), raw numbers to
+tud-campus-acf, tud-stadtmitte, pets09-s3mf1, mot17 (ground truth: first 4-8 frames only, a smoke test),
+synthetic and synthetic-varied; mot15 (speed only, no ground truth here) is skipped. The markdown goes to ``--section`` (default bench/out/sections/offline.md), raw numbers to
 ``OUT/results.json``.
 """
 
@@ -231,7 +231,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     peers = list(load_run_peer().PEERS)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", choices=ALL_DATASETS, metavar="KEY", default=list(ALL_DATASETS),
-                   help=f"datasets (default: all): {', '.join(ALL_DATASETS)}")
+                   help=f"datasets (default: all with ground truth): {', '.join(ALL_DATASETS)}")
     p.add_argument("--trackers", nargs="*", choices=peers, metavar="PEER",
                    help=f"peers beside ros2_tracker (default: all): {', '.join(peers)}")
     p.add_argument("--no-reid", action="store_true", help="skip the ros2_tracker + OSNet rows")
@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     peers = list(load_run_peer().PEERS if args.trackers is None else args.trackers)
     args.out.mkdir(parents=True, exist_ok=True)
     datasets, skipped = load_datasets(args.datasets, args.data, args.out)
+    skipped += [f"{ds.key}: skipped, speed only (no ground truth here to score refinement)" for ds in datasets
+                if not ds.scored]
+    datasets = [ds for ds in datasets if ds.scored]
     specs, skipped_peers = tracker_specs(peers, args.cli, {".venv-peers": args.peers_venv,
                                                            ".venv-norfair": args.norfair_venv})
     for msg in skipped + skipped_peers:
