@@ -16,8 +16,8 @@ Metrics are TrackEval's HOTA, IDF1, MOTA and IDSW (``ros2_tracker.eval.metrics``
 side by side; "refine ms" is the wall time of the refinement of the whole sequence (summed over the
 sequences of a dataset). Datasets are run_bench's (``--datasets`` keys): tud-campus-frcnn,
 tud-campus-acf, tud-stadtmitte, pets09-s3mf1, mot17 (ground truth: first 4-8 frames only, a smoke test),
-synthetic and synthetic-varied; mot15 (speed only, no ground truth here) is skipped. The markdown goes to ``--section`` (default bench/out/sections/offline.md), raw numbers to
-``OUT/results.json``.
+synthetic and synthetic-varied; mot15 (speed only, no ground truth here) is skipped. The markdown goes
+to ``--section`` (default bench/out/sections/offline.md), raw numbers to ``OUT/results.json``.
 """
 
 from __future__ import annotations
