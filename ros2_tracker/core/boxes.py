@@ -67,8 +67,12 @@ def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> 
         total += scores
     finite = np.isfinite(total)
     if np.count_nonzero(finite) == len(finite):
-        size = b.dot(_SIZE)
-        return np.minimum(size[:, 0], size[:, 1]) > 0
+        return _positive_size(b)
     with np.errstate(invalid="ignore"):  # inf - inf in the size of a box that is rejected anyway
-        size = b.dot(_SIZE)
-        return (np.minimum(size[:, 0], size[:, 1]) > 0) & finite
+        return _positive_size(b) & finite
+
+
+def _positive_size(b: np.ndarray) -> np.ndarray:
+    """True for (N, 4) xyxy boxes with positive width and height."""
+    size = b.dot(_SIZE)
+    return np.minimum(size[:, 0], size[:, 1]) > 0

@@ -505,15 +505,17 @@ class Tracker:
             iou = iou if moved is tb else None  # the shared IoU is of the Kalman boxes
             tb = moved
         cfg = self.config
-        lost = self._state[rows] == _LOST if cfg.lost_box_growth > 0 else None
-        if lost is not None and lost.any():
-            pad = cfg.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
-            tb = tb.copy()
-            tb[lost, :2] -= pad
-            tb[lost, 2:] += pad
-            iou = None  # the shared IoU is of the unwidened boxes
+        row_state = self._state.take(rows) if cfg.lost_box_growth > 0 or cfg.lost_match_penalty else None
+        if cfg.lost_box_growth > 0:
+            lost = row_state == _LOST
+            if lost.any():
+                pad = cfg.lost_box_growth * np.sqrt(self._cov[rows[lost], :2, 0])
+                tb = tb.copy()
+                tb[lost, :2] -= pad
+                tb[lost, 2:] += pad
+                iou = None  # the shared IoU is of the unwidened boxes
         # lost tracks pay lost_match_penalty where they compete with others (applied by the assignment)
-        penalty = self._penalty_of_state.take(self._state.take(rows)) if cfg.lost_match_penalty else None
+        penalty = self._penalty_of_state.take(row_state) if cfg.lost_match_penalty else None
         if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
             return self._match(rows, tb, boxes, det_cls, high, cfg.match_iou, iou, penalty)
         return self._match_fused(rows, tb, boxes, det_cls, high, feats, iou, penalty)
