@@ -1,7 +1,8 @@
 """Accuracy and speed of ros2_tracker beside peer trackers, on the same detections, in the same run.
 
     .venv/bin/python bench/run_bench.py [--datasets KEY ...] [--trackers PEER ...] [--quick]
-                                        [--repeat N] [--markdown BENCHMARKS.md | --no-markdown] [--out DIR]
+                                        [--repeat N] [--config FILE]
+                                        [--markdown BENCHMARKS.md | --no-markdown] [--out DIR]
 
 For each sequence, ``ros2-tracker track --timing`` and every peer (``bench/peers/run_peer.py`` inside
 its own venv, see ``bench/setup_peers.sh``) track the same MOTChallenge det file at the sequence's frame
@@ -221,13 +222,15 @@ class TrackerSpec:
     settings: str
     program: Path
     package: str = ""
+    config: Path | None = None  # ours only: a parameter file for ``ros2-tracker track --config``
 
     def command(self, seq: Sequence, results: Path, timing: Path) -> list[str]:
         """The command line that tracks ``seq`` into ``results`` and writes ``timing``."""
         common = ["--detections", str(seq.det), "--output", str(results), "--fps", f"{seq.fps:g}",
                   "--timing", str(timing), "--frames", str(seq.frames)]
         if self.name == OURS:
-            return [str(self.program), "track", *common]
+            config = ["--config", str(self.config)] if self.config else []
+            return [str(self.program), "track", *common, *config]
         run_peer = REPO / "bench" / "peers" / "run_peer.py"
         return [str(self.program), str(run_peer), "--tracker", self.name, *common]
 
@@ -248,10 +251,13 @@ def default_cli() -> Path:
     return here if here.exists() else REPO / ".venv" / "bin" / "ros2-tracker"
 
 
-def tracker_specs(peers: list[str], cli: Path, venvs: dict[str, Path]) -> tuple[list[TrackerSpec], list[str]]:
-    """Ours plus the available ``peers``, and one message per peer that cannot run."""
-    ours = "TrackerConfig defaults (no --config); fps from the sequence"
-    specs = [TrackerSpec(OURS, "**ros2_tracker**", ours, cli, "ros2_tracker")]
+def tracker_specs(peers: list[str], cli: Path, venvs: dict[str, Path],
+                  config: Path | None = None) -> tuple[list[TrackerSpec], list[str]]:
+    """Ours (with the parameter file ``config``, if given) plus the available ``peers``, and one message per
+    peer that cannot run."""
+    ours = f"--config {config}" if config else "TrackerConfig defaults (no --config)"
+    ours += "; fps from the sequence"
+    specs = [TrackerSpec(OURS, "**ros2_tracker**", ours, cli, "ros2_tracker", config)]
     table = load_run_peer().PEERS
     skipped = []
     for name in peers:
@@ -426,6 +432,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD, help="file whose tables to update")
     p.add_argument("--no-markdown", action="store_true", help="do not touch any markdown file")
     p.add_argument("--cli", type=Path, default=default_cli(), help="the ros2-tracker executable")
+    p.add_argument("--config", type=Path, help="parameter file for ros2_tracker (ros2-tracker track "
+                   "--config), e.g. to measure a change of a default beside the peers; default: "
+                   "TrackerConfig defaults")
     p.add_argument("--peers-venv", type=Path, default=REPO / ".venv-peers",
                    help="venv of trackers, boxmot and motpy")
     p.add_argument("--norfair-venv", type=Path, default=REPO / ".venv-norfair", help="venv of norfair")
@@ -473,12 +482,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         print(f"--repeat must be at least 1, got {args.repeat}", file=sys.stderr)
         return 2
+    if args.config is not None and not args.config.is_file():
+        print(f"--config: {args.config} is not a file", file=sys.stderr)
+        return 2
     keys = list(args.datasets or (SMALL if args.quick else ALL_DATASETS))
     peers = list(load_run_peer().PEERS if args.trackers is None else args.trackers)
     args.out.mkdir(parents=True, exist_ok=True)
     datasets, skipped = load_datasets(keys, args.data, args.out)
     specs, skipped_peers = tracker_specs(peers, args.cli, {".venv-peers": args.peers_venv,
-                                                           ".venv-norfair": args.norfair_venv})
+                                                           ".venv-norfair": args.norfair_venv},
+                                         args.config and args.config.resolve())
     for msg in skipped + skipped_peers:
         print(msg, file=sys.stderr)
     if not datasets:

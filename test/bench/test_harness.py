@@ -191,3 +191,21 @@ def test_run_bench_synthetic_suite_scores_every_scene_and_all_together(tmp_path)
     hota = [per_scene[k]["HOTA"] for k in labels]
     assert all(0.2 < h < 1.0 for h in hota) and len(set(hota)) == len(hota)  # different real scores
     assert min(hota) <= saved[0]["metrics"]["HOTA"] <= max(hota)  # the combined score lies among them
+
+
+@pytest.mark.data
+def test_run_bench_config_reaches_our_tracker_and_a_missing_one_is_refused(tmp_path):
+    require_data("TUD-Campus", "det", "det.txt")
+    config = tmp_path / "no_penalty.yaml"
+    config.write_text("/**:\n  ros__parameters:\n    lost_match_penalty: 0.0\n")
+    hota = {}
+    for label, extra in (("default", []), ("config", ["--config", config])):
+        p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-acf", "--trackers",
+                 "--repeat", "1", "--no-markdown", "--out", tmp_path / label, *extra])
+        assert p.returncode == 0, p.stderr[-2000:]
+        saved = json.loads((tmp_path / label / "results.json").read_text())["tud-campus-acf"]
+        hota[label] = saved["ros2_tracker"][0]["metrics"]["HOTA"]
+    assert hota["config"] != hota["default"]  # the file changed our tracking (on ACF the penalty matters)
+    bad = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-acf", "--trackers", "--config",
+               tmp_path / "missing.yaml", "--no-markdown", "--out", tmp_path / "bad"])
+    assert bad.returncode == 2 and "--config" in bad.stderr and "is not a file" in bad.stderr
