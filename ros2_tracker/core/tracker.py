@@ -10,8 +10,12 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
    Lost tracks pay ``lost_match_penalty`` on top of their cost, so a detection both could take goes
    to the track that was seen in the last frame (a soft form of deep_sort's matching cascade): a
    coasting track, whose prediction drifts, no longer steals its neighbour's detection at a crossing.
-3. ``_associate_low_score``: still-unmatched confirmed tracks vs low-score detections (ByteTrack):
-   occluded people give weak detections that should extend tracks, never start them.
+   Confirmed tracks also weigh the low-score detections here (ByteTrack's idea: occluded people give
+   weak detections that should extend tracks, never start them), gated at ``low_score_match_iou``, in
+   the same assignment: a track whose person is now weakly detected keeps that detection instead of
+   taking a neighbour's overlapping confident one (``low_score_association: joint``).
+3. ``_associate_low_score`` (``low_score_association: second_stage``, ByteTrack's order): still-unmatched
+   confirmed tracks vs low-score detections, after the confident ones.
 4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
 5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping.
 6. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
@@ -104,6 +108,13 @@ class TrackerConfig(ConfigBase):
                              high=1.0)
     low_score_match_iou: float = param(0.5, "Minimum IoU to match a low-score detection", low=0.0,
                                        high=1.0)
+    low_score_association: str = param("joint", "How low-score detections reach confirmed tracks: "
+                                       "'joint' weighs them in the same assignment as the confident "
+                                       "ones (at low_score_match_iou), so a track whose object is now "
+                                       "only weakly detected keeps that detection instead of taking a "
+                                       "neighbour's confident one; 'second_stage' offers them afterwards "
+                                       "to the confirmed tracks left unmatched (ByteTrack)",
+                                       choices=("joint", "second_stage"))
     tentative_match_iou: float = param(0.3, "Minimum IoU to match a detection to a tentative track",
                                        low=0.0, high=1.0)
     min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
@@ -258,6 +269,7 @@ class Tracker:
         self._noise = config.noise
         self._penalty_of_state = np.zeros(3)  # extra matching cost by TrackState (lost_match_penalty)
         self._penalty_of_state[_LOST] = config.lost_match_penalty
+        self._joint_low = config.low_score_association == "joint"
         h = config.ground_homography
         self._homography = np.asarray(h, dtype=np.float64).reshape(3, 3) if h else None
 
@@ -325,14 +337,16 @@ class Tracker:
         track_boxes = cxcywh_to_xyxy(self._mean[:, :4])
         # one IoU matrix of every track with every detection, shared by the IoU stages (dense frames only)
         iou = iou_matrix(track_boxes, boxes) if len(track_boxes) * len(boxes) <= _DENSE_LIMIT else None
-        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats, iou)
+        joint_low = low if self._joint_low else _NO_INDEX
+        matches, high = self._associate_confident(track_boxes, boxes, det_cls, high, feats, iou, joint_low)
         if cfg.motion_gate > 0 and len(high):
             m_dist, high = self._associate_by_motion(boxes, det_cls, high, matches)
             matches = np.concatenate([matches, m_dist])
         if feats is not None and len(high):
             m_reid, high = self._associate_by_appearance(boxes, det_cls, high, matches, feats)
             matches = np.concatenate([matches, m_reid])
-        m_low = self._associate_low_score(track_boxes, boxes, det_cls, low, matches, iou)
+        m_low = _NO_PAIRS if self._joint_low else self._associate_low_score(track_boxes, boxes, det_cls,
+                                                                             low, matches, iou)
         m_tent, high = self._associate_tentative(track_boxes, boxes, det_cls, high, iou)
         if len(m_low) or len(m_tent):
             matches = np.concatenate([matches, m_low, m_tent])
@@ -492,12 +506,14 @@ class Tracker:
         if dt > 0 and len(self._ids):
             self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
 
-    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None, iou=None):
-        """Confirmed and lost tracks vs confident detections; returns matches and leftover dets."""
+    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None, iou=None, low=_NO_INDEX):
+        """Confirmed and lost tracks vs confident detections, and vs the low-score detections ``low``
+        (confirmed tracks only, at ``low_score_match_iou``; ``low_score_association: joint``); returns
+        the matches and the confident detections left over."""
         rows = (self._state != _TENT).nonzero()[0]
         if len(rows) and self._emb.shape[1] and self._has_emb.any():
             rows = rows[~self._dormant()[rows]]
-        if not len(rows) or not len(high):
+        if not len(rows) or not (len(high) or len(low)):
             return _NO_PAIRS, high
         tb = track_boxes if len(rows) == len(track_boxes) else track_boxes.take(rows, axis=0)
         if self._learned and self.config.learned_lost_boxes:
@@ -505,7 +521,7 @@ class Tracker:
             iou = iou if moved is tb else None  # the shared IoU is of the Kalman boxes
             tb = moved
         cfg = self.config
-        row_state = self._state.take(rows) if cfg.lost_box_growth > 0 or cfg.lost_match_penalty else None
+        row_state = self._state.take(rows)
         if cfg.lost_box_growth > 0:
             lost = row_state == _LOST
             if lost.any():
@@ -516,9 +532,17 @@ class Tracker:
                 iou = None  # the shared IoU is of the unwidened boxes
         # lost tracks pay lost_match_penalty where they compete with others (applied by the assignment)
         penalty = self._penalty_of_state.take(row_state) if cfg.lost_match_penalty else None
-        if feats is None or len(rows) * len(high) > _DENSE_LIMIT:
-            return self._match(rows, tb, boxes, det_cls, high, cfg.match_iou, iou, penalty)
-        return self._match_fused(rows, tb, boxes, det_cls, high, feats, iou, penalty)
+        cols, weak = high, None
+        if len(low):  # only confirmed rows may take a low-score detection
+            is_low = np.zeros(len(boxes), dtype=bool)
+            is_low[low] = True
+            cols = np.sort(np.concatenate([high, low]))  # ascending, as every stage's columns
+            weak = (is_low.take(cols), row_state == _CONF)
+        if feats is None or len(rows) * len(cols) > _DENSE_LIMIT:
+            m, left = self._match(rows, tb, boxes, det_cls, cols, cfg.match_iou, iou, penalty, weak)
+        else:
+            m, left = self._match_fused(rows, tb, boxes, det_cls, cols, feats, iou, penalty, weak)
+        return m, (left if weak is None else left[~is_low.take(left)])
 
     def _learned_lost_boxes(self, rows: np.ndarray, row_boxes: np.ndarray) -> np.ndarray:
         """Lost tracks' boxes (of ``rows``) moved to the learned predictor's centre now (size kept)."""
@@ -532,19 +556,24 @@ class Tracker:
         out[sel, 2:] = centres[:, 0] + half
         return out
 
-    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None, penalty=None):
+    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None, penalty=None, weak=None):
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
         beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone).
-        ``penalty``: the rows' extra cost where they compete (see ``assign_ids``), or None."""
+        ``penalty``: the rows' extra cost where they compete (see ``assign_ids``), or None. ``weak``:
+        see :meth:`_match`; a low-score detection's appearance (often occluded) counts as neutral."""
         cfg = self.config
         iou_cost = 1.0 - (iou_matrix(row_boxes, boxes[cols]) if iou is None else _submatrix(iou, rows, cols))
         app = appearance.cosine_distance(self._emb[rows], feats[cols])
         # neutral where either side has no appearance (no memory yet, or a detection without a crop)
         app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold
         app[:, ~self._feat_ok[cols]] = 0.5 * cfg.appearance_threshold
+        if weak is not None:
+            app[:, weak[0]] = 0.5 * cfg.appearance_threshold
         w = cfg.appearance_weight
         cost = (1.0 - w) * iou_cost + w * app
         cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
+        if weak is not None:
+            self._gate_weak(cost, iou_cost, weak)
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
@@ -628,15 +657,19 @@ class Tracker:
         return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
                            self.config.tentative_match_iou, iou)
 
-    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None, penalty=None):
+    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None, penalty=None, weak=None):
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched. ``iou``: the frame's (tracks, detections) IoU matrix
         when it was computed (else the pairs' IoU is computed here). ``penalty``: the rows' extra cost
-        where they compete for a detection (see ``assign_ids``), or None."""
+        where they compete for a detection (see ``assign_ids``), or None. ``weak``: (low_col, allowed)
+        when the columns with ``low_col`` are low-score detections, which only rows with ``allowed`` may
+        take, at ``low_score_match_iou``; or None."""
         col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
         if len(rows) * len(cols) > _DENSE_LIMIT:
-            return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty)
+            return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty, weak)
         cost = 1.0 - (iou_matrix(row_boxes, col_boxes) if iou is None else _submatrix(iou, rows, cols))
+        if weak is not None:
+            self._gate_weak(cost, cost, weak)
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
@@ -644,16 +677,27 @@ class Tracker:
             cost[far] = np.inf
         return assign_ids(cost, 1.0 - min_iou, rows, cols, penalty)
 
-    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty=None):
+    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty=None, weak=None):
         """Crowded frames: IoU only for pairs whose boxes can overlap (sort and sweep), sparse assignment."""
         r, c = overlapping_pairs(row_boxes, col_boxes)
         cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
+        if weak is not None:
+            low_col, allowed = weak
+            cost[low_col[c] & ((cost >= 1.0 - self.config.low_score_match_iou) | ~allowed[r])] = np.inf
         if self._multi_class:
             cost[self._cls[rows][r] != det_cls[cols][c]] = np.inf
         if self._homography is not None:
             g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
             cost[g > self.config.max_ground_distance_m] = np.inf
         return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou, penalty), rows, cols)
+
+    def _gate_weak(self, cost: np.ndarray, iou_cost: np.ndarray, weak: tuple[np.ndarray, np.ndarray]) -> None:
+        """Forbid (in place) the low-score columns (``low_col``) to rows not ``allowed``, and wherever
+        their IoU is below ``low_score_match_iou``."""
+        low_col, allowed = weak
+        bad = (iou_cost >= 1.0 - self.config.low_score_match_iou) | ~allowed[:, None]
+        bad &= low_col
+        cost[bad] = np.inf
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> np.ndarray:
         """Kalman update of matched tracks and the lifecycle of all tracks; returns the matched

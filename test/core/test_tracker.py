@@ -117,6 +117,57 @@ def test_low_score_detections_extend_but_never_start_tracks():
     assert ts.det_indices.tolist() == [0] and ts.states.tolist() == [TrackState.CONFIRMED]
 
 
+def _weak_and_neighbour(association, dense_limit=None, features=False):
+    """A walks right; in frame 5 A is only weakly detected (score 0.3) where predicted, while a
+    confident detection of someone else overlaps A's prediction at IoU 0.33."""
+    import ros2_tracker.core.tracker as mod
+
+    t = Tracker(TrackerConfig(min_hits=1, low_score_association=association))
+    feats = (lambda n: np.tile([1.0, 0.0], (n, 1))) if features else (lambda n: None)
+    limit = mod._DENSE_LIMIT
+    try:
+        mod._DENSE_LIMIT = limit if dense_limit is None else dense_limit
+        for k in range(5):
+            t.update(np.array([box(100 + 10 * k, 200)]), np.array([0.9]), stamp=k * 0.1, features=feats(1))
+        # the neighbour's detection comes first, so column order cannot decide it
+        dets = np.array([box(170, 200), box(150, 200)])  # IoU with A's prediction (150): 20/60 = 0.33
+        return t.update(dets, np.array([0.9, 0.3]), stamp=0.5, features=feats(2))
+    finally:
+        mod._DENSE_LIMIT = limit
+
+
+@pytest.mark.parametrize("path", ["dense", "sparse", "appearance"])
+def test_joint_low_score_association_keeps_a_weakly_detected_track_on_its_own_detection(path):
+    kw = {"dense_limit": 0} if path == "sparse" else {"features": path == "appearance"}
+    ts = _weak_and_neighbour("joint", **kw)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [1, 0]  # A keeps the weak one
+    assert ts.states[0] == TrackState.CONFIRMED  # and the neighbour starts a track of its own
+    ts = _weak_and_neighbour("second_stage", **kw)  # ByteTrack's order: A takes the neighbour's
+    assert ts.ids.tolist() == [1] and ts.det_indices.tolist() == [0]
+
+
+@pytest.mark.parametrize("dense_limit", [None, 0], ids=["dense", "sparse"])
+@pytest.mark.parametrize("association", ["joint", "second_stage"])
+def test_low_score_detections_extend_confirmed_tracks_only_above_their_iou(association, dense_limit):
+    import ros2_tracker.core.tracker as mod
+
+    limit = mod._DENSE_LIMIT
+    try:
+        mod._DENSE_LIMIT = limit if dense_limit is None else dense_limit
+        t = Tracker(TrackerConfig(min_hits=1, low_score_association=association, low_score_match_iou=0.5))
+        for k in range(3):
+            t.update(np.array([box(100, 200)]), np.array([0.9]), stamp=k * 0.1)
+        ts = t.update(np.array([box(118, 200)]), np.array([0.3]), stamp=0.3)  # IoU 22 / 58 = 0.38
+        assert ts.states.tolist() == [TrackState.LOST] and ts.det_indices.tolist() == [-1]
+        ts = t.update(np.array([box(100, 200)]), np.array([0.3]), stamp=0.4)  # IoU 1, but lost
+        assert ts.states.tolist() == [TrackState.LOST] and ts.det_indices.tolist() == [-1]
+        ts = t.update(np.array([box(100, 200)]), np.array([0.9]), stamp=0.5)  # a confident one does
+        assert ts.states.tolist() == [TrackState.CONFIRMED] and ts.ids.tolist() == [1]
+        ts = t.update(np.array([box(106, 200)]), np.array([0.3]), stamp=0.6)  # IoU 34 / 46 = 0.74
+        assert ts.states.tolist() == [TrackState.CONFIRMED] and ts.det_indices.tolist() == [0]
+    finally:
+        mod._DENSE_LIMIT = limit
+
 def test_backwards_stamp_raises_and_reset_recovers():
     t = Tracker()
     t.update(np.array([box(100, 200)]), stamp=5.0)
