@@ -734,6 +734,28 @@ def node_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
+def _ignore_signal(signum: int, frame: Any) -> None:
+    """A handler that does nothing (unlike SIG_IGN, exec resets it to the default in a child)."""
+
+
+@contextlib.contextmanager
+def _sigint_not_ignored_by_children() -> Iterator[None]:
+    """Nodes must stop on the SIGINT the supervisor sends them, even when this process was started with
+    SIGINT ignored, as a background job of a non-interactive shell is (``ros2-tracker launch ... &`` in a
+    script). An ignored signal stays ignored across exec, a handled one goes back to the default, so while a
+    node starts, an ignored SIGINT is handled by a handler that ignores it (this process still ignores it).
+    Only the main thread may change handlers; elsewhere nodes inherit what this process has."""
+    if (signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    signal.signal(signal.SIGINT, _ignore_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @dataclass
 class _Child:
     spec: NodeSpec
@@ -767,8 +789,10 @@ class Supervisor:
         if spec.name in self._children:
             raise ValueError(f"two nodes named {spec.name!r}")
         python = self._python
-        proc = subprocess.Popen(spec.command(python), env=self._env, cwd=self._cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        with _sigint_not_ignored_by_children():
+            proc = subprocess.Popen(spec.command(python), env=self._env, cwd=self._cwd,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         reader = threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True,
                                   name=f"output-{spec.name}")
         reader.start()

@@ -112,11 +112,25 @@ def test_signals_to_the_supervisor_are_forwarded_to_every_node():
     sup = launch_graph([child("a"), child("b", "ignore_int")], sink=lines)
     lines.wait_for("[a] up")
     lines.wait_for("[b] up")
+    before = signal.getsignal(signal.SIGINT)
     with sup.forwarding_signals():
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in a terminal
         codes = sup.supervise(poll_s=0.05, sigint_timeout=0.5, sigterm_timeout=2.0)
     assert codes == {"a": 0, "b": -signal.SIGTERM}
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+def test_nodes_stop_on_sigint_even_when_the_supervisor_was_started_ignoring_it():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job of a script is started
+    try:
+        lines = Lines()
+        sup = launch_graph([child("a")], sink=lines)
+        lines.wait_for("[a] up")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # still ignored here
+        codes = sup.shutdown(sigint_timeout=5.0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert codes == {"a": 0} and "[a] stopping" in lines  # the node got SIGINT, not the escalation
 
 
 def test_a_failed_start_stops_the_nodes_already_started():
