@@ -573,7 +573,7 @@ class Tracker:
         cost = (1.0 - w) * iou_cost + w * app
         cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
         if weak is not None:
-            self._gate_weak(cost, iou_cost, weak)
+            self._gate_weak(cost, iou_cost, weak[0], weak[1][:, None])
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
@@ -669,7 +669,7 @@ class Tracker:
             return self._match_sparse(rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty, weak)
         cost = 1.0 - (iou_matrix(row_boxes, col_boxes) if iou is None else _submatrix(iou, rows, cols))
         if weak is not None:
-            self._gate_weak(cost, cost, weak)
+            self._gate_weak(cost, cost, weak[0], weak[1][:, None])
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
@@ -682,8 +682,7 @@ class Tracker:
         r, c = overlapping_pairs(row_boxes, col_boxes)
         cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
         if weak is not None:
-            low_col, allowed = weak
-            cost[low_col[c] & ((cost >= 1.0 - self.config.low_score_match_iou) | ~allowed[r])] = np.inf
+            self._gate_weak(cost, cost, weak[0][c], weak[1][r])
         if self._multi_class:
             cost[self._cls[rows][r] != det_cls[cols][c]] = np.inf
         if self._homography is not None:
@@ -691,12 +690,13 @@ class Tracker:
             cost[g > self.config.max_ground_distance_m] = np.inf
         return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou, penalty), rows, cols)
 
-    def _gate_weak(self, cost: np.ndarray, iou_cost: np.ndarray, weak: tuple[np.ndarray, np.ndarray]) -> None:
-        """Forbid (in place) the low-score columns (``low_col``) to rows not ``allowed``, and wherever
-        their IoU is below ``low_score_match_iou``."""
-        low_col, allowed = weak
-        bad = (iou_cost >= 1.0 - self.config.low_score_match_iou) | ~allowed[:, None]
-        bad &= low_col
+    def _gate_weak(self, cost: np.ndarray, iou_cost: np.ndarray, low: np.ndarray,
+                   allowed: np.ndarray) -> None:
+        """Forbid (in place) low-score detections (``low``) to tracks not ``allowed``, and wherever their
+        IoU is below ``low_score_match_iou``. The masks broadcast to ``cost``: a (columns,) and a (rows, 1)
+        mask for a dense matrix, one entry per pair for the sparse path's pair costs."""
+        bad = (iou_cost >= 1.0 - self.config.low_score_match_iou) | ~allowed
+        bad &= low
         cost[bad] = np.inf
 
     def _correct(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray) -> np.ndarray:
