@@ -1,0 +1,144 @@
+"""Where each tracker's output boxes come from, and how well they fit the ground truth.
+
+    .venv/bin/python bench/box_source.py [--datasets KEY ...] [--results DIR]
+                                         [--markdown BENCHMARKS.md | --no-markdown]
+
+Reads the result files that ``bench/run_bench.py`` left in ``DIR`` (default ``bench/out/run_bench``;
+it runs no tracker) and, on every frame with ground truth, reports per tracker:
+
+* ``IoU``: the mean IoU of the output boxes matched one-to-one to ground-truth boxes (Hungarian on IoU,
+  pairs at IoU >= 0.5): how tight the boxes are, whatever their identities;
+* ``det``: the share of output boxes that are one of that frame's detection boxes (IoU > 0.999):
+  100 % for a tracker that reports the matched detection, low for one that reports its filtered state.
+
+A filtered (Kalman) box is smoother than the detector's own but lags it when the image moves faster than
+the constant-velocity model expects (a moving camera); this table shows that trade per sequence, beside
+the DetA columns of the accuracy tables. Ground-truth rows kept: those marked to consider (flag != 0),
+and in MOT16/17 files (nine columns) pedestrians only (class 1). The table goes between
+``<!-- bench:box_source:start/end -->`` markers in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import BENCHMARKS_MD, OUT, command_line, machine_line, markdown_table, update_section
+from ros2_tracker.core.boxes import tlwh_to_xyxy
+from ros2_tracker.core.costs import iou_matrix
+
+DEFAULT_DATASETS = ("tud-campus-frcnn", "tud-stadtmitte", "pets09-s3mf1", "mot17", "synthetic")
+MATCH_IOU = 0.5
+SAME_BOX_IOU = 0.999
+
+
+def _rows_by_frame(path: Path, keep_gt: bool = False) -> dict[int, np.ndarray]:
+    """(N, 4) xyxy boxes per frame of a MOTChallenge file (ground truth filtered when ``keep_gt``)."""
+    a = np.loadtxt(path, delimiter=",", ndmin=2)
+    if not len(a):
+        return {}
+    if keep_gt:  # MOT16/17 ground truth (9 columns) has a class column; MOT15's has world coordinates
+        a = a[(a[:, 6] != 0) & ((a[:, 7] == 1) if a.shape[1] == 9 else True)]
+    boxes = tlwh_to_xyxy(a[:, 2:6])
+    frames = a[:, 0].astype(int)
+    return {int(f): boxes[frames == f] for f in np.unique(frames)}
+
+
+def box_source(results: Path, gt: Path, detections: Path) -> dict[str, float]:
+    """Mean matched IoU with the ground truth, and the share of output boxes that are detections, over the
+    frames with ground truth."""
+    out, truth, dets = _rows_by_frame(results), _rows_by_frame(gt, keep_gt=True), _rows_by_frame(detections)
+    ious: list[np.ndarray] = []
+    same = total = 0
+    for f, g in truth.items():
+        o = out.get(f)
+        if o is None or not len(o):
+            continue
+        iou = iou_matrix(g, o)
+        r, c = linear_sum_assignment(-iou)
+        ious.append(iou[r, c][iou[r, c] >= MATCH_IOU])
+        d = dets.get(f)
+        if d is not None and len(d):
+            same += int((iou_matrix(o, d).max(axis=1) > SAME_BOX_IOU).sum())
+        total += len(o)
+    matched = np.concatenate(ious) if ious else np.empty(0)
+    return {"iou": float(matched.mean()) if len(matched) else float("nan"), "matched": len(matched),
+            "det_share": same / total if total else float("nan"), "boxes": total}
+
+
+def collect(results_dir: Path, datasets: list[str]) -> list[tuple[str, str, dict[str, dict[str, float]]]]:
+    """(dataset, sequence, {tracker: box_source(...)}) for every scored run in run_bench's results.json."""
+    from bench.common import DATA
+    from bench.run_bench import load_datasets  # a heavy import (the dataset loaders), only when run
+
+    runs = json.loads((results_dir / "results.json").read_text())
+
+    loaded, skipped = load_datasets(datasets, DATA, results_dir)
+    for message in skipped:
+        print(message, file=sys.stderr)
+    table = []
+    for ds in loaded:
+        by_tracker = runs.get(ds.key, {})
+        for seq in ds.sequences:
+            cells: dict[str, dict[str, float]] = {}
+            for tracker, tracker_runs in by_tracker.items():
+                for run in tracker_runs:
+                    res = Path(run["results"])
+                    if run["sequence"] == seq.name and not run["error"] and res.is_file():
+                        cells[tracker] = box_source(res, seq.gt, seq.det)
+            if cells:
+                table.append((ds.key, seq.name, cells))
+    return table
+
+
+def to_markdown(table, argv: list[str] | None) -> str:
+    trackers = sorted({t for _, _, cells in table for t in cells}, key=lambda t: (t != "ros2_tracker", t))
+    rows = []
+    for key, name, cells in table:
+        row = [f"{name} ({key})" if name not in key else key]
+        for t in trackers:
+            c = cells.get(t)
+            row.append("\u2013" if c is None else f"{c['iou']:.3f} ({100 * c['det_share']:.0f} %)")
+        rows.append(row)
+    header = ["sequence", *(f"**{t}**" if t == "ros2_tracker" else t for t in trackers)]
+    return "\n".join([
+        "Mean IoU of output boxes matched to ground truth, and (in brackets) the share of output boxes that "
+        "are the frame's detection boxes, on the frames with ground truth; from `bench/run_bench.py`'s "
+        "result files.",
+        "",
+        markdown_table(header, rows),
+        "",
+        f"Command: `{command_line('bench/box_source.py', argv)}` · {machine_line()}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), metavar="KEY",
+                   help=f"run_bench dataset keys (default: {' '.join(DEFAULT_DATASETS)})")
+    p.add_argument("--results", type=Path, default=OUT / "run_bench", help="run_bench's --out folder")
+    p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD, help="file whose table to update")
+    p.add_argument("--no-markdown", action="store_true", help="do not touch any markdown file")
+    args = p.parse_args(argv)
+    if not (args.results / "results.json").is_file():
+        p.error(f"{args.results / 'results.json'} not found: run bench/run_bench.py first")
+    table = collect(args.results, args.datasets)
+    if not table:
+        p.error("no scored runs of these datasets in the results")
+    text = to_markdown(table, argv)
+    print(text)
+    if not args.no_markdown:
+        update_section(args.markdown, "box_source", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
