@@ -101,18 +101,19 @@ _EYE8, _F_DT, _M0, _M1, _M2 = _step_map_parts()
 
 
 @functools.lru_cache(maxsize=64)
-def _step_maps(dt: float, noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _step_maps(dt: float, velocity: float, position: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The maps of one prediction step, read-only: the (8,8) state transition F, transposed; the (12,12)
     map of the covariance's (pp, pv, vv) entries of the four coordinates, flattened, under F (block
     diagonal; one small product for all tracks); and the process noise Q(dt) of those 12 entries per unit
-    squared box height (as :func:`_process_noise`).
+    squared box height (as :func:`_process_noise`, for the ``velocity`` and ``position`` noise levels).
 
-    Cached: offline, a sequence's frame interval repeats. Live camera stamps jitter, so every frame may
+    Cached by the process noise alone (a tracker may adapt its measurement noise from frame to frame):
+    offline, a sequence's frame interval repeats. Live camera stamps jitter, so every frame may
     bring a new dt: building the maps is a few small array operations, not a matrix assembly.
     """
     f_t = _EYE8 + dt * _F_DT
     m12 = _M0 + dt * _M1 + (dt * dt) * _M2
-    q12 = np.array(_process_noise(dt, noise) * 4)
+    q12 = np.array(_process_noise(dt, MotionNoise(velocity=velocity, position=position)) * 4)
     for a in (f_t, m12, q12):
         a.flags.writeable = False
     return f_t, m12, q12
@@ -122,7 +123,7 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float,
             noise: MotionNoise) -> tuple[np.ndarray, np.ndarray]:
     """Move every track ``dt`` >= 0 seconds ahead (all tracks share the frame's time step). Returns new
     arrays."""
-    f_t, m12, q12 = _step_maps(float(dt), noise)
+    f_t, m12, q12 = _step_maps(float(dt), noise.velocity, noise.position)
     h = _heights(mean)
     out_mean = mean.dot(f_t)
     out_cov = cov.reshape(-1, 12).dot(m12)
@@ -169,7 +170,8 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
         model (coordinates are independent).
     """
     k = len(times)
-    centre_map, var_map, q = _trajectory_maps(tuple(np.asarray(times, dtype=np.float64).tolist()), noise)
+    centre_map, var_map, q = _trajectory_maps(tuple(np.asarray(times, dtype=np.float64).tolist()),
+                                              noise.velocity, noise.position)
     n = len(mean)
     centres = mean.dot(centre_map).reshape(n, k, 2)
     var = cov.reshape(n, 12).dot(var_map).reshape(n, k, 2)
@@ -180,8 +182,8 @@ def predict_trajectory(mean: np.ndarray, cov: np.ndarray, times: np.ndarray,
 
 
 @functools.lru_cache(maxsize=16)
-def _trajectory_maps(times: tuple[float, ...],
-                     noise: MotionNoise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _trajectory_maps(times: tuple[float, ...], velocity: float,
+                     position: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Linear maps from the state to trajectory centres (8, 2K) and from the block covariance, flattened,
     to the centres' x and y variances (12, 2K), and the process noise of position per unit squared
     height (K,). Cached: a node asks for the same times every frame."""
@@ -195,7 +197,7 @@ def _trajectory_maps(times: tuple[float, ...],
         var_map[axis, 0, :, axis] = 1.0
         var_map[axis, 1, :, axis] = 2.0 * t
         var_map[axis, 2, :, axis] = t * t
-    q = _process_noise(t, noise)[0]
+    q = _process_noise(t, MotionNoise(velocity=velocity, position=position))[0]
     for a in (centre_map, var_map, q):
         a.flags.writeable = False
     return centre_map.reshape(8, 2 * k), var_map.reshape(12, 2 * k), q

@@ -17,7 +17,10 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
 3. ``_associate_low_score`` (``low_score_association: second_stage``, ByteTrack's order): still-unmatched
    confirmed tracks vs low-score detections, after the confident ones.
 4. ``_associate_tentative``: tentative tracks vs the confident detections left over.
-5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping.
+5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping. With
+   ``adaptive_measurement_noise`` the matches' height innovations first refine the estimate of the
+   detector's box noise (used when below ``measurement_noise``): a smoothing that suits a jittery
+   detector makes a precise detector's boxes lag, most visibly under a moving camera.
 6. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
 7. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
 
@@ -63,6 +66,16 @@ _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(
 _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
+# adaptive measurement noise: std = factor x the mean absolute height innovation (relative to height) of
+# confirmed tracks. For Gaussian innovations std(innovation) = 1.25 mean|innovation| and includes the
+# prediction's own variance, so 1.25 would be the largest consistent estimate; twice that leaves room for
+# detectors' heavy-tailed errors (partial and merged boxes), where smoothing pays: the noise only drops
+# below measurement_noise for a detector whose boxes are clearly tighter than it assumes. The estimate
+# starts as if this many innovations had matched measurement_noise, so a few frames cannot swing it.
+_NOISE_PER_INNOVATION = 2.5
+_NOISE_PRIOR_SAMPLES = 20
+_NOISE_SETTLED_SAMPLES = 100
+_NOISE_SETTLED_STRIDE = 8
 # next state by (state * 4 + matched * 2 + hits >= min_hits): a match confirms a tentative track with
 # enough hits and any lost one; a miss makes a confirmed track lost (unmatched tentative ones are retired)
 _NEXT_STATE = np.array([_TENT, _TENT, _TENT, _CONF, _LOST, _LOST, _CONF, _CONF, _LOST, _LOST, _CONF, _CONF],
@@ -132,7 +145,15 @@ class TrackerConfig(ConfigBase):
                                    "deviations of their predicted position when matched", low=0.0,
                                    high=10.0)
     measurement_noise: float = param(0.1, "Box measurement standard deviation, relative to box "
-                                     "height", low=1e-4, high=10.0)
+                                     "height; with adaptive_measurement_noise the starting value and "
+                                     "upper bound", low=1e-4, high=10.0)
+    adaptive_measurement_noise: bool = param(True, "Estimate the detector's box noise from the confirmed "
+                                             "tracks' height innovations and use it where it is below "
+                                             "measurement_noise: a precise detector gets boxes that keep "
+                                             "up with it (and with a moving camera)")
+    min_measurement_noise: float = param(0.03, "With adaptive_measurement_noise: the lowest measurement "
+                                         "noise it may choose, relative to box height", low=1e-4,
+                                         high=10.0)
     velocity_noise: float = param(0.5, "White-noise acceleration density, relative to box height "
                                   "[1/s^1.5]", low=0.0, high=100.0)
     position_noise: float = param(0.1, "Position random-walk density, relative to box height "
@@ -195,6 +216,9 @@ class TrackerConfig(ConfigBase):
         if self.motion_model == "learned" and not self.motion_model_path:
             raise ConfigError("motion_model_path: must name a motion ONNX model when motion_model is "
                               "learned (ros2-tracker train-motion writes one)")
+        if self.min_measurement_noise > self.measurement_noise:
+            raise ConfigError(f"min_measurement_noise: {self.min_measurement_noise} must not exceed "
+                              f"measurement_noise ({self.measurement_noise})")
         if self.motion_history_frames == 1:
             raise ConfigError("motion_history_frames: must be 0 (automatic) or at least 2, got 1")
         if self.trajectory_step_s > self.trajectory_horizon_s > 0:
@@ -295,6 +319,17 @@ class Tracker:
         self._hist = np.zeros((0, k, 4))
         self._hist_ok = np.zeros((0, k), dtype=bool)
         self._hist_t = np.full(k, -np.inf)
+        # adaptive measurement noise: sum and count of confirmed tracks' relative height innovations
+        self._noise = self.config.noise
+        # (with a prior: _NOISE_PRIOR_SAMPLES innovations that fit measurement_noise)
+        self._innov_sum = _NOISE_PRIOR_SAMPLES * self.config.measurement_noise / _NOISE_PER_INNOVATION
+        self._innov_count = 0
+
+    @property
+    def measurement_noise(self) -> float:
+        """The measurement noise in use [fraction of box height]: ``measurement_noise``, or with
+        ``adaptive_measurement_noise`` the estimate from this sequence's detections so far."""
+        return self._noise.measurement
 
     @property
     def stamp(self) -> float | None:
@@ -714,7 +749,10 @@ class Tracker:
         if len(t):
             z = xyxy_to_cxcywh(boxes.take(d, axis=0))
             mean, cov = self._mean.copy(), self._cov.copy()
-            mean[t], cov[t] = kalman.update(mean.take(t, axis=0), cov.take(t, axis=0), z,
+            prior = mean.take(t, axis=0)
+            if self.config.adaptive_measurement_noise:
+                self._adapt_measurement_noise(prior, z)
+            mean[t], cov[t] = kalman.update(prior, cov.take(t, axis=0), z,
                                             kalman.measurement_var(z, self._noise))
             self._mean, self._cov = mean, cov
             score, last = self._score.copy(), self._last.copy()
@@ -729,6 +767,27 @@ class Tracker:
         self._state = _NEXT_STATE.take(key)
         self._missed_tentative = _MISSED_TENTATIVE.take(key)  # retired by _retire
         return z
+
+    def _adapt_measurement_noise(self, prior: np.ndarray, z: np.ndarray) -> None:
+        """Fold this frame's height innovations (matched tracks' predicted states ``prior``, measured boxes
+        ``z``) into the detector's noise estimate and use it, between ``min_measurement_noise`` and
+        ``measurement_noise``. Heights: the coordinate that neither the people's nor the camera's motion
+        moves much, so its innovation is mostly the detector's. Every match counts: a recovered lost
+        track's larger innovation only errs towards more smoothing. Once the estimate rests on
+        ``_NOISE_SETTLED_SAMPLES`` innovations, only every ``_NOISE_SETTLED_STRIDE``-th update adds to it."""
+        if self._innov_count >= _NOISE_SETTLED_SAMPLES and self._updates % _NOISE_SETTLED_STRIDE:
+            return
+        h = prior[:, 3]  # > 0: predicted and updated heights stay positive
+        rel = np.abs(z[:, 3] - h)
+        rel /= h
+        self._innov_sum += float(rel.sum())
+        self._innov_count += len(h)
+        cfg = self.config
+        mean = self._innov_sum / (self._innov_count + _NOISE_PRIOR_SAMPLES)
+        std = min(max(_NOISE_PER_INNOVATION * mean, cfg.min_measurement_noise),
+                  cfg.measurement_noise)
+        if std != self._noise.measurement:
+            self._noise = self._noise._replace(measurement=std)
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
         new = high.compress(det_scores.take(high) >= self.config.new_track_score)

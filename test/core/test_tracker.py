@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ros2_tracker.core import StampError, Tracker, TrackerConfig, TrackState, score_scale_warning
+from ros2_tracker.core.config import ConfigError
 
 
 def box(cx, cy, w=40.0, h=100.0):
@@ -167,6 +168,52 @@ def test_low_score_detections_extend_confirmed_tracks_only_above_their_iou(assoc
         assert ts.states.tolist() == [TrackState.CONFIRMED] and ts.det_indices.tolist() == [0]
     finally:
         mod._DENSE_LIMIT = limit
+
+def _five_walkers(jitter, pan_px=0.0, frames=60, seed=0):
+    """Five people walking at constant velocities (10 fps), detected every frame with Gaussian box noise of
+    ``jitter`` x box height; the camera pans sinusoidally by up to ``pan_px`` (period 2 s)."""
+    rng = np.random.default_rng(seed)
+    starts = np.array([[100.0 + 150 * i, 300.0] for i in range(5)])
+    vel = rng.uniform(-40, 40, size=(5, 2))
+    for k in range(frames):
+        c = starts + vel * k * 0.1 + [pan_px * np.sin(np.pi * k * 0.1), 0.0]
+        truth = np.hstack([c - np.array([20, 50]), c + np.array([20, 50])])
+        yield k * 0.1, truth + rng.normal(0, jitter * 100, size=truth.shape)
+
+
+@pytest.mark.parametrize("jitter, expected", [(0.005, (0.03, 0.05)), (0.05, (0.1, 0.1))])
+def test_adaptive_measurement_noise_follows_the_detectors_precision(jitter, expected):
+    t = Tracker()
+    assert t.measurement_noise == 0.1  # starts at measurement_noise
+    for stamp, dets in _five_walkers(jitter):
+        t.update(dets, stamp=stamp)
+    lo, hi = expected  # a precise detector: lower, never below the floor; a noisy one: the configured bound
+    assert lo <= t.measurement_noise <= hi
+    t.reset()
+    assert t.measurement_noise == 0.1
+    fixed = Tracker(TrackerConfig(adaptive_measurement_noise=False))
+    for stamp, dets in _five_walkers(jitter):
+        fixed.update(dets, stamp=stamp)
+    assert fixed.measurement_noise == 0.1
+
+
+def test_a_precise_detector_under_a_panning_camera_keeps_its_identities():
+    """Smoothing fit for a jittery detector makes a precise detector's tracks lag behind a panning camera
+    until they lose their people; the adapted noise keeps all five."""
+    ids = {}
+    for adaptive in (True, False):
+        t = Tracker(TrackerConfig(adaptive_measurement_noise=adaptive))
+        seen = set()
+        for stamp, dets in _five_walkers(0.005, pan_px=50.0):
+            seen |= set(t.update(dets, stamp=stamp).ids.tolist())
+        ids[adaptive] = len(seen)
+    assert ids[True] == 5 and ids[False] > 10
+
+
+def test_min_measurement_noise_must_not_exceed_measurement_noise():
+    with pytest.raises(ConfigError, match="min_measurement_noise"):
+        TrackerConfig(measurement_noise=0.05, min_measurement_noise=0.06)
+
 
 def test_backwards_stamp_raises_and_reset_recovers():
     t = Tracker()
