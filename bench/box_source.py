@@ -106,7 +106,8 @@ def to_markdown(table, argv: list[str] | None) -> str:
         row = [f"{name} ({key})" if name not in key else key]
         for t in trackers:
             c = cells.get(t)
-            row.append("\u2013" if c is None else f"{c['iou']:.3f} ({100 * c['det_share']:.0f} %)")
+            empty = c is None or not c["boxes"] or not c["matched"]  # no output box on a ground-truth frame
+            row.append("\u2013" if empty else f"{c['iou']:.3f} ({100 * c['det_share']:.0f} %)")
         rows.append(row)
     header = ["sequence", *(f"**{t}**" if t == "ros2_tracker" else t for t in trackers)]
     return "\n".join([

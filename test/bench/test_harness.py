@@ -209,3 +209,38 @@ def test_run_bench_config_reaches_our_tracker_and_a_missing_one_is_refused(tmp_p
     bad = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-acf", "--trackers", "--config",
                tmp_path / "missing.yaml", "--no-markdown", "--out", tmp_path / "bad"])
     assert bad.returncode == 2 and "--config" in bad.stderr and "is not a file" in bad.stderr
+
+
+def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.box_source import box_source
+
+    gt = tmp_path / "gt.txt"  # MOT15 form: no class column; the second person is marked not to consider
+    gt.write_text("1,1,0,0,10,10,1,-1,-1,-1\n1,2,50,50,10,10,0,-1,-1,-1\n2,1,0,0,10,10,1,-1,-1,-1\n")
+    det = tmp_path / "det.txt"
+    det.write_text("1,-1,0,0,10,10,0.9,-1,-1,-1\n2,-1,1,0,10,10,0.9,-1,-1,-1\n")
+    res = tmp_path / "res.txt"  # frame 1: the detection itself; frame 2: a box of its own, IoU 9/11 with gt
+    res.write_text("1,1,0,0,10,10,1,-1,-1,-1\n2,1,1,0,10,10,1,-1,-1,-1\n3,1,0,0,10,10,1,-1,-1,-1\n")
+    out = box_source(res, gt, det)
+    assert out["matched"] == 2 and out["boxes"] == 2  # frame 3 has no ground truth: not counted
+    assert out["iou"] == pytest.approx((1.0 + 90 / 110) / 2)
+    assert out["det_share"] == 1.0
+    res.write_text("1,1,0,0,10,10,1,-1,-1,-1\n2,1,0.5,0,10,10,1,-1,-1,-1\n")
+    assert box_source(res, gt, det)["det_share"] == 0.5
+
+
+@pytest.mark.data
+def test_box_source_reads_run_bench_results(common, tmp_path):
+    require_data("TUD-Campus", "det", "det_frcnn.txt")
+    p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "--trackers",
+             "--repeat", "1", "--no-markdown", "--out", tmp_path / "out"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    md = tmp_path / "B.md"
+    p = run([sys.executable, "bench/box_source.py", "--datasets", "tud-campus-frcnn",
+             "--results", tmp_path / "out", "--markdown", md])
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = common.read_section(md, "box_source").splitlines()
+    row = next(ln for ln in rows if ln.startswith("| TUD-Campus"))
+    iou, share = row.split("|")[2].split(maxsplit=1)  # e.g. "0.750 (2 %)"
+    assert 0.6 < float(iou) < 1.0  # filtered boxes: tight, and rarely the detection itself
+    assert int(share.strip("()% ")) < 20
