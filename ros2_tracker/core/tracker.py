@@ -67,7 +67,7 @@ _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 # adaptive measurement noise: std = factor x the mean absolute height innovation (relative to height) of
-# confirmed tracks. For Gaussian innovations std(innovation) = 1.25 mean|innovation| and includes the
+# the matched tracks. For Gaussian innovations std(innovation) = 1.25 mean|innovation| and includes the
 # prediction's own variance, so 1.25 would be the largest consistent estimate; twice that leaves room for
 # detectors' heavy-tailed errors (partial and merged boxes), where smoothing pays: the noise only drops
 # below measurement_noise for a detector whose boxes are clearly tighter than it assumes. The estimate
@@ -147,7 +147,7 @@ class TrackerConfig(ConfigBase):
     measurement_noise: float = param(0.1, "Box measurement standard deviation, relative to box "
                                      "height; with adaptive_measurement_noise the starting value and "
                                      "upper bound", low=1e-4, high=10.0)
-    adaptive_measurement_noise: bool = param(True, "Estimate the detector's box noise from the confirmed "
+    adaptive_measurement_noise: bool = param(True, "Estimate the detector's box noise from the matched "
                                              "tracks' height innovations and use it where it is below "
                                              "measurement_noise: a precise detector gets boxes that keep "
                                              "up with it (and with a moving camera)")
@@ -278,6 +278,7 @@ class Tracker:
                               "ros2_tracker.motion.create_predictor(config)")
         self._predictor = predictor if config.motion_model == "learned" else ConstantVelocityPredictor()
         self._learned = config.motion_model == "learned"
+        self._innov_sum, self._innov_count = 0.0, 0  # measurement noise estimate (see reset)
         self.set_config(config)
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
         self._next_id = 1
@@ -290,7 +291,7 @@ class Tracker:
         if not isinstance(config, TrackerConfig):
             raise TypeError(f"expected TrackerConfig, got {type(config).__name__}")
         self.config = config
-        self._noise = config.noise
+        self._noise = self._current_noise()  # an adapted measurement noise carries over
         self._penalty_of_state = np.zeros(3)  # extra matching cost by TrackState (lost_match_penalty)
         self._penalty_of_state[_LOST] = config.lost_match_penalty
         self._joint_low = config.low_score_association == "joint"
@@ -319,11 +320,8 @@ class Tracker:
         self._hist = np.zeros((0, k, 4))
         self._hist_ok = np.zeros((0, k), dtype=bool)
         self._hist_t = np.full(k, -np.inf)
-        # adaptive measurement noise: sum and count of confirmed tracks' relative height innovations
-        self._noise = self.config.noise
-        # (with a prior: _NOISE_PRIOR_SAMPLES innovations that fit measurement_noise)
-        self._innov_sum = _NOISE_PRIOR_SAMPLES * self.config.measurement_noise / _NOISE_PER_INNOVATION
-        self._innov_count = 0
+        self._innov_sum, self._innov_count = 0.0, 0  # matched tracks' relative height innovations
+        self._noise = self._current_noise()
 
     @property
     def measurement_noise(self) -> float:
@@ -782,12 +780,24 @@ class Tracker:
         rel /= h
         self._innov_sum += float(rel.sum())
         self._innov_count += len(h)
-        cfg = self.config
-        mean = self._innov_sum / (self._innov_count + _NOISE_PRIOR_SAMPLES)
-        std = min(max(_NOISE_PER_INNOVATION * mean, cfg.min_measurement_noise),
-                  cfg.measurement_noise)
+        std = self._estimated_noise()
         if std != self._noise.measurement:
             self._noise = self._noise._replace(measurement=std)
+
+    def _estimated_noise(self) -> float:
+        """The detector's box noise estimated from the innovations so far (with a prior of
+        ``_NOISE_PRIOR_SAMPLES`` innovations that fit ``measurement_noise``), within its bounds."""
+        cfg = self.config
+        prior = _NOISE_PRIOR_SAMPLES * cfg.measurement_noise / _NOISE_PER_INNOVATION
+        mean = (self._innov_sum + prior) / (self._innov_count + _NOISE_PRIOR_SAMPLES)
+        return min(max(_NOISE_PER_INNOVATION * mean, cfg.min_measurement_noise), cfg.measurement_noise)
+
+    def _current_noise(self) -> kalman.MotionNoise:
+        """The configured noise levels, with the estimated measurement noise where it adapts."""
+        noise = self.config.noise
+        if self.config.adaptive_measurement_noise:
+            noise = noise._replace(measurement=self._estimated_noise())
+        return noise
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
         new = high.compress(det_scores.take(high) >= self.config.new_track_score)

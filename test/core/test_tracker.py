@@ -189,6 +189,9 @@ def test_adaptive_measurement_noise_follows_the_detectors_precision(jitter, expe
         t.update(dets, stamp=stamp)
     lo, hi = expected  # a precise detector: lower, never below the floor; a noisy one: the configured bound
     assert lo <= t.measurement_noise <= hi
+    adapted = t.measurement_noise
+    t.set_config(t.config.replace(max_lost_s=2.0))  # a run-time parameter change keeps the estimate
+    assert t.measurement_noise == adapted
     t.reset()
     assert t.measurement_noise == 0.1
     fixed = Tracker(TrackerConfig(adaptive_measurement_noise=False))
