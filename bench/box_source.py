@@ -6,15 +6,16 @@
 Reads the result files that ``bench/run_bench.py`` left in ``DIR`` (default ``bench/out/run_bench``;
 it runs no tracker) and, on every frame with ground truth, reports per tracker:
 
-* ``IoU``: the mean IoU of the output boxes matched one-to-one to ground-truth boxes (Hungarian on IoU,
-  pairs at IoU >= 0.5): how tight the boxes are, whatever their identities;
+* ``IoU``: the mean IoU of the output boxes matched one-to-one to ground-truth boxes (the core's
+  assignment on 1 - IoU, pairs at IoU >= 0.5 as the evaluator's): how tight the boxes are, whatever
+  their identities;
 * ``det``: the share of output boxes that are one of that frame's detection boxes (IoU > 0.999):
   100 % for a tracker that reports the matched detection, low for one that reports its filtered state.
 
 A filtered (Kalman) box is smoother than the detector's own but lags it when the image moves faster than
 the constant-velocity model expects (a moving camera); this table shows that trade per sequence, beside
-the DetA columns of the accuracy tables. Ground-truth rows kept: those marked to consider (flag != 0),
-and in MOT16/17 files (nine columns) pedestrians only (class 1). The table goes between
+the DetA columns of the accuracy tables. Ground-truth rows kept: the ones the evaluator scores (not
+marked 0; in MOT16/17 files pedestrians only, class 1). The table goes between
 ``<!-- bench:box_source:start/end -->`` markers in BENCHMARKS.md.
 """
 
@@ -26,36 +27,46 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import BENCHMARKS_MD, OUT, command_line, machine_line, markdown_table, update_section
+from ros2_tracker.core.assignment import assign
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.costs import iou_matrix
+from ros2_tracker.eval.metrics import is_mot17_ground_truth
+from ros2_tracker.io.mot import MotRows, read_mot
 
 DEFAULT_DATASETS = ("tud-campus-frcnn", "tud-stadtmitte", "pets09-s3mf1", "mot17", "synthetic")
 MATCH_IOU = 0.5
 SAME_BOX_IOU = 0.999
 
 
-def _rows_by_frame(path: Path, keep_gt: bool = False) -> dict[int, np.ndarray]:
-    """(N, 4) xyxy boxes per frame of a MOTChallenge file (ground truth filtered when ``keep_gt``)."""
-    a = np.loadtxt(path, delimiter=",", ndmin=2)
-    if not len(a):
-        return {}
-    if keep_gt:  # MOT16/17 ground truth (9 columns) has a class column; MOT15's has world coordinates
-        a = a[(a[:, 6] != 0) & ((a[:, 7] == 1) if a.shape[1] == 9 else True)]
-    boxes = tlwh_to_xyxy(a[:, 2:6])
-    frames = a[:, 0].astype(int)
+def _boxes_by_frame(rows: MotRows, keep: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """(N, 4) xyxy boxes per frame of the ``keep`` rows (all when None)."""
+    frames, boxes = rows.frames, tlwh_to_xyxy(rows.boxes_tlwh)
+    if keep is not None:
+        frames, boxes = frames[keep], boxes[keep]
     return {int(f): boxes[frames == f] for f in np.unique(frames)}
+
+
+def _scored_ground_truth(gt: MotRows) -> np.ndarray:
+    """The rows the evaluator scores: not marked 0 in column 7 (TrackEval truncates it to int), and in
+    MOT16/17 files pedestrians only (class 1)."""
+    keep = gt.scores.astype(int) != 0
+    if is_mot17_ground_truth(gt):
+        keep &= gt.extra[:, 0] == 1
+    return keep
 
 
 def box_source(results: Path, gt: Path, detections: Path) -> dict[str, float]:
     """Mean matched IoU with the ground truth, and the share of output boxes that are detections, over the
     frames with ground truth."""
-    out, truth, dets = _rows_by_frame(results), _rows_by_frame(gt, keep_gt=True), _rows_by_frame(detections)
+    gt_rows = read_mot(gt, validate_boxes=False, note_unsorted=False)
+    truth = _boxes_by_frame(gt_rows, _scored_ground_truth(gt_rows))
+    out = _boxes_by_frame(read_mot(results, allow_empty=True, validate_boxes=False))
+    dets = _boxes_by_frame(read_mot(detections, validate_boxes=False, note_unsorted=False))
     ious: list[np.ndarray] = []
     same = total = 0
     for f, g in truth.items():
@@ -63,8 +74,8 @@ def box_source(results: Path, gt: Path, detections: Path) -> dict[str, float]:
         if o is None or not len(o):
             continue
         iou = iou_matrix(g, o)
-        r, c = linear_sum_assignment(-iou)
-        ious.append(iou[r, c][iou[r, c] >= MATCH_IOU])
+        m = assign(1.0 - iou, 1.0 - MATCH_IOU + 1e-9).matches  # the evaluator's IoU >= 0.5
+        ious.append(iou[m[:, 0], m[:, 1]])
         d = dets.get(f)
         if d is not None and len(d):
             same += int((iou_matrix(o, d).max(axis=1) > SAME_BOX_IOU).sum())

@@ -45,6 +45,7 @@ __all__ = [
     "evaluate_many",
     "evaluate_sequence",
     "format_table",
+    "is_mot17_ground_truth",
     "write_csv",
     "write_json",
 ]
@@ -203,7 +204,7 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     gt = read_mot(gt_path, validate_boxes=False, note_unsorted=False)  # gt files are sorted by id
     res = read_mot(results_path, allow_empty=True, validate_boxes=False)
-    mot17 = _is_mot17(gt) if gt_format == "auto" else gt_format == "mot17"
+    mot17 = is_mot17_ground_truth(gt) if gt_format == "auto" else gt_format == "mot17"
     if mot17:
         _check_mot17_columns(gt, gt_path)
     n = int(num_frames) if num_frames is not None else gt.last_frame
@@ -225,7 +226,7 @@ def _metric_objects() -> dict[str, Any]:
     return {"HOTA": HOTA(), "CLEAR": CLEAR(dict(quiet)), "Identity": Identity(dict(quiet)), "Count": Count()}
 
 
-def _is_mot17(gt: MotRows) -> bool:
+def is_mot17_ground_truth(gt: MotRows) -> bool:
     """MOT16/17/20 ground truth has 8 or 9 columns (consider flag, class[, visibility])."""
     return gt.extra.shape[1] in (1, 2)
 
