@@ -74,11 +74,12 @@ def initiate(boxes_cxcywh: np.ndarray, noise: MotionNoise) -> tuple[np.ndarray, 
     return mean, cov
 
 
-def _process_noise(dt: float | np.ndarray, noise: MotionNoise) -> tuple:
+def _process_noise(dt: float | np.ndarray, velocity: float, position: float) -> tuple:
     """Q(dt) entries (qpp, qpv, qvv) per unit squared box height (the continuous white-noise-acceleration
-    model plus a position random walk), for a float time step (floats) or an array of them (arrays)."""
-    qa = noise.velocity**2
-    return (qa * dt**3 / 3.0 + noise.position**2 * dt, qa * dt**2 / 2.0, qa * dt)
+    model of density ``velocity`` plus a position random walk of density ``position``; see
+    :class:`MotionNoise`), for a float time step (floats) or an array of them (arrays)."""
+    qa = velocity**2
+    return (qa * dt**3 / 3.0 + position**2 * dt, qa * dt**2 / 2.0, qa * dt)
 
 
 def _step_map_parts() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ def _step_maps(dt: float, velocity: float, position: float) -> tuple[np.ndarray,
     """The maps of one prediction step, read-only: the (8,8) state transition F, transposed; the (12,12)
     map of the covariance's (pp, pv, vv) entries of the four coordinates, flattened, under F (block
     diagonal; one small product for all tracks); and the process noise Q(dt) of those 12 entries per unit
-    squared box height (as :func:`_process_noise`, for the ``velocity`` and ``position`` noise levels).
+    squared box height (as :func:`_process_noise`).
 
     Cached by the process noise alone (a tracker may adapt its measurement noise from frame to frame):
     offline, a sequence's frame interval repeats. Live camera stamps jitter, so every frame may
@@ -113,7 +114,7 @@ def _step_maps(dt: float, velocity: float, position: float) -> tuple[np.ndarray,
     """
     f_t = _EYE8 + dt * _F_DT
     m12 = _M0 + dt * _M1 + (dt * dt) * _M2
-    q12 = np.array(_process_noise(dt, MotionNoise(velocity=velocity, position=position)) * 4)
+    q12 = np.array(_process_noise(dt, velocity, position) * 4)
     for a in (f_t, m12, q12):
         a.flags.writeable = False
     return f_t, m12, q12
@@ -197,7 +198,7 @@ def _trajectory_maps(times: tuple[float, ...], velocity: float,
         var_map[axis, 0, :, axis] = 1.0
         var_map[axis, 1, :, axis] = 2.0 * t
         var_map[axis, 2, :, axis] = t * t
-    q = _process_noise(t, MotionNoise(velocity=velocity, position=position))[0]
+    q = _process_noise(t, velocity, position)[0]
     for a in (centre_map, var_map, q):
         a.flags.writeable = False
     return centre_map.reshape(8, 2 * k), var_map.reshape(12, 2 * k), q
