@@ -140,14 +140,40 @@ _GAIN_OF_COV = np.array([0, 0, 1])
 _COV_OF_COV = np.array([0, 1, 1])
 
 
-def update(mean: np.ndarray, cov: np.ndarray, boxes_cxcywh: np.ndarray,
-           meas_var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Correct (N,) tracks with (N,4) measured boxes of (N,4) or (N,1) variances. Returns new arrays."""
-    gain = cov[:, :, :2] / (cov[:, :, :1] + meas_var[..., None])  # (N,4,2): position, velocity gains
+def update(mean: np.ndarray, cov: np.ndarray, boxes_cxcywh: np.ndarray, meas_var: np.ndarray,
+           robust_sigma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Correct (N,) tracks with (N,4) measured boxes of (N,4) or (N,1) variances. Returns new arrays.
+
+    ``robust_sigma`` > 0: a robust (Huber) update. Where a box's height is ``e`` > ``robust_sigma``
+    standard deviations of its innovation from the prediction, that box's innovation covariance grows
+    by (``e / robust_sigma`` - 1) times the height's innovation variance, in every coordinate, so its
+    height correction is no larger than a ``robust_sigma``-deviation's (bounded influence). The height is
+    the coordinate to test: neither an object's nor the camera's motion changes it much from frame to
+    frame, while a partial detection (a head, an upper body) or one box around two people does.
+    """
+    s = cov[:, :, :1] + meas_var[..., None]  # (N,4,1): innovation variances
     innov = boxes_cxcywh - mean[:, :4]
+    if robust_sigma > 0:
+        s = _huber_inflate(s, innov[:, 3], robust_sigma)
+    gain = cov[:, :, :2] / s  # (N,4,2): position, velocity gains
     out_mean = mean + (gain * innov[..., None]).transpose(0, 2, 1).reshape(-1, 8)
     out_cov = cov - gain.take(_GAIN_OF_COV, axis=2) * cov.take(_COV_OF_COV, axis=2)
     return out_mean, out_cov
+
+
+def _huber_inflate(s: np.ndarray, innov_h: np.ndarray, sigma: float) -> np.ndarray:
+    """Innovation variances ``s`` (N,4,1) of a robust update (see :func:`update`); ``s`` itself when no
+    height innovation ``innov_h`` (N,) is beyond ``sigma`` standard deviations (the common case)."""
+    s_h = s[:, 3, 0]
+    e2 = innov_h * innov_h
+    e2 /= s_h  # squared standard deviations
+    if e2.max() <= sigma * sigma:
+        return s
+    excess = np.sqrt(e2)
+    excess /= sigma
+    excess -= 1.0
+    np.maximum(excess, 0.0, out=excess)
+    return s + (excess * s_h)[:, None, None]
 
 
 def mahalanobis_sq(mean: np.ndarray, cov: np.ndarray, boxes_cxcywh: np.ndarray,

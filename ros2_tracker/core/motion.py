@@ -118,9 +118,10 @@ def filter_history(history_cxcywh: np.ndarray, valid: np.ndarray, stamps: np.nda
     """Run the tracker's Kalman filter over histories sharing column stamps; the state at ``now``.
 
     A track starts at its first valid column (initiated as the tracker does) and is updated at every
-    later valid one. Vectorised over tracks; loops over the K columns. The noise is constant: a tracker
-    with ``adaptive_measurement_noise`` used its estimate of the moment at each update, so there the
-    result is close to, not equal to, its state.
+    later valid one. Vectorised over tracks; loops over the K columns. The noise is constant and the
+    update plain: a tracker with ``adaptive_measurement_noise`` used its estimate of the moment at each
+    update, and with ``robust_update_sigma`` corrected less for outlying heights, so there the result is
+    close to, not equal to, its state.
 
     Args:
         history_cxcywh: (N, K, 4) boxes [px].

@@ -20,7 +20,10 @@ must age), with strictly non-decreasing timestamps. Each update runs named stage
 5. ``_correct``: one batched Kalman update for all matches; lifecycle bookkeeping. With
    ``adaptive_measurement_noise`` the matches' height innovations first refine the estimate of the
    detector's box noise (used when below ``measurement_noise``): a smoothing that suits a jittery
-   detector makes a precise detector's boxes lag, most visibly under a moving camera.
+   detector makes a precise detector's boxes lag, most visibly under a moving camera. The update is
+   robust (``robust_update_sigma``): a box whose height is far off the prediction, such as a partial
+   detection or one box around two crossing people, counts for less, so it keeps its track alive
+   without bending the track's size and velocity.
 6. ``_retire``: tentative tracks that missed, lost tracks older than ``max_lost_s``.
 7. ``_spawn``: new tentative tracks from unmatched detections above ``new_track_score``.
 
@@ -154,6 +157,13 @@ class TrackerConfig(ConfigBase):
     min_measurement_noise: float = param(0.03, "With adaptive_measurement_noise: the lowest measurement "
                                          "noise it may choose, relative to box height", low=1e-4,
                                          high=10.0)
+    robust_update_sigma: float = param(2.5, "Robust (Huber) Kalman update: a matched box whose height "
+                                       "is more than this many standard deviations from the track's "
+                                       "prediction corrects the track only as much as one this many "
+                                       "deviations off would, so a partial detection (a head, an upper "
+                                       "body) or one box around two people barely bends the track's "
+                                       "size and velocity; the match itself stands (0 = plain update)",
+                                       low=0.0, high=100.0)
     velocity_noise: float = param(0.5, "White-noise acceleration density, relative to box height "
                                   "[1/s^1.5]", low=0.0, high=100.0)
     position_noise: float = param(0.1, "Position random-walk density, relative to box height "
@@ -739,6 +749,7 @@ class Tracker:
         Arrays are replaced, never modified in place, so a returned :class:`TrackSet` can share them.
         (Gathers use ``take``: on a frame's few dozen rows it costs a fraction of fancy indexing.)
         """
+        cfg = self.config
         t, d = matches[:, 0], matches[:, 1]
         det = _filled(len(self._ids), -1, np.int64)
         det[t] = d
@@ -748,10 +759,10 @@ class Tracker:
             z = xyxy_to_cxcywh(boxes.take(d, axis=0))
             mean, cov = self._mean.copy(), self._cov.copy()
             prior = mean.take(t, axis=0)
-            if self.config.adaptive_measurement_noise:
+            if cfg.adaptive_measurement_noise:
                 self._adapt_measurement_noise(prior, z)
-            mean[t], cov[t] = kalman.update(prior, cov.take(t, axis=0), z,
-                                            kalman.measurement_var(z, self._noise))
+            var = kalman.measurement_var(z, self._noise)
+            mean[t], cov[t] = kalman.update(prior, cov.take(t, axis=0), z, var, cfg.robust_update_sigma)
             self._mean, self._cov = mean, cov
             score, last = self._score.copy(), self._last.copy()
             score[t] = det_scores.take(d)
@@ -761,7 +772,7 @@ class Tracker:
             z = np.empty((0, 4))
         # Tentative tracks are removed at their first miss, so their hits are consecutive hits. The next
         # state is a table lookup on (state, matched, enough hits).
-        key = self._state * 4 + matched * 2 + (self._hits >= self.config.min_hits)
+        key = self._state * 4 + matched * 2 + (self._hits >= cfg.min_hits)
         self._state = _NEXT_STATE.take(key)
         self._missed_tentative = _MISSED_TENTATIVE.take(key)  # retired by _retire
         return z

@@ -93,3 +93,40 @@ def test_mahalanobis_gate():
     d = kalman.mahalanobis_sq(mean, cov, np.vstack([near, far]),
                               kalman.measurement_var(np.vstack([near, far]), noise))
     assert d[0, 0] < kalman.CHI2_95_4DOF < d[0, 1]
+
+
+def _predicted_tracks(noise, n=3):
+    mean, cov = kalman.initiate(np.tile([100.0, 200.0, 40.0, 100.0], (n, 1)), noise)
+    mean[:, 4:] = [20.0, 0.0, 0.0, 0.0]
+    return kalman.predict(*kalman.predict(mean, cov, 0.1, noise), 0.1, noise)
+
+
+def test_robust_update_leaves_inliers_alone_and_bounds_an_outliers_correction():
+    noise, sigma = MotionNoise(), 2.5
+    mean, cov = _predicted_tracks(noise)
+    sd = np.sqrt(cov[:, 3, 0] + (noise.measurement * 100.0) ** 2)  # height innovation std (box height 100)
+
+    def height_correction(dev, robust):
+        z = mean[:, :4].copy()
+        z[:, 3] += dev * sd
+        var = (noise.measurement * 100.0) ** 2 * np.ones((len(z), 1))  # the prediction's height: fixed R
+        m, _ = kalman.update(mean, cov, z, var, sigma if robust else 0.0)
+        return m[:, 3] - mean[:, 3], m
+
+    small, m_small = height_correction(1.5, True)  # within sigma: the plain update, bit for bit
+    np.testing.assert_array_equal(m_small, height_correction(1.5, False)[1])
+    at_sigma, _ = height_correction(sigma, False)
+    for dev in (4.0, 10.0, -10.0):  # beyond sigma: the correction a sigma-deviation gets, no more
+        robust, _ = height_correction(dev, True)
+        np.testing.assert_allclose(robust, np.sign(dev) * at_sigma, rtol=1e-9)
+        assert np.all(np.abs(height_correction(dev, False)[0]) > 1.5 * np.abs(robust))
+    # one outlier in a batch leaves the other tracks' updates exactly as they were
+    z = mean[:, :4].copy()
+    z[1, 3] += 10 * sd[1]
+    var = np.full((3, 1), (noise.measurement * 100.0) ** 2)
+    m_rob, c_rob = kalman.update(mean, cov, z, var, sigma)
+    m_plain, c_plain = kalman.update(mean, cov, z, var)
+    np.testing.assert_array_equal(m_rob[[0, 2]], m_plain[[0, 2]])
+    np.testing.assert_array_equal(c_rob[[0, 2]], c_plain[[0, 2]])
+    assert abs(m_rob[1, 3] - mean[1, 3]) < abs(m_plain[1, 3] - mean[1, 3])
+    assert np.all(c_rob[1][:, [0, 2]] > c_plain[1][:, [0, 2]])  # it teaches less: less certainty gained

@@ -213,6 +213,31 @@ def test_a_precise_detector_under_a_panning_camera_keeps_its_identities():
     assert ids[True] == 5 and ids[False] > 10
 
 
+def _walker_with_partial_detections(config, frames=60, seed=0):
+    """One person (40 x 100 px) walking right at 10 fps, detected with 2 px box noise; every sixth frame
+    the detector sees only the upper 45 % (head and shoulders). Returns the ids seen and the reported box
+    heights from frame 10 on."""
+    rng = np.random.default_rng(seed)
+    t, ids, heights = Tracker(config), set(), []
+    for k in range(frames):
+        x = 100.0 + 5.0 * k
+        det = np.array([[x, 200.0, x + 40.0, 300.0]]) + rng.normal(0.0, 2.0, size=(1, 4))
+        if k % 6 == 5:
+            det[0, 3] = det[0, 1] + 45.0
+        ts = t.update(det, stamp=k * 0.1)
+        ids |= set(ts.ids.tolist())
+        heights.append(ts.boxes_xyxy[0, 3] - ts.boxes_xyxy[0, 1])
+    return ids, np.array(heights[10:])
+
+
+def test_robust_update_keeps_partial_detections_from_shrinking_a_track():
+    ids, robust = _walker_with_partial_detections(TrackerConfig())
+    _, plain = _walker_with_partial_detections(TrackerConfig(robust_update_sigma=0.0))
+    assert ids == {1}  # the partial detections still extend the track
+    assert robust.min() > 70 and np.abs(robust - 100).mean() < 10
+    assert plain.min() < 60 and np.abs(plain - 100).mean() > 18  # without it the box halves each time
+
+
 def test_min_measurement_noise_must_not_exceed_measurement_noise():
     with pytest.raises(ConfigError, match="min_measurement_noise"):
         TrackerConfig(measurement_noise=0.05, min_measurement_noise=0.06)

@@ -67,8 +67,9 @@ def test_history_is_kept_only_where_something_reads_it(untrained_onnx):
 
 
 def test_filter_history_reproduces_the_trackers_kalman_state():
-    # exactly under a constant noise (an adaptive one changes from update to update)
-    tr = _walk(Tracker(_KEEP_HISTORY.replace(adaptive_measurement_noise=False)), frames=10, miss=(4, 5))
+    # exactly under a constant noise (an adaptive one changes from update to update) and plain updates
+    config = _KEEP_HISTORY.replace(adaptive_measurement_noise=False, robust_update_sigma=0.0)
+    tr = _walk(Tracker(config), frames=10, miss=(4, 5))
     h = tr.motion_history()
     mean, cov = filter_history(h.boxes_cxcywh, h.valid, h.stamps[0], h.now, h.noise)
     np.testing.assert_allclose(mean, h.mean, rtol=1e-9, atol=1e-9)
