@@ -167,7 +167,7 @@ def _huber_inflate(s: np.ndarray, innov_h: np.ndarray, sigma: float) -> np.ndarr
     s_h = s[:, 3, 0]
     e2 = innov_h * innov_h
     e2 /= s_h  # squared standard deviations
-    if not len(e2) or e2.max() <= sigma * sigma:
+    if not (e2 > sigma * sigma).any():  # no outlier (an empty batch included)
         return s
     excess = np.sqrt(e2)
     excess /= sigma

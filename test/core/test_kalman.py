@@ -113,7 +113,7 @@ def test_robust_update_leaves_inliers_alone_and_bounds_an_outliers_correction():
         m, _ = kalman.update(mean, cov, z, var, sigma if robust else 0.0)
         return m[:, 3] - mean[:, 3], m
 
-    small, m_small = height_correction(1.5, True)  # within sigma: the plain update, bit for bit
+    _, m_small = height_correction(1.5, True)  # within sigma: the plain update, bit for bit
     np.testing.assert_array_equal(m_small, height_correction(1.5, False)[1])
     at_sigma, _ = height_correction(sigma, False)
     for dev in (4.0, 10.0, -10.0):  # beyond sigma: the correction a sigma-deviation gets, no more
@@ -130,6 +130,6 @@ def test_robust_update_leaves_inliers_alone_and_bounds_an_outliers_correction():
     np.testing.assert_array_equal(c_rob[[0, 2]], c_plain[[0, 2]])
     assert abs(m_rob[1, 3] - mean[1, 3]) < abs(m_plain[1, 3] - mean[1, 3])
     assert np.all(c_rob[1][:, [0, 2]] > c_plain[1][:, [0, 2]])  # it teaches less: less certainty gained
-    # no matched tracks: an empty update, robust or not (the tracker calls it on frames without matches)
+    # an empty batch is a valid update, robust as well as plain (the plain one always accepted it)
     m0, c0 = kalman.update(mean[:0], cov[:0], z[:0], var[:0], sigma)
-    assert m0.shape == (0, 8) and c0.shape == (0,) + cov.shape[1:]
+    assert m0.shape == (0, 8) and c0.shape == (0, *cov.shape[1:])
