@@ -31,7 +31,8 @@ class OfflineResult:
     """MOTChallenge result rows plus the time spent inside ``Tracker.update``.
 
     Attributes:
-        frames, ids, boxes_tlwh, scores: result rows (confirmed tracks matched in that frame).
+        frames, ids, boxes_tlwh, scores: result rows (confirmed tracks matched in that frame, and lost
+            ones within the tracker's ``report_lost_s``: ``core.track.reported_mask``).
         update_seconds: total wall time inside the tracker's update calls.
         n_frames: frames processed (empty ones included).
     """
@@ -141,6 +142,7 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     last = max(dets.last_frame, last_frame or 0)
+    report_lost_s = tracker.config.report_lost_s
     boxes_xyxy = tlwh_to_xyxy(dets.boxes_tlwh) if len(dets) else np.empty((0, 4))
     out_f, out_i, out_b, out_s = [], [], [], []
     total = 0.0
@@ -151,7 +153,7 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
         t0 = clock()
         tracks = tracker.update(b, s, stamp=(frame - 1) / fps, features=f)
         total += clock() - t0
-        rep = tracks.confirmed_and_updated()
+        rep = tracks.reported(report_lost_s)
         if len(rep):
             out_f.append(np.full(len(rep), frame))
             out_i.append(rep.ids)

@@ -493,14 +493,15 @@ class TrackRows:
     stamps_ns: list[int]
 
 
-def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks") -> TrackRows:
-    """Result rows from the recorded TrackArray messages.
+def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0) -> TrackRows:
+    """Result rows from the recorded TrackArray messages: the tracks ``core.track.reported_mask`` reports
+    (``report_lost_s``: the tracker config's).
 
     Frame numbers: ``round(stamp * fps) + 1`` (the replay stamps frame k with (k - 1) / fps), or, with
     ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps.
     """
     from ros2_tracker.core.boxes import xyxy_to_tlwh
-    from ros2_tracker.core.track import TrackState
+    from ros2_tracker.core.track import TrackState, reported_mask
     from ros2_tracker.io.bag import read_bag_typed
     from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
     from ros2_tracker.viz.sequence import FrameTracks
@@ -511,7 +512,7 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks") -> TrackRows:
     out_f, out_i, out_b, out_s, snaps = [], [], [], [], []
     for stamp, tr in msgs:
         frame = round(stamp * fps / _NS) + 1 if fps > 0 else rank[stamp]
-        rep = (tr.states == TrackState.CONFIRMED) & (tr.time_since_update_s == 0)
+        rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
         out_f.append(np.full(int(rep.sum()), frame, dtype=np.int64))
         out_i.append(tr.ids[rep])
         out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if rep.any() else np.empty((0, 4)))
@@ -719,7 +720,8 @@ def run(args: argparse.Namespace) -> int:
 def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, graph: GraphRun) -> int:
     from ros2_tracker.io.mot import write_results
 
-    rows = tracks_from_bag(bag, src.fps if src.kind != "bag" else 0.0)
+    rows = tracks_from_bag(bag, src.fps if src.kind != "bag" else 0.0,
+                           report_lost_s=_tracker_config(args).report_lost_s)
     results = out / "results" / f"{src.name}.txt"
     write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
     profile = latency_profile(bag)
@@ -742,6 +744,17 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     for what, path in written:
         print(f"  {what:8s} {path}")
     return 0
+
+
+def _tracker_config(args: argparse.Namespace) -> Any:
+    """The TrackerConfig of the tracker node's parameters (``--config``, else the defaults); the file's
+    parameters of other nodes are left to those nodes, which checked them at start."""
+    from ros2_tracker.core.tracker import TrackerConfig
+    from ros2_tracker.io.params import load_ros_yaml
+
+    values = load_ros_yaml(args.config) if args.config is not None else {}
+    names = {s.name for s in TrackerConfig.specs()}
+    return TrackerConfig.from_dict({k: v for k, v in values.items() if k in names})
 
 
 def _refine_config(args: argparse.Namespace) -> Any:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["TrackSet", "TrackState", "Trajectories"]
+__all__ = ["TrackSet", "TrackState", "Trajectories", "reported_mask"]
 
 
 class TrackState(enum.IntEnum):
@@ -60,6 +60,28 @@ class TrackSet(NamedTuple):
     def confirmed_and_updated(self) -> TrackSet:
         """Tracks to report as results: confirmed and matched to a detection in this update."""
         return self.select((self.states == TrackState.CONFIRMED) & (self.det_indices >= 0))
+
+    def reported(self, lost_s: float = 0.0) -> TrackSet:
+        """The tracks a results file reports this update (see :func:`reported_mask`)."""
+        return self.select(reported_mask(self.states, self.time_since_update_s, lost_s))
+
+
+def reported_mask(states: np.ndarray, time_since_update_s: np.ndarray, lost_s: float = 0.0) -> np.ndarray:
+    """Which tracks a results file (MOTChallenge rows) reports: confirmed tracks matched in this update,
+    and, with ``lost_s`` > 0, lost tracks whose last detection is at most ``lost_s`` seconds old (at their
+    predicted box). The one rule of every results writer (``track``, ``demo``, ``replay``).
+
+    Args:
+        states: (N,) :class:`TrackState` values. time_since_update_s: (N,) seconds since each track's
+            last matched detection (0 when matched in this update).
+        lost_s: how long a lost track is still reported [s]; 0: matched tracks only.
+    """
+    matched = (states == TrackState.CONFIRMED) & (time_since_update_s == 0)
+    if lost_s > 0:
+        # a microsecond of slack: k frame intervals rarely add up exactly in floating point, and messages
+        # carry the time as float32
+        matched |= (states == TrackState.LOST) & (time_since_update_s <= lost_s + 1e-6)
+    return matched
 
 
 def _make_track_set(cls: type[TrackSet], iterable: Any) -> TrackSet:

@@ -137,6 +137,14 @@ class TrackerConfig(ConfigBase):
                           high=1000)
     max_lost_s: float = param(1.5, "Seconds a confirmed track coasts without detections before it "
                               "is removed", low=0.0, high=3600.0, unit="s")
+    report_lost_s: float = param(0.0, "Results files (track, demo, replay) also report confirmed "
+                                 "tracks that have coasted without a detection for at most this long, "
+                                 "at their predicted box (0 = only tracks matched in the frame). Gains "
+                                 "where the ground truth annotates occluded objects and the detector "
+                                 "misses a frame now and then; costs false positives where it leaves "
+                                 "occluded objects out (MOT15). Topics are not affected: the tracker "
+                                 "node publishes every track with its state", low=0.0, high=3600.0,
+                                 unit="s")
     confirm_first_frame: bool = param(True, "Tracks started in the first frame (after start or reset) "
                                       "are confirmed at once: there is no history to wait for")
     lost_match_penalty: float = param(0.3, "Cost added to a lost (coasting) track's matches with "

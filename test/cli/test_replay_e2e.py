@@ -83,6 +83,34 @@ def test_graph_results_match_the_offline_rows(tud):
 
 @pytest.mark.data
 @pytest.mark.slow
+def test_results_with_report_lost_s_follow_the_offline_rule(tud, tmp_path):
+    """The bag's TrackArrays carry lost tracks too; with report_lost_s the replay's results report them
+    exactly as ``track`` does (one rule, core.track.reported_mask)."""
+    import argparse
+
+    from ros2_tracker.cli.replay import _tracker_config, tracks_from_bag
+    from ros2_tracker.io.mot import write_results
+
+    base, runs = tud
+    cfg, graph_cfg = tmp_path / "c.yaml", tmp_path / "graph.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    report_lost_s: 0.2\n")
+    graph_cfg.write_text(cfg.read_text() + "    rate: 2.0\n")  # a replay_node parameter is left to it
+    lost_s = _tracker_config(argparse.Namespace(config=graph_cfg)).report_lost_s
+    assert lost_s == 0.2 and _tracker_config(argparse.Namespace(config=None)).report_lost_s == 0.0
+    _cli(["track", "--detections", str(TUD / "det" / "det_frcnn.txt"), "--output", str(tmp_path / "t.txt"),
+          "--config", str(cfg)], {**os.environ, "ROS_LOG_DIR": str(tmp_path / "ros_log")})
+    offline = read_mot(tmp_path / "t.txt")
+    rows = tracks_from_bag(runs[0][0] / "bag", 25.0, report_lost_s=lost_s)
+    write_results(tmp_path / "g.txt", rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
+    graph = read_mot(tmp_path / "g.txt")
+    assert len(graph) == len(offline) > len(read_mot(base / "track.txt"))  # coasting rows were added
+    np.testing.assert_array_equal(graph.frames, offline.frames)
+    np.testing.assert_array_equal(graph.ids, offline.ids)
+    np.testing.assert_allclose(graph.boxes_tlwh, offline.boxes_tlwh, atol=0.0101)
+
+
+@pytest.mark.data
+@pytest.mark.slow
 def test_replay_is_deterministic(tud):
     _, runs = tud
     first, second = (out / "results" / "TUD-Campus.txt" for out, _ in runs)

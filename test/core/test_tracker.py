@@ -341,3 +341,34 @@ def test_score_scale_warning_only_for_scores_above_one_with_probability_threshol
     assert note and "117.9" in note and "0.5 / 0.1 / 0.6" in note
     own_range = TrackerConfig(high_score=30.0, low_score=5.0, new_track_score=40.0)
     assert score_scale_warning(117.9, own_range) is None
+
+
+def test_reported_tracks_are_the_matched_confirmed_ones_and_lost_ones_within_report_lost_s():
+    from ros2_tracker.core.track import reported_mask
+
+    states = np.array([TrackState.TENTATIVE, TrackState.CONFIRMED, TrackState.LOST, TrackState.LOST,
+                       TrackState.LOST])
+    since = np.array([0.0, 0.0, 0.04, 0.12, 0.08 + 0.04])  # 0.08 + 0.04 != 0.12 in floating point
+    assert reported_mask(states, since).tolist() == [False, True, False, False, False]
+    assert reported_mask(states, since, 0.12).tolist() == [False, True, True, True, True]
+    assert reported_mask(states, since, 0.1).tolist() == [False, True, True, False, False]
+
+
+def test_a_missed_frame_is_reported_at_the_predicted_box_only_with_report_lost_s():
+    from ros2_tracker.core.boxes import xyxy_to_tlwh
+    from ros2_tracker.io.mot import MotRows
+    from ros2_tracker.offline import track_mot_detections
+
+    frames = [f for f in range(1, 11) if f not in (5, 8, 9)]  # misses: one frame, then two
+    tlwh = xyxy_to_tlwh(np.array([box(100 + 10 * f, 200) for f in frames]))
+    dets = MotRows(np.array(frames), np.full(len(frames), -1), tlwh, np.full(len(frames), 0.9),
+                   np.empty((len(frames), 0)))
+    plain = track_mot_detections(dets, Tracker(TrackerConfig()), 10.0)
+    assert plain.frames.tolist() == frames
+    coasting = track_mot_detections(dets, Tracker(TrackerConfig(report_lost_s=0.1)), 10.0)
+    assert coasting.frames.tolist() == sorted([*frames, 5, 8])  # 9: two frames lost, beyond 0.1 s
+    assert set(coasting.ids.tolist()) == {1}
+    at5 = coasting.boxes_tlwh[coasting.frames.tolist().index(5)]
+    assert 122 < at5[0] < 132  # predicted on: frame 4's box was at x = 120, frame 5's would be at 130
+    with pytest.raises(ConfigError, match="report_lost_s"):
+        TrackerConfig(report_lost_s=-0.1)
