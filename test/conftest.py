@@ -52,7 +52,8 @@ def _node_graph(ros_env, tmp_path, monkeypatch, node: str, params_file: str):
         proc = subprocess.Popen(
             [sys.executable, "-m", f"ros2_tracker.nodes.{node}", "--ros-args", "--params-file",
              str(REPO / "config" / params_file), *(x for p in params for x in ("-p", p))],
-            env=ros_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+            env={**ros_env, "PYTHONFAULTHANDLER": "1"},  # stacks in the log on SIGABRT (ros_graph.stop_node)
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
         started.append(proc)
         return proc, log
 

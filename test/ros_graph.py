@@ -24,6 +24,28 @@ from ros2_tracker.nodes.conversions import stamp_to_ns
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
+def stop_node(proc: subprocess.Popen, log: Path, timeout: float = 10.0) -> int:
+    """SIGTERM ``proc`` (a node started with PYTHONFAULTHANDLER=1, stderr to ``log``) and return its exit
+    status. A node that does not exit within ``timeout`` gets SIGABRT, so Python writes every thread's
+    stack to its log, and the test fails with that log (where it hung), not a bare timeout."""
+    import signal
+
+    import pytest
+
+    proc.terminate()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        pytest.fail(f"the node did not exit within {timeout:g} s of SIGTERM; its log, with the stacks "
+                    f"at SIGABRT:\n{log.read_text()[-6000:]}")
+
+
 class TrackerNodeClient:
     """Publishes ``detections`` (and ``image``), collects ``tracks``, ``tracker_node/timing`` and, when asked,
     ``tracks/markers`` and ``tracks/image``; talks to ``tracker_node/set_parameters``."""

@@ -29,9 +29,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
-import rclpy.logging
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -42,6 +39,7 @@ from ros2_tracker.detection import DetectorConfig
 from ros2_tracker.nodes.conversions import arrays_to_detections, stamp_to_seconds
 from ros2_tracker.nodes.image_conversions import ImageConversionError, compressed_msg_to_bgr, image_msg_to_bgr
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
+from ros2_tracker.nodes.spinning import run_node
 
 __all__ = ["DetectorNode", "DetectorNodeConfig", "main"]
 
@@ -118,17 +116,7 @@ class DetectorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until shutdown; returns 2 when a parameter or the model is invalid at start-up."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = DetectorNode()
-            except ConfigError as exc:  # ModelLoadError is a ConfigError
-                rclpy.logging.get_logger("detector_node").fatal(f"cannot start: {exc}")
-                return 2
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(DetectorNode, "detector_node", args, fatal="cannot start")  # ModelLoadError too
 
 
 if __name__ == "__main__":

@@ -36,11 +36,12 @@ def qos_profile(kind: str, depth: int) -> Any:
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = None) -> int:
+def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = None, *,
+             fatal: str = "invalid parameter") -> int:
     """A node's ``main``: init, build, spin until shutdown; 2 when a parameter or model is invalid.
 
-    ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` at start-up is logged as a
-    fatal "invalid parameter" line (no traceback) and gives exit status 2; Ctrl-C and an external
+    ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` at start-up is logged as one
+    fatal ``"{fatal}: {error}"`` line (no traceback) and gives exit status 2; Ctrl-C and an external
     shutdown are clean stops (0).
     """
     import rclpy
@@ -53,9 +54,12 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
             try:
                 node = make_node()
             except ConfigError as exc:
-                rclpy.logging.get_logger(name).fatal(f"invalid parameter: {exc}")
+                rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
                 return 2
-            spin_until_shutdown(node)
+            try:
+                spin_until_shutdown(node)
+            finally:  # the node before the context (ros2/examples' order), not left to garbage collection
+                node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0

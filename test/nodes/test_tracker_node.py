@@ -23,7 +23,7 @@ msgs = pytest.importorskip("ros2_tracker.msg",
 
 from rclpy.context import Context  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_graph import TrackerNodeClient  # noqa: E402
+from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
@@ -215,8 +215,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert after.ids.tolist() == again.ids.tolist() and after.trajectories.shape == (1, 5, 2)
 
     assert proc.poll() is None, "tracker_node died"
-    proc.terminate()
-    assert proc.wait(10) == 0, log.read_text()
+    assert stop_node(proc, log) == 0, log.read_text()
     text = log.read_text()
     assert "dropped 2 of 4 detections" in text
     assert "detection scores reach 12" in text and "ROS parameters of this node" in text

@@ -31,7 +31,7 @@ cv2 = pytest.importorskip("cv2", reason="opencv-python is not installed")
 from conftest import require_shared  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_graph import TrackerNodeClient  # noqa: E402
+from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
@@ -210,8 +210,7 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
     assert len(after.ids) and after.ids.min() > before.ids.max()
 
     assert proc.poll() is None, "tracker_node died"
-    proc.terminate()
-    assert proc.wait(10) == 0, log.read_text()
+    assert stop_node(proc, log) == 0, log.read_text()
     text = log.read_text()
     assert "appearance: onnxruntime:osnet_x0_25_msmt17.onnx, 512-d" in text
     assert "dropped 1 of" in text and "give no usable crop" in text
