@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.track import warn_score_scale
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot, write_results
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     info = prepare_sequence(args)
     det_path = info.detection_path(args.detections)
     dets = read_mot(det_path)
+    warn_score_scale(det_path, dets.scores, config)
     from ros2_tracker.motion import create_predictor
 
     tracker = Tracker(config, predictor=create_predictor(config))

@@ -133,6 +133,15 @@ def build_appearance(args: argparse.Namespace) -> SequenceAppearance | None:
     return SequenceAppearance(source, embedder)
 
 
+def warn_score_scale(path: Path, scores: np.ndarray, config: TrackerConfig) -> None:
+    """Warn on stderr when a detection file's scores exceed 1 while the thresholds assume [0, 1]
+    (``core.tracker.score_scale_warning``); ``track`` and ``demo`` both check their input."""
+    finite = scores[np.isfinite(scores)]
+    note = score_scale_warning(float(finite.max()), config) if len(finite) else None
+    if note:
+        print(f"warning: {path}: {note}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
     if args.tracker == "tracktor":
@@ -142,10 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None:
         config = config.replace(ground_homography=load_ground_homography(args.calibration))
     dets = read_mot(args.detections)
-    finite = dets.scores[np.isfinite(dets.scores)]
-    note = score_scale_warning(float(finite.max()), config) if len(finite) else None
-    if note:
-        print(f"warning: {args.detections}: {note}", file=sys.stderr)
+    warn_score_scale(args.detections, dets.scores, config)
     fps, length = resolve_fps(args.detections, args.fps)
     refine_config = _refine_config(args)
     appearance = build_appearance(args)

@@ -33,6 +33,14 @@ def test_demo_on_tud_campus(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["TUD-Campus"]["IDF1"] > 0.65
 
 
+def test_demo_warns_when_scores_exceed_the_thresholds_range(tmp_path):
+    seq = require_shared("data", "TUD-Campus", "det", "det.txt")  # MOT15 public ACF scores, up to ~120
+    r = subprocess.run([str(CLI), "demo", "--sequence", str(seq.parent.parent), "--out", str(tmp_path),
+                        "--no-video"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "det.txt: detection scores reach" in r.stderr and "high_score / low_score" in r.stderr
+
+
 def test_demo_bad_sequence_exits_2(tmp_path):
     r = subprocess.run([str(CLI), "demo", "--sequence", str(tmp_path / "nope")], capture_output=True,
                        text=True)
