@@ -29,7 +29,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ros2_tracker.core.config import ConfigError
     from ros2_tracker.io.mot import MotFormatError
 
-    return (UserError, ConfigError, MotFormatError, FileNotFoundError)
+    # a path that is missing, a folder, not writable: the user's to fix (other OSErrors keep their traceback)
+    return (UserError, ConfigError, MotFormatError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError, FileExistsError)
 
 
 USER_ERRORS = _user_errors()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MotFormatError", "MotRows", "read_mot", "write_results"]
+__all__ = ["MAX_FRAME", "MotFormatError", "MotRows", "read_mot", "write_results"]
 
 
 class MotFormatError(ValueError):
@@ -47,11 +47,24 @@ class MotRows:
         return int(self.frames.max()) if len(self.frames) else 0
 
     def by_frame(self, first: int = 1, last: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(frame, row_indices)`` for every frame from ``first`` to ``last``, empty ones included."""
+        """Yield ``(frame, row_indices)`` for every frame from ``first`` to ``last``, empty ones included
+        (memory in the rows, not in the frames: long empty stretches cost nothing)."""
         last = self.last_frame if last is None else last
-        starts = np.searchsorted(self.frames, np.arange(first, last + 2))
-        for k, frame in enumerate(range(first, last + 1)):
-            yield frame, np.arange(starts[k], starts[k + 1])
+        present, starts, counts = (a.tolist() for a in np.unique(self.frames, return_index=True,
+                                                                  return_counts=True))
+        k = int(np.searchsorted(present, first))
+        empty = np.arange(0)
+        empty.flags.writeable = False
+        for frame in range(first, last + 1):
+            if k < len(present) and present[k] == frame:
+                yield frame, np.arange(starts[k], starts[k] + counts[k])
+                k += 1
+            else:
+                yield frame, empty
+
+
+MAX_FRAME = 10_000_000
+"""Highest frame number a MOTChallenge file may hold (see :func:`read_mot`)."""
 
 
 def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: bool = True,
@@ -60,13 +73,14 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
 
     Raises:
         MotFormatError: missing file, empty file (unless ``allow_empty``), a row that is not
-            numbers, too few columns, frame numbers < 1 or not integers, NaN/inf values, or
+            numbers, too few columns, frame numbers < 1, not integers or above :data:`MAX_FRAME`,
+            NaN/inf values, or
             (with ``validate_boxes``) width or height <= 0. The message names file and line.
     """
     p = Path(path)
     if not p.is_file():
         raise MotFormatError(f"{p}: file not found")
-    text = p.read_text(errors="replace")
+    text = p.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a spreadsheet's byte-order mark
     lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     if not lines:
         if allow_empty:
@@ -77,10 +91,7 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
     if bad.any():
         raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: NaN or infinite value")
     frames = data[:, 0]
-    bad = (frames < 1) | (frames != np.round(frames))
-    if bad.any():
-        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame must be an integer >= 1, "
-                             f"got {frames[bad][0]:g}")
+    _check_frames(p, lines, frames)
     if validate_boxes:
         bad = (data[:, 4] <= 0) | (data[:, 5] <= 0)
         if bad.any():
@@ -93,6 +104,19 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
             print(f"note: {p}: rows are not sorted by frame; sorted them", file=sys.stderr)
         data = data[np.argsort(frames, kind="stable")]
     return _rows(data)
+
+
+def _check_frames(p: Path, lines: list[tuple[int, str]], frames: np.ndarray) -> None:
+    """Frame numbers: integers from 1 to :data:`MAX_FRAME` (MotFormatError naming the first bad line)."""
+    bad = (frames < 1) | (frames != np.round(frames))
+    if bad.any():
+        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame must be an integer >= 1, "
+                             f"got {frames[bad][0]:g}")
+    bad = frames > MAX_FRAME
+    if bad.any():  # every frame up to the last is processed: a timestamp here would mean days of work
+        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame {frames[bad][0]:.0f} is beyond "
+                             f"{MAX_FRAME:,} (over 3 days at 30 Hz): the first column must count frames "
+                             "from 1, not hold a timestamp")
 
 
 def _parse(p: Path, lines: list[tuple[int, str]]) -> np.ndarray:

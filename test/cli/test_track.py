@@ -79,6 +79,7 @@ def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path)
     ("1,-1,10,10,0,50,0.9\n", "width and height"),
     ("0,-1,10,10,5,50,0.9\n", "frame"),
     ("1.5,-1,10,10,5,50,0.9\n", "frame"),
+    ("1,-1,10,10,5,50,0.9\n1700000000000,-1,10,10,5,50,0.9\n", "not hold a timestamp"),  # ms since 1970
 ])
 def test_bad_detection_files_give_one_line_and_exit_2(tmp_path, content, needle):
     det = tmp_path / "det.txt"
@@ -99,6 +100,23 @@ def test_missing_file_and_bad_config_exit_2(tmp_path):
     assert r.returncode == 2 and "match_iou" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--fps", -3)
     assert r.returncode == 2 and "--fps" in r.stderr
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
+    det = tmp_path / "det.txt"
+    text = "".join(",".join(map(str, r)) + "\r\n" for r in walking_dets())
+    det.write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 byte-order mark, as spreadsheets write
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", "--fps", 10)
+    assert r.returncode == 0, r.stderr
+    assert set(read_mot(tmp_path / "res.txt").ids.tolist()) == {1, 2}
+
+
+def test_an_output_path_that_is_a_folder_exits_2(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    for option in ("--output", "--timing"):
+        args = {"--output": tmp_path / "res.txt", option: tmp_path}
+        r = run_cli("track", "--detections", det, "--fps", 10, *(x for kv in args.items() for x in kv))
+        assert r.returncode == 2 and "Is a directory" in r.stderr and "Traceback" not in r.stderr, option
 
 
 def test_unsorted_frames_are_sorted_with_a_note(tmp_path):
@@ -122,3 +140,16 @@ def test_fps_from_seqinfo(tmp_path):
     r = run_cli("track", "--detections", det, "--output", out)
     assert r.returncode == 0 and "assuming 30" not in r.stderr
     assert r.stdout.startswith("tracked 25 frames")
+
+
+def test_frames_are_walked_in_order_with_the_empty_ones_and_without_memory_per_frame():
+    from ros2_tracker.io.mot import MotRows
+
+    frames = np.array([2, 2, 5, 9])
+    rows = MotRows(frames, -np.ones(4, dtype=np.int64), np.ones((4, 4)), np.ones(4), np.empty((4, 0)))
+    walked = [(f, idx.tolist()) for f, idx in rows.by_frame(1, 10)]
+    assert walked == [(1, []), (2, [0, 1]), (3, []), (4, []), (5, [2]), (6, []), (7, []), (8, []), (9, [3]),
+                      (10, [])]
+    assert [(f, idx.tolist()) for f, idx in rows.by_frame(5, 6)] == [(5, [2]), (6, [])]
+    # a billion frames ahead: the walk starts at once (an index array per frame up front would be 8 GB)
+    assert next(rows.by_frame(1, 10**9))[0] == 1
