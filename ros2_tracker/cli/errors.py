@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-__all__ = ["USER_ERRORS", "UserError", "require_modules"]
+__all__ = ["USER_ERRORS", "UserError", "check_frames_option", "require_modules"]
 
 
 class UserError(Exception):
     """Bad input from the user (file, option, value); the message says what and where."""
+
+
+def check_frames_option(value: int | None, option: str = "--frames") -> None:
+    """A frame-count option: None (not given) or 1 to ``io.mot.MAX_FRAME``.
+
+    Raises:
+        UserError: out of that range (every frame up to it is processed: a huge one never ends).
+    """
+    from ros2_tracker.io.mot import MAX_FRAME
+
+    if value is not None and not 1 <= value <= MAX_FRAME:
+        raise UserError(f"{option} must be between 1 and {MAX_FRAME:,}, got {value}")
 
 
 def require_modules(command: str, *modules: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, check_frames_option
 from ros2_tracker.eval.metrics import (
     COMBINED,
     GT_FORMATS,
@@ -53,8 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``evaluate``."""
-    if args.frames is not None and args.frames < 1:
-        raise UserError(f"--frames must be >= 1, got {args.frames}")
+    check_frames_option(args.frames)
     rows = _evaluate(args)
     print(format_table(rows))
     if args.csv:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, check_frames_option
 from ros2_tracker.launching import (
     NodeSpec,
     Supervisor,
@@ -678,8 +678,7 @@ def _domain_id(args: argparse.Namespace) -> int:
 def _check_args(args: argparse.Namespace) -> None:
     if args.rate < 0:
         raise UserError(f"--rate must be >= 0, got {args.rate}")
-    if args.frames is not None and args.frames < 1:
-        raise UserError(f"--frames must be >= 1, got {args.frames}")
+    check_frames_option(args.frames)
     if args.out is not None and (args.out / "bag").exists():
         raise UserError(f"--out {args.out}: already holds a replay (bag/); choose another folder")
     if args.refine_config is not None and not args.offline:

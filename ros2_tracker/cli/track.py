@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, check_frames_option
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography
 from ros2_tracker.io.mot import read_mot, write_results
@@ -144,6 +144,7 @@ def warn_score_scale(path: Path, scores: np.ndarray, config: TrackerConfig) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
+    check_frames_option(args.frames)
     if args.tracker == "tracktor":
         return run_tracktor(args)
     check_core_args(args)

@@ -6,7 +6,7 @@ import configparser
 from dataclasses import dataclass
 from pathlib import Path
 
-from ros2_tracker.io.mot import MotFormatError
+from ros2_tracker.io.mot import MAX_FRAME, MotFormatError
 
 __all__ = ["SequenceInfo", "find_sequence_root", "read_sequence_info"]
 
@@ -83,7 +83,7 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
             root=r,
             name=sec.get("name", r.name),
             fps=fps if fps > 0 else 30.0,
-            length=int(sec.get("seqlength", 0) or 0),
+            length=_length(ini, sec.get("seqlength", "")),
             width=int(sec.get("imwidth", 0) or 0),
             height=int(sec.get("imheight", 0) or 0),
             image_dir=r / sec.get("imdir", "img1"),
@@ -92,6 +92,14 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
         )
     except ValueError as exc:
         raise MotFormatError(f"{ini}: bad value: {exc}") from None
+
+
+def _length(ini: Path, value: str) -> int:
+    """seqLength: 0 (unknown) to ``MAX_FRAME`` frames."""
+    n = int(value or 0)
+    if not 0 <= n <= MAX_FRAME:
+        raise MotFormatError(f"{ini}: seqLength must be between 0 and {MAX_FRAME:,}, got {n}")
+    return n
 
 
 def find_sequence_root(det_path: str | Path) -> Path | None:

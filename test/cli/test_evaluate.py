@@ -79,7 +79,7 @@ def test_pairs_and_results_dir_give_a_combined_row(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing results", "missing gt", "malformed gt", "detections as results",
-                                  "duplicate id", "no results option", "bad pair", "frames 0",
+                                  "duplicate id", "no results option", "bad pair", "frames 0", "frames 1e8",
                                   "duplicate names", "two modes", "empty results dir"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
     gt = synthetic_gt(tmp_path / "gt.txt")
@@ -99,6 +99,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         "no results option": ["--gt", gt],
         "bad pair": ["--pairs", f"a={gt}"],
         "frames 0": ["--gt", gt, "--results", gt, "--frames", 0],
+        "frames 1e8": ["--gt", gt, "--results", gt, "--frames", 100_000_000],  # would score 1e8 frames
         "duplicate names": ["--pairs", f"a={gt}:{gt}", f"a={gt}:{gt}"],
         "two modes": ["--gt", gt, "--results", gt, "--pairs", f"a={gt}:{gt}"],
         "empty results dir": ["--results-dir", tmp_path / "empty", "--gt-root", tmp_path],

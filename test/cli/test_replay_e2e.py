@@ -154,6 +154,7 @@ def test_default_source_is_the_synthetic_scene(tmp_path, ros_env):
     (["/nonexistent/seq"], "no such file or folder"),
     ([str(REPO / "config")], "not a MOTChallenge folder, a video file"),
     (["--rate", "-1"], "--rate must be >= 0"),
+    (["--frames", "0"], "--frames must be between 1 and 10,000,000"),
 ])
 def test_bad_source_or_option_exits_2_with_one_line(tmp_path, ros_env, args, message):
     res = subprocess.run([*CLI, "replay", *args, "--out", str(tmp_path / "o")], env=ros_env,

@@ -102,6 +102,21 @@ def test_missing_file_and_bad_config_exit_2(tmp_path):
     assert r.returncode == 2 and "--fps" in r.stderr
 
 
+@pytest.mark.parametrize("seqinfo,options,needle", [
+    ("", ["--frames", "0"], "--frames must be between 1 and 10,000,000"),
+    ("", ["--frames", "100000000"], "--frames must be between 1 and 10,000,000"),
+    ("[Sequence]\nseqLength=1000000000\n", [], "seqLength must be between 0 and 10,000,000"),
+])
+def test_frame_counts_out_of_range_exit_2(tmp_path, seqinfo, options, needle):
+    (tmp_path / "det").mkdir()
+    det = write_det(tmp_path / "det" / "det.txt", walking_dets())
+    if seqinfo:
+        (tmp_path / "seqinfo.ini").write_text(seqinfo)
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", *options)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+
+
 def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
     det = tmp_path / "det.txt"
     text = "".join(",".join(map(str, r)) + "\r\n" for r in walking_dets())
