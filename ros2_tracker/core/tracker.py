@@ -75,6 +75,8 @@ _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 # detectors' heavy-tailed errors (partial and merged boxes), where smoothing pays: the noise only drops
 # below measurement_noise for a detector whose boxes are clearly tighter than it assumes. The estimate
 # starts as if this many innovations had matched measurement_noise, so a few frames cannot swing it.
+_COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
+_COMMON_MOTION_MIN_HITS = 3
 _NOISE_PER_INNOVATION = 2.5
 _NOISE_PRIOR_SAMPLES = 20
 _NOISE_SETTLED_SAMPLES = 100
@@ -179,6 +181,13 @@ class TrackerConfig(ConfigBase):
     initial_velocity_noise: float = param(1.0, "Standard deviation of a new track's unknown "
                                           "velocity, relative to box height [1/s]", low=0.0,
                                           high=100.0)
+    camera_motion_gain: float = param(0.0, "Image motion from the detections alone, for a moving camera "
+                                      "without images: each update, every track moves by this share of "
+                                      "the median centre innovation of the established matched tracks "
+                                      "(at least 3), and its velocity by the same share per second, so "
+                                      "lost tracks follow a panning image too (0 = off, for a static "
+                                      "camera; 0.5 for a moving one; with images, CMC does it better)",
+                                      low=0.0, high=1.0)
     motion_gate: float = param(0.0, "After IoU matching, match remaining confident detections to "
                                "confirmed/lost tracks by Mahalanobis distance of the box below this "
                                "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
@@ -320,6 +329,7 @@ class Tracker:
     def reset(self) -> None:
         """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
         self._stamp: float | None = None
+        self._dt = 0.0  # time step of the last update [s]
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
@@ -380,7 +390,7 @@ class Tracker:
         boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
         self._multi_class = self.config.class_aware and bool(np.count_nonzero(det_cls)
                                                              or np.count_nonzero(self._cls))
-        dt = self._advance_clock(stamp)
+        dt = self._dt = self._advance_clock(stamp)
         self._updates += 1
         self._predict(dt)
         cfg = self.config
@@ -766,6 +776,8 @@ class Tracker:
         if len(t):
             z = xyxy_to_cxcywh(boxes.take(d, axis=0))
             mean, cov = self._mean.copy(), self._cov.copy()
+            if cfg.camera_motion_gain > 0 and self._dt > 0:
+                self._follow_image_motion(mean, t, z)
             prior = mean.take(t, axis=0)
             if cfg.adaptive_measurement_noise:
                 self._adapt_measurement_noise(prior, z)
@@ -784,6 +796,21 @@ class Tracker:
         self._state = _NEXT_STATE.take(key)
         self._missed_tentative = _MISSED_TENTATIVE.take(key)  # retired by _retire
         return z
+
+    def _follow_image_motion(self, mean: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
+        """Move every track (``mean``, in place) by ``camera_motion_gain`` times the image motion the
+        matched tracks ``t`` (measured boxes ``z``) agree on: the median of their centre innovations,
+        counted over confirmed tracks with at least ``_COMMON_MOTION_MIN_HITS`` hits (a settled velocity),
+        when there are ``_COMMON_MOTION_MIN_TRACKS`` of them; velocities get the same share per second.
+        One person's manoeuvre moves the median little; a panning camera moves every innovation alike."""
+        settled = (self._state.take(t) == _CONF) & (self._hits.take(t) >= _COMMON_MOTION_MIN_HITS)
+        if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
+            return
+        rows = t.compress(settled)
+        shift = np.median(z.compress(settled, axis=0)[:, :2] - mean.take(rows, axis=0)[:, :2], axis=0)
+        shift *= self.config.camera_motion_gain
+        mean[:, :2] += shift
+        mean[:, 4:6] += shift / self._dt
 
     def _adapt_measurement_noise(self, prior: np.ndarray, z: np.ndarray) -> None:
         """Fold this frame's height innovations (matched tracks' predicted states ``prior``, measured boxes

@@ -372,3 +372,41 @@ def test_a_missed_frame_is_reported_at_the_predicted_box_only_with_report_lost_s
     assert 122 < at5[0] < 132  # predicted on: frame 4's box was at x = 120, frame 5's would be at 130
     with pytest.raises(ConfigError, match="report_lost_s"):
         TrackerConfig(report_lost_s=-0.1)
+
+
+def _panning_walkers(gain, n_walkers=4, hidden=3, frames=40, fps=25.0):
+    """``n_walkers`` people walking at constant speeds, filmed by a camera that starts panning at frame 10
+    (accelerating to 300 px/s); walker ``hidden`` is not detected from frame 20 on. Returns the tracker
+    and, per frame from 20, the hidden walker's true and tracked box x (left edge)."""
+    t = Tracker(TrackerConfig(camera_motion_gain=gain, max_lost_s=2.0))
+    pan, speed, out = 0.0, 0.0, []
+    for k in range(frames):
+        if k >= 10:
+            speed = min(speed + 20.0, 300.0)  # px/s gained per frame
+        pan += speed / fps
+        truth = np.array([box(100 + 120 * i + (8 + 4 * i) * k / fps * 10 - pan, 150 + 30 * i)
+                          for i in range(n_walkers)])
+        shown = np.ones(n_walkers, dtype=bool)
+        if k >= 20 and hidden < n_walkers:
+            shown[hidden] = False
+        ts = t.update(truth[shown], np.full(shown.sum(), 0.9), stamp=k / fps)
+        if k >= 20 and hidden < n_walkers:
+            row = ts.ids.tolist().index(hidden + 1)
+            out.append((truth[hidden, 0], ts.boxes_xyxy[row, 0]))
+    return t, np.array(out)
+
+
+def test_camera_motion_gain_lets_a_lost_track_follow_a_panning_image():
+    _, off = _panning_walkers(0.0)
+    _, on = _panning_walkers(0.5)
+    lag_off, lag_on = np.abs(off[-1, 0] - off[-1, 1]), np.abs(on[-1, 0] - on[-1, 1])
+    assert lag_off > 40  # 0.8 s after the walker's last detection, the plain prediction is far behind
+    assert lag_on < lag_off / 3
+
+
+def test_camera_motion_needs_three_settled_matched_tracks():
+    # two walkers: two settled matched tracks are not enough to tell a camera's motion from theirs
+    a, _ = _panning_walkers(0.0, n_walkers=2, hidden=2)
+    b, _ = _panning_walkers(0.5, n_walkers=2, hidden=2)
+    assert len(b) == 2
+    np.testing.assert_array_equal(a.tracks().boxes_xyxy, b.tracks().boxes_xyxy)
