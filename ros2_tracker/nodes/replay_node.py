@@ -320,12 +320,14 @@ class ReplayNode(Node):
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
         self._tracks_seen: set[int] = set()
+        self._tracks_sub = None
         if self.cfg.rate == 0.0:
             from ros2_tracker.msg import TrackArray
 
             # best effort matches reliable and best-effort tracks publishers; only stamps are read
-            self.create_subscription(TrackArray, self.cfg.tracks_topic, self._on_tracks, QoSProfile(
-                depth=DETECTIONS_QUEUE_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT), raw=True)
+            qos = QoSProfile(depth=DETECTIONS_QUEUE_DEPTH, reliability=ReliabilityPolicy.BEST_EFFORT)
+            self._tracks_sub = self.create_subscription(TrackArray, self.cfg.tracks_topic, self._on_tracks,
+                                                        qos, raw=True)
         self.published = 0
         self.get_logger().info(f"replaying {self.replay.describe()}; rate {self.cfg.rate:g}"
                                f"{' (lock-step)' if self.cfg.rate == 0 else ''}")
@@ -422,6 +424,20 @@ class ReplayNode(Node):
             counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()}" for p in pubs)
             self.get_logger().warning(f"subscriptions after {self.cfg.wait_for_subscribers_timeout_s:g} s: "
                                       f"{counts} (wanted {need} in all); starting anyway")
+        self._wait_for_tracks_publishers(executor)
+
+    def _wait_for_tracks_publishers(self, executor: Any) -> None:
+        """Rate 0: before the first frame, let the tracks subscription match every tracks publisher the graph
+        shows. Discovery lists a publisher before its endpoint has matched ours, and a tracker answering the
+        first frame in between would send that frame's tracks to no one: the lock-step would stall on it."""
+        sub, topic = self._tracks_sub, self.cfg.tracks_topic
+        if sub is None or not self.count_publishers(topic):
+            return
+        if not self._spin_until(executor, lambda: sub.get_publisher_count() >= self.count_publishers(topic),
+                                self.cfg.wait_for_subscribers_timeout_s):
+            matched, listed = sub.get_publisher_count(), self.count_publishers(topic)
+            self.get_logger().warning(f"{topic}: {matched} of {listed} publishers matched; the lock-step may "
+                                      "wait on the first frames")
 
     def _finish(self, executor: Any, seconds: float) -> None:
         # Reliable delivery of the last frames: Fast DDS acknowledges on its heartbeat (every 3 s by
