@@ -65,6 +65,10 @@ class TrackerNodeConfig(ConfigBase):
     reid_num_threads: int = param(1, "With use_appearance: ONNX Runtime intra-op threads of the re-ID "
                                   "model (0 = all cores)", low=0, high=256)
 
+    use_cmc: bool = param(False, "With use_images and tracker: core: estimate the camera's image motion "
+                          "between consecutive images (ECC, cmc_* parameters) and move the tracks by it "
+                          "before each update: for a moving camera (Tracktor has its own cmc parameter)",
+                          read_only=True)
     tracker: str = param("core", "core: tracking-by-detection of the detections (TrackerConfig); tracktor: a "
                          "detector's regression head tracks on each image, the detections only start tracks "
                          "(parameters of config/tracktor.yaml; needs use_images)",
@@ -77,6 +81,9 @@ class TrackerNodeConfig(ConfigBase):
         if self.use_appearance and not self.use_images:
             raise ConfigError("use_appearance: needs use_images:=true (the appearance embeddings are "
                               "computed from the images paired with the detections)")
+        if self.use_cmc and (not self.use_images or self.tracker != "core"):
+            raise ConfigError("use_cmc: needs use_images:=true and tracker:=core (the motion is estimated "
+                              "from the images; Tracktor compensates with its own cmc parameter)")
         if self.use_appearance and not self.reid_model_path:
             raise ConfigError("reid_model_path: must name a re-ID ONNX model when use_appearance is true "
                               "(e.g. osnet_x0_25_msmt17.onnx)")

@@ -24,7 +24,14 @@ Topics (relative; remap or namespace them in launch):
   publishing the TrackArray (markers and the image come after it and are not counted). With
   ``use_appearance``, each frame embedded with its image also gets a ``"stage": "embed"`` message
   (image conversion, crops and re-ID inference), published before the ``"tracker"`` one; the
-  ``"tracker"`` seconds then exclude it, so the stages add up.
+  ``"tracker"`` seconds then exclude it, so the stages add up. With ``use_cmc`` a ``"stage": "cmc"``
+  message likewise carries the camera-motion estimate.
+
+Camera-motion compensation (``use_cmc``, needs ``use_images``, core tracker): before each update the image
+motion since the previous image is estimated (ECC, ``cmc_*`` parameters of ``CmcConfig``; the detections'
+pixels are left out) and the tracks, lost ones included, are moved by it, so a moving camera does not
+outrun the predicted boxes. A frame without a usable image is tracked without it, and the next image starts
+the estimate over.
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -170,6 +177,7 @@ class TrackerNode(Node):
         self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
+        self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
         if self._cfg.use_appearance:
@@ -233,22 +241,40 @@ class TrackerNode(Node):
         bgr, features, embed_s = None, None, None
         if self._embedder is not None:
             bgr, features, embed_s = self._embed(det, image, want_image)
+        cmc_s = None
+        if self._aligner is not None:
+            bgr, cmc_s = self._compensate_camera_motion(det, image, bgr)
         live = self._update(det, features)
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
         self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
         seconds = time.perf_counter() - start
-        if embed_s is not None:
-            self._timing_pub.publish(String(data=json.dumps(
-                {"stamp": det.stamp_s, "stage": "embed", "seconds": embed_s})))
-            seconds -= embed_s
+        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s)):
+            if stage_s is not None:
+                self._timing_pub.publish(String(data=json.dumps(
+                    {"stamp": det.stamp_s, "stage": stage, "seconds": stage_s})))
+                seconds -= stage_s
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
         self._check_score_scale(det.scores)
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    def _compensate_camera_motion(self, det: DetectionArrays, image: Image | None,
+                                  bgr: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+        """``use_cmc``: move the tracks by the image motion since the previous image (ECC; the detections'
+        pixels left out); returns the converted image (for the annotated image) and the seconds spent.
+        Without a usable image the aligner starts over: the next image gets no motion."""
+        start = time.perf_counter()
+        if bgr is None and image is not None:
+            bgr = self._to_bgr(image, det.stamp_s)
+        if bgr is None:
+            self._aligner.reset()
+            return None, time.perf_counter() - start
+        self._tracker.apply_camera_motion(self._aligner.estimate(bgr, det.boxes_xyxy))
+        return bgr, time.perf_counter() - start
 
     # ------------------------------------------------------------------ tracktor
     def _process_tracktor(self, msg: Any, image: Image | None) -> None:
@@ -462,6 +488,15 @@ def _motion_predictor(cfg: TrackerConfig, logger: Any) -> Any:
     logger.info(f"motion model: learned, {predictor.path} ({predictor.config.cell}, horizon "
                 f"{predictor.config.horizon_s:g} s)")
     return predictor
+
+
+def _create_aligner(node: Node) -> Any:
+    """``use_cmc``: the ECC aligner, its parameters (``cmc_*``) declared from ``CmcConfig``."""
+    from ros2_tracker.cmc.ecc import CmcConfig, EccAligner
+
+    cmc = declare_config(node, CmcConfig)
+    node.get_logger().info(f"camera-motion compensation: ECC {cmc.cmc_motion}")
+    return EccAligner(cmc)
 
 
 def _create_tracktor(node: Node) -> Any:

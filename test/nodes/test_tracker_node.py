@@ -241,3 +241,31 @@ def test_invalid_parameter_at_start_up_exits_non_zero_naming_it(graph, override,
     assert proc.wait(30) == 2
     text = log.read_text()
     assert all(e in text for e in expected) and "Traceback" not in text, text
+
+
+@pytest.mark.slow
+def test_use_cmc_moves_lost_tracks_with_the_panning_image(graph):
+    """Three people standing still; from frame 10 the camera pans (the image moves 6 px left per frame) and
+    one of them is no longer detected. With use_cmc the node estimates the pan from the images (ECC) and
+    the lost track moves with the image; by constant velocity alone it would stay where it was lost."""
+    import cv2
+
+    start, context = graph
+    proc, log = start("use_images:=true", "use_cmc:=true", "image_qos:=reliable", "image_wait_s:=0.3",
+                      "max_lost_s:=2.0")
+    h = Harness(context, True)
+    h.wait_for_node(proc, log)
+    rng = np.random.default_rng(0)
+    world = cv2.GaussianBlur(rng.integers(0, 255, (H, W + 200, 3), dtype=np.uint8), (0, 0), 3)
+    people = np.array([[40.0, 60, 80, 160], [140, 50, 175, 140], [230, 70, 270, 170]])  # xyxy, in frame 0
+    for k in range(20):
+        pan = 6.0 * max(0, k - 9)  # px the camera has moved right
+        image = bgr_to_image_msg(np.ascontiguousarray(world[:, int(pan):int(pan) + W]), Image, "bgr8")
+        shown = people - [pan, 0, pan, 0]
+        tracks = track_array_to_arrays(h.frame(T0 + k / FPS, shown if k < 10 else shown[:2], image=image))
+    lost = tracks.states == 2
+    assert lost.sum() == 1, tracks.states
+    x_lost = tracks.boxes_xyxy[lost][0, 0]
+    assert x_lost == pytest.approx(shown[2, 0], abs=8), (x_lost, shown[2, 0], people[2, 0])  # moved ~60 px
+    assert stop_node(proc, log) == 0, log.read_text()
+    assert "camera-motion compensation: ECC" in log.read_text()

@@ -222,9 +222,10 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
 @pytest.mark.parametrize("params,expected", [
     (["use_appearance:=true", "reid_model_path:=osnet.onnx"], ["use_appearance", "use_images:=true"]),
     (["use_images:=true", "use_appearance:=true"], ["reid_model_path", "must name a re-ID ONNX model"]),
+    (["use_cmc:=true"], ["use_cmc", "needs use_images:=true and tracker:=core"]),
     (["use_images:=true", "use_appearance:=true", "reid_model_path:=/nonexistent/reid.onnx"],
      ["reid_model_path", "/nonexistent/reid.onnx", "file not found"]),
-], ids=["without_images", "without_model", "missing_model"])
+], ids=["without_images", "without_model", "cmc_without_images", "missing_model"])
 def test_appearance_start_up_errors_exit_non_zero_with_the_reason(start_node, params, expected):
     start, _ = start_node
     proc, log = start(*params)
