@@ -90,6 +90,8 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
             image_ext=sec.get("imext", ".jpg"),
             fps_known=fps > 0,
         )
+    except MotFormatError:
+        raise
     except ValueError as exc:
         raise MotFormatError(f"{ini}: bad value: {exc}") from None
 

@@ -115,6 +115,7 @@ def test_frame_counts_out_of_range_exit_2(tmp_path, seqinfo, options, needle):
     r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", *options)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+    assert lines[0].count("seqinfo.ini") <= 1  # the file is named once
 
 
 def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path):
