@@ -13,7 +13,8 @@ errors and the annotation stay as recorded; only the image frame moves. Boxes ma
 is clipped, since the question is association under camera motion, not detection at the border.
 
 For each speed (and 0, the original) ``bench/run_bench.py --data <copies>`` runs ours and the peers on the
-same detections; the table gives HOTA / IDF1 per tracker and speed, and goes between
+same detections, then ours once more with ``camera_motion_gain`` 0.5 (the opt-in image motion from the
+detections; ``--no-gain-row`` skips it); the table gives HOTA / IDF1 per tracker and speed, and goes between
 ``<!-- bench:camera_pan:start/end -->`` markers in BENCHMARKS.md (raw numbers: ``OUT/results.json``).
 """
 
@@ -51,6 +52,8 @@ DATASETS = {  # run_bench key: the sequence folder it reads
 PAN_PERIOD_S = 6.0
 SHAKE_PERIOD_S = 1.3
 SHAKE_FRACTION = 0.05
+GAIN = 0.5  # the camera_motion_gain of the extra row of ours
+GAIN_ROW = "ros2_tracker_camera_motion_gain"
 
 
 def pan_offset(frame: int, fps: float, speed: float) -> tuple[float, float]:
@@ -93,18 +96,30 @@ def panned_copy(src: Path, dst: Path, speed: float) -> float:
 
 
 def run_speed(speed: float, datasets: list[str], args: argparse.Namespace) -> dict:
-    """run_bench on the copies at ``speed``; its results.json."""
+    """run_bench on the copies at ``speed`` (ours and the peers; then ours again with ``camera_motion_gain``
+    unless ``--no-gain-row``); results.json's content, the second run's rows under :data:`GAIN_ROW`."""
     data = args.out / f"data_{speed:g}"
     for seq in sorted({DATASETS[k] for k in datasets}):
         panned_copy(args.data / seq, data / seq, speed)
-    out = args.out / f"run_{speed:g}"
+    print(f"camera pan {speed:g} px/s: {' '.join(datasets)}", flush=True)
+    results = _run_bench(data, datasets, args.out / f"run_{speed:g}", args.trackers, args.config)
+    if args.gain_row:
+        config = args.out / "camera_motion_gain.yaml"
+        config.write_text(f"/**:\n  ros__parameters:\n    camera_motion_gain: {GAIN}\n")
+        ours = _run_bench(data, datasets, args.out / f"run_{speed:g}_gain", [], config)
+        for key, rows in ours.items():
+            results[key][GAIN_ROW] = rows["ros2_tracker"]
+    return results
+
+
+def _run_bench(data: Path, datasets: list[str], out: Path, trackers: list[str] | None,
+               config: Path | None) -> dict:
     cmd = [sys.executable, str(REPO / "bench" / "run_bench.py"), "--data", str(data), "--datasets", *datasets,
            "--repeat", "1", "--no-markdown", "--out", str(out)]
-    if args.trackers is not None:
-        cmd += ["--trackers", *args.trackers]
-    if args.config is not None:
-        cmd += ["--config", str(args.config)]
-    print(f"camera pan {speed:g} px/s: {' '.join(datasets)}", flush=True)
+    if trackers is not None:
+        cmd += ["--trackers", *trackers]
+    if config is not None:
+        cmd += ["--config", str(config)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "results.json").read_text())
 
@@ -113,6 +128,9 @@ def table(results: dict[float, dict], key: str, labels: dict[str, str]) -> str:
     """Markdown table of one dataset: a row per tracker, HOTA / IDF1 per speed."""
     speeds = sorted(results)
     trackers = list(results[speeds[0]][key])
+    if GAIN_ROW in trackers:  # right under ours
+        trackers.remove(GAIN_ROW)
+        trackers.insert(1, GAIN_ROW)
     header = ["tracker", *(f"{s:g} px/s" for s in speeds)]
     rows = []
     for name in trackers:
@@ -132,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     p.add_argument("--trackers", nargs="*", help="peers (default: all; none: ours only)")
     p.add_argument("--config", type=Path, help="our tracker's parameter file")
+    p.add_argument("--no-gain-row", dest="gain_row", action="store_false",
+                   help=f"skip the extra row of ours with camera_motion_gain {GAIN}")
     p.add_argument("--data", type=Path, default=DATA, help="folder of the original sequences")
     p.add_argument("--out", type=Path, default=OUT / "camera_pan")
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
@@ -148,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps({f"{s:g}": r for s, r in results.items()}, indent=1))
     from bench.run_bench import load_run_peer
 
-    labels = {"ros2_tracker": "**ros2_tracker**", **{k: v.label for k, v in load_run_peer().PEERS.items()}}
+    labels = {"ros2_tracker": "**ros2_tracker**", GAIN_ROW: f"**ros2_tracker**, `camera_motion_gain` {GAIN}",
+              **{k: v.label for k, v in load_run_peer().PEERS.items()}}
     parts = [f"HOTA / IDF1 with the camera panning at a peak of 0 (the original) to {max(args.speeds):g} "
              "px/s (per frame: speed / fps, e.g. 8 px at 200 px/s and 25 Hz, 29 px at 7 Hz)."]
     for key in args.datasets:

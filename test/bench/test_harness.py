@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -244,3 +245,27 @@ def test_box_source_reads_run_bench_results(common, tmp_path):
     iou, share = row.split("|")[2].split(maxsplit=1)  # e.g. "0.750 (2 %)"
     assert 0.6 < float(iou) < 1.0  # filtered boxes: tight, and rarely the detection itself
     assert int(share.strip("()% ")) < 20
+
+
+@pytest.mark.data
+def test_camera_pan_moves_every_box_of_a_frame_alike_and_scores_ours_with_and_without_the_gain(
+        common, tmp_path):
+    require_data("TUD-Stadtmitte", "gt", "gt.txt")
+    from bench import camera_pan
+
+    assert camera_pan.pan_offset(1, 25.0, 200.0) == (0.0, 0.0)
+    src = SHARED / "data" / "TUD-Stadtmitte"
+    fps = camera_pan.panned_copy(src, tmp_path / "copy", 200.0)
+    before = np.loadtxt(src / "gt" / "gt.txt", delimiter=",")
+    after = np.loadtxt(tmp_path / "copy" / "gt" / "gt.txt", delimiter=",")
+    dx, dy = np.array([camera_pan.pan_offset(int(f), fps, 200.0) for f in before[:, 0]]).T
+    np.testing.assert_allclose(after[:, 2:4], before[:, 2:4] - np.c_[dx, dy], atol=0.006)
+    np.testing.assert_array_equal(after[:, [0, 1, 4, 5]], before[:, [0, 1, 4, 5]])
+    p = run([sys.executable, "bench/camera_pan.py", "--speeds", "200", "--datasets", "tud-stadtmitte",
+             "--trackers", "--no-markdown", "--out", tmp_path / "out"], timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())["200"]["tud-stadtmitte"]
+    plain = res["ros2_tracker"][0]["metrics"]["HOTA"]
+    gain = res["ros2_tracker_camera_motion_gain"][0]["metrics"]["HOTA"]
+    assert gain > plain + 0.01  # the panning camera is followed with the gain (55.0 vs 52.4 measured)
+    assert "| **ros2_tracker**, `camera_motion_gain` 0.5 |" in p.stdout
