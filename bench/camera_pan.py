@@ -13,9 +13,10 @@ errors and the annotation stay as recorded; only the image frame moves. Boxes ma
 is clipped, since the question is association under camera motion, not detection at the border.
 
 For each speed (and 0, the original) ``bench/run_bench.py --data <copies>`` runs ours and the peers on the
-same detections, then ours once more with ``camera_motion_gain`` 0.5 (the opt-in image motion from the
-detections; ``--no-gain-row`` skips it); the table gives HOTA / IDF1 per tracker and speed, and goes between
-``<!-- bench:camera_pan:start/end -->`` markers in BENCHMARKS.md (raw numbers: ``OUT/results.json``).
+same detections, then ours twice more with ``camera_motion_gain`` 0.5 (the opt-in image motion from the
+detections), always and gated by ``camera_motion_gate`` 0.85 (``--no-gain-row`` skips both); the table
+gives HOTA / IDF1 per tracker and speed, and goes between ``<!-- bench:camera_pan:start/end -->`` markers
+in BENCHMARKS.md (raw numbers: ``OUT/results.json``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ DATASETS = {  # run_bench key: the sequence folder it reads
 PAN_PERIOD_S = 6.0
 SHAKE_PERIOD_S = 1.3
 SHAKE_FRACTION = 0.05
-GAIN = 0.5  # the camera_motion_gain of the extra row of ours
+GAIN = 0.5  # the camera_motion_gain of the extra rows of ours
+GATE = 0.85  # the camera_motion_gate of the second extra row
 GAIN_ROW = "ros2_tracker_camera_motion_gain"
+GATED_ROW = "ros2_tracker_camera_motion_gated"
 
 
 def pan_offset(frame: int, fps: float, speed: float) -> tuple[float, float]:
@@ -104,11 +107,13 @@ def run_speed(speed: float, datasets: list[str], args: argparse.Namespace) -> di
     print(f"camera pan {speed:g} px/s: {' '.join(datasets)}", flush=True)
     results = _run_bench(data, datasets, args.out / f"run_{speed:g}", args.trackers, args.config)
     if args.gain_row:
-        config = args.out / "camera_motion_gain.yaml"
-        config.write_text(f"/**:\n  ros__parameters:\n    camera_motion_gain: {GAIN}\n")
-        ours = _run_bench(data, datasets, args.out / f"run_{speed:g}_gain", [], config)
-        for key, rows in ours.items():
-            results[key][GAIN_ROW] = rows["ros2_tracker"]
+        for row, gate in ((GAIN_ROW, 0.0), (GATED_ROW, GATE)):
+            config = args.out / f"{row}.yaml"
+            config.write_text(f"/**:\n  ros__parameters:\n    camera_motion_gain: {GAIN}\n"
+                              f"    camera_motion_gate: {gate}\n")
+            ours = _run_bench(data, datasets, args.out / f"run_{speed:g}_{row}", [], config)
+            for key, rows in ours.items():
+                results[key][row] = rows["ros2_tracker"]
     return results
 
 
@@ -128,9 +133,10 @@ def table(results: dict[float, dict], key: str, labels: dict[str, str]) -> str:
     """Markdown table of one dataset: a row per tracker, HOTA / IDF1 per speed."""
     speeds = sorted(results)
     trackers = list(results[speeds[0]][key])
-    if GAIN_ROW in trackers:  # right under ours
-        trackers.remove(GAIN_ROW)
-        trackers.insert(1, GAIN_ROW)
+    for k, row in enumerate((GAIN_ROW, GATED_ROW)):  # right under ours
+        if row in trackers:
+            trackers.remove(row)
+            trackers.insert(1 + k, row)
     header = ["tracker", *(f"{s:g} px/s" for s in speeds)]
     rows = []
     for name in trackers:
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trackers", nargs="*", help="peers (default: all; none: ours only)")
     p.add_argument("--config", type=Path, help="our tracker's parameter file")
     p.add_argument("--no-gain-row", dest="gain_row", action="store_false",
-                   help=f"skip the extra row of ours with camera_motion_gain {GAIN}")
+                   help=f"skip the extra rows of ours with camera_motion_gain {GAIN}")
     p.add_argument("--data", type=Path, default=DATA, help="folder of the original sequences")
     p.add_argument("--out", type=Path, default=OUT / "camera_pan")
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run_bench import load_run_peer
 
     labels = {"ros2_tracker": "**ros2_tracker**", GAIN_ROW: f"**ros2_tracker**, `camera_motion_gain` {GAIN}",
+              GATED_ROW: f"**ros2_tracker**, gain {GAIN}, `camera_motion_gate` {GATE}",
               **{k: v.label for k, v in load_run_peer().PEERS.items()}}
     parts = [f"HOTA / IDF1 with the camera panning at a peak of 0 (the original) to {max(args.speeds):g} "
              "px/s (per frame: speed / fps, e.g. 8 px at 200 px/s and 25 Hz, 29 px at 7 Hz)."]

@@ -77,6 +77,7 @@ _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 # starts as if this many innovations had matched measurement_noise, so a few frames cannot swing it.
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
 _COMMON_MOTION_MIN_HITS = 3
+_CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant of the sign agreement's running mean
 _NOISE_PER_INNOVATION = 2.5
 _NOISE_PRIOR_SAMPLES = 20
 _NOISE_SETTLED_SAMPLES = 100
@@ -188,6 +189,11 @@ class TrackerConfig(ConfigBase):
                                       "lost tracks follow a panning image too (0 = off, for a static "
                                       "camera; 0.5 for a moving one; with images, CMC does it better)",
                                       low=0.0, high=1.0)
+    camera_motion_gate: float = param(0.0, "With camera_motion_gain: apply it only while the share of "
+                                      "settled matched tracks whose centre innovation has the sign of the "
+                                      "median one (on its larger axis; running mean over 1 s) is at least "
+                                      "this: a panning camera moves them all one way, people seen by a "
+                                      "static camera do not (0 = always apply)", low=0.0, high=1.0)
     motion_gate: float = param(0.0, "After IoU matching, match remaining confident detections to "
                                "confirmed/lost tracks by Mahalanobis distance of the box below this "
                                "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
@@ -330,6 +336,7 @@ class Tracker:
         """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
         self._stamp: float | None = None
         self._dt = 0.0  # time step of the last update [s]
+        self._motion_agreement = 0.0  # camera_motion_gate's running mean
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
@@ -807,10 +814,23 @@ class Tracker:
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
             return
         rows = t.compress(settled)
-        shift = np.median(z.compress(settled, axis=0)[:, :2] - mean.take(rows, axis=0)[:, :2], axis=0)
+        innov = z.compress(settled, axis=0)[:, :2] - mean.take(rows, axis=0)[:, :2]
+        shift = np.median(innov, axis=0)
+        if self.config.camera_motion_gate > 0 and not self._camera_moves(innov, shift):
+            return
         shift *= self.config.camera_motion_gain
         mean[:, :2] += shift
         mean[:, 4:6] += shift / self._dt
+
+    def _camera_moves(self, innov: np.ndarray, median: np.ndarray) -> bool:
+        """``camera_motion_gate``: fold this update's sign agreement (the share of the centre innovations
+        ``innov`` (K, 2) with the sign of their ``median`` on its larger axis) into a running mean over
+        ``_CAMERA_MOTION_WINDOW_S`` and say whether it reaches the gate."""
+        k = int(abs(median[1]) > abs(median[0]))
+        agree = np.count_nonzero(np.sign(innov[:, k]) == np.sign(median[k])) / len(innov)
+        rate = min(1.0, self._dt / _CAMERA_MOTION_WINDOW_S)
+        self._motion_agreement += rate * (agree - self._motion_agreement)
+        return self._motion_agreement >= self.config.camera_motion_gate
 
     def _adapt_measurement_noise(self, prior: np.ndarray, z: np.ndarray) -> None:
         """Fold this frame's height innovations (matched tracks' predicted states ``prior``, measured boxes

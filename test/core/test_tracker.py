@@ -374,23 +374,25 @@ def test_a_missed_frame_is_reported_at_the_predicted_box_only_with_report_lost_s
         TrackerConfig(report_lost_s=-0.1)
 
 
-def _panning_walkers(gain, n_walkers=4, hidden=3, frames=40, fps=25.0):
+def _panning_walkers(gain, n_walkers=4, hidden=3, frames=40, fps=25.0, gate=0.0, hide_from=20, accel=20.0,
+                     top=300.0):
     """``n_walkers`` people walking at constant speeds, filmed by a camera that starts panning at frame 10
-    (accelerating to 300 px/s); walker ``hidden`` is not detected from frame 20 on. Returns the tracker
-    and, per frame from 20, the hidden walker's true and tracked box x (left edge)."""
-    t = Tracker(TrackerConfig(camera_motion_gain=gain, max_lost_s=2.0))
+    (gaining ``accel`` px/s per frame up to ``top``); walker ``hidden`` is not detected from frame
+    ``hide_from`` on. Returns the tracker and, per frame from then, the hidden walker's true and tracked box
+    x (left edge)."""
+    t = Tracker(TrackerConfig(camera_motion_gain=gain, camera_motion_gate=gate, max_lost_s=2.0))
     pan, speed, out = 0.0, 0.0, []
     for k in range(frames):
         if k >= 10:
-            speed = min(speed + 20.0, 300.0)  # px/s gained per frame
+            speed = min(speed + accel, top)  # px/s
         pan += speed / fps
         truth = np.array([box(100 + 120 * i + (8 + 4 * i) * k / fps * 10 - pan, 150 + 30 * i)
                           for i in range(n_walkers)])
         shown = np.ones(n_walkers, dtype=bool)
-        if k >= 20 and hidden < n_walkers:
+        if k >= hide_from and hidden < n_walkers:
             shown[hidden] = False
         ts = t.update(truth[shown], np.full(shown.sum(), 0.9), stamp=k / fps)
-        if k >= 20 and hidden < n_walkers:
+        if k >= hide_from and hidden < n_walkers:
             row = ts.ids.tolist().index(hidden + 1)
             out.append((truth[hidden, 0], ts.boxes_xyxy[row, 0]))
     return t, np.array(out)
@@ -410,3 +412,33 @@ def test_camera_motion_needs_three_settled_matched_tracks():
     b, _ = _panning_walkers(0.5, n_walkers=2, hidden=2)
     assert len(b) == 2
     np.testing.assert_array_equal(a.tracks().boxes_xyxy, b.tracks().boxes_xyxy)
+
+
+def _static_camera_walkers(gain, gate, seed=0):
+    """Five people walking left and right past a static camera, with 2 px detection jitter; one is hidden
+    for 10 of 60 frames. Returns the tracker."""
+    rng = np.random.default_rng(seed)
+    t = Tracker(TrackerConfig(camera_motion_gain=gain, camera_motion_gate=gate))
+    start = rng.uniform(100, 500, 5)
+    speed = np.array([40.0, -35.0, 25.0, -50.0, 30.0])  # px/s
+    for k in range(60):
+        truth = np.array([box(start[i] + speed[i] * k / 25.0, 150 + 25 * i) for i in range(5)])
+        truth += rng.normal(0.0, 2.0, truth.shape)
+        shown = np.ones(5, dtype=bool)
+        shown[2] = not 30 <= k < 40
+        t.update(truth[shown], np.full(shown.sum(), 0.9), stamp=k / 25.0)
+    return t
+
+
+def test_camera_motion_gate_keeps_a_static_camera_unchanged_and_opens_for_a_pan():
+    off = _static_camera_walkers(0.0, 0.0).tracks()
+    gated = _static_camera_walkers(0.5, 0.85).tracks()
+    ungated = _static_camera_walkers(0.5, 0.0).tracks()
+    np.testing.assert_array_equal(gated.boxes_xyxy, off.boxes_xyxy)  # people walk both ways: gate shut
+    assert not np.array_equal(ungated.boxes_xyxy, off.boxes_xyxy)
+    # a pan that keeps speeding up moves every innovation one way: after about a second of it the gate opens
+    # and the track lost then follows the image
+    pan = {"frames": 80, "hide_from": 50, "accel": 8.0, "top": 1000.0}
+    _, plain = _panning_walkers(0.0, **pan)
+    _, opened = _panning_walkers(0.5, gate=0.85, **pan)
+    assert abs(opened[-1, 0] - opened[-1, 1]) < abs(plain[-1, 0] - plain[-1, 1]) / 3
