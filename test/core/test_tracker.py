@@ -442,3 +442,12 @@ def test_camera_motion_gate_keeps_a_static_camera_unchanged_and_opens_for_a_pan(
     _, plain = _panning_walkers(0.0, **pan)
     _, opened = _panning_walkers(0.5, gate=0.85, **pan)
     assert abs(opened[-1, 0] - opened[-1, 1]) < abs(plain[-1, 0] - plain[-1, 1]) / 3
+
+
+def test_column_medians_equal_numpys():
+    from ros2_tracker.core.tracker import _column_medians
+
+    rng = np.random.default_rng(1)
+    for n in range(1, 12):
+        a = rng.normal(size=(n, 2)) * 10
+        np.testing.assert_array_equal(_column_medians(a), np.median(a, axis=0))
