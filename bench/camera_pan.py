@@ -99,8 +99,9 @@ def panned_copy(src: Path, dst: Path, speed: float) -> float:
 
 
 def run_speed(speed: float, datasets: list[str], args: argparse.Namespace) -> dict:
-    """run_bench on the copies at ``speed`` (ours and the peers; then ours again with ``camera_motion_gain``
-    unless ``--no-gain-row``); results.json's content, the second run's rows under :data:`GAIN_ROW`."""
+    """run_bench on the copies at ``speed``: ours and the peers, then (unless ``--no-gain-row``) ours twice
+    more with ``camera_motion_gain``, always and gated; results.json's content, the extra runs' rows of ours
+    under :data:`GAIN_ROW` and :data:`GATED_ROW` (``--config`` applies to the first run only)."""
     data = args.out / f"data_{speed:g}"
     for seq in sorted({DATASETS[k] for k in datasets}):
         panned_copy(args.data / seq, data / seq, speed)
