@@ -1,7 +1,7 @@
 """Robustness to a moving camera: the static-camera dev sequences with a panning camera added.
 
     .venv/bin/python bench/camera_pan.py [--speeds 100 200 400] [--datasets KEY ...]
-                                         [--trackers PEER ...] [--config FILE]
+                                         [--trackers PEER ...] [--config FILE] [--section NAME]
                                          [--markdown BENCHMARKS.md | --no-markdown] [--out DIR]
 
 The ground truth we hold is of static cameras, while many sequences a tracker meets (a robot, a car, a
@@ -11,12 +11,15 @@ image motion of a camera that pans back and forth horizontally (period 6 s, peak
 a little vertically (period 1.3 s, amplitude 5 % of ``speed`` px). The people's own motion, the detector's
 errors and the annotation stay as recorded; only the image frame moves. Boxes may leave the image: nothing
 is clipped, since the question is association under camera motion, not detection at the border.
+``--datasets synthetic-varied`` pans run_bench's sixteen generated scenes instead (or as well): scenes that
+took no part in choosing ``camera_motion_gate``.
 
-For each speed (and 0, the original) ``bench/run_bench.py --data <copies>`` runs ours and the peers on the
-same detections, then ours twice more with ``camera_motion_gain`` 0.5 (the opt-in image motion from the
-detections), always and gated by ``camera_motion_gate`` 0.85 (``--no-gain-row`` skips both); the table
-gives HOTA / IDF1 per tracker and speed, and goes between ``<!-- bench:camera_pan:start/end -->`` markers
-in BENCHMARKS.md (raw numbers: ``OUT/results.json``).
+For each speed (and 0, the original) ``bench/run_bench.py --data <copies>`` runs ours (defaults:
+``camera_motion_gain`` 0.5 held back by ``camera_motion_gate`` 0.6) and the peers on the same detections,
+then ours twice more: with the gain always applied (gate 0) and without it (gain 0; ``--no-gain-row`` skips
+both); the table gives HOTA / IDF1 per tracker and speed, and goes between
+``<!-- bench:SECTION:start/end -->`` markers in BENCHMARKS.md (``--section``, default camera_pan; raw
+numbers: ``OUT/results.json``).
 """
 
 from __future__ import annotations
@@ -50,13 +53,16 @@ DATASETS = {  # run_bench key: the sequence folder it reads
     "tud-stadtmitte": "TUD-Stadtmitte",
     "pets09-s3mf1": "PETS09-S3MF1",
 }
+HELD_OUT = "synthetic-varied"  # run_bench's sixteen generated scenes: took no part in choosing the gate
 PAN_PERIOD_S = 6.0
 SHAKE_PERIOD_S = 1.3
 SHAKE_FRACTION = 0.05
-GAIN = 0.5  # the camera_motion_gain of the extra rows of ours
-GATE = 0.85  # the camera_motion_gate of the second extra row
-GAIN_ROW = "ros2_tracker_camera_motion_gain"
-GATED_ROW = "ros2_tracker_camera_motion_gated"
+# extra rows of ours, each run with its own parameters beside the defaults (camera_motion_gain 0.5 held back
+# by camera_motion_gate 0.6): the gain always applied, and no gain at all (the defaults before 2026-11-27)
+EXTRA_ROWS = {
+    "ros2_tracker_gain_always": ("`camera_motion_gate` 0 (gain always on)", {"camera_motion_gate": 0.0}),
+    "ros2_tracker_gain_off": ("`camera_motion_gain` 0 (off)", {"camera_motion_gain": 0.0}),
+}
 
 
 def pan_offset(frame: int, fps: float, speed: float) -> tuple[float, float]:
@@ -99,19 +105,22 @@ def panned_copy(src: Path, dst: Path, speed: float) -> float:
 
 
 def run_speed(speed: float, datasets: list[str], args: argparse.Namespace) -> dict:
-    """run_bench on the copies at ``speed``: ours and the peers, then (unless ``--no-gain-row``) ours twice
-    more with ``camera_motion_gain``, always and gated; results.json's content, the extra runs' rows of ours
-    under :data:`GAIN_ROW` and :data:`GATED_ROW` (``--config`` applies to the first run only)."""
+    """run_bench on the copies at ``speed``: ours and the peers, then (unless ``--no-gain-row``) ours once
+    more per :data:`EXTRA_ROWS` entry; results.json's content, with the extra runs' rows of ours under their
+    keys (``--config`` applies to the first run only)."""
     data = args.out / f"data_{speed:g}"
-    for seq in sorted({DATASETS[k] for k in datasets}):
+    for seq in sorted({DATASETS[k] for k in datasets if k in DATASETS}):
         panned_copy(args.data / seq, data / seq, speed)
+    if HELD_OUT in datasets:
+        for src in sorted((args.out / "source" / HELD_OUT).iterdir()):
+            panned_copy(src, data / HELD_OUT / src.name, speed)
     print(f"camera pan {speed:g} px/s: {' '.join(datasets)}", flush=True)
     results = _run_bench(data, datasets, args.out / f"run_{speed:g}", args.trackers, args.config)
     if args.gain_row:
-        for row, gate in ((GAIN_ROW, 0.0), (GATED_ROW, GATE)):
+        for row, (_, params) in EXTRA_ROWS.items():
             config = args.out / f"{row}.yaml"
-            config.write_text(f"/**:\n  ros__parameters:\n    camera_motion_gain: {GAIN}\n"
-                              f"    camera_motion_gate: {gate}\n")
+            config.write_text("/**:\n  ros__parameters:\n"
+                              + "".join(f"    {k}: {v}\n" for k, v in params.items()))
             ours = _run_bench(data, datasets, args.out / f"run_{speed:g}_{row}", [], config)
             for key, rows in ours.items():
                 results[key][row] = rows["ros2_tracker"]
@@ -134,7 +143,7 @@ def table(results: dict[float, dict], key: str, labels: dict[str, str]) -> str:
     """Markdown table of one dataset: a row per tracker, HOTA / IDF1 per speed."""
     speeds = sorted(results)
     trackers = list(results[speeds[0]][key])
-    for k, row in enumerate((GAIN_ROW, GATED_ROW)):  # right under ours
+    for k, row in enumerate(EXTRA_ROWS):  # right under ours
         if row in trackers:
             trackers.remove(row)
             trackers.insert(1 + k, row)
@@ -154,29 +163,39 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--speeds", type=float, nargs="+", default=[100.0, 200.0, 400.0],
                    help="peak pan speeds [px/s] (0, the original, is always run)")
-    p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    p.add_argument("--datasets", nargs="+", choices=[*sorted(DATASETS), HELD_OUT], default=list(DATASETS),
+                   help=f"default: the four static dev sequences; {HELD_OUT}: run_bench's sixteen generated "
+                   "scenes (written under OUT/source first), a check on scenes that took no part in choosing "
+                   "the gate")
     p.add_argument("--trackers", nargs="*", help="peers (default: all; none: ours only)")
     p.add_argument("--config", type=Path, help="our tracker's parameter file")
     p.add_argument("--no-gain-row", dest="gain_row", action="store_false",
-                   help=f"skip the extra rows of ours with camera_motion_gain {GAIN}")
+                   help="skip the extra rows of ours (gain always on, gain off)")
     p.add_argument("--data", type=Path, default=DATA, help="folder of the original sequences")
     p.add_argument("--out", type=Path, default=OUT / "camera_pan")
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
     p.add_argument("--no-markdown", action="store_true")
+    p.add_argument("--section", default="camera_pan",
+                   help="name of the <!-- bench:NAME:start/end --> markers to write between")
     args = p.parse_args(argv)
     if any(s < 0 for s in args.speeds):
         p.error("--speeds must be >= 0")
-    missing = [k for k in args.datasets if not (args.data / DATASETS[k] / "gt" / "gt.txt").is_file()]
+    missing = [k for k in args.datasets
+               if k in DATASETS and not (args.data / DATASETS[k] / "gt" / "gt.txt").is_file()]
     if missing:
         print(f"camera_pan: no ground truth for {', '.join(missing)} under {args.data}", file=sys.stderr)
         return 2
+    if HELD_OUT in args.datasets:
+        from bench.run_bench import write_synthetic_suite
+
+        write_synthetic_suite(args.out / "source" / HELD_OUT)
     results = {s: run_speed(s, args.datasets, args) for s in sorted({0.0, *args.speeds})}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({f"{s:g}": r for s, r in results.items()}, indent=1))
     from bench.run_bench import load_run_peer
 
-    labels = {"ros2_tracker": "**ros2_tracker**", GAIN_ROW: f"**ros2_tracker**, `camera_motion_gain` {GAIN}",
-              GATED_ROW: f"**ros2_tracker**, gain {GAIN}, `camera_motion_gate` {GATE}",
+    labels = {"ros2_tracker": "**ros2_tracker**",
+              **{k: f"**ros2_tracker**, {v[0]}" for k, v in EXTRA_ROWS.items()},
               **{k: v.label for k, v in load_run_peer().PEERS.items()}}
     parts = [f"HOTA / IDF1 with the camera panning at a peak of 0 (the original) to {max(args.speeds):g} "
              "px/s (per frame: speed / fps, e.g. 8 px at 200 px/s and 25 Hz, 29 px at 7 Hz)."]
@@ -186,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     body = "\n\n".join(parts)
     print(body)
     if not args.no_markdown:
-        update_section(args.markdown, "camera_pan", body)
+        update_section(args.markdown, args.section, body)
     return 0
 
 

@@ -162,14 +162,25 @@ def _synthetic(work: Path) -> Dataset:
     return Dataset("synthetic", "Synthetic street scene", note, (_sequence(root, "det.txt"),))
 
 
-def _synthetic_suite(work: Path) -> Dataset:
+def write_synthetic_suite(folder: Path) -> list[Path]:
+    """Generate the :data:`SYNTHETIC_SUITE` scenes as MOTChallenge folders ``folder/<label>``."""
     from ros2_tracker.synthetic.scene import SceneConfig, generate_scene
 
-    seqs = []
-    for label, kwargs in SYNTHETIC_SUITE:
-        config = SceneConfig(name=f"synthetic-{label}", **kwargs)
-        root = generate_scene(config).write_mot(work / "synthetic-varied" / label, render=False)
-        seqs.append(_sequence(root, "det.txt", label))
+    return [generate_scene(SceneConfig(name=f"synthetic-{label}", **kwargs)).write_mot(folder / label,
+                                                                                       render=False)
+            for label, kwargs in SYNTHETIC_SUITE]
+
+
+def _synthetic_suite(work: Path, data: Path) -> Dataset:
+    """The varied scenes: read from ``data/synthetic-varied/<label>`` where that folder exists (e.g. the
+    moving-camera copies of bench/camera_pan.py), else generated into ``work``."""
+    given = data / "synthetic-varied"
+    if given.is_dir():
+        roots = [given / label for label, _ in SYNTHETIC_SUITE]
+    else:
+        roots = write_synthetic_suite(work / "synthetic-varied")
+    labels = [label for label, _ in SYNTHETIC_SUITE]
+    seqs = [_sequence(root, "det.txt", label) for root, label in zip(roots, labels, strict=True)]
     note = (f"{len(seqs)} generated scenes beside the default one (`SYNTHETIC_SUITE` in bench/run_bench.py: "
             "seeds 11-18 and 21-28; 5, 7, 10, 15, 25 and 30 Hz; up to 20 people at a time; noisy detectors "
             "with up to 2 false positives per frame, 20 % misses and 8 % box jitter; fast walkers; no "
@@ -204,7 +215,7 @@ def load_datasets(keys: list[str], data: Path, work: Path) -> tuple[list[Dataset
             elif key == "synthetic":
                 out.append(_synthetic(work))
             elif key == "synthetic-varied":
-                out.append(_synthetic_suite(work))
+                out.append(_synthetic_suite(work, data))
         except ImportError as e:
             skipped.append(f"{key}: skipped, ros2_tracker.synthetic is not available ({e})")
         except (OSError, KeyError, ValueError) as e:

@@ -77,7 +77,7 @@ _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 # starts as if this many innovations had matched measurement_noise, so a few frames cannot swing it.
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
 _COMMON_MOTION_MIN_HITS = 3
-_CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant of the sign agreement's running mean
+_CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant (and warm-up) of the whiteness test
 _NOISE_PER_INNOVATION = 2.5
 _NOISE_PRIOR_SAMPLES = 20
 _NOISE_SETTLED_SAMPLES = 100
@@ -189,18 +189,19 @@ class TrackerConfig(ConfigBase):
     initial_velocity_noise: float = param(1.0, "Standard deviation of a new track's unknown "
                                           "velocity, relative to box height [1/s]", low=0.0,
                                           high=100.0)
-    camera_motion_gain: float = param(0.0, "Image motion from the detections alone, for a moving camera "
-                                      "without images: each update, every track moves by this share of "
+    camera_motion_gain: float = param(0.5, "Image motion from the detections alone (a moving camera, no "
+                                      "images needed): each update, every track moves by this share of "
                                       "the median centre innovation of the established matched tracks "
                                       "(at least 3), and its velocity by the same share per second, so "
-                                      "lost tracks follow a panning image too (0 = off, for a static "
-                                      "camera; 0.5 for a moving one; with images, CMC does it better)",
+                                      "lost tracks follow a panning image too; held back by "
+                                      "camera_motion_gate (0 = off; with images, CMC does it better)",
                                       low=0.0, high=1.0)
-    camera_motion_gate: float = param(0.0, "With camera_motion_gain: apply it only while the share of "
-                                      "settled matched tracks whose centre innovation has the sign of the "
-                                      "median one (on its larger axis; running mean over 1 s) is at least "
-                                      "this: a panning camera moves them all one way, people seen by a "
-                                      "static camera do not (0 = always apply)", low=0.0, high=1.0)
+    camera_motion_gate: float = param(0.6, "Apply camera_motion_gain only while the matched tracks' common "
+                                      "innovation (its median) is correlated from one update to the next "
+                                      "at least this much (lag-1 autocorrelation, running means over 1 s, "
+                                      "after 1 s of updates): a Kalman filter that fits the people leaves it "
+                                      "white noise, a moving camera gives every track the same lasting "
+                                      "error. 0 = always apply (a camera known to move)", low=0.0, high=1.0)
     motion_gate: float = param(0.0, "After IoU matching, match remaining confident detections to "
                                "confirmed/lost tracks by Mahalanobis distance of the box below this "
                                "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
@@ -343,7 +344,11 @@ class Tracker:
         """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
         self._stamp: float | None = None
         self._dt = 0.0  # time step of the last update [s]
-        self._motion_agreement = 0.0  # camera_motion_gate's running mean
+        # camera_motion_gate's whiteness test: the last median innovation (and the update that gave it),
+        # running means of the lag-1 product and of the power of the median innovations, seconds folded in
+        self._common_prev: tuple[float, float] | None = None
+        self._common_prev_update = -1
+        self._common_lag = self._common_power = self._common_seen_s = 0.0
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
@@ -823,21 +828,31 @@ class Tracker:
         rows = t.compress(settled)
         innov = z.compress(settled, axis=0)[:, :2] - mean.take(rows, axis=0)[:, :2]
         shift = _column_medians(innov)
-        if self.config.camera_motion_gate > 0 and not self._camera_moves(innov, shift):
+        if self.config.camera_motion_gate > 0 and not self._camera_moves(shift):
             return
         shift *= self.config.camera_motion_gain
         mean[:, :2] += shift
         mean[:, 4:6] += shift / self._dt
 
-    def _camera_moves(self, innov: np.ndarray, median: np.ndarray) -> bool:
-        """``camera_motion_gate``: fold this update's sign agreement (the share of the centre innovations
-        ``innov`` (K, 2) with the sign of their ``median`` on its larger axis) into a running mean over
-        ``_CAMERA_MOTION_WINDOW_S`` and say whether it reaches the gate."""
-        k = int(abs(median[1]) > abs(median[0]))
-        agree = np.count_nonzero(np.sign(innov[:, k]) == np.sign(median[k])) / len(innov)
-        rate = min(1.0, self._dt / _CAMERA_MOTION_WINDOW_S)
-        self._motion_agreement += rate * (agree - self._motion_agreement)
-        return self._motion_agreement >= self.config.camera_motion_gate
+    def _camera_moves(self, median: np.ndarray) -> bool:
+        """``camera_motion_gate``: an innovation whiteness test on the matched tracks' common motion. A
+        Kalman filter that fits its objects leaves innovations uncorrelated from one update to the next, and
+        their median over independent people is noise about zero; a camera whose motion changes gives every
+        track the same error for several updates, so the median's lag-1 autocorrelation (running means over
+        ``_CAMERA_MOTION_WINDOW_S`` of m_t . m_t-1 and of (|m_t|^2 + |m_t-1|^2) / 2, pairs of consecutive
+        updates only) rises towards 1. The gate opens while it is at least ``camera_motion_gate``, after
+        ``_CAMERA_MOTION_WINDOW_S`` of pairs; an update without a pair keeps the last decision."""
+        x, y = median.tolist()
+        prev, consecutive = self._common_prev, self._common_prev_update == self._updates - 1
+        self._common_prev, self._common_prev_update = (x, y), self._updates
+        if prev is not None and consecutive:
+            rate = min(1.0, self._dt / _CAMERA_MOTION_WINDOW_S)
+            self._common_lag += rate * (x * prev[0] + y * prev[1] - self._common_lag)
+            power = 0.5 * (x * x + y * y + prev[0] * prev[0] + prev[1] * prev[1])
+            self._common_power += rate * (power - self._common_power)
+            self._common_seen_s += self._dt
+        return (self._common_seen_s >= _CAMERA_MOTION_WINDOW_S and self._common_power > 0
+                and self._common_lag >= self.config.camera_motion_gate * self._common_power)
 
     def _adapt_measurement_noise(self, prior: np.ndarray, z: np.ndarray) -> None:
         """Fold this frame's height innovations (matched tracks' predicted states ``prior``, measured boxes
