@@ -38,6 +38,7 @@ per-track Python loop. Classes never mix. Ids come from this instance and are ne
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,13 +101,6 @@ def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
     out = np.empty(n, dtype=dtype)
     out.fill(value)
     return out
-
-
-def _column_medians(a: np.ndarray) -> np.ndarray:
-    """``np.median(a, axis=0)`` of a few rows, without its per-call overhead (the same values)."""
-    s = np.sort(a, axis=0)
-    m = len(s) // 2
-    return s[m].copy() if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
 
 
 def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -349,6 +343,7 @@ class Tracker:
         self._common_prev: tuple[float, float] | None = None
         self._common_prev_update = -1
         self._common_lag = self._common_power = self._common_seen_s = 0.0
+        self._camera_moved = False  # camera_motion_applied
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
@@ -375,6 +370,11 @@ class Tracker:
         """The measurement noise in use [fraction of box height]: ``measurement_noise``, or with
         ``adaptive_measurement_noise`` the estimate from this sequence's detections so far."""
         return self._noise.measurement
+
+    @property
+    def camera_motion_applied(self) -> bool:
+        """Whether the last update moved the tracks by ``camera_motion_gain`` (its gate was open)."""
+        return self._camera_moved
 
     @property
     def stamp(self) -> float | None:
@@ -411,6 +411,7 @@ class Tracker:
                                                              or np.count_nonzero(self._cls))
         dt = self._dt = self._advance_clock(stamp)
         self._updates += 1
+        self._camera_moved = False
         self._predict(dt)
         cfg = self.config
         high, low = self._split_by_score(det_scores)
@@ -795,9 +796,9 @@ class Tracker:
         if len(t):
             z = xyxy_to_cxcywh(boxes.take(d, axis=0))
             mean, cov = self._mean.copy(), self._cov.copy()
-            if cfg.camera_motion_gain > 0 and self._dt > 0:
-                self._follow_image_motion(mean, t, z)
             prior = mean.take(t, axis=0)
+            if cfg.camera_motion_gain > 0 and self._dt > 0:
+                self._follow_image_motion(mean, prior, t, z)
             if cfg.adaptive_measurement_noise:
                 self._adapt_measurement_noise(prior, z)
             var = kalman.measurement_var(z, self._noise)
@@ -816,33 +817,38 @@ class Tracker:
         self._missed_tentative = _MISSED_TENTATIVE.take(key)  # retired by _retire
         return z
 
-    def _follow_image_motion(self, mean: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
-        """Move every track (``mean``, in place) by ``camera_motion_gain`` times the image motion the
-        matched tracks ``t`` (measured boxes ``z``) agree on: the median of their centre innovations,
-        counted over confirmed tracks with at least ``_COMMON_MOTION_MIN_HITS`` hits (a settled velocity),
-        when there are ``_COMMON_MOTION_MIN_TRACKS`` of them; velocities get the same share per second.
-        One person's manoeuvre moves the median little; a panning camera moves every innovation alike."""
-        settled = (self._state.take(t) == _CONF) & (self._hits.take(t) >= _COMMON_MOTION_MIN_HITS)
+    def _follow_image_motion(self, mean: np.ndarray, prior: np.ndarray, t: np.ndarray,
+                             z: np.ndarray) -> None:
+        """Move every track (``mean``, and the matched tracks' ``prior = mean[t]``, both in place) by
+        ``camera_motion_gain`` times the image motion the matched tracks ``t`` (measured boxes ``z``) agree
+        on: the median of their centre innovations, counted over confirmed tracks with at least
+        ``_COMMON_MOTION_MIN_HITS`` hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS``
+        of them; velocities get the same share per second. One person's manoeuvre moves the median little;
+        a panning camera moves every innovation alike."""
+        settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
+        settled &= self._state.take(t) == _CONF
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
             return
-        rows = t.compress(settled)
-        innov = z.compress(settled, axis=0)[:, :2] - mean.take(rows, axis=0)[:, :2]
-        shift = _column_medians(innov)
-        if self.config.camera_motion_gate > 0 and not self._camera_moves(shift):
+        # a few dozen values: the standard library's median of a list costs less than NumPy's calls
+        xs, ys = (z[:, :2] - prior[:, :2]).compress(settled, axis=0).T.tolist()
+        x, y = statistics.median(xs), statistics.median(ys)
+        if self.config.camera_motion_gate > 0 and not self._camera_moves(x, y):
             return
-        shift *= self.config.camera_motion_gain
-        mean[:, :2] += shift
-        mean[:, 4:6] += shift / self._dt
+        gain = self.config.camera_motion_gain
+        self._camera_moved = True
+        shift = (gain * x, gain * y, 0.0, 0.0, gain * x / self._dt, gain * y / self._dt)
+        mean[:, :6] += shift
+        prior[:, :6] += shift
 
-    def _camera_moves(self, median: np.ndarray) -> bool:
+    def _camera_moves(self, x: float, y: float) -> bool:
         """``camera_motion_gate``: an innovation whiteness test on the matched tracks' common motion. A
         Kalman filter that fits its objects leaves innovations uncorrelated from one update to the next, and
         their median over independent people is noise about zero; a camera whose motion changes gives every
         track the same error for several updates, so the median's lag-1 autocorrelation (running means over
         ``_CAMERA_MOTION_WINDOW_S`` of m_t . m_t-1 and of (|m_t|^2 + |m_t-1|^2) / 2, pairs of consecutive
         updates only) rises towards 1. The gate opens while it is at least ``camera_motion_gate``, after
-        ``_CAMERA_MOTION_WINDOW_S`` of pairs; an update without a pair keeps the last decision."""
-        x, y = median.tolist()
+        ``_CAMERA_MOTION_WINDOW_S`` of pairs; an update without a pair keeps the last decision. ``x, y``: this
+        update's median centre innovation [px]."""
         prev, consecutive = self._common_prev, self._common_prev_update == self._updates - 1
         self._common_prev, self._common_prev_update = (x, y), self._updates
         if prev is not None and consecutive:

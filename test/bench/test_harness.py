@@ -283,3 +283,28 @@ def test_camera_pan_moves_every_box_of_a_frame_alike_and_scores_ours_with_and_wi
     off = res["ros2_tracker_gain_off"][0]["metrics"]["HOTA"]
     assert default > off + 0.01  # the gated gain follows the panning camera (54.7 vs 52.4 measured)
     assert "| **ros2_tracker**, `camera_motion_gain` 0 (off) |" in p.stdout
+
+
+def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_original(tmp_path):
+    # the two folder names stand for any static and moving sequence: the script reads what --data holds
+    from bench import camera_pan
+    from ros2_tracker.synthetic.scene import SceneConfig, generate_scene
+
+    scene = generate_scene(SceneConfig(num_frames=300)).write_mot(tmp_path / "scene", render=False)
+    static = tmp_path / "data" / "Venice-2"
+    (static / "det").mkdir(parents=True)
+    (scene / "seqinfo.ini").replace(static / "seqinfo.ini")
+    (scene / "det" / "det.txt").replace(static / "det" / "det_frcnn.txt")
+    (scene / "gt").rename(static / "gt")
+    camera_pan.panned_copy(static, tmp_path / "data" / "ADL-Rundle-8", 300.0)
+    p = run([sys.executable, "bench/camera_gate.py", "--data", tmp_path / "data", "--no-markdown"],
+            timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    cells = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+             for ln in p.stdout.splitlines() if ln.startswith("| ADL") or ln.startswith("| Venice")}
+    assert cells["Venice-2"][1] == "0.0 %"  # static: the gate never opened
+    assert float(cells["ADL-Rundle-8"][1].split()[0]) > 5.0  # the pan opened it
+    off, on = map(int, cells["Venice-2"][2].split(" → "))
+    assert off == on  # and with the gate shut the output is the one without the gain
+    bad = run([sys.executable, "bench/camera_gate.py", "--data", tmp_path / "none", "--no-markdown"])
+    assert bad.returncode == 2 and "no detections" in bad.stderr

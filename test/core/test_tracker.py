@@ -440,14 +440,21 @@ def test_camera_motion_gate_keeps_a_static_camera_unchanged_and_opens_for_a_pan(
     # and the track lost then follows the image
     pan = {"frames": 80, "hide_from": 50, "accel": 8.0, "top": 1000.0}
     _, plain = _panning_walkers(0.0, **pan)
-    _, opened = _panning_walkers(0.5, gate=0.6, **pan)
+    tracker, opened = _panning_walkers(0.5, gate=0.6, **pan)
     assert abs(opened[-1, 0] - opened[-1, 1]) < abs(plain[-1, 0] - plain[-1, 1]) / 3
+    assert tracker.camera_motion_applied  # still open on the last frame
 
 
-def test_column_medians_equal_numpys():
-    from ros2_tracker.core.tracker import _column_medians
-
-    rng = np.random.default_rng(1)
-    for n in range(1, 12):
-        a = rng.normal(size=(n, 2)) * 10
-        np.testing.assert_array_equal(_column_medians(a), np.median(a, axis=0))
+def test_camera_motion_applied_says_when_the_gate_was_open():
+    rng = np.random.default_rng(0)
+    t = Tracker()  # the defaults: gain 0.5, gate 0.6
+    start, speed = rng.uniform(100, 500, 5), np.array([40.0, -35.0, 25.0, -50.0, 30.0])
+    opened = []
+    for k in range(100):  # two seconds of a static camera, then two of a pan speeding up
+        pan = 0.0 if k < 50 else 0.4 * (k - 50) ** 2
+        truth = np.array([box(start[i] + speed[i] * k / 25.0 - pan, 150 + 25 * i) for i in range(5)])
+        t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=k / 25.0)
+        opened.append(t.camera_motion_applied)
+    assert not any(opened[:50]) and sum(opened[50:]) > 20
+    t.reset()
+    assert not t.camera_motion_applied
