@@ -344,6 +344,7 @@ class Tracker:
         self._common_prev_update = -1
         self._common_lag = self._common_power = self._common_seen_s = 0.0
         self._camera_moved = False  # camera_motion_applied
+        self._typical_dt = 0.0  # camera_motion_gain: running mean of the time steps it saw [s]
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
@@ -824,7 +825,11 @@ class Tracker:
         on: the median of their centre innovations, counted over confirmed tracks with at least
         ``_COMMON_MOTION_MIN_HITS`` hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS``
         of them; velocities get the same share per second. One person's manoeuvre moves the median little;
-        a panning camera moves every innovation alike."""
+        a panning camera moves every innovation alike. The velocity share is per the larger of this time step
+        and half the typical one, so a message a microsecond after the last cannot turn a pixel of innovation
+        into a huge velocity."""
+        dt = self._dt
+        self._typical_dt = dt if not self._typical_dt else self._typical_dt + 0.1 * (dt - self._typical_dt)
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
@@ -836,7 +841,8 @@ class Tracker:
             return
         gain = self.config.camera_motion_gain
         self._camera_moved = True
-        shift = (gain * x, gain * y, 0.0, 0.0, gain * x / self._dt, gain * y / self._dt)
+        step = max(dt, 0.5 * self._typical_dt)
+        shift = (gain * x, gain * y, 0.0, 0.0, gain * x / step, gain * y / step)
         mean[:, :6] += shift
         prior[:, :6] += shift
 

@@ -458,3 +458,20 @@ def test_camera_motion_applied_says_when_the_gate_was_open():
     assert not any(opened[:50]) and sum(opened[50:]) > 20
     t.reset()
     assert not t.camera_motion_applied
+
+
+def test_camera_motion_survives_a_message_a_microsecond_after_the_last():
+    # the gain moves velocities by a share of the common innovation per second: per the typical time step,
+    # not per a near-zero one, or a pixel of detector noise becomes hundreds of thousands of px/s
+    rng = np.random.default_rng(0)
+    start, speed = rng.uniform(100, 500, 5), np.array([40.0, -35.0, 25.0, -50.0, 30.0])
+    t = Tracker(TrackerConfig(camera_motion_gate=0.0))  # the gain always applied
+    for k in range(60):
+        pan = 0.0 if k < 20 else 0.4 * (k - 20) ** 2
+        truth = np.array([box(start[i] + speed[i] * k / 25.0 - pan, 150 + 25 * i) for i in range(5)])
+        t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=k / 25.0)
+    t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=59 / 25.0 + 1e-6)
+    assert t.camera_motion_applied
+    ts = t.update(np.empty((0, 4)), stamp=60 / 25.0)
+    assert len(ts) == 5 and np.abs(ts.velocities[:, :2]).max() < 2000  # the pan itself: 32 px/frame
+    assert np.all(np.abs(ts.boxes_xyxy[:, 0] - truth[:, 0]) < 150)
