@@ -10,8 +10,8 @@ first frames. Without ground truth two things can still be measured on every fra
   (``Tracker.camera_motion_applied``), with the defaults. On a static camera it should stay near 0.
 * ``identities``: the track ids the results file reports, with the defaults and with
   ``camera_motion_gain`` 0 (off). On the same detections, fewer identities for as many reported boxes means
-  fewer broken tracks; the ground truth has far fewer people still (MOT17-10: 57, -13: 110), so a drop
-  towards it is a likely gain, though this is a proxy, not a metric.
+  fewer broken tracks (a person keeps one identity), so a drop is a likely gain, though this is a proxy,
+  not a metric.
 
 Whether a sequence's camera moves is from the sequences' public descriptions (MOTChallenge), not from
 anything computed here. The table goes between ``<!-- bench:camera_gate:start/end -->`` markers.
