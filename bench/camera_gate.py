@@ -30,10 +30,11 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import BENCHMARKS_MD, DATA, command_line, machine_line, markdown_table, update_section
-from ros2_tracker.core.boxes import tlwh_to_xyxy
+from ros2_tracker.core.track import TrackSet
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot
 from ros2_tracker.io.sequence import read_sequence_info
+from ros2_tracker.offline import track_mot_detections
 
 # (folder under DATA, detection file, camera) -- camera as the sequences' public descriptions give it
 SEQUENCES = (
@@ -60,22 +61,19 @@ SEQUENCES = (
 
 
 def track(root: Path, det_name: str, config: TrackerConfig) -> tuple[int, int, float]:
-    """Run the core tracker over every frame; returns (identities reported, boxes reported, share of
-    updates in which the camera motion was applied)."""
+    """Run the core tracker over every frame (as ``ros2-tracker track`` does); returns (identities reported,
+    boxes reported, share of updates in which the camera motion was applied)."""
     fps = read_sequence_info(root).fps
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = read_mot(root / "det" / det_name)
-    boxes = tlwh_to_xyxy(rows.boxes_tlwh)
-    tracker = Tracker(config)
-    ids, n_boxes, applied, updates = set(), 0, 0, 0
-    for frame, idx in rows.by_frame(1, rows.last_frame):
-        reported = tracker.update(boxes[idx], rows.scores[idx], stamp=(frame - 1) / fps).reported()
-        ids.update(reported.ids.tolist())
-        n_boxes += len(reported)
-        applied += tracker.camera_motion_applied
-        updates += 1
-    return len(ids), n_boxes, applied / max(updates, 1)
+    applied: list[bool] = []
+
+    def note(_frame: int, _tracks: TrackSet, tracker: Tracker) -> None:
+        applied.append(tracker.camera_motion_applied)
+
+    result = track_mot_detections(rows, Tracker(config), fps, on_frame=note)
+    return len(set(result.ids.tolist())), len(result.ids), sum(applied) / max(len(applied), 1)
 
 
 def main(argv: list[str] | None = None) -> int:

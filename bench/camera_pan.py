@@ -25,7 +25,6 @@ numbers: ``OUT/results.json``).
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import math
 import shutil
@@ -46,6 +45,7 @@ from bench.common import (
     markdown_table,
     update_section,
 )
+from ros2_tracker.io.sequence import read_sequence_info
 
 DATASETS = {  # run_bench key: the sequence folder it reads
     "tud-campus-frcnn": "TUD-Campus",
@@ -93,9 +93,10 @@ def shift_mot_file(src: Path, dst: Path, fps: float, speed: float) -> None:
 def panned_copy(src: Path, dst: Path, speed: float) -> float:
     """A moving-camera copy of the sequence folder ``src`` (seqinfo.ini, det/*.txt, gt/gt.txt) in ``dst``;
     returns its frame rate."""
-    info = configparser.ConfigParser()
-    info.read(src / "seqinfo.ini")
-    fps = float(info["Sequence"]["frameRate"])
+    info = read_sequence_info(src)
+    if not info.fps_known:  # the pan is in px/s: a guessed frame rate would give another speed
+        raise ValueError(f"{src / 'seqinfo.ini'}: no frameRate")
+    fps = info.fps
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "seqinfo.ini", dst / "seqinfo.ini")
     for det in sorted((src / "det").glob("*.txt")):
