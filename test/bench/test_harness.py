@@ -244,6 +244,55 @@ def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path
     assert box_source(res, gt, det)["det_share"] == 0.5
 
 
+def test_miss_causes_sorts_the_boxes_only_the_peer_covers_by_cause(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.miss_causes import miss_causes
+    from ros2_tracker.core.tracker import TrackerConfig
+
+    def mot(name: str, rows: list[tuple]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(f"{f},{i},{x},0,10,10,{s},-1,-1,-1\n" for f, i, x, s in rows))
+        return path
+
+    # ground-truth persons 1-6 on frame 1 (x = 0, 100, ... 500), person 4 also on frame 2
+    gt = mot("gt.txt", [(1, k + 1, 100 * k, 1) for k in range(6)] + [(2, 4, 300, 1)])
+    det = mot("det.txt", [(1, -1, 100, 0.3), (1, -1, 200, 0.9), (1, -1, 300, 0.9), (1, -1, 400, 0.9),
+                          (2, -1, 300, 0.9)])  # none for person 1; person 2 only at a low score
+    peer = mot("peer.txt", [(1, k + 1, 100 * k, 1) for k in range(5)] + [(2, 4, 300, 1)])  # 1-5, not 6
+    ours = mot("ours.txt", [(1, 1, 205, 1), (1, 2, 500, 1), (2, 3, 300, 1)])  # 3: IoU 1/3; 4 from frame 2
+    counts = miss_causes(ours, peer, gt, det, TrackerConfig())
+    assert counts == {"no det": 1, "low score": 1, "loose box": 1, "later": 1, "other": 1, "ours only": 1}
+    # the threshold comes from the config: person 2's detection can start a track at new_track_score 0.2
+    relaxed = miss_causes(ours, peer, gt, det, TrackerConfig(new_track_score=0.2, high_score=0.2))
+    assert relaxed["low score"] == 0 and relaxed["other"] == 2
+
+
+@pytest.mark.data
+def test_miss_causes_reads_run_bench_results_and_picks_the_best_peer(common, tmp_path):
+    seq = require_data("TUD-Campus")
+    runs = {}
+    for name, extra, hota in (("ros2_tracker", "", 0.5), ("weak", "min_hits: 50\n", 0.1),
+                              ("eager", "min_hits: 1\n", 0.6)):  # stand-ins for peers: ours, configured
+        cfg, res = tmp_path / f"{name}.yaml", tmp_path / f"{name}.txt"
+        cfg.write_text(extra or "{}\n")
+        p = run([REPO / ".venv" / "bin" / "ros2-tracker", "track", "--detections",
+                 seq / "det" / "det_frcnn.txt", "--output", res, "--config", cfg, "--fps", "25"])
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs[name] = [{"tracker": name, "sequence": "TUD-Campus", "results": str(res), "error": None,
+                       "metrics": {"HOTA": hota}}]
+    (tmp_path / "results.json").write_text(json.dumps({"tud-campus-frcnn": runs}))
+    md = tmp_path / "B.md"
+    p = run([sys.executable, "bench/miss_causes.py", "--datasets", "tud-campus-frcnn", "--results", tmp_path,
+             "--markdown", md])
+    assert p.returncode == 0, p.stderr[-2000:]
+    row = next(ln for ln in common.read_section(md, "miss_causes").splitlines() if ln.startswith("| TUD"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "TUD-Campus (tud-campus-frcnn)"
+    assert cells[1:4] == ["eager", "50.0", "60.0"]  # the peer with the best HOTA
+    peer_only, causes = int(cells[4]), [int(c) for c in cells[5:10]]
+    assert peer_only == sum(causes) > 0 and causes[3] > 0  # min_hits 1 reports first detections: "later"
+
+
 @pytest.mark.data
 def test_box_source_reads_run_bench_results(common, tmp_path):
     require_data("TUD-Campus", "det", "det_frcnn.txt")
