@@ -491,12 +491,19 @@ def _motion_predictor(cfg: TrackerConfig, logger: Any) -> Any:
 
 
 def _create_aligner(node: Node) -> Any:
-    """``use_cmc``: the ECC aligner, its parameters (``cmc_*``) declared from ``CmcConfig``."""
+    """``use_cmc``: the ECC aligner of the core tracker."""
+    cmc, aligner = _declare_cmc(node)
+    node.get_logger().info(f"camera-motion compensation: ECC {cmc.cmc_motion}")
+    return aligner
+
+
+def _declare_cmc(node: Node, build: bool = True) -> tuple[Any, Any]:
+    """The camera-motion parameters (``cmc_*``, declared on ``node`` from ``CmcConfig``) and, when ``build``,
+    an ECC aligner made from them (else None)."""
     from ros2_tracker.cmc.ecc import CmcConfig, EccAligner
 
     cmc = declare_config(node, CmcConfig)
-    node.get_logger().info(f"camera-motion compensation: ECC {cmc.cmc_motion}")
-    return EccAligner(cmc)
+    return cmc, EccAligner(cmc) if build else None
 
 
 def _create_tracktor(node: Node) -> Any:
@@ -508,15 +515,14 @@ def _create_tracktor(node: Node) -> Any:
     Raises:
         ConfigError: an invalid parameter, or a model that cannot be loaded (a start-up error).
     """
-    from ros2_tracker.cmc.ecc import CmcConfig, EccAligner
     from ros2_tracker.regression.config import RegressorConfig
     from ros2_tracker.regression.factory import create_regressor
     from ros2_tracker.regression.tracktor import Tracktor, TracktorConfig
 
     cfg = declare_config(node, TracktorConfig)
     regressor = create_regressor(declare_config(node, RegressorConfig))
-    cmc = declare_config(node, CmcConfig)
-    tracktor = Tracktor(regressor, cfg, aligner=EccAligner(cmc) if cfg.cmc else None)
+    cmc, aligner = _declare_cmc(node, build=cfg.cmc)  # declared either way: the parameter set is fixed
+    tracktor = Tracktor(regressor, cfg, aligner=aligner)
 
     def set_config(new: TracktorConfig) -> None:
         tracktor.config = new.replace(cmc=cfg.cmc)  # the aligner is made at start-up
