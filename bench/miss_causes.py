@@ -46,7 +46,8 @@ from ros2_tracker.io.mot import read_mot
 from ros2_tracker.io.params import load_config
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 
-DEFAULT_DATASETS = ("tud-campus-frcnn", "tud-campus-acf", "tud-stadtmitte", "pets09-s3mf1", "mot17", "synthetic")
+DEFAULT_DATASETS = ("tud-campus-frcnn", "tud-campus-acf", "tud-stadtmitte", "pets09-s3mf1", "mot17",
+                    "synthetic")
 CAUSES = ("no det", "low score", "loose box", "later", "other")
 OURS = "ros2_tracker"
 LOOSE_IOU = 0.25
