@@ -829,7 +829,12 @@ class Tracker:
         and half the typical one, so a message a microsecond after the last cannot turn a pixel of innovation
         into a huge velocity."""
         dt = self._dt
-        self._typical_dt = dt if not self._typical_dt else self._typical_dt + 0.1 * (dt - self._typical_dt)
+        typical = self._typical_dt
+        # running mean of the steps, each clipped to [1/2, 2] x the mean: a long gap in the stamps (a paused
+        # bag, a stalled detector) must not inflate it, which would shrink the velocity share for dozens of
+        # updates; a real change of frame rate still takes over within some 15 updates
+        self._typical_dt = dt if not typical else typical + 0.1 * (min(max(dt, 0.5 * typical), 2.0 * typical)
+                                                                    - typical)
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:

@@ -475,3 +475,19 @@ def test_camera_motion_survives_a_message_a_microsecond_after_the_last():
     ts = t.update(np.empty((0, 4)), stamp=60 / 25.0)
     assert len(ts) == 5 and np.abs(ts.velocities[:, :2]).max() < 2000  # the pan itself: 32 px/frame
     assert np.all(np.abs(ts.boxes_xyxy[:, 0] - truth[:, 0]) < 150)
+
+
+def test_camera_motion_time_step_forgets_a_gap_in_the_stamps():
+    # the gain's velocity share is per the typical time step: a two-second gap (a paused bag) must not
+    # inflate it, while a real change of frame rate (25 -> 10 Hz) takes over
+    rng = np.random.default_rng(0)
+    start = rng.uniform(100, 500, 5)
+    t = Tracker(TrackerConfig(camera_motion_gate=0.0))
+    stamps = [k / 25.0 for k in range(30)] + [2.0 + 29 / 25.0 + k / 25.0 for k in range(5)]
+    for s in stamps:
+        truth = np.array([box(start[i], 150 + 25 * i) for i in range(5)])
+        t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=s)
+    assert t._typical_dt == pytest.approx(1 / 25.0, rel=0.3)
+    for k in range(1, 31):
+        t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=stamps[-1] + k / 10.0)
+    assert t._typical_dt == pytest.approx(1 / 10.0, rel=0.1)
