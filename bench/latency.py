@@ -5,7 +5,7 @@ messages at 30 Hz (N boxes on a grid, each swaying sideways, so the tracker keep
 and measures, per frame, the time from ``publish()`` of the detections to the arrival of the
 ``TrackArray`` with the same stamp in this process's subscription callback (after rclpy
 deserialised it). Two targets run one after the other, each as its own process with default
-settings (``rclpy.spin``, SingleThreadedExecutor):
+settings (``spinning.spin_until_shutdown``: a SingleThreadedExecutor, each wait bounded at 0.5 s):
 
 - **relay**: a bare node that subscribes to the detections, converts them to arrays
   (``detections_to_arrays``), builds a TrackArray of the same N tracks with the same trajectory
