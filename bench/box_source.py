@@ -21,8 +21,6 @@ marked 0; in MOT16/17 files pedestrians only, class 1). The table goes between
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -31,7 +29,15 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, OUT, command_line, machine_line, markdown_table, update_section
+from bench.common import (
+    command_line,
+    machine_line,
+    markdown_table,
+    parse_results_args,
+    results_parser,
+    sequence_results,
+    update_section,
+)
 from ros2_tracker.core.assignment import assign
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.costs import iou_matrix
@@ -87,26 +93,11 @@ def box_source(results: Path, gt: Path, detections: Path) -> dict[str, float]:
 
 def collect(results_dir: Path, datasets: list[str]) -> list[tuple[str, str, dict[str, dict[str, float]]]]:
     """(dataset, sequence, {tracker: box_source(...)}) for every scored run in run_bench's results.json."""
-    from bench.common import DATA
-    from bench.run_bench import load_datasets  # a heavy import (the dataset loaders), only when run
-
-    runs = json.loads((results_dir / "results.json").read_text())
-
-    loaded, skipped = load_datasets(datasets, DATA, results_dir)
-    for message in skipped:
-        print(message, file=sys.stderr)
     table = []
-    for ds in loaded:
-        by_tracker = runs.get(ds.key, {})
-        for seq in ds.sequences:
-            cells: dict[str, dict[str, float]] = {}
-            for tracker, tracker_runs in by_tracker.items():
-                for run in tracker_runs:
-                    res = Path(run["results"])
-                    if run["sequence"] == seq.name and not run["error"] and res.is_file():
-                        cells[tracker] = box_source(res, seq.gt, seq.det)
-            if cells:
-                table.append((ds.key, seq.name, cells))
+    for ds, seq, found in sequence_results(results_dir, datasets):
+        cells = {tracker: box_source(res, seq.gt, seq.det) for tracker, (res, _) in found.items()}
+        if cells:
+            table.append((ds.key, seq.name, cells))
     return table
 
 
@@ -133,15 +124,8 @@ def to_markdown(table, argv: list[str] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), metavar="KEY",
-                   help=f"run_bench dataset keys (default: {' '.join(DEFAULT_DATASETS)})")
-    p.add_argument("--results", type=Path, default=OUT / "run_bench", help="run_bench's --out folder")
-    p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD, help="file whose table to update")
-    p.add_argument("--no-markdown", action="store_true", help="do not touch any markdown file")
-    args = p.parse_args(argv)
-    if not (args.results / "results.json").is_file():
-        p.error(f"{args.results / 'results.json'} not found: run bench/run_bench.py first")
+    p = results_parser(__doc__, DEFAULT_DATASETS)
+    args = parse_results_args(p, argv)
     table = collect(args.results, args.datasets)
     if not table:
         p.error("no scored runs of these datasets in the results")

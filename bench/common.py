@@ -7,13 +7,17 @@ new section at the end), so a partial run rewrites only the tables it measured.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
 import shlex
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared"
@@ -90,3 +94,47 @@ def markdown_table(header: list[str], rows: list[list[str]], align: str | None =
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------- scripts that read run_bench's results
+def results_parser(doc: str | None, datasets: Sequence[str]) -> argparse.ArgumentParser:
+    """The options of a script that reads ``bench/run_bench.py``'s results (it runs no tracker):
+    ``--datasets``, ``--results``, ``--markdown``, ``--no-markdown``; add its own, then
+    :func:`parse_results_args`."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=list(datasets), metavar="KEY",
+                   help=f"run_bench dataset keys (default: {' '.join(datasets)})")
+    p.add_argument("--results", type=Path, default=OUT / "run_bench", help="run_bench's --out folder")
+    p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD, help="file whose table to update")
+    p.add_argument("--no-markdown", action="store_true", help="do not touch any markdown file")
+    return p
+
+
+def parse_results_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an error (exit 2) when the results folder holds no ``results.json``."""
+    args = p.parse_args(argv)
+    if not (args.results / "results.json").is_file():
+        p.error(f"{args.results / 'results.json'} not found: run bench/run_bench.py first")
+    return args
+
+
+def sequence_results(results_dir: Path, datasets: list[str]) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
+    """``(dataset, sequence, {tracker: (results file, the tracker's runs of the dataset)})`` for every
+    sequence of ``datasets`` in run_bench's ``results.json``, with the trackers whose run of it succeeded
+    and left its file. Datasets whose data is missing are skipped with a message on stderr."""
+    from bench.run_bench import load_datasets  # a heavy import (the dataset loaders), only when run
+
+    runs = json.loads((results_dir / "results.json").read_text())
+    loaded, skipped = load_datasets(datasets, DATA, results_dir)
+    for message in skipped:
+        print(message, file=sys.stderr)
+    for ds in loaded:
+        by_tracker = runs.get(ds.key, {})
+        for seq in ds.sequences:
+            found = {}
+            for tracker, tracker_runs in by_tracker.items():
+                for run in tracker_runs:
+                    res = Path(run["results"])
+                    if run["sequence"] == seq.name and not run["error"] and res.is_file():
+                        found[tracker] = res, tracker_runs
+            yield ds, seq, found

@@ -25,8 +25,6 @@ between ``<!-- bench:miss_causes:start/end -->`` markers in BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -37,7 +35,15 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.box_source import MATCH_IOU, _scored_ground_truth
-from bench.common import BENCHMARKS_MD, OUT, command_line, machine_line, markdown_table, update_section
+from bench.common import (
+    command_line,
+    machine_line,
+    markdown_table,
+    parse_results_args,
+    results_parser,
+    sequence_results,
+    update_section,
+)
 from ros2_tracker.core.assignment import assign
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.costs import iou_matrix
@@ -122,32 +128,16 @@ def _sequence_hota(tracker_runs: list[dict], name: str) -> float | None:
 
 def collect(results_dir: Path, datasets: list[str], config: TrackerConfig) -> list[list[str]]:
     """One table row per sequence: the best peer there, the HOTA of both, and the causes."""
-    from bench.common import DATA
-    from bench.run_bench import load_datasets  # a heavy import (the dataset loaders), only when run
-
-    runs = json.loads((results_dir / "results.json").read_text())
-    loaded, skipped = load_datasets(datasets, DATA, results_dir)
-    for message in skipped:
-        print(message, file=sys.stderr)
     rows = []
-    for ds in loaded:
-        for seq in ds.sequences:
-            found: dict[str, tuple[Path, float]] = {}  # tracker -> (results file, HOTA on this sequence)
-            for tracker, tracker_runs in runs.get(ds.key, {}).items():
-                hota = _sequence_hota(tracker_runs, seq.name)
-                for run in tracker_runs:
-                    res = Path(run["results"])
-                    ok = not run["error"] and hota is not None and res.is_file()
-                    if run["sequence"] == seq.name and ok:
-                        found[tracker] = res, hota
-            if OURS not in found or len(found) < 2:
-                continue
-            peer = max((t for t in found if t != OURS), key=lambda t: found[t][1])
-            c = miss_causes(found[OURS][0], found[peer][0], seq.gt, seq.det, config)
-            label = seq.name if ds.key == "mot17" else f"{seq.name} ({ds.key})"
-            rows.append([label, peer, f"{100 * found[OURS][1]:.1f}", f"{100 * found[peer][1]:.1f}",
-                         str(sum(c[k] for k in CAUSES)),
-                         *(str(c[k]) for k in CAUSES), str(c["ours only"])])
+    for ds, seq, found in sequence_results(results_dir, datasets):
+        hota = {t: h for t, (_, runs) in found.items() if (h := _sequence_hota(runs, seq.name)) is not None}
+        if OURS not in hota or len(hota) < 2:
+            continue
+        peer = max((t for t in hota if t != OURS), key=hota.__getitem__)
+        c = miss_causes(found[OURS][0], found[peer][0], seq.gt, seq.det, config)
+        label = seq.name if ds.key == "mot17" else f"{seq.name} ({ds.key})"
+        rows.append([label, peer, f"{100 * hota[OURS]:.1f}", f"{100 * hota[peer]:.1f}",
+                     str(sum(c[k] for k in CAUSES)), *(str(c[k]) for k in CAUSES), str(c["ours only"])])
     return rows
 
 
@@ -167,17 +157,10 @@ def to_markdown(rows: list[list[str]], argv: list[str] | None, config: TrackerCo
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), metavar="KEY",
-                   help=f"run_bench dataset keys (default: {' '.join(DEFAULT_DATASETS)})")
-    p.add_argument("--results", type=Path, default=OUT / "run_bench", help="run_bench's --out folder")
+    p = results_parser(__doc__, DEFAULT_DATASETS)
     p.add_argument("--config", type=Path, help="tracker parameter file whose new_track_score applies "
                    "(the one run_bench used; default: the defaults)")
-    p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD, help="file whose table to update")
-    p.add_argument("--no-markdown", action="store_true", help="do not touch any markdown file")
-    args = p.parse_args(argv)
-    if not (args.results / "results.json").is_file():
-        p.error(f"{args.results / 'results.json'} not found: run bench/run_bench.py first")
+    args = parse_results_args(p, argv)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     rows = collect(args.results, args.datasets, config)
     if not rows:
