@@ -334,6 +334,27 @@ def test_camera_pan_moves_every_box_of_a_frame_alike_and_scores_ours_with_and_wi
     assert "| **ros2_tracker**, `camera_motion_gain` 0 (off) |" in p.stdout
 
 
+def test_camera_zoom_scales_every_box_of_a_frame_about_the_image_centre(tmp_path):
+    from bench import camera_pan
+
+    src = tmp_path / "seq"
+    (src / "gt").mkdir(parents=True)
+    (src / "det").mkdir()
+    (src / "seqinfo.ini").write_text("[Sequence]\nframeRate=25\nimWidth=640\nimHeight=480\n")
+    (src / "gt" / "gt.txt").write_text("1,1,300,200,40,80,1,1,1\n76,1,300,200,40,80,1,1,1\n")
+    (src / "det" / "det.txt").write_text("76,-1,320,240,10,20,0.9,-1,-1,-1\n")
+    assert camera_pan.panned_copy(src, tmp_path / "zoom", 30.0, "zoom") == 25.0
+    peak = camera_pan.zoom_peak(30.0)  # frame 76 = 3 s = half the period: the largest scale
+    assert peak == pytest.approx(1.7735, abs=1e-4)
+    gt = np.loadtxt(tmp_path / "zoom" / "gt" / "gt.txt", delimiter=",")
+    np.testing.assert_allclose(gt[0, 2:6], [300, 200, 40, 80])  # frame 1: no zoom yet
+    np.testing.assert_allclose(gt[1, 2:6], [320 - 20 * peak, 240 - 40 * peak, 40 * peak, 80 * peak],
+                               atol=0.006)
+    det = np.loadtxt(tmp_path / "zoom" / "det" / "det.txt", delimiter=",")
+    # its top-left corner is the image centre: it stays
+    np.testing.assert_allclose(det[2:7], [320, 240, 10 * peak, 20 * peak, 0.9], atol=0.006)
+
+
 def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_original(tmp_path):
     # the two folder names stand for any static and moving sequence: the script reads what --data holds
     from bench import camera_pan
