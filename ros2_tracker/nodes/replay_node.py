@@ -54,6 +54,7 @@ IMAGE_QUEUE_DEPTH = 10  # reliable keep-last history of the image publisher (fra
 DETECTIONS_QUEUE_DEPTH = 100  # as the tracker's detections subscription
 ACK_PACING_TIMEOUT_S = 0.1  # rate 0 without a tracker: longest wait for a frame's image to be acknowledged
 END_ACK_TIMEOUT_S = 3.5  # at the end, longest wait for subscribers to acknowledge the last frames
+TRACKS_PUBLISHER_GRACE_S = 1.0  # rate 0 with wait_for_subscribers: longest wait for a tracks publisher
 _NS = 1_000_000_000
 _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
               "detections": "ros2_tracker/msg/Detection2DArray"}
@@ -98,7 +99,8 @@ class ReplayConfig(ConfigBase):
                                 high=2**31 - 1, read_only=True)
     wait_for_subscribers: int = param(0, "Before the first frame, wait until this many subscriptions "
                                       "(image and detections together) matched, e.g. 1 for a tracker or a "
-                                      "detector", low=0, high=1000, read_only=True)
+                                      "detector; at rate 0 then up to 1 s more for a tracks publisher to "
+                                      "show up, if none has yet", low=0, high=1000, read_only=True)
     wait_for_subscribers_timeout_s: float = param(10.0, "Longest wait for wait_for_subscribers", low=0.0,
                                                   high=3600.0, unit="s", read_only=True)
 
@@ -429,10 +431,18 @@ class ReplayNode(Node):
     def _wait_for_tracks_publishers(self, executor: Any) -> None:
         """Rate 0: before the first frame, let the tracks subscription match every tracks publisher the graph
         shows. Discovery lists a publisher before its endpoint has matched ours, and a tracker answering the
-        first frame in between would send that frame's tracks to no one: the lock-step would stall on it."""
+        first frame in between would send that frame's tracks to no one: the lock-step would stall on it.
+        When none is listed yet, wait up to ``TRACKS_PUBLISHER_GRACE_S`` for one: discovery announces a
+        participant's subscriptions and its publications separately, so the tracker whose detections
+        subscription was just matched may not list its tracks publisher yet (the first frames then went
+        out without the lock-step)."""
         sub, topic = self._tracks_sub, self.cfg.tracks_topic
-        if sub is None or not self.count_publishers(topic):
+        if sub is None:
             return
+        if not self.count_publishers(topic):
+            self._spin_until(executor, lambda: self.count_publishers(topic) > 0, TRACKS_PUBLISHER_GRACE_S)
+            if not self.count_publishers(topic):
+                return
         if not self._spin_until(executor, lambda: sub.get_publisher_count() >= self.count_publishers(topic),
                                 self.cfg.wait_for_subscribers_timeout_s):
             matched, listed = sub.get_publisher_count(), self.count_publishers(topic)
