@@ -1,5 +1,7 @@
 """Tracker behaviour: lifecycle, ids, classes, stamps, trajectories, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -491,3 +493,23 @@ def test_camera_motion_time_step_forgets_a_gap_in_the_stamps():
     for k in range(1, 31):
         t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=stamps[-1] + k / 10.0)
     assert t._typical_dt == pytest.approx(1 / 10.0, rel=0.1)
+
+
+def test_a_stamp_jumping_a_day_ahead_retires_the_old_tracks_and_tracking_goes_on():
+    # a source whose clock jumps forward (sim time -> wall time, a bag's gap): the prediction over the gap
+    # must stay finite, the old tracks go (lost longer than max_lost_s) and the same people get new tracks
+    t = Tracker()
+    people = np.array([box(100 + 150 * i, 200) for i in range(4)])
+    for k in range(10):
+        t.update(people + 3.0 * k * np.array([1, 0, 1, 0]), np.full(4, 0.9), stamp=k / 25.0)
+    old = set(t.tracks().ids.tolist())
+    assert len(old) == 4
+    later = 86_400.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-value warnings from the huge step
+        for k in range(5):
+            ts = t.update(people, np.full(4, 0.9), stamp=later + k / 25.0)
+    assert np.all(np.isfinite(ts.boxes_xyxy)) and np.all(np.isfinite(ts.box_variances))
+    assert not old & set(ts.ids.tolist()) and len(ts) == 4
+    assert np.all(ts.states == TrackState.CONFIRMED)
+    np.testing.assert_allclose(ts.boxes_xyxy, people, atol=2.0)
