@@ -378,3 +378,13 @@ def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_origin
     assert off == on  # and with the gate shut the output is the one without the gain
     bad = run([sys.executable, "bench/camera_gate.py", "--data", tmp_path / "none", "--no-markdown"])
     assert bad.returncode == 2 and "no detections" in bad.stderr
+
+
+def test_node_stop_starts_and_stops_tracker_node_with_both_spins(tmp_path):
+    md = tmp_path / "B.md"
+    p = run([sys.executable, "bench/node_stop.py", "--runs", "1", "--markdown", md], timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    table = md.read_text()
+    rows = {ln.split("|")[1].strip(): ln.split("|")[2:4] for ln in table.splitlines() if ln.startswith("| ")}
+    assert rows["**bounded** (the nodes' spin)"] == [" 1 ", " 0 "]  # one SIGTERM, the node stopped
+    assert rows["`rclpy.spin`"][0] == " 1 "  # it may hang (about 1 in 100): not asserted
