@@ -26,13 +26,19 @@ RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 def stop_node(proc: subprocess.Popen, log: Path, timeout: float = 10.0) -> int:
     """SIGTERM ``proc`` (a node started with PYTHONFAULTHANDLER=1, stderr to ``log``) and return its exit
-    status. A node that does not exit within ``timeout`` gets SIGABRT, so Python writes every thread's
-    stack to its log, and the test fails with that log (where it hung), not a bare timeout."""
+    status; see :func:`wait_or_dump` for a node that does not exit within ``timeout``."""
+    proc.terminate()
+    return wait_or_dump(proc, log, timeout, "of SIGTERM")
+
+
+def wait_or_dump(proc: subprocess.Popen, log: Path, timeout: float, after: str = "") -> int:
+    """``proc.wait(timeout)``; a process (started with PYTHONFAULTHANDLER=1, stderr to ``log``) still running
+    then gets SIGABRT, so Python writes every thread's stack to its log, and the test fails with that log
+    (where it hung), not a bare timeout."""
     import signal
 
     import pytest
 
-    proc.terminate()
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -42,8 +48,8 @@ def stop_node(proc: subprocess.Popen, log: Path, timeout: float = 10.0) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        pytest.fail(f"the node did not exit within {timeout:g} s of SIGTERM; its log, with the stacks "
-                    f"at SIGABRT:\n{log.read_text()[-6000:]}")
+        pytest.fail(f"the process did not exit within {timeout:g} s {after}; its log, with the stacks at "
+                    f"SIGABRT:\n{log.read_text()[-6000:]}")
 
 
 class TrackerNodeClient:

@@ -34,6 +34,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rclpy.serialization import deserialize_message  # noqa: E402
+from ros_graph import wait_or_dump  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -55,6 +56,7 @@ def ros_env(tmp: Path, offset: int) -> dict[str, str]:
     env = dict(os.environ)
     env["ROS_DOMAIN_ID"] = str(_DOMAIN_BASE + offset)
     env["ROS_LOG_DIR"] = str(tmp / "ros_log")
+    env["PYTHONFAULTHANDLER"] = "1"  # stacks in the node's log on SIGABRT (ros_graph.wait_or_dump)
     return env
 
 
@@ -337,7 +339,7 @@ def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
     }
     procs = {k: start(m, p, env, tmp_path / f"{k}.log") for k, (m, p, _) in cases.items()}
     for key, proc in procs.items():
-        assert proc.wait(30) == 2, key
+        assert wait_or_dump(proc, tmp_path / f"{key}.log", 30, f"(case {key})") == 2, key
         log = (tmp_path / f"{key}.log").read_text()
         assert cases[key][2] in log and "Traceback" not in log, (key, log)
 
