@@ -49,12 +49,24 @@ MATCH_IOU = 0.5
 SAME_BOX_IOU = 0.999
 
 
-def _boxes_by_frame(rows: MotRows, keep: np.ndarray | None = None) -> dict[int, np.ndarray]:
-    """(N, 4) xyxy boxes per frame of the ``keep`` rows (all when None)."""
-    frames, boxes = rows.frames, tlwh_to_xyxy(rows.boxes_tlwh)
-    if keep is not None:
-        frames, boxes = frames[keep], boxes[keep]
-    return {int(f): boxes[frames == f] for f in np.unique(frames)}
+FrameRows = dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def frames_of(path: Path, *, ground_truth: bool = False, allow_empty: bool = False) -> FrameRows:
+    """A MOTChallenge file as frame -> (xyxy boxes, ids, scores); for ``ground_truth`` only the rows the
+    evaluator scores (:func:`_scored_ground_truth`). Boxes are read as written (no validation)."""
+    rows = read_mot(path, allow_empty=allow_empty, validate_boxes=False, note_unsorted=False)
+    keep = _scored_ground_truth(rows) if ground_truth else np.ones(len(rows), dtype=bool)
+    frames, ids, scores = rows.frames[keep], rows.ids[keep], rows.scores[keep]
+    boxes = tlwh_to_xyxy(rows.boxes_tlwh[keep])
+    return {int(f): (boxes[frames == f], ids[frames == f], scores[frames == f]) for f in np.unique(frames)}
+
+
+def match_to_truth(truth: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluator's one-to-one matching of output boxes to ground-truth boxes (IoU >= 0.5): the (G, O)
+    IoU matrix and the matched (truth, output) index pairs."""
+    iou = iou_matrix(truth, out)
+    return iou, assign(1.0 - iou, 1.0 - MATCH_IOU + 1e-9).matches
 
 
 def _scored_ground_truth(gt: MotRows) -> np.ndarray:
@@ -69,22 +81,19 @@ def _scored_ground_truth(gt: MotRows) -> np.ndarray:
 def box_source(results: Path, gt: Path, detections: Path) -> dict[str, float]:
     """Mean matched IoU with the ground truth, and the share of output boxes that are detections, over the
     frames with ground truth."""
-    gt_rows = read_mot(gt, validate_boxes=False, note_unsorted=False)
-    truth = _boxes_by_frame(gt_rows, _scored_ground_truth(gt_rows))
-    out = _boxes_by_frame(read_mot(results, allow_empty=True, validate_boxes=False))
-    dets = _boxes_by_frame(read_mot(detections, validate_boxes=False, note_unsorted=False))
+    truth = frames_of(gt, ground_truth=True)
+    out = frames_of(results, allow_empty=True)
+    dets = frames_of(detections)
     ious: list[np.ndarray] = []
     same = total = 0
-    for f, g in truth.items():
-        o = out.get(f)
-        if o is None or not len(o):
+    for f, (g, _, _) in truth.items():
+        o = out[f][0] if f in out else np.empty((0, 4))
+        if not len(o):
             continue
-        iou = iou_matrix(g, o)
-        m = assign(1.0 - iou, 1.0 - MATCH_IOU + 1e-9).matches  # the evaluator's IoU >= 0.5
+        iou, m = match_to_truth(g, o)
         ious.append(iou[m[:, 0], m[:, 1]])
-        d = dets.get(f)
-        if d is not None and len(d):
-            same += int((iou_matrix(o, d).max(axis=1) > SAME_BOX_IOU).sum())
+        if f in dets and len(dets[f][0]):
+            same += int((iou_matrix(o, dets[f][0]).max(axis=1) > SAME_BOX_IOU).sum())
         total += len(o)
     matched = np.concatenate(ious) if ious else np.empty(0)
     return {"iou": float(matched.mean()) if len(matched) else float("nan"), "matched": len(matched),

@@ -34,7 +34,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.box_source import MATCH_IOU, _scored_ground_truth
+from bench.box_source import MATCH_IOU, frames_of, match_to_truth
 from bench.common import (
     command_line,
     machine_line,
@@ -44,11 +44,8 @@ from bench.common import (
     sequence_results,
     update_section,
 )
-from ros2_tracker.core.assignment import assign
-from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.costs import iou_matrix
 from ros2_tracker.core.tracker import TrackerConfig
-from ros2_tracker.io.mot import read_mot
 from ros2_tracker.io.params import load_config
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 
@@ -59,22 +56,13 @@ OURS = "ros2_tracker"
 LOOSE_IOU = 0.25
 
 
-def _by_frame(path: Path, keep_gt: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """frame -> (xyxy boxes, ids, scores); for a ground-truth file only the rows the evaluator scores."""
-    rows = read_mot(path, allow_empty=True, validate_boxes=False, note_unsorted=False)
-    keep = _scored_ground_truth(rows) if keep_gt else np.ones(len(rows), dtype=bool)
-    frames, ids, scores = rows.frames[keep], rows.ids[keep], rows.scores[keep]
-    boxes = tlwh_to_xyxy(rows.boxes_tlwh[keep])
-    return {int(f): (boxes[frames == f], ids[frames == f], scores[frames == f]) for f in np.unique(frames)}
-
-
 def _covered(gt_boxes: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
              free: np.ndarray | None = None) -> np.ndarray:
     """Which ground-truth boxes the output covers: one-to-one at IoU >= 0.5 (the evaluator's matching).
     ``free``: when given, cleared (in place) where an output box covers a ground-truth box."""
     hit = np.zeros(len(gt_boxes), dtype=bool)
     if out is not None and len(out[0]):
-        m = assign(1.0 - iou_matrix(gt_boxes, out[0]), 1.0 - MATCH_IOU + 1e-9).matches
+        m = match_to_truth(gt_boxes, out[0])[1]
         hit[m[:, 0]] = True
         if free is not None:
             free[m[:, 1]] = False
@@ -84,8 +72,9 @@ def _covered(gt_boxes: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray
 def miss_causes(ours: Path, peer: Path, gt: Path, detections: Path, config: TrackerConfig) -> dict[str, int]:
     """Counts of ground-truth boxes the peer covers and ours misses, by cause (``CAUSES``), and
     ``ours only``: the boxes ours covers and the peer misses."""
-    truth, dets = _by_frame(gt, keep_gt=True), _by_frame(detections)
-    ours_f, peer_f = _by_frame(ours), _by_frame(peer)
+    truth = frames_of(gt, ground_truth=True, allow_empty=True)
+    dets = frames_of(detections, allow_empty=True)
+    ours_f, peer_f = frames_of(ours, allow_empty=True), frames_of(peer, allow_empty=True)
     spare = {f: np.ones(len(o[0]), dtype=bool) for f, o in ours_f.items()}  # our boxes covering no one
     mine = {f: _covered(g[0], ours_f.get(f), spare.get(f)) for f, g in truth.items()}
     last_cover: dict[int, int] = {}  # ground-truth id -> last frame ours covers it
