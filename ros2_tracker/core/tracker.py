@@ -830,11 +830,14 @@ class Tracker:
         into a huge velocity."""
         dt = self._dt
         typical = self._typical_dt
-        # running mean of the steps, each clipped to [1/2, 2] x the mean: a long gap in the stamps (a paused
-        # bag, a stalled detector) must not inflate it, which would shrink the velocity share for dozens of
-        # updates; a real change of frame rate still takes over within some 15 updates
-        self._typical_dt = dt if not typical else typical + 0.1 * (min(max(dt, 0.5 * typical), 2.0 * typical)
-                                                                    - typical)
+        if typical:
+            # running mean of the steps, each clipped to [1/2, 2] x the mean: a long gap in the stamps (a
+            # paused bag, a stalled detector) must not inflate it, which would shrink the velocity share for
+            # dozens of updates; a real change of frame rate still takes over within some 15 updates
+            clipped = min(max(dt, 0.5 * typical), 2.0 * typical)
+            self._typical_dt = typical + 0.1 * (clipped - typical)
+        else:
+            self._typical_dt = dt
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
