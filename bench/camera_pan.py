@@ -232,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.run_bench import write_synthetic_suite
 
         write_synthetic_suite(args.out / "source" / HELD_OUT)
-    results = {s: run_speed(s, args.datasets, args) for s in sorted({0.0, *args.speeds})}
+    try:
+        results = {s: run_speed(s, args.datasets, args) for s in sorted({0.0, *args.speeds})}
+    except ValueError as exc:  # a sequence without the frame rate (or, for a zoom, the image size)
+        print(f"camera_pan: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({f"{s:g}": r for s, r in results.items()}, indent=1))
     from bench.run_bench import load_run_peer

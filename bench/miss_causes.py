@@ -44,6 +44,7 @@ from bench.common import (
     sequence_results,
     update_section,
 )
+from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.costs import iou_matrix
 from ros2_tracker.core.tracker import TrackerConfig
 from ros2_tracker.io.params import load_config
@@ -150,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, help="tracker parameter file whose new_track_score applies "
                    "(the one run_bench used; default: the defaults)")
     args = parse_results_args(p, argv)
-    config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
+    try:
+        config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
+    except ConfigError as exc:
+        p.error(f"--config: {exc}")
     rows = collect(args.results, args.datasets, config)
     if not rows:
         p.error("no sequence with results of ours and a peer in these datasets")

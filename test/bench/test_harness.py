@@ -388,3 +388,20 @@ def test_node_stop_starts_and_stops_tracker_node_with_both_spins(tmp_path):
     rows = {ln.split("|")[1].strip(): ln.split("|")[2:4] for ln in table.splitlines() if ln.startswith("| ")}
     assert rows["**bounded** (the nodes' spin)"] == [" 1 ", " 0 "]  # one SIGTERM, the node stopped
     assert rows["`rclpy.spin`"][0] == " 1 "  # it may hang (about 1 in 100): not asserted
+
+
+def test_miss_causes_and_camera_zoom_reject_bad_input_in_one_line(tmp_path):
+    (tmp_path / "results.json").write_text("{}")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    new_track_score: -1\n")
+    p = run([sys.executable, "bench/miss_causes.py", "--results", tmp_path, "--config", bad, "--no-markdown"])
+    assert p.returncode == 2 and "new_track_score" in p.stderr and "Traceback" not in p.stderr
+    seq = tmp_path / "data" / "TUD-Stadtmitte"  # a sequence without the image size a zoom needs
+    (seq / "gt").mkdir(parents=True)
+    (seq / "det").mkdir()
+    (seq / "seqinfo.ini").write_text("[Sequence]\nframeRate=25\n")
+    (seq / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,-1,-1,-1\n")
+    (seq / "det" / "det_frcnn.txt").write_text("1,-1,10,10,20,40,0.9,-1,-1,-1\n")
+    p = run([sys.executable, "bench/camera_pan.py", "--motion", "zoom", "--datasets", "tud-stadtmitte",
+             "--trackers", "--no-markdown", "--data", tmp_path / "data", "--out", tmp_path / "out"])
+    assert p.returncode == 2 and "imWidth" in p.stderr and "Traceback" not in p.stderr
