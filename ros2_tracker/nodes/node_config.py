@@ -49,6 +49,11 @@ class TrackerNodeConfig(ConfigBase):
     image_wait_s: float = param(0.5, "With use_images: longest wait of a detection message for its "
                                 "image before it is tracked without it", low=0.0, high=10.0, unit="s",
                                 read_only=True)
+    late_tolerance_s: float = param(0.5, "A detection message stamped at most this much before the last "
+                                    "tracked one is late (a reordering transport, a detector with several "
+                                    "workers): it is dropped and the tracks are kept; further back (a looped "
+                                    "bag, a restarted source), or three late messages in a row, the tracker "
+                                    "is reset (0: every step back resets)", low=0.0, high=3600.0, unit="s")
     marker_scale: float = param(0.01, "Markers: image pixels are drawn on a plane, x = u * scale, "
                                 "y = -v * scale", low=1e-6, high=100.0, unit="m/px")
     use_appearance: bool = param(False, "Embed every detection's image crop with the re-ID model "

@@ -61,8 +61,10 @@ exits with status 2; run-time changes are validated the same way, and accepted t
 take effect at the next update without losing tracks (:meth:`Tracker.set_config`).
 
 Bad input never stops the node: invalid boxes (NaN, inf, size <= 0) are dropped and counted, stamps
-that go backwards (a looped bag) reset the tracker, undecodable images are skipped (and the frame
-tracked without appearance); each case logs a throttled warning.
+a little behind the last tracked ones (at most ``late_tolerance_s``: a reordering transport, a detector
+with several workers) are dropped as late and the tracks kept, stamps further back (a looped bag, a
+restarted source) or three late messages in a row reset the tracker, undecodable images are skipped (and
+the frame tracked without appearance); each case logs a throttled warning.
 
 Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config/tracker.yaml``.
 """
@@ -164,6 +166,45 @@ class StampPairer:
                 or (self._newest_image is not None and self._newest_image > stamp))
 
 
+class StampOrder:
+    """What a message's stamp means for a tracker that only moves forward in time (pure logic, no ROS).
+
+    A stamp at or after the last accepted one is in order. One earlier by at most ``tolerance_ns`` is a
+    late message (a transport that reorders, a detector with several workers): the tracks cannot go back
+    in time, so the message is dropped and the tracks are kept. An earlier stamp beyond the tolerance (a
+    looped bag, a restarted source), or ``late_in_a_row`` late messages in a row (a short bag looping),
+    starts a new timeline: the caller resets its tracker, and the stamp is accepted.
+
+    Attributes:
+        late: late messages so far.
+    """
+
+    IN_ORDER, LATE, NEW_TIMELINE = "in order", "late", "new timeline"
+
+    def __init__(self, late_in_a_row: int = 3) -> None:
+        self._last: int | None = None
+        self._late_in_a_row, self._run = late_in_a_row, 0
+        self.late = 0
+
+    def check(self, stamp_ns: int, tolerance_ns: int) -> str:
+        """Classify ``stamp_ns`` (IN_ORDER, LATE or NEW_TIMELINE); every verdict but LATE accepts it."""
+        last = self._last
+        if last is not None and stamp_ns < last:
+            self._run += 1
+            if last - stamp_ns <= tolerance_ns and self._run < self._late_in_a_row:
+                self.late += 1
+                return self.LATE
+            verdict = self.NEW_TIMELINE
+        else:
+            verdict = self.IN_ORDER
+        self._last, self._run = stamp_ns, 0
+        return verdict
+
+    def behind_s(self, stamp_ns: int) -> float:
+        """How far ``stamp_ns`` lies before the last accepted stamp [s] (0 when not before it)."""
+        return max(0, (self._last or 0) - stamp_ns) * 1e-9
+
+
 class TrackerNode(Node):
     """The tracker node; see the module docstring for topics and parameters.
 
@@ -177,6 +218,7 @@ class TrackerNode(Node):
         self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
+        self._stamp_order = StampOrder()
         self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
@@ -228,6 +270,8 @@ class TrackerNode(Node):
 
     def _process(self, msg: Any, image: Image | None) -> None:
         """One detection message: convert -> (embed) -> update -> publish tracks, timing, markers, image."""
+        if not self._in_order(msg):
+            return
         if self._tracktor is not None:
             self._process_tracktor(msg, image)
             return
@@ -261,6 +305,29 @@ class TrackerNode(Node):
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    def _in_order(self, msg: Any) -> bool:
+        """Apply :class:`StampOrder` to a detection message: False for a late one (dropped, warning); a
+        new timeline resets the tracker (or Tracktor) and the camera-motion aligner (warning)."""
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        behind_s = self._stamp_order.behind_s(stamp_ns)
+        verdict = self._stamp_order.check(stamp_ns, round(self._cfg.late_tolerance_s * 1e9))
+        if verdict == StampOrder.LATE:
+            self.get_logger().warning(
+                f"detections at stamp {stamp_ns * 1e-9:.6f} arrived {behind_s:.3f} s behind the last "
+                f"tracked ones: dropped as late ({self._stamp_order.late} so far; within late_tolerance_s, "
+                f"the tracks are kept)", throttle_duration_sec=_THROTTLE_S)
+            return False
+        if verdict == StampOrder.NEW_TIMELINE:
+            self.get_logger().warning(
+                f"time went backwards by {behind_s:.3f} s at stamp {stamp_ns * 1e-9:.6f} (looped bag or "
+                f"restarted source?); resetting the tracker", throttle_duration_sec=_THROTTLE_S)
+            self._tracker.reset()
+            if self._tracktor is not None:
+                self._tracktor.reset()
+            if self._aligner is not None:
+                self._aligner.reset()
+        return True
 
     def _compensate_camera_motion(self, det: DetectionArrays, image: Image | None,
                                   bgr: np.ndarray | None) -> tuple[np.ndarray | None, float]:

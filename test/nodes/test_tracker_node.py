@@ -35,7 +35,7 @@ from ros2_tracker.nodes.conversions import (  # noqa: E402
     vision_msgs_available,
 )
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
-from ros2_tracker.nodes.tracker_node import StampPairer  # noqa: E402
+from ros2_tracker.nodes.tracker_node import StampOrder, StampPairer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FPS = 30.0
@@ -80,6 +80,21 @@ def test_pairer_bounds_images_and_handles_a_looped_source():
     assert p2.add_detections(60, "det60", 0.0) == []
     p2.add_image(1, "img1", 0.1)  # stamps restart: stored images are stale
     assert p2.add_detections(1, "det1", 0.1) == [("det60", None), ("det1", "img1")]
+
+
+def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
+    order, tol = StampOrder(late_in_a_row=3), 500
+    assert [order.check(s, tol) for s in (1000, 2000, 2000)] == [StampOrder.IN_ORDER] * 3  # equal: in order
+    assert order.behind_s(1700) == pytest.approx(300e-9)
+    assert order.check(1700, tol) == StampOrder.LATE  # 300 ns behind: dropped, 2000 stays the last
+    assert order.check(1600, tol) == StampOrder.LATE and order.late == 2
+    assert order.check(2100, tol) == StampOrder.IN_ORDER  # the run of late messages ends
+    assert order.check(1000, tol) == StampOrder.NEW_TIMELINE  # 1100 ns back: a looped source
+    assert order.check(1010, tol) == StampOrder.IN_ORDER  # the new timeline is accepted
+    # a short loop (every step back within the tolerance): the third late message in a row resets
+    assert [order.check(s, tol) for s in (1200, 1000, 1100, 1050)] == [
+        StampOrder.IN_ORDER, StampOrder.LATE, StampOrder.LATE, StampOrder.NEW_TIMELINE]
+    assert order.check(0, 0) == StampOrder.NEW_TIMELINE  # tolerance 0: every step back resets
 
 
 # ------------------------------------------------------------------------------- node process
@@ -200,7 +215,15 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
         bad = bgr_to_image_msg(np.zeros((H, W, 3), np.uint8), Image, "bgr8")
         bad.height = H + 7  # data no longer matches step * height
         h.frame(T0 + (k + 2) / FPS, truth(k + 2)[:1], image=bad)
-    back = track_array_to_arrays(h.frame(T0 + 1.0, truth(0)[:1]))  # stamp went backwards: reset
+    # a late message (half a frame behind the last tracked one) is dropped: no TrackArray for it, and
+    # the next frame still has the same tracks (the tracker was not reset)
+    late_stamp = seconds_to_stamp(T0 + (k + 0.5) / FPS)
+    h.det_pub.publish(arrays_to_detections(truth(k)[:1], np.full(1, 0.9), np.zeros(1, int),
+                                           Header(frame_id="camera", stamp=late_stamp), msgs))
+    kept = track_array_to_arrays(h.frame(T0 + (k + 3) / FPS, np.vstack([truth(k + 3)[:1], c_box])))
+    assert sorted(kept.ids.tolist()) == live
+    assert stamp_to_ns(late_stamp) not in {stamp_to_ns(t.header.stamp) for t in h.tracks}
+    back = track_array_to_arrays(h.frame(T0 + 1.0, truth(0)[:1]))  # 0.6 s back (> late_tolerance_s): reset
     assert not set(back.ids.tolist()) & set(live)  # the old tracks are gone
     again = track_array_to_arrays(h.frame(T0 + 1.0 + 1 / FPS, truth(1)[:1]))
     assert len(again.ids) == 1 and again.ids[0] > c_id  # a new track: ids are never reused
@@ -219,7 +242,8 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     text = log.read_text()
     assert "dropped 2 of 4 detections" in text
     assert "detection scores reach 12" in text and "ROS parameters of this node" in text
-    assert "time went backwards" in text and "resetting the tracker" in text
+    assert "s behind the last tracked ones: dropped as late (1 so far" in text
+    assert "time went backwards by 0.600 s" in text and "resetting the tracker" in text
     if use_images:
         assert "cannot use the image" in text and "data has" in text
 
