@@ -109,31 +109,42 @@ _THROTTLE_S = 2.0
 class StampPairer:
     """Pairs detection messages with images of exactly the same stamp (pure logic, no ROS).
 
-    Detection messages are released in arrival order, each with its image or with None when the
-    image is given up on: a newer image arrived, more than ``max_pending`` messages wait, or it
-    waited ``max_wait_s``. At most ``image_queue_size`` unpaired images are kept (oldest dropped).
+    Detection messages are released in stamp order, each with its image or with None when the image is
+    given up on: a newer image arrived, more than ``max_pending`` messages wait, or it waited
+    ``max_wait_s``. At most ``image_queue_size`` unpaired images are kept (oldest dropped). A message or
+    an image stamped at most ``tolerance_ns`` before the newest one of its kind is late (a reordering
+    transport) and takes its place in stamp order; a step further back (a looped bag) drops what was
+    waiting for the old timeline: the stored images, and the pending messages' chance of an image.
 
     Args:
         image_queue_size: images kept while waiting for their detections.
         max_pending: detection messages kept waiting for their images (0: never wait).
         max_wait_s: longest wait of a detection message [s].
+        tolerance_ns: how late a message or image may be and still be sorted in [ns] (the node's
+            ``late_tolerance_s``; an attribute, changeable between calls).
     """
 
-    def __init__(self, image_queue_size: int, max_pending: int, max_wait_s: float) -> None:
+    def __init__(self, image_queue_size: int, max_pending: int, max_wait_s: float,
+                 tolerance_ns: int = 0) -> None:
         self._images: OrderedDict[int, Any] = OrderedDict()
         self._pending: deque[tuple[int, Any, float]] = deque()
         self._newest_image: int | None = None
         self._queue_size, self._max_pending, self._max_wait = image_queue_size, max_pending, max_wait_s
+        self.tolerance_ns = tolerance_ns
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def add_image(self, stamp_ns: int, image: Any, now: float) -> list[tuple[Any, Any]]:
         """Store an image; returns the (detections, image or None) pairs now ready, in order."""
-        if self._newest_image is not None and stamp_ns < self._newest_image:
+        newest = self._newest_image
+        if newest is not None and stamp_ns < newest - self.tolerance_ns:
             self._images.clear()  # stamps went back (looped bag): the stored images are stale
-        self._newest_image = stamp_ns
+            newest = None
         self._images[stamp_ns] = image
+        if newest is not None and stamp_ns < newest:  # late: into stamp order (a few dozen entries)
+            self._images = OrderedDict(sorted(self._images.items()))
+        self._newest_image = stamp_ns if newest is None else max(newest, stamp_ns)
         while len(self._images) > self._queue_size:
             self._images.popitem(last=False)
         return self.release(now)
@@ -141,10 +152,17 @@ class StampPairer:
     def add_detections(self, stamp_ns: int, detections: Any, now: float) -> list[tuple[Any, Any]]:
         """Queue a detection message; returns the pairs now ready, in order."""
         out = []
-        if self._pending and stamp_ns < self._pending[-1][0]:  # stamps went back: flush the old loop
-            out = [(d, self._images.pop(s, None)) for s, d, _ in self._pending]
-            self._pending.clear()
-        self._pending.append((stamp_ns, detections, now))
+        entry = (stamp_ns, detections, now)
+        if self._pending and stamp_ns < self._pending[-1][0]:
+            if self._pending[-1][0] - stamp_ns > self.tolerance_ns:  # stamps went back: flush the old loop
+                out = [(d, self._images.pop(s, None)) for s, d, _ in self._pending]
+                self._pending.clear()
+                self._pending.append(entry)
+            else:  # late: into stamp order
+                at = next(i for i, (s, _, _) in enumerate(self._pending) if s > stamp_ns)
+                self._pending.insert(at, entry)
+        else:
+            self._pending.append(entry)
         return out + self.release(now)
 
     def release(self, now: float) -> list[tuple[Any, Any]]:
@@ -244,7 +262,8 @@ class TrackerNode(Node):
                                                                  reliability=ReliabilityPolicy.RELIABLE))
         self._pairer: StampPairer | None = None
         if cfg.use_images:
-            self._pairer = StampPairer(cfg.image_queue_size, cfg.max_pending_detections, cfg.image_wait_s)
+            self._pairer = StampPairer(cfg.image_queue_size, cfg.max_pending_detections, cfg.image_wait_s,
+                                       round(cfg.late_tolerance_s * 1e9))
             self.create_subscription(Image, cfg.image_topic, self._on_image,
                                      qos_profile(cfg.image_qos, cfg.image_queue_size))
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer)
@@ -537,6 +556,8 @@ class TrackerNode(Node):
 
     def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
         old, self._cfg = self._cfg, cfg
+        if self._pairer is not None:
+            self._pairer.tolerance_ns = round(cfg.late_tolerance_s * 1e9)
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
             self._swap_embedder(cfg.embedder_config())
 

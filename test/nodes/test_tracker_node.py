@@ -82,6 +82,25 @@ def test_pairer_bounds_images_and_handles_a_looped_source():
     assert p2.add_detections(1, "det1", 0.1) == [("det60", None), ("det1", "img1")]
 
 
+def test_pairer_sorts_late_messages_and_images_within_the_tolerance():
+    p = StampPairer(image_queue_size=5, max_pending=5, max_wait_s=1.0, tolerance_ns=50)
+    assert p.add_detections(20, "det20", 0.0) == []
+    assert p.add_detections(10, "det10", 0.0) == []  # 10 ns late: waits before det20, not a new loop
+    assert p.add_image(10, "img10", 0.0) == [("det10", "img10")]
+    assert p.add_image(30, "img30", 0.0) == [("det20", None)]  # a newer image came: det20's is given up
+    assert p.add_image(25, "img25", 0.0) == []  # a late image is kept, in order, with the newer one
+    assert p.add_detections(25, "det25", 0.0) == [("det25", "img25")]
+    assert p.add_detections(30, "det30", 0.0) == [("det30", "img30")]
+    # beyond the tolerance: a new timeline (looped bag): stored images dropped, pending ones flushed
+    p.add_image(40, "img40", 0.0)
+    assert p.add_detections(45, "det45", 0.0) == []
+    p.add_image(-100, "img-100", 0.1)
+    assert p.add_detections(-100, "det-100", 0.1) == [("det45", None), ("det-100", "img-100")]
+    p.tolerance_ns = 0  # as the node sets it when late_tolerance_s changes: every step back is a loop
+    assert p.add_detections(-90, "det-90", 0.1) == []
+    assert p.add_detections(-95, "det-95", 0.1) == [("det-90", None)]
+
+
 def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
     order, tol = StampOrder(late_in_a_row=3), 500
     assert [order.check(s, tol) for s in (1000, 2000, 2000)] == [StampOrder.IN_ORDER] * 3  # equal: in order
