@@ -838,6 +838,8 @@ class Tracker:
             self._typical_dt = typical + 0.1 * (clipped - typical)
         else:
             self._typical_dt = dt
+        if len(t) < _COMMON_MOTION_MIN_TRACKS:
+            return
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
         if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
@@ -950,12 +952,14 @@ class Tracker:
 
     def _retire(self) -> None:
         cfg = self.config
+        # only lost tracks can be too old: every other track was matched now (last = stamp), and a tentative
+        # one without a match is retired anyway
         if self._emb.shape[1]:
             keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
             too_old = self._stamp - self._last > keep_for
         else:
             too_old = self._stamp - self._last > cfg.max_lost_s
-        stale = self._missed_tentative | ((self._state == _LOST) & too_old)
+        stale = self._missed_tentative | too_old
         if np.count_nonzero(stale):
             keep = (~stale).nonzero()[0]
             for name in self._per_track_arrays():
