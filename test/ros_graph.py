@@ -137,10 +137,13 @@ class TrackerNodeClient:
         except OSError as e:
             return f"(unreadable: {e})"
 
-    def set_parameter(self, name: str, value: float | str, timeout: float):
-        """Set one double or string parameter of tracker_node; returns its SetParametersResult."""
+    def set_parameter(self, name: str, value: float | int | str, timeout: float):
+        """Set one double, integer or string parameter of tracker_node (by the value's Python type);
+        returns its SetParametersResult."""
         if isinstance(value, str):
             v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        elif isinstance(value, int):
+            v = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
         else:
             v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
         future = self.params.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=v)]))

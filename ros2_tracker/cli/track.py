@@ -181,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
         args.timing.write_text(json.dumps(timing))
     if tracker.dropped_detections:
         print(f"warning: {tracker.dropped_detections} invalid detections dropped", file=sys.stderr)
+    if tracker.excess_detections:
+        print(f"warning: {tracker.excess_detections} detections not tracked: frames with more than "
+              f"max_detections ({config.max_detections}) keep the highest-scoring", file=sys.stderr)
     if appearance is not None and appearance.frames_without_appearance:
         print(f"warning: {appearance.frames_without_appearance} frames tracked without appearance, e.g. "
               f"{appearance.problems[0]}", file=sys.stderr)

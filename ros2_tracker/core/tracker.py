@@ -64,7 +64,7 @@ from ros2_tracker.core.motion import (
 )
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 
-__all__ = ["StampError", "Tracker", "TrackerConfig", "score_scale_warning"]
+__all__ = ["StampError", "Tracker", "TrackerConfig", "score_scale_warning", "strongest"]
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
@@ -110,6 +110,12 @@ def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return m if len(cols) == m.shape[1] else m.take(cols, axis=1)
 
 
+def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
+    """Rows of the ``limit`` highest ``scores``, ascending (ties: the earlier rows): the detections an
+    update keeps under ``max_detections``."""
+    return np.sort(np.argsort(-np.asarray(scores), kind="stable")[:limit])
+
+
 class StampError(ValueError):
     """A stamp went backwards (e.g. a looped bag). Call :meth:`Tracker.reset` to start over."""
 
@@ -135,6 +141,10 @@ class TrackerConfig(ConfigBase):
                                        "neighbour's confident one; 'second_stage' offers them afterwards "
                                        "to the confirmed tracks left unmatched (ByteTrack)",
                                        choices=("joint", "second_stage"))
+    max_detections: int = param(2000, "Most detections one update uses: beyond it only the highest-"
+                                "scoring are tracked and the rest counted (a guard against a detector "
+                                "without non-maximum suppression, whose piles of boxes make assignment "
+                                "costly; crowded scenes hold a few hundred people)", low=1, high=10_000_000)
     tentative_match_iou: float = param(0.3, "Minimum IoU to match a detection to a tentative track",
                                        low=0.0, high=1.0)
     min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
@@ -316,6 +326,8 @@ class Tracker:
         self._innov_sum, self._innov_count = 0.0, 0  # measurement noise estimate (see reset)
         self.set_config(config)
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
+        self.excess_detections = 0  # valid boxes beyond max_detections in a frame, not tracked
+        self._kept: np.ndarray | None = None  # this frame's input rows in use, None when all of them
         self._next_id = 1
         self._multi_class = False
         self._feat_ok = np.empty(0, dtype=bool)  # this frame's detections with a usable embedding
@@ -392,7 +404,8 @@ class Tracker:
 
         Args:
             boxes_xyxy: (D, 4) detection boxes [px]; invalid rows (NaN, inf, width or height <= 0)
-                are dropped and counted in ``dropped_detections``.
+                are dropped and counted in ``dropped_detections``; beyond ``max_detections`` valid
+                rows only the highest-scoring are used, the rest counted in ``excess_detections``.
             scores: (D,) detection scores; 1.0 when None.
             classes: (D,) integer class ids; 0 when None.
             stamp: time of the frame [s]; must not be earlier than the previous one.
@@ -548,10 +561,20 @@ class Tracker:
             raise ValueError(f"boxes ({n}), scores ({len(det_scores)}), classes ({len(det_cls)}) and "
                              f"features ({None if feats is None else feats.shape}) must have the same length")
         ok = valid_box_mask(boxes, det_scores)
-        if np.count_nonzero(ok) != n:  # rare: the common all-valid frame costs only the mask
-            self.dropped_detections += int(n - ok.sum())
-            boxes, det_scores, det_cls = boxes[ok], det_scores[ok], det_cls[ok]
-            feats = None if feats is None else feats[ok]
+        n_ok = int(np.count_nonzero(ok))
+        kept = None  # the input rows in use, when not all of them
+        if n_ok != n:  # rare: the common all-valid frame costs only the mask
+            self.dropped_detections += n - n_ok
+            kept = ok.nonzero()[0]
+        cap = self.config.max_detections
+        if n_ok > cap:  # rarer still: a detector without non-maximum suppression?
+            rows = np.arange(n) if kept is None else kept
+            kept = rows.take(strongest(det_scores.take(rows), cap))
+            self.excess_detections += n_ok - cap
+        if kept is not None:
+            boxes, det_scores, det_cls = boxes.take(kept, axis=0), det_scores.take(kept), det_cls.take(kept)
+            feats = None if feats is None else feats.take(kept, axis=0)
+        self._kept = kept  # det_indices name input rows
         if feats is not None:
             feats = self._check_features(appearance.normalise(feats))
             self._feat_ok = feats.any(axis=1)  # all-zero rows: no appearance for that detection
@@ -791,7 +814,7 @@ class Tracker:
         cfg = self.config
         t, d = matches[:, 0], matches[:, 1]
         det = _filled(len(self._ids), -1, np.int64)
-        det[t] = d
+        det[t] = d if self._kept is None else self._kept.take(d)  # as rows of the caller's input
         self._det = det
         matched = det >= 0
         if len(t):
@@ -920,7 +943,8 @@ class Tracker:
         self._next_id += n
         confirm = self.config.min_hits <= 1 or (self.config.confirm_first_frame and self._updates == 1)
         state = _filled(n, _CONF if confirm else _TENT, np.int8)
-        self._append(ids, det_cls[new], state, mean, cov, det_scores[new], new)
+        self._append(ids, det_cls[new], state, mean, cov, det_scores[new],
+                     new if self._kept is None else self._kept.take(new))
         dim = self._emb.shape[1]
         if dim:  # appearance memory exists once features have come (see _check_features)
             emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)

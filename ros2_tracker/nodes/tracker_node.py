@@ -88,7 +88,7 @@ from visualization_msgs.msg import MarkerArray
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
-from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning
+from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning, strongest
 from ros2_tracker.nodes.conversions import (
     DetectionArrays,
     detections_to_arrays,
@@ -300,6 +300,7 @@ class TrackerNode(Node):
             self.get_logger().warning(
                 f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
                 f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
+        det = self._cap_detections(det)
         want_image = image is not None and self._image_pub.get_subscription_count() > 0
         bgr, features, embed_s = None, None, None
         if self._embedder is not None:
@@ -324,6 +325,20 @@ class TrackerNode(Node):
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    def _cap_detections(self, det: DetectionArrays) -> DetectionArrays:
+        """At most ``max_detections`` detections (the highest-scoring, as the tracker keeps them), taken
+        before any embedding."""
+        cap = self._tracker.config.max_detections
+        if len(det.scores) <= cap:
+            return det
+        self.get_logger().warning(
+            f"{len(det.scores)} detections at stamp {det.stamp_s:.6f}, more than max_detections ({cap}): "
+            f"tracking the {cap} highest-scoring (is the detector's non-maximum suppression on?)",
+            throttle_duration_sec=_THROTTLE_S)
+        rows = strongest(det.scores, cap)
+        return det._replace(boxes_xyxy=det.boxes_xyxy[rows], scores=det.scores[rows],
+                            classes=det.classes[rows])
 
     def _in_order(self, msg: Any) -> bool:
         """Apply :class:`StampOrder` to a detection message: False for a late one (dropped, warning); a

@@ -51,6 +51,17 @@ def test_config_file_is_applied(tmp_path):
     assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object never starts a track
 
 
+def test_frames_beyond_max_detections_keep_the_highest_scoring_with_a_warning(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("max_detections: 1\n")
+    out = tmp_path / "res.txt"
+    r = run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg)
+    assert r.returncode == 0, r.stderr
+    assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object is never tracked
+    assert "20 detections not tracked: frames with more than max_detections (1)" in r.stderr
+
+
 def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path):
     # ACF-style scores (MOT15 public detections reach ~120): the default thresholds assume [0, 1]
     rows = [(f, -1, x, y, w, h, s * 100, -1, -1, -1) for f, _, x, y, w, h, s, *_ in walking_dets()]

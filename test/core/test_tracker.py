@@ -264,6 +264,39 @@ def test_invalid_boxes_are_dropped_and_counted():
     assert t.dropped_detections == 4
 
 
+def test_det_indices_name_the_callers_rows_when_invalid_ones_are_dropped():
+    t = Tracker(TrackerConfig(min_hits=1))
+    nan = [np.nan, 0, 10, 10]
+    ts = t.update(np.array([nan, box(100, 200), nan, box(400, 200)]), stamp=0.0)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [1, 3]  # new tracks
+    ts = t.update(np.array([box(402, 200), nan, box(101, 200)]), stamp=0.1)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [2, 0]  # matched ones
+
+
+def test_max_detections_keeps_the_highest_scoring_and_counts_the_rest():
+    t = Tracker(TrackerConfig(min_hits=1, max_detections=3))
+    dets = np.array([box(100 + 100 * i, 200) for i in range(6)])
+    ts = t.update(dets, np.array([0.7, 0.9, 0.8, 0.95, 0.6, 0.9]), stamp=0.0)
+    assert ts.det_indices.tolist() == [1, 3, 5] and t.excess_detections == 3  # 0.95, 0.9, 0.9 kept
+    dets[0] = np.nan  # an invalid row does not count against the limit
+    ts = t.update(dets, np.array([0.99, 0.7, 0.8, 0.95, 0.6, 0.9]), stamp=0.1)
+    assert sorted(ts.det_indices.tolist()) == [-1, 2, 3, 5] and t.excess_detections == 5
+    assert t.dropped_detections == 1
+
+
+def test_a_frame_of_ten_thousand_piled_boxes_is_capped():
+    # a detector without non-maximum suppression: every box overlaps every other; uncapped, the second
+    # update's assignment of 10,000 tracks to 10,000 detections takes tens of seconds and gigabytes
+    rng = np.random.default_rng(0)
+    pile = np.tile(box(500, 300), (10_000, 1)) + rng.normal(0, 2, (10_000, 4))
+    t = Tracker(TrackerConfig(max_detections=200))
+    for k in range(2):
+        ts = t.update(pile + rng.normal(0, 1, pile.shape), rng.uniform(0.5, 1, 10_000), stamp=0.1 * k)
+    assert len(ts) <= 400 and t.excess_detections == 2 * 9_800
+    with pytest.raises(ConfigError, match="max_detections"):
+        TrackerConfig(max_detections=0)
+
+
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="same length"):
         Tracker().update(np.array([box(1, 2)]), np.array([0.9, 0.8]), stamp=0.0)

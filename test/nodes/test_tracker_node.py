@@ -255,6 +255,12 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert h.set_parameter("trajectory_horizon_s", 1.0).successful
     after = track_array_to_arrays(h.frame(T0 + 1.0 + 2 / FPS, truth(2)[:1]))
     assert after.ids.tolist() == again.ids.tolist() and after.trajectories.shape == (1, 5, 2)
+    # more detections than max_detections: the strongest are tracked (the weaker ones start no track)
+    assert h.set_parameter("max_detections", 1).successful
+    for j in (3, 4):
+        crowd = np.vstack([truth(j)[:1], [[200, 20, 230, 90]], [[20, 150, 50, 220]]])
+        capped = track_array_to_arrays(h.frame(T0 + 1.0 + j / FPS, crowd, np.array([0.9, 0.8, 0.7])))
+    assert capped.ids.tolist() == again.ids.tolist() and capped.states.tolist() == [1]
 
     assert proc.poll() is None, "tracker_node died"
     assert stop_node(proc, log) == 0, log.read_text()
@@ -262,6 +268,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert "dropped 2 of 4 detections" in text
     assert "detection scores reach 12" in text and "ROS parameters of this node" in text
     assert "s behind the last tracked ones: dropped as late (1 so far" in text
+    assert "3 detections at stamp" in text and "more than max_detections (1): tracking the 1 highest" in text
     assert "time went backwards by 0.600 s" in text and "resetting the tracker" in text
     if use_images:
         assert "cannot use the image" in text and "data has" in text
