@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,7 +60,16 @@ HELD_OUT = "synthetic-varied"  # run_bench's sixteen generated scenes: took no p
 PAN_PERIOD_S = 6.0
 SHAKE_PERIOD_S = 1.3
 SHAKE_FRACTION = 0.05
-UNITS = {"pan": "px/s", "zoom": "%/s"}
+
+
+class Motion(NamedTuple):
+    """One kind of camera motion: the unit of its ``--speeds`` and their default values."""
+
+    unit: str
+    speeds: tuple[float, ...]
+
+
+MOTIONS = {"pan": Motion("px/s", (100.0, 200.0, 400.0)), "zoom": Motion("%/s", (10.0, 20.0, 30.0))}
 # extra rows of ours, each run with its own parameters beside the defaults (camera_motion_gain 0.5 held back
 # by camera_motion_gate 0.6): the gain always applied, and no gain at all (the defaults before 2026-11-27)
 EXTRA_ROWS = {
@@ -123,7 +133,7 @@ def shift_mot_file(src: Path, dst: Path, fps: float, speed: float, motion: str =
     dst.write_text("\n".join(out) + "\n")
 
 
-def panned_copy(src: Path, dst: Path, speed: float, motion: str = "pan") -> float:
+def moving_camera_copy(src: Path, dst: Path, speed: float, motion: str = "pan") -> float:
     """A moving-camera copy of the sequence folder ``src`` (seqinfo.ini, det/*.txt, gt/gt.txt) in ``dst``;
     returns its frame rate. ``motion``: ``pan`` (``speed`` px/s) or ``zoom`` (``speed`` %/s, about the
     image centre of seqinfo.ini's imWidth / imHeight)."""
@@ -147,11 +157,11 @@ def run_speed(speed: float, datasets: list[str], args: argparse.Namespace) -> di
     keys (``--config`` applies to the first run only)."""
     data = args.out / f"data_{speed:g}"
     for seq in sorted({DATASETS[k] for k in datasets if k in DATASETS}):
-        panned_copy(args.data / seq, data / seq, speed, args.motion)
+        moving_camera_copy(args.data / seq, data / seq, speed, args.motion)
     if HELD_OUT in datasets:
         for src in sorted((args.out / "source" / HELD_OUT).iterdir()):
-            panned_copy(src, data / HELD_OUT / src.name, speed, args.motion)
-    print(f"camera {args.motion} {speed:g} {UNITS[args.motion]}: {' '.join(datasets)}", flush=True)
+            moving_camera_copy(src, data / HELD_OUT / src.name, speed, args.motion)
+    print(f"camera {args.motion} {speed:g} {MOTIONS[args.motion].unit}: {' '.join(datasets)}", flush=True)
     results = _run_bench(data, datasets, args.out / f"run_{speed:g}", args.trackers, args.config)
     if args.gain_row:
         for row, (_, params) in EXTRA_ROWS.items():
@@ -198,11 +208,12 @@ def table(results: dict[float, dict], key: str, labels: dict[str, str], unit: st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--motion", choices=sorted(UNITS), default="pan",
+    p.add_argument("--motion", choices=sorted(MOTIONS), default="pan",
                    help="pan: the camera turns (default); zoom: it moves towards the scene and back")
     p.add_argument("--speeds", type=float, nargs="+",
-                   help="peak pan speeds [px/s] (default 100 200 400) or zoom rates [%%/s] (default 10 20 "
-                   "30); 0, the original, is always run")
+                   help="peak speeds: " + "; ".join(
+                       f"{k} [{m.unit.replace('%', '%%')}] (default {' '.join(f'{v:g}' for v in m.speeds)})"
+                       for k, m in MOTIONS.items()) + "; 0, the original, is always run")
     p.add_argument("--datasets", nargs="+", choices=[*sorted(DATASETS), HELD_OUT], default=list(DATASETS),
                    help=f"default: the four static dev sequences; {HELD_OUT}: run_bench's sixteen generated "
                    "scenes (written under OUT/source first), a check on scenes that took no part in choosing "
@@ -218,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--section", help="name of the <!-- bench:NAME:start/end --> markers to write between "
                    "(default: camera_MOTION)")
     args = p.parse_args(argv)
-    args.speeds = args.speeds or ([10.0, 20.0, 30.0] if args.motion == "zoom" else [100.0, 200.0, 400.0])
+    args.speeds = args.speeds or list(MOTIONS[args.motion].speeds)
     args.out = args.out or OUT / f"camera_{args.motion}"
     args.section = args.section or f"camera_{args.motion}"
     if any(s < 0 for s in args.speeds):
@@ -252,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = [f"HOTA / IDF1 with the camera panning at a peak of 0 (the original) to {max(args.speeds):g} "
                  "px/s (per frame: speed / fps, e.g. 8 px at 200 px/s and 25 Hz, 29 px at 7 Hz)."]
     for key in args.datasets:
-        parts += [f"**{key}**", table(results, key, labels, UNITS[args.motion])]
+        parts += [f"**{key}**", table(results, key, labels, MOTIONS[args.motion].unit)]
     parts.append(f"Command: `{command_line('bench/camera_pan.py', argv)}` · {machine_line()}")
     body = "\n\n".join(parts)
     print(body)

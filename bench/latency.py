@@ -28,7 +28,7 @@ publisher) and deserialising the TrackArray (the subscriber).
 Usage (from the repository root; about 4 minutes)::
 
     .venv/bin/python bench/latency.py                 # writes the table into BENCHMARKS.md
-    .venv/bin/python bench/latency.py --objects 100 --frames 300 --no-write
+    .venv/bin/python bench/latency.py --objects 100 --frames 300 --no-markdown
 
 The script also runs the relay node itself (``bench/latency.py relay --ros-args -r __ns:=/x``) and
 the profile's subscriber (``bench/latency.py sink``).
@@ -479,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--profile-objects", type=int, nargs="*", default=[100],
                         help="objects per frame of the in-process callback profile (none: skip it)")
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
+    parser.add_argument("--no-markdown", "--no-write", dest="no_markdown", action="store_true",
+                        help="print the table, leave BENCHMARKS.md alone (--no-write: the old name)")
     parser.add_argument("--report-only", action="store_true",
                         help="no measurement: rebuild the table from bench/out/latency.json")
     args = parser.parse_args(argv)
@@ -488,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         text = report({int(k) if k.isdigit() else k: v for k, v in saved["results"].items()}, saved["argv"],
                       saved["machine"])
         print(text)
-        if not args.no_write:
+        if not args.no_markdown:
             update_section(BENCHMARKS_MD, "latency", text)
         return 0
     env = dict(os.environ)
@@ -512,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latency.json").write_text(json.dumps({"argv": argv, "machine": machine, "results": results}))
-    if not args.no_write:
+    if not args.no_markdown:
         update_section(BENCHMARKS_MD, "latency", text)
     return 0
 

@@ -1,6 +1,6 @@
 """How reliably tracker_node stops on SIGTERM: the nodes' bounded-wait spin against plain ``rclpy.spin``.
 
-    .venv/bin/python bench/node_stop.py [--runs 200] [--timeout 5] [--no-write]
+    .venv/bin/python bench/node_stop.py [--runs 200] [--timeout 5] [--no-markdown]
 
 Starts tracker_node (``config/tracker.yaml``, ``use_images:=false``) again and again, sends SIGTERM 1.2-2 s
 after the start, and counts the stops that take longer than ``--timeout`` seconds (the process is then
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=200, help="SIGTERMs per variant")
     p.add_argument("--timeout", type=float, default=5.0, help="a stop slower than this counts as hung [s]")
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
-    p.add_argument("--no-write", action="store_true", help="do not touch any markdown file")
+    p.add_argument("--no-markdown", "--no-write", dest="no_markdown", action="store_true",
+                   help="do not touch any markdown file (--no-write: the old name)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.timeout <= 0:
         p.error("--runs must be >= 1 and --timeout > 0")
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{command_line('bench/node_stop.py', argv)}` · {machine_line()}",
     ])
     print(text)
-    if not args.no_write:
+    if not args.no_markdown:
         update_section(args.markdown, "node_stop", text)
     return 0
 

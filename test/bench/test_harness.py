@@ -318,7 +318,7 @@ def test_camera_pan_moves_every_box_of_a_frame_alike_and_scores_ours_with_and_wi
 
     assert camera_pan.pan_offset(1, 25.0, 200.0) == (0.0, 0.0)
     src = SHARED / "data" / "TUD-Stadtmitte"
-    fps = camera_pan.panned_copy(src, tmp_path / "copy", 200.0)
+    fps = camera_pan.moving_camera_copy(src, tmp_path / "copy", 200.0)
     before = np.loadtxt(src / "gt" / "gt.txt", delimiter=",")
     after = np.loadtxt(tmp_path / "copy" / "gt" / "gt.txt", delimiter=",")
     dx, dy = np.array([camera_pan.pan_offset(int(f), fps, 200.0) for f in before[:, 0]]).T
@@ -343,7 +343,7 @@ def test_camera_zoom_scales_every_box_of_a_frame_about_the_image_centre(tmp_path
     (src / "seqinfo.ini").write_text("[Sequence]\nframeRate=25\nimWidth=640\nimHeight=480\n")
     (src / "gt" / "gt.txt").write_text("1,1,300,200,40,80,1,1,1\n76,1,300,200,40,80,1,1,1\n")
     (src / "det" / "det.txt").write_text("76,-1,320,240,10,20,0.9,-1,-1,-1\n")
-    assert camera_pan.panned_copy(src, tmp_path / "zoom", 30.0, "zoom") == 25.0
+    assert camera_pan.moving_camera_copy(src, tmp_path / "zoom", 30.0, "zoom") == 25.0
     peak = camera_pan.zoom_peak(30.0)  # frame 76 = 3 s = half the period: the largest scale
     assert peak == pytest.approx(1.7735, abs=1e-4)
     gt = np.loadtxt(tmp_path / "zoom" / "gt" / "gt.txt", delimiter=",")
@@ -366,7 +366,7 @@ def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_origin
     (scene / "seqinfo.ini").replace(static / "seqinfo.ini")
     (scene / "det" / "det.txt").replace(static / "det" / "det_frcnn.txt")
     (scene / "gt").rename(static / "gt")
-    camera_pan.panned_copy(static, tmp_path / "data" / "ADL-Rundle-8", 300.0)
+    camera_pan.moving_camera_copy(static, tmp_path / "data" / "ADL-Rundle-8", 300.0)
     p = run([sys.executable, "bench/camera_gate.py", "--data", tmp_path / "data", "--no-markdown"],
             timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
