@@ -381,7 +381,7 @@ class TrackerNode(Node):
     def _process_tracktor(self, msg: Any, image: Image | None) -> None:
         """``tracker: tracktor``: the image through Tracktor (its detections refined by the same heads)."""
         start = time.perf_counter()
-        det = detections_to_arrays(msg)
+        det = self._cap_detections(detections_to_arrays(msg))  # each is refined by the heads
         bgr = self._to_bgr(image, det.stamp_s) if image is not None else None
         if bgr is None:
             self.get_logger().warning(f"no usable image for the detections at stamp {det.stamp_s:.6f}: "
