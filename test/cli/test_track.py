@@ -41,24 +41,26 @@ def test_contract_results_and_timing(tmp_path):
     assert np.bincount(res.frames)[2:].tolist() == [2] * 19
 
 
-def test_config_file_is_applied(tmp_path):
+def track_walkers_with_config(tmp_path, config_text):
+    """``track`` on :func:`walking_dets` at 10 Hz with a --config file holding ``config_text``; returns the
+    finished process and the set of ids in its results."""
     det = write_det(tmp_path / "det.txt", walking_dets())
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("/**:\n  ros__parameters:\n    new_track_score: 0.85\n")
-    out = tmp_path / "res.txt"
-    r = run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg)
-    assert r.returncode == 0
-    assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object never starts a track
-
-
-def test_frames_beyond_max_detections_keep_the_highest_scoring_with_a_warning(tmp_path):
-    det = write_det(tmp_path / "det.txt", walking_dets())
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("max_detections: 1\n")
+    cfg.write_text(config_text)
     out = tmp_path / "res.txt"
     r = run_cli("track", "--detections", det, "--output", out, "--fps", 10, "--config", cfg)
     assert r.returncode == 0, r.stderr
-    assert set(read_mot(out).ids.tolist()) == {1}  # the 0.8 object is never tracked
+    return r, set(read_mot(out).ids.tolist())
+
+
+def test_config_file_is_applied(tmp_path):
+    _, ids = track_walkers_with_config(tmp_path, "/**:\n  ros__parameters:\n    new_track_score: 0.85\n")
+    assert ids == {1}  # the 0.8 object never starts a track
+
+
+def test_frames_beyond_max_detections_keep_the_highest_scoring_with_a_warning(tmp_path):
+    r, ids = track_walkers_with_config(tmp_path, "max_detections: 1\n")
+    assert ids == {1}  # the 0.8 object is never tracked
     assert "20 detections not tracked: frames with more than max_detections (1)" in r.stderr
 
 
