@@ -65,6 +65,9 @@ class MotRows:
 
 MAX_FRAME = 10_000_000
 """Highest frame number a MOTChallenge file may hold (see :func:`read_mot`)."""
+MAX_COORD = 1e9
+"""Largest magnitude of a box value (x, y, w, h) [px] a MOTChallenge file may hold (see :func:`read_mot`):
+beyond it the values are not pixel coordinates, and squares of them overflow in the Kalman filter."""
 
 
 def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: bool = True,
@@ -75,7 +78,8 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
         MotFormatError: missing file, empty file (unless ``allow_empty``), a row that is not
             numbers, too few columns, frame numbers < 1, not integers or above :data:`MAX_FRAME`,
             NaN/inf values, or
-            (with ``validate_boxes``) width or height <= 0. The message names file and line.
+            (with ``validate_boxes``) width or height <= 0 or a box value beyond :data:`MAX_COORD`. The
+            message names file and line.
     """
     p = Path(path)
     if not p.is_file():
@@ -98,6 +102,12 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
             line = lines[int(np.argmax(bad))][0]
             raise MotFormatError(f"{p}:{line}: box width and height must be > 0, got "
                                  f"{data[bad][0, 4]:g} x {data[bad][0, 5]:g}")
+        bad = (np.abs(data[:, 2:6]) > MAX_COORD).any(axis=1)
+        if bad.any():
+            line = lines[int(np.argmax(bad))][0]
+            values = ", ".join(f"{v:g}" for v in data[bad][0, 2:6])
+            raise MotFormatError(f"{p}:{line}: box values must lie within +-{MAX_COORD:.0e} px (pixel "
+                                 f"coordinates), got x, y, w, h = {values}")
     if (np.diff(frames) < 0).any():
         # The official MOT17 public detections are not sorted by frame: sort, stable, and say so.
         if note_unsorted:

@@ -90,6 +90,8 @@ def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path)
     ("1,-1,10,10,inf,50,0.9\n", "NaN or infinite"),
     ("1,-1,10,10,-5,50,0.9\n", "width and height"),
     ("1,-1,10,10,0,50,0.9\n", "width and height"),
+    ("1,-1,10,10,40,1e200,0.9\n", "within +-1e+09 px"),  # its square overflows in the Kalman filter
+    ("1,-1,-3e9,10,40,100,0.9\n", "x, y, w, h = -3e+09, 10, 40, 100"),
     ("0,-1,10,10,5,50,0.9\n", "frame"),
     ("1.5,-1,10,10,5,50,0.9\n", "frame"),
     ("1,-1,10,10,5,50,0.9\n1700000000000,-1,10,10,5,50,0.9\n", "not hold a timestamp"),  # ms since 1970
