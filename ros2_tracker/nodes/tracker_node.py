@@ -193,23 +193,30 @@ class StampOrder:
     looped bag, a restarted source), or ``late_in_a_row`` late messages in a row (a short bag looping),
     starts a new timeline: the caller resets its tracker, and the stamp is accepted.
 
+    Args:
+        tolerance_ns: how late a message may be and still be dropped rather than reset the tracker [ns]
+            (the node's ``late_tolerance_s``; an attribute, changeable between calls, as
+            :class:`StampPairer`'s).
+        late_in_a_row: late messages in a row that count as a new timeline.
+
     Attributes:
         late: late messages so far.
     """
 
     IN_ORDER, LATE, NEW_TIMELINE = "in order", "late", "new timeline"
 
-    def __init__(self, late_in_a_row: int = 3) -> None:
+    def __init__(self, tolerance_ns: int = 0, late_in_a_row: int = 3) -> None:
         self._last: int | None = None
         self._late_in_a_row, self._run = late_in_a_row, 0
+        self.tolerance_ns = tolerance_ns
         self.late = 0
 
-    def check(self, stamp_ns: int, tolerance_ns: int) -> str:
+    def check(self, stamp_ns: int) -> str:
         """Classify ``stamp_ns`` (IN_ORDER, LATE or NEW_TIMELINE); every verdict but LATE accepts it."""
         last = self._last
         if last is not None and stamp_ns < last:
             self._run += 1
-            if last - stamp_ns <= tolerance_ns and self._run < self._late_in_a_row:
+            if last - stamp_ns <= self.tolerance_ns and self._run < self._late_in_a_row:
                 self.late += 1
                 return self.LATE
             verdict = self.NEW_TIMELINE
@@ -236,7 +243,7 @@ class TrackerNode(Node):
         self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
-        self._stamp_order = StampOrder()
+        self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s))
         self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
@@ -263,7 +270,7 @@ class TrackerNode(Node):
         self._pairer: StampPairer | None = None
         if cfg.use_images:
             self._pairer = StampPairer(cfg.image_queue_size, cfg.max_pending_detections, cfg.image_wait_s,
-                                       round(cfg.late_tolerance_s * 1e9))
+                                       self._stamp_order.tolerance_ns)
             self.create_subscription(Image, cfg.image_topic, self._on_image,
                                      qos_profile(cfg.image_qos, cfg.image_queue_size))
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer)
@@ -345,7 +352,7 @@ class TrackerNode(Node):
         new timeline resets the tracker (or Tracktor) and the camera-motion aligner (warning)."""
         stamp_ns = stamp_to_ns(msg.header.stamp)
         behind_s = self._stamp_order.behind_s(stamp_ns)
-        verdict = self._stamp_order.check(stamp_ns, round(self._cfg.late_tolerance_s * 1e9))
+        verdict = self._stamp_order.check(stamp_ns)
         if verdict == StampOrder.LATE:
             self.get_logger().warning(
                 f"detections at stamp {stamp_ns * 1e-9:.6f} arrived {behind_s:.3f} s behind the last "
@@ -571,10 +578,15 @@ class TrackerNode(Node):
 
     def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
         old, self._cfg = self._cfg, cfg
+        self._stamp_order.tolerance_ns = _nanoseconds(cfg.late_tolerance_s)
         if self._pairer is not None:
-            self._pairer.tolerance_ns = round(cfg.late_tolerance_s * 1e9)
+            self._pairer.tolerance_ns = self._stamp_order.tolerance_ns
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
             self._swap_embedder(cfg.embedder_config())
+
+
+def _nanoseconds(seconds: float) -> int:
+    return round(seconds * 1e9)
 
 
 def _motion_predictor(cfg: TrackerConfig, logger: Any) -> Any:

@@ -102,18 +102,19 @@ def test_pairer_sorts_late_messages_and_images_within_the_tolerance():
 
 
 def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
-    order, tol = StampOrder(late_in_a_row=3), 500
-    assert [order.check(s, tol) for s in (1000, 2000, 2000)] == [StampOrder.IN_ORDER] * 3  # equal: in order
+    order = StampOrder(tolerance_ns=500, late_in_a_row=3)
+    assert [order.check(s) for s in (1000, 2000, 2000)] == [StampOrder.IN_ORDER] * 3  # equal: in order
     assert order.behind_s(1700) == pytest.approx(300e-9)
-    assert order.check(1700, tol) == StampOrder.LATE  # 300 ns behind: dropped, 2000 stays the last
-    assert order.check(1600, tol) == StampOrder.LATE and order.late == 2
-    assert order.check(2100, tol) == StampOrder.IN_ORDER  # the run of late messages ends
-    assert order.check(1000, tol) == StampOrder.NEW_TIMELINE  # 1100 ns back: a looped source
-    assert order.check(1010, tol) == StampOrder.IN_ORDER  # the new timeline is accepted
+    assert order.check(1700) == StampOrder.LATE  # 300 ns behind: dropped, 2000 stays the last
+    assert order.check(1600) == StampOrder.LATE and order.late == 2
+    assert order.check(2100) == StampOrder.IN_ORDER  # the run of late messages ends
+    assert order.check(1000) == StampOrder.NEW_TIMELINE  # 1100 ns back: a looped source
+    assert order.check(1010) == StampOrder.IN_ORDER  # the new timeline is accepted
     # a short loop (every step back within the tolerance): the third late message in a row resets
-    assert [order.check(s, tol) for s in (1200, 1000, 1100, 1050)] == [
+    assert [order.check(s) for s in (1200, 1000, 1100, 1050)] == [
         StampOrder.IN_ORDER, StampOrder.LATE, StampOrder.LATE, StampOrder.NEW_TIMELINE]
-    assert order.check(0, 0) == StampOrder.NEW_TIMELINE  # tolerance 0: every step back resets
+    order.tolerance_ns = 0  # as the node sets it when late_tolerance_s changes
+    assert order.check(1040) == StampOrder.NEW_TIMELINE  # tolerance 0: every step back resets
 
 
 # ------------------------------------------------------------------------------- node process
