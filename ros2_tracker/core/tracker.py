@@ -274,6 +274,12 @@ class TrackerConfig(ConfigBase):
             raise ConfigError("ground_homography: expected 9 finite numbers (3x3, row major) or []")
 
     @property
+    def start_score(self) -> float:
+        """The lowest detection score that can start a track (it must be confident and reach
+        new_track_score)."""
+        return max(self.high_score, self.new_track_score)
+
+    @property
     def history_frames(self) -> int:
         """Columns of box history the tracker keeps: ``motion_history_frames``, or when that is 0 (automatic)
         48 with a learned motion model and none otherwise."""
@@ -289,12 +295,24 @@ class TrackerConfig(ConfigBase):
 
 
 def score_scale_warning(max_score: float, config: TrackerConfig) -> str | None:
-    """A warning for detection scores above 1 while the score thresholds assume probabilities, else None.
+    """A warning when the detection scores do not fit the score thresholds, else None.
 
-    Detectors such as ACF give unbounded scores (MOT15's public detections reach ~120): with the default
-    thresholds nearly every detection is then confident and may start a track, and the low-score stage
-    never runs. The fix is the user's: thresholds in the detector's own score range.
+    Two mismatches: scores above 1 while the thresholds assume probabilities (detectors such as ACF give
+    unbounded scores, MOT15's public detections reach ~120: with the default thresholds nearly every
+    detection is then confident and may start a track, and the low-score stage never runs); and scores
+    that never reach :attr:`TrackerConfig.start_score` (a detector or file without scores, which
+    MOTChallenge files write as -1, or a message whose score field was left at 0): no track ever starts
+    and nothing is tracked. The fix is the user's: thresholds in the detector's own score range, or scores.
+
+    Args:
+        max_score: the highest detection score seen (NaN: no opinion).
     """
+    start = config.start_score
+    if max_score < start:
+        return (f"detection scores are at most {max_score:.4g}, below what starts a track (high_score / "
+                f"new_track_score {config.high_score:g} / {config.new_track_score:g}): nothing is tracked; "
+                "does the detector give scores (MOTChallenge files write -1 for none)? Otherwise set the "
+                "thresholds for its score range")
     if not max_score > 1.0 or max(config.high_score, config.low_score, config.new_track_score) > 1.0:
         return None
     return (f"detection scores reach {max_score:.4g}, but high_score / low_score / new_track_score "

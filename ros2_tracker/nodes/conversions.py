@@ -20,7 +20,8 @@ slots directly, skipping the generated constructor's defaults and copies (see
 :func:`detections_to_arrays` when the ``vision_msgs`` package is installed (it is optional: it is
 not on PyPI, so the pip set-up lacks it, while a robot's ROS install usually has it). Its string
 ``class_id`` becomes an integer when it is one (``"0"``, ``"17"``) and -1 otherwise, and the best
-hypothesis of each detection is used.
+hypothesis of each detection is used. A detection without any hypothesis (a detector that gives boxes
+only) counts as unscored: score 1.0 and class -1, as arrays without scores do.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def _vision_detections(dets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """vision_msgs/Detection2D list -> (cxcywh, scores, classes); best hypothesis per detection."""
     n = len(dets)
     cxcywh = np.empty((n, 4))
-    scores = np.zeros(n)
+    scores = np.ones(n)  # no hypothesis: an unscored box, as confident as arrays without scores
     classes = np.full(n, -1, dtype=np.int64)
     for i, d in enumerate(dets):
         b = d.bbox

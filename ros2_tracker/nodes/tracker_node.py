@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 import time
 from collections import OrderedDict, deque
@@ -230,6 +231,35 @@ class StampOrder:
         return max(0, (self._last or 0) - stamp_ns) * 1e-9
 
 
+class ScoreRangeWatch:
+    """When a stream of detection messages gets a score warning (``core.tracker.score_scale_warning``),
+    pure logic.
+
+    Scores above 1 with thresholds that assume [0, 1] are a message's own verdict. Scores that cannot
+    start a track (below ``TrackerConfig.start_score``) are normal in one message, say one weak false
+    positive in an empty scene, but not in every message a detector has sent: the warning comes once
+    ``patience`` non-empty messages have come without any score that could start a track (a detector that
+    fills no score, left at 0, or writes -1), and stops with the first one that could. The highest score
+    so far is kept, so a change of thresholds is judged against it at once.
+    """
+
+    def __init__(self, patience: int = 30) -> None:
+        self.patience = patience
+        self._top = -math.inf
+        self._messages = 0
+
+    def check(self, scores: np.ndarray, config: TrackerConfig) -> str | None:
+        """The warning for this message's ``scores`` (finite), or None."""
+        if not len(scores):
+            return None
+        top = float(scores.max())
+        self._top = max(self._top, top)
+        self._messages += 1
+        if self._top < config.start_score:  # no message so far could start a track
+            return score_scale_warning(self._top, config) if self._messages >= self.patience else None
+        return score_scale_warning(top, config) if top >= config.start_score else None
+
+
 class TrackerNode(Node):
     """The tracker node; see the module docstring for topics and parameters.
 
@@ -244,6 +274,7 @@ class TrackerNode(Node):
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
         self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s))
+        self._score_watch = ScoreRangeWatch()
         self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
@@ -546,8 +577,9 @@ class TrackerNode(Node):
             return None
 
     def _check_score_scale(self, scores: np.ndarray) -> None:
-        """Warn (once a minute) while detection scores exceed 1 and the thresholds assume [0, 1]."""
-        if len(scores) and (note := score_scale_warning(float(scores.max()), self._tracker.config)):
+        """Warn (once a minute) while detection scores exceed 1 and the thresholds assume [0, 1], or while
+        no detection so far could start a track (:class:`ScoreRangeWatch`)."""
+        if note := self._score_watch.check(scores, self._tracker.config):
             self.get_logger().warning(f"{note} (ROS parameters of this node)", throttle_duration_sec=60.0)
 
     def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any) -> None:

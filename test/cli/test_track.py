@@ -82,6 +82,16 @@ def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path)
     assert "detection scores reach" not in r.stderr  # probabilities: nothing to say
 
 
+def test_scores_that_never_start_a_track_get_a_warning(tmp_path):
+    # a detector writing no scores (-1 in MOTChallenge files): nothing is tracked, so say why
+    rows = [(f, -1, x, y, w, h, -1, -1, -1, -1) for f, _, x, y, w, h, *_ in walking_dets()]
+    out = tmp_path / "res.txt"
+    r = run_cli("track", "--detections", write_det(tmp_path / "det.txt", rows), "--output", out, "--fps", 10)
+    assert r.returncode == 0, r.stderr
+    assert "detection scores are at most -1, below what starts a track" in r.stderr
+    assert "0 tracks" in r.stdout and out.read_text() == ""
+
+
 @pytest.mark.parametrize("content,needle", [
     ("", "empty"),
     ("1,-1,a,b,c,d,1\n", "not a row of numbers"),

@@ -378,6 +378,21 @@ def test_score_scale_warning_only_for_scores_above_one_with_probability_threshol
     assert score_scale_warning(117.9, own_range) is None
 
 
+def test_score_scale_warning_when_no_detection_can_start_a_track():
+    """A file without scores (-1) or messages with the score left at 0 would track nothing, silently."""
+    note = score_scale_warning(-1.0, TrackerConfig())
+    assert note and "at most -1" in note and "nothing is tracked" in note
+    assert TrackerConfig().start_score == 0.6  # new_track_score above high_score
+    assert score_scale_warning(0.59, TrackerConfig()) is not None
+    assert score_scale_warning(0.6, TrackerConfig()) is None
+    assert score_scale_warning(0.0, TrackerConfig(high_score=0.0, low_score=0.0, new_track_score=0.0)) is None
+    assert TrackerConfig(high_score=0.7, new_track_score=0.2).start_score == 0.7
+    boxes = np.array([[10.0, 10, 50, 90], [200, 10, 240, 90]])
+    tracker = Tracker()
+    for k in range(5):  # what the warning is about: below start_score no track ever starts
+        assert len(tracker.update(boxes + k, np.full(2, 0.59), stamp=0.1 * k)) == 0
+
+
 def test_reported_tracks_are_the_matched_confirmed_ones_and_lost_ones_within_report_lost_s():
     from ros2_tracker.core.track import reported_mask
 

@@ -129,9 +129,12 @@ def test_vision_msgs_detections_are_read():  # pragma: no cover - needs a ROS 2 
     low.hypothesis.class_id, low.hypothesis.score = "person", 0.3
     high.hypothesis.class_id, high.hypothesis.score = "17", 0.9
     d.results = [low, high]
-    det = detections_to_arrays(over_the_wire(Detection2DArray(header=header(), detections=[d])))
-    np.testing.assert_allclose(det.boxes_xyxy, [[10, 20, 50, 120]])
-    assert det.scores.tolist() == pytest.approx([0.9]) and det.classes.tolist() == [17]
+    boxes_only = Detection2D()  # no hypothesis: an unscored box
+    boxes_only.bbox.center.position.x, boxes_only.bbox.center.position.y = 100.0, 50.0
+    boxes_only.bbox.size_x, boxes_only.bbox.size_y = 20.0, 60.0
+    det = detections_to_arrays(over_the_wire(Detection2DArray(header=header(), detections=[d, boxes_only])))
+    np.testing.assert_allclose(det.boxes_xyxy, [[10, 20, 50, 120], [90, 20, 110, 80]])
+    assert det.scores.tolist() == pytest.approx([0.9, 1.0]) and det.classes.tolist() == [17, -1]
 
 
 # ---------------------------------------------------------------------------------------- tracks

@@ -27,6 +27,7 @@ from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from ros2_tracker.core.tracker import TrackerConfig  # noqa: E402
 from ros2_tracker.nodes.conversions import (  # noqa: E402
     arrays_to_detections,
     seconds_to_stamp,
@@ -35,7 +36,7 @@ from ros2_tracker.nodes.conversions import (  # noqa: E402
     vision_msgs_available,
 )
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
-from ros2_tracker.nodes.tracker_node import StampOrder, StampPairer  # noqa: E402
+from ros2_tracker.nodes.tracker_node import ScoreRangeWatch, StampOrder, StampPairer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FPS = 30.0
@@ -115,6 +116,22 @@ def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
         StampOrder.IN_ORDER, StampOrder.LATE, StampOrder.LATE, StampOrder.NEW_TIMELINE]
     order.tolerance_ns = 0  # as the node sets it when late_tolerance_s changes
     assert order.check(1040) == StampOrder.NEW_TIMELINE  # tolerance 0: every step back resets
+
+
+def test_score_watch_warns_when_no_message_could_start_a_track_and_at_once_for_scores_above_one():
+    cfg = TrackerConfig()
+    watch = ScoreRangeWatch(patience=3)
+    assert watch.check(np.empty(0), cfg) is None  # empty messages do not count
+    assert [watch.check(np.array([0.0, 0.3]), cfg) for _ in range(2)] == [None, None]
+    assert watch.check(np.empty(0), cfg) is None
+    note = watch.check(np.zeros(2), cfg)  # the third non-empty message without a startable score
+    assert note and "at most 0.3, below what starts a track" in note
+    lower = TrackerConfig(high_score=0.2, new_track_score=0.25)
+    assert watch.check(np.array([0.1]), lower) is None  # the 0.3 seen before could start one now
+    assert watch.check(np.array([0.9]), cfg) is None  # a confident detection: the detector gives scores
+    assert watch.check(np.array([0.2]), cfg) is None  # a weak message after that is normal
+    assert "scores reach 12" in watch.check(np.array([12.0, 0.5]), cfg)  # unbounded: at once
+    assert "scores reach 12" in ScoreRangeWatch(patience=30).check(np.array([12.0]), cfg)
 
 
 # ------------------------------------------------------------------------------- node process
@@ -273,6 +290,23 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert "time went backwards by 0.600 s" in text and "resetting the tracker" in text
     if use_images:
         assert "cannot use the image" in text and "data has" in text
+
+
+def test_node_warns_when_detections_carry_no_usable_score_and_keeps_running(graph):
+    """A detector that leaves Detection2D.score at 0: nothing can start a track, so the node says why."""
+    start, context = graph
+    proc, log = start()
+    h = Harness(context, False)
+    h.wait_for_node(proc, log)
+    for k in range(30):
+        assert len(track_array_to_arrays(h.frame(T0 + k / FPS, truth(k), np.zeros(2))).ids) == 0
+    for k in range(30, 32):  # scored detections: tracks start as usual
+        tracks = track_array_to_arrays(h.frame(T0 + k / FPS, truth(k)))
+    assert len(tracks.ids) == 2
+    assert stop_node(proc, log) == 0, log.read_text()
+    text = log.read_text()
+    assert text.count("detection scores are at most 0, below what starts a track") == 1, text
+    assert "ROS parameters of this node" in text and "Traceback" not in text
 
 
 VISION_MSGS = pytest.param(
