@@ -162,8 +162,10 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(config, predictor=create_predictor(config))
     motion = build_camera_motion(args, tracker, features,
                                  frames=appearance.frames if appearance is not None else None)
-    res = track_mot_detections(dets, tracker, fps, last_frame=args.frames or length or None,
-                               features=motion or features)
+    last = args.frames or length or None
+    with _progress_bar(max(dets.last_frame, last or 0), args.detections.name) as bar:
+        res = track_mot_detections(dets, tracker, fps, last_frame=last, features=motion or features,
+                                   progress=None if bar.disable else lambda _frame: bar.update())
     if refine_config is None:
         write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)
     else:
@@ -189,6 +191,15 @@ def run(args: argparse.Namespace) -> int:
               f"{appearance.problems[0]}", file=sys.stderr)
     print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
     return 0
+
+
+def _progress_bar(frames: int, name: str):
+    """A progress bar on stderr when it is a terminal (a long recording takes a while: every frame up to
+    the last is tracked); disabled otherwise, so logs and benchmark runs stay clean."""
+    from tqdm import tqdm
+
+    return tqdm(total=frames, desc=f"track {name}", unit="frame", leave=False,
+                disable=not sys.stderr.isatty())
 
 
 def _refine_config(args: argparse.Namespace) -> RefineConfig | None:

@@ -120,8 +120,10 @@ def _check_frames(p: Path, lines: list[tuple[int, str]], frames: np.ndarray) -> 
     """Frame numbers: integers from 1 to :data:`MAX_FRAME` (MotFormatError naming the first bad line)."""
     bad = (frames < 1) | (frames != np.round(frames))
     if bad.any():
+        first = frames[bad][0]
+        hint = " (MOTChallenge counts frames from 1: add 1 to a file counting from 0)" if first == 0 else ""
         raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame must be an integer >= 1, "
-                             f"got {frames[bad][0]:g}")
+                             f"got {first:g}{hint}")
     bad = frames > MAX_FRAME
     if bad.any():  # every frame up to the last is processed: a timestamp here would mean days of work
         raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: frame {frames[bad][0]:.0f} is beyond "

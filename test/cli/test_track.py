@@ -82,6 +82,38 @@ def test_unbounded_detector_scores_get_a_warning_naming_the_thresholds(tmp_path)
     assert "detection scores reach" not in r.stderr  # probabilities: nothing to say
 
 
+def test_a_progress_bar_on_a_terminal_only(tmp_path):
+    """Every frame up to the last is tracked, so a long recording takes a while: a terminal sees progress,
+    a pipe (logs, benchmark runs) does not."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    det = write_det(tmp_path / "det.txt", [*walking_dets(), (20000, -1, 10, 10, 40, 100, 0.9, -1, -1, -1)])
+    piped = run_cli("track", "--detections", det, "--output", tmp_path / "a.txt", "--fps", 10)
+    assert piped.returncode == 0 and "frame/s" not in piped.stderr and "20000" not in piped.stderr
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([str(CLI), "track", "--detections", str(det), "--output", str(tmp_path / "b.txt"),
+                             "--fps", "10"], stderr=secondary, stdout=subprocess.DEVNULL)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert proc.wait(60) == 0
+    assert b"track det.txt:" in shown and b"/20000" in shown and b"frame/s" in shown, shown
+    assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
+
+
 def test_scores_that_never_start_a_track_get_a_warning(tmp_path):
     # a detector writing no scores (-1 in MOTChallenge files): nothing is tracked, so say why
     rows = [(f, -1, x, y, w, h, -1, -1, -1, -1) for f, _, x, y, w, h, *_ in walking_dets()]
@@ -102,7 +134,7 @@ def test_scores_that_never_start_a_track_get_a_warning(tmp_path):
     ("1,-1,10,10,0,50,0.9\n", "width and height"),
     ("1,-1,10,10,40,1e200,0.9\n", "within +-1e+09 px"),  # its square overflows in the Kalman filter
     ("1,-1,-3e9,10,40,100,0.9\n", "x, y, w, h = -3e+09, 10, 40, 100"),
-    ("0,-1,10,10,5,50,0.9\n", "frame"),
+    ("0,-1,10,10,5,50,0.9\n", "got 0 (MOTChallenge counts frames from 1"),
     ("1.5,-1,10,10,5,50,0.9\n", "frame"),
     ("1,-1,10,10,5,50,0.9\n1700000000000,-1,10,10,5,50,0.9\n", "not hold a timestamp"),  # ms since 1970
 ])
