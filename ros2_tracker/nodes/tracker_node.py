@@ -105,6 +105,7 @@ from ros2_tracker.nodes.spinning import qos_profile, run_node
 __all__ = ["StampPairer", "TrackerNode", "main"]
 
 _THROTTLE_S = 2.0
+_JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
 class StampPairer:
@@ -192,13 +193,16 @@ class StampOrder:
     late message (a transport that reorders, a detector with several workers): the tracks cannot go back
     in time, so the message is dropped and the tracks are kept. An earlier stamp beyond the tolerance (a
     looped bag, a restarted source), or ``late_in_a_row`` late messages in a row (a short bag looping),
-    starts a new timeline: the caller resets its tracker, and the stamp is accepted.
+    starts a new timeline: the caller resets its tracker, and the stamp is accepted. So does a stamp more
+    than ``jump_ns`` after the last one (publishers on different clocks, one on simulated time; a source
+    paused for longer than any track could coast).
 
     Args:
         tolerance_ns: how late a message may be and still be dropped rather than reset the tracker [ns]
             (the node's ``late_tolerance_s``; an attribute, changeable between calls, as
             :class:`StampPairer`'s).
         late_in_a_row: late messages in a row that count as a new timeline.
+        jump_ns: a step forward longer than this is a new timeline too [ns] (None: never; an attribute).
 
     Attributes:
         late: late messages so far.
@@ -206,10 +210,11 @@ class StampOrder:
 
     IN_ORDER, LATE, NEW_TIMELINE = "in order", "late", "new timeline"
 
-    def __init__(self, tolerance_ns: int = 0, late_in_a_row: int = 3) -> None:
+    def __init__(self, tolerance_ns: int = 0, late_in_a_row: int = 3, jump_ns: int | None = None) -> None:
         self._last: int | None = None
         self._late_in_a_row, self._run = late_in_a_row, 0
         self.tolerance_ns = tolerance_ns
+        self.jump_ns = jump_ns
         self.late = 0
 
     def check(self, stamp_ns: int) -> str:
@@ -221,14 +226,16 @@ class StampOrder:
                 self.late += 1
                 return self.LATE
             verdict = self.NEW_TIMELINE
+        elif last is not None and self.jump_ns is not None and stamp_ns - last > self.jump_ns:
+            verdict = self.NEW_TIMELINE
         else:
             verdict = self.IN_ORDER
         self._last, self._run = stamp_ns, 0
         return verdict
 
-    def behind_s(self, stamp_ns: int) -> float:
-        """How far ``stamp_ns`` lies before the last accepted stamp [s] (0 when not before it)."""
-        return max(0, (self._last or 0) - stamp_ns) * 1e-9
+    def step_s(self, stamp_ns: int) -> float:
+        """``stamp_ns`` minus the last accepted stamp [s] (negative: before it; 0 before any)."""
+        return (stamp_ns - self._last) * 1e-9 if self._last is not None else 0.0
 
 
 class ScoreRangeWatch:
@@ -382,18 +389,29 @@ class TrackerNode(Node):
         """Apply :class:`StampOrder` to a detection message: False for a late one (dropped, warning); a
         new timeline resets the tracker (or Tracktor) and the camera-motion aligner (warning)."""
         stamp_ns = stamp_to_ns(msg.header.stamp)
-        behind_s = self._stamp_order.behind_s(stamp_ns)
-        verdict = self._stamp_order.check(stamp_ns)
+        order = self._stamp_order
+        cfg = self._tracker.config
+        # a step forward longer than any track could coast, or at least a minute, is a new timeline too
+        order.jump_ns = _nanoseconds(max(_JUMP_S, cfg.max_lost_s, cfg.reid_max_age_s))
+        step_s = order.step_s(stamp_ns)
+        verdict = order.check(stamp_ns)
         if verdict == StampOrder.LATE:
             self.get_logger().warning(
-                f"detections at stamp {stamp_ns * 1e-9:.6f} arrived {behind_s:.3f} s behind the last "
-                f"tracked ones: dropped as late ({self._stamp_order.late} so far; within late_tolerance_s, "
+                f"detections at stamp {stamp_ns * 1e-9:.6f} arrived {-step_s:.3f} s behind the last "
+                f"tracked ones: dropped as late ({order.late} so far; within late_tolerance_s, "
                 f"the tracks are kept)", throttle_duration_sec=_THROTTLE_S)
             return False
         if verdict == StampOrder.NEW_TIMELINE:
-            self.get_logger().warning(
-                f"time went backwards by {behind_s:.3f} s at stamp {stamp_ns * 1e-9:.6f} (looped bag or "
-                f"restarted source?); resetting the tracker", throttle_duration_sec=_THROTTLE_S)
+            if step_s < 0:  # (two calls: rclpy throttles each call site on its own)
+                self.get_logger().warning(
+                    f"time went backwards by {-step_s:.3f} s at stamp {stamp_ns * 1e-9:.6f} (looped bag, "
+                    f"restarted source, or publishers on different clocks: use_sim_time?); resetting the "
+                    f"tracker", throttle_duration_sec=_THROTTLE_S)
+            else:
+                self.get_logger().warning(
+                    f"time jumped {step_s:.3f} s ahead at stamp {stamp_ns * 1e-9:.6f}, longer than any track "
+                    f"may coast (paused source, or publishers on different clocks: use_sim_time?); "
+                    f"resetting the tracker", throttle_duration_sec=_THROTTLE_S)
             self._tracker.reset()
             if self._tracktor is not None:
                 self._tracktor.reset()

@@ -105,7 +105,7 @@ def test_pairer_sorts_late_messages_and_images_within_the_tolerance():
 def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
     order = StampOrder(tolerance_ns=500, late_in_a_row=3)
     assert [order.check(s) for s in (1000, 2000, 2000)] == [StampOrder.IN_ORDER] * 3  # equal: in order
-    assert order.behind_s(1700) == pytest.approx(300e-9)
+    assert order.step_s(1700) == pytest.approx(-300e-9) and order.step_s(2500) == pytest.approx(500e-9)
     assert order.check(1700) == StampOrder.LATE  # 300 ns behind: dropped, 2000 stays the last
     assert order.check(1600) == StampOrder.LATE and order.late == 2
     assert order.check(2100) == StampOrder.IN_ORDER  # the run of late messages ends
@@ -116,6 +116,10 @@ def test_stamp_order_drops_late_messages_and_resets_on_a_new_timeline():
         StampOrder.IN_ORDER, StampOrder.LATE, StampOrder.LATE, StampOrder.NEW_TIMELINE]
     order.tolerance_ns = 0  # as the node sets it when late_tolerance_s changes
     assert order.check(1040) == StampOrder.NEW_TIMELINE  # tolerance 0: every step back resets
+    order.jump_ns = 1000  # a step forward beyond it (clocks mixed up, a long pause) is a new timeline too
+    assert [order.check(s) for s in (2040, 3041, 3041)] == [
+        StampOrder.IN_ORDER, StampOrder.NEW_TIMELINE, StampOrder.IN_ORDER]
+    assert StampOrder().check(10**18) == StampOrder.IN_ORDER  # the first stamp is never a jump
 
 
 def test_score_watch_warns_when_no_message_could_start_a_track_and_at_once_for_scores_above_one():
@@ -279,6 +283,9 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
         crowd = np.vstack([truth(j)[:1], [[200, 20, 230, 90]], [[20, 150, 50, 220]]])
         capped = track_array_to_arrays(h.frame(T0 + 1.0 + j / FPS, crowd, np.array([0.9, 0.8, 0.7])))
     assert capped.ids.tolist() == again.ids.tolist() and capped.states.tolist() == [1]
+    # a step forward longer than any track may coast (a publisher on another clock): a new timeline
+    ahead = [track_array_to_arrays(h.frame(T0 + 121.0 + j / FPS, truth(j)[:1])) for j in (0, 1)]
+    assert len(ahead[1].ids) == 1 and ahead[1].ids[0] > capped.ids[0]
 
     assert proc.poll() is None, "tracker_node died"
     assert stop_node(proc, log) == 0, log.read_text()
@@ -288,6 +295,8 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert "s behind the last tracked ones: dropped as late (1 so far" in text
     assert "3 detections at stamp" in text and "more than max_detections (1): tracking the 1 highest" in text
     assert "time went backwards by 0.600 s" in text and "resetting the tracker" in text
+    # 121 - 1 - 4/30 s after the last tracked stamp
+    assert "time jumped 119.867 s ahead" in text and "longer than any track may coast" in text
     if use_images:
         assert "cannot use the image" in text and "data has" in text
 
