@@ -405,3 +405,27 @@ def test_miss_causes_and_camera_zoom_reject_bad_input_in_one_line(tmp_path):
     p = run([sys.executable, "bench/camera_pan.py", "--motion", "zoom", "--datasets", "tud-stadtmitte",
              "--trackers", "--no-markdown", "--data", tmp_path / "data", "--out", tmp_path / "out"])
     assert p.returncode == 2 and "imWidth" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_fragments_counts_an_identity_starting_where_another_just_ended(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.fragments import main, restarts
+
+    # id 1 ends at frame 5; id 2 starts at frame 8 beside it (a restart); id 3 starts at frame 8 far away;
+    # id 4 starts beside id 1's end but twice its size; id 5 starts there 35 frames later (over 1 s)
+    rows = [(f, 1, 100 + f, 50, 20, 60) for f in range(1, 6)]
+    rows += [(8, 2, 110, 55, 20, 60), (8, 3, 400, 50, 20, 60), (9, 4, 105, 40, 40, 120),
+             (40, 5, 105, 50, 20, 60)]
+    a = np.array(rows, dtype=float)
+    assert restarts(a[:, 0], a[:, 1], a[:, 2:6], fps=10.0) == (1, 5)
+    assert restarts(np.empty(0), np.empty(0), np.empty((0, 4)), fps=10.0) == (0, 0)
+    require_data("TUD-Campus")
+    for name in ("ros2_tracker", "peer"):  # a run_bench --out folder with two trackers
+        folder = tmp_path / "mot15" / name
+        folder.mkdir(parents=True)
+        (folder / "TUD-Campus.txt").write_text("".join(",".join(map(str, r)) + ",1,-1,-1,-1\n" for r in rows))
+    md = tmp_path / "B.md"
+    assert main(["--results", str(tmp_path), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "| TUD-Campus | 1 / 5 | 1 / 5 |" in text and "<!-- bench:fragments:start -->" in text
+    assert main(["--results", str(tmp_path / "nothing"), "--no-markdown"]) == 2
