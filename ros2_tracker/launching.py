@@ -46,6 +46,7 @@ __all__ = [
     "NodeDeclaration",
     "NodeSpec",
     "Supervisor",
+    "fastdds_profile",
     "find_executable",
     "launch_graph",
     "node_environment",
@@ -720,7 +721,8 @@ def find_executable(package: str, executable: str) -> str | None:
 
 # --------------------------------------------------------------------------------------- supervision
 def node_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for node processes: ``env`` (default: this one) with unbuffered Python output.
+    """Environment for node processes: ``env`` (default: this one) with unbuffered Python output and,
+    unless a Fast DDS profile is set already, :func:`fastdds_profile` (reliable repair within 50 ms).
 
     The rclpy wheels re-exec Python at start-up unless ``_ROS_WHEELS_BOOTSTRAP_COMPLETE`` is set, and a
     process that has the flag without the bootstrapped ``LD_LIBRARY_PATH`` cannot load rclpy: keep the
@@ -731,7 +733,23 @@ def node_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
         del out["_ROS_WHEELS_BOOTSTRAP_COMPLETE"]
     out["PYTHONUNBUFFERED"] = "1"
     out.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    profile = fastdds_profile()
+    if profile is not None and not any(out.get(v) for v in _FASTDDS_PROFILE_VARIABLES):
+        out[_FASTDDS_PROFILE_VARIABLES[0]] = str(profile)
     return out
+
+
+_FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def fastdds_profile() -> Path | None:
+    """``config/fastdds_profile.xml`` of this package (writers' heartbeat every 50 ms, so a reliable sample
+    a reader missed is repaired before a fast replay overwrites it; see the file), or None when not found."""
+    try:
+        path = package_share_directory(PACKAGE) / "config" / "fastdds_profile.xml"
+    except LaunchFileError:
+        return None
+    return path if path.is_file() else None
 
 
 def _ignore_signal(signum: int, frame: Any) -> None:

@@ -11,7 +11,8 @@ frame k + 1 goes out once a TrackArray stamped like frame k arrived on ``tracks`
 ``lockstep_timeout_s``); with no publisher on ``tracks``, frame k + 1 goes out once every reliable
 image subscriber acknowledged frame k (at most 0.1 s), so images sent back to back do not overrun
 slower subscribers (Fast DDS acknowledges fragmented ~1 MB images within milliseconds, small messages
-only on its 3 s heartbeat: tiny images then go at 10 fps, detections-only replays are not paced).
+on the writer's heartbeat: every 3 s by default, every 50 ms under ``config/fastdds_profile.xml``, which
+the ``replay`` and ``launch`` commands give their nodes; detections-only replays are not paced).
 Before exiting, the node waits (up to 3.5 s) until its subscribers acknowledged the last frames.
 
 A missing or unreadable source, detections file or bag stops the node at start with a one-line error
@@ -319,7 +320,8 @@ class ReplayNode(Node):
         self.replay = _BagReplay(self.cfg, self.get_logger()) if is_bag(src) else \
             _FrameReplay(self.cfg, self.get_logger())
         self._pubs = self._make_publishers(self.replay.roles)
-        self._clock_pub = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
+        self._clock_pub = (self.create_publisher(Clock, "/clock", DETECTIONS_QUEUE_DEPTH)
+                           if self.cfg.publish_clock else None)
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
         self._tracks_seen: set[int] = set()
         self._tracks_sub = None

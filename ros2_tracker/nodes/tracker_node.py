@@ -105,6 +105,7 @@ from ros2_tracker.nodes.spinning import qos_profile, run_node
 __all__ = ["StampPairer", "TrackerNode", "main"]
 
 _THROTTLE_S = 2.0
+_TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaired from this history
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
@@ -297,7 +298,7 @@ class TrackerNode(Node):
         self._marker_ids: set[int] = set()
         cfg = self._cfg
         self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks",
-                                                 qos_profile(cfg.tracks_qos, 10))
+                                                 qos_profile(cfg.tracks_qos, _TRACKS_DEPTH))
         self._markers_pub = self.create_publisher(MarkerArray, "tracks/markers", 10)
         self._image_pub = self.create_publisher(Image, "tracks/image",
                                                 qos_profile(cfg.annotated_image_qos, 5))
