@@ -34,9 +34,9 @@ from bench.common import (
     machine_line,
     markdown_table,
     parse_results_args,
+    report,
     results_parser,
     sequence_results,
-    update_section,
 )
 from ros2_tracker.core.assignment import assign
 from ros2_tracker.core.boxes import tlwh_to_xyxy
@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if not table:
         p.error("no scored runs of these datasets in the results")
     text = to_markdown(table, argv)
-    print(text)
-    if not args.no_markdown:
-        update_section(args.markdown, "box_source", text)
+    report(text, "box_source", None if args.no_markdown else args.markdown)
     return 0
 
 

@@ -46,7 +46,7 @@ from bench.common import (
     command_line,
     machine_line,
     markdown_table,
-    update_section,
+    report,
 )
 from ros2_tracker.io.sequence import read_sequence_info
 
@@ -266,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         parts += [f"**{key}**", table(results, key, labels, MOTIONS[args.motion].unit)]
     parts.append(f"Command: `{command_line('bench/camera_pan.py', argv)}` · {machine_line()}")
     body = "\n\n".join(parts)
-    print(body)
-    if not args.no_markdown:
-        update_section(args.markdown, args.section, body)
+    report(body, args.section, None if args.no_markdown else args.markdown)
     return 0
 
 

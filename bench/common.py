@@ -71,6 +71,14 @@ def update_section(path: Path, key: str, body: str) -> None:
     path.write_text(text)
 
 
+def report(text: str, key: str, markdown: Path | None) -> None:
+    """Print a script's section and, unless ``markdown`` is None (``--no-markdown``), put it between the
+    ``key`` markers of that file (:func:`update_section`)."""
+    print(text)
+    if markdown is not None:
+        update_section(markdown, key, text)
+
+
 def write_section_file(path: Path, text: str) -> None:
     """Write a script's section (``bench/out/sections/<name>.md``, pasted into BENCHMARKS.md between its
     ``<!-- section:... -->`` markers); folders are created."""

@@ -40,9 +40,9 @@ from bench.common import (
     machine_line,
     markdown_table,
     parse_results_args,
+    report,
     results_parser,
     sequence_results,
-    update_section,
 )
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.costs import iou_matrix
@@ -159,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         p.error("no sequence with results of ours and a peer in these datasets")
     text = to_markdown(rows, argv, config)
-    print(text)
-    if not args.no_markdown:
-        update_section(args.markdown, "miss_causes", text)
+    report(text, "miss_causes", None if args.no_markdown else args.markdown)
     return 0
 
 
