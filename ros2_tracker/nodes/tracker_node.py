@@ -281,7 +281,8 @@ class TrackerNode(Node):
         self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
-        self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s))
+        self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s),
+                                       jump_ns=_jump_ns(tracker_cfg))
         self._score_watch = ScoreRangeWatch()
         self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
@@ -292,7 +293,7 @@ class TrackerNode(Node):
         # rclpy calls the newest on-set callback first: this one (which loads a model) runs after
         # the cheap dataclass validators registered below have accepted the change
         self.add_on_set_parameters_callback(self._check_new_embedder)
-        add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._tracker.set_config)
+        add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._set_tracker_config)
         add_on_set_validator(self, TrackerNodeConfig, lambda: self._cfg, self._set_node_config)
         self._msgs = importlib.import_module("ros2_tracker.msg")
         self._marker_ids: set[int] = set()
@@ -391,9 +392,6 @@ class TrackerNode(Node):
         new timeline resets the tracker (or Tracktor) and the camera-motion aligner (warning)."""
         stamp_ns = stamp_to_ns(msg.header.stamp)
         order = self._stamp_order
-        cfg = self._tracker.config
-        # a step forward longer than any track could coast, or at least a minute, is a new timeline too
-        order.jump_ns = _nanoseconds(max(_JUMP_S, cfg.max_lost_s, cfg.reid_max_age_s))
         step_s = order.step_s(stamp_ns)
         verdict = order.check(stamp_ns)
         if verdict == StampOrder.LATE:
@@ -627,6 +625,10 @@ class TrackerNode(Node):
         drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances)
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
 
+    def _set_tracker_config(self, cfg: TrackerConfig) -> None:
+        self._tracker.set_config(cfg)
+        self._stamp_order.jump_ns = _jump_ns(cfg)
+
     def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
         old, self._cfg = self._cfg, cfg
         self._stamp_order.tolerance_ns = _nanoseconds(cfg.late_tolerance_s)
@@ -634,6 +636,12 @@ class TrackerNode(Node):
             self._pairer.tolerance_ns = self._stamp_order.tolerance_ns
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
             self._swap_embedder(cfg.embedder_config())
+
+
+def _jump_ns(cfg: TrackerConfig) -> int:
+    """The step forward in stamps that starts a new timeline [ns]: longer than any track may coast
+    (``max_lost_s``, ``reid_max_age_s``), and at least ``_JUMP_S``."""
+    return _nanoseconds(max(_JUMP_S, cfg.max_lost_s, cfg.reid_max_age_s))
 
 
 def _nanoseconds(seconds: float) -> int:

@@ -286,6 +286,10 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     # a step forward longer than any track may coast (a publisher on another clock): a new timeline
     ahead = [track_array_to_arrays(h.frame(T0 + 121.0 + j / FPS, truth(j)[:1])) for j in (0, 1)]
     assert len(ahead[1].ids) == 1 and ahead[1].ids[0] > capped.ids[0]
+    # a run-time max_lost_s longer than the step moves the threshold with it: the same step keeps the track
+    assert h.set_parameter("max_lost_s", 200.0).successful
+    kept = track_array_to_arrays(h.frame(T0 + 241.0, truth(2)[:1]))
+    assert kept.ids.tolist() == ahead[1].ids.tolist()
 
     assert proc.poll() is None, "tracker_node died"
     assert stop_node(proc, log) == 0, log.read_text()
