@@ -30,8 +30,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
-    command_line,
-    machine_line,
+    command_footer,
     markdown_table,
     parse_results_args,
     report,
@@ -128,7 +127,7 @@ def to_markdown(table, argv: list[str] | None) -> str:
         "",
         markdown_table(header, rows),
         "",
-        f"Command: `{command_line('bench/box_source.py', argv)}` · {machine_line()}",
+        command_footer('bench/box_source.py', argv),
     ])
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, DATA, command_line, machine_line, markdown_table, report
+from bench.common import BENCHMARKS_MD, DATA, command_footer, markdown_table, report
 from ros2_tracker.core.track import TrackSet
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                             "boxes reported"], rows)
     body = (f"Defaults: `camera_motion_gain` {defaults.camera_motion_gain}, `camera_motion_gate` "
             f"{defaults.camera_motion_gate}; every frame of each detection file.\n\n{table}\n\n"
-            f"Command: `{command_line('bench/camera_gate.py', argv)}` · {machine_line()}")
+            + command_footer('bench/camera_gate.py', argv))
     report(body, "camera_gate", None if args.no_markdown else args.markdown)
     return 0
 

@@ -43,8 +43,7 @@ from bench.common import (
     DATA,
     OUT,
     REPO,
-    command_line,
-    machine_line,
+    command_footer,
     markdown_table,
     report,
 )
@@ -264,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                  "px/s (per frame: speed / fps, e.g. 8 px at 200 px/s and 25 Hz, 29 px at 7 Hz)."]
     for key in args.datasets:
         parts += [f"**{key}**", table(results, key, labels, MOTIONS[args.motion].unit)]
-    parts.append(f"Command: `{command_line('bench/camera_pan.py', argv)}` · {machine_line()}")
+    parts.append(command_footer('bench/camera_pan.py', argv))
     body = "\n\n".join(parts)
     report(body, args.section, None if args.no_markdown else args.markdown)
     return 0

@@ -48,6 +48,11 @@ def command_line(script: str, argv: list[str] | None = None) -> str:
     return shlex.join([".venv/bin/python", script, *args])
 
 
+def command_footer(script: str, argv: list[str] | None = None) -> str:
+    """The last line of a bench section: the command that made it and the machine it ran on."""
+    return f"Command: `{command_line(script, argv)}` · {machine_line()}"
+
+
 def _markers(key: str) -> tuple[str, str]:
     return f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
 

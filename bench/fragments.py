@@ -26,7 +26,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, DATA, command_line, machine_line, markdown_table, report
+from bench.common import BENCHMARKS_MD, DATA, command_footer, markdown_table, report
 from ros2_tracker.io.mot import read_mot
 from ros2_tracker.io.sequence import read_sequence_info
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     body = (f"Restarts / identities per results file (restart: an identity starting within 1 s, {NEAR} box "
             f"heights and a size factor {SIZE} of where another ended); results of "
             f"`bench/run_bench.py --datasets mot15` in `{args.results}`.\n\n{table}\n\n"
-            f"Command: `{command_line('bench/fragments.py', argv)}` · {machine_line()}")
+            + command_footer('bench/fragments.py', argv))
     report(body, "fragments", None if args.no_markdown else args.markdown)
     return 0
 

@@ -29,7 +29,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, OUT, REPO, command_line, machine_line, markdown_table, update_section
+from bench.common import BENCHMARKS_MD, OUT, REPO, command_footer, markdown_table, update_section
 from bench.random_walk import RandomWalk, WalkConfig
 
 FPS = 30.0
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         markdown_table(["frame", "RSS MiB", "len(tracker)", "highest id", "update µs (mean)"], rows),
         f"Memory flat: **{'yes' if flat else 'NO'}**: {why}. Plot: `{_shown(args.out / 'memory.png')}` "
         "(not committed).",
-        f"Command: `{command_line('bench/memory.py', argv)}` · {machine_line()}"])
+        command_footer('bench/memory.py', argv)])
     if not args.no_markdown:
         update_section(args.markdown, "memory", body)
     print(body)

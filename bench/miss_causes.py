@@ -36,8 +36,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
 
 from bench.box_source import MATCH_IOU, frames_of, match_to_truth
 from bench.common import (
-    command_line,
-    machine_line,
+    command_footer,
     markdown_table,
     parse_results_args,
     report,
@@ -142,7 +141,7 @@ def to_markdown(rows: list[list[str]], argv: list[str] | None, config: TrackerCo
         "",
         markdown_table(header, rows),
         "",
-        f"Command: `{command_line('bench/miss_causes.py', argv)}` · {machine_line()}",
+        command_footer('bench/miss_causes.py', argv),
     ])
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, REPO, command_line, machine_line, markdown_table, report
+from bench.common import BENCHMARKS_MD, REPO, command_footer, markdown_table, report
 
 VARIANTS = ("bounded", "rclpy.spin")
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         markdown_table(["spin", "SIGTERMs", "hung", "stop p50 [s]", "stop max (not hung) [s]"], rows),
         "",
-        f"Command: `{command_line('bench/node_stop.py', argv)}` · {machine_line()}",
+        command_footer('bench/node_stop.py', argv),
     ])
     report(text, "node_stop", None if args.no_markdown else args.markdown)
     return 0

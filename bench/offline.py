@@ -32,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DATA, OUT, SHARED, command_line, machine_line, markdown_table, write_section_file
+from bench.common import DATA, OUT, SHARED, command_footer, markdown_table, write_section_file
 from bench.run_bench import (
     ALL_DATASETS,
     DASH,
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[Variant]] = {}
     for ds in tqdm(datasets, unit="dataset", dynamic_ncols=True):
         results[ds.key] = run_dataset(ds, specs, args, config)
-    footer = f"Command: `{command_line('bench/offline.py', argv)}` · {machine_line()}"
+    footer = command_footer('bench/offline.py', argv)
     tables = [dataset_table(ds, results[ds.key]) for ds in datasets]
     text = "\n\n".join([INTRO, *tables, NOTES, footer]) + "\n"
     write_section_file(args.section, text)

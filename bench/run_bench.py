@@ -56,8 +56,7 @@ from bench.common import (
     DATA,
     OUT,
     REPO,
-    command_line,
-    machine_line,
+    command_footer,
     markdown_table,
     update_section,
 )
@@ -509,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         print("nothing to run: no dataset available", file=sys.stderr)
         return 2
     runs = run_all(datasets, specs, args.out, args.timeout, args.repeat)
-    footer = f"Command: `{command_line('bench/run_bench.py', argv)}` · {machine_line()}"
+    footer = command_footer('bench/run_bench.py', argv)
     versions = {r.tracker: r.version for d in runs.values() for rs in d.values() for r in rs if r.version}
     versions[OURS] = _our_version()
     report = []

@@ -27,7 +27,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCHMARKS_MD, OUT, REPO, command_line, machine_line, markdown_table, update_section
+from bench.common import BENCHMARKS_MD, OUT, REPO, command_footer, markdown_table, update_section
 from bench.random_walk import RandomWalk, WalkConfig, write_mot_detections
 
 FPS = 30.0
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "300 px \u00d7 sqrt(objects), 5% misses, 2% false positives, objects replaced after ~300 "
         "frames); every update timed on its own.",
         table(results), target_line(results),
-        f"Command: `{command_line('bench/scaling.py', argv)}` · {machine_line()}"])
+        command_footer('bench/scaling.py', argv)])
     if not args.no_markdown:
         update_section(args.markdown, "scaling", body)
     (args.out / "scaling.json").write_text(json.dumps(results, indent=1))
