@@ -1,4 +1,4 @@
-"""Does ``camera_motion_gate`` open where the camera moves? Real sequences, most without ground truth here.
+"""Does the camera-motion share rise where the camera moves? Real sequences, most without ground truth here.
 
     .venv/bin/python bench/camera_gate.py [--data DIR] [--markdown BENCHMARKS.md | --no-markdown]
 
@@ -6,8 +6,10 @@ The simulated pans of ``bench/camera_pan.py`` have ground truth; the real moving
 ``../shared`` (MOT15: ADL-Rundle-8, ETH-*, KITTI-13; MOT17-05, -10, -11, -13) have none, or only for their
 first frames. Without ground truth two things can still be measured on every frame of their detections:
 
-* ``gate open``: the share of updates in which the gate let ``camera_motion_gain`` move the tracks
-  (``Tracker.camera_motion_applied``), with the defaults. On a static camera it should stay near 0.
+* ``weight``: the mean share of ``camera_motion_gain`` the updates applied (``Tracker.camera_motion_weight``:
+  1 while ``camera_motion_gate`` is open, else the weight of the matched tracks' common motion against its
+  noise), and the share of updates with at least half of it (``Tracker.camera_motion_applied``), with the
+  defaults. On a static camera with people who move independently both should stay near 0.
 * ``identities``: the track ids the results file reports, with the defaults and with
   ``camera_motion_gain`` 0 (off). On the same detections, fewer identities for as many reported boxes means
   fewer broken tracks (a person keeps one identity), so a drop is a likely gain, though this is a proxy,
@@ -60,20 +62,22 @@ SEQUENCES = (
 )
 
 
-def track(root: Path, det_name: str, config: TrackerConfig) -> tuple[int, int, float]:
+def track(root: Path, det_name: str, config: TrackerConfig) -> tuple[int, int, float, float]:
     """Run the core tracker over every frame (as ``ros2-tracker track`` does); returns (identities reported,
-    boxes reported, share of updates in which the camera motion was applied)."""
+    boxes reported, mean camera-motion weight, share of updates with a weight of at least 0.5)."""
     fps = read_sequence_info(root).fps
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = read_mot(root / "det" / det_name)
-    applied: list[bool] = []
+    weights: list[float] = []
 
     def note(_frame: int, _tracks: TrackSet, tracker: Tracker) -> None:
-        applied.append(tracker.camera_motion_applied)
+        weights.append(tracker.camera_motion_weight)
 
     result = track_mot_detections(rows, Tracker(config), fps, on_frame=note)
-    return len(set(result.ids.tolist())), len(result.ids), sum(applied) / max(len(applied), 1)
+    n = max(len(weights), 1)
+    half = sum(w >= 0.5 for w in weights)
+    return len(set(result.ids.tolist())), len(result.ids), sum(weights) / n, half / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     defaults, off = TrackerConfig(), TrackerConfig(camera_motion_gain=0.0)
     rows = []
     for folder, det, camera in tqdm(present, desc="camera_gate", unit="seq"):
-        ids_on, boxes_on, share = track(args.data / folder, det, defaults)
-        ids_off, boxes_off, _ = track(args.data / folder, det, off)
-        rows.append([Path(folder).name, camera, f"{100 * share:.1f} %", f"{ids_off} → {ids_on}",
-                     f"{100 * (ids_on - ids_off) / max(ids_off, 1):+.0f} %", f"{boxes_off} → {boxes_on}"])
-    table = markdown_table(["sequence", "camera", "gate open", "identities (gain off → defaults)", "change",
-                            "boxes reported"], rows)
+        ids_on, boxes_on, weight, share = track(args.data / folder, det, defaults)
+        ids_off, boxes_off, _, _ = track(args.data / folder, det, off)
+        rows.append([Path(folder).name, camera, f"{weight:.2f}", f"{100 * share:.1f} %",
+                     f"{ids_off} → {ids_on}", f"{100 * (ids_on - ids_off) / max(ids_off, 1):+.0f} %",
+                     f"{boxes_off} → {boxes_on}"])
+    table = markdown_table(["sequence", "camera", "mean weight", "weight >= 0.5",
+                            "identities (gain off → defaults)", "change", "boxes reported"], rows)
     body = (f"Defaults: `camera_motion_gain` {defaults.camera_motion_gain}, `camera_motion_gate` "
             f"{defaults.camera_motion_gate}; every frame of each detection file.\n\n{table}\n\n"
             + command_footer('bench/camera_gate.py', argv))

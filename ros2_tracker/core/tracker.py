@@ -79,6 +79,12 @@ _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
 _COMMON_MOTION_MIN_HITS = 3
 _CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant (and warm-up) of the whiteness test
+# camera_motion_gain's weighting: the variance of the median of n innovations is (pi / 2) sigma^2 / n for
+# Gaussian ones; sigma from their median absolute deviation, 1.4826 MAD, times the small-sample correction
+# of Croux and Rousseeuw (1992) for n <= 9 (n / (n - 0.8) beyond)
+_MEDIAN_VAR = math.pi / 2.0
+_MAD_SIGMA = 1.4826
+_MAD_SMALL_SAMPLE = {2: 1.196, 3: 1.495, 4: 1.363, 5: 1.206, 6: 1.200, 7: 1.140, 8: 1.129, 9: 1.107}
 _NOISE_PER_INNOVATION = 2.5
 _NOISE_PRIOR_SAMPLES = 20
 _NOISE_SETTLED_SAMPLES = 100
@@ -194,18 +200,20 @@ class TrackerConfig(ConfigBase):
                                           "velocity, relative to box height [1/s]", low=0.0,
                                           high=100.0)
     camera_motion_gain: float = param(0.5, "Image motion from the detections alone (a moving camera, no "
-                                      "images needed): each update, every track moves by this share of "
-                                      "the median centre innovation of the established matched tracks "
-                                      "(at least 3), and its velocity by the same share per second, so "
-                                      "lost tracks follow a panning image too; held back by "
-                                      "camera_motion_gate (0 = off; with images, CMC does it better)",
+                                      "images needed): each update, every track moves by at most this "
+                                      "share of the median centre innovation of the established matched "
+                                      "tracks (at least 3), and its velocity by the same share per second, "
+                                      "so lost tracks follow a panning image too; the full share while "
+                                      "camera_motion_gate is open, else weighted by how far that median "
+                                      "stands out of its own noise (0 = off; with images, CMC does it "
+                                      "better)", low=0.0, high=1.0)
+    camera_motion_gate: float = param(0.6, "Apply the full camera_motion_gain while the matched tracks' "
+                                      "common innovation (its median) is correlated from one update to the "
+                                      "next at least this much (lag-1 autocorrelation, running means over "
+                                      "1 s, after 1 s of updates): a Kalman filter that fits the people "
+                                      "leaves it white noise, a moving camera gives every track the same "
+                                      "lasting error. 0 = always the full gain (a camera known to move)",
                                       low=0.0, high=1.0)
-    camera_motion_gate: float = param(0.6, "Apply camera_motion_gain only while the matched tracks' common "
-                                      "innovation (its median) is correlated from one update to the next "
-                                      "at least this much (lag-1 autocorrelation, running means over 1 s, "
-                                      "after 1 s of updates): a Kalman filter that fits the people leaves it "
-                                      "white noise, a moving camera gives every track the same lasting "
-                                      "error. 0 = always apply (a camera known to move)", low=0.0, high=1.0)
     motion_gate: float = param(0.0, "After IoU matching, match remaining confident detections to "
                                "confirmed/lost tracks by Mahalanobis distance of the box below this "
                                "chi-square value (0 = off; 9.49 = 95 % for 4 dof); helps at low frame "
@@ -373,7 +381,10 @@ class Tracker:
         self._common_prev: tuple[float, float] | None = None
         self._common_prev_update = -1
         self._common_lag = self._common_power = self._common_seen_s = 0.0
-        self._camera_moved = False  # camera_motion_applied
+        # camera_motion_gain's weighting: running means over 1 s of the median innovation's power beyond
+        # its noise variance, per axis [px^2]
+        self._common_signal_x = self._common_signal_y = self._common_signal_s = 0.0  # and seconds folded in
+        self._camera_weight = 0.0  # camera_motion_weight
         self._typical_dt = 0.0  # camera_motion_gain: running mean of the time steps it saw [s]
         self._updates = 0  # updates since the last reset
         self._ids = np.empty(0, dtype=np.int64)
@@ -403,9 +414,17 @@ class Tracker:
         return self._noise.measurement
 
     @property
+    def camera_motion_weight(self) -> float:
+        """The share of ``camera_motion_gain`` the last update applied (the larger of its two axes): 1 while
+        ``camera_motion_gate`` is open, else the weight of the common motion against its noise, 0 when
+        none was applied."""
+        return self._camera_weight
+
+    @property
     def camera_motion_applied(self) -> bool:
-        """Whether the last update moved the tracks by ``camera_motion_gain`` (its gate was open)."""
-        return self._camera_moved
+        """Whether the last update moved the tracks by at least half of ``camera_motion_gain``: its gate
+        was open, or the tracks' common motion stood at least as far out of its noise as the noise itself."""
+        return self._camera_weight >= 0.5
 
     @property
     def stamp(self) -> float | None:
@@ -443,7 +462,7 @@ class Tracker:
                                                              or np.count_nonzero(self._cls))
         dt = self._dt = self._advance_clock(stamp)
         self._updates += 1
-        self._camera_moved = False
+        self._camera_weight = 0.0
         self._predict(dt)
         cfg = self.config
         high, low = self._split_by_score(det_scores)
@@ -861,14 +880,15 @@ class Tracker:
 
     def _follow_image_motion(self, mean: np.ndarray, prior: np.ndarray, t: np.ndarray,
                              z: np.ndarray) -> None:
-        """Move every track (``mean``, and the matched tracks' ``prior = mean[t]``, both in place) by
-        ``camera_motion_gain`` times the image motion the matched tracks ``t`` (measured boxes ``z``) agree
-        on: the median of their centre innovations, counted over confirmed tracks with at least
-        ``_COMMON_MOTION_MIN_HITS`` hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS``
-        of them; velocities get the same share per second. One person's manoeuvre moves the median little;
-        a panning camera moves every innovation alike. The velocity share is per the larger of this time step
-        and half the typical one, so a message a microsecond after the last cannot turn a pixel of innovation
-        into a huge velocity."""
+        """Move every track (``mean``, and the matched tracks' ``prior = mean[t]``, both in place) by a
+        share of the image motion the matched tracks ``t`` (measured boxes ``z``) agree on: the median of
+        their centre innovations, counted over confirmed tracks with at least ``_COMMON_MOTION_MIN_HITS``
+        hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS`` of them; velocities get the
+        same share per second. One person's manoeuvre moves the median little; a panning camera moves every
+        innovation alike. The share is ``camera_motion_gain`` while ``camera_motion_gate`` is open, else
+        that times the weight of the median against its noise (:meth:`_common_motion_weights`).
+        The velocity share is per the larger of this time step and half the typical one, so a message a
+        microsecond after the last cannot turn a pixel of innovation into a huge velocity."""
         dt = self._dt
         typical = self._typical_dt
         if typical:
@@ -888,14 +908,44 @@ class Tracker:
         # a few dozen values: the standard library's median of a list costs less than NumPy's calls
         xs, ys = (z[:, :2] - prior[:, :2]).compress(settled, axis=0).T.tolist()
         x, y = statistics.median(xs), statistics.median(ys)
-        if self.config.camera_motion_gate > 0 and not self._camera_moves(x, y):
+        wx, wy = self._common_motion_weights(xs, ys, x, y)
+        gate = self.config.camera_motion_gate
+        if gate <= 0 or self._camera_moves(x, y):
+            wx = wy = 1.0
+        if not (wx or wy):
             return
+        self._camera_weight = max(wx, wy)
         gain = self.config.camera_motion_gain
-        self._camera_moved = True
+        sx, sy = gain * wx * x, gain * wy * y
         step = max(dt, 0.5 * self._typical_dt)
-        shift = (gain * x, gain * y, 0.0, 0.0, gain * x / step, gain * y / step)
+        shift = (sx, sy, 0.0, 0.0, sx / step, sy / step)
         mean[:, :6] += shift
         prior[:, :6] += shift
+
+    def _common_motion_weights(self, xs: list[float], ys: list[float], x: float,
+                               y: float) -> tuple[float, float]:
+        """Per axis, the weight S / (S + V) of this update's median innovation (``x``, ``y``; of the
+        innovations ``xs``, ``ys``): V is the variance of a median of that many innovations about a common
+        motion, from this update's spread (median absolute deviation); S the running mean over
+        ``_CAMERA_MOTION_WINDOW_S`` of the median's power beyond V (at least 0): the common motion's own
+        power. A static camera leaves the median within its noise, S about 0 and the weight near 0; a camera
+        that moves, shakes or sways gives a median outside it and a weight towards 1 (a Wiener gain), every
+        update, also while the whiteness gate is shut; the more tightly this update's innovations agree, the
+        more their median counts. 0 until ``_CAMERA_MOTION_WINDOW_S`` of updates have been folded in."""
+        n = len(xs)
+        k = _MEDIAN_VAR * (_MAD_SIGMA * _MAD_SMALL_SAMPLE.get(n, n / (n - 0.8))) ** 2 / n
+        mad_x = statistics.median([abs(v - x) for v in xs])
+        mad_y = statistics.median([abs(v - y) for v in ys])
+        var_x, var_y = k * mad_x * mad_x, k * mad_y * mad_y
+        dt = self._dt
+        rate = min(1.0, dt / _CAMERA_MOTION_WINDOW_S)
+        s_x = self._common_signal_x = self._common_signal_x + rate * (x * x - var_x - self._common_signal_x)
+        s_y = self._common_signal_y = self._common_signal_y + rate * (y * y - var_y - self._common_signal_y)
+        self._common_signal_s += dt
+        if self._common_signal_s < _CAMERA_MOTION_WINDOW_S:
+            return 0.0, 0.0
+        s_x, s_y = max(s_x, 0.0), max(s_y, 0.0)
+        return (s_x / (s_x + var_x) if s_x else 0.0), (s_y / (s_y + var_y) if s_y else 0.0)
 
     def _camera_moves(self, x: float, y: float) -> bool:
         """``camera_motion_gate``: an innovation whiteness test on the matched tracks' common motion. A

@@ -45,8 +45,9 @@ def test_reid_on_tud_campus_is_at_least_as_good_as_motion_only(tmp_path, osnet_p
     assert t["embed_seconds"] > 0 and 0 < t["update_seconds"] < t["embed_seconds"]
     m_motion = evaluate_sequence(seq / "gt" / "gt.txt", motion)
     m_app = evaluate_sequence(seq / "gt" / "gt.txt", app)
-    assert m_app.IDF1 >= m_motion.IDF1
-    assert m_app.IDSW <= m_motion.IDSW
+    # identities and their overlap, not the count of switches: on these 71 frames it is 2-4 events either
+    # way and moves with any change of the motion model (bench/reid.py reports it per sequence)
+    assert m_app.IDF1 >= m_motion.IDF1 and m_app.HOTA >= m_motion.HOTA
     assert read_mot(app).frames.max() <= 71
 
 

@@ -355,7 +355,7 @@ def test_camera_zoom_scales_every_box_of_a_frame_about_the_image_centre(tmp_path
     np.testing.assert_allclose(det[2:7], [320, 240, 10 * peak, 20 * peak, 0.9], atol=0.006)
 
 
-def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_original(tmp_path):
+def test_camera_gate_weight_rises_on_a_panning_copy_and_stays_low_on_the_static_original(tmp_path):
     # the two folder names stand for any static and moving sequence: the script reads what --data holds
     from bench import camera_pan
     from ros2_tracker.synthetic.scene import SceneConfig, generate_scene
@@ -372,10 +372,14 @@ def test_camera_gate_opens_on_a_panning_copy_and_stays_shut_on_the_static_origin
     assert p.returncode == 0, p.stderr[-2000:]
     cells = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
              for ln in p.stdout.splitlines() if ln.startswith("| ADL") or ln.startswith("| Venice")}
-    assert cells["Venice-2"][1] == "0.0 %"  # static: the gate never opened
-    assert float(cells["ADL-Rundle-8"][1].split()[0]) > 5.0  # the pan opened it
-    off, on = map(int, cells["Venice-2"][2].split(" → "))
-    assert off == on  # and with the gate shut the output is the one without the gain
+    static_weight, static_half = float(cells["Venice-2"][1]), float(cells["Venice-2"][2].split()[0])
+    pan_weight, pan_half = float(cells["ADL-Rundle-8"][1]), float(cells["ADL-Rundle-8"][2].split()[0])
+    assert static_weight < 0.15 and static_half < 10.0  # people walking independently: little common motion
+    assert pan_weight > 0.4 and pan_half > 30.0  # the pan: the tracks agree on it
+    off, on = map(int, cells["Venice-2"][3].split(" → "))
+    assert abs(on - off) <= 1  # on the static camera the output is about the one without the gain
+    off, on = map(int, cells["ADL-Rundle-8"][3].split(" → "))
+    assert on < off  # under the pan the gain keeps identities
     bad = run([sys.executable, "bench/camera_gate.py", "--data", tmp_path / "none", "--no-markdown"])
     assert bad.returncode == 2 and "no detections" in bad.stderr
 
