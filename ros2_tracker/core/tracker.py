@@ -858,8 +858,8 @@ class Tracker:
             z = xyxy_to_cxcywh(boxes.take(d, axis=0))
             mean, cov = self._mean.copy(), self._cov.copy()
             prior = mean.take(t, axis=0)
-            if cfg.camera_motion_gain > 0 and self._dt > 0:
-                self._follow_image_motion(mean, prior, t, z)
+            if cfg.camera_motion_gain > 0 and self._dt > 0 and self._follow_image_motion(mean, prior, t, z):
+                prior = mean.take(t, axis=0)
             if cfg.adaptive_measurement_noise:
                 self._adapt_measurement_noise(prior, z)
             var = kalman.measurement_var(z, self._noise)
@@ -879,9 +879,9 @@ class Tracker:
         return z
 
     def _follow_image_motion(self, mean: np.ndarray, prior: np.ndarray, t: np.ndarray,
-                             z: np.ndarray) -> None:
-        """Move every track (``mean``, and the matched tracks' ``prior = mean[t]``, both in place) by a
-        share of the image motion the matched tracks ``t`` (measured boxes ``z``) agree on: the median of
+                             z: np.ndarray) -> bool:
+        """Move every track (``mean``, in place; returns whether it did) by a share of the image motion the
+        matched tracks ``t`` (predicted states ``prior``, measured boxes ``z``) agree on: the median of
         their centre innovations, counted over confirmed tracks with at least ``_COMMON_MOTION_MIN_HITS``
         hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS`` of them; velocities get the
         same share per second. One person's manoeuvre moves the median little; a panning camera moves every
@@ -900,27 +900,30 @@ class Tracker:
         else:
             self._typical_dt = dt
         if len(t) < _COMMON_MOTION_MIN_TRACKS:
-            return
+            return False
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
-        if np.count_nonzero(settled) < _COMMON_MOTION_MIN_TRACKS:
-            return
+        n = np.count_nonzero(settled)
+        if n < _COMMON_MOTION_MIN_TRACKS:
+            return False
+        innovations = z[:, :2] - prior[:, :2]
+        if n < len(t):
+            innovations = innovations.compress(settled, axis=0)
         # a few dozen values: the standard library's median of a list costs less than NumPy's calls
-        xs, ys = (z[:, :2] - prior[:, :2]).compress(settled, axis=0).T.tolist()
+        xs, ys = innovations.T.tolist()
         x, y = statistics.median(xs), statistics.median(ys)
         wx, wy = self._common_motion_weights(xs, ys, x, y)
         gate = self.config.camera_motion_gate
         if gate <= 0 or self._camera_moves(x, y):
             wx = wy = 1.0
         if not (wx or wy):
-            return
+            return False
         self._camera_weight = max(wx, wy)
         gain = self.config.camera_motion_gain
         sx, sy = gain * wx * x, gain * wy * y
         step = max(dt, 0.5 * self._typical_dt)
-        shift = (sx, sy, 0.0, 0.0, sx / step, sy / step)
-        mean[:, :6] += shift
-        prior[:, :6] += shift
+        mean[:, :6] += (sx, sy, 0.0, 0.0, sx / step, sy / step)
+        return True
 
     def _common_motion_weights(self, xs: list[float], ys: list[float], x: float,
                                y: float) -> tuple[float, float]:
