@@ -83,6 +83,7 @@ _CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant (and warm-up)
 # Gaussian ones; sigma from their median absolute deviation, 1.4826 MAD, times the small-sample correction
 # of Croux and Rousseeuw (1992) for n <= 9 (n / (n - 0.8) beyond)
 _MEDIAN_VAR = math.pi / 2.0
+_LIST_MEDIAN_LIMIT = 64  # above this many values NumPy's median is the cheaper one
 _MAD_SIGMA = 1.4826
 _MAD_SMALL_SAMPLE = {2: 1.196, 3: 1.495, 4: 1.363, 5: 1.206, 6: 1.200, 7: 1.140, 8: 1.129, 9: 1.107}
 _NOISE_PER_INNOVATION = 2.5
@@ -120,6 +121,19 @@ def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
     """Rows of the ``limit`` highest ``scores``, ascending (ties: the earlier rows): the detections an
     update keeps under ``max_detections``."""
     return np.sort(np.argsort(-np.asarray(scores), kind="stable")[:limit])
+
+
+def _median_and_mad(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Medians and median absolute deviations of the two columns of (n, 2) ``values``: (median x, median y,
+    MAD x, MAD y). A frame's few dozen values go through the standard library (cheaper than NumPy's calls on
+    them), hundreds through NumPy."""
+    if len(values) > _LIST_MEDIAN_LIMIT:
+        med = np.median(values, axis=0)
+        mad = np.median(np.abs(values - med), axis=0)
+        return float(med[0]), float(med[1]), float(mad[0]), float(mad[1])
+    xs, ys = values.T.tolist()
+    x, y = statistics.median(xs), statistics.median(ys)
+    return (x, y, statistics.median([abs(v - x) for v in xs]), statistics.median([abs(v - y) for v in ys]))
 
 
 class StampError(ValueError):
@@ -903,16 +917,14 @@ class Tracker:
             return False
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
         settled &= self._state.take(t) == _CONF
-        n = np.count_nonzero(settled)
+        n = int(np.count_nonzero(settled))
         if n < _COMMON_MOTION_MIN_TRACKS:
             return False
         innovations = z[:, :2] - prior[:, :2]
         if n < len(t):
             innovations = innovations.compress(settled, axis=0)
-        # a few dozen values: the standard library's median of a list costs less than NumPy's calls
-        xs, ys = innovations.T.tolist()
-        x, y = statistics.median(xs), statistics.median(ys)
-        wx, wy = self._common_motion_weights(xs, ys, x, y)
+        x, y, mad_x, mad_y = _median_and_mad(innovations)
+        wx, wy = self._common_motion_weights(n, x, y, mad_x, mad_y)
         gate = self.config.camera_motion_gate
         if gate <= 0 or self._camera_moves(x, y):
             wx = wy = 1.0
@@ -925,20 +937,17 @@ class Tracker:
         mean[:, :6] += (sx, sy, 0.0, 0.0, sx / step, sy / step)
         return True
 
-    def _common_motion_weights(self, xs: list[float], ys: list[float], x: float,
-                               y: float) -> tuple[float, float]:
-        """Per axis, the weight S / (S + V) of this update's median innovation (``x``, ``y``; of the
-        innovations ``xs``, ``ys``): V is the variance of a median of that many innovations about a common
-        motion, from this update's spread (median absolute deviation); S the running mean over
+    def _common_motion_weights(self, n: int, x: float, y: float, mad_x: float,
+                               mad_y: float) -> tuple[float, float]:
+        """Per axis, the weight S / (S + V) of this update's median innovation (``x``, ``y``; of ``n``
+        innovations whose median absolute deviations are ``mad_x``, ``mad_y``): V is the variance of a median
+        of that many innovations about a common motion, from this update's spread; S the running mean over
         ``_CAMERA_MOTION_WINDOW_S`` of the median's power beyond V (at least 0): the common motion's own
         power. A static camera leaves the median within its noise, S about 0 and the weight near 0; a camera
         that moves, shakes or sways gives a median outside it and a weight towards 1 (a Wiener gain), every
         update, also while the whiteness gate is shut; the more tightly this update's innovations agree, the
         more their median counts. 0 until ``_CAMERA_MOTION_WINDOW_S`` of updates have been folded in."""
-        n = len(xs)
         k = _MEDIAN_VAR * (_MAD_SIGMA * _MAD_SMALL_SAMPLE.get(n, n / (n - 0.8))) ** 2 / n
-        mad_x = statistics.median([abs(v - x) for v in xs])
-        mad_y = statistics.median([abs(v - y) for v in ys])
         var_x, var_y = k * mad_x * mad_x, k * mad_y * mad_y
         dt = self._dt
         rate = min(1.0, dt / _CAMERA_MOTION_WINDOW_S)
