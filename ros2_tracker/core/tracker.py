@@ -83,9 +83,9 @@ _CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant (and warm-up)
 # Gaussian ones; sigma from their median absolute deviation, 1.4826 MAD, times the small-sample correction
 # of Croux and Rousseeuw (1992) for n <= 9 (n / (n - 0.8) beyond)
 _MEDIAN_VAR = math.pi / 2.0
-_LIST_MEDIAN_LIMIT = 64  # above this many values NumPy's median is the cheaper one
 _MAD_SIGMA = 1.4826
 _MAD_SMALL_SAMPLE = {2: 1.196, 3: 1.495, 4: 1.363, 5: 1.206, 6: 1.200, 7: 1.140, 8: 1.129, 9: 1.107}
+_LIST_MEDIAN_LIMIT = 64  # _median_and_mad: above this many values NumPy's median is the cheaper one
 _NOISE_PER_INNOVATION = 2.5
 _NOISE_PRIOR_SAMPLES = 20
 _NOISE_SETTLED_SAMPLES = 100

@@ -496,48 +496,47 @@ def test_camera_motion_gate_keeps_a_static_camera_unchanged_and_opens_for_a_pan(
     assert tracker.camera_motion_applied  # still open on the last frame
 
 
-def test_camera_motion_applied_says_when_the_gate_was_open():
-    rng = np.random.default_rng(0)
-    t = Tracker()  # the defaults: gain 0.5, gate 0.6
+def _jittered_pan(config, pan_from=30, frames=90, hide_from=None, seed=0):
+    """Five people walking both ways past a camera that pans faster and faster from frame ``pan_from`` on,
+    detected with 2 px jitter (25 fps); with ``hide_from``, person 2 is not detected from that frame on.
+    Returns the tracker, its ``camera_motion_weight`` and ``camera_motion_applied`` per update, and (with
+    ``hide_from``) the hidden person's true and tracked left edge on the last frame."""
+    rng = np.random.default_rng(seed)
+    t = Tracker(config)
     start, speed = rng.uniform(100, 500, 5), np.array([40.0, -35.0, 25.0, -50.0, 30.0])
-    opened = []
-    for k in range(100):  # two seconds of a static camera, then two of a pan speeding up
-        pan = 0.0 if k < 50 else 0.4 * (k - 50) ** 2
+    weights, applied = [], []
+    for k in range(frames):
+        pan = 0.0 if k < pan_from else 0.4 * (k - pan_from) ** 2
         truth = np.array([box(start[i] + speed[i] * k / 25.0 - pan, 150 + 25 * i) for i in range(5)])
-        t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=k / 25.0)
-        opened.append(t.camera_motion_applied)
+        shown = np.ones(5, dtype=bool)
+        shown[2] = hide_from is None or k < hide_from
+        ts = t.update(truth[shown] + rng.normal(0.0, 2.0, (shown.sum(), 4)), np.full(shown.sum(), 0.9),
+                      stamp=k / 25.0)
+        weights.append(t.camera_motion_weight)
+        applied.append(t.camera_motion_applied)
+    hidden = None
+    if hide_from is not None:
+        hidden = truth[2, 0], ts.boxes_xyxy[ts.ids.tolist().index(3), 0]
+    return t, np.array(weights), applied, hidden
+
+
+def test_camera_motion_applied_says_when_the_gate_was_open():
+    # the defaults (gain 0.5, gate 0.6): two seconds of a static camera, then two of a pan speeding up
+    t, _, opened, _ = _jittered_pan(TrackerConfig(), pan_from=50, frames=100)
     # five people only: their median innovation now and then stands out of its noise by chance
     assert sum(opened[:50]) <= 5 and sum(opened[50:]) > 35
     t.reset()
     assert not t.camera_motion_applied and t.camera_motion_weight == 0.0
 
 
-def _jittered_pan(gain, gate, seed=0, frames=90, hide_from=60):
-    """Five people walking both ways past a camera that pans faster and faster from frame 30 on, detected
-    with 2 px jitter (25 fps); person 2 is not detected from ``hide_from`` on. Returns the tracker's
-    weights per update and the hidden person's true and tracked left edge on the last frame."""
-    rng = np.random.default_rng(seed)
-    t = Tracker(TrackerConfig(camera_motion_gain=gain, camera_motion_gate=gate, max_lost_s=2.0))
-    start, speed = rng.uniform(100, 500, 5), np.array([40.0, -35.0, 25.0, -50.0, 30.0])
-    weights = []
-    for k in range(frames):
-        pan = 0.0 if k < 30 else 0.4 * (k - 30) ** 2
-        truth = np.array([box(start[i] + speed[i] * k / 25.0 - pan, 150 + 25 * i) for i in range(5)])
-        shown = np.ones(5, dtype=bool)
-        shown[2] = k < hide_from
-        ts = t.update(truth[shown] + rng.normal(0.0, 2.0, (shown.sum(), 4)), np.full(shown.sum(), 0.9),
-                      stamp=k / 25.0)
-        weights.append(t.camera_motion_weight)
-    row = ts.ids.tolist().index(3)
-    return np.array(weights), truth[2, 0], ts.boxes_xyxy[row, 0]
-
-
 def test_camera_motion_weight_follows_a_pan_while_the_whiteness_gate_stays_shut():
     # camera_motion_gate 1: the whiteness test never opens, so whatever moves the tracks is the weight of the
     # common motion against its noise: about 0 before the pan, towards 1 once the pan dominates, and
     # a person lost during the pan is predicted where the image took them
-    weights, truth, tracked = _jittered_pan(0.5, 1.0)
-    _, _, plain = _jittered_pan(0.0, 1.0)
+    _, weights, _, (truth, tracked) = _jittered_pan(
+        TrackerConfig(camera_motion_gain=0.5, camera_motion_gate=1.0, max_lost_s=2.0), hide_from=60)
+    _, _, _, (_, plain) = _jittered_pan(
+        TrackerConfig(camera_motion_gain=0.0, camera_motion_gate=1.0, max_lost_s=2.0), hide_from=60)
     assert weights[:25].max() == 0.0  # the estimate's warm-up: a second of updates with settled tracks
     assert weights[:30].mean() < 0.1 and weights[40:].mean() > 0.6
     assert abs(tracked - truth) < abs(plain - truth) / 3
