@@ -154,9 +154,11 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
 @functools.lru_cache(maxsize=256)
 def _dummy_blocks(n_rows: int, n_cols: int, threshold: float) -> np.ndarray:
     """The augmented matrix without its cost block (forbidden there): dummy diagonals at threshold/2 and
-    the zero dummy-dummy block. Cached (the same few shapes and thresholds repeat) and read-only."""
+    the zero dummy-dummy block. Cached (the same few shapes and thresholds repeat) and read-only. A
+    forbidden entry costs more than leaving every row and column unmatched ((R + K) threshold / 2), so no
+    optimum ever takes one."""
     size = n_rows + n_cols
-    big = np.full((size, size), _FORBIDDEN)
+    big = np.full((size, size), _FORBIDDEN + size * max(threshold, 0.0))
     half = 0.5 * threshold
     big[:n_rows, n_cols:].flat[:: n_rows + 1] = half  # each row's own dummy column
     big[n_rows:, :n_cols].flat[:: n_cols + 1] = half  # each column's own dummy row
@@ -168,12 +170,13 @@ def _dummy_blocks(n_rows: int, n_cols: int, threshold: float) -> np.ndarray:
 def _solve_augmented(c: np.ndarray, gate: np.ndarray, threshold: float) -> tuple[list[int], list[int]]:
     """The dense augmented problem (small sizes); the matched (rows, columns) as lists."""
     n_rows, n_cols = c.shape
-    big = _dummy_blocks(n_rows, n_cols, threshold).copy()
-    big[:n_rows, :n_cols] = np.where(gate, c, _FORBIDDEN)
+    big = _dummy_blocks(n_rows, n_cols, threshold).copy()  # forbidden in the cost block
+    np.copyto(big[:n_rows, :n_cols], c, where=gate)
     _, cols = linear_sum_assignment(big)  # rows come back as 0..size-1: the first n_rows are the real ones
-    gate_rows = gate.tolist()
-    pairs = [(i, j) for i, j in enumerate(cols[:n_rows].tolist()) if j < n_cols and gate_rows[i][j]]
-    return [i for i, _ in pairs], [j for _, j in pairs]
+    # a real row's column is a real one only where allowed (see _dummy_blocks)
+    cols = cols[:n_rows].tolist()
+    rows = [i for i, j in enumerate(cols) if j < n_cols]
+    return rows, [cols[i] for i in rows]
 
 
 def _solve_sparse(n_rows: int, n_cols: int, r_idx: np.ndarray, c_idx: np.ndarray, costs: np.ndarray,

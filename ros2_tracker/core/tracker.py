@@ -807,8 +807,10 @@ class Tracker:
 
     def _associate_tentative(self, track_boxes, boxes, det_cls, high, iou=None):
         """Tentative tracks vs the confident detections left over."""
+        if not len(high):
+            return _NO_PAIRS, high
         rows = (self._state == _TENT).nonzero()[0]
-        if not len(rows) or not len(high):
+        if not len(rows):
             return _NO_PAIRS, high
         return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
                            self.config.tentative_match_iou, iou)
@@ -1013,6 +1015,8 @@ class Tracker:
         return noise
 
     def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
+        if not len(high):  # every confident detection was matched (the common frame)
+            return
         new = high.compress(det_scores.take(high) >= self.config.new_track_score)
         n = len(new)
         if not n:
