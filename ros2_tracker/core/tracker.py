@@ -401,6 +401,7 @@ class Tracker:
         self._camera_weight = 0.0  # camera_motion_weight
         self._typical_dt = 0.0  # camera_motion_gain: running mean of the time steps it saw [s]
         self._updates = 0  # updates since the last reset
+        self._classes_seen = False  # whether a detection of a class other than 0 came since the reset
         self._ids = np.empty(0, dtype=np.int64)
         self._cls = np.empty(0, dtype=np.int64)
         self._state = np.empty(0, dtype=np.int8)
@@ -472,8 +473,9 @@ class Tracker:
             ValueError: arrays of inconsistent shapes.
         """
         boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
-        self._multi_class = self.config.class_aware and bool(np.count_nonzero(det_cls)
-                                                             or np.count_nonzero(self._cls))
+        if not self._classes_seen and classes is not None and np.count_nonzero(det_cls):
+            self._classes_seen = True  # a class other than 0 has come since the last reset
+        self._multi_class = self.config.class_aware and self._classes_seen
         dt = self._dt = self._advance_clock(stamp)
         self._updates += 1
         self._camera_weight = 0.0
