@@ -66,6 +66,15 @@ def test_nan_inf_and_empty():
     assert a.matches.tolist() == [[0, 1]]
 
 
+def test_a_forbidden_pair_is_never_matched_at_a_large_threshold():
+    # row 0 contests both columns; row 1 may take neither. At threshold 1e10 leaving row 1 and a column
+    # unmatched costs 1e10, so a forbidden entry must cost more than that, or the solver takes (1, 1)
+    c = np.array([[1.0, 1.0], [np.inf, np.inf]])
+    a = assign(c, 1e10)
+    assert len(a.matches) == 1 and a.matches[0, 0] == 0
+    assert a.unmatched_rows.tolist() == [1]
+
+
 def _augmented_gain(c, t):
     """Reference optimum: the textbook (R+K) x (K+R) augmented matrix solved by scipy in one piece."""
     from scipy.optimize import linear_sum_assignment
