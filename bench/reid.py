@@ -704,7 +704,6 @@ def main(argv: list[str] | None = None) -> int:
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
 
     parts, raw = {}, {}
-    cmd = common.command_line("bench/reid.py", sys.argv[1:] if argv is None else argv)
     if "speed" in args.sections:
         parts["speed"] = section_speed(model, common.DATA / "TUD-Campus" / "img1" / "000001.jpg", args.reps)
         print("[reid] speed: done", file=sys.stderr)
@@ -726,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         parts["video"] = text
         print("[reid] video: done", file=sys.stderr)
     (out / "results.json").write_text(json.dumps(raw, indent=1, default=float))
-    footer = f"Command: `{cmd}` · {common.machine_line()}"
+    footer = common.command_footer("bench/reid.py", argv)
     for name, text in parts.items():  # a section run alone leaves the others' blocks as they are
         body = f"{text}\n\n{footer}"
         print(body + "\n")
