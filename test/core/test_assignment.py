@@ -5,7 +5,18 @@ import itertools
 import numpy as np
 import pytest
 
+from ros2_tracker.core import assignment
 from ros2_tracker.core.assignment import assign, assign_ids, assign_sparse
+
+
+@pytest.fixture(params=["default", 4, 24])
+def dense_limit(request, monkeypatch):
+    """Every route of the solver on the same problems: the default size up to which one dense augmented
+    problem is solved (most frames), and small limits that send the same problems through the split into
+    isolated pairs and a contested rest, solved dense or as a sparse graph."""
+    if request.param != "default":
+        monkeypatch.setattr(assignment, "_SMALL", request.param)
+    return assignment._SMALL
 
 
 def test_worked_example_from_the_issue():
@@ -91,9 +102,9 @@ def _augmented_gain(c, t):
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_crowded_frames_take_isolated_pairs_and_solve_only_the_contested_rest(seed):
-    # sizes past the small dense path, mixing isolated pairs (taken directly) with contested groups
-    # small enough for the dense solver or large enough for the sparse one
+def test_crowded_frames_take_isolated_pairs_and_solve_only_the_contested_rest(seed, dense_limit):
+    # mixing isolated pairs (taken directly once split) with contested groups small enough for the dense
+    # solver or large enough for the sparse one
     rng = np.random.default_rng(seed)
     n, m = rng.integers(13, 60, size=2)
     c = rng.random((n, m))
@@ -107,8 +118,8 @@ def test_crowded_frames_take_isolated_pairs_and_solve_only_the_contested_rest(se
     assert sorted(a.matches[:, 1].tolist() + a.unmatched_cols.tolist()) == list(range(m))
 
 
-@pytest.mark.parametrize("shape", [(4, 3), (30, 20)])  # the small dense path and the large one
-def test_assign_ids_names_rows_and_columns_by_the_ids_they_stand_for(shape):
+@pytest.mark.parametrize("shape", [(4, 3), (30, 20)])
+def test_assign_ids_names_rows_and_columns_by_the_ids_they_stand_for(shape, dense_limit):
     rng = np.random.default_rng(sum(shape))
     c = rng.random(shape)
     c[rng.random(shape) < 0.7] = np.inf
@@ -156,7 +167,7 @@ def test_row_penalty_gives_a_contested_column_to_the_unpenalised_row_and_leaves_
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_row_penalty_dense_and_sparse_paths_agree_with_the_reference(seed):
+def test_row_penalty_dense_and_sparse_paths_agree_with_the_reference(seed, dense_limit):
     rng = np.random.default_rng(100 + seed)
     n, m = (rng.integers(1, 6, size=2) if seed % 2 else rng.integers(13, 40, size=2))
     c = rng.random((n, m))
