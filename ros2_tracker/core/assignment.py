@@ -156,7 +156,7 @@ def assign_sparse(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, 
     return _result(matches, n_rows, n_cols)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)  # at most 64 x 74 KB (96 x 96 floats); a sequence's frames use ~100 keys
 def _dummy_blocks(n_rows: int, n_cols: int, threshold: float) -> np.ndarray:
     """The augmented matrix without its cost block (forbidden there): dummy diagonals at threshold/2 and
     the zero dummy-dummy block. Cached (the same few shapes and thresholds repeat) and read-only. A
