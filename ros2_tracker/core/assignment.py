@@ -9,10 +9,11 @@ Leaving a row and a column unmatched costs threshold/2 each, so a pair (i, j) is
 that is cheaper than leaving both unmatched: ``C[i, j] < threshold``. The Hungarian method
 (``scipy.optimize.linear_sum_assignment``) then solves the whole thing optimally.
 
-Large problems keep only the candidate pairs (cost below the threshold) and solve the same
-augmented problem as a sparse bipartite matching (``scipy.sparse.csgraph.
-min_weight_full_bipartite_matching``): the same optimum, at a cost that grows with the number of
-candidate pairs rather than with R x K, which is what crowded frames need. Candidate pairs whose row and
+Large problems (more than ``_SMALL`` = 96 rows + columns) keep only the candidate pairs (cost below the
+threshold) and solve the same augmented problem, when its contested part is large too, as a sparse
+bipartite matching (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``): the same optimum, at a
+cost that grows with the number of candidate pairs rather than with R x K, which is what crowded frames
+need. Candidate pairs whose row and
 column have no other candidate are in every optimum and are taken directly; only the contested rest
 goes to a solver (in a scene of separated objects, none does).
 
