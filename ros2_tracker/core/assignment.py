@@ -13,9 +13,8 @@ Large problems (more than ``_SMALL`` = 96 rows + columns) keep only the candidat
 threshold) and solve the same augmented problem, when its contested part is large too, as a sparse
 bipartite matching (``scipy.sparse.csgraph.min_weight_full_bipartite_matching``): the same optimum, at a
 cost that grows with the number of candidate pairs rather than with R x K, which is what crowded frames
-need. Candidate pairs whose row and
-column have no other candidate are in every optimum and are taken directly; only the contested rest
-goes to a solver (in a scene of separated objects, none does).
+need. Candidate pairs whose row and column have no other candidate are in every optimum and are taken
+directly; only the contested rest goes to a solver (in a scene of separated objects, none does).
 
 An optional per-row penalty ranks rows that compete for a column (the tracker uses it to give tracks
 seen in the last frame priority over coasting ones). Which pairs are allowed does not change (cost below
