@@ -38,12 +38,12 @@ per-track Python loop. Classes never mix. Ids come from this instance and are ne
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
 
 import numpy as np
 
 from ros2_tracker.core import appearance, kalman
+from ros2_tracker.core.adaptation import CommonMotion, NoiseEstimate
 from ros2_tracker.core.assignment import assign_ids, assign_sparse, ids_of
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
@@ -70,26 +70,8 @@ _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(
 _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
-# adaptive measurement noise: std = factor x the mean absolute height innovation (relative to height) of
-# the matched tracks. For Gaussian innovations std(innovation) = 1.25 mean|innovation| and includes the
-# prediction's own variance, so 1.25 would be the largest consistent estimate; twice that leaves room for
-# detectors' heavy-tailed errors (partial and merged boxes), where smoothing pays: the noise only drops
-# below measurement_noise for a detector whose boxes are clearly tighter than it assumes. The estimate
-# starts as if this many innovations had matched measurement_noise, so a few frames cannot swing it.
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
 _COMMON_MOTION_MIN_HITS = 3
-_CAMERA_MOTION_WINDOW_S = 1.0  # camera_motion_gate: time constant (and warm-up) of the whiteness test
-# camera_motion_gain's weighting: the variance of the median of n innovations is (pi / 2) sigma^2 / n for
-# Gaussian ones; sigma from their median absolute deviation, 1.4826 MAD, times the small-sample correction
-# of Croux and Rousseeuw (1992) for n <= 9 (n / (n - 0.8) beyond)
-_MEDIAN_VAR = math.pi / 2.0
-_MAD_SIGMA = 1.4826
-_MAD_SMALL_SAMPLE = {2: 1.196, 3: 1.495, 4: 1.363, 5: 1.206, 6: 1.200, 7: 1.140, 8: 1.129, 9: 1.107}
-_LIST_MEDIAN_LIMIT = 64  # _median_and_mad: above this many values NumPy's median is the cheaper one
-_NOISE_PER_INNOVATION = 2.5
-_NOISE_PRIOR_SAMPLES = 20
-_NOISE_SETTLED_SAMPLES = 100
-_NOISE_SETTLED_STRIDE = 8
 # next state by (state * 4 + matched * 2 + hits >= min_hits): a match confirms a tentative track with
 # enough hits and any lost one; a miss makes a confirmed track lost (unmatched tentative ones are retired)
 _NEXT_STATE = np.array([_TENT, _TENT, _TENT, _CONF, _LOST, _LOST, _CONF, _CONF, _LOST, _LOST, _CONF, _CONF],
@@ -121,19 +103,6 @@ def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
     """Rows of the ``limit`` highest ``scores``, ascending (ties: the earlier rows): the detections an
     update keeps under ``max_detections``."""
     return np.sort(np.argsort(-np.asarray(scores), kind="stable")[:limit])
-
-
-def _median_and_mad(values: np.ndarray) -> tuple[float, float, float, float]:
-    """Medians and median absolute deviations of the two columns of (n, 2) ``values``: (median x, median y,
-    MAD x, MAD y). A frame's few dozen values go through the standard library (cheaper than NumPy's calls on
-    them), hundreds through NumPy."""
-    if len(values) > _LIST_MEDIAN_LIMIT:
-        med = np.median(values, axis=0)
-        mad = np.median(np.abs(values - med), axis=0)
-        return float(med[0]), float(med[1]), float(mad[0]), float(mad[1])
-    xs, ys = values.T.tolist()
-    x, y = statistics.median(xs), statistics.median(ys)
-    return (x, y, statistics.median([abs(v - x) for v in xs]), statistics.median([abs(v - y) for v in ys]))
 
 
 class StampError(ValueError):
@@ -363,7 +332,8 @@ class Tracker:
                               "ros2_tracker.motion.create_predictor(config)")
         self._predictor = predictor if config.motion_model == "learned" else ConstantVelocityPredictor()
         self._learned = config.motion_model == "learned"
-        self._innov_sum, self._innov_count = 0.0, 0  # measurement noise estimate (see reset)
+        self._noise_estimate = NoiseEstimate()  # adaptive_measurement_noise (reset by reset())
+        self._common_motion = CommonMotion()  # camera_motion_gain (reset by reset())
         self.set_config(config)
         self.dropped_detections = 0  # invalid boxes (NaN, inf, non-positive size) seen so far
         self.excess_detections = 0  # valid boxes beyond max_detections in a frame, not tracked
@@ -390,16 +360,8 @@ class Tracker:
         """Drop every track and the clock (ids keep counting up, so none is ever reused)."""
         self._stamp: float | None = None
         self._dt = 0.0  # time step of the last update [s]
-        # camera_motion_gate's whiteness test: the last median innovation (and the update that gave it),
-        # running means of the lag-1 product and of the power of the median innovations, seconds folded in
-        self._common_prev: tuple[float, float] | None = None
-        self._common_prev_update = -1
-        self._common_lag = self._common_power = self._common_seen_s = 0.0
-        # camera_motion_gain's weighting: running means over 1 s of the median innovation's power beyond
-        # its noise variance, per axis [px^2]
-        self._common_signal_x = self._common_signal_y = self._common_signal_s = 0.0  # and seconds folded in
+        self._common_motion.reset()
         self._camera_weight = 0.0  # camera_motion_weight
-        self._typical_dt = 0.0  # camera_motion_gain: running mean of the time steps it saw [s]
         self._updates = 0  # updates since the last reset
         self._classes_seen = False  # whether a detection of a class other than 0 came since the reset
         self._ids = np.empty(0, dtype=np.int64)
@@ -419,7 +381,7 @@ class Tracker:
         self._hist = np.zeros((0, k, 4))
         self._hist_ok = np.zeros((0, k), dtype=bool)
         self._hist_t = np.full(k, -np.inf)
-        self._innov_sum, self._innov_count = 0.0, 0  # matched tracks' relative height innovations
+        self._noise_estimate.reset()
         self._noise = self._current_noise()
 
     @property
@@ -904,19 +866,13 @@ class Tracker:
         hits (a settled velocity), when there are ``_COMMON_MOTION_MIN_TRACKS`` of them; velocities get the
         same share per second. One person's manoeuvre moves the median little; a panning camera moves every
         innovation alike. The share is ``camera_motion_gain`` while ``camera_motion_gate`` is open, else
-        that times the weight of the median against its noise (:meth:`_common_motion_weights`).
+        that times the weight of the median against its noise
+        (:class:`~ros2_tracker.core.adaptation.CommonMotion`).
         The velocity share is per the larger of this time step and half the typical one, so a message a
         microsecond after the last cannot turn a pixel of innovation into a huge velocity."""
         dt = self._dt
-        typical = self._typical_dt
-        if typical:
-            # running mean of the steps, each clipped to [1/2, 2] x the mean: a long gap in the stamps (a
-            # paused bag, a stalled detector) must not inflate it, which would shrink the velocity share for
-            # dozens of updates; a real change of frame rate still takes over within some 15 updates
-            clipped = min(max(dt, 0.5 * typical), 2.0 * typical)
-            self._typical_dt = typical + 0.1 * (clipped - typical)
-        else:
-            self._typical_dt = dt
+        motion = self._common_motion
+        motion.step(dt)
         if len(t) < _COMMON_MOTION_MIN_TRACKS:
             return False
         settled = self._hits.take(t) >= _COMMON_MOTION_MIN_HITS
@@ -927,61 +883,16 @@ class Tracker:
         innovations = z[:, :2] - prior[:, :2]
         if n < len(t):
             innovations = innovations.compress(settled, axis=0)
-        x, y, mad_x, mad_y = _median_and_mad(innovations)
-        wx, wy = self._common_motion_weights(n, x, y, mad_x, mad_y)
-        gate = self.config.camera_motion_gate
-        if gate <= 0 or self._camera_moves(x, y):
-            wx = wy = 1.0
-        if not (wx or wy):
+        common = motion.shift(innovations, dt, self._updates, self.config.camera_motion_gate)
+        if common is None:
             return False
+        x, y, wx, wy = common
         self._camera_weight = max(wx, wy)
         gain = self.config.camera_motion_gain
         sx, sy = gain * wx * x, gain * wy * y
-        step = max(dt, 0.5 * self._typical_dt)
+        step = motion.velocity_step(dt)
         mean[:, :6] += (sx, sy, 0.0, 0.0, sx / step, sy / step)
         return True
-
-    def _common_motion_weights(self, n: int, x: float, y: float, mad_x: float,
-                               mad_y: float) -> tuple[float, float]:
-        """Per axis, the weight S / (S + V) of this update's median innovation (``x``, ``y``; of ``n``
-        innovations whose median absolute deviations are ``mad_x``, ``mad_y``): V is the variance of a median
-        of that many innovations about a common motion, from this update's spread; S the running mean over
-        ``_CAMERA_MOTION_WINDOW_S`` of the median's power beyond V (at least 0): the common motion's own
-        power. A static camera leaves the median within its noise, S about 0 and the weight near 0; a camera
-        that moves, shakes or sways gives a median outside it and a weight towards 1 (a Wiener gain), every
-        update, also while the whiteness gate is shut; the more tightly this update's innovations agree, the
-        more their median counts. 0 until ``_CAMERA_MOTION_WINDOW_S`` of updates have been folded in."""
-        k = _MEDIAN_VAR * (_MAD_SIGMA * _MAD_SMALL_SAMPLE.get(n, n / (n - 0.8))) ** 2 / n
-        var_x, var_y = k * mad_x * mad_x, k * mad_y * mad_y
-        dt = self._dt
-        rate = min(1.0, dt / _CAMERA_MOTION_WINDOW_S)
-        s_x = self._common_signal_x = self._common_signal_x + rate * (x * x - var_x - self._common_signal_x)
-        s_y = self._common_signal_y = self._common_signal_y + rate * (y * y - var_y - self._common_signal_y)
-        self._common_signal_s += dt
-        if self._common_signal_s < _CAMERA_MOTION_WINDOW_S:
-            return 0.0, 0.0
-        s_x, s_y = max(s_x, 0.0), max(s_y, 0.0)
-        return (s_x / (s_x + var_x) if s_x else 0.0), (s_y / (s_y + var_y) if s_y else 0.0)
-
-    def _camera_moves(self, x: float, y: float) -> bool:
-        """``camera_motion_gate``: an innovation whiteness test on the matched tracks' common motion. A
-        Kalman filter that fits its objects leaves innovations uncorrelated from one update to the next, and
-        their median over independent people is noise about zero; a camera whose motion changes gives every
-        track the same error for several updates, so the median's lag-1 autocorrelation (running means over
-        ``_CAMERA_MOTION_WINDOW_S`` of m_t . m_t-1 and of (|m_t|^2 + |m_t-1|^2) / 2, pairs of consecutive
-        updates only) rises towards 1. The gate opens while it is at least ``camera_motion_gate``, after
-        ``_CAMERA_MOTION_WINDOW_S`` of pairs; an update without a pair keeps the last decision. ``x, y``: this
-        update's median centre innovation [px]."""
-        prev, consecutive = self._common_prev, self._common_prev_update == self._updates - 1
-        self._common_prev, self._common_prev_update = (x, y), self._updates
-        if prev is not None and consecutive:
-            rate = min(1.0, self._dt / _CAMERA_MOTION_WINDOW_S)
-            self._common_lag += rate * (x * prev[0] + y * prev[1] - self._common_lag)
-            power = 0.5 * (x * x + y * y + prev[0] * prev[0] + prev[1] * prev[1])
-            self._common_power += rate * (power - self._common_power)
-            self._common_seen_s += self._dt
-        return (self._common_seen_s >= _CAMERA_MOTION_WINDOW_S and self._common_power > 0
-                and self._common_lag >= self.config.camera_motion_gate * self._common_power)
 
     def _adapt_measurement_noise(self, prior: np.ndarray, z: np.ndarray) -> None:
         """Fold this frame's height innovations (matched tracks' predicted states ``prior``, measured boxes
@@ -990,24 +901,22 @@ class Tracker:
         moves much, so its innovation is mostly the detector's. Every match counts: a recovered lost
         track's larger innovation only errs towards more smoothing. Once the estimate rests on
         ``_NOISE_SETTLED_SAMPLES`` innovations, only every ``_NOISE_SETTLED_STRIDE``-th update adds to it."""
-        if self._innov_count >= _NOISE_SETTLED_SAMPLES and self._updates % _NOISE_SETTLED_STRIDE:
+        estimate = self._noise_estimate
+        if not estimate.wants(self._updates):
             return
         h = prior[:, 3]  # > 0: predicted and updated heights stay positive
         rel = np.abs(z[:, 3] - h)
         rel /= h
-        self._innov_sum += float(rel.sum())
-        self._innov_count += len(h)
+        estimate.add(rel)
         std = self._estimated_noise()
         if std != self._noise.measurement:
             self._noise = self._noise._replace(measurement=std)
 
     def _estimated_noise(self) -> float:
-        """The detector's box noise estimated from the innovations so far (with a prior of
-        ``_NOISE_PRIOR_SAMPLES`` innovations that fit ``measurement_noise``), within its bounds."""
+        """The detector's box noise estimated from the innovations so far, between ``min_measurement_noise``
+        and ``measurement_noise`` (which is also its prior)."""
         cfg = self.config
-        prior = _NOISE_PRIOR_SAMPLES * cfg.measurement_noise / _NOISE_PER_INNOVATION
-        mean = (self._innov_sum + prior) / (self._innov_count + _NOISE_PRIOR_SAMPLES)
-        return min(max(_NOISE_PER_INNOVATION * mean, cfg.min_measurement_noise), cfg.measurement_noise)
+        return self._noise_estimate.estimate(cfg.measurement_noise, cfg.min_measurement_noise)
 
     def _current_noise(self) -> kalman.MotionNoise:
         """The configured noise levels, with the estimated measurement noise where it adapts."""

@@ -569,10 +569,10 @@ def test_camera_motion_time_step_forgets_a_gap_in_the_stamps():
     for s in stamps:
         truth = np.array([box(start[i], 150 + 25 * i) for i in range(5)])
         t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=s)
-    assert t._typical_dt == pytest.approx(1 / 25.0, rel=0.3)
+    assert t._common_motion.typical_dt == pytest.approx(1 / 25.0, rel=0.3)
     for k in range(1, 31):
         t.update(truth + rng.normal(0.0, 2.0, truth.shape), np.full(5, 0.9), stamp=stamps[-1] + k / 10.0)
-    assert t._typical_dt == pytest.approx(1 / 10.0, rel=0.1)
+    assert t._common_motion.typical_dt == pytest.approx(1 / 10.0, rel=0.1)
 
 
 def test_a_stamp_jumping_a_day_ahead_retires_the_old_tracks_and_tracking_goes_on():
