@@ -134,8 +134,11 @@ class TrackerConfig(ConfigBase):
                                 "scoring are tracked and the rest counted (a guard against a detector "
                                 "without non-maximum suppression, whose piles of boxes make assignment "
                                 "costly; crowded scenes hold a few hundred people)", low=1, high=10_000_000)
-    tentative_match_iou: float = param(0.3, "Minimum IoU to match a detection to a tentative track",
-                                       low=0.0, high=1.0)
+    tentative_match_iou: float = param(0.2, "Minimum IoU to match a detection to a tentative track. A "
+                                       "tentative track has one box and no velocity yet, so its prediction "
+                                       "is the least certain: its gate is no stricter than match_iou, or a "
+                                       "fast object (a low frame rate, a turning vehicle) is restarted "
+                                       "every frame instead of confirmed", low=0.0, high=1.0)
     min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
                           high=1000)
     max_lost_s: float = param(1.5, "Seconds a confirmed track coasts without detections before it "
