@@ -69,9 +69,9 @@ class NoiseEstimate:
         self._sum, self._count = 0.0, 0
 
     def wants(self, update: int) -> bool:
-        """Whether update number ``update`` should add its innovations: every update until the estimate is
-        settled, then every ``_NOISE_SETTLED_STRIDE``-th (the estimate hardly moves; the work would not
-        shrink)."""
+        """Whether update number ``update`` should add its innovations: every update until the estimate rests
+        on ``_NOISE_SETTLED_SAMPLES`` innovations, then every ``_NOISE_SETTLED_STRIDE``-th (the estimate
+        hardly moves any more, and the other updates skip the work)."""
         return self._count < _NOISE_SETTLED_SAMPLES or not update % _NOISE_SETTLED_STRIDE
 
     def add(self, rel_innovations: np.ndarray) -> None:
@@ -90,8 +90,8 @@ class NoiseEstimate:
 class CommonMotion:
     """The image motion the settled matched tracks agree on, update by update: the median of their centre
     innovations, weighted against its own noise, and a whiteness test that tells a moving camera from
-    people's own motion. The tracker moves every track by ``camera_motion_gain`` times the returned shift.
-    """
+    people's own motion. The tracker moves every track by ``camera_motion_gain`` times the weighted median
+    that :meth:`shift` returns."""
 
     def __init__(self) -> None:
         self.reset()

@@ -902,8 +902,8 @@ class Tracker:
         ``z``) into the detector's noise estimate and use it, between ``min_measurement_noise`` and
         ``measurement_noise``. Heights: the coordinate that neither the people's nor the camera's motion
         moves much, so its innovation is mostly the detector's. Every match counts: a recovered lost
-        track's larger innovation only errs towards more smoothing. Once the estimate rests on
-        ``_NOISE_SETTLED_SAMPLES`` innovations, only every ``_NOISE_SETTLED_STRIDE``-th update adds to it."""
+        track's larger innovation only errs towards more smoothing. Once the estimate has settled, only
+        every eighth update adds to it (:meth:`~ros2_tracker.core.adaptation.NoiseEstimate.wants`)."""
         estimate = self._noise_estimate
         if not estimate.wants(self._updates):
             return
