@@ -33,6 +33,10 @@ _NOISE_SETTLED_SAMPLES = 100
 _NOISE_SETTLED_STRIDE = 8
 
 WINDOW_S = 1.0  # CommonMotion: time constant (and warm-up) of the running means of the weight and the gate
+# CommonMotion: a time step shorter than this is a duplicated or split message, not a frame interval (no
+# camera here runs at a kilohertz): it does not count towards the typical step, and no shift is spread over
+# less
+MIN_STEP_S = 1e-3
 # CommonMotion's weighting: the variance of the median of n innovations is (pi / 2) sigma^2 / n for Gaussian
 # ones; sigma from their median absolute deviation, 1.4826 MAD, times the small-sample correction of Croux
 # and Rousseeuw (1992) for n <= 9 (n / (n - 0.8) beyond)
@@ -112,7 +116,10 @@ class CommonMotion:
         """Fold this update's time step ``dt`` > 0 into :attr:`typical_dt`: a running mean of the steps,
         each clipped to [1/2, 2] x the mean. A long gap in the stamps (a paused bag, a stalled detector)
         must not inflate it, which would shrink the velocity share for dozens of updates; a real change of
-        frame rate still takes over within some 15 updates."""
+        frame rate still takes over within some 15 updates. A step below ``MIN_STEP_S`` is left out: seeded
+        by one, the mean would take dozens of updates to grow back to the frame interval."""
+        if dt < MIN_STEP_S:
+            return
         typical = self.typical_dt
         if typical:
             clipped = min(max(dt, 0.5 * typical), 2.0 * typical)
@@ -121,9 +128,10 @@ class CommonMotion:
             self.typical_dt = dt
 
     def velocity_step(self, dt: float) -> float:
-        """The time over which a shift counts as velocity: the larger of ``dt`` and half the typical step, so
-        a message a microsecond after the last cannot turn a pixel of innovation into a huge velocity."""
-        return max(dt, 0.5 * self.typical_dt)
+        """The time over which a shift counts as velocity: the largest of ``dt``, half the typical step and
+        ``MIN_STEP_S``, so a message a microsecond after the last cannot turn a pixel of innovation into a
+        huge velocity."""
+        return max(dt, 0.5 * self.typical_dt, MIN_STEP_S)
 
     def shift(self, innovations: np.ndarray, dt: float, update: int,
               gate: float) -> tuple[float, float, float, float] | None:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ros2_tracker.core.adaptation import WINDOW_S, CommonMotion, NoiseEstimate, median_and_mad
+from ros2_tracker.core.adaptation import MIN_STEP_S, WINDOW_S, CommonMotion, NoiseEstimate, median_and_mad
 
 
 def test_noise_estimate_starts_at_its_prior_and_follows_a_precise_detector():
@@ -90,3 +90,17 @@ def test_common_motion_time_step_ignores_a_gap_and_follows_a_new_frame_rate():
     for _ in range(40):
         motion.step(0.1)  # 25 -> 10 Hz
     assert motion.typical_dt == pytest.approx(0.1, rel=0.05)
+
+
+def test_common_motion_time_step_is_not_seeded_by_a_duplicated_message():
+    """A message a microsecond after the first frame is not a frame interval: seeded by it, the typical step
+    would need dozens of updates to grow back, and a shift spread over it would be a huge velocity."""
+    motion = CommonMotion()
+    motion.step(1e-6)
+    assert motion.typical_dt == 0.0
+    assert motion.velocity_step(1e-6) == MIN_STEP_S
+    for _ in range(3):
+        motion.step(1 / 30)
+    motion.step(1e-6)
+    assert motion.typical_dt == pytest.approx(1 / 30)
+    assert motion.velocity_step(1e-6) == pytest.approx(0.5 / 30)
