@@ -56,19 +56,24 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 _SIZE = np.array([[-1.0, 0.0], [0.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # xyxy -> (w, h)
 
 
-_ONES = np.ones(4)
+# valid_box_mask: a box whose absolute coordinates sum to more than 4e9 px is garbage (no image is a billion
+# pixels wide), and its centre, size and squared size would overflow or strain float64 later. The sum is taken
+# in billions of pixels, so that even the largest floats cannot overflow it.
+_PER_BILLION = np.full(4, 1e-9)
+_MAX_ABS_SUM = 4.0
 
 
 def valid_box_mask(boxes_xyxy: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
-    """True for boxes that are finite with positive width and height (and a finite score)."""
+    """True for boxes that are finite, within about a billion pixels of the origin, with positive width and
+    height (and a finite score)."""
     b = np.asarray(boxes_xyxy, dtype=np.float64)
-    total = b.dot(_ONES)  # NaN/inf anywhere -> not finite (row sums as one small product: no axis reduce)
+    # NaN/inf anywhere -> a NaN/inf sum, which fails the bound (row sums as one small product: no axis reduce)
+    finite = np.abs(b).dot(_PER_BILLION) <= _MAX_ABS_SUM
     if scores is not None:
-        total += scores
-    finite = np.isfinite(total)
+        finite &= np.isfinite(scores)
     if np.count_nonzero(finite) == len(finite):
         return _positive_size(b)
-    with np.errstate(invalid="ignore"):  # inf - inf in the size of a box that is rejected anyway
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, 1e308 - -1e308: a box rejected anyway
         return _positive_size(b) & finite
 
 

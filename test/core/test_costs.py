@@ -34,6 +34,10 @@ def test_valid_box_mask_rejects_every_kind_of_bad_box_without_warnings():
         ok = valid_box_mask(boxes, scores)
         assert ok.tolist() == [True, False, False, False, False, False, False, True]
         assert valid_box_mask(np.empty((0, 4)), np.empty(0)).tolist() == []
+        # finite corners whose width overflows, and a box a billion pixels away: garbage, rejected silently
+        far = np.array([[-1e308, 0, 1e308, 10], [1e9, 1e9, 1e9 + 5, 1e9 + 5], [0, 0, 1e9, 1e9]])
+        assert valid_box_mask(far).tolist() == [False, False, True]
+        assert valid_box_mask(far, np.array([1e300, 1.0, np.inf])).tolist() == [False, False, False]
 
 
 def test_iou_known_values():
