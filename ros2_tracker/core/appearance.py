@@ -11,7 +11,7 @@ import numpy as np
 
 from ros2_tracker.core.costs import iou_matrix
 
-__all__ = ["cosine_distance", "ema_update", "normalise", "unoccluded"]
+__all__ = ["cosine_distance", "cosine_distance_pairs", "ema_update", "normalise", "unoccluded"]
 
 
 def normalise(features: np.ndarray) -> np.ndarray:
@@ -25,6 +25,12 @@ def normalise(features: np.ndarray) -> np.ndarray:
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) cosine distance 1 - a.b of unit vectors, in [0, 2]; rows of zeros are at distance 1."""
     return np.clip(1.0 - a @ b.T, 0.0, 2.0).astype(np.float64)
+
+
+def cosine_distance_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K,) cosine distance 1 - a[k].b[k] of paired unit vectors (rows of ``a`` and ``b``), in [0, 2]: the
+    entries of :func:`cosine_distance` for listed pairs only (crowded frames)."""
+    return np.clip(1.0 - np.einsum("ke,ke->k", a, b), 0.0, 2.0).astype(np.float64)
 
 
 def ema_update(memory: np.ndarray, features: np.ndarray, momentum: float) -> np.ndarray:

@@ -241,8 +241,9 @@ class TrackerConfig(ConfigBase):
     ground_homography: list = param([], "Optional 3x3 image-to-ground homography (9 numbers, row "
                                     "major, pixels -> metres); enables max_ground_distance_m")
     max_ground_distance_m: float = param(2.0, "With a homography: never match boxes whose foot "
-                                         "points are further apart on the ground", low=0.0,
-                                         unit="m")
+                                         "points are further apart on the ground (IoU matches, with or "
+                                         "without appearance; re-identifying a lost track by appearance "
+                                         "alone is not limited)", low=0.0, unit="m")
 
     def check(self) -> None:
         """Cross-field validation."""
@@ -562,7 +563,13 @@ class Tracker:
 
     def forget_appearance(self) -> None:
         """Drop every track's appearance memory (e.g. after switching to another embedding model whose
-        embeddings are not comparable); tracks and ids are kept, new memories start from the next match."""
+        embeddings are not comparable); tracks and ids are kept, new memories start from the next match.
+        Lost tracks past ``max_lost_s``, kept only for re-identification by appearance, are removed: nothing
+        could bring them back."""
+        if len(self._ids):
+            dormant = self._dormant()
+            if dormant.any():
+                self._keep((~dormant).nonzero()[0])
         self._emb = np.zeros_like(self._emb)
         self._has_emb = np.zeros_like(self._has_emb)
 
@@ -661,7 +668,7 @@ class Tracker:
             is_low[low] = True
             cols = np.sort(np.concatenate([high, low]))  # ascending, as every stage's columns
             weak = (is_low.take(cols), row_state == _CONF)
-        if feats is None or len(rows) * len(cols) > _DENSE_LIMIT:
+        if feats is None:
             m, left = self._match(rows, tb, boxes, det_cls, cols, cfg.match_iou, iou, penalty, weak)
         else:
             m, left = self._match_fused(rows, tb, boxes, det_cls, cols, feats, iou, penalty, weak)
@@ -683,23 +690,42 @@ class Tracker:
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
         beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone).
         ``penalty``: the rows' extra cost where they compete (see ``assign_ids``), or None. ``weak``:
-        see :meth:`_match`; a low-score detection's appearance (often occluded) counts as neutral."""
+        see :meth:`_match`; a low-score detection's appearance (often occluded) counts as neutral.
+        Gates as :meth:`_match` (IoU, classes, ground distance); crowded frames (more than
+        ``_DENSE_LIMIT`` pairs) cost only the pairs whose boxes can overlap, as there."""
         cfg = self.config
-        iou_cost = 1.0 - (iou_matrix(row_boxes, boxes[cols]) if iou is None else _submatrix(iou, rows, cols))
-        app = appearance.cosine_distance(self._emb[rows], feats[cols])
+        col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
+        sparse = len(rows) * len(cols) > _DENSE_LIMIT
+        if sparse:
+            r, c = overlapping_pairs(row_boxes, col_boxes)
+            iou_cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
+            app = appearance.cosine_distance_pairs(self._emb[rows[r]], feats[cols[c]])
+            at_row, at_col = r, c  # index each per-row / per-column array by the pairs
+        else:
+            iou_cost = 1.0 - (iou_matrix(row_boxes, col_boxes) if iou is None
+                              else _submatrix(iou, rows, cols))
+            app = appearance.cosine_distance(self._emb[rows], feats[cols])
+            at_row, at_col = (slice(None), None), slice(None)  # (rows, 1) against (cols,): the matrix
         # neutral where either side has no appearance (no memory yet, or a detection without a crop)
-        app[~self._has_emb[rows]] = 0.5 * cfg.appearance_threshold
-        app[:, ~self._feat_ok[cols]] = 0.5 * cfg.appearance_threshold
+        no_app = (~self._has_emb[rows])[at_row] | (~self._feat_ok[cols])[at_col]
         if weak is not None:
-            app[:, weak[0]] = 0.5 * cfg.appearance_threshold
+            no_app = no_app | weak[0][at_col]
+        app = np.where(no_app, 0.5 * cfg.appearance_threshold, app)
         w = cfg.appearance_weight
         cost = (1.0 - w) * iou_cost + w * app
-        cost[(iou_cost > 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
+        # as strict as _match's IoU gate (cost < 1 - match_iou): boxes that do not overlap never match
+        cost[(iou_cost >= 1.0 - cfg.match_iou) | (app > cfg.appearance_threshold)] = np.inf
         if weak is not None:
-            self._gate_weak(cost, iou_cost, weak[0], weak[1][:, None])
+            self._gate_weak(cost, iou_cost, weak[0][at_col], weak[1][at_row])
         if self._multi_class:
-            gate_classes(cost, self._cls[rows], det_cls[cols])
+            cost[self._cls[rows][at_row] != det_cls[cols][at_col]] = np.inf
+        if self._homography is not None:
+            far = (ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography) if sparse
+                   else ground_distance(row_boxes, col_boxes, self._homography))
+            cost[far > cfg.max_ground_distance_m] = np.inf
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
+        if sparse:
+            return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, threshold, penalty), rows, cols)
         return assign_ids(cost, threshold, rows, cols, penalty)
 
     def _associate_by_motion(self, boxes, det_cls, high, matches):
@@ -983,9 +1009,12 @@ class Tracker:
             too_old = self._stamp - self._last > cfg.max_lost_s
         stale = self._missed_tentative | too_old
         if np.count_nonzero(stale):
-            keep = (~stale).nonzero()[0]
-            for name in self._per_track_arrays():
-                setattr(self, name, getattr(self, name).take(keep, axis=0))
+            self._keep((~stale).nonzero()[0])
+
+    def _keep(self, rows: np.ndarray) -> None:
+        """Keep only the tracks at ``rows`` (ascending), dropping the others."""
+        for name in self._per_track_arrays():
+            setattr(self, name, getattr(self, name).take(rows, axis=0))
 
     def _per_track_arrays(self) -> tuple[str, ...]:
         """Attributes holding one row per track; appearance memory and box history only once they exist."""

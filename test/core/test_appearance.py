@@ -110,5 +110,8 @@ def test_trajectories_cover_exactly_the_reported_tracks_and_memories_can_be_forg
     t.update(np.array([box(400, 200)]), features=B[None], stamp=0.5)  # track 1 is now dormant
     tr, ts = t.predict_trajectories(), t.tracks()
     assert tr.ids.tolist() == ts.ids.tolist() == [2] and len(tr.centres) == 1
-    t.forget_appearance()
-    assert not t._has_emb.any() and len(t) == 2
+    t.forget_appearance()  # the dormant track 1 was kept for re-identification only: it goes too
+    assert not t._has_emb.any() and len(t) == 1
+    assert t.tracks().ids.tolist() == t.predict_trajectories().ids.tolist() == [2]
+    ts = t.update(np.array([box(100, 200), box(400, 200)]), stamp=0.6)  # where track 1 was: a new id
+    assert ts.ids.tolist() == [2, 3] and ts.det_indices.tolist() == [1, 0]

@@ -139,9 +139,9 @@ def _weak_and_neighbour(association, dense_limit=None, features=False):
         mod._DENSE_LIMIT = limit
 
 
-@pytest.mark.parametrize("path", ["dense", "sparse", "appearance"])
+@pytest.mark.parametrize("path", ["dense", "sparse", "appearance", "appearance-sparse"])
 def test_joint_low_score_association_keeps_a_weakly_detected_track_on_its_own_detection(path):
-    kw = {"dense_limit": 0} if path == "sparse" else {"features": path == "appearance"}
+    kw = {"dense_limit": 0 if path.endswith("sparse") else None, "features": path.startswith("appearance")}
     ts = _weak_and_neighbour("joint", **kw)
     assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [1, 0]  # A keeps the weak one
     assert ts.states[0] == TrackState.CONFIRMED  # and the neighbour starts a track of its own
@@ -593,3 +593,91 @@ def test_a_stamp_jumping_a_day_ahead_retires_the_old_tracks_and_tracking_goes_on
     assert not old & set(ts.ids.tolist()) and len(ts) == 4
     assert np.all(ts.states == TrackState.CONFIRMED)
     np.testing.assert_allclose(ts.boxes_xyxy, people, atol=2.0)
+
+
+# ---------------------------------------------------------------- appearance: every gate, every path
+E = np.eye(8)  # unit embeddings: person k looks like E[k]
+
+
+def _side_by_side_then_swapped(features):
+    """A and B stand side by side for three frames; in the fourth the detector's box with A's appearance lies
+    on B's spot and B's on A's (2 px towards each other): IoU alone says swap, appearance says keep."""
+    a, b = np.array(box(120, 140)), np.array(box(140, 140))
+    t = Tracker(TrackerConfig())
+    for k in range(3):
+        t.update(np.stack([a, b]), np.array([0.9, 0.9]), stamp=k * 0.1, features=E[:2] if features else None)
+    step = np.array([2.0, 0.0, 2.0, 0.0])
+    swapped = np.stack([b - step, a + step])
+    return t.update(swapped, np.array([0.9, 0.9]), stamp=0.3, features=E[:2] if features else None)
+
+
+@pytest.mark.parametrize("dense_limit", [None, 0], ids=["dense", "sparse"])
+def test_appearance_vetoes_an_iou_swap_on_crowded_frames_too(dense_limit, monkeypatch):
+    import ros2_tracker.core.tracker as mod
+
+    if dense_limit is not None:  # 0: every frame takes the crowded path (overlapping pairs, sparse solver)
+        monkeypatch.setattr(mod, "_DENSE_LIMIT", dense_limit)
+    ts = _side_by_side_then_swapped(features=False)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [1, 0]  # motion alone: swapped
+    ts = _side_by_side_then_swapped(features=True)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [0, 1]  # A keeps A's detection
+    assert ts.states.tolist() == [TrackState.CONFIRMED] * 2
+
+
+def _random_walkers_with_appearance(seed, frames=40, people=30):
+    """People walking in a 1000 x 600 image, each with a noisy embedding of their own; detections drop
+    out, and some crops come without an embedding (zero rows)."""
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform([50, 100], [950, 500], (people, 2))
+    vel = rng.normal(0, 40, (people, 2))
+    looks = rng.normal(size=(people, 16))
+    out = []
+    for k in range(frames):
+        pos = pos + vel * 0.1
+        seen = rng.random(people) > 0.15
+        centres = pos[seen] + rng.normal(0, 2, (int(seen.sum()), 2))
+        boxes = np.array([box(x, y) for x, y in centres]).reshape(-1, 4)
+        feats = looks[seen] + rng.normal(0, 0.3, (int(seen.sum()), 16))
+        feats[rng.random(len(feats)) < 0.1] = 0.0
+        out.append((boxes, rng.uniform(0.3, 1.0, len(boxes)), feats, k * 0.1))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_appearance_matching_is_the_same_on_the_dense_and_the_crowded_path(seed, monkeypatch):
+    """The crowded path costs only pairs whose boxes can overlap; with appearance it must still give
+    exactly the dense path's matches (it used to fall back to IoU alone above the dense limit)."""
+    import ros2_tracker.core.tracker as mod
+
+    frames = _random_walkers_with_appearance(seed)
+    runs = []
+    for limit in (mod._DENSE_LIMIT, 0):
+        monkeypatch.setattr(mod, "_DENSE_LIMIT", limit)
+        t = Tracker(TrackerConfig())
+        runs.append([t.update(b, s, stamp=st, features=f) for b, s, f, st in frames])
+    for dense, sparse in zip(*runs, strict=True):
+        assert dense.ids.tolist() == sparse.ids.tolist()
+        assert dense.det_indices.tolist() == sparse.det_indices.tolist()
+        np.testing.assert_allclose(dense.boxes_xyxy, sparse.boxes_xyxy, rtol=0, atol=1e-9)
+    assert sum(int((ts.det_indices >= 0).sum()) for ts in runs[0]) > 500  # the scene did exercise matching
+
+
+@pytest.mark.parametrize("features", [False, True], ids=["motion", "appearance"])
+def test_boxes_that_do_not_overlap_never_match_even_at_match_iou_zero(features):
+    t = Tracker(TrackerConfig(match_iou=0.0))
+    f = E[:1] if features else None
+    t.update(np.array([box(120, 140)]), np.array([0.9]), stamp=0.0, features=f)
+    ts = t.update(np.array([box(620, 140)]), np.array([0.9]), stamp=0.1, features=f)  # same look, 500 px away
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [-1, 0]
+
+
+@pytest.mark.parametrize("features", [False, True], ids=["motion", "appearance"])
+def test_the_ground_distance_gate_holds_with_appearance_too(features):
+    # 100 m per pixel: a 3 px step of a box that overlaps its track almost fully is 300 m on the ground
+    cfg = TrackerConfig(ground_homography=[100.0, 0, 0, 0, 100.0, 0, 0, 0, 1], max_ground_distance_m=2.0)
+    t = Tracker(cfg)
+    f = E[:1] if features else None
+    for k in range(3):
+        t.update(np.array([box(120, 140)]), np.array([0.9]), stamp=k * 0.1, features=f)
+    ts = t.update(np.array([box(123, 140)]), np.array([0.9]), stamp=0.3, features=f)
+    assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [-1, 0]
