@@ -29,6 +29,7 @@ from __future__ import annotations
 import array
 import functools
 import importlib
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -207,18 +208,26 @@ def _vision_detections(dets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         b = d.bbox
         cxcywh[i] = (b.center.position.x, b.center.position.y, b.size_x, b.size_y)
         if d.results:
-            best = max(d.results, key=lambda r: r.hypothesis.score)
+            # a NaN score compares False both ways, so max() could return it over a finite one: skip it
+            # (all non-finite: the first one's score, and the detection is dropped as invalid)
+            scored = [r for r in d.results if math.isfinite(r.hypothesis.score)] or d.results[:1]
+            best = max(scored, key=lambda r: r.hypothesis.score)
             scores[i] = best.hypothesis.score
             classes[i] = _class_number(best.hypothesis.class_id)
     return cxcywh, scores, classes
 
 
+_INT32 = np.iinfo(np.int32)
+
+
 def _class_number(class_id: Any) -> int:
-    """vision_msgs' string class id -> int (-1 when it is not an integer, e.g. "person")."""
+    """vision_msgs' string class id -> int (-1 when it is not an integer, e.g. "person", or beyond int32,
+    the type of ``TrackArray.class_ids``)."""
     try:
-        return int(str(class_id).strip())
+        number = int(str(class_id).strip())
     except ValueError:
         return -1
+    return number if _INT32.min <= number <= _INT32.max else -1
 
 
 def arrays_to_detections(boxes_xyxy: np.ndarray, scores: np.ndarray | None, classes: np.ndarray | None,
@@ -315,7 +324,7 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
     return msg_types.TrackArray(
         header=header,
         ids=_buffer("Q", tracks.ids, np.uint64),
-        class_ids=_buffer("i", tracks.classes, np.int32),
+        class_ids=_buffer("i", _int32_classes(tracks.classes), np.int32),
         class_names=names,
         scores=_buffer("f", tracks.scores),
         states=_buffer("B", tracks.states, np.uint8),
@@ -330,6 +339,15 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
         trajectories=traj,
         trajectory_covariances=cov,
     )
+
+
+def _int32_classes(classes: np.ndarray) -> np.ndarray:
+    """Class ids as ``TrackArray.class_ids`` holds them (int32): -1 (unknown) for any beyond int32, which a
+    plain cast would wrap to a valid but wrong class."""
+    classes = np.asarray(classes)
+    if not len(classes) or (classes.min() >= _INT32.min and classes.max() <= _INT32.max):
+        return classes
+    return np.where((classes >= _INT32.min) & (classes <= _INT32.max), classes, -1)
 
 
 def _buffer(typecode: str, values: np.ndarray, dtype: Any = np.float32) -> array.array:

@@ -11,6 +11,7 @@ import pytest
 from ros2_tracker.core import Tracker, TrackerConfig, TrackState
 from ros2_tracker.nodes.conversions import (
     _TRACK_FIELDS,
+    _class_number,
     _has_slot_layout,
     arrays_to_detections,
     detections_to_arrays,
@@ -125,10 +126,11 @@ def test_vision_msgs_detections_are_read():  # pragma: no cover - needs a ROS 2 
     d = Detection2D()
     d.bbox.center.position.x, d.bbox.center.position.y = 30.0, 70.0
     d.bbox.size_x, d.bbox.size_y = 40.0, 100.0
-    low, high = ObjectHypothesisWithPose(), ObjectHypothesisWithPose()
+    nan, low, high = ObjectHypothesisWithPose(), ObjectHypothesisWithPose(), ObjectHypothesisWithPose()
+    nan.hypothesis.class_id, nan.hypothesis.score = "3", float("nan")  # first: max() must not pick it
     low.hypothesis.class_id, low.hypothesis.score = "person", 0.3
     high.hypothesis.class_id, high.hypothesis.score = "17", 0.9
-    d.results = [low, high]
+    d.results = [nan, low, high]
     boxes_only = Detection2D()  # no hypothesis: an unscored box
     boxes_only.bbox.center.position.x, boxes_only.bbox.center.position.y = 100.0, 50.0
     boxes_only.bbox.size_x, boxes_only.bbox.size_y = 20.0, 60.0
@@ -195,6 +197,19 @@ def test_class_names_are_left_empty_unless_given():
     assert track_array_to_arrays(msg).class_names == [""] * 3
     named = tracks_to_msg(tracker.tracks(), None, header(), msgs, class_names={5: "car"})
     assert list(named.class_names) == [""] * 3  # class 0 has no name in the map
+
+
+def test_class_ids_beyond_int32_become_unknown_not_another_class():
+    """TrackArray.class_ids is int32: a vision_msgs string id beyond it used to crash the node (int64
+    overflow), and a tracker class beyond it was wrapped to a valid but wrong class (2**32 + 5 -> 5)."""
+    assert [_class_number(c) for c in ("17", " 3 ", "person", "-1", "2147483647", "2147483648",
+                                       "99999999999999999999", "-2147483649")] == [17, 3, -1, -1, 2147483647,
+                                                                                  -1, -1, -1]
+    tracker = Tracker(TrackerConfig(min_hits=1))
+    ts = tracker.update(np.array([[0, 0, 10, 20], [50, 0, 60, 20], [90, 0, 99, 20.0]]), np.ones(3),
+                        np.array([2**32 + 5, 7, -(2**40)]), stamp=0.0)
+    msg = over_the_wire(tracks_to_msg(ts, None, header(), msgs))
+    assert list(msg.class_ids) == [-1, 7, -1]
 
 
 def test_track_list_helpers_round_trip_with_the_flat_array():
