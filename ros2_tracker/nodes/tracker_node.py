@@ -80,6 +80,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -132,6 +133,7 @@ class StampPairer:
         self._images: OrderedDict[int, Any] = OrderedDict()
         self._pending: deque[tuple[int, Any, float]] = deque()
         self._newest_image: int | None = None
+        self._newest_detection: int | None = None
         self._queue_size, self._max_pending, self._max_wait = image_queue_size, max_pending, max_wait_s
         self.tolerance_ns = tolerance_ns
 
@@ -156,16 +158,23 @@ class StampPairer:
         """Queue a detection message; returns the pairs now ready, in order."""
         out = []
         entry = (stamp_ns, detections, now)
-        if self._pending and stamp_ns < self._pending[-1][0]:
-            if self._pending[-1][0] - stamp_ns > self.tolerance_ns:  # stamps went back: flush the old loop
-                out = [(d, self._images.pop(s, None)) for s, d, _ in self._pending]
-                self._pending.clear()
-                self._pending.append(entry)
-            else:  # late: into stamp order
-                at = next(i for i, (s, _, _) in enumerate(self._pending) if s > stamp_ns)
-                self._pending.insert(at, entry)
+        newest = self._newest_detection
+        went_back = newest is not None and newest - stamp_ns > self.tolerance_ns
+        if went_back:  # stamps went back (looped bag): flush the old loop, start a new one
+            out = [(d, self._images.pop(s, None)) for s, d, _ in self._pending]
+            self._pending.clear()
+            self._pending.append(entry)
+            if self._newest_image is not None and self._newest_image - stamp_ns > self.tolerance_ns:
+                # no image of the new loop yet (add_image would have started over): what is stored is the
+                # old loop's, and its newest stamp must not give up this detection's image in advance
+                self._images.clear()
+                self._newest_image = None
+        elif self._pending and stamp_ns < self._pending[-1][0]:  # late: into stamp order
+            at = next(i for i, (s, _, _) in enumerate(self._pending) if s > stamp_ns)
+            self._pending.insert(at, entry)
         else:
             self._pending.append(entry)
+        self._newest_detection = stamp_ns if newest is None or went_back else max(newest, stamp_ns)
         return out + self.release(now)
 
     def release(self, now: float) -> list[tuple[Any, Any]]:
@@ -313,7 +322,10 @@ class TrackerNode(Node):
                                        self._stamp_order.tolerance_ns)
             self.create_subscription(Image, cfg.image_topic, self._on_image,
                                      qos_profile(cfg.image_qos, cfg.image_queue_size))
-            self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer)
+            # wall time, as image_wait_s is measured: a ROS-time timer stops with /clock (use_sim_time at
+            # the end of a bag) and would keep the last detections waiting for images for ever
+            self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer,
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"tracking {self.resolve_topic_name(cfg.detections_topic)}"
                                + (f" with images from {self.resolve_topic_name(cfg.image_topic)}"
                                   if cfg.use_images else ""))

@@ -83,6 +83,20 @@ def test_pairer_bounds_images_and_handles_a_looped_source():
     assert p2.add_detections(1, "det1", 0.1) == [("det60", None), ("det1", "img1")]
 
 
+def test_pairer_after_a_loop_back_waits_for_the_new_loop_s_image():
+    """A looped bag: the first detection of the new loop comes before its image. The old loop's newest
+    image must not make the pairer give that image up in advance (it did: the frame went without its
+    image, so without appearance, annotation or camera-motion compensation)."""
+    p = StampPairer(image_queue_size=30, max_pending=10, max_wait_s=0.5, tolerance_ns=50)
+    for s in range(100, 106):
+        p.add_image(s * 1000, f"img{s}", 0.0)
+        assert p.add_detections(s * 1000, f"det{s}", 0.0) == [(f"det{s}", f"img{s}")]
+    assert p.add_detections(100_000, "det100b", 0.0) == []  # nothing pending: the loop shows in the stamps
+    assert p.add_image(100_000, "img100b", 0.001) == [("det100b", "img100b")]
+    assert p.add_image(101_000, "img101b", 0.002) == []  # and the new loop goes on as the first did
+    assert p.add_detections(101_000, "det101b", 0.002) == [("det101b", "img101b")]
+
+
 def test_pairer_sorts_late_messages_and_images_within_the_tolerance():
     p = StampPairer(image_queue_size=5, max_pending=5, max_wait_s=1.0, tolerance_ns=50)
     assert p.add_detections(20, "det20", 0.0) == []
@@ -320,6 +334,21 @@ def test_node_warns_when_detections_carry_no_usable_score_and_keeps_running(grap
     text = log.read_text()
     assert text.count("detection scores are at most 0, below what starts a track") == 1, text
     assert "ROS parameters of this node" in text and "Traceback" not in text
+
+
+def test_with_sim_time_and_no_clock_a_detection_whose_image_never_comes_is_still_tracked(graph):
+    """use_sim_time at the end of a bag: /clock has stopped. The wait for a lost image is wall time
+    (image_wait_s), so the last detections are tracked without it instead of waiting for ever."""
+    start, context = graph
+    proc, log = start("use_images:=true", "use_sim_time:=true", "image_wait_s:=0.3", "image_qos:=reliable")
+    h = Harness(context, True)
+    h.wait_for_node(proc, log)
+    first = track_array_to_arrays(h.frame(T0, truth(0)))  # no /clock at all
+    assert len(first.ids) == 2  # the first frame's tracks are confirmed at once
+    h.frame(T0 + 1 / FPS, truth(1))
+    last = track_array_to_arrays(h.frame(T0 + 2 / FPS, truth(2), image=False))  # its image never comes
+    assert last.ids.tolist() == first.ids.tolist()
+    assert proc.poll() is None and stop_node(proc, log) == 0, log.read_text()
 
 
 VISION_MSGS = pytest.param(
