@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -45,7 +47,8 @@ class RecorderConfig(ConfigBase):
 
     output: str = param("", "rosbag2 folder to create (<output>/metadata.yaml + <output>/<name>_0.mcap); "
                         "must not exist", read_only=True)
-    # not read_only: declare_config cannot give an empty read-only list parameter its [] default
+    # not read_only: declare_config cannot give an empty read-only list parameter its [] default (the node
+    # rejects a change at run time instead)
     topics: list[str] = param([], "Topics to record, read at start (relative names resolve in the "
                               "node's namespace)")
     max_wait_s: float = param(10.0, "Keep looking this long for publishers of topics not yet recorded",
@@ -81,9 +84,22 @@ class RecorderNode(Node):
         self._sim_time = bool(self.get_parameter("use_sim_time").value)
         self.received = 0
         self.stop_requested = False
-        self._discovery = self.create_timer(self.cfg.discovery_period_s, self._discover)
-        self.create_timer(max(self.cfg.flush_interval_s, 0.05), self.bag.flush_if_due)
+        # wall-time timers, as their deadlines are measured: with use_sim_time, ROS-time timers would not run
+        # before /clock starts (the recorder starts before the bag player) nor after it ends
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._discovery = self.create_timer(self.cfg.discovery_period_s, self._discover, clock=steady)
+        self.create_timer(max(self.cfg.flush_interval_s, 0.05), self.bag.flush_if_due, clock=steady)
+        self.add_on_set_parameters_callback(self._reject_topics_change)
         self.get_logger().info(f"recording {', '.join(self._wanted)} into {self.cfg.output}")
+
+    @staticmethod
+    def _reject_topics_change(params: list[Any]) -> SetParametersResult:
+        """``topics`` is read at start: a change at run time would be stored and reported as applied while
+        the node kept recording the old topics, so it is refused with the reason."""
+        if any(p.name == "topics" for p in params):
+            return SetParametersResult(successful=False, reason="topics is read at start: start another "
+                                                                "recorder to record other topics")
+        return SetParametersResult(successful=True)
 
     def _discover(self) -> None:
         """Subscribe to the wanted topics that appeared in the graph; stop looking when done or too late."""

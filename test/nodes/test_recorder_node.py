@@ -1,0 +1,58 @@
+"""recorder_node in this process (real rclpy and DDS, a private context): its timers run on wall time, so
+with use_sim_time it records before any /clock is published; a run-time change of ``topics`` is refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+
+from rclpy.context import Context  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from ros2_tracker.io.bag import read_bag  # noqa: E402
+from ros2_tracker.nodes.recorder_node import RecorderNode  # noqa: E402
+
+
+@pytest.fixture
+def context(ros_env, monkeypatch):
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    yield ctx
+    ctx.try_shutdown()
+
+
+def test_recorder_with_sim_time_records_before_any_clock_and_refuses_a_topics_change(context, tmp_path):
+    bag = tmp_path / "bag"
+    recorder = RecorderNode(context=context, parameter_overrides=[
+        Parameter("output", value=str(bag)), Parameter("topics", value=["/chatter"]),
+        Parameter("use_sim_time", value=True), Parameter("discovery_period_s", value=0.05)])
+    talker = Node("talker", context=context)
+    pub = talker.create_publisher(String, "/chatter", 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(recorder)
+    executor.add_node(talker)
+    try:
+        end = time.monotonic() + 10.0  # no /clock at all: ROS-time timers would never discover the topic
+        while recorder.received < 5 and time.monotonic() < end:
+            pub.publish(String(data=f"hello {recorder.received}"))
+            executor.spin_once(timeout_sec=0.05)
+        assert recorder.received >= 5, "the recorder never subscribed: its discovery timer did not run"
+        result = recorder.set_parameters([Parameter("topics", value=["/other"])])[0]
+        assert not result.successful and "read at start" in result.reason
+        assert recorder.get_parameter("topics").value == ["/chatter"]
+        recorder.drain(executor)
+    finally:
+        recorder.close()
+        executor.shutdown()
+        talker.destroy_node()
+        recorder.destroy_node()
+    assert sum(1 for m in read_bag(bag) if m.topic == "/chatter") == recorder.received
