@@ -681,3 +681,10 @@ def test_the_ground_distance_gate_holds_with_appearance_too(features):
         t.update(np.array([box(120, 140)]), np.array([0.9]), stamp=k * 0.1, features=f)
     ts = t.update(np.array([box(123, 140)]), np.array([0.9]), stamp=0.3, features=f)
     assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [-1, 0]
+
+
+def test_trajectory_points_per_track_are_bounded():
+    """Each track's message carries every trajectory point: 60 s at 1 ms would be 60,000 per track."""
+    assert TrackerConfig(trajectory_horizon_s=10.0, trajectory_step_s=0.01).trajectory_horizon_s == 10.0
+    with pytest.raises(ConfigError, match="60,000 points per track; at most 1,000"):
+        TrackerConfig(trajectory_horizon_s=60.0, trajectory_step_s=0.001)
