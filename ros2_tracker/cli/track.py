@@ -40,7 +40,7 @@ from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warnin
 from ros2_tracker.io.calibration import load_ground_homography
 from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
-from ros2_tracker.io.sequence import find_sequence_root, read_sequence_info
+from ros2_tracker.io.sequence import find_sequence_root, fps_problem, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 from ros2_tracker.offline import OfflineResult, SequenceAppearance, track_mot_detections
 from ros2_tracker.refine import RefineConfig
@@ -95,8 +95,9 @@ def resolve_fps(det_path: Path, fps: float | None) -> tuple[float, int]:
     info = read_sequence_info(root) if root else None
     length = info.length if info else 0
     if fps is not None:
-        if not fps > 0:
-            raise UserError(f"--fps must be > 0, got {fps}")
+        problem = fps_problem(fps)
+        if problem:
+            raise UserError(f"--fps {problem}")
         return fps, length
     if info and info.fps_known:
         return info.fps, length

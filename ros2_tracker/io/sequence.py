@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,22 +64,38 @@ class SequenceInfo:
         return self.frame_path(1).is_file()
 
 
+# Frame rates a sequence may have [Hz]. Beyond them a frame's stamp (frame - 1) / fps loses its meaning: at
+# inf every frame is at 0 s, at 1e-300 Hz the stamps overflow.
+FPS_RANGE = (1e-3, 1e4)
+
+
+def fps_problem(fps: float) -> str | None:
+    """Why ``fps`` is not a usable frame rate (see ``FPS_RANGE``), or None when it is."""
+    lo, hi = FPS_RANGE
+    if math.isfinite(fps) and lo <= fps <= hi:
+        return None
+    return f"must be a frame rate between {lo:g} and {hi:g} Hz, got {fps:g}"
+
+
 def read_sequence_info(root: str | Path) -> SequenceInfo:
     """Read a sequence folder's ``seqinfo.ini`` (all fields optional)."""
     r = Path(root)
     if not r.is_dir():
         raise MotFormatError(f"{r}: sequence folder not found")
-    cp = configparser.ConfigParser()
+    cp = configparser.ConfigParser(interpolation=None)  # a name may hold a "%"
     ini = r / "seqinfo.ini"
     sec: dict[str, str] = {}
     if ini.is_file():
-        try:
-            cp.read(ini)
+        try:  # bytes that are not UTF-8 (a name in another encoding) are replaced, not fatal
+            cp.read_string(ini.read_text(encoding="utf-8", errors="replace"), source=str(ini))
         except configparser.Error as exc:
             raise MotFormatError(f"{ini}: not a valid seqinfo.ini: {exc}") from None
         sec = dict(cp["Sequence"]) if cp.has_section("Sequence") else {}
     try:
         fps = float(sec.get("framerate", 0) or 0)
+        problem = fps_problem(fps) if fps != 0 else None  # 0 or missing: unknown (30 Hz, fps_known False)
+        if problem:
+            raise MotFormatError(f"{ini}: frameRate {problem}")
         return SequenceInfo(
             root=r,
             name=sec.get("name", r.name),

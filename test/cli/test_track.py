@@ -155,14 +155,22 @@ def test_missing_file_and_bad_config_exit_2(tmp_path):
     cfg.write_text("/**:\n  ros__parameters:\n    match_iou: 1.5\n")
     r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--config", cfg)
     assert r.returncode == 2 and "match_iou" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--fps", -3)
-    assert r.returncode == 2 and "--fps" in r.stderr
+    for fps in (-3, 0, "inf", "nan", 1e-300, 1e308):  # inf put every frame at 0 s; 1e-300 overflowed
+        r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--fps", fps)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "--fps must be a frame rate between" in lines[0], fps
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"\xff\xfe\x00a: 1")
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "o.txt", "--config", bad)
+    assert r.returncode == 2 and "is not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("seqinfo,options,needle", [
     ("", ["--frames", "0"], "--frames must be between 1 and 10,000,000"),
     ("", ["--frames", "100000000"], "--frames must be between 1 and 10,000,000"),
     ("[Sequence]\nseqLength=1000000000\n", [], "seqLength must be between 0 and 10,000,000"),
+    ("[Sequence]\nframeRate=inf\n", [], "frameRate must be a frame rate between 0.001 and 10000 Hz"),
+    ("[Sequence]\nframeRate=1e-320\n", [], "frameRate must be a frame rate between 0.001 and 10000 Hz"),
 ])
 def test_frame_counts_out_of_range_exit_2(tmp_path, seqinfo, options, needle):
     (tmp_path / "det").mkdir()
@@ -213,6 +221,16 @@ def test_fps_from_seqinfo(tmp_path):
     r = run_cli("track", "--detections", det, "--output", out)
     assert r.returncode == 0 and "assuming 30" not in r.stderr
     assert r.stdout.startswith("tracked 25 frames")
+
+
+def test_a_seqinfo_name_with_a_percent_sign_or_another_encoding_is_read(tmp_path):
+    seq = tmp_path / "SEQ"
+    (seq / "det").mkdir(parents=True)
+    det = write_det(seq / "det" / "det.txt", walking_dets())
+    for name in (b"crowd 100%", b"caf\xe9 (latin-1)"):  # configparser's interpolation; not UTF-8
+        (seq / "seqinfo.ini").write_bytes(b"[Sequence]\nname=" + name + b"\nframeRate=7\nseqLength=25\n")
+        r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt")
+        assert r.returncode == 0 and r.stdout.startswith("tracked 25 frames"), r.stderr
 
 
 def test_frames_are_walked_in_order_with_the_empty_ones_and_without_memory_per_frame():
