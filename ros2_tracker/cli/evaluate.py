@@ -14,6 +14,7 @@ metric as fractions.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError, check_frames_option
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     check_frames_option(args.frames)
     rows = _evaluate(args)
     print(format_table(rows))
+    for name, m in rows:
+        if m.unscored_rows and name != COMBINED:
+            print(f"note: {name}: {m.unscored_rows} result rows after frame {m.num_frames}, the last with "
+                  "ground truth, are not scored" + (" (--frames N scores up to frame N)" if
+                                                     args.results is not None else ""), file=sys.stderr)
     if args.csv:
         write_csv(args.csv, rows)
     if args.json:

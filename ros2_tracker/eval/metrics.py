@@ -15,8 +15,10 @@ Two ground-truth styles are understood (``gt_format="auto"`` picks by column cou
   to distractors (classes 2, 7, 8, 12) are removed before scoring (the MOT17 protocol).
 
 Only frames ``1..N`` are scored, ``N`` being the last frame with ground truth unless
-``num_frames`` is given: result rows after ``N`` are ignored (MOT17-mini's ground truth covers
-only the first frames of each sequence). Boxes are top-left ``x, y, w, h`` in pixels.
+``num_frames`` is given: result rows after ``N`` are ignored and counted in ``unscored_rows`` (MOT17-mini's
+ground truth covers only the first frames of each sequence; a sequence whose last people leave before its
+end needs ``num_frames``, its seqLength, for the false positives after them to count). At most
+``MAX_SCORED_FRAMES`` frames per sequence. Boxes are top-left ``x, y, w, h`` in pixels.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ _MOT17_CLASSES = {
     "reflection": 12, "crowd": 13,
 }
 _IOU_THRESHOLD = 0.5  # CLEAR and Identity match threshold of the MOTChallenge protocol
+# Most frames one sequence is scored over: TrackEval keeps a few KB of data per frame (about 3.5 KB: 700 MB
+# at the limit, two hours at 30 Hz); more would end in an out-of-memory kill instead of a clear error.
+MAX_SCORED_FRAMES = 200_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Metrics:
         FN: missed ground-truth boxes (CLEAR).
         num_gt_ids: ground-truth identities scored.
         num_frames: frames scored.
+        unscored_rows: result rows after the last frame scored (not counted anywhere above).
     """
 
     HOTA: float
@@ -91,6 +97,7 @@ class Metrics:
     FN: int
     num_gt_ids: int
     num_frames: int
+    unscored_rows: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         """The fields as a plain ``{name: value}`` dict (JSON-serialisable)."""
@@ -153,7 +160,8 @@ def evaluate_many(items: Iterable[SequencePair | tuple[Any, ...]]) -> list[tuple
     per_seq = {p.name: _score(p.name, p.gt_path, p.results_path, p.num_frames, p.gt_format) for p in pairs}
     combined = {key: metric.combine_sequences({n: res[key] for n, res in per_seq.items()})
                 for key, metric in _metric_objects().items()}
-    combined["Count"]["Frames"] = sum(res["Count"]["Frames"] for res in per_seq.values())
+    for count in ("Frames", "Unscored"):
+        combined["Count"][count] = sum(res["Count"][count] for res in per_seq.values())
     rows = [(n, _to_metrics(res)) for n, res in per_seq.items()]
     rows.append((COMBINED, _to_metrics(combined)))
     return rows
@@ -208,6 +216,9 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
     if mot17:
         _check_mot17_columns(gt, gt_path)
     n = int(num_frames) if num_frames is not None else gt.last_frame
+    if n > MAX_SCORED_FRAMES:
+        raise MotFormatError(f"{gt_path}: {n:,} frames to score; at most {MAX_SCORED_FRAMES:,} per sequence "
+                             "(TrackEval keeps data for every frame: split the sequence)")
     _check_ids(gt, gt_path, n)
     _check_ids(res, results_path, n)
 
@@ -215,9 +226,11 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
     try:
         raw = dataset.get_raw_seq_data("tracker", name)
         data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
-        return {key: metric.eval_sequence(data) for key, metric in _metric_objects().items()}
+        scores = {key: metric.eval_sequence(data) for key, metric in _metric_objects().items()}
     except TrackEvalException as exc:  # a check of ours missed something TrackEval rejects
         raise MotFormatError(f"{results_path} vs {gt_path}: {exc}") from None
+    scores["Count"]["Unscored"] = int(np.count_nonzero(res.frames > n)) if len(res) else 0
+    return scores
 
 
 def _metric_objects() -> dict[str, Any]:
@@ -320,6 +333,7 @@ def _to_metrics(res: dict[str, dict[str, Any]]) -> Metrics:
         FN=int(clear["CLR_FN"]),
         num_gt_ids=int(count["GT_IDs"]),
         num_frames=int(count["Frames"]),
+        unscored_rows=int(count.get("Unscored", 0)),
     )
 
 

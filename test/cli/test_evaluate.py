@@ -56,6 +56,17 @@ def test_frames_and_name_options(tmp_path):
     assert data["num_frames"] == 6 and data["MOTA"] == 1.0
     out = run_cli("--gt", gt, "--results", res, "--json", tmp_path / "all.json")
     assert json.loads((tmp_path / "all.json").read_text())["gt"]["FN"] == 18
+    # results after the last annotated frame are not scored by default, and the note says so
+    short_gt = keep_rows(gt, tmp_path / "short_gt.txt", lambda r: int(r[0]) <= 6)
+    out = run_cli("--gt", short_gt, "--results", gt, "--json", tmp_path / "short.json")
+    assert out.returncode == 0
+    assert "short_gt: 18 result rows after frame 6, the last with ground truth, are not scored" in out.stderr
+    short = json.loads((tmp_path / "short.json").read_text())["short_gt"]
+    assert short["FP"] == 0 and short["unscored_rows"] == 18
+    out = run_cli("--gt", short_gt, "--results", gt, "--frames", 12, "--json", tmp_path / "all12.json")
+    assert "not scored" not in out.stderr
+    assert json.loads((tmp_path / "all12.json").read_text())["short_gt"]["FP"] == 18
+    assert json.loads((tmp_path / "all12.json").read_text())["short_gt"]["unscored_rows"] == 0
 
 
 def test_pairs_and_results_dir_give_a_combined_row(tmp_path):
@@ -80,7 +91,7 @@ def test_pairs_and_results_dir_give_a_combined_row(tmp_path):
 
 @pytest.mark.parametrize("case", ["missing results", "missing gt", "malformed gt", "detections as results",
                                   "duplicate id", "no results option", "bad pair", "frames 0", "frames 1e8",
-                                  "duplicate names", "two modes", "empty results dir"])
+                                  "frames 300k", "duplicate names", "two modes", "empty results dir"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
     gt = synthetic_gt(tmp_path / "gt.txt")
     bad = tmp_path / "bad.txt"
@@ -100,6 +111,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         "bad pair": ["--pairs", f"a={gt}"],
         "frames 0": ["--gt", gt, "--results", gt, "--frames", 0],
         "frames 1e8": ["--gt", gt, "--results", gt, "--frames", 100_000_000],  # would score 1e8 frames
+        "frames 300k": ["--gt", gt, "--results", gt, "--frames", 300_000],  # ~1 GB of TrackEval's data
         "duplicate names": ["--pairs", f"a={gt}:{gt}", f"a={gt}:{gt}"],
         "two modes": ["--gt", gt, "--results", gt, "--pairs", f"a={gt}:{gt}"],
         "empty results dir": ["--results-dir", tmp_path / "empty", "--gt-root", tmp_path],
