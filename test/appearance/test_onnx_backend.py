@@ -75,6 +75,14 @@ def test_batching_gives_the_same_embeddings(osnet_path):
     every = create_embedder(EmbedderConfig(model_path=str(osnet_path), batch_size=64)).embed(image, boxes)
     np.testing.assert_allclose(one, every, atol=1e-4)
     np.testing.assert_allclose(three, every, atol=1e-4)
+    # more boxes than a batch, unusable ones among them: embedded a batch at a time, rows in box order
+    bad = np.array([[np.nan, 0, 10, 10], [700, 0, 900, 100]])
+    mixed = np.concatenate([boxes[:3], bad[:1], boxes[3:], bad[1:], boxes])
+    rows = create_embedder(EmbedderConfig(model_path=str(osnet_path), batch_size=3)).embed(image, mixed)
+    assert rows.shape == (len(mixed), 512)
+    np.testing.assert_allclose(rows[[3, len(boxes) + 1]], 0.0)
+    keep = np.isfinite(mixed).all(axis=1) & (mixed[:, 0] < 640)
+    np.testing.assert_allclose(rows[keep], np.concatenate([every, every]), atol=1e-4)
 
 
 def test_embedding_size_mismatch_is_a_clear_error(osnet_path):

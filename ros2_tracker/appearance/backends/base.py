@@ -55,6 +55,15 @@ class CropEmbedder:
         Raises:
             ValueError: the image is not ``(H, W, 3)`` uint8 or the boxes are not ``(N, 4)``.
         """
+        boxes = np.asarray(boxes_xyxy)
+        step = self._batch()
+        if boxes.ndim != 2 or len(boxes) <= step:  # (a bad shape is reported by extract_crops)
+            return self._embed_boxes(image_bgr, boxes_xyxy)
+        # a batch at a time: crops and network inputs of a few thousand boxes would take gigabytes at once
+        return np.concatenate([self._embed_boxes(image_bgr, boxes[i:i + step])
+                               for i in range(0, len(boxes), step)])
+
+    def _embed_boxes(self, image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
         cfg = self.config
         crops, valid = extract_crops(image_bgr, boxes_xyxy, cfg.input_size, cfg.min_crop_size)
         if not len(crops):
@@ -62,12 +71,20 @@ class CropEmbedder:
         return scatter_rows(self.embed_crops(crops), valid, self._dim)
 
     def embed_crops(self, crops_bgr: np.ndarray) -> np.ndarray:
-        """``(M, h, w, 3)`` uint8 BGR crops already of the input size -> ``(M, D)`` unit float32 rows."""
+        """``(M, h, w, 3)`` uint8 BGR crops already of the input size -> ``(M, D)`` unit float32 rows (a
+        batch at a time)."""
         cfg = self.config
-        return normalise(self._run(to_network_input(crops_bgr, cfg.mean, cfg.std, cfg.rgb)))
+        step = self._batch()
+        return normalise(np.concatenate([self._run(to_network_input(crops_bgr[i:i + step], cfg.mean, cfg.std,
+                                                                      cfg.rgb))
+                                         for i in range(0, len(crops_bgr), step)]))
+
+    def _batch(self) -> int:
+        """Crops per network call: ``batch_size``, at most what the model takes."""
+        return max(1, min(self._max_batch, self.config.batch_size))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        step = min(self._max_batch, self.config.batch_size)
+        step = self._batch()
         outs = [np.asarray(self._forward(x[i:i + step]), np.float32).reshape(len(x[i:i + step]), -1)
                 for i in range(0, len(x), step)]
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
