@@ -126,6 +126,10 @@ class EccAligner:
         image = np.asarray(image)
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)) or image.size == 0:
             raise ValueError(f"expected an (H, W, 3) BGR or (H, W) grey image, got shape {image.shape}")
+        if image.dtype == np.float64:
+            image = image.astype(np.float32)
+        elif image.dtype not in (np.uint8, np.uint16, np.float32):  # what OpenCV converts and resizes
+            raise ValueError(f"expected a uint8, uint16 or float image, got {image.dtype}")
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 and image.shape[2] == 3 else image
         grey = grey.reshape(grey.shape[:2])
         scale = min(1.0, self.config.cmc_max_side / max(grey.shape))

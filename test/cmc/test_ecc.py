@@ -53,6 +53,17 @@ def test_recovers_a_small_rotation(frame):
     assert np.abs(corners @ est.T - corners @ truth.T).max() < 0.5
 
 
+@pytest.mark.data
+def test_a_float_image_is_aligned_and_an_unsupported_dtype_is_a_clear_error(frame):
+    truth = np.array([[1.0, 0.0, 7.0], [0.0, 1.0, -4.0]])
+    aligner = EccAligner()
+    aligner.estimate(frame.astype(np.float64))  # OpenCV itself has no float64 colour conversion
+    np.testing.assert_allclose(aligner.estimate(shifted(frame, truth).astype(np.float64)), truth, atol=0.15)
+    for image in (frame > 128, frame.astype(np.int64)[..., 0]):
+        with pytest.raises(ValueError, match="uint8, uint16 or float image"):
+            EccAligner().estimate(image)
+
+
 def test_failure_gives_the_identity_with_a_warning():
     aligner = EccAligner()
     flat = np.full((120, 160, 3), 128, dtype=np.uint8)
