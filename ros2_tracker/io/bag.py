@@ -452,7 +452,7 @@ def bag_files(path: str | Path) -> list[Path]:
             raise BagError(f"{p}: storage {storage!r} is not supported (only MCAP)")
         if meta.get("compression_mode") == "file":
             raise BagError(f"{p}: file-compressed bags are not supported; decompress first")
-        listed = [p / f for f in meta.get("relative_file_paths", [])]
+        listed = [p / f for f in _meta_list(meta, "relative_file_paths", str)]
         present = [f for f in listed if f.is_file()]
         if present:
             return present
@@ -468,11 +468,17 @@ def _read_metadata(folder: Path) -> dict[str, Any] | None:
     if not f.is_file():
         return None
     try:
-        doc = yaml.safe_load(f.read_text()) or {}
-    except yaml.YAMLError:
+        doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):  # damaged: the files' own records are read instead
         return None
     info = doc.get("rosbag2_bagfile_information") if isinstance(doc, dict) else None
     return info if isinstance(info, dict) else None
+
+
+def _meta_list(meta: dict[str, Any], key: str, kind: type) -> list[Any]:
+    """The ``kind`` entries of a metadata.yaml list field (none when the field is not a list)."""
+    value = meta.get(key, [])
+    return [v for v in value if isinstance(v, kind)] if isinstance(value, list) else []
 
 
 def bag_topics(path: str | Path) -> dict[str, str]:
@@ -484,9 +490,9 @@ def bag_topics(path: str | Path) -> dict[str, str]:
     meta = _read_metadata(p) if p.is_dir() else None
     if meta is not None:
         out = {}
-        for t in meta.get("topics_with_message_count", []):
+        for t in _meta_list(meta, "topics_with_message_count", dict):
             tm = t.get("topic_metadata", {})
-            if "name" in tm and "type" in tm:
+            if isinstance(tm, dict) and isinstance(tm.get("name"), str) and isinstance(tm.get("type"), str):
                 out[tm["name"]] = tm["type"]
         if out:
             return out
@@ -544,11 +550,12 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None, *,
 def _iter_records(path: Path, *, on_damage: Callable[[str], None] | None,
                   channels_only: bool = False) -> Iterator[Any]:
     """Messages (or, with ``channels_only``, ``(topic, msgtype)`` per channel) of one file, in order."""
-    from mcap.records import Channel, Footer, Message, Schema
+    from mcap.records import Footer, Message
     from mcap.stream_reader import StreamReader
 
     schemas: dict[int, str] = {}
     channels: dict[int, tuple[str, str]] = {}
+    stored: list[int] = []  # the message count of the summary's statistics (a closed file)
     count = boundary = 0  # boundary: file offset after the last complete top-level record
     fh, size = _open_file(path)
     with fh:
@@ -561,18 +568,35 @@ def _iter_records(path: Path, *, on_damage: Callable[[str], None] | None,
                         continue  # (a message before its channel is not valid MCAP: skipped)
                     count += 1
                     yield BagMessage(*topic_type, rec.log_time, rec.data, rec.publish_time or rec.log_time)
-                elif isinstance(rec, Schema):
-                    schemas[rec.id] = rec.name
-                elif isinstance(rec, Channel):
-                    channels[rec.id] = (rec.topic, schemas.get(rec.schema_id, ""))
-                    if channels_only:
-                        yield channels[rec.id]
                 elif isinstance(rec, Footer):
-                    return
+                    break
+                elif _index_record(rec, schemas, channels, stored) and channels_only:
+                    yield channels[rec.id]
         except _read_errors() as exc:
             if boundary == 0:
                 raise BagError(f"{path}: empty or not an MCAP file ({type(exc).__name__}: {exc})") from None
             _report(on_damage, _damage_text(path, exc, boundary, size, count))
+            return
+    # a damaged opcode makes the stream skip that record (as the MCAP spec allows for unknown ones), and a
+    # whole chunk of messages with it: the summary's count shows the loss
+    if stored and not channels_only and count < stored[-1]:
+        _report(on_damage, f"{path}: {stored[-1] - count} of {stored[-1]} messages could not be read (a "
+                           "damaged record was skipped)")
+
+
+def _index_record(rec: Any, schemas: dict[int, str], channels: dict[int, tuple[str, str]],
+                  stored: list[int]) -> bool:
+    """Note a schema, channel or statistics record; True for a channel (``channels[rec.id]`` is new)."""
+    from mcap.records import Channel, Schema, Statistics
+
+    if isinstance(rec, Schema):
+        schemas[rec.id] = rec.name
+    elif isinstance(rec, Channel):
+        channels[rec.id] = (rec.topic, schemas.get(rec.schema_id, ""))
+        return True
+    elif isinstance(rec, Statistics):
+        stored.append(rec.message_count)
+    return False
 
 
 def _open_file(path: Path) -> tuple[Any, int]:
@@ -584,11 +608,12 @@ def _open_file(path: Path) -> tuple[Any, int]:
 
 def _read_errors() -> tuple[type[BaseException], ...]:
     """What reading a damaged MCAP file raises: mcap's errors (end of file, CRC mismatch, bad magic,
-    record too long), struct/zlib errors, and errors of decompressors fed garbage."""
+    record too long), struct/zlib errors, errors of decompressors fed garbage, and what a damaged length
+    or index raises (a read of 2**63 bytes: OverflowError)."""
     from mcap.exceptions import McapError
 
     errors: list[type[BaseException]] = [McapError, struct.error, zlib.error, ValueError, RuntimeError,
-                                         MemoryError, EOFError]
+                                         MemoryError, EOFError, OverflowError, IndexError, KeyError]
     try:
         import zstandard
 

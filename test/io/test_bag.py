@@ -194,6 +194,46 @@ def test_corrupt_chunk_stops_reading_with_a_warning(tmp_path):
     assert [m.data for m in msgs] == [w[2] for w in written[:len(msgs)]]
 
 
+def test_every_flipped_byte_is_read_or_reported_never_raised(tmp_path):
+    """One damaged byte anywhere in a closed bag: messages come back as written, and any loss is reported
+    (a damaged length field raised OverflowError; a damaged chunk opcode dropped a chunk silently)."""
+    written = []
+    with BagWriter(tmp_path / "f", {"/detections": DETS}, chunk_size=300) as bag:  # ~4 messages a chunk
+        for k in range(12):
+            written.append(("/detections", 1_000 + k, fake_cdr(k * 40_000_000, bytes([k]) * 40)))
+            bag.write(written[-1][0], written[-1][2], written[-1][1])
+    path = tmp_path / "f" / "f_0.mcap"
+    data = path.read_bytes()
+    flipped = tmp_path / "flipped.mcap"
+    outcomes = set()
+    for offset in range(len(data)):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        flipped.write_bytes(bytes(damaged))
+        try:
+            msgs, damage = read_all(flipped)
+        except BagError:  # the magic or first record: not an MCAP file
+            outcomes.add("not mcap")
+            continue
+        read = {(m.topic, m.log_time_ns) for m in msgs}
+        assert read <= {(t, lt) for t, lt, _ in written}, offset
+        if len(msgs) < len(written):
+            assert damage, f"byte {offset}: {len(written) - len(msgs)} messages lost without a report"
+        outcomes.add("reported" if damage else "read")
+    assert outcomes == {"not mcap", "reported", "read"}
+
+
+def test_a_damaged_metadata_yaml_falls_back_to_the_files(tmp_path):
+    write_sample(tmp_path / "m", n=3)
+    meta = tmp_path / "m" / "metadata.yaml"
+    for text in (b"\xff\xfe garbage", b"rosbag2_bagfile_information:\n  relative_file_paths: 5\n",
+                 b"rosbag2_bagfile_information:\n  topics_with_message_count: [1, 2]\n"):
+        meta.write_bytes(text)
+        assert bag_files(tmp_path / "m") == [tmp_path / "m" / "m_0.mcap"]
+        assert bag_topics(tmp_path / "m") == {"/image": IMAGE, "/detections": DETS}
+        assert len(read_all(tmp_path / "m")[0]) == 6
+
+
 CHILD = """
 import sys, time
 from ros2_tracker.io.bag import BagWriter
