@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.runs import new_run_folder
 
 _COLUMNS = ("frame", "stamp_s", "state", "confidence", "backend_confidence", "cycle_iou", "x1", "y1", "x2",
             "y2", "event")
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         source = open_frame_source(args.source)
     except FrameSourceError as exc:
         raise UserError(str(exc)) from None
-    out = args.output or Path("runs") / f"follow-{source.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.output or new_run_folder(f"follow-{source.name}")
     out.mkdir(parents=True, exist_ok=True)
     try:
         summary = _follow(follower, source, box, args, out)

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.cli.errors import UserError, check_frames_option
+from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.launching import (
     NodeSpec,
     Supervisor,
@@ -229,9 +230,10 @@ def _last_frame(detections: Path) -> int:
 
 
 def _bag_source(path: Path, detector: bool) -> ReplaySource:
-    from ros2_tracker.io.bag import BagError, bag_topics
+    from ros2_tracker.io.bag import BagError, bag_files, bag_topics
 
     try:
+        bag_files(path)  # metadata.yaml alone lists topics: a folder without its .mcap files is no bag
         types = frozenset(bag_topics(path).values())
     except BagError as exc:
         raise UserError(f"SOURCE {exc}") from None
@@ -371,6 +373,8 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
         need[image_topic] = {NAMES["detector"]}
     end = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < end:
+        if sup.stop_requested:  # Ctrl-C while starting: the nodes' exit is ours, not a failure
+            return "interrupted"
         dead = [n for n in sup.names if sup.returncode(n) is not None]
         if dead:
             return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
@@ -651,7 +655,9 @@ def _write_video(src: ReplaySource, rows: TrackRows, path: Path) -> Path:
     with VideoWriter(path, src.fps or 30.0) as video, tqdm(total=max(by_frame), desc="draw video",
                                                            unit="frame", leave=False) as bar:
         for k in range(1, max(by_frame) + 1):
-            image = next(frames).image if frames is not None else None
+            # (None past the source's end: detections may run beyond its last image or video frame)
+            frame = next(frames, None) if frames is not None else None
+            image = frame.image if frame is not None else None
             if image is None:
                 image = np.full((size[1], size[0], 3) if size else (480, 640, 3), 96, dtype=np.uint8)
             size = size or (image.shape[1], image.shape[0])
@@ -690,8 +696,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``replay``."""
     _check_args(args)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out or Path("runs") / f"replay-{(args.source.name if args.source else 'synthetic')}-{stamp}"
+    out = args.out or new_run_folder(f"replay-{(args.source.name if args.source else 'synthetic')}")
     if args.source is None:
         out.mkdir(parents=True, exist_ok=True)
         source_path = _synthetic_source(args, out)

@@ -164,6 +164,54 @@ def test_bad_source_or_option_exits_2_with_one_line(tmp_path, ros_env, args, mes
     assert len(lines) == 1 and message in lines[0]
 
 
+def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_path, ros_env):
+    bag = tmp_path / "bag"
+    bag.mkdir()  # metadata.yaml alone names the topics: the graph used to start and then fail
+    (bag / "metadata.yaml").write_text(
+        "rosbag2_bagfile_information:\n  storage_identifier: mcap\n  relative_file_paths: [bag_0.mcap]\n"
+        "  topics_with_message_count:\n  - topic_metadata: {name: /detections, "
+        "type: ros2_tracker/msg/Detection2DArray}\n    message_count: 3\n")
+    res = subprocess.run([*CLI, "replay", str(bag), "--out", str(tmp_path / "o")], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert "no .mcap file in the bag folder" in lines[0]
+    assert not (tmp_path / "o" / "bag").exists()  # nothing started, so --out stays usable
+
+
+def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
+    from ros2_tracker.cli.runs import new_run_folder
+
+    folders = [new_run_folder("replay-x", root=tmp_path) for _ in range(3)]
+    assert len(set(folders)) == 3 and all(f.is_dir() and not any(f.iterdir()) for f in folders)
+    assert folders[1].name in (f"{folders[0].name}-2", folders[1].name)  # same second: a suffix
+
+
+def test_the_video_goes_on_past_the_last_image_of_the_source(tmp_path):
+    """Detections beyond the sequence's last image (a det file longer than seqLength): the frames after it
+    are drawn on a grey canvas instead of ending the run in a traceback (StopIteration)."""
+    import cv2
+
+    from ros2_tracker.cli.replay import TrackRows, _write_video, resolve_source
+    from ros2_tracker.viz.sequence import FrameTracks
+
+    seq = tmp_path / "SEQ"
+    (seq / "img1").mkdir(parents=True)
+    (seq / "det").mkdir()
+    for k in (1, 2, 3):
+        cv2.imwrite(str(seq / "img1" / f"{k:06d}.jpg"), np.full((120, 160, 3), 40 * k, np.uint8))
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nframeRate=10\nseqLength=3\nimWidth=160\n"
+                                     "imHeight=120\nimExt=.jpg\nimDir=img1\n")
+    (seq / "det" / "det.txt").write_text("".join(f"{k},-1,10,10,30,60,0.9\n" for k in range(1, 6)))
+    src = resolve_source(seq, detections=None, detector=False, frames=None)
+    snaps = [FrameTracks(k, np.array([1]), np.array([[10.0, 10.0, 40.0, 70.0]]), np.array([1]))
+             for k in range(1, 6)]
+    rows = TrackRows(np.arange(1, 6), np.ones(5, int), np.zeros((5, 4)), np.ones(5), snaps, [])
+    video = _write_video(src, rows, tmp_path / "SEQ_tracks.mp4")
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_detector_in_the_graph(tmp_path, ros_env):

@@ -1,0 +1,29 @@
+"""Default output folders of the commands that write a run: ``runs/<prefix>-<date>-<time>``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ros2_tracker.cli.errors import UserError
+
+__all__ = ["new_run_folder"]
+
+
+def new_run_folder(prefix: str, root: Path = Path("runs")) -> Path:
+    """A new, empty ``root/<prefix>-<date>-<time>`` folder, created here; ``-2``, ``-3``, ... are added when
+    another run started in the same second (two runs must never share a bag, a log or results).
+
+    Raises:
+        UserError: no new folder could be made (a thousand runs in one second, or ``root`` not writable).
+    """
+    base = root / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 1000):
+        folder = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise UserError(f"{base}: could not create a new run folder (1,000 exist); use --out")
