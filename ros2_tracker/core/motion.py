@@ -21,15 +21,39 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from ros2_tracker.core import kalman
+from ros2_tracker.core.config import ConfigError
 
 __all__ = [
+    "MAX_TRAJECTORY_POINTS",
     "ConstantVelocityPredictor",
     "MotionHistory",
     "TrajectoryPredictor",
+    "check_trajectory_sampling",
     "filter_history",
     "push_history",
     "warp_history",
 ]
+
+
+# Each track's message carries every predicted point: 60 s at 1 ms would be 60,000 per track.
+MAX_TRAJECTORY_POINTS = 1000
+
+
+def check_trajectory_sampling(horizon_s: float, step_s: float) -> None:
+    """A trajectory of ``horizon_s`` seconds sampled every ``step_s`` seconds (the parameters
+    ``trajectory_horizon_s`` and ``trajectory_step_s`` of the tracker and the single-target follower).
+
+    Raises:
+        ConfigError: the step exceeds a non-zero horizon, or the trajectory has more than
+            ``MAX_TRAJECTORY_POINTS`` points.
+    """
+    if step_s > horizon_s > 0:
+        raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
+    points = horizon_s / step_s
+    if points > MAX_TRAJECTORY_POINTS + 1e-6:
+        raise ConfigError(f"trajectory_step_s: {step_s:g} s over trajectory_horizon_s {horizon_s:g} s gives "
+                          f"{points:,.0f} points per track; at most {MAX_TRAJECTORY_POINTS:,} (each track's "
+                          "message carries them all)")
 
 
 class MotionHistory(NamedTuple):

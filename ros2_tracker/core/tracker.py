@@ -59,6 +59,7 @@ from ros2_tracker.core.motion import (
     ConstantVelocityPredictor,
     MotionHistory,
     TrajectoryPredictor,
+    check_trajectory_sampling,
     push_history,
     warp_history,
 )
@@ -68,7 +69,6 @@ __all__ = ["StampError", "Tracker", "TrackerConfig", "score_scale_warning", "str
 
 _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(TrackState.LOST)
 _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
-_MAX_TRAJECTORY_POINTS = 1000  # TrackerConfig.check: trajectory_horizon_s / trajectory_step_s
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
@@ -221,8 +221,8 @@ class TrackerConfig(ConfigBase):
                                          "detections overlapping no other detection by more IoU",
                                          low=0.0, high=1.0)
     class_aware: bool = param(True, "Never associate detections and tracks of different classes")
-    trajectory_horizon_s: float = param(2.0, "How far ahead predicted trajectories reach", low=0.0,
-                                        high=60.0, unit="s")
+    trajectory_horizon_s: float = param(2.0, "How far ahead predicted trajectories reach (at most 1,000 "
+                                        "points of trajectory_step_s)", low=0.0, high=60.0, unit="s")
     trajectory_step_s: float = param(0.2, "Time between predicted trajectory points", low=0.001,
                                      high=60.0, unit="s")
     motion_model: str = param("constant_velocity", "Trajectory predictor: the constant-velocity Kalman "
@@ -262,13 +262,7 @@ class TrackerConfig(ConfigBase):
                               f"measurement_noise ({self.measurement_noise})")
         if self.motion_history_frames == 1:
             raise ConfigError("motion_history_frames: must be 0 (automatic) or at least 2, got 1")
-        if self.trajectory_step_s > self.trajectory_horizon_s > 0:
-            raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
-        points = self.trajectory_horizon_s / self.trajectory_step_s
-        if points > _MAX_TRAJECTORY_POINTS + 1e-6:
-            raise ConfigError(f"trajectory_step_s: {self.trajectory_step_s:g} s over trajectory_horizon_s "
-                              f"{self.trajectory_horizon_s:g} s gives {points:,.0f} points per track; at "
-                              f"most {_MAX_TRAJECTORY_POINTS:,} (each track's message carries them all)")
+        check_trajectory_sampling(self.trajectory_horizon_s, self.trajectory_step_s)
         h = self.ground_homography
         if h and (len(h) != 9 or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                          for v in h)):

@@ -51,6 +51,7 @@ import numpy as np
 from ros2_tracker.core import kalman
 from ros2_tracker.core.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.core.motion import check_trajectory_sampling
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.sot.inputs import check_frame, check_start_box, iou_xyxy
 from ros2_tracker.sot.tracker_base import SingleTargetTracker
@@ -108,13 +109,13 @@ class FollowerConfig(ConfigBase):
                                      high=60.0, unit="s")
 
     def check(self) -> None:
-        """Thresholds in order, search radii in order, trajectory step within the horizon."""
+        """Thresholds in order, search radii in order, trajectory sampling (see
+        :func:`~ros2_tracker.core.motion.check_trajectory_sampling`)."""
         if self.confidence_lost > self.confidence_uncertain:
             raise ConfigError("confidence_lost: must not exceed confidence_uncertain")
         if self.search_radius > self.search_radius_max:
             raise ConfigError("search_radius: must not exceed search_radius_max")
-        if self.trajectory_step_s > self.trajectory_horizon_s > 0:
-            raise ConfigError("trajectory_step_s: must not exceed trajectory_horizon_s")
+        check_trajectory_sampling(self.trajectory_horizon_s, self.trajectory_step_s)
 
 
 class FollowResult(NamedTuple):

@@ -133,6 +133,7 @@ def test_wider_search_positions_grow_with_time_lost(tud, follower):
     ({"confidence_lost": 0.8, "confidence_uncertain": 0.6}, "confidence_lost: must not exceed"),
     ({"search_radius": 4.0, "search_radius_max": 3.0}, "search_radius: must not exceed"),
     ({"trajectory_step_s": 3.0}, "trajectory_step_s: must not exceed"),
+    ({"trajectory_horizon_s": 60.0, "trajectory_step_s": 0.001}, "60,000 points per track; at most 1,000"),
     ({"cycle_min_iou": 1.5}, "cycle_min_iou: 1.5 is out of range"),
 ])
 def test_config_rejects_inconsistent_values(changes, message):
