@@ -97,11 +97,13 @@ def declare_config(node: Any, cls: type[C], prefix: str = "") -> C:
         try:
             if empty_list:  # rclpy cannot infer an array type from [], so declare the type alone
                 param = node.declare_parameter(name, ros_type, descriptor)
-                if param.type_ == Parameter.Type.NOT_SET:
-                    node.set_parameters([Parameter(name, ros_type, [])])
-                    param = node.get_parameter(name)
             else:
                 param = node.declare_parameter(name, spec.default, descriptor)
+            if spec.type is list and param.type_ == Parameter.Type.NOT_SET:
+                # [] as the default or as an override (-p classes:=[], a params file): an untyped empty
+                # array, which rclpy leaves unset; it is the declared type's empty list
+                node.set_parameters([Parameter(name, ros_type, [])])
+                param = node.get_parameter(name)
         except InvalidParameterTypeException as exc:
             raise ConfigError(f"{name}: expected {_type_text(spec, elem)} in {spec.range_text()} "
                               f"({_rclpy_reason(exc, name)})") from None

@@ -91,6 +91,18 @@ def test_overrides_from_params_file_and_command_line(context, tmp_path):
     assert isinstance(cfg.weights, list)
 
 
+def test_an_empty_list_overrides_a_non_empty_default(context, tmp_path):
+    """``[]`` from a params file or ``-p`` is an untyped array that rclpy leaves unset; the detector's
+    ``classes: []`` (all classes) refused to start because of it."""
+    f = tmp_path / "p.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    names: []\n")
+    for args in (("--params-file", str(f)), ("-p", "names:=[]")):
+        node = make_node(context, *args, name=f"empty_list_{len(args[1])}")
+        cfg = declare_config(node, DemoConfig)
+        assert cfg.names == [] and node.get_parameter("names").type_ == Parameter.Type.STRING_ARRAY
+        node.destroy_node()
+
+
 def test_prefix_is_prepended(context):
     node = make_node(context, "-p", "demo.count:=5")
     cfg = declare_config(node, DemoConfig, prefix="demo.")
