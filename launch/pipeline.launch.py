@@ -89,9 +89,11 @@ def _replay(publish_detections, condition):
                 'rate': ParameterValue(LaunchConfiguration('rate'), value_type=float),
                 'publish_detections': publish_detections,
                 'use_sim_time': LaunchConfiguration('use_sim_time'),
+                # a parameter, not a remap of 'image': the compressed images go to <image_topic>/compressed,
+                # which a remap of 'image' would not move
+                'image_topic': ParameterValue(LaunchConfiguration('image_topic'), value_type=str),
             },
         ],
-        remappings=[('image', LaunchConfiguration('image_topic'))],
         condition=condition,
         on_exit=Shutdown(reason='replay finished'),
         output='screen',
@@ -118,10 +120,11 @@ def generate_launch_description():
         namespace=LaunchConfiguration('namespace'),
         parameters=[
             LaunchConfiguration('pipeline_params_file'),
-            {'model_path': ParameterValue(LaunchConfiguration('model_path'), value_type=str)},
+            {'model_path': ParameterValue(LaunchConfiguration('model_path'), value_type=str),
+             # as the replay's: with input compressed it reads <image_topic>/compressed
+             'image_topic': ParameterValue(LaunchConfiguration('image_topic'), value_type=str)},
             sim_time,
         ],
-        remappings=[('image', LaunchConfiguration('image_topic'))],
         condition=IfCondition(use_detector),
         output='screen',
         emulate_tty=True,

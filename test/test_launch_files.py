@@ -127,13 +127,19 @@ def test_pipeline_replays_recorded_detections_only_without_the_detector():
 
 
 def test_pipeline_passes_arguments_as_typed_parameters_and_remaps():
-    specs = _pipeline(rate="0", record="true", bag="out/bag", namespace="cam1", image_topic="/cam/image_raw")
+    specs = _pipeline(rate="0", record="true", bag="out/bag", namespace="cam1", image_topic="/cam/image_raw",
+                      use_detector="false")
     replay, recorder = specs["replay"], specs["recorder"]
     assert replay.params["rate"] == 0.0 and isinstance(replay.params["rate"], float)
     assert replay.params["source"] == "/data/seq"
     assert recorder.params["output"] == "out/bag"
     assert all(s.namespace == "/cam1" for s in specs.values())
-    assert ("image", "/cam/image_raw") in replay.remaps
+    # the replay and the detector take image_topic as a parameter: with compressed images they use
+    # <image_topic>/compressed, which a remap of 'image' would not move; the tracker reads raw images only
+    assert replay.params["image_topic"] == "/cam/image_raw" and not replay.remaps
+    detector = _pipeline(use_detector="true", image_topic="/cam/image_raw")["detector"]
+    assert detector.params["image_topic"] == "/cam/image_raw" and not detector.remaps
+    assert ("image", "/cam/image_raw") in specs["tracker"].remaps
     assert replay.shutdown_on_exit and not specs["tracker"].shutdown_on_exit
     assert specs["tracker"].params_files == (REPO / "config" / "tracker.yaml",)
     assert replay.params_files == (REPO / "config" / "pipeline.yaml",)
