@@ -184,6 +184,23 @@ def test_package_xml_declares_every_runtime_import():
     assert not missing, f"package.xml lacks <exec_depend> for: {missing}"
 
 
+def test_package_xml_declares_what_the_launch_files_import_and_start():
+    exec_deps = {d.name for d in _package().exec_depends}
+    needed: set[str] = set()
+    for path in sorted((ROOT / "launch").glob("*.launch.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        needed |= {m for m in _imports(tree)[0] if _is_ros_package(m)}
+        for call in ast.walk(tree):  # Node(package='rviz2', ...): the packages whose executables it starts
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "Node":
+                for kw in call.keywords:
+                    if kw.arg == "package" and isinstance(kw.value, ast.Constant):
+                        needed.add(kw.value.value)
+    needed -= {"ros2_tracker"}
+    assert {"launch", "launch_ros"} <= needed
+    missing = sorted(needed - exec_deps)
+    assert not missing, f"package.xml lacks <exec_depend> for: {missing}"
+
+
 def test_msg_dependencies_are_build_and_exec_depends():
     pkg = _package()
     build = {d.name for d in pkg.build_depends}
