@@ -42,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
     require_modules("train-motion", "torch")
     from ros2_tracker.io.params import load_config
     from ros2_tracker.motion.export import ExportError
-    from ros2_tracker.training.train_motion import MotionTrainConfig, MotionTrainingError, train_motion
+    from ros2_tracker.training.train_motion import (
+        MotionTrainConfig,
+        MotionTrainingError,
+        held_out_text,
+        train_motion,
+    )
 
     options = {"data_root": args.data_root, "epochs": args.epochs, "cell": args.cell, "seed": args.seed}
     overrides = {k: v for k, v in options.items() if v is not None}
@@ -54,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     except (MotionTrainingError, ExportError) as exc:
         raise UserError(str(exc)) from None
     last = result.history[-1]
-    print(f"{result.num_train} training samples; held-out NLL {last['eval_nll']:.3f}, FDE at "
-          f"{config.horizon_s:g} s {last['eval_fde_h']:.3f} box heights; training {result.seconds:.0f} s")
+    print(f"{result.num_train} training samples; {held_out_text(last, config.horizon_s)}; training "
+          f"{result.seconds:.0f} s")
     print(f"wrote {args.out}/checkpoint.pt, history.json, training_curve.png"
           + (", motion.onnx" if result.onnx else ""))
     return 0

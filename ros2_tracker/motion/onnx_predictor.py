@@ -56,7 +56,11 @@ class OnnxMotionPredictor:
         if meta.get(FORMAT_KEY) != FORMAT or METADATA_KEY not in meta:
             raise MotionModelError(f"motion_model_path: {self.path}: not a motion model of this version "
                                    f"(metadata {FORMAT_KEY}={meta.get(FORMAT_KEY)!r}, expected {FORMAT!r})")
-        self.config = MotionModelConfig(**json.loads(meta[METADATA_KEY]))
+        try:
+            self.config = MotionModelConfig(**json.loads(meta[METADATA_KEY]))
+        except (ValueError, TypeError, ConfigError) as exc:  # (json's error is a ValueError)
+            raise MotionModelError(f"motion_model_path: {self.path}: its model metadata is not valid for "
+                                   f"this version: {exc}") from None
         shape = self._session.get_inputs()[0].shape
         if self._session.get_inputs()[0].name != INPUT_NAME or shape[1:] != [self.config.history_steps,
                                                                                NUM_FEATURES]:

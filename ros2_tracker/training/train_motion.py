@@ -84,8 +84,15 @@ class MotionTrainConfig(ConfigBase):
     export_onnx: bool = param(True, "Export motion.onnx (parity checked) after training")
 
     def check(self) -> None:
-        """The model config must be valid; sequences must not overlap."""
+        """The model config must be valid; sequences named by strings, at least one to train on, and the
+        two lists must not overlap."""
         self.model_config()
+        for name in ("train_sequences", "eval_sequences"):
+            seqs = getattr(self, name)
+            if not all(isinstance(s, str) and s for s in seqs):
+                raise ConfigError(f"{name}: expected a list of sequence names, got {seqs!r}")
+        if not self.train_sequences:
+            raise ConfigError("train_sequences: at least one training sequence is needed")
         both = set(self.train_sequences) & set(self.eval_sequences)
         if both:
             raise ConfigError(f"eval_sequences: {sorted(both)} also in train_sequences (split by sequence)")
@@ -240,8 +247,8 @@ class _Run:
             row = {"epoch": epoch, "loss": loss, **self._evaluate(held),
                    "seconds": time.perf_counter() - start}
             self.history.append(row)
-            self.log(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}, held-out NLL {row['eval_nll']:.3f}, "
-                     f"FDE@{cfg.horizon_s:g}s {row['eval_fde_h']:.3f} heights ({row['seconds']:.1f} s)")
+            self.log(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}, {held_out_text(row, cfg.horizon_s)} "
+                     f"({row['seconds']:.1f} s)")
             self._save(epoch)
 
     def _epoch(self, x, y, m, sched, epoch: int) -> float:
@@ -279,7 +286,9 @@ class _Run:
                 ok = m[:, -1]
                 fde += float((p[ok, -1, :2] - y[ok, -1]).norm(dim=1).sum()) * len(x) / max(int(ok.sum()), 1)
                 n += len(x)
-        return {"eval_nll": nll / max(n, 1), "eval_fde_h": fde / max(n, 1)}
+        if not n:  # nothing held out (no eval_sequences, or all too short): no score, not a perfect one
+            return {"eval_nll": None, "eval_fde_h": None}
+        return {"eval_nll": nll / n, "eval_fde_h": fde / n}
 
     def _save(self, epoch: int) -> None:
         from ros2_tracker.motion.model import save_checkpoint
@@ -300,11 +309,12 @@ def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:
     ep = [r["epoch"] for r in history]
     trained = [r for r in history if r["loss"] is not None]
     ax_loss.plot([r["epoch"] for r in trained], [r["loss"] for r in trained], "o-", label="training NLL")
-    ax_loss.plot(ep, [r["eval_nll"] for r in history], "s-", label="held-out NLL")
+    held = {k: [math.nan if r[k] is None else r[k] for r in history] for k in ("eval_nll", "eval_fde_h")}
+    ax_loss.plot(ep, held["eval_nll"], "s-", label="held-out NLL")
     ax_loss.set(xlabel="epoch", ylabel="Gaussian NLL (heights)", title="loss")
     ax_loss.grid(alpha=0.3)
     ax_loss.legend()
-    ax_fde.plot(ep, [r["eval_fde_h"] for r in history], "o-", color="tab:green")
+    ax_fde.plot(ep, held["eval_fde_h"], "o-", color="tab:green")
     ax_fde.set(xlabel="epoch (0 = before training)", ylabel="FDE at the horizon [box heights]",
                title="held-out FDE")
     ax_fde.grid(alpha=0.3)
@@ -313,3 +323,11 @@ def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p)
     return p
+
+
+def held_out_text(row: dict[str, Any], horizon_s: float) -> str:
+    """The held-out scores of a history row, for the log: NLL and FDE at the horizon [box heights], or
+    that nothing was held out."""
+    if row["eval_nll"] is None:
+        return "no held-out samples"
+    return f"held-out NLL {row['eval_nll']:.3f}, FDE@{horizon_s:g}s {row['eval_fde_h']:.3f} heights"

@@ -39,6 +39,18 @@ def test_short_real_data_run_writes_a_reloadable_checkpoint_and_a_matching_onnx(
     history = json.loads((tmp_path / "history.json").read_text())["history"]
     assert [r["epoch"] for r in history] == [0, 1] and np.isfinite(history[1]["eval_nll"])
     assert (tmp_path / "training_curve.png").stat().st_size > 1000
+    # the exported model with metadata of another version: a clear error, not a TypeError from inside
+    import onnx
+
+    from ros2_tracker.motion import MotionModelError, OnnxMotionPredictor
+    from ros2_tracker.motion.export import METADATA_KEY
+
+    proto = onnx.load(str(tmp_path / "motion.onnx"))
+    entry = next(p for p in proto.metadata_props if p.key == METADATA_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), "dropout": 0.1})
+    onnx.save(proto, str(tmp_path / "other.onnx"))
+    with pytest.raises(MotionModelError, match="metadata is not valid for this version"):
+        OnnxMotionPredictor(tmp_path / "other.onnx")
 
 
 def test_checkpoint_errors_are_clear(tmp_path):
@@ -56,6 +68,26 @@ def test_shipped_yaml_documents_the_defaults():
 def test_config_rejects_a_sequence_both_trained_on_and_held_out():
     with pytest.raises(ConfigError, match="eval_sequences"):
         MotionTrainConfig(train_sequences=["TUD-Campus"], eval_sequences=["TUD-Campus"])
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"train_sequences": []}, "at least one training sequence"),  # was a traceback (nothing to unpack)
+    ({"train_sequences": [123]}, "train_sequences: expected a list of sequence names"),
+    ({"eval_sequences": [""]}, "eval_sequences: expected a list of sequence names"),
+])
+def test_config_rejects_sequence_lists_that_name_nothing(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        MotionTrainConfig(**changes)
+
+
+def test_nothing_held_out_is_reported_as_no_score_not_a_perfect_one(tmp_path, capsys):
+    cfg = tmp_path / "motion.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    train_sequences: ['synthetic:1@10']\n"
+                   "    eval_sequences: []\n    epochs: 1\n    hidden_size: 8\n    export_onnx: false\n")
+    assert main(["train-motion", "--config", str(cfg), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "no held-out samples" in capsys.readouterr().out
+    history = json.loads((tmp_path / "out" / "history.json").read_text())["history"]
+    assert all(r["eval_nll"] is None and r["eval_fde_h"] is None for r in history)
 
 
 def test_cli_user_errors_exit_2(tmp_path, capsys):
