@@ -38,7 +38,7 @@ import numpy as np
 from ros2_tracker.cli.errors import UserError, check_frames_option
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography
-from ros2_tracker.io.mot import read_mot, write_results
+from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import find_sequence_root, fps_problem, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
@@ -59,8 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="tracker parameters (config/tracker.yaml form)")
     p.add_argument("--fps", type=float, help="frame rate [Hz]; default: the sequence's seqinfo.ini, else 30")
     p.add_argument("--timing", type=Path, help='write {"update_seconds": S} here')
-    p.add_argument("--frames", type=int, help="number of frames (default: the last frame with detections, "
-                   "or seqLength)")
+    p.add_argument("--frames", type=int, help="track frames 1..N (detections after N are left out, with a "
+                   "note); default: seqLength, or the last frame with detections if that is later")
     p.add_argument("--calibration", type=Path, help="camera calibration (Tsai .xml as in PETS 2009, or 9 "
                    "numbers of an image-to-ground homography): enables the ground-plane gate "
                    "max_ground_distance_m")
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     if args.calibration is not None:
         config = config.replace(ground_homography=load_ground_homography(args.calibration))
-    dets = read_mot(args.detections)
+    dets = _first_frames(read_mot(args.detections), args.frames)
     warn_score_scale(args.detections, dets.scores, config)
     fps, length = resolve_fps(args.detections, args.fps)
     refine_config = _refine_config(args)
@@ -192,6 +192,17 @@ def run(args: argparse.Namespace) -> int:
               f"{appearance.problems[0]}", file=sys.stderr)
     print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
     return 0
+
+
+def _first_frames(dets: MotRows, frames: int | None) -> MotRows:
+    """The detections of frames 1..``frames`` (all without it); a note names the rows left out."""
+    if frames is None or dets.last_frame <= frames:
+        return dets
+    keep = dets.frames <= frames
+    print(f"note: --frames {frames}: {int((~keep).sum())} detection rows after frame {frames} are not "
+          "tracked", file=sys.stderr)
+    return MotRows(dets.frames[keep], dets.ids[keep], dets.boxes_tlwh[keep], dets.scores[keep],
+                   dets.extra[keep])
 
 
 def _progress_bar(frames: int, name: str):

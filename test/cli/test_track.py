@@ -212,6 +212,15 @@ def test_unsorted_frames_are_sorted_with_a_note(tmp_path):
     assert a.read_text() == b.read_text()
 
 
+def test_frames_tracks_frames_1_to_n_and_names_the_rows_left_out(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets(20))  # two people, frames 1..20
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", "--fps", 10, "--frames", 8)
+    assert r.returncode == 0 and "--frames 8: 24 detection rows after frame 8 are not tracked" in r.stderr
+    assert r.stdout.startswith("tracked 8 frames") and read_mot(tmp_path / "res.txt").last_frame == 8
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt", "--fps", 10, "--frames", 30)
+    assert r.returncode == 0 and r.stdout.startswith("tracked 30 frames")  # trailing empty frames count
+
+
 def test_fps_from_seqinfo(tmp_path):
     seq = tmp_path / "SEQ"
     (seq / "det").mkdir(parents=True)
