@@ -147,6 +147,11 @@ class SotNode(Node):
             response.message = str(exc)
             self.get_logger().warning(f"~/start refused: {exc}")
             return response
+        except Exception as exc:  # a backend runtime failure (OpenCV, ONNX Runtime) must not stop the node
+            response.message = f"{self._follower.name} failed to start: {type(exc).__name__}: {exc}"
+            self.get_logger().error(f"~/start refused: {response.message}")
+            return response
+        self._catch_up(stamp_to_ns(image.header.stamp))
         if request.track_id < 0:
             self._next_id += 1
         self._class_id = class_id
@@ -154,6 +159,16 @@ class SotNode(Node):
         response.message = f"following target {target_id} ({self._follower.name})"
         self.get_logger().info(response.message)
         return response
+
+    def _catch_up(self, start_ns: int) -> None:
+        """Step the follower through the buffered images after the one it started on (a box drawn on an
+        older image): the target has moved since, and the next live image may be far from it."""
+        for stamp_ns in sorted(s for s in self._images if s > start_ns):
+            try:
+                self._follower.step(self._to_bgr(self._images[stamp_ns]), stamp_ns * 1e-9)
+            except Exception as exc:  # as _on_image: that image is skipped, the target kept
+                self.get_logger().warning(f"image at stamp {stamp_ns * 1e-9:.6f} skipped while catching up: "
+                                          f"{type(exc).__name__}: {exc}", throttle_duration_sec=_THROTTLE_S)
 
     def _start_request(self, request: Any) -> tuple[Image, np.ndarray, int, int]:
         """(image, box xyxy, target id, class id) of a start request; ValueError/LookupError says why not."""

@@ -36,6 +36,7 @@ class _OpenCvTracker:
     """Shared part of the OpenCV trackers: checks, xyxy <-> OpenCV rectangles, last box."""
 
     _name = "opencv"
+    _min_side = 0.0  # smallest start box side [px] the backend can start on (beyond MIN_BOX_SIZE)
 
     def __init__(self) -> None:
         self._tracker: Any = None
@@ -56,12 +57,22 @@ class _OpenCvTracker:
         Raises:
             ValueError: bad frame, or a box outside the image, of zero size or too small.
         """
+        import cv2
+
         frame = check_frame(frame_bgr)
         box = check_start_box(box_xyxy, frame.shape[:2])
+        if min(box[2] - box[0], box[3] - box[1]) < self._min_side:
+            raise ValueError(f"{self.name}: the start box must be at least {self._min_side:g} px on each "
+                             f"side inside the image, got {box[2] - box[0]:.1f} x {box[3] - box[1]:.1f}")
         x1, y1 = int(np.floor(box[0])), int(np.floor(box[1]))
         rect = (x1, y1, max(1, int(np.ceil(box[2])) - x1), max(1, int(np.ceil(box[3])) - y1))
         self._tracker = self._create()
-        self._tracker.init(frame, rect)
+        try:
+            self._tracker.init(frame, rect)
+        except cv2.error as exc:  # e.g. MIL on a box spanning the image: no room for its samples
+            self._tracker = None
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV error"
+            raise ValueError(f"{self.name}: cannot start on this box ({detail})") from None
         self._image_hw = (frame.shape[0], frame.shape[1])
         self._last = box
 
@@ -135,6 +146,8 @@ class MilTracker(_OpenCvTracker):
     Args:
         num_threads: OpenCV threads (0 = OpenCV's default).
     """
+
+    _min_side = 8.0  # OpenCV's MIL never returns from init on a 4 x 4 box (5 x 5 works): a margin above it
 
     def __init__(self, num_threads: int = 1) -> None:
         super().__init__()

@@ -227,6 +227,49 @@ def test_services_follow_lose_and_reacquire_a_real_person(sot_graph):
     assert proc.poll() is None
 
 
+def test_a_box_drawn_on_an_older_image_is_followed_up_to_the_latest(sot_graph):
+    """~/start names a buffered image 29 frames old: the follower steps through the images since, so the
+    next live image finds the person (the follower used to jump to it from frame 1 and lose them)."""
+    import cv2
+
+    seq = require_shared("data", "TUD-Campus")
+    model = require_shared("models", "nanotrack_v2")
+    gt = gt_boxes(seq, PERSON)
+    start, context = sot_graph
+    proc, log = start(f"model_path:={model}", "image_qos:=reliable", "use_tracks:=true")
+    c = SotClient(context)
+    c.wait_for_node(proc, log)
+    stamps = T0 + np.arange(40) / FPS
+    for k in range(1, 31):
+        c.publish(cv2.imread(str(seq / "img1" / f"{k:06d}.jpg")), stamps[k], expect=False, timeout=0.0)
+    assert c.spin_until(lambda: "no image with stamp" not in c.start(gt[1], stamps[1]).message, 10.0)
+    c.stop()
+    res = c.start(gt[1], stamps[1])
+    assert res.success, res.message
+    out = c.publish(cv2.imread(str(seq / "img1" / f"{31:06d}.jpg")), stamps[31])
+    assert iou_xyxy(out.boxes_xyxy[0], gt[31]) > 0.5
+    assert proc.poll() is None
+
+
+def test_a_box_the_mil_backend_cannot_start_on_is_refused_and_the_node_keeps_running(sot_graph):
+    """OpenCV's MIL fails on a box spanning the image height (no room for its samples) and never returns
+    on a 4 x 4 box: both are refused with the reason (the node used to exit, or to hang)."""
+    start, context = sot_graph
+    proc, log = start("backend:=mil", "image_qos:=reliable", "use_tracks:=true")
+    c = SotClient(context)
+    c.wait_for_node(proc, log)
+    image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    c.publish(image, T0, expect=False)
+    assert c.spin_until(lambda: "no image" not in c.start([100, 0, 200, 480], T0).message, 10.0)
+    res = c.start([100, 0, 200, 480], T0)
+    assert not res.success and "cannot start on this box" in res.message
+    res = c.start([300, 200, 304, 204], T0)
+    assert not res.success and "at least 8 px on each side" in res.message
+    res = c.start([300, 200, 360, 300], T0)
+    assert res.success, res.message
+    assert proc.poll() is None
+
+
 def test_a_missing_model_stops_the_node_at_start_up_with_the_reason(sot_graph):
     start, _ = sot_graph
     proc, log = start("model_path:=/nonexistent/nanotrack")
