@@ -135,6 +135,8 @@ def _follow(follower: Any, source: Any, box: np.ndarray, args: argparse.Namespac
                 continue
             bar.update(1)
             if frame.image is None:
+                if not follower.active:  # --box is drawn on the start frame: no other frame will do
+                    raise UserError(f"{args.source}: the start frame cannot be read: {frame.error}")
                 print(f"warning: {frame.error}; skipped", file=sys.stderr)
                 continue
             row, drawn = _one_frame(follower, frame, box, source.fps, args.start_frame, counts)
@@ -152,6 +154,7 @@ def _follow(follower: Any, source: Any, box: np.ndarray, args: argparse.Namespac
 def _one_frame(follower: Any, frame: Any, box: np.ndarray, fps: float, first: int,
                counts: dict) -> tuple[list, np.ndarray]:
     """Start (first frame) or step the follower; the CSV row and the annotated image."""
+    from ros2_tracker.sot.inputs import check_start_box
     from ros2_tracker.viz.draw import draw_tracks
 
     stamp = (frame.number - 1) / fps
@@ -162,6 +165,7 @@ def _one_frame(follower: Any, frame: Any, box: np.ndarray, fps: float, first: in
         except ValueError as exc:
             raise UserError(f"--box: {exc}") from None
         counts["seconds"] += time.perf_counter() - t0
+        box = check_start_box(box, frame.image.shape[:2])  # as the follower took it: clipped to the image
         row = [frame.number, f"{stamp:.6f}", "tracking", 1.0, 1.0, "", *np.round(box, 2), "start"]
         return row, draw_tracks(frame.image, [1], box[None], labels=["1 start"])
     try:

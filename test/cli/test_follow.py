@@ -59,3 +59,26 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
 def test_a_missing_source_is_a_user_error(tmp_path, capsys):
     assert main(["follow", str(tmp_path / "nothing"), "--box", "1,2,3,4", "--backend", "mil"]) == 2
     assert "no such" in capsys.readouterr().err
+
+
+def test_the_start_row_is_the_box_the_follower_took(tmp_path):
+    seq = require_shared("data", "TUD-Campus")
+    # a box partly left of the image: the follower starts on its clipped part, and so does row 1
+    assert main(["follow", str(seq), "--box=-30,187,46,123", "--backend", "mil", "--frames", "2",
+                 "--no-video", "--output", str(tmp_path / "o")]) == 0
+    first = next(csv.DictReader((tmp_path / "o" / "follow.csv").open()))
+    assert first["event"] == "start"
+    assert [float(first[k]) for k in ("x1", "y1", "x2", "y2")] == [0, 187, 16, 310]
+
+
+def test_an_unreadable_start_frame_is_an_error_not_a_later_start(tmp_path, capsys):
+    import shutil
+
+    seq = require_shared("data", "TUD-Campus")
+    copy = tmp_path / "seq"  # without the start frame's image: --box cannot be moved to the next frame
+    shutil.copytree(seq / "img1", copy / "img1", ignore=lambda _d, names: [n for n in names
+                                                                           if n == "000001.jpg"])
+    shutil.copy(seq / "seqinfo.ini", copy / "seqinfo.ini")
+    assert main(["follow", str(copy), "--box", "9,187,46,123", "--backend", "mil", "--frames", "3",
+                 "--no-video", "--output", str(tmp_path / "o2")]) == 2
+    assert "the start frame cannot be read" in capsys.readouterr().err
