@@ -116,15 +116,24 @@ class ReidTrainConfig(ConfigBase):
         if allowed is not None and self.mining not in allowed:
             raise ConfigError(f"mining: {self.mining!r} does not apply to loss {self.loss!r}; "
                               f"use one of {', '.join(allowed)}")
-        for name in ("train_sequences", "eval_sequences"):
-            seqs = getattr(self, name)
-            if not all(isinstance(s, str) and s for s in seqs):
-                raise ConfigError(f"{name}: expected a list of folder names, got {seqs!r}")
-        if not self.train_sequences:
-            raise ConfigError("train_sequences: at least one training sequence is needed")
-        both = sorted(set(self.train_sequences) & set(self.eval_sequences))
-        if both:
-            raise ConfigError(f"eval_sequences: {', '.join(both)} also in train_sequences")
+        check_sequence_split(self.train_sequences, self.eval_sequences)
         if self.dws_nonzero_cutoff <= self.dws_cutoff:
             raise ConfigError(f"dws_nonzero_cutoff: {self.dws_nonzero_cutoff} must exceed dws_cutoff "
                               f"{self.dws_cutoff}")
+
+
+def check_sequence_split(train: list, held_out: list) -> None:
+    """``train_sequences`` and ``eval_sequences`` of a training config: lists of non-empty names, at least
+    one to train on, none in both (the split is by sequence).
+
+    Raises:
+        ConfigError: naming the field.
+    """
+    for name, seqs in (("train_sequences", train), ("eval_sequences", held_out)):
+        if not all(isinstance(s, str) and s for s in seqs):
+            raise ConfigError(f"{name}: expected a list of sequence names, got {seqs!r}")
+    if not train:
+        raise ConfigError("train_sequences: at least one training sequence is needed")
+    both = sorted(set(train) & set(held_out))
+    if both:
+        raise ConfigError(f"eval_sequences: {', '.join(both)} also in train_sequences (split by sequence)")

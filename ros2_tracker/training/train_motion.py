@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.core.config import ConfigBase, param
 from ros2_tracker.core.kalman import MotionNoise
 from ros2_tracker.motion.data import SampleSet, SampleSpec, encode_samples, load_tracks, make_samples
+from ros2_tracker.training.config import check_sequence_split
 
 __all__ = ["MotionTrainConfig", "MotionTrainResult", "MotionTrainingError", "build_samples", "train_motion"]
 
@@ -87,15 +88,7 @@ class MotionTrainConfig(ConfigBase):
         """The model config must be valid; sequences named by strings, at least one to train on, and the
         two lists must not overlap."""
         self.model_config()
-        for name in ("train_sequences", "eval_sequences"):
-            seqs = getattr(self, name)
-            if not all(isinstance(s, str) and s for s in seqs):
-                raise ConfigError(f"{name}: expected a list of sequence names, got {seqs!r}")
-        if not self.train_sequences:
-            raise ConfigError("train_sequences: at least one training sequence is needed")
-        both = set(self.train_sequences) & set(self.eval_sequences)
-        if both:
-            raise ConfigError(f"eval_sequences: {sorted(both)} also in train_sequences (split by sequence)")
+        check_sequence_split(self.train_sequences, self.eval_sequences)
 
     def model_config(self):
         """The :class:`~ros2_tracker.motion.model.MotionModelConfig` part (needs no torch)."""
