@@ -29,21 +29,24 @@ class CmcWarning(UserWarning):
 
 @dataclass(frozen=True)
 class CmcConfig(ConfigBase):
-    """Parameters of :class:`EccAligner`."""
+    """Parameters of :class:`EccAligner` (read-only as ROS parameters: the aligner is made at start-up)."""
 
     cmc_motion: str = param("euclidean", "Warp model: translation (2 dof), euclidean (rotation + "
-                            "translation, 3 dof) or affine (6 dof)", choices=MOTION_MODELS)
+                            "translation, 3 dof) or affine (6 dof)", choices=MOTION_MODELS, read_only=True)
     cmc_max_side: int = param(320, "Frames are scaled down so their longer side is at most this before "
-                              "alignment (smaller: faster, coarser)", low=32, high=8192, unit="px")
-    cmc_iterations: int = param(50, "Most ECC iterations per frame", low=1, high=10000)
+                              "alignment (smaller: faster, coarser)", low=32, high=8192, unit="px",
+                              read_only=True)
+    cmc_iterations: int = param(50, "Most ECC iterations per frame", low=1, high=10000, read_only=True)
     cmc_epsilon: float = param(1e-4, "ECC stops when the correlation coefficient improves by less",
-                               low=1e-12, high=1.0)
-    cmc_blur: int = param(5, "Gaussian blur kernel of ECC's image pyramid (odd, 1 = none)", low=1, high=31)
+                               low=1e-12, high=1.0, read_only=True)
+    cmc_blur: int = param(5, "Gaussian blur kernel of ECC's image pyramid (odd, 1 = none)", low=1, high=31,
+                          read_only=True)
     cmc_exclude_boxes: bool = param(True, "Leave the given boxes of moving objects (tracks, detections) out "
                                     "of the alignment; off: the whole image is aligned, so a crowd moving "
-                                    "together reads as camera motion")
+                                    "together reads as camera motion", read_only=True)
     cmc_exclude_margin: float = param(0.1, "Boxes of moving objects left out of the alignment are widened "
-                                      "by this fraction of their size on each side", low=0.0, high=2.0)
+                                      "by this fraction of their size on each side", low=0.0, high=2.0,
+                                      read_only=True)
 
     def check(self) -> None:
         """Cross-field validation."""

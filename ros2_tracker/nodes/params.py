@@ -115,7 +115,7 @@ def declare_config(node: Any, cls: type[C], prefix: str = "") -> C:
 
 
 def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], setter: Callable[[C], None],
-                         prefix: str = "") -> None:
+                         prefix: str = "", check: Callable[[C], None] | None = None) -> None:
     """Validate run-time changes of ``cls``'s parameters and swap in the new config when accepted.
 
     Args:
@@ -125,6 +125,8 @@ def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], sette
         setter: receives the new, validated config after rclpy stored the parameters (a
             post-set callback, so a change rejected by another validator is never applied).
         prefix: the prefix given to :func:`declare_config`.
+        check: a further check of the new config against what the node has built (e.g. a loaded model);
+            a ``ConfigError`` it raises rejects the change with its message.
     """
     from rcl_interfaces.msg import SetParametersResult
 
@@ -137,7 +139,9 @@ def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], sette
         delta = changes(params)
         if delta:
             try:
-                getter().replace(**delta)
+                new = getter().replace(**delta)
+                if check is not None:
+                    check(new)
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=prefix + str(exc))
             except (TypeError, ValueError) as exc:

@@ -287,7 +287,8 @@ class TrackerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker_node", **kwargs)
         tracker_cfg = declare_config(self, TrackerConfig)
-        self._tracker = Tracker(tracker_cfg, predictor=_motion_predictor(tracker_cfg, self.get_logger()))
+        self._predictor = _motion_predictor(tracker_cfg, self.get_logger())
+        self._tracker = Tracker(tracker_cfg, predictor=self._predictor)
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
         self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s),
@@ -302,7 +303,8 @@ class TrackerNode(Node):
         # rclpy calls the newest on-set callback first: this one (which loads a model) runs after
         # the cheap dataclass validators registered below have accepted the change
         self.add_on_set_parameters_callback(self._check_new_embedder)
-        add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._set_tracker_config)
+        add_on_set_validator(self, TrackerConfig, lambda: self._tracker.config, self._set_tracker_config,
+                             check=self._check_tracker_config)
         add_on_set_validator(self, TrackerNodeConfig, lambda: self._cfg, self._set_node_config)
         self._msgs = importlib.import_module("ros2_tracker.msg")
         self._marker_ids: set[int] = set()
@@ -570,6 +572,8 @@ class TrackerNode(Node):
             self._tracker.reset()
         else:  # same size, other model: the old memories are not comparable either; tracks are kept
             self._tracker.forget_appearance()
+        if self._tracktor is not None:  # Tracktor keeps memories of its own
+            self._tracktor.forget_appearance()
 
     # ------------------------------------------------------------------ helpers
     def _update(self, det: DetectionArrays, features: np.ndarray | None = None) -> TrackSet:
@@ -636,6 +640,12 @@ class TrackerNode(Node):
                 return
         drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances)
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
+
+    def _check_tracker_config(self, cfg: TrackerConfig) -> None:
+        """What a run-time change must also fit: a learned motion model reaches only its own horizon
+        (MotionModelError, a ConfigError, rejects the change instead of failing every later update)."""
+        if self._predictor is not None:
+            self._predictor.check_times(cfg.trajectory_horizon_s)
 
     def _set_tracker_config(self, cfg: TrackerConfig) -> None:
         self._tracker.set_config(cfg)

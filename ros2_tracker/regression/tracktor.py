@@ -68,7 +68,8 @@ class TracktorConfig(ConfigBase):
     detection_nms: float = param(0.3, "NMS IoU among this frame's (refined) detections", low=0.0, high=1.0)
     min_box_size: float = param(2.0, "A track whose regressed box is narrower or lower than this becomes "
                                 "inactive", low=0.0, high=1e4, unit="px")
-    cmc: bool = param(True, "Camera-motion compensation (ECC) moves tracks before regression (Tracktor++)")
+    cmc: bool = param(True, "Camera-motion compensation (ECC) moves tracks before regression (Tracktor++; "
+                      "read at start)", read_only=True)
     constant_velocity: bool = param(False, "Move tracks by their constant-velocity Kalman prediction "
                                     "before regression (helps at low frame rates)")
     inactive_patience_s: float = param(2.0, "Inactive tracks can be re-identified for this long",
@@ -415,6 +416,17 @@ class Tracktor:
         emb[rows] = appearance.normalise(mom * emb[rows] + (1.0 - mom) * feats)
         has[rows], at[rows] = True, self._stamp
         self._emb, self._has_emb, self._emb_at = emb, has, at
+
+    def forget_appearance(self) -> None:
+        """Drop every track's appearance memory (another re-ID model: its embeddings are not comparable);
+        active tracks are kept and start new memories, inactive ones go (nothing could re-identify them)."""
+        if len(self._ids):
+            keep = self._state != _INACTIVE
+            for name in ("_ids", "_state", "_boxes", "_score", "_mean", "_cov", "_hits", "_born", "_last"):
+                setattr(self, name, getattr(self, name)[keep])
+        self._emb = np.empty((len(self._ids), 0), dtype=np.float32)
+        self._has_emb = np.zeros(len(self._ids), dtype=bool)
+        self._emb_at = np.full(len(self._ids), -np.inf)
 
     def _retire(self) -> None:
         """Inactive tracks past the patience window (at once without an embedder) are dropped."""

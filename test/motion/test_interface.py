@@ -158,3 +158,30 @@ def test_camera_motion_moves_the_history_with_the_tracks():
     np.testing.assert_allclose(after.boxes_cxcywh[after.valid][:, :2],
                                before.boxes_cxcywh[before.valid][:, :2] + [15.0, -4.0])
     np.testing.assert_allclose(after.mean[:, :2], before.mean[:, :2] + [15.0, -4.0])
+
+
+@pytest.mark.ros
+def test_tracker_node_refuses_a_horizon_beyond_its_learned_model(untrained_onnx, ros_env, monkeypatch):
+    """At run time too: a longer trajectory_horizon_s was accepted and then failed every update, which
+    stopped the node."""
+    rclpy = pytest.importorskip("rclpy")
+    pytest.importorskip("ros2_tracker.msg", reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from ros2_tracker.nodes.tracker_node import TrackerNode
+
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        node = TrackerNode(context=ctx, parameter_overrides=[
+            Parameter("motion_model", value="learned"),
+            Parameter("motion_model_path", value=str(untrained_onnx)),
+            Parameter("trajectory_horizon_s", value=1.0)])
+        result = node.set_parameters([Parameter("trajectory_horizon_s", value=60.0)])[0]
+        assert not result.successful and "beyond the motion model's horizon" in result.reason
+        assert node.set_parameters([Parameter("trajectory_horizon_s", value=2.0)])[0].successful
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()

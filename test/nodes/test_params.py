@@ -103,6 +103,32 @@ def test_an_empty_list_overrides_a_non_empty_default(context, tmp_path):
         node.destroy_node()
 
 
+def test_a_further_check_rejects_a_change_with_its_reason(context):
+    """``check`` weighs a change against what the node built (e.g. a learned motion model's horizon)."""
+    node = make_node(context, name="check_test")
+    cfg = {"now": declare_config(node, DemoConfig)}
+
+    def check(new: DemoConfig) -> None:
+        if new.count > 5:
+            raise ConfigError("count: the loaded model takes at most 5")
+
+    add_on_set_validator(node, DemoConfig, lambda: cfg["now"], lambda new: cfg.update(now=new), check=check)
+    result = node.set_parameters([Parameter("count", value=6)])[0]
+    assert not result.successful and result.reason == "count: the loaded model takes at most 5"
+    assert node.set_parameters([Parameter("count", value=4)])[0].successful and cfg["now"].count == 4
+
+
+def test_camera_motion_parameters_are_read_only(context):
+    """The ECC aligner is made at start-up: a change at run time would be stored and never applied."""
+    from ros2_tracker.cmc.ecc import CmcConfig
+
+    node = make_node(context, name="cmc_test")
+    declare_config(node, CmcConfig)
+    for spec in CmcConfig.specs():
+        assert node.describe_parameter(spec.name).read_only, spec.name
+    assert not node.set_parameters([Parameter("cmc_motion", value="affine")])[0].successful
+
+
 def test_prefix_is_prepended(context):
     node = make_node(context, "-p", "demo.count:=5")
     cfg = declare_config(node, DemoConfig, prefix="demo.")

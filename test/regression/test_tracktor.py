@@ -83,6 +83,24 @@ def test_inactive_tracks_are_reidentified_by_appearance(d2go, tud):
             assert back == 0
 
 
+def test_forgetting_appearance_drops_the_inactive_tracks_and_every_memory(d2go, tud):
+    """Another re-ID model (the node swaps it at run time): the old embeddings are not comparable with the
+    new ones, so nothing re-identifies the inactive tracks and the active ones start new memories."""
+    from ros2_tracker.appearance import EmbedderConfig, create_embedder
+
+    osnet = require_shared("models", "osnet_x0_25_msmt17.onnx")
+    embedder = create_embedder(EmbedderConfig(model_path=str(osnet)))
+    dets1, dets3 = public_dets(tud, 1, "det_frcnn.txt")[0], public_dets(tud, 3, "det_frcnn.txt")[0]
+    tracktor = Tracktor(d2go, TracktorConfig(cmc=False), embedder=embedder)
+    first = tracktor.step(read_frame(tud, 1), stamp=0.0, detections_xyxy=dets1).confirmed_and_updated()
+    mid = tracktor.step(np.zeros_like(read_frame(tud, 2)), stamp=0.04, detections_xyxy=np.empty((0, 4)))
+    assert (mid.states == TrackState.LOST).sum() == len(first) >= 3
+    tracktor.forget_appearance()
+    assert len(tracktor) == 0  # all were inactive
+    third = tracktor.step(read_frame(tud, 3), stamp=0.08, detections_xyxy=dets3).confirmed_and_updated()
+    assert not set(first.ids) & set(third.ids) and len(third) >= 3  # new identities, new memories
+
+
 def test_private_mode_uses_the_detector(d2go, tud):
     tracks = Tracktor(d2go, TracktorConfig(cmc=False)).step(read_frame(tud, 1), stamp=0.0)
     assert len(tracks.confirmed_and_updated()) >= 5
