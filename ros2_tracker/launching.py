@@ -916,6 +916,23 @@ class Supervisor:
             self._escalation += 1
             self.send_signal(signal.SIGTERM if self._escalation == 1 else signal.SIGKILL)
 
+    def start_all(self, specs: Sequence[NodeSpec]) -> None:
+        """Start every spec, in order, until a stop is requested (a signal while starting, when called
+        inside :meth:`forwarding_signals`: the nodes already started are then stopped by the caller's
+        shutdown, none is left behind).
+
+        Raises:
+            OSError: a process could not be started (the ones already started are stopped first).
+        """
+        try:
+            for spec in specs:
+                if self.stop_requested:
+                    break
+                self.start(spec)
+        except BaseException:
+            self.shutdown()
+            raise
+
     @contextlib.contextmanager
     def forwarding_signals(self, signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
         """Within the block, SIGINT/SIGTERM/SIGHUP to this process are forwarded to the nodes."""
@@ -1001,10 +1018,5 @@ def launch_graph(specs: Sequence[NodeSpec], env: Mapping[str, str] | None = None
         OSError: a process could not be started (the ones already started are stopped first).
     """
     sup = Supervisor(sink, env, python=python, cwd=cwd)
-    try:
-        for spec in specs:
-            sup.start(spec)
-    except BaseException:
-        sup.shutdown()
-        raise
+    sup.start_all(specs)
     return sup

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ros2_tracker.launching import NodeSpec, launch_graph, node_environment, param_literal
+from ros2_tracker.launching import NodeSpec, Supervisor, launch_graph, node_environment, param_literal
 
 # a child that reports it is up, then waits; what it does on SIGINT/SIGTERM is set per test
 CHILD = """
@@ -118,6 +118,26 @@ def test_signals_to_the_supervisor_are_forwarded_to_every_node():
         codes = sup.supervise(poll_s=0.05, sigint_timeout=0.5, sigterm_timeout=2.0)
     assert codes == {"a": 0, "b": -signal.SIGTERM}
     assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_nodes_start_stops_those_started_and_starts_no_more(sig):
+    """The forwarding is in place before the first node starts (it was installed after the last: a SIGTERM
+    while starting killed the supervisor and left the nodes already started running)."""
+    lines = Lines()
+
+    def sink(line: str) -> None:
+        lines(line)
+        if line.startswith("[launch] started b"):
+            os.kill(os.getpid(), sig)
+
+    sup = Supervisor(sink)
+    with sup.forwarding_signals():
+        sup.start_all([child("a"), child("b"), child("c")])
+        sup.supervise(poll_s=0.05, sigint_timeout=2.0, sigterm_timeout=2.0)
+    codes = sup.shutdown(sigint_timeout=2.0, sigterm_timeout=2.0)
+    assert set(codes) == {"a", "b"} and all(code is not None for code in codes.values())
+    assert not any("started c" in line for line in lines)
 
 
 def test_nodes_stop_on_sigint_even_when_the_supervisor_was_started_ignoring_it():

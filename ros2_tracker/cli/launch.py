@@ -29,7 +29,6 @@ from ros2_tracker.launching import (
     LaunchFileError,
     NodeSpec,
     Supervisor,
-    launch_graph,
     package_share_directory,
     parse_launch_arguments,
     parse_launch_file,
@@ -123,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not specs:
         raise UserError("no node to start with these arguments")
-    sup = launch_graph(specs)
-    with sup.forwarding_signals():
+    sup = Supervisor()
+    with sup.forwarding_signals():  # before the first node starts: a signal while starting stops them all
+        sup.start_all(specs)
         sup.supervise(sigint_timeout=args.sigint_timeout, sigterm_timeout=args.sigterm_timeout)
     sup.shutdown(sigint_timeout=args.sigint_timeout, sigterm_timeout=args.sigterm_timeout)
     for line in sup.report().splitlines():

@@ -48,7 +48,6 @@ from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.launching import (
     NodeSpec,
     Supervisor,
-    launch_graph,
     package_share_directory,
     parse_launch_file,
 )
@@ -405,9 +404,10 @@ def run_graph(specs: dict[str, NodeSpec], src: ReplaySource, env: dict[str, str]
     watcher = _Watcher(domain_id)  # first, so that every node discovers it while starting
     try:
         with log_path.open("w") as log:
-            sup = launch_graph(list(specs.values()), env, sink=log)
+            sup = Supervisor(log, env)
             try:
-                with sup.forwarding_signals():
+                with sup.forwarding_signals():  # before the first node starts: Ctrl-C then stops them all
+                    sup.start_all(list(specs.values()))
                     run.failed = _wait_ready(watcher, sup, recorded, image_topic)
                     if not run.failed:
                         start = time.monotonic()
