@@ -19,6 +19,17 @@ from ros2_tracker.viz.colours import colour_for_id
 __all__ = ["colour_for_id", "draw_detections", "draw_tracks"]
 
 
+def _within_reach(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Coordinates [px] clipped to two image sizes around the image: what lies further out is off the
+    picture anyway, and OpenCV's int32 points (and a dashed outline's loop) must stay bounded."""
+    reach = 2.0 * max(img.shape[:2])
+    h, w = img.shape[:2]
+    xy = np.array(xy, dtype=np.float64)
+    xy[..., 0] = np.clip(xy[..., 0], -reach, w + reach)
+    xy[..., 1] = np.clip(xy[..., 1], -reach, h + reach)
+    return xy
+
+
 def _faded(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple(int(0.6 * c + 0.4 * 128) for c in colour)  # type: ignore[return-value]
 
@@ -60,14 +71,17 @@ def _draw_trajectory(img: np.ndarray, start: np.ndarray, points: np.ndarray, cov
                      colour: tuple[int, int, int]) -> None:
     pts = np.vstack([start[None], points]) if len(points) else start[None]
     finite = np.isfinite(pts).all(axis=1)
-    pts = pts[finite]
+    pts = _within_reach(img, pts[finite])
     if len(pts) >= 2:
         cv2.polylines(img, [np.round(pts * 4).astype(np.int32)], False, colour, 1, cv2.LINE_AA, 2)
     for p in pts[1:]:
         cv2.circle(img, (round(p[0]), round(p[1])), 2, colour, -1)
     if cov is not None and len(points) and np.isfinite(cov[-1]).all() and finite[-1]:
         a, b, angle = _ellipse_axes(cov[-1])
-        centre = (round(points[-1, 0] * 4), round(points[-1, 1] * 4))
+        reach = 2.0 * max(img.shape[:2])  # (an ellipse larger than that covers the picture anyway)
+        a, b = min(a, reach), min(b, reach)
+        end = pts[-1]  # the last predicted centre, within reach
+        centre = (round(end[0] * 4), round(end[1] * 4))
         axes = (max(1, round(a * 4)), max(1, round(b * 4)))
         cv2.ellipse(img, centre, axes, angle, 0, 360, colour, 1, cv2.LINE_AA, 2)
 
@@ -114,8 +128,8 @@ def draw_tracks(image: np.ndarray, ids: Sequence[int] | np.ndarray, boxes_xyxy: 
         lost = int(st[i]) == TrackState.LOST
         if lost:
             colour = _faded(colour)
-        p0 = (round(boxes[i, 0]), round(boxes[i, 1]))
-        p1 = (round(boxes[i, 2]), round(boxes[i, 3]))
+        x0, y0, x1, y1 = _within_reach(out, boxes[i].reshape(2, 2)).reshape(4)
+        p0, p1 = (round(x0), round(y0)), (round(x1), round(y1))
         if lost:
             _dashed_rectangle(out, p0, p1, colour, max(1, thickness - 1))
         else:
@@ -147,6 +161,7 @@ def draw_detections(image: np.ndarray, boxes_xyxy: np.ndarray, scores: np.ndarra
     for i, b in enumerate(boxes):
         if not np.isfinite(b).all():
             continue
+        b = _within_reach(out, b.reshape(2, 2)).reshape(4)
         cv2.rectangle(out, (round(b[0]), round(b[1])), (round(b[2]), round(b[3])), colour, 1)
         if scores is not None:
             cv2.putText(out, f"{float(scores[i]):.2f}", (round(b[0]) + 2, round(b[3]) - 3),

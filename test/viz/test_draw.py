@@ -70,6 +70,17 @@ def test_custom_labels_and_bad_input():
     assert not out.any()
 
 
+def test_far_away_but_finite_coordinates_are_drawn_at_the_edge_without_errors():
+    """A box at x2 = 3e9, a path point at 1e12, a variance of 1e20 (a diverged track) overflowed OpenCV's
+    int32 points (a lost box a million pixels wide also took seconds to dash: now clipped like the rest)."""
+    boxes = np.array([[10.0, 20.0, 3e9, 100.0], [-1e7, -1e7, 1e7, 1e7]])
+    traj = np.array([[[1e12, 50.0]], [[160.0, 120.0]]])
+    cov = np.array([[[1e20, 0.0, 1e20]], [[4.0, 0.0, 4.0]]])
+    out = draw_tracks(blank(), [1, 2], boxes, [TrackState.CONFIRMED, TrackState.LOST], traj, cov)
+    assert out[20, 100:300].any()  # the first box's top edge runs to the right border
+    assert draw_detections(blank(), boxes[:1]).any()
+
+
 def test_draw_detections_draws_boxes_and_scores():
     out = draw_detections(blank(), np.array([[10.0, 10.0, 110.0, 210.0]]), np.array([0.87]))
     assert tuple(out[100, 10]) == (255, 255, 255) and tuple(out[10, 60]) == (255, 255, 255)
