@@ -45,7 +45,7 @@ def write_tracking_video(path: str | Path, info: SequenceInfo, snapshots: Iterab
     from ros2_tracker.viz.draw import draw_tracks
     from ros2_tracker.viz.video import VideoWriter
 
-    size = (info.width or 640, info.height or 480)
+    size = _frame_size(info)
     blank = np.full((size[1], size[0], 3), 96, dtype=np.uint8)
     with VideoWriter(path, info.fps) as video:
         for snap in snapshots:
@@ -60,3 +60,15 @@ def write_tracking_video(path: str | Path, info: SequenceInfo, snapshots: Iterab
             if progress is not None:
                 progress(snap.frame)
         return Path(video.path)
+
+
+def _frame_size(info: SequenceInfo) -> tuple[int, int]:
+    """(width, height) of the video: the first image's (the boxes are in its pixels, whatever seqinfo.ini
+    says or leaves out), else seqinfo.ini's imWidth x imHeight, else 640 x 480."""
+    import cv2
+
+    if info.has_images:
+        first = cv2.imread(str(info.frame_path(1)))
+        if first is not None:
+            return first.shape[1], first.shape[0]
+    return info.width or 640, info.height or 480

@@ -65,3 +65,22 @@ def test_bad_frames_suffix_and_closed_writer_raise(tmp_path):
     vw.close()
     with pytest.raises(ValueError, match="closed"):
         vw.write(frames(1)[0])
+
+
+def test_a_tracking_video_takes_its_size_from_the_images_when_seqinfo_says_nothing(tmp_path):
+    """Without seqinfo.ini (or with a wrong size in it) the frames were squashed to 640 x 480 while the
+    boxes kept the images' pixel positions, beside the people."""
+    from ros2_tracker.io.sequence import read_sequence_info
+    from ros2_tracker.viz.sequence import FrameTracks, write_tracking_video
+
+    (tmp_path / "img1").mkdir()
+    for k, img in enumerate(frames(3, w=800, h=600), start=1):
+        cv2.imwrite(str(tmp_path / "img1" / f"{k:06d}.jpg"), img)
+    info = read_sequence_info(tmp_path)
+    assert (info.width, info.height) == (0, 0) and info.has_images
+    snaps = [FrameTracks(k, np.array([1]), np.array([[700.0, 500.0, 780.0, 590.0]]), np.array([1]))
+             for k in (1, 2, 3)]
+    video = write_tracking_video(tmp_path / "v.mp4", info, snaps)
+    got, _fps = read_all(video)
+    assert len(got) == 3 and got[0].shape[:2] == (600, 800)
+    assert got[0][540:560, 695:705].max() > 100  # the box's left edge, where the image has it
