@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.io.mot import MotFormatError
+from ros2_tracker.io.mot import MAX_FRAME, MotFormatError
 from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
 
 __all__ = ["VIDEO_SUFFIXES", "Frame", "FrameCursor", "FrameSource", "FrameSourceError", "ImageFolderSource",
@@ -152,11 +152,16 @@ class ImageFolderSource(FrameSource):
 
     @staticmethod
     def _folder_paths(folder: Path) -> dict[int, Path]:
+        """Frame number -> file: the last number in each file name (000001.jpg; gaps are missing frames;
+        a numbering from 0 is shifted to start at 1), unless the names are not distinct frame numbers up to
+        ``MAX_FRAME`` (no numbers, repeats, timestamps such as 1700000000000.png): then the files are
+        numbered 1.. in name order."""
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
         numbers = [re.search(r"(\d+)(?!.*\d)", p.stem) for p in files]
-        if all(numbers) and len({int(m.group(1)) for m in numbers if m}) == len(files):
-            by_number = {int(m.group(1)): p for m, p in zip(numbers, files, strict=True) if m}
-            return {k: p for k, p in by_number.items() if k > 0}
+        values = [int(m.group(1)) for m in numbers if m]
+        if files and len(values) == len(files) == len(set(values)) and max(values) < MAX_FRAME:
+            shift = 1 if min(values) == 0 else 0
+            return {v + shift: p for v, p in zip(values, files, strict=True)}
         return {k + 1: p for k, p in enumerate(files)}
 
     def frames(self, max_frames: int = 0) -> Iterator[Frame]:
