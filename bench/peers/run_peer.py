@@ -224,9 +224,11 @@ class PeerRun:
 
 
 def run_peer(name: str, det_path: Path, fps: float, last_frame: int | None = None) -> PeerRun:
-    """Feed every frame 1..last frame to peer ``name`` and collect its reported tracks."""
+    """Feed every frame 1..``last_frame`` (default: the last frame with detections) to peer ``name`` and
+    collect its reported tracks; as ``ros2-tracker track --frames``, detections after ``last_frame`` are
+    left out."""
     frames, boxes, scores = read_detections(det_path)
-    last = max(int(frames.max()) if len(frames) else 0, last_frame or 0)
+    last = last_frame if last_frame else (int(frames.max()) if len(frames) else 0)
     prepare, update, extract = PEERS[name].build(fps)
     starts = np.searchsorted(frames, np.arange(1, last + 2))
     ids: dict[Any, int] = {}

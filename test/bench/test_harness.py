@@ -91,6 +91,11 @@ def test_run_peer_follows_the_track_contract(peer, tmp_path):
     ids = {int(r[1]) for r in rows}
     assert min(ids) == 1 and ids <= {1, 2, 3, 4}  # renumbered from 1
     assert {int(r[0]) for r in rows} <= {1, 2, 3, 4, 5, 6, 7}
+    # frames 1..N, as `ros2-tracker track --frames N`: detections after N are left out, for every tracker
+    p = run([python, RUN_PEER, "--tracker", peer, "--detections", det, "--output", res, "--fps", "25",
+             "--timing", timing, "--frames", "4"])
+    assert p.returncode == 0 and json.loads(timing.read_text())["frames"] == 4, p.stderr
+    assert {int(ln.split(",")[0]) for ln in res.read_text().splitlines()} <= {1, 2, 3, 4}
 
 
 @pytest.mark.data
