@@ -36,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ros2_tracker.cli.errors import UserError, check_frames_option
+from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
-from ros2_tracker.io.calibration import load_ground_homography
+from ros2_tracker.io.calibration import load_ground_homography, orient_homography
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import find_sequence_root, fps_problem, read_sequence_info
@@ -147,12 +148,12 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``track``."""
     check_frames_option(args.frames)
     if args.tracker == "tracktor":
-        return run_tracktor(args)
+        return _run_tracktor(args)
     check_core_args(args)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
-    if args.calibration is not None:
-        config = config.replace(ground_homography=load_ground_homography(args.calibration))
     dets = _first_frames(read_mot(args.detections), args.frames)
+    if args.calibration is not None:
+        config = _with_calibration(config, args.calibration, dets)
     warn_score_scale(args.detections, dets.scores, config)
     fps, length = resolve_fps(args.detections, args.fps)
     refine_config = _refine_config(args)
@@ -192,6 +193,22 @@ def run(args: argparse.Namespace) -> int:
               f"{appearance.problems[0]}", file=sys.stderr)
     print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
     return 0
+
+
+def _run_tracktor(args: argparse.Namespace) -> int:
+    if args.calibration is not None:  # it would be ignored: Tracktor has no ground-plane gate
+        raise UserError("--calibration needs the core tracker (--tracker core)")
+    return run_tracktor(args)
+
+
+def _with_calibration(config: TrackerConfig, path: Path, dets: MotRows) -> TrackerConfig:
+    """``config`` with the ground-plane homography of ``path``, its sign chosen so the detections stand in
+    front of the camera (a note says when it was flipped: 9 numbers given with the opposite sign)."""
+    h, flipped = orient_homography(load_ground_homography(path), tlwh_to_xyxy(dets.boxes_tlwh))
+    if flipped:
+        print(f"note: {path}: the homography put most detections' foot points behind the camera (w < 0); "
+              "using it with the opposite sign (the same mapping)", file=sys.stderr)
+    return config.replace(ground_homography=h)
 
 
 def _first_frames(dets: MotRows, frames: int | None) -> MotRows:

@@ -102,18 +102,28 @@ def ground_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray, image_to_ground: np.
     """(A, B) distance on the ground plane [m] between the boxes' foot points.
 
     Args:
-        image_to_ground: 3x3 homography mapping image pixels (u, v, 1) to ground metres (x, y, 1).
+        image_to_ground: 3x3 homography mapping image pixels (u, v, 1) to ground metres (x, y, 1); a foot
+            point it puts above the horizon (w <= 0) is infinitely far from everything.
     """
     ga = _apply_homography(image_to_ground, footpoints(a_xyxy))
     gb = _apply_homography(image_to_ground, footpoints(b_xyxy))
-    return np.linalg.norm(ga[:, None, :] - gb[None, :, :], axis=2)
+    with np.errstate(invalid="ignore"):  # inf - inf: both above the horizon
+        return _far_if_undefined(np.linalg.norm(ga[:, None, :] - gb[None, :, :], axis=2))
 
 
 def ground_distance_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray, image_to_ground: np.ndarray) -> np.ndarray:
     """(K,) ground-plane distance [m] between the foot points of paired rows a[k], b[k]."""
     ga = _apply_homography(image_to_ground, footpoints(a_xyxy))
     gb = _apply_homography(image_to_ground, footpoints(b_xyxy))
-    return np.linalg.norm(ga - gb, axis=1)
+    with np.errstate(invalid="ignore"):
+        return _far_if_undefined(np.linalg.norm(ga - gb, axis=1))
+
+
+def _far_if_undefined(distance: np.ndarray) -> np.ndarray:
+    """Distances with NaN (two points above the horizon: inf - inf) as inf: a point not on the ground is
+    near nothing, so a distance gate keeps it out instead of letting NaN compare False and pass."""
+    distance[np.isnan(distance)] = np.inf
+    return distance
 
 
 def _apply_homography(h: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -147,7 +147,11 @@ def _dlt(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         rows.append([0, 0, 0, -x, -y, -1, yp * x, yp * y, yp])
     _, _, vt = np.linalg.svd(np.asarray(rows))
     h = np.linalg.inv(td) @ vt[-1].reshape(3, 3) @ ts
-    return h / h[2, 2]
+    # scale as usual (corner entry 1), but with the sign that puts the fitted ground points in front of the
+    # camera (w > 0): dividing by h[2, 2] alone flips it when pixel (0, 0) is sky, and then every point on
+    # the ground reads as above the horizon
+    w = np.c_[src, np.ones(len(src))] @ h[2]
+    return h * (np.sign(np.mean(w)) / abs(h[2, 2]))
 
 
 def load_ground_homography(path: str | Path) -> list[float]:
@@ -159,7 +163,10 @@ def load_ground_homography(path: str | Path) -> list[float]:
         raise ConfigError(f"calibration file not found: {p}")
     import yaml
 
-    doc = yaml.safe_load(p.read_text())
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        doc = None  # reported below with what is expected
     values = doc.get("ground_homography") if isinstance(doc, dict) else doc
     if isinstance(values, str):
         values = values.split()
@@ -170,3 +177,19 @@ def load_ground_homography(path: str | Path) -> list[float]:
     if len(flat) != 9:
         raise ConfigError(f"{p}: expected a Tsai calibration .xml or 9 numbers (3x3 homography)")
     return flat
+
+
+def orient_homography(values: list[float], boxes_xyxy: np.ndarray) -> tuple[list[float], bool]:
+    """The 9 numbers of an image-to-ground homography with the sign that puts most of ``boxes_xyxy``'s foot
+    points in front of the camera (w > 0), and whether it was flipped. A homography is defined up to
+    scale, sign included; the tracker reads w <= 0 as above the horizon, where nothing is near anything."""
+    from ros2_tracker.core.costs import footpoints
+
+    h = np.asarray(values, dtype=np.float64).reshape(3, 3)
+    b = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+    if not len(b):
+        return list(values), False
+    w = np.c_[footpoints(b), np.ones(len(b))] @ h[2]
+    if np.count_nonzero(w < 0) > np.count_nonzero(w > 0):
+        return (-h).ravel().tolist(), True
+    return list(values), False

@@ -221,6 +221,13 @@ def test_frames_tracks_frames_1_to_n_and_names_the_rows_left_out(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("tracked 30 frames")  # trailing empty frames count
 
 
+def test_calibration_with_tracktor_is_refused_not_ignored(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    r = run_cli("track", "--tracker", "tracktor", "--detections", det, "--output", tmp_path / "o.txt",
+                "--calibration", tmp_path / "any.xml")
+    assert r.returncode == 2 and "--calibration needs the core tracker" in r.stderr
+
+
 def test_fps_from_seqinfo(tmp_path):
     seq = tmp_path / "SEQ"
     (seq / "det").mkdir(parents=True)

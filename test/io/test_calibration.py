@@ -5,7 +5,13 @@ import pytest
 from conftest import require_shared
 
 from ros2_tracker.core.config import ConfigError
-from ros2_tracker.io.calibration import fit_ground_homography, load_ground_homography, read_tsai_xml
+from ros2_tracker.io.calibration import (
+    TsaiCamera,
+    fit_ground_homography,
+    load_ground_homography,
+    orient_homography,
+    read_tsai_xml,
+)
 from ros2_tracker.io.mot import read_mot
 
 
@@ -55,6 +61,10 @@ def test_homography_file_and_bad_files(tmp_path):
         load_ground_homography(xml)
     with pytest.raises(ConfigError, match="not found"):
         load_ground_homography(tmp_path / "missing.xml")
+    for name, content in (("unclosed.txt", b"[1, 2, 3"), ("binary.txt", b"\xff\xfe\x00")):  # were tracebacks
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError, match="9 numbers"):
+            load_ground_homography(tmp_path / name)
 
 
 @pytest.mark.data
@@ -71,3 +81,34 @@ def test_track_cli_uses_the_calibration(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(read_mot(out))
+
+
+def _camera_seeing_the_horizon() -> TsaiCamera:
+    """5 m up, tilted 10 degrees down: the top of the 768 x 576 image is sky (the horizon near v = 200)."""
+    t = np.radians(10.0)
+    rot = np.array([[1, 0, 0], [0, -np.sin(t), -np.cos(t)], [0, np.cos(t), -np.sin(t)]])
+    return TsaiCamera(focal=5.0, kappa1=0.0, cx=384, cy=288, sx=1.0, dpx=0.01, dy=0.01, rotation=rot,
+                      translation=-rot @ np.array([0.0, 0.0, 5000.0]), width=768, height=576)
+
+
+def test_a_camera_that_sees_the_horizon_gets_a_homography_that_puts_the_ground_in_front():
+    """Scaled by its corner entry alone, the fitted homography had the opposite sign when pixel (0, 0) is
+    sky: every point on the ground read as above the horizon, and every ground distance was NaN."""
+    from ros2_tracker.core.costs import ground_distance
+
+    cam = _camera_seeing_the_horizon()
+    h = fit_ground_homography(cam)
+    feet = np.array([[384.0, 500.0], [384.0, 400.0]])
+    exact = cam.image_to_ground(feet) / 1000.0
+    box = lambda u, v: np.array([[u - 10.0, v - 60.0, u + 10.0, v]])  # noqa: E731
+    d = ground_distance(box(384, 500), box(384, 400), h)
+    assert d[0, 0] == pytest.approx(np.linalg.norm(exact[0] - exact[1]), rel=0.02)
+    assert ground_distance(box(384, 100), box(684, 100), h)[0, 0] == np.inf  # both above it: far, not NaN
+
+
+def test_a_homography_given_with_the_opposite_sign_is_turned_round_by_the_detections():
+    h = fit_ground_homography(_camera_seeing_the_horizon()).ravel().tolist()
+    boxes = np.array([[374.0, 440.0, 394.0, 500.0], [600.0, 400.0, 620.0, 450.0]])
+    assert orient_homography(h, boxes) == (h, False)
+    flipped, changed = orient_homography([-v for v in h], boxes)
+    assert changed and flipped == pytest.approx(h)
