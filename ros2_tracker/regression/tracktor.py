@@ -421,9 +421,7 @@ class Tracktor:
         """Drop every track's appearance memory (another re-ID model: its embeddings are not comparable);
         active tracks are kept and start new memories, inactive ones go (nothing could re-identify them)."""
         if len(self._ids):
-            keep = self._state != _INACTIVE
-            for name in ("_ids", "_state", "_boxes", "_score", "_mean", "_cov", "_hits", "_born", "_last"):
-                setattr(self, name, getattr(self, name)[keep])
+            self._keep(self._state != _INACTIVE)
         self._emb = np.empty((len(self._ids), 0), dtype=np.float32)
         self._has_emb = np.zeros(len(self._ids), dtype=bool)
         self._emb_at = np.full(len(self._ids), -np.inf)
@@ -433,7 +431,10 @@ class Tracktor:
         patience = self.config.inactive_patience_s if self.embedder is not None else -1.0
         stale = (self._state == _INACTIVE) & (self._stamp - self._last > patience)
         if stale.any():
-            keep = ~stale
-            for name in ("_ids", "_state", "_boxes", "_score", "_mean", "_cov", "_hits", "_born", "_last",
-                         "_emb", "_has_emb", "_emb_at"):
-                setattr(self, name, getattr(self, name)[keep])
+            self._keep(~stale)
+
+    def _keep(self, mask: np.ndarray) -> None:
+        """Keep only the tracks where ``mask`` is True, in every per-track array."""
+        for name in ("_ids", "_state", "_boxes", "_score", "_mean", "_cov", "_hits", "_born", "_last",
+                     "_emb", "_has_emb", "_emb_at"):
+            setattr(self, name, getattr(self, name)[mask])

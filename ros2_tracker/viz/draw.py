@@ -19,10 +19,15 @@ from ros2_tracker.viz.colours import colour_for_id
 __all__ = ["colour_for_id", "draw_detections", "draw_tracks"]
 
 
+def _reach(img: np.ndarray) -> float:
+    """How far outside the image anything is drawn [px]: two image sizes."""
+    return 2.0 * max(img.shape[:2])
+
+
 def _within_reach(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Coordinates [px] clipped to two image sizes around the image: what lies further out is off the
     picture anyway, and OpenCV's int32 points (and a dashed outline's loop) must stay bounded."""
-    reach = 2.0 * max(img.shape[:2])
+    reach = _reach(img)
     h, w = img.shape[:2]
     xy = np.array(xy, dtype=np.float64)
     xy[..., 0] = np.clip(xy[..., 0], -reach, w + reach)
@@ -78,8 +83,7 @@ def _draw_trajectory(img: np.ndarray, start: np.ndarray, points: np.ndarray, cov
         cv2.circle(img, (round(p[0]), round(p[1])), 2, colour, -1)
     if cov is not None and len(points) and np.isfinite(cov[-1]).all() and finite[-1]:
         a, b, angle = _ellipse_axes(cov[-1])
-        reach = 2.0 * max(img.shape[:2])  # (an ellipse larger than that covers the picture anyway)
-        a, b = min(a, reach), min(b, reach)
+        a, b = min(a, _reach(img)), min(b, _reach(img))  # (an ellipse larger covers the picture anyway)
         end = pts[-1]  # the last predicted centre, within reach
         centre = (round(end[0] * 4), round(end[1] * 4))
         axes = (max(1, round(a * 4)), max(1, round(b * 4)))

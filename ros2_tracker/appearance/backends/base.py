@@ -84,10 +84,9 @@ class CropEmbedder:
         return max(1, min(self._max_batch, self.config.batch_size))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        step = self._batch()
-        outs = [np.asarray(self._forward(x[i:i + step]), np.float32).reshape(len(x[i:i + step]), -1)
-                for i in range(0, len(x), step)]
-        return np.concatenate(outs) if len(outs) > 1 else outs[0]
+        """``(M, D)`` float32 rows of one preprocessed batch of at most :meth:`_batch` crops (the callers
+        split larger sets)."""
+        return np.asarray(self._forward(x), np.float32).reshape(len(x), -1)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
