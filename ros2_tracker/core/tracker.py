@@ -240,7 +240,9 @@ class TrackerConfig(ConfigBase):
                                      "the learned model puts them now (through occlusions), not where "
                                      "constant velocity does")
     ground_homography: list = param([], "Optional 3x3 image-to-ground homography (9 numbers, row "
-                                    "major, pixels -> metres); enables max_ground_distance_m")
+                                    "major, pixels -> metres); enables max_ground_distance_m. tracker_node "
+                                    "and `track --calibration` take its sign (a homography is defined up "
+                                    "to scale) from the first detections' foot points")
     max_ground_distance_m: float = param(2.0, "With a homography: never match boxes whose foot "
                                          "points are further apart on the ground (IoU matches, with or "
                                          "without appearance; re-identifying a lost track by appearance "

@@ -58,11 +58,21 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    RCLError = rclpy_implementation.RCLError
 
     from ros2_tracker.core.config import ConfigError
 
     try:
-        with rclpy.init(args=args):
+        init = rclpy.init(args=args)
+    except RCLError as exc:  # an unparsable override (e.g. a list mixing 0 and 0.5): rcl logged its line
+        detail = str(exc).split(", at /")[0]
+        hint = " (a list takes one type: write 0.0, not 0, beside floats)" if "same type" in detail else ""
+        rclpy.logging.get_logger(name).fatal(f"invalid ROS arguments: {detail}{hint}")
+        return 2
+    try:
+        with init:
             try:
                 node = make_node()
             except ConfigError as exc:

@@ -71,6 +71,7 @@ Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -91,6 +92,7 @@ from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, v
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning, strongest
+from ros2_tracker.io.calibration import orient_homography
 from ros2_tracker.nodes.conversions import (
     DetectionArrays,
     detections_to_arrays,
@@ -289,6 +291,7 @@ class TrackerNode(Node):
         tracker_cfg = declare_config(self, TrackerConfig)
         self._predictor = _motion_predictor(tracker_cfg, self.get_logger())
         self._tracker = Tracker(tracker_cfg, predictor=self._predictor)
+        self._homography_checked = False  # ground_homography's sign checked (_orient_homography)
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
         self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s),
@@ -369,6 +372,7 @@ class TrackerNode(Node):
         cmc_s = None
         if self._aligner is not None:
             bgr, cmc_s = self._compensate_camera_motion(det, image, bgr)
+        self._orient_homography(det)
         live = self._update(det, features)
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
@@ -386,6 +390,22 @@ class TrackerNode(Node):
         self._publish_markers(tracks, traj, msg.header)
         if want_image:
             self._publish_image(image, tracks, traj, msg.header, bgr)
+
+    def _orient_homography(self, det: DetectionArrays) -> None:
+        """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
+        scale, sign included), by the foot points of the first detections after it was set, as
+        ``track --calibration`` does: with the wrong sign every person stands above the horizon, every
+        ground distance is infinite and no detection ever matches a track."""
+        cfg = self._tracker.config
+        if self._homography_checked or not cfg.ground_homography or not len(det.scores):
+            return
+        self._homography_checked = True
+        values, flipped = orient_homography(cfg.ground_homography, det.boxes_xyxy)
+        if flipped:
+            self.get_logger().warning(
+                "ground_homography puts most detections' foot points behind the camera (w < 0): using it "
+                "with the opposite sign (the same homography up to scale); give it negated to silence this")
+            self._tracker.set_config(dataclasses.replace(cfg, ground_homography=values))
 
     def _cap_detections(self, det: DetectionArrays) -> DetectionArrays:
         """At most ``max_detections`` detections (the highest-scoring, as the tracker keeps them), taken
@@ -648,6 +668,8 @@ class TrackerNode(Node):
             self._predictor.check_times(cfg.trajectory_horizon_s)
 
     def _set_tracker_config(self, cfg: TrackerConfig) -> None:
+        if cfg.ground_homography != self._tracker.config.ground_homography:
+            self._homography_checked = False  # a new homography: its sign is checked on the next detections
         self._tracker.set_config(cfg)
         self._stamp_order.jump_ns = _jump_ns(cfg)
 

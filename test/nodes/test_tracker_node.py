@@ -351,6 +351,23 @@ def test_with_sim_time_and_no_clock_a_detection_whose_image_never_comes_is_still
     assert proc.poll() is None and stop_node(proc, log) == 0, log.read_text()
 
 
+@pytest.mark.parametrize("sign", [1, -1], ids=["as_given", "negated"])
+def test_ground_homography_given_with_the_opposite_sign_is_turned_round(graph, sign):
+    """A homography is defined up to scale, sign included: 9 numbers with w < 0 at the people's feet put
+    everyone above the horizon, infinitely far apart, and no detection would ever match a track. The node
+    turns the sign round on the first detections (with a warning) and tracks as usual."""
+    start, context = graph
+    h9 = ",".join(str(float(sign * v)) for v in (0.01, 0, 0, 0, 0.01, 0, 0, 0, 1))  # 1 px = 1 cm
+    proc, log = start(f"ground_homography:=[{h9}]", "max_ground_distance_m:=0.5")
+    h = Harness(context, False)
+    h.wait_for_node(proc, log)
+    arrays = [track_array_to_arrays(h.frame(T0 + k / FPS, truth(k))) for k in range(10)]
+    assert len(arrays[-1].ids) == 2 and all(a.ids.tolist() == arrays[-1].ids.tolist() for a in arrays[1:])
+    assert stop_node(proc, log) == 0, log.read_text()
+    text = log.read_text()
+    assert text.count("using it with the opposite sign") == (sign < 0), text
+
+
 VISION_MSGS = pytest.param(
     "detections_format:=vision_msgs", ["detections_format", "vision_msgs", "not installed"],
     marks=pytest.mark.skipif(vision_msgs_available(), reason="vision_msgs is installed: the node starts"))
@@ -360,6 +377,8 @@ VISION_MSGS = pytest.param(
     ("match_iou:=1.5", ["match_iou", "[0, 1]"]),
     ("max_lost_s:=1", ["max_lost_s", "floating-point", "[0, 3600]"]),
     ("image_qos:=fast", ["image_qos", "one of sensor_data, reliable"]),
+    ("ground_homography:=[0.01,0,0,0,0.01,0,0,0,1]", ["invalid ROS arguments", "ground_homography",
+                                                     "write 0.0, not 0"]),
     VISION_MSGS,
 ])
 def test_invalid_parameter_at_start_up_exits_non_zero_naming_it(graph, override, expected):
