@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", type=Path, help="MOTChallenge folder (img1/) or video file")
     p.add_argument("--box", required=True, help="target box in the start frame: x,y,w,h [px] (top-left "
-                   "corner, size)")
+                   "corner, size); write --box=-30,40,80,160 when it starts with a minus sign")
     p.add_argument("--backend", choices=sorted(BACKENDS), help="single-target backend (default: the "
                    "config's, else nano)")
     p.add_argument("--model", type=Path, help="backend model (nano: the NanoTrack v2 folder)")
@@ -106,10 +106,15 @@ def run(args: argparse.Namespace) -> int:
         source = open_frame_source(args.source)
     except FrameSourceError as exc:
         raise UserError(str(exc)) from None
+    made = args.output is None or not args.output.exists()
     out = args.output or new_run_folder(f"follow-{source.name}")
     out.mkdir(parents=True, exist_ok=True)
     try:
         summary = _follow(follower, source, box, args, out)
+    except UserError:
+        if not follower.active:  # it never started: no empty follow.csv / follow.mp4 left behind
+            _remove_outputs(out, made)
+        raise
     finally:
         source.close()
     print(f"followed target through {summary['frames']} frames ({follower.name}): "
@@ -183,6 +188,14 @@ def _one_frame(follower: Any, frame: Any, box: np.ndarray, fps: float, first: in
     drawn = draw_tracks(frame.image, [1], res.box_xyxy[None], [int(res.state.track_state)],
                         res.trajectory[None], res.trajectory_cov[None], [label])
     return row, drawn
+
+
+def _remove_outputs(out: Path, made: bool) -> None:
+    """Remove what a run that never started wrote into ``out`` (the folder too, if this run made it)."""
+    for name in ("follow.csv", "follow.mp4"):
+        (out / name).unlink(missing_ok=True)
+    if made and not any(out.iterdir()):
+        out.rmdir()
 
 
 def _video(out: Path, fps: float) -> Any:

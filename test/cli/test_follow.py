@@ -54,6 +54,7 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
     assert main(["follow", str(seq), "--output", str(tmp_path / "o"), "--no-video", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("ros2-tracker follow: error: ") and message in err
+    assert not (tmp_path / "o").exists()  # a run that never started leaves no empty follow.csv behind
 
 
 def test_a_missing_source_is_a_user_error(tmp_path, capsys):
@@ -82,3 +83,13 @@ def test_an_unreadable_start_frame_is_an_error_not_a_later_start(tmp_path, capsy
     assert main(["follow", str(copy), "--box", "9,187,46,123", "--backend", "mil", "--frames", "3",
                  "--no-video", "--output", str(tmp_path / "o2")]) == 2
     assert "the start frame cannot be read" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_a_run_that_never_started_keeps_an_output_folder_it_did_not_make(tmp_path, capsys):
+    seq = require_shared("data", "TUD-Campus")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("kept")
+    assert main(["follow", str(seq), "--box", "900,10,40,50", "--backend", "mil", "--output", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
