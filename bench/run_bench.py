@@ -127,6 +127,7 @@ class Dataset:
     note: str
     sequences: tuple[Sequence, ...]
     scored: bool = True  # False: speed only (no ground truth here)
+    whole: bool = True  # scored over every frame (seqLength); False: up to the last annotated frame only
 
 
 def _sequence(root: Path, det_name: str, name: str | None = None) -> Sequence:
@@ -204,7 +205,7 @@ def load_datasets(keys: list[str], data: Path, work: Path) -> tuple[list[Dataset
                         "test at MOT17 density. Ground truth covers only the first 4-8 frames of each "
                         "sequence (39 frames), so the accuracy columns are a smoke test (TrackEval's "
                         "combined score).")
-                out.append(Dataset(key, "MOT17-mini (7 sequences)", note, seqs))
+                out.append(Dataset(key, "MOT17-mini (7 sequences)", note, seqs, whole=False))
             elif key == "mot15":
                 seqs = tuple(_sequence(data / s, "det_frcnn.txt") for s in MOT15_SEQUENCES)
                 note = ("The eleven MOT15 train sequences, the SORT authors' Faster R-CNN detections "
@@ -333,9 +334,14 @@ def score(ds: Dataset, runs: list[Run]) -> dict:
     each sequence's own metrics under ``"sequences"``)."""
     from ros2_tracker.eval.metrics import SequencePair, evaluate_many, evaluate_sequence
 
+    def frames(s: Sequence) -> int | None:  # false positives after the last person count too
+        return s.frames if ds.whole and s.frames else None
+
     if len(ds.sequences) == 1:
-        return evaluate_sequence(ds.sequences[0].gt, runs[0].results, name=ds.sequences[0].name).as_dict()
-    pairs = [SequencePair(s.name, s.gt, r.results) for s, r in zip(ds.sequences, runs, strict=True)]
+        s = ds.sequences[0]
+        return evaluate_sequence(s.gt, runs[0].results, name=s.name, num_frames=frames(s)).as_dict()
+    pairs = [SequencePair(s.name, s.gt, r.results, frames(s))
+             for s, r in zip(ds.sequences, runs, strict=True)]
     scores = dict(evaluate_many(pairs))
     combined = scores.pop("COMBINED").as_dict()
     combined["sequences"] = {name: m.as_dict() for name, m in scores.items()}

@@ -6,7 +6,8 @@
 
 ``--results-dir`` scores every ``RES_DIR/<seq>.txt`` whose ``DATA_DIR/<seq>/gt/gt.txt`` exists (the
 MOTChallenge submission layout). Several sequences add a COMBINED row (TrackEval's combination).
-Only frames up to the last one with ground truth are scored unless ``--frames`` says otherwise.
+Only frames up to the last one with ground truth are scored unless ``--frames`` says otherwise
+(``--gt-root``: up to each sequence's seqinfo.ini seqLength, as TrackEval does, where it gives one).
 Prints a table (HOTA, DetA, AssA, MOTA, IDF1 in %; IDSW, FP, FN); ``--csv``/``--json`` write every
 metric as fractions.
 """
@@ -29,6 +30,7 @@ from ros2_tracker.eval.metrics import (
     write_csv,
     write_json,
 )
+from ros2_tracker.io.sequence import read_sequence_info
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -43,7 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pairs", nargs="+", metavar="NAME=GT:RES",
                    help="several sequences, one NAME=GT:RES each")
     p.add_argument("--results-dir", type=Path, help="folder of <seq>.txt results (with --gt-root)")
-    p.add_argument("--gt-root", type=Path, help="folder of MOTChallenge sequences (<seq>/gt/gt.txt)")
+    p.add_argument("--gt-root", type=Path, help="folder of MOTChallenge sequences (<seq>/gt/gt.txt); each "
+                   "is scored up to its seqinfo.ini's seqLength, as TrackEval does (without one: up to "
+                   "its last frame with ground truth)")
     p.add_argument("--gt-format", choices=GT_FORMATS, default="auto",
                    help="ground-truth style (default: auto, by column count)")
     p.add_argument("--csv", type=Path, help="write the metrics here as CSV")
@@ -115,8 +119,15 @@ def _find_pairs(results_dir: Path | None, gt_root: Path | None) -> list[Sequence
     for label, folder in (("--results-dir", results_dir), ("--gt-root", gt_root)):
         if not folder.is_dir():
             raise UserError(f"{label} {folder}: not a folder")
-    pairs = [SequencePair(res.stem, gt_root / res.stem / "gt" / "gt.txt", res)
-             for res in sorted(results_dir.glob("*.txt")) if (gt_root / res.stem / "gt" / "gt.txt").is_file()]
+    pairs = [SequencePair(res.stem, gt_root / res.stem / "gt" / "gt.txt", res,
+                          _seq_length(gt_root / res.stem))
+             for res in sorted(results_dir.glob("*.txt"))
+             if (gt_root / res.stem / "gt" / "gt.txt").is_file()]
     if not pairs:
         raise UserError(f"no {results_dir}/<seq>.txt with a matching {gt_root}/<seq>/gt/gt.txt")
     return pairs
+
+
+def _seq_length(root: Path) -> int | None:
+    """A sequence folder's seqLength (the frames TrackEval scores), None when its seqinfo.ini has none."""
+    return read_sequence_info(root).length or None

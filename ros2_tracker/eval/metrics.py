@@ -10,9 +10,11 @@ Two ground-truth styles are understood (``gt_format="auto"`` picks by column cou
 
 * ``mot15``: ``frame,id,x,y,w,h,conf[,wx,wy,wz]`` (7 or 10 columns); every row is a pedestrian,
   rows with ``conf == 0`` are ignored (TrackEval's MOT15 protocol, no distractor handling).
-* ``mot17``: ``frame,id,x,y,w,h,consider,class,visibility`` (8 or 9 columns, MOT16/17/20);
+* ``mot17``: ``frame,id,x,y,w,h,consider,class,visibility`` (8 or 9 columns, MOT16/17);
   only ``consider == 1`` pedestrians (class 1) are scored, and result boxes matched (IoU >= 0.5)
   to distractors (classes 2, 7, 8, 12) are removed before scoring (the MOT17 protocol).
+* ``mot20``: the same columns, with class 6 (non-MOT vehicle) a distractor too (TrackEval's MOT20
+  protocol); ``auto`` cannot tell it from ``mot17``: name it.
 
 Only frames ``1..N`` are scored, ``N`` being the last frame with ground truth unless
 ``num_frames`` is given: result rows after ``N`` are ignored and counted in ``unscored_rows`` (MOT17-mini's
@@ -55,7 +57,7 @@ __all__ = [
 COMBINED = "COMBINED"
 """Name of the row that :func:`evaluate_many` appends (TrackEval's combined-sequence metrics)."""
 
-GT_FORMATS = ("auto", "mot15", "mot17")
+GT_FORMATS = ("auto", "mot15", "mot17", "mot20")
 
 # MOT16/17 ground-truth class ids (Milan et al., "MOT16: A Benchmark for Multi-Object Tracking", table 3).
 _MOT17_CLASSES = {
@@ -124,7 +126,7 @@ def evaluate_sequence(gt_path: str | Path, results_path: str | Path, *, num_fram
             (everything missed). Every row counts as a pedestrian.
         num_frames: score frames ``1..num_frames``; default: up to the last frame with ground truth.
         name: sequence name (used in error messages).
-        gt_format: ``"auto"``, ``"mot15"`` or ``"mot17"`` (see the module docstring).
+        gt_format: ``"auto"``, ``"mot15"``, ``"mot17"`` or ``"mot20"`` (see the module docstring).
 
     Returns:
         The sequence's :class:`Metrics`.
@@ -212,7 +214,7 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     gt = read_mot(gt_path, validate_boxes=False, note_unsorted=False)  # gt files are sorted by id
     res = read_mot(results_path, allow_empty=True, validate_boxes=False)
-    mot17 = is_mot17_ground_truth(gt) if gt_format == "auto" else gt_format == "mot17"
+    mot17 = is_mot17_ground_truth(gt) if gt_format == "auto" else gt_format in ("mot17", "mot20")
     if mot17:
         _check_mot17_columns(gt, gt_path)
     n = int(num_frames) if num_frames is not None else gt.last_frame
@@ -222,7 +224,8 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
     _check_ids(gt, gt_path, n)
     _check_ids(res, results_path, n)
 
-    dataset = _ArrayMotDataset("MOT17" if mot17 else "MOT15", _gt_raw(gt, n, mot17), _tracker_raw(res, n))
+    benchmark = "MOT20" if gt_format == "mot20" else "MOT17" if mot17 else "MOT15"
+    dataset = _ArrayMotDataset(benchmark, _gt_raw(gt, n, mot17), _tracker_raw(res, n))
     try:
         raw = dataset.get_raw_seq_data("tracker", name)
         data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
@@ -272,6 +275,15 @@ def _per_frame(rows: MotRows, last_frame: int) -> list[np.ndarray]:
     return [idx for _, idx in rows.by_frame(1, last_frame)]
 
 
+def _dense_ids(rows: MotRows, last_frame: int) -> np.ndarray:
+    """The rows' ids renumbered 0..K-1 in order (rows after ``last_frame`` get -1): the scores do not
+    depend on id values, and TrackEval builds a table as long as the largest id (16 GiB for id 2**31)."""
+    keep = rows.frames <= last_frame
+    ids = np.full(len(rows), -1, dtype=np.int64)
+    ids[keep] = np.unique(rows.ids[keep], return_inverse=True)[1]
+    return ids
+
+
 def _gt_raw(gt: MotRows, last_frame: int, mot17: bool) -> dict[str, Any]:
     """Ground truth in the layout of ``MotChallenge2DBox._load_raw_file(..., is_gt=True)``."""
     frames = _per_frame(gt, last_frame)
@@ -279,8 +291,9 @@ def _gt_raw(gt: MotRows, last_frame: int, mot17: bool) -> dict[str, Any]:
         classes = [gt.extra[idx, 0].astype(int) for idx in frames]
     else:  # MOT15 has no classes: all pedestrians
         classes = [np.ones(len(idx), dtype=int) for idx in frames]
+    ids = _dense_ids(gt, last_frame)
     return {
-        "gt_ids": [gt.ids[idx].astype(int) for idx in frames],
+        "gt_ids": [ids[idx] for idx in frames],
         "gt_classes": classes,
         "gt_dets": [gt.boxes_tlwh[idx].reshape(-1, 4) for idx in frames],
         # TrackEval truncates column 7 to int: 0 marks rows to ignore.
@@ -293,8 +306,9 @@ def _gt_raw(gt: MotRows, last_frame: int, mot17: bool) -> dict[str, Any]:
 def _tracker_raw(res: MotRows, last_frame: int) -> dict[str, Any]:
     """Results in the layout of ``MotChallenge2DBox._load_raw_file(..., is_gt=False)``."""
     frames = _per_frame(res, last_frame)
+    ids = _dense_ids(res, last_frame)
     return {
-        "tracker_ids": [res.ids[idx].astype(int) for idx in frames],
+        "tracker_ids": [ids[idx] for idx in frames],
         "tracker_classes": [np.ones(len(idx), dtype=int) for idx in frames],
         "tracker_dets": [res.boxes_tlwh[idx].reshape(-1, 4) for idx in frames],
         "tracker_confidences": [res.scores[idx] for idx in frames],

@@ -65,6 +65,8 @@ class MotRows:
 
 MAX_FRAME = 10_000_000
 """Highest frame number a MOTChallenge file may hold (see :func:`read_mot`)."""
+MAX_ID = 2**53
+"""Largest magnitude of a track id a MOTChallenge file may hold (every integer up to it is a float)."""
 MAX_COORD = 1e9
 """Largest magnitude of a box value (x, y, w, h) [px] a MOTChallenge file may hold (see :func:`read_mot`):
 beyond it the values are not pixel coordinates, and squares of them overflow in the Kalman filter."""
@@ -77,7 +79,7 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
     Raises:
         MotFormatError: missing file, empty file (unless ``allow_empty``), a row that is not
             numbers, too few columns, frame numbers < 1, not integers or above :data:`MAX_FRAME`,
-            NaN/inf values, or
+            ids beyond :data:`MAX_ID`, NaN/inf values, or
             (with ``validate_boxes``) width or height <= 0 or a box value beyond :data:`MAX_COORD`. The
             message names file and line.
     """
@@ -96,6 +98,7 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
         raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: NaN or infinite value")
     frames = data[:, 0]
     _check_frames(p, lines, frames)
+    _check_ids(p, lines, data[:, 1])
     if validate_boxes:
         bad = (data[:, 4] <= 0) | (data[:, 5] <= 0)
         if bad.any():
@@ -131,12 +134,22 @@ def _check_frames(p: Path, lines: list[tuple[int, str]], frames: np.ndarray) -> 
                              "from 1, not hold a timestamp")
 
 
+def _check_ids(p: Path, lines: list[tuple[int, str]], ids: np.ndarray) -> None:
+    """Ids within +-:data:`MAX_ID` (beyond 2**53 a float holds no exact integer, beyond 2**63 int64 wraps)."""
+    bad = np.abs(ids) > MAX_ID
+    if bad.any():
+        raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: id {ids[bad][0]:.0f} is beyond "
+                             f"+-{MAX_ID:,} (2**53)")
+
+
 def _parse(p: Path, lines: list[tuple[int, str]]) -> np.ndarray:
     sep = "," if "," in lines[0][1] else None
     rows = []
     width = None
     for lineno, ln in lines:
         parts = ln.split(sep)
+        if sep and len(parts) > 1 and not parts[-1].strip():
+            parts = parts[:-1]  # a trailing comma (TrackEval reads such files too)
         try:
             vals = [float(v) for v in parts]
         except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -87,6 +88,23 @@ def test_pairs_and_results_dir_give_a_combined_row(tmp_path):
         got = json.loads((tmp_path / path).read_text())
         assert got[COMBINED] == expected[COMBINED].as_dict()
         assert got["TUD-Campus"] == expected["TUD-Campus"].as_dict()
+
+
+def test_results_dir_scores_each_sequence_up_to_its_seqinfo_length(tmp_path):
+    """As TrackEval does: boxes after the last annotated person, within seqLength, are false positives."""
+    seq = require_shared("data", "TUD-Campus")
+    root = tmp_path / "gt_root" / "TUD-Campus"
+    (root / "gt").mkdir(parents=True)
+    shutil.copy(seq / "seqinfo.ini", root / "seqinfo.ini")  # seqLength 71
+    keep_rows(seq / "gt" / "gt.txt", root / "gt" / "gt.txt", lambda r: int(r[0]) <= 60)
+    (tmp_path / "res").mkdir()
+    res = keep_rows(seq / "gt" / "gt.txt", tmp_path / "res" / "TUD-Campus.txt", lambda r: True)
+    after = sum(1 for ln in res.read_text().splitlines() if int(ln.split(",")[0]) > 60)
+    out = run_cli("--results-dir", tmp_path / "res", "--gt-root", tmp_path / "gt_root",
+                  "--json", tmp_path / "d.json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads((tmp_path / "d.json").read_text())["TUD-Campus"]
+    assert (got["FP"], got["FN"], got["num_frames"], got["unscored_rows"]) == (after, 0, 71, 0) and after > 0
 
 
 @pytest.mark.parametrize("case", ["missing results", "missing gt", "malformed gt", "detections as results",

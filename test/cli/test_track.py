@@ -137,6 +137,7 @@ def test_scores_that_never_start_a_track_get_a_warning(tmp_path):
     ("0,-1,10,10,5,50,0.9\n", "got 0 (MOTChallenge counts frames from 1"),
     ("1.5,-1,10,10,5,50,0.9\n", "frame"),
     ("1,-1,10,10,5,50,0.9\n1700000000000,-1,10,10,5,50,0.9\n", "not hold a timestamp"),  # ms since 1970
+    ("1,1e19,10,10,5,50,0.9\n", "id 10000000000000000000 is beyond"),  # int64 wrapped it to negative
 ])
 def test_bad_detection_files_give_one_line_and_exit_2(tmp_path, content, needle):
     det = tmp_path / "det.txt"

@@ -288,7 +288,39 @@ def test_mot15_matches_trackeval_evaluator_on_its_folder_layout(tmp_path):
     _assert_same(evaluate_sequence(seq_dir / "gt" / "gt.txt", res), official["TUD-Campus"]["pedestrian"])
 
 
+def test_scores_do_not_depend_on_id_values_huge_ids_and_trailing_commas_included(tmp_path):
+    seq_dir = require_shared("data", "TUD-Campus")
+    gt_path = seq_dir / "gt" / "gt.txt"
+    res = tracker_results(seq_dir, tmp_path / "res.txt")
+    expected = evaluate_sequence(gt_path, res)
+    # TrackEval indexes a table by id: 2**31 asked for 16 GiB, 2**40 for 8 TiB
+    big = write_lines(tmp_path / "big.txt", [[r[0], str(int(r[1]) + 2**40), *r[2:]] for r in read_lines(res)])
+    big_gt = write_lines(tmp_path / "big_gt.txt", [[r[0], str(int(r[1]) * 7 + 2**31), *r[2:]]
+                                                    for r in read_lines(gt_path)])
+    assert evaluate_sequence(big_gt, big).as_dict() == expected.as_dict()
+    # a trailing comma on every row, as some writers leave (TrackEval reads it)
+    comma = tmp_path / "comma.txt"
+    comma.write_text("".join(ln + ",\n" for ln in res.read_text().splitlines()))
+    assert evaluate_sequence(gt_path, comma).as_dict() == expected.as_dict()
+
+
 # --- MOT17 ground truth -------------------------------------------------------------------------
+
+
+def test_mot20_scores_non_mot_vehicles_as_distractors_like_trackeval(tmp_path):
+    root = require_shared("data", "MOT17-mini", "train", "MOT17-13-FRCNN")
+    # MOT17-13's cars (class 3) relabelled as MOT20's non-MOT vehicles (class 6), a distractor there only
+    gt_path = write_lines(tmp_path / "gt.txt", [[*r[:7], "6" if r[7] == "3" else r[7], *r[8:]]
+                                                 for r in read_lines(root / "gt" / "gt.txt")])
+    dets = read_lines(root / "det" / "det.txt")  # the public detections, and a box on every vehicle
+    vehicles = [r for r in read_lines(gt_path) if r[7] == "6"]
+    assert vehicles
+    res = write_lines(tmp_path / "res.txt", [[r[0], str(i + 1), *r[2:6], "1", "-1", "-1", "-1"]
+                                              for i, r in enumerate(dets + vehicles)])
+    official = _trackeval_official(tmp_path / "official", "MOT20", {"s": (gt_path, res)})
+    mot20 = evaluate_sequence(gt_path, res, gt_format="mot20")
+    _assert_same(mot20, official["s"]["pedestrian"])
+    assert evaluate_sequence(gt_path, res, gt_format="mot17").FP > mot20.FP  # boxes on vehicles count there
 
 
 def test_mot17_boxes_on_distractors_are_neither_hits_nor_false_positives(tmp_path):
