@@ -25,7 +25,7 @@ import numpy as np
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.costs import iou_matrix
 from ros2_tracker.detection.yolox import YoloxDetector
-from ros2_tracker.io.mot import MotFormatError, MotRows, read_mot
+from ros2_tracker.io.mot import MotFormatError, MotRows, is_mot17_style, read_mot
 from ros2_tracker.io.sequence import read_sequence_info
 
 __all__ = ["DetectionCounts", "SequenceBenchmark", "benchmark_sequence", "count_matches", "gt_for_frame"]
@@ -94,20 +94,12 @@ def gt_for_frame(gt: MotRows, frame: int) -> tuple[np.ndarray, np.ndarray]:
     rows = gt.frames == frame
     boxes = tlwh_to_xyxy(gt.boxes_tlwh[rows])
     extra = gt.extra[rows]
-    if not _is_mot17_style(gt):  # MOT15 style: every row is a target
+    if not is_mot17_style(gt):  # MOT15 style: every row is a target
         return boxes, np.empty((0, 4))
     cls, consider = extra[:, 0], gt.scores[rows] > 0
     target = (cls == MOT17_PEDESTRIAN) & consider
     ignore = np.isin(cls, MOT17_IGNORE_CLASSES) | ((cls == MOT17_PEDESTRIAN) & ~consider)
     return boxes[target], boxes[ignore]
-
-
-def _is_mot17_style(gt: MotRows) -> bool:
-    """9 columns whose last two are an integer class >= 1 and a visibility in [0, 1]."""
-    if gt.extra.shape[1] != 2 or len(gt) == 0:
-        return False
-    cls, vis = gt.extra[:, 0], gt.extra[:, 1]
-    return bool((cls >= 1).all() and (cls == np.round(cls)).all() and ((vis >= 0) & (vis <= 1)).all())
 
 
 @dataclass(frozen=True)

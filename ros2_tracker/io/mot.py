@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MAX_FRAME", "MotFormatError", "MotRows", "read_mot", "write_results"]
+__all__ = ["MAX_FRAME", "MAX_ID", "MotFormatError", "MotRows", "is_mot17_style", "read_mot", "write_results"]
 
 
 class MotFormatError(ValueError):
@@ -174,6 +174,15 @@ def _rows(data: np.ndarray) -> MotRows:
         scores=data[:, 6].copy(),
         extra=data[:, 7:].copy(),
     )
+
+
+def is_mot17_style(gt: MotRows) -> bool:
+    """Ground truth of 9 columns whose last two are an integer class >= 1 and a visibility in [0, 1] (MOT17);
+    MOT15's 10 columns end in world coordinates instead (or -1)."""
+    if gt.extra.shape[1] != 2 or len(gt) == 0:
+        return False
+    cls, vis = gt.extra[:, 0], gt.extra[:, 1]
+    return bool((cls >= 1).all() and (cls == np.round(cls)).all() and ((vis >= 0) & (vis <= 1)).all())
 
 
 def write_results(path: str | Path, frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.boxes import tlwh_to_xyxy
-from ros2_tracker.io.mot import MotRows, read_mot
+from ros2_tracker.io.mot import is_mot17_style, read_mot
 from ros2_tracker.io.sequence import read_sequence_info
 
 __all__ = [
@@ -71,14 +71,6 @@ class SotSequence:
         return len(self.frames)
 
 
-def _mot17_style(gt: MotRows) -> bool:
-    """9 columns whose last two are an integer class >= 1 and a visibility in [0, 1]."""
-    if gt.extra.shape[1] != 2 or len(gt) == 0:
-        return False
-    cls, vis = gt.extra[:, 0], gt.extra[:, 1]
-    return bool((cls >= 1).all() and (cls == np.round(cls)).all() and ((vis >= 0) & (vis <= 1)).all())
-
-
 def single_target_sequences(folder: str | Path, *, min_frames: int = 20, min_height: float = 50.0,
                             min_inside: float = 0.9, min_visibility: float = 0.5) -> list[SotSequence]:
     """The single-target sequences of one MOTChallenge folder (rule in the module docstring).
@@ -92,7 +84,7 @@ def single_target_sequences(folder: str | Path, *, min_frames: int = 20, min_hei
     with_image = {k for k in range(1, info.length + 1) if info.frame_path(k).is_file()}
     keep = np.isin(gt.frames, sorted(with_image))
     visibility = np.ones(len(gt))
-    if _mot17_style(gt):
+    if is_mot17_style(gt):
         keep &= (gt.extra[:, 0] == 1) & (gt.scores > 0)
         visibility = gt.extra[:, 1]
     boxes = tlwh_to_xyxy(gt.boxes_tlwh)

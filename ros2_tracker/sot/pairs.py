@@ -95,13 +95,13 @@ def load_gt_tracks(seq_root: str | Path, *, min_length: int = 2, min_visibility:
     Raises:
         MotFormatError: missing or malformed ``gt.txt`` or ``seqinfo.ini``.
     """
-    from ros2_tracker.io.mot import read_mot
+    from ros2_tracker.io.mot import is_mot17_style, read_mot
     from ros2_tracker.io.sequence import read_sequence_info
 
     info = read_sequence_info(seq_root)
     rows = read_mot(info.gt_path, note_unsorted=False)
     keep = rows.scores != 0  # MOT17: conf 0 marks rows to ignore
-    if rows.extra.shape[1] >= 2 and (rows.extra[:, 0] >= 0).all():
+    if is_mot17_style(rows):  # MOT15's world coordinates are no class and visibility
         keep &= (rows.extra[:, 0] == _PEDESTRIAN) & (rows.extra[:, 1] >= min_visibility)
     has_image = np.array([info.frame_path(int(f)).is_file() for f in rows.frames], dtype=bool)
     boxes = tlwh_to_xyxy(rows.boxes_tlwh)
@@ -313,9 +313,9 @@ def simulate_flicker(track: GtTrack, others: dict[int, np.ndarray], rng: np.rand
                      p_swap: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Detections of a ground-truth track as a flickering detector would give them.
 
-    Each frame's detection is dropped in runs (a run starts at a present frame with probability
-    ``p_drop / (mean_drop_run * (1 - p_drop))`` and lasts a geometric number of frames of mean
-    ``mean_drop_run``, so about ``p_drop`` of the frames are missing), otherwise it is the ground-truth
+    Each frame's detection is dropped in runs (a run starts at a frame with probability
+    ``q = p_drop / (mean_drop_run * (1 - p_drop) + p_drop)`` and lasts a geometric number of frames of
+    mean ``mean_drop_run``, so ``p_drop`` of the frames are missing), otherwise it is the ground-truth
     box with Gaussian jitter of ``jitter`` box sizes on each side, or (probability ``p_swap``) the box
     of the most overlapping other identity of that frame when one overlaps it.
 
@@ -324,7 +324,8 @@ def simulate_flicker(track: GtTrack, others: dict[int, np.ndarray], rng: np.rand
         others: frame -> ``(M, 4)`` boxes of the other identities in that frame.
         rng: random generator.
         p_drop: target share of missing frames.
-        mean_drop_run: mean length of a run of missing frames.
+        mean_drop_run: mean length of a run of missing frames (a run may follow another at once: gaps
+            between detections are ``m / (1 - q)`` frames long on average, q the chance a run starts).
         jitter: standard deviation of each side's offset, in box widths/heights.
         p_swap: probability of a neighbour's box instead of the target's.
 
@@ -335,8 +336,9 @@ def simulate_flicker(track: GtTrack, others: dict[int, np.ndarray], rng: np.rand
     n = len(track.frames)
     missing = np.zeros(n, dtype=bool)
     run_mean = max(mean_drop_run, 1.0)
-    # a run starts at a present frame with probability q; share dropped = m / (m + 1/q) = p_drop
-    q = min(p_drop / (run_mean * max(1.0 - p_drop, 1e-6)), 1.0)
+    # each frame examined starts a run (mean length m) with probability q, else is present: the share
+    # dropped is q m / (q m + 1 - q), which is p_drop for q = p / (m (1 - p) + p)
+    q = p_drop / (run_mean * (1.0 - p_drop) + p_drop)
     t = 1
     while t < n:
         if rng.random() < q:

@@ -7,7 +7,9 @@ a few minutes (2 cores): 128x64 input, the first 7 MobileNetV2 blocks frozen, 16
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
@@ -122,18 +124,30 @@ class ReidTrainConfig(ConfigBase):
                               f"{self.dws_cutoff}")
 
 
-def check_sequence_split(train: list, held_out: list) -> None:
-    """``train_sequences`` and ``eval_sequences`` of a training config: lists of non-empty names, at least
-    one to train on, none in both (the split is by sequence).
+def check_sequence_split(train: list, held_out: list, held_out_name: str = "eval_sequences") -> None:
+    """``train_sequences`` and the held-out list (``held_out_name``) of a training config: lists of
+    non-empty names (folders under the data root), at least one to train on, no folder in both, spelled
+    alike or not (``TUD-Campus/``, ``./TUD-Campus``), and none inside another (``MOT17-mini`` holds
+    ``MOT17-mini/train/MOT17-04-FRCNN``): the split is by sequence.
 
     Raises:
         ConfigError: naming the field.
     """
-    for name, seqs in (("train_sequences", train), ("eval_sequences", held_out)):
+    for name, seqs in (("train_sequences", train), (held_out_name, held_out)):
         if not all(isinstance(s, str) and s for s in seqs):
             raise ConfigError(f"{name}: expected a list of sequence names, got {seqs!r}")
     if not train:
         raise ConfigError("train_sequences: at least one training sequence is needed")
-    both = sorted(set(train) & set(held_out))
+    both = [f"{h}" if _folder(h) == _folder(t) else f"{h} (with {t})"
+            for h in held_out for t in train if _nested(_folder(h), _folder(t))]
     if both:
-        raise ConfigError(f"eval_sequences: {', '.join(both)} also in train_sequences (split by sequence)")
+        raise ConfigError(f"{held_out_name}: {', '.join(both)} also in train_sequences (split by sequence)")
+
+
+def _folder(name: str) -> PurePosixPath:
+    return PurePosixPath(posixpath.normpath(name.replace("\\", "/")))
+
+
+def _nested(a: PurePosixPath, b: PurePosixPath) -> bool:
+    """The same folder, or one inside the other."""
+    return a == b or a in b.parents or b in a.parents

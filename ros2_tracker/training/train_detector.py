@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.training.config import check_sequence_split
 from ros2_tracker.training.train_reid import plain_copy
 
 __all__ = ["DetectorTrainConfig", "DetectorTrainResult", "frame_options", "load_split", "plot_ap",
@@ -103,9 +104,7 @@ class DetectorTrainConfig(ConfigBase):
             seqs = getattr(self, name)
             if not seqs or not all(isinstance(s, str) and s for s in seqs):
                 raise ConfigError(f"{name}: expected a non-empty list of folder names, got {seqs!r}")
-        both = sorted(set(self.train_sequences) & set(self.val_sequences))
-        if both:
-            raise ConfigError(f"val_sequences: {', '.join(both)} also in train_sequences (split by sequence)")
+        check_sequence_split(self.train_sequences, self.val_sequences, "val_sequences")
         if self.scale_max < self.scale_min:
             raise ConfigError(f"scale_max: {self.scale_max} is below scale_min {self.scale_min}")
         self.model_config()

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.core.config import ConfigBase, ConfigError, param
+from ros2_tracker.core.config import ConfigBase, param
+from ros2_tracker.training.config import check_sequence_split
 from ros2_tracker.training.train_reid import TrainingError, data_root_folder, plain_copy, resolve_device
 
 __all__ = ["SotTrainConfig", "SotTrainResult", "TrainingError", "load_tracks", "plot_sot_curve",
@@ -125,11 +126,7 @@ class SotTrainConfig(ConfigBase):
 
     def check(self) -> None:
         """Train and evaluation sequences must be disjoint (split by sequence)."""
-        both = sorted(set(self.train_sequences) & set(self.eval_sequences))
-        if both:
-            raise ConfigError(f"eval_sequences: {', '.join(both)} also in train_sequences")
-        if not self.train_sequences:
-            raise ConfigError("train_sequences: at least one training sequence is needed")
+        check_sequence_split(self.train_sequences, self.eval_sequences)
 
     def goturn_model(self) -> dict[str, Any]:
         """Architecture fields of :class:`~ros2_tracker.sot.goturn.GoturnModelConfig`."""

@@ -102,6 +102,34 @@ def test_flicker_drops_jitters_and_keeps_the_start(tud):
     assert np.nanstd(dets[1:, 0] - long.boxes_xyxy[0, 0]) / w == pytest.approx(0.05, rel=0.15)
 
 
+@pytest.mark.parametrize("p_drop,run", [(0.25, 2.0), (0.5, 2.0), (0.6, 1.5), (0.9, 5.0)])
+def test_flicker_drops_the_share_asked_for_in_runs_of_the_mean_length(p_drop, run):
+    n = 20000
+    track = GtTrack("s", 1, np.arange(n), np.tile([10.0, 10, 50, 100], (n, 1)))
+    _, source = simulate_flicker(track, {}, np.random.default_rng(0), p_drop=p_drop, mean_drop_run=run,
+                                 jitter=0.0)
+    missing = source == 0
+    assert missing.mean() == pytest.approx(p_drop, abs=0.02)  # 0.6 / 1.5 dropped every frame
+    q = p_drop / (run * (1 - p_drop) + p_drop)  # a run may follow a run: gaps of m / (1 - q) frames
+    starts = np.count_nonzero(missing[1:] & ~missing[:-1])
+    assert missing.sum() / starts == pytest.approx(run / (1 - q), rel=0.1)
+
+
+def test_mot15_ground_truth_with_world_coordinates_keeps_its_tracks(tud, tmp_path):
+    """MOT15's last three columns are world coordinates (TUD-Stadtmitte's, >= 0), not MOT17's class and
+    visibility: every track stays (they were all dropped as 'not pedestrians')."""
+    root, tracks = tud
+    copy = tmp_path / "seq"
+    (copy / "gt").mkdir(parents=True)
+    (copy / "img1").symlink_to(root / "img1")
+    (copy / "seqinfo.ini").write_text((root / "seqinfo.ini").read_text())
+    rows = [ln.split(",") for ln in (root / "gt" / "gt.txt").read_text().split()]
+    (copy / "gt" / "gt.txt").write_text("".join(",".join([*r[:7], "4.5", "5.5", "0"]) + "\n" for r in rows))
+    again = load_gt_tracks(copy, min_length=20)
+    assert [t.track_id for t in again] == [t.track_id for t in tracks]
+    assert all(np.array_equal(a.boxes_xyxy, t.boxes_xyxy) for a, t in zip(again, tracks, strict=True))
+
+
 @pytest.mark.parametrize("box,match", [
     ([10, 10, 10, 50], "zero or negative size"), ([10, np.nan, 20, 50], "NaN"),
     ([1000, 1000, 1100, 1100], "outside"), ([1, 2, 3], "4 numbers"),

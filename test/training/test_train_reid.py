@@ -96,6 +96,22 @@ def test_config_rejects_a_mining_that_does_not_fit_the_loss():
         ReidTrainConfig(train_sequences=["A"], eval_sequences=["A"])
 
 
+@pytest.mark.parametrize("train,held_out", [
+    (["TUD-Campus/"], ["TUD-Campus"]), (["./PETS09-S3MF1"], ["PETS09-S3MF1"]),
+    (["TUD-Campus", "MOT17-mini/train/MOT17-04-FRCNN"], ["MOT17-mini"]),  # a folder holding a training one
+])
+def test_every_training_config_refuses_a_held_out_sequence_it_trains_on(train, held_out):
+    from ros2_tracker.training.train_detector import DetectorTrainConfig
+    from ros2_tracker.training.train_motion import MotionTrainConfig
+    from ros2_tracker.training.train_sot import SotTrainConfig
+
+    for make, field in ((ReidTrainConfig, "eval_sequences"), (MotionTrainConfig, "eval_sequences"),
+                        (SotTrainConfig, "eval_sequences"), (DetectorTrainConfig, "val_sequences")):
+        with pytest.raises(ConfigError, match=f"{field}: .* also in train_sequences"):
+            make(train_sequences=train, **{field: held_out})
+    ReidTrainConfig(train_sequences=["TUD-Campus"], eval_sequences=["TUD-Campus-2"])  # a prefix only: fine
+
+
 def _yaml(path, config):
     import yaml
 
