@@ -41,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the subcommand."""
     p = sub.add_parser("launch", help="start the nodes of a launch file as processes (no ROS 2 launch)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("launch_file", metavar="LAUNCH", help="pipeline, tracker, or a path to a *.launch.py file")
+    p.add_argument("launch_file", metavar="LAUNCH", help="pipeline, tracker, sot, or a path to a *.launch.py "
+                   "file")
     p.add_argument("arguments", nargs="*", metavar="name:=value", help="launch arguments")
     p.add_argument("--show-args", action="store_true", help="list the launch file's arguments and exit")
     p.add_argument("--dry-run", action="store_true", help="print each node's command line and exit")
@@ -49,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="seconds between SIGINT and SIGTERM at shutdown (default 5)")
     p.add_argument("--sigterm-timeout", type=float, default=3.0, metavar="S",
                    help="seconds between SIGTERM and SIGKILL at shutdown (default 3)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, late_positionals="arguments")  # name:=value may follow the options too
     return p
 
 

@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    late = getattr(args, "late_positionals", None)  # name:=value after an option (launch)
+    if extra and late and not any(e.startswith("-") for e in extra):
+        setattr(args, late, [*getattr(args, late), *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "run"):
         parser.error(f"{args.command}: unavailable in this installation")
     try:

@@ -14,7 +14,8 @@ as the graph keeps up. A progress bar follows the tracks topic.
 When the replay ends the recorder is stopped cleanly and its bag is read back into:
 
 * ``results/<name>.txt``: MOTChallenge results, the confirmed tracks matched in each frame (state
-  CONFIRMED, time_since_update 0), in the form ``ros2-tracker track`` writes;
+  CONFIRMED, time_since_update 0; with ``report_lost_s`` > 0 also lost tracks that long), the rows
+  ``ros2-tracker track`` writes;
 * ``metrics.json`` / ``metrics.csv`` when the source has ground truth (gt/gt.txt);
 * ``latency.json`` and a printed table: p50/p99 per stage from the nodes' ``~/timing`` topics, and end to
   end, from the replay publishing the frame (the DDS source timestamp of its ``/clock`` message, sent
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -43,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError, check_frames_option
+from ros2_tracker.cli.errors import USER_ERRORS, UserError, check_frames_option
 from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.launching import (
     NodeSpec,
@@ -696,16 +698,15 @@ def _check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute ``replay``."""
     _check_args(args)
+    made = args.out is None or not args.out.exists()
     out = args.out or new_run_folder(f"replay-{(args.source.name if args.source else 'synthetic')}")
-    if args.source is None:
-        out.mkdir(parents=True, exist_ok=True)
-        source_path = _synthetic_source(args, out)
-    else:
-        source_path = args.source
-    src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
-    out.mkdir(parents=True, exist_ok=True)
     bag = (out / "bag").resolve()
-    specs = build_specs(src, args, bag)
+    try:
+        src, specs = _prepare(args, out, bag)
+    except USER_ERRORS:  # nothing ran: no run folder left behind (unless it was the user's own)
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     domain_id = _domain_id(args)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_LOG_DIR=str((out / "ros_log").resolve()))
     os.environ["ROS_LOG_DIR"] = env["ROS_LOG_DIR"]  # this process's own rclpy node logs there too
@@ -719,6 +720,18 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130 if graph.failed == "interrupted" else 1
     return _report(src, args, out, bag, graph)
+
+
+def _prepare(args: argparse.Namespace, out: Path, bag: Path) -> tuple[ReplaySource, dict[str, NodeSpec]]:
+    """The source (the synthetic scene written into ``out`` first) and the nodes to start."""
+    if args.source is None:
+        out.mkdir(parents=True, exist_ok=True)
+        source_path = _synthetic_source(args, out)
+    else:
+        source_path = args.source
+    src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
+    out.mkdir(parents=True, exist_ok=True)
+    return src, build_specs(src, args, bag)
 
 
 def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, graph: GraphRun) -> int:

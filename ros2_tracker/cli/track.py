@@ -67,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "max_ground_distance_m")
     reid = p.add_argument_group("appearance (re-identification)")
     reid.add_argument("--sequence", type=Path, help="images of the detections: MOTChallenge folder (img1/) "
-                      "or video file; needs --reid-model")
+                      "or video file, for --reid-model, --cmc or --tracker tracktor")
     reid.add_argument("--reid-model", type=Path, help="re-ID ONNX model (e.g. osnet_x0_25_msmt17.onnx): "
                       "detections get appearance embeddings")
     reid.add_argument("--reid-config", type=Path, help="embedder parameters (EmbedderConfig fields: "
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_tracktor(args: argparse.Namespace) -> int:
     if args.calibration is not None:  # it would be ignored: Tracktor has no ground-plane gate
-        raise UserError("--calibration needs the core tracker (--tracker core)")
+        raise UserError("--calibration needs the core tracker (--tracker sort)")
     return run_tracktor(args)
 
 

@@ -5,11 +5,12 @@
                            [--cycle-weight W | --no-cycle] [--no-export] [--no-progress]
 
 Writes ``checkpoint.pt`` (loads with ``torch.load(..., weights_only=True)``; give it to the backend as
-``checkpoint_path``), ``history.json``, ``metrics.json`` and ``training_curve.png`` into ``--out``, and
-for GOTURN ``goturn.onnx`` (ONNX Runtime parity checked). Prints the held-out figures: GOTURN, mean
-IoU on crop pairs of the evaluation sequences against "no motion"; ROLO, mean IoU on held-out tracks
-against the raw flickering detections. Parameters: ``SotTrainConfig``
-(ros2_tracker/training/train_sot.py), documented in config/sot_train.yaml. Needs torch and torchvision.
+``model_path``: ``follow --model``, sot_node's ``model_path``), ``history.json``, ``metrics.json`` and
+``training_curve.png`` into ``--out``, and for GOTURN ``goturn.onnx`` (ONNX Runtime parity checked).
+Prints the held-out figures: GOTURN, mean IoU on crop pairs of the evaluation sequences against "no
+motion"; ROLO, mean IoU on held-out tracks against the raw flickering detections. Parameters:
+``SotTrainConfig`` (ros2_tracker/training/train_sot.py), documented in config/sot_train.yaml. Needs torch
+and torchvision.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ def run_tracktor(args: argparse.Namespace) -> int:
     last = args.frames or 0
     total = min(last, source.length) if last and source.length else (last or source.length or None)
     try:
-        with tqdm(total=total, desc=f"tracktor {source.name}", unit="frame", leave=False) as bar:
+        with tqdm(total=total, desc=f"tracktor {source.name}", unit="frame", leave=False,
+                  disable=not sys.stderr.isatty()) as bar:  # as `track`: no bar drawn into a log file
             res = track_sequence(tracktor, source, source.fps, detections=dets, last_frame=last,
                                  progress=lambda _f: bar.update())
     except FrameSourceError as exc:

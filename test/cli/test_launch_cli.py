@@ -49,9 +49,12 @@ def test_pipeline_without_a_source_or_camera_exits_2(ros_env):
     assert res.returncode == 2 and "source:=PATH" in res.stderr
 
 
-def test_dry_run_prints_the_node_commands_from_the_launch_file(ros_env):
-    res = subprocess.run([*CLI, "launch", "--dry-run", "pipeline", "source:=/seq", "record:=true",
-                          "namespace:=cam1"], env=ros_env, capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("order", ["options_first", "options_between"])
+def test_dry_run_prints_the_node_commands_from_the_launch_file(ros_env, order):
+    argv = (["--dry-run", "pipeline", "source:=/seq", "record:=true", "namespace:=cam1"]
+            if order == "options_first" else ["pipeline", "source:=/seq", "--dry-run", "record:=true",
+                                              "namespace:=cam1"])  # argparse alone stops at the option
+    res = subprocess.run([*CLI, "launch", *argv], env=ros_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     commands = dict(line.split(": ", 1) for line in res.stdout.splitlines())
     assert set(commands) == {"replay", "tracker", "recorder"}

@@ -162,6 +162,14 @@ def test_bad_source_or_option_exits_2_with_one_line(tmp_path, ros_env, args, mes
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "o").exists()  # nothing ran: no run folder left behind
+
+
+def test_a_run_that_never_started_leaves_no_run_folder(tmp_path, ros_env):
+    res = subprocess.run([*CLI, "replay", str(tmp_path / "nothing")], env=ros_env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no such file or folder" in res.stderr
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_path, ros_env):

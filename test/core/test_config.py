@@ -33,9 +33,15 @@ def test_config_rejects_low_above_high():
 
 
 def test_shipped_yaml_is_valid_and_complete(tmp_path):
-    cfg = load_config(TrackerConfig, REPO / "config" / "tracker.yaml",
-                      allowed_extra=tracker_node_param_names())
+    path = REPO / "config" / "tracker.yaml"
+    cfg = load_config(TrackerConfig, path, allowed_extra=tracker_node_param_names())
     assert cfg == TrackerConfig()  # the shipped file documents the defaults
+    node = load_config(TrackerNodeConfig, path, allowed_extra={s.name for s in TrackerConfig.specs()})
+    assert node == TrackerNodeConfig()
+    text = path.read_text()  # ... every one of them (README: "lists them all")
+    missing = [s.name for s in TrackerConfig.specs() + TrackerNodeConfig.specs()
+               if f"    {s.name}:" not in text]
+    assert not missing, missing
 
 
 def test_yaml_typo_is_rejected(tmp_path):

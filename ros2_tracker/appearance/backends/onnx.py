@@ -71,7 +71,8 @@ def _load_session(config: EmbedderConfig):  # -> (ort.InferenceSession, input na
         raise EmbedderLoadError(f"model_path: {path}: input shape {shape} is not N x 3 x H x W")
     if any(isinstance(d, int) and d != e for d, e in zip(shape[2:], (h, w), strict=True)):
         raise EmbedderLoadError(f"input_size: the model {path.name} takes {shape[2]}x{shape[3]} crops, "
-                                f"input_size is {h}x{w}")
+                                f"input_size is {h}x{w} (set input_size / reid_input_size to "
+                                f"[{shape[2]}, {shape[3]}])")
     if inputs[0].type not in ("tensor(float)", None):
         raise EmbedderLoadError(f"model_path: {path}: input type {inputs[0].type}, expected tensor(float)")
     out_shape = outputs[0].shape
