@@ -15,10 +15,11 @@ __all__ = ["cosine_distance", "cosine_distance_pairs", "ema_update", "normalise"
 
 
 def normalise(features: np.ndarray) -> np.ndarray:
-    """(N, E) rows scaled to unit length (float32); all-zero or non-finite rows become zeros."""
-    f = np.asarray(features, dtype=np.float32)
+    """(N, E) rows scaled to unit length (float32); all-zero or non-finite rows become zeros. Any scale
+    works: the norm is taken in float64 (float32 squares underflow below ~1e-19 and overflow above ~1e19)."""
+    f = np.asarray(features, dtype=np.float64)
     norm = np.linalg.norm(f, axis=1, keepdims=True)
-    ok = np.isfinite(norm) & (norm > 1e-12)
+    ok = np.isfinite(norm) & (norm > 0)
     return np.where(ok, f / np.where(ok, norm, 1.0), 0.0).astype(np.float32)
 
 

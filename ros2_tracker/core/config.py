@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+
+import numpy as np
 
 __all__ = ["ConfigBase", "ConfigError", "FieldSpec", "param"]
 
@@ -131,17 +134,17 @@ def _validate(spec: FieldSpec, value: Any) -> Any:
 
 
 def _check_bool(spec: FieldSpec, value: Any) -> bool:
-    if not isinstance(value, bool):
+    if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{spec.name}: expected true/false, got {value!r}")
-    return value
+    return bool(value)
 
 
 def _check_number(spec: FieldSpec, value: Any) -> float | int:
     name = spec.name
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):  # numpy scalars too
         raise ConfigError(f"{name}: expected a number in {spec.range_text()}, got {value!r}")
     if spec.type is int:
-        if isinstance(value, float) and not value.is_integer():
+        if not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise ConfigError(f"{name}: expected an integer in {spec.range_text()}, got {value!r}")
         value = int(value)
     else:

@@ -71,6 +71,7 @@ _TENT, _CONF, _LOST = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED), int(
 _LEARNED_HISTORY_FRAMES = 48  # automatic history with a learned motion model: 1.4 s up to ~34 fps
 _DENSE_LIMIT = 4096  # above this many track x detection pairs, use the sparse path
 _CHI2_99_2DOF = 9.21  # 99 % gate of a 2-D position
+_MIN_WARP_AREA = 1e-6  # apply_camera_motion: a warp may scale areas by this to its inverse
 _COMMON_MOTION_MIN_TRACKS = 3  # camera_motion_gain: established matched tracks needed to estimate it
 _COMMON_MOTION_MIN_HITS = 3
 # next state by (state * 4 + matched * 2 + hits >= min_hits): a match confirms a tentative track with
@@ -120,10 +121,10 @@ class TrackerConfig(ConfigBase):
                              "high_score they only extend existing tracks", low=0.0)
     new_track_score: float = param(0.6, "Minimum score of an unmatched detection to start a track",
                                    low=0.0)
-    match_iou: float = param(0.2, "Minimum IoU to match a confident detection to a track", low=0.0,
-                             high=1.0)
-    low_score_match_iou: float = param(0.5, "Minimum IoU to match a low-score detection", low=0.0,
-                                       high=1.0)
+    match_iou: float = param(0.2, "Minimum IoU to match a confident detection to a track (a pair needs "
+                             "more)", low=0.0, high=0.99)
+    low_score_match_iou: float = param(0.5, "Minimum IoU to match a low-score detection (a pair needs more)",
+                                       low=0.0, high=0.99)
     low_score_association: str = param("joint", "How low-score detections reach confirmed tracks: "
                                        "'joint' weighs them in the same assignment as the confident "
                                        "ones (at low_score_match_iou), so a track whose object is now "
@@ -139,7 +140,7 @@ class TrackerConfig(ConfigBase):
                                        "tentative track has one box and no velocity yet, so its prediction "
                                        "is the least certain: its gate is no stricter than match_iou, or a "
                                        "fast object (a low frame rate, a turning vehicle) is restarted "
-                                       "every frame instead of confirmed", low=0.0, high=1.0)
+                                       "every frame instead of confirmed", low=0.0, high=0.99)
     min_hits: int = param(2, "Consecutive matches before a tentative track is confirmed", low=1,
                           high=1000)
     max_lost_s: float = param(1.5, "Seconds a confirmed track coasts without detections before it "
@@ -440,13 +441,15 @@ class Tracker:
             StampError: ``stamp`` is earlier than the previous update's.
             ValueError: arrays of inconsistent shapes.
         """
-        boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
+        stamp, dt = self._time_step(stamp)  # every check before any state changes: a rejected update is
+        boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)  # no update
         if not self._classes_seen and classes is not None and np.count_nonzero(det_cls):
             self._classes_seen = True  # a class other than 0 has come since the last reset
         self._multi_class = self.config.class_aware and self._classes_seen
-        dt = self._dt = self._advance_clock(stamp)
+        self._stamp, self._dt = stamp, dt
         self._updates += 1
         self._camera_weight = 0.0
+        self._expire()
         self._predict(dt)
         cfg = self.config
         high, low = self._split_by_score(det_scores)
@@ -512,8 +515,10 @@ class Tracker:
         ``horizon_s`` (config defaults)."""
         horizon = self.config.trajectory_horizon_s if horizon_s is None else horizon_s
         step = self.config.trajectory_step_s if step_s is None else step_s
-        if step <= 0 or horizon < 0:
-            raise ValueError("trajectory step must be > 0 and horizon >= 0")
+        if not (math.isfinite(step) and math.isfinite(horizon) and step > 0 and horizon >= 0):
+            raise ValueError(f"trajectory step must be finite and > 0, horizon finite and >= 0, got step "
+                             f"{step!r}, horizon {horizon!r}")
+        check_trajectory_sampling(horizon, step)  # at most MAX_TRAJECTORY_POINTS (a ConfigError)
         times = np.arange(1, math.floor(horizon / step + 1e-9) + 1) * step
         # the default constant-velocity predictor reads the Kalman state only: skip copying the history
         history, ids = self.motion_history(with_boxes=self._learned), self._ids
@@ -553,11 +558,16 @@ class Tracker:
             warp_2x3: (2, 3) affine warp mapping the previous frame's pixels to the next frame's.
 
         Raises:
-            ValueError: not a finite 2x3 matrix.
+            ValueError: not a finite 2x3 matrix, or one that scales areas by less than 1e-6 or more than
+                1e6 (it would collapse every box to a point, or blow them up: no camera moves so between
+                two frames).
         """
         warp = np.asarray(warp_2x3, dtype=np.float64)
         if warp.shape != (2, 3) or not np.isfinite(warp).all():
             raise ValueError(f"warp_2x3 must be a finite (2, 3) matrix, got shape {warp.shape}")
+        area = abs(warp[0, 0] * warp[1, 1] - warp[0, 1] * warp[1, 0])
+        if not _MIN_WARP_AREA <= area <= 1.0 / _MIN_WARP_AREA:
+            raise ValueError(f"warp_2x3 scales areas by {area:g}: not a camera motion between two frames")
         if len(self._ids):
             self._mean, self._cov = kalman.warp_affine(self._mean, self._cov, warp)
             if len(self._hist_t):
@@ -577,7 +587,12 @@ class Tracker:
 
     # ------------------------------------------------------------------ stages
     def _prepare(self, boxes_xyxy, scores, classes, features):
-        boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        """The detections in use as arrays; raises ValueError before changing any state."""
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            if boxes.ndim != 1 or boxes.size not in (0, 4):  # [] and one box (4,) are fine
+                raise ValueError(f"boxes_xyxy: expected shape (D, 4), got {boxes.shape}")
+            boxes = boxes.reshape(-1, 4)
         n = len(boxes)
         det_scores = _filled(n, 1.0) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
         det_cls = (np.zeros(n, dtype=np.int64) if classes is None
@@ -587,6 +602,8 @@ class Tracker:
         if len(det_scores) != n or len(det_cls) != n or bad_feats:
             raise ValueError(f"boxes ({n}), scores ({len(det_scores)}), classes ({len(det_cls)}) and "
                              f"features ({None if feats is None else feats.shape}) must have the same length")
+        if feats is not None:
+            self._check_features(feats)
         ok = valid_box_mask(boxes, det_scores)
         n_ok = int(np.count_nonzero(ok))
         kept = None  # the input rows in use, when not all of them
@@ -603,36 +620,41 @@ class Tracker:
             feats = None if feats is None else feats.take(kept, axis=0)
         self._kept = kept  # det_indices name input rows
         if feats is not None:
-            feats = self._check_features(appearance.normalise(feats))
+            feats = self._embedding_rows(appearance.normalise(feats))
             self._feat_ok = feats.any(axis=1)  # all-zero rows: no appearance for that detection
         return boxes, det_scores, det_cls, feats
 
-    def _check_features(self, feats: np.ndarray) -> np.ndarray:
+    def _check_features(self, feats: np.ndarray) -> None:
+        """Raise ValueError for embeddings of another size than the tracks' (checked before any change)."""
+        dim = self._emb.shape[1]
+        if dim and feats.shape[1] != dim and not (len(feats) == 0 and feats.shape[1] == 0):
+            raise ValueError(f"features have {feats.shape[1]} dimensions, the tracks' embeddings {dim}; "
+                             "call reset() after changing the embedding model")
+
+    def _embedding_rows(self, feats: np.ndarray) -> np.ndarray:
+        """Checked embeddings as rows for the tracks' memory, which the first ones size."""
         dim = self._emb.shape[1]
         if len(feats) == 0 and feats.shape[1] in (0, dim):
             return np.zeros((0, dim), dtype=np.float32)
         if dim == 0:
             self._emb = np.zeros((len(self._ids), feats.shape[1]), dtype=np.float32)
             self._has_emb = np.zeros(len(self._ids), dtype=bool)
-        elif feats.shape[1] != dim:
-            raise ValueError(f"features have {feats.shape[1]} dimensions, the tracks' embeddings {dim}; "
-                             "call reset() after changing the embedding model")
         return feats
 
-    def _advance_clock(self, stamp: float) -> float:
+    def _time_step(self, stamp: float) -> tuple[float, float]:
+        """``(stamp, time step since the last update)``; StampError for a stamp that is not finite or goes
+        back (the clock itself moves only once the update is accepted)."""
         stamp = float(stamp)
         if not math.isfinite(stamp):
             raise StampError(f"stamp must be finite, got {stamp}")
         if self._stamp is None:
-            self._stamp = stamp
-            return 0.0
+            return stamp, 0.0
         # to the nanosecond (ROS stamps' resolution): stamps computed as frame / fps jitter in their last
         # bits, and the Kalman filter's per-dt matrices are cached by value
         dt = round(stamp - self._stamp, 9)
         if dt < 0:
             raise StampError(f"stamp {stamp:.6f} s is earlier than the previous {self._stamp:.6f} s")
-        self._stamp = stamp
-        return dt
+        return stamp, dt
 
     def _predict(self, dt: float) -> None:
         if dt > 0 and len(self._ids):
@@ -972,7 +994,7 @@ class Tracker:
         self._append(ids, det_cls[new], state, mean, cov, det_scores[new],
                      new if self._kept is None else self._kept.take(new))
         dim = self._emb.shape[1]
-        if dim:  # appearance memory exists once features have come (see _check_features)
+        if dim:  # appearance memory exists once features have come (see _embedding_rows)
             emb = feats[new] if feats is not None else np.zeros((n, dim), dtype=np.float32)
             self._emb = np.concatenate([self._emb, emb])
             has = self._feat_ok[new] if feats is not None else np.zeros(n, dtype=bool)
@@ -1000,18 +1022,23 @@ class Tracker:
         self._hist = np.concatenate([self._hist, hist])
         self._hist_ok = np.concatenate([self._hist_ok, ok])
 
-    def _retire(self) -> None:
+    def _expire(self) -> None:
+        """Drop, before any association, the tracks last matched longer ago than they may coast (re-ID
+        memory: ``reid_max_age_s``), so none is matched past its age, however long the gap since the
+        last update (a stalled detector, a paused bag)."""
         cfg = self.config
-        # only lost tracks can be too old: every other track was matched now (last = stamp), and a tentative
-        # one without a match is retired anyway
         if self._emb.shape[1]:
             keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
             too_old = self._stamp - self._last > keep_for
         else:
             too_old = self._stamp - self._last > cfg.max_lost_s
-        stale = self._missed_tentative | too_old
-        if np.count_nonzero(stale):
-            self._keep((~stale).nonzero()[0])
+        if np.count_nonzero(too_old):
+            self._keep((~too_old).nonzero()[0])
+
+    def _retire(self) -> None:
+        """Drop the tentative tracks this update did not match (the old ones went in :meth:`_expire`)."""
+        if np.count_nonzero(self._missed_tentative):
+            self._keep((~self._missed_tentative).nonzero()[0])
 
     def _keep(self, rows: np.ndarray) -> None:
         """Keep only the tracks at ``rows`` (ascending), dropping the others."""

@@ -28,6 +28,13 @@ def test_helpers():
     assert unoccluded(np.array([box(0, 0), box(5, 0), box(300, 0)]), 0.3).tolist() == [False, False, True]
 
 
+@pytest.mark.parametrize("scale", [1e-23, 1e-30, 1e20, 1e30])
+def test_embeddings_of_any_finite_scale_are_normalised(scale):
+    """float32 squares underflow below ~1e-19 and overflow above ~1e19: such rows read as missing."""
+    f = normalise(np.array([[3.0, 4.0]], dtype=np.float32) * np.float32(scale))
+    assert f.dtype == np.float32 and f[0].tolist() == pytest.approx([0.6, 0.8])
+
+
 def test_lost_track_is_reidentified_far_away_after_max_lost_s():
     cfg = TrackerConfig(min_hits=1, max_lost_s=0.5, reid_max_age_s=5.0)
     t = Tracker(cfg)

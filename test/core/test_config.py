@@ -20,11 +20,21 @@ def test_every_field_has_default_description_and_valid_default():
 @pytest.mark.parametrize("field,value", [
     ("match_iou", 1.5), ("match_iou", -0.1), ("min_hits", 0), ("min_hits", 2.5), ("max_lost_s", -1.0),
     ("max_lost_s", float("nan")), ("class_aware", "yes"), ("high_score", "high"),
-    ("ground_homography", [1, 2, 3]),
+    ("ground_homography", [1, 2, 3]), ("match_iou", 1.0),  # IoU above 1: nothing would ever match
 ])
 def test_config_rejects_invalid_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         TrackerConfig(**{field: value})
+
+
+def test_numpy_scalars_are_numbers():
+    import numpy as np
+
+    cfg = TrackerConfig(min_hits=np.int64(3), match_iou=np.float32(0.25), class_aware=np.bool_(False))
+    assert (cfg.min_hits, cfg.match_iou, cfg.class_aware) == (3, 0.25, False)
+    assert type(cfg.min_hits) is int and type(cfg.class_aware) is bool
+    with pytest.raises(ConfigError, match="min_hits: expected an integer"):
+        TrackerConfig(min_hits=np.float32(2.5))
 
 
 def test_config_rejects_low_above_high():

@@ -301,6 +301,48 @@ def test_a_frame_of_ten_thousand_piled_boxes_is_capped():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="same length"):
         Tracker().update(np.array([box(1, 2)]), np.array([0.9, 0.8]), stamp=0.0)
+    # a detector's (D, 5) [x1, y1, x2, y2, score] rows were read as five boxes of four numbers
+    with pytest.raises(ValueError, match=r"expected shape \(D, 4\), got \(4, 5\)"):
+        Tracker().update(np.c_[np.array([box(100 * k, 200) for k in range(4)]), np.full(4, 0.9)], stamp=0.0)
+    assert len(Tracker(TrackerConfig(min_hits=1)).update(np.array(box(1, 2)), stamp=0.0)) == 1  # one (4,) box
+
+
+def test_a_rejected_update_changes_nothing():
+    t = Tracker()
+    t.update(np.array([box(100, 200)]), stamp=1.0, features=np.ones((1, 8)))
+    before = (t.dropped_detections, t.tracks().ids.tolist(), t.tracks().boxes_xyxy.copy())
+    nan_and_other_size = (np.array([[np.nan, 0, 10, 10]]), np.ones((1, 16)))
+    with pytest.raises(StampError):  # late, with an invalid box and features of another size
+        t.update(nan_and_other_size[0], stamp=0.5, features=np.ones((1, 7)))
+    with pytest.raises(ValueError, match="dimensions"):
+        t.update(*nan_and_other_size[:1], stamp=1.1, features=nan_and_other_size[1])
+    assert (t.dropped_detections, t.tracks().ids.tolist()) == before[:2]
+    np.testing.assert_array_equal(t.tracks().boxes_xyxy, before[2])
+    fresh = Tracker()
+    with pytest.raises(StampError):
+        fresh.update(np.array([box(100, 200)]), stamp=float("nan"), features=np.ones((1, 7)))
+    fresh.update(np.array([box(100, 200)]), stamp=0.0, features=np.ones((1, 16)))  # 7 was never taken
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_a_track_is_never_matched_past_its_age_however_long_the_gap_between_updates(features):
+    """Lifetimes follow the stamps: a still person detected again 10 s after the last update (a stalled
+    detector, a paused bag) gets a new track, as with an empty frame in between."""
+    cfg = TrackerConfig(max_lost_s=1.5, reid_max_age_s=5.0)
+    ids = []
+    for gap_frames in ([], [5.0]):
+        t = Tracker(cfg)
+        for k in range(5):
+            t.update(np.array([box(100, 200)]), stamp=0.1 * k, features=E[:1] if features else None)
+        for s in gap_frames:
+            t.update(np.empty((0, 4)), stamp=s, features=np.empty((0, 8)) if features else None)
+        ts = t.update(np.array([box(100, 200)]), stamp=10.0, features=E[:1] if features else None)
+        ids.append(ts.ids.tolist())
+    assert ids == [[2], [2]]
+    t = Tracker(cfg)  # within its age the same gap keeps the id
+    for k in range(5):
+        t.update(np.array([box(100, 200)]), stamp=0.1 * k)
+    assert t.update(np.array([box(100, 200)]), stamp=1.8).ids.tolist() == [1]
 
 
 def test_trajectories_follow_velocity_and_horizon():
@@ -688,3 +730,20 @@ def test_trajectory_points_per_track_are_bounded():
     assert TrackerConfig(trajectory_horizon_s=10.0, trajectory_step_s=0.01).trajectory_horizon_s == 10.0
     with pytest.raises(ConfigError, match="60,000 points per track; at most 1,000"):
         TrackerConfig(trajectory_horizon_s=60.0, trajectory_step_s=0.001)
+    t = Tracker()  # nor when asked for directly
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    with pytest.raises(ConfigError, match="6,000,000 points per track"):
+        t.predict_trajectories(60.0, 1e-5)
+    for horizon, step in ((np.inf, 0.1), (np.nan, 0.1), (1.0, np.nan), (1.0, 0.0)):
+        with pytest.raises(ValueError, match="finite"):
+            t.predict_trajectories(horizon, step)
+
+
+def test_a_degenerate_camera_warp_is_refused():
+    t = Tracker()
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    for warp in (np.zeros((2, 3)), np.array([[1e4, 0, 0], [0, 1e4, 0]])):
+        with pytest.raises(ValueError, match="scales areas by"):
+            t.apply_camera_motion(warp)
+    t.apply_camera_motion(np.array([[1.1, 0, 5], [0, 1.1, -3]]))  # a zoom and a shift are fine
+    assert np.isfinite(t.tracks().boxes_xyxy).all()

@@ -374,7 +374,7 @@ VISION_MSGS = pytest.param(
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("match_iou:=1.5", ["match_iou", "[0, 1]"]),
+    ("match_iou:=1.5", ["match_iou", "[0, 0.99]"]),
     ("max_lost_s:=1", ["max_lost_s", "floating-point", "[0, 3600]"]),
     ("image_qos:=fast", ["image_qos", "one of sensor_data, reliable"]),
     ("ground_homography:=[0.01,0,0,0,0.01,0,0,0,1]", ["invalid ROS arguments", "ground_homography",
