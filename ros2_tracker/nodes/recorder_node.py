@@ -70,10 +70,24 @@ class RecorderConfig(ConfigBase):
             raise ConfigError("topics: must list at least one topic (-p topics:=[image,detections])")
 
 
+class StopRequest:
+    """The recorder's SIGINT/SIGTERM handler: the first signal asks it to stop (after taking what the
+    middleware already received), a second stops at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
 class RecorderNode(Node):
     """Records the configured topics (module docstring)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, stop: StopRequest | None = None, **kwargs: Any) -> None:
+        self._stop = stop if stop is not None else StopRequest()
         super().__init__("recorder_node", **kwargs)
         self.cfg = declare_config(self, RecorderConfig)
         self.bag = BagWriter(self.cfg.output, flush_interval_s=self.cfg.flush_interval_s,
@@ -83,7 +97,6 @@ class RecorderNode(Node):
         self._started = time.monotonic()
         self._sim_time = bool(self.get_parameter("use_sim_time").value)
         self.received = 0
-        self.stop_requested = False
         # wall-time timers, as their deadlines are measured: with use_sim_time, ROS-time timers would not run
         # before /clock starts (the recorder starts before the bag player) nor after it ends
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -156,6 +169,15 @@ class RecorderNode(Node):
         self.bag.write(topic, data, received, int(info.get("source_timestamp") or 0) or None)
         self.received += 1
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether SIGINT/SIGTERM (or the owner) asked the recorder to stop."""
+        return self._stop.requested
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self._stop.requested = bool(value)
+
     def spin_until_stopped(self, executor: Any) -> None:
         """Spin until a stop request (SIGINT/SIGTERM) or shutdown, then take what was already received."""
         while not self.stop_requested and rclpy.ok():
@@ -196,31 +218,32 @@ def main(args: list[str] | None = None) -> int:
     """Run the node; exit status 2 on a configuration error (e.g. the output exists), 0 otherwise."""
     # rclpy's own SIGINT/SIGTERM handlers would shut the context down at once, before the messages the
     # middleware already received are taken: handle both here (a second signal stops immediately).
-    with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
-        try:
-            node = RecorderNode()
-        except (ConfigError, BagError) as exc:
-            rclpy.logging.get_logger("recorder_node").error(f"cannot start: {exc}")
-            return 2
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if node.stop_requested:
-                raise KeyboardInterrupt
-            node.stop_requested = True
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            node.spin_until_stopped(executor)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            executor.shutdown()
-            node.destroy_node()
+    # Installed before the node is built: a signal while it starts (its bag already created) is a stop
+    # request like any other, so the bag is closed whole instead of left without its summary.
+    stop = StopRequest()
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+            try:
+                node = RecorderNode(stop)
+            except (ConfigError, BagError) as exc:
+                rclpy.logging.get_logger("recorder_node").error(f"cannot start: {exc}")
+                return 2
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            try:
+                node.spin_until_stopped(executor)
+            except (KeyboardInterrupt, ExternalShutdownException):
+                pass
+            finally:
+                node.close()
+                executor.shutdown()
+                node.destroy_node()
+    except KeyboardInterrupt:  # a second signal before the node was built: nothing to close
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -473,6 +473,12 @@ def main(args: list[str] | None = None) -> int:
         except (ConfigError, FrameSourceError, BagError, MotFormatError) as exc:
             rclpy.logging.get_logger("replay_node").error(f"cannot start: {exc}")
             return 2
+        except KeyboardInterrupt:
+            return 0
+        except Exception:
+            if rclpy.ok():
+                raise
+            return 0  # SIGINT/SIGTERM while it started (run_node's rule)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:

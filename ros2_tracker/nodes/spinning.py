@@ -78,6 +78,10 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
             except ConfigError as exc:
                 rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
                 return 2
+            except Exception:
+                if rclpy.ok():
+                    raise
+                return 0  # SIGINT/SIGTERM while it started: its next publish found the context shut down
             try:
                 spin_until_shutdown(node)
             finally:  # the node before the context (ros2/examples' order), not left to garbage collection

@@ -56,3 +56,26 @@ def test_recorder_with_sim_time_records_before_any_clock_and_refuses_a_topics_ch
         talker.destroy_node()
         recorder.destroy_node()
     assert sum(1 for m in read_bag(bag) if m.topic == "/chatter") == recorder.received
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_as_soon_as_the_bag_exists_still_closes_it_whole(ros_env, tmp_path, signame):
+    """The bag is created while the node is built: a stop request then (a launcher's Ctrl-C) must close it
+    with its summary and metadata.yaml, not leave a half file that read_bag refuses (and whose folder
+    blocks the next run)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    bag = tmp_path / "bag"
+    proc = subprocess.Popen([sys.executable, "-m", "ros2_tracker.nodes.recorder_node", "--ros-args",
+                             "-p", f"output:={bag}", "-p", "topics:=[detections]"], env=ros_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    end = time.monotonic() + 30
+    while not bag.exists() and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.0005)
+    os.kill(proc.pid, getattr(signal, signame))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert (bag / "metadata.yaml").is_file() and list(read_bag(bag)) == [], out

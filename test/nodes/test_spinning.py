@@ -38,3 +38,38 @@ def test_spin_stops_when_the_context_is_shut_down_without_waking_the_executor(ro
     finally:
         node.destroy_node()
         context.try_shutdown()
+
+
+_SIGNAL_WHILE_BUILDING = """
+import os, signal, sys, time, importlib
+import rclpy.node
+declare = rclpy.node.Node.declare_parameters
+def declare_parameters(self, *args, **kwargs):  # the signal comes while the node declares its parameters
+    if not getattr(rclpy.node, "_signalled", False):
+        rclpy.node._signalled = True
+        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        time.sleep(0.05)
+    return declare(self, *args, **kwargs)
+rclpy.node.Node.declare_parameters = declare_parameters
+sys.exit(importlib.import_module("ros2_tracker.nodes." + sys.argv[1]).main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("module,args", [
+    ("tracker_node", []), ("replay_node", ["-p", "source:=SEQ"]),
+])
+def test_a_signal_while_a_node_is_built_is_a_clean_stop(ros_env, tmp_path, module, args, signame):
+    """A launcher's Ctrl-C or SIGTERM can come while a node is still declaring parameters: rclpy's handler
+    shuts the context down and the next parameter-event publish raised ("context is invalid"), exit 1 with
+    a traceback, which a launcher reports as a failed node."""
+    import subprocess
+    import sys
+
+    seq = tmp_path / "seq"
+    (seq / "det").mkdir(parents=True)
+    (seq / "det" / "det.txt").write_text("1,-1,10,10,20,40,0.9\n")
+    argv = [a.replace("SEQ", str(seq)) for a in args]
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_WHILE_BUILDING, module, signame, "--ros-args",
+                           *argv], env=ros_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
