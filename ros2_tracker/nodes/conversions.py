@@ -40,6 +40,7 @@ from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 
 __all__ = [
     "DetectionArrays",
+    "SequenceGaps",
     "TrackArrays",
     "arrays_to_detections",
     "detections_to_arrays",
@@ -561,3 +562,30 @@ def _build_tracks_fast(cls: type, cols: tuple) -> list:
         t._trajectory_covariance = cov
         out.append(t)
     return out
+
+
+class SequenceGaps:
+    """Messages a subscription never got, counted from gaps in each publisher's publication sequence
+    numbers (rclpy's ``MessageInfo``). A reliable keep-last queue that overflows while its node falls
+    behind drops the oldest messages without any event (DDS's ``message_lost`` stays silent), so this is how
+    a node can say that it did not see everything. A publisher whose numbers go back (it restarted) starts
+    over; middlewares without sequence numbers count nothing.
+    """
+
+    def __init__(self) -> None:
+        self.lost = 0
+        self._last: dict[bytes, int] = {}
+
+    def add(self, info: Any) -> int:
+        """Account for one received message's ``MessageInfo``; returns how many were missed just before it."""
+        seq, gid = info.get("publication_sequence_number"), info.get("publisher_gid")
+        if not seq or not gid:
+            return 0
+        key = bytes(gid.get("data", b"")) if isinstance(gid, dict) else bytes(gid)
+        last = self._last.get(key)
+        self._last[key] = seq
+        if last is None or seq <= last:
+            return 0
+        self.lost += seq - last - 1
+        return seq - last - 1
+

@@ -6,7 +6,10 @@ has a publisher or ``max_wait_s`` passed. The subscription QoS follows the publi
 publisher is best effort, transient local if all are), as ``ros2 bag record`` does, and their offered
 profiles go into the bag. The log time of a message is its receive time [ns]: the middleware's
 reception timestamp (system clock), or the node's clock with ``use_sim_time`` (as rosbag2); the
-publish time is the publisher's source timestamp.
+publish time is the publisher's source timestamp. Once every topic is recorded (each subscription matched
+with the publishers the graph lists) or ``max_wait_s`` passed, it says so on ``~/ready`` (std_msgs/String,
+the recorded topics; reliable, transient local): replay_node's ``wait_for_recorder`` waits for it, so a
+launched pipeline's bag starts with the first frame.
 
 Messages are written through :class:`~ros2_tracker.io.bag.BagWriter`, which writes a chunk at the
 latest ``flush_interval_s`` after its first message. On SIGINT or SIGTERM (handlers installed here
@@ -31,10 +34,13 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import String
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.io.bag import BagError, BagWriter, message_class, qos_profile_dict
+from ros2_tracker.nodes.conversions import SequenceGaps
 from ros2_tracker.nodes.params import declare_config
+from ros2_tracker.nodes.spinning import latched_qos
 
 __all__ = ["RecorderConfig", "RecorderNode", "main"]
 
@@ -94,12 +100,14 @@ class RecorderNode(Node):
                              compression=self.cfg.compression)  # BagError: output exists
         self._wanted = {self.resolve_topic_name(t): t for t in self.cfg.topics}
         self._subs: dict[str, Any] = {}
+        self._gaps: dict[str, SequenceGaps] = {}  # per topic: messages published but never received
         self._started = time.monotonic()
         self._sim_time = bool(self.get_parameter("use_sim_time").value)
         self.received = 0
         # wall-time timers, as their deadlines are measured: with use_sim_time, ROS-time timers would not run
         # before /clock starts (the recorder starts before the bag player) nor after it ends
         steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._ready_pub = self.create_publisher(String, "~/ready", latched_qos())
         self._discovery = self.create_timer(self.cfg.discovery_period_s, self._discover, clock=steady)
         self.create_timer(max(self.cfg.flush_interval_s, 0.05), self.bag.flush_if_due, clock=steady)
         self.add_on_set_parameters_callback(self._reject_topics_change)
@@ -115,18 +123,27 @@ class RecorderNode(Node):
         return SetParametersResult(successful=True)
 
     def _discover(self) -> None:
-        """Subscribe to the wanted topics that appeared in the graph; stop looking when done or too late."""
+        """Subscribe to the wanted topics that appeared in the graph; stop looking, and say ``~/ready``, when
+        every subscription has matched its publishers or ``max_wait_s`` passed."""
         types = dict(self.get_topic_names_and_types())
         for topic in [t for t in self._wanted if t not in self._subs and t in types]:
             if self.count_publishers(topic) > 0:  # (a subscriber alone puts a topic in the graph too)
                 self._subscribe(topic, types[topic])
         missing = [t for t in self._wanted if t not in self._subs]
-        if not missing:
-            self._discovery.cancel()
+        unmatched = [t for t, s in self._subs.items()
+                     if s is not None and s.get_publisher_count() < self.count_publishers(t)]
+        if not missing and not unmatched:
+            self._ready()
         elif time.monotonic() - self._started > self.cfg.max_wait_s:
-            self.get_logger().warning(f"not recording {', '.join(missing)}: not in the graph after "
-                                      f"{self.cfg.max_wait_s:g} s (max_wait_s)")
-            self._discovery.cancel()
+            if missing:
+                self.get_logger().warning(f"not recording {', '.join(missing)}: not in the graph after "
+                                          f"{self.cfg.max_wait_s:g} s (max_wait_s)")
+            self._ready()
+
+    def _ready(self) -> None:
+        self._discovery.cancel()
+        recorded = [t for t, s in self._subs.items() if s is not None]
+        self._ready_pub.publish(String(data=",".join(recorded)))
 
     def _subscribe(self, topic: str, type_names: list[str]) -> None:
         msgtype = type_names[0]
@@ -146,8 +163,14 @@ class RecorderNode(Node):
         self.bag.add_topic(topic, msgtype, offered_qos_profiles=[_qos_dict(i.qos_profile) for i in infos],
                            type_hash=type_hash)
 
+        gaps = self._gaps[topic] = SequenceGaps()
+
         def on_message(data: bytes, info: Any, topic: str = topic) -> None:
             self._write(topic, data, info)
+            if gaps.add(info):
+                self.get_logger().warning(f"{topic}: {gaps.lost} message(s) lost before the recorder took "
+                                          f"them (it fell behind: raise queue_depth, {self.cfg.queue_depth})",
+                                          throttle_duration_sec=2.0)
 
         self._subs[topic] = self.create_subscription(cls, topic, on_message, qos, raw=True)
         self.get_logger().info(f"recording {topic} [{msgtype}] ({qos.reliability.name.lower()}, "
@@ -205,6 +228,9 @@ class RecorderNode(Node):
         counts = ", ".join(f"{t.name} {t.message_count}" for t in self.bag.topics.values()) or "no topics"
         self.get_logger().info(f"recorded {self.bag.message_count} messages ({counts}) into "
                                f"{self.cfg.output}")
+        lost = ", ".join(f"{t} {g.lost}" for t, g in self._gaps.items() if g.lost)
+        if lost:
+            self.get_logger().warning(f"published but never received (the recorder fell behind): {lost}")
 
 
 def _qos_dict(qos: Any) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_sour
 from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
 from ros2_tracker.nodes.params import declare_config
+from ros2_tracker.nodes.spinning import latched_qos
 
 __all__ = ["ReplayConfig", "ReplayNode", "main"]
 
@@ -102,8 +103,13 @@ class ReplayConfig(ConfigBase):
                                       "(image and detections together) matched, e.g. 1 for a tracker or a "
                                       "detector; at rate 0 then up to 1 s more for a tracks publisher to "
                                       "show up, if none has yet", low=0, high=1000, read_only=True)
-    wait_for_subscribers_timeout_s: float = param(10.0, "Longest wait for wait_for_subscribers", low=0.0,
-                                                  high=3600.0, unit="s", read_only=True)
+    wait_for_subscribers_timeout_s: float = param(10.0, "Longest wait for wait_for_subscribers (and for "
+                                                  "wait_for_recorder)", low=0.0, high=3600.0, unit="s",
+                                                  read_only=True)
+    wait_for_recorder: bool = param(False, "Before the first frame, wait until recorder_node (named "
+                                    "recorder, in this namespace) says on recorder/ready that it records "
+                                    "every topic, so its bag starts with frame 1 (pipeline.launch.py's "
+                                    "record:=true)", read_only=True)
 
     def check(self) -> None:
         """``source`` must be set."""
@@ -359,6 +365,7 @@ class ReplayNode(Node):
     # ------------------------------------------------------------------------------------ driving
     def run(self, executor: Any) -> None:
         """Publish every item at its time, then wait for delivery (and exit or idle, per exit_on_end)."""
+        self._wait_for_recorder(executor)
         self._wait_for_subscribers(executor)
         start_wall, first_stamp = time.monotonic(), None
         t_log = time.monotonic()
@@ -414,6 +421,22 @@ class ReplayNode(Node):
                 break
             executor.spin_once(timeout_sec=min(left, 0.05))
         return bool(done())
+
+    def _wait_for_recorder(self, executor: Any) -> None:
+        """``wait_for_recorder``: the recorder subscribes once it has seen every topic's publisher, after the
+        tracker may already have taken the first frames: wait for its ``recorder/ready``."""
+        if not self.cfg.wait_for_recorder:
+            return
+        said: list[str] = []
+        sub = self.create_subscription(String, "recorder/ready", lambda m: said.append(m.data), latched_qos())
+        t0, timeout = time.monotonic(), self.cfg.wait_for_subscribers_timeout_s
+        if self._spin_until(executor, lambda: bool(said), timeout):
+            self.get_logger().info(f"the recorder records {said[0] or 'nothing'} "
+                                   f"(ready after {time.monotonic() - t0:.2f} s)")
+        else:
+            self.get_logger().warning(f"no word from the recorder on {sub.topic_name} after {timeout:g} s; "
+                                      "starting anyway (its bag may miss the first frames)")
+        self.destroy_subscription(sub)
 
     def _wait_for_subscribers(self, executor: Any) -> None:
         need = self.cfg.wait_for_subscribers

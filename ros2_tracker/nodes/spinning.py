@@ -48,6 +48,14 @@ def qos_profile(kind: str, depth: int) -> Any:
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
+def latched_qos() -> Any:
+    """Reliable, transient local, depth 1: a subscriber that comes later still gets the last message."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
 def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = None, *,
              fatal: str = "invalid parameter") -> int:
     """A node's ``main``: init, build, spin until shutdown; 2 when a parameter or model is invalid.

@@ -4,7 +4,9 @@ Topics (relative; remap or namespace them in launch):
 
 - sub ``detections`` (``ros2_tracker/Detection2DArray``, or ``vision_msgs/Detection2DArray`` with
   ``detections_format:=vision_msgs``; reliable, depth 100). Every message, empty ones included,
-  runs one :meth:`Tracker.update`, so lost tracks age even in frames without detections.
+  runs one :meth:`Tracker.update`, so lost tracks age even in frames without detections. A node that
+  falls behind by more than the queue loses the oldest messages: it counts them from the publishers'
+  sequence numbers and says so (a throttled warning).
 - sub ``image`` (``sensor_msgs/Image``; only with ``use_images``; QoS ``image_qos``). Images are
   paired with detection messages by exact ``header.stamp`` (integer nanoseconds). A detection
   message waits for its image at most ``image_wait_s`` and behind at most
@@ -95,6 +97,7 @@ from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_
 from ros2_tracker.io.calibration import orient_homography
 from ros2_tracker.nodes.conversions import (
     DetectionArrays,
+    SequenceGaps,
     detections_to_arrays,
     published_tracks,
     stamp_to_ns,
@@ -109,6 +112,7 @@ __all__ = ["StampPairer", "TrackerNode", "main"]
 
 _THROTTLE_S = 2.0
 _TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaired from this history
+_DETECTIONS_DEPTH = 100  # detection messages queued for the tracker; beyond, the oldest are lost (counted)
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
@@ -318,8 +322,9 @@ class TrackerNode(Node):
         self._image_pub = self.create_publisher(Image, "tracks/image",
                                                 qos_profile(cfg.annotated_image_qos, 5))
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
+        self._gaps = SequenceGaps()  # detection messages lost before the callback (a full queue)
         self.create_subscription(_detections_type(cfg.detections_format), cfg.detections_topic,
-                                 self._on_detections, QoSProfile(depth=100,
+                                 self._on_detections, QoSProfile(depth=_DETECTIONS_DEPTH,
                                                                  reliability=ReliabilityPolicy.RELIABLE))
         self._pairer: StampPairer | None = None
         if cfg.use_images:
@@ -336,7 +341,13 @@ class TrackerNode(Node):
                                   if cfg.use_images else ""))
 
     # ------------------------------------------------------------------ callbacks
-    def _on_detections(self, msg: Any) -> None:
+    def _on_detections(self, msg: Any, info: Any) -> None:
+        missed = self._gaps.add(info)
+        if missed:
+            self.get_logger().warning(
+                f"{missed} detection message(s) never reached the tracker ({self._gaps.lost} in all): it "
+                f"fell behind its queue of {_DETECTIONS_DEPTH} (slow subscribers to tracks/image or markers, "
+                "a heavy re-ID model, too many detections?)", throttle_duration_sec=_THROTTLE_S)
         if self._pairer is None:
             self._process(msg, None)
             return

@@ -413,3 +413,62 @@ def test_zero_horizon_deletes_path_markers():
     assert len(paths) == len(tracks) and all(m.action == m.DELETE for m in paths)
     with pytest.raises(ValueError, match="scale"):
         tracks_to_markers(tracks, traj, header(), scale=0.0)
+
+
+def _info(seq, gid=b"A"):
+    gid_info = {"implementation_identifier": "x", "data": gid}
+    return {"publication_sequence_number": seq, "publisher_gid": gid_info}
+
+
+def test_sequence_gaps_count_what_each_publisher_sent_but_never_arrived():
+    from ros2_tracker.nodes.conversions import SequenceGaps
+
+    gaps = SequenceGaps()
+    assert [gaps.add(_info(s)) for s in (1, 2, 5, 6)] == [0, 0, 2, 0]
+    assert gaps.add(_info(10, b"B")) == 0 and gaps.add(_info(12, b"B")) == 1  # another publisher: its count
+    assert gaps.add(_info(1)) == 0 and gaps.add(_info(3)) == 1  # A restarted: counting starts over
+    assert gaps.add({"publication_sequence_number": None, "publisher_gid": None}) == 0  # no numbers: nothing
+    assert gaps.lost == 4
+
+
+def test_sequence_gaps_see_a_full_keep_last_queue_over_dds(ros_env, monkeypatch):
+    """A subscription whose queue overflowed (keep last 5, 40 messages before it was read) gets no event
+    from DDS: the publishers' sequence numbers show the 35 it never saw."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+    import time
+
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
+    from ros2_tracker.nodes.conversions import SequenceGaps
+
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        node = rclpy.create_node("gaps_check", context=ctx)
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        gaps, got = SequenceGaps(), []
+        node.create_subscription(String, "flood", lambda m, info: (got.append(m.data), gaps.add(info)), qos)
+        pub = node.create_publisher(String, "flood",
+                                    QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        pub.publish(String(data="0"))
+        end = time.monotonic() + 10
+        while not got and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        for k in range(1, 41):  # nobody reads meanwhile: the queue keeps the last 5
+            pub.publish(String(data=str(k)))
+        time.sleep(0.5)
+        while len(got) < 6 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        executor.spin_once(timeout_sec=0.2)
+        assert got[0] == "0" and got[1:] == [str(k) for k in range(36, 41)]
+        assert gaps.lost == 35
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
