@@ -102,13 +102,39 @@ def test_dropped_frames_use_the_real_time_step():
     assert va == pytest.approx(100, rel=0.15) and vb == pytest.approx(100, rel=0.2)
 
 
-def test_classes_never_mix():
+@pytest.mark.parametrize("dense_limit", [None, 0], ids=["dense", "sparse"])
+def test_classes_never_mix(dense_limit, monkeypatch):
+    import ros2_tracker.core.tracker as mod
+
+    if dense_limit is not None:  # the crowded-frame path (above _DENSE_LIMIT pairs) gates classes too
+        monkeypatch.setattr(mod, "_DENSE_LIMIT", dense_limit)
     t = Tracker(TrackerConfig(min_hits=1))
     t.update(np.array([box(100, 200)]), classes=np.array([0]), stamp=0.0)
     ts = t.update(np.array([box(101, 200)]), classes=np.array([2]), stamp=0.1)
     assert len(ts) == 2
     assert sorted(ts.classes.tolist()) == [0, 2]
     assert ts.select(ts.classes == 0).states.tolist() == [TrackState.LOST]
+
+
+@pytest.mark.parametrize("score,state", [(0.05, TrackState.LOST), (0.15, TrackState.CONFIRMED)])
+def test_detections_below_low_score_are_ignored_even_on_a_track(score, state):
+    t = Tracker(TrackerConfig(low_score=0.1))
+    for k in range(3):
+        t.update(np.array([box(100, 200)]), np.array([0.9]), stamp=0.1 * k)
+    ts = t.update(np.array([box(100, 200)]), np.array([score]), stamp=0.3)  # exactly on the track
+    assert ts.states.tolist() == [state] and ts.det_indices.tolist() == [0 if score > 0.1 else -1]
+
+
+def test_tentative_tracks_match_at_tentative_match_iou():
+    """A fast object's second box overlaps its first by IoU 0.11: below match_iou 0.5, above
+    tentative_match_iou 0.05, so the tentative track takes it and is confirmed (same id)."""
+    t = Tracker(TrackerConfig(match_iou=0.5, tentative_match_iou=0.05, confirm_first_frame=False))
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    ts = t.update(np.array([box(132, 200)]), stamp=0.1)
+    assert ts.ids.tolist() == [1] and ts.states.tolist() == [TrackState.CONFIRMED]
+    t = Tracker(TrackerConfig(match_iou=0.5, tentative_match_iou=0.2, confirm_first_frame=False))
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    assert t.update(np.array([box(132, 200)]), stamp=0.1).ids.tolist() == [2]  # restarted
 
 
 def test_low_score_detections_extend_but_never_start_tracks():
@@ -639,6 +665,55 @@ def test_a_stamp_jumping_a_day_ahead_retires_the_old_tracks_and_tracking_goes_on
 
 # ---------------------------------------------------------------- appearance: every gate, every path
 E = np.eye(8)  # unit embeddings: person k looks like E[k]
+
+
+def _looks_like_0(distance):
+    """A unit embedding at this cosine distance from E[0]."""
+    c = 1.0 - distance
+    return (c * E[0] + np.sqrt(1 - c * c) * E[1])[None]
+
+
+def _seen_then_back(distance, where, after_s, max_lost_s=1.5):
+    """Person 0 stands at x=100 for five frames (10 Hz), is not detected, and is back at ``where`` after
+    ``after_s`` looking ``distance`` away from before; the ids of the last update."""
+    t = Tracker(TrackerConfig(max_lost_s=max_lost_s, reid_max_age_s=5.0))
+    for k in range(5):
+        t.update(np.array([box(100, 200)]), np.array([0.9]), stamp=0.1 * k, features=E[:1])
+    stamps = np.arange(0.5, 0.4 + after_s, 0.1)
+    for s in stamps:
+        t.update(np.empty((0, 4)), np.empty(0), stamp=s, features=np.empty((0, 8)))
+    ts = t.update(np.array([box(where, 200)]), np.array([0.9]), stamp=0.4 + after_s,
+                  features=_looks_like_0(distance))
+    return ts.select(ts.det_indices >= 0).ids.tolist()
+
+
+def test_far_from_its_prediction_a_lost_track_is_reidentified_only_below_reid_threshold():
+    # 400 px away, 0.5 s later: appearance alone decides, at reid_threshold (0.2), not appearance_threshold
+    assert _seen_then_back(0.1, 500, 0.5) == [1]
+    assert _seen_then_back(0.25, 500, 0.5) == [2]
+    assert _seen_then_back(0.25, 100, 0.5) == [1]  # near the prediction appearance_threshold (0.3) holds
+
+
+def test_a_dormant_track_is_reidentified_only_below_reid_threshold_even_at_its_prediction():
+    # lost longer than max_lost_s (0.5 s): kept for re-identification only, at the strict threshold
+    assert _seen_then_back(0.1, 100, 1.0, max_lost_s=0.5) == [1]
+    assert _seen_then_back(0.25, 100, 1.0, max_lost_s=0.5) == [2]
+
+
+def test_appearance_is_not_learned_from_an_occluded_detection():
+    """Person 1 stands in front of person 0 (IoU 0.6) for 15 frames and 0's crop shows part of 1 (cosine
+    distance 0.2 from 0's look, towards 1's): 0's memory must not drift towards 1, or 0, back alone far away
+    and looking a little different the other way (0.15 from before), would not be recognised."""
+    t = Tracker(TrackerConfig(reid_max_age_s=5.0))
+    t.update(np.array([box(100, 200)]), np.array([0.9]), stamp=0.0, features=E[:1])
+    for k in range(1, 16):
+        t.update(np.array([box(100, 200), box(110, 200)]), np.full(2, 0.9), stamp=0.1 * k,
+                 features=np.concatenate([_looks_like_0(0.2), E[1:2]]))
+    for k in range(16, 20):
+        t.update(np.empty((0, 4)), np.empty(0), stamp=0.1 * k, features=np.empty((0, 8)))
+    back = (0.85 * E[0] - np.sqrt(1 - 0.85**2) * E[1])[None]
+    ts = t.update(np.array([box(500, 200)]), np.array([0.9]), stamp=2.0, features=back)
+    assert ts.select(ts.det_indices >= 0).ids.tolist() == [1]
 
 
 def _side_by_side_then_swapped(features):
