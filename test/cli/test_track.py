@@ -230,14 +230,20 @@ def test_calibration_with_tracktor_is_refused_not_ignored(tmp_path):
 
 
 def test_fps_from_seqinfo(tmp_path):
+    """A person unseen for 12 frames: 1.7 s at seqinfo's 7 Hz, longer than max_lost_s (1.5 s), so a new id;
+    0.4 s at an assumed 30 Hz would keep the old one."""
     seq = tmp_path / "SEQ"
     (seq / "det").mkdir(parents=True)
     (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nframeRate=7\nseqLength=25\n")
-    det = write_det(seq / "det" / "det.txt", walking_dets())
+    rows = [(f, -1, 100 + f, 100, 40, 100, 0.9, -1, -1, -1) for f in [*range(1, 6), *range(18, 26)]]
+    det = write_det(seq / "det" / "det.txt", rows)
     out = tmp_path / "res.txt"
     r = run_cli("track", "--detections", det, "--output", out)
     assert r.returncode == 0 and "assuming 30" not in r.stderr
     assert r.stdout.startswith("tracked 25 frames")
+    assert len(set(read_mot(out).ids.tolist())) == 2
+    r = run_cli("track", "--detections", det, "--output", out, "--fps", 30)
+    assert r.returncode == 0 and len(set(read_mot(out).ids.tolist())) == 1
 
 
 def test_a_seqinfo_name_with_a_percent_sign_or_another_encoding_is_read(tmp_path):

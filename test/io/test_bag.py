@@ -76,6 +76,25 @@ def test_roundtrip_message_for_message_with_rosbag2_metadata(tmp_path):
     assert [m.topic for m in read_bag(bag, ["/detections"])] == ["/detections"] * 30
 
 
+def test_publish_times_round_trip_and_default_to_the_log_time(tmp_path):
+    from ros2_tracker.io.bag import BagWriter
+
+    with BagWriter(tmp_path / "b", {"/t": "std_msgs/msg/String"}) as bag:
+        bag.write("/t", b"\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00", 2_000, 1_500)
+        bag.write("/t", b"\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00", 3_000)
+    assert [(m.log_time_ns, m.publish_time_ns) for m in read_bag(tmp_path / "b")] == [(2_000, 1_500),
+                                                                                       (3_000, 3_000)]
+
+
+@pytest.mark.parametrize("order", ["little", "big"])
+def test_header_stamps_are_read_in_the_byte_order_the_encapsulation_names(order):
+    from ros2_tracker.io.bag import cdr_header_stamp_ns
+
+    kind = b"\x00\x01" if order == "little" else b"\x00\x00"  # CDR_LE / CDR_BE
+    data = kind + b"\x00\x00" + (12).to_bytes(4, order, signed=True) + (345).to_bytes(4, order) + b"x"
+    assert cdr_header_stamp_ns(data) == 12_000_000_345
+
+
 def test_independent_readers_accept_the_bag_and_its_embedded_definitions(tmp_path):
     from mcap.reader import make_reader
     from rosbags.rosbag2 import Reader

@@ -139,6 +139,24 @@ def test_vision_msgs_detections_are_read():  # pragma: no cover - needs a ROS 2 
     assert det.scores.tolist() == pytest.approx([0.9, 1.0]) and det.classes.tolist() == [17, -1]
 
 
+def test_vision_msgs_shaped_detections_take_each_ones_best_finite_hypothesis():
+    """The vision_msgs path runs here too, on objects of vision_msgs' shape (the package is not on PyPI):
+    each detection's best finite hypothesis gives its score and class, whatever the order."""
+    from types import SimpleNamespace as S
+
+    def det(cx, cy, w, h, *hyps):
+        bbox = S(center=S(position=S(x=cx, y=cy)), size_x=w, size_y=h)
+        return S(bbox=bbox, results=[S(hypothesis=S(class_id=c, score=s)) for c, s in hyps])
+
+    msg = S(header=header(), detections=[
+        det(30.0, 70.0, 40.0, 100.0, ("3", float("nan")), ("person", 0.3), ("17", 0.9), ("5", 0.6)),
+        det(100.0, 50.0, 20.0, 60.0),  # no hypothesis: an unscored box
+        det(200.0, 50.0, 20.0, 60.0, ("2", 0.4), ("8", 0.7))])
+    d = detections_to_arrays(msg)
+    np.testing.assert_allclose(d.boxes_xyxy, [[10, 20, 50, 120], [90, 20, 110, 80], [190, 20, 210, 80]])
+    assert d.scores.tolist() == pytest.approx([0.9, 1.0, 0.7]) and d.classes.tolist() == [17, -1, 8]
+
+
 # ---------------------------------------------------------------------------------------- tracks
 def walking_tracker(frames: int = 6, horizon: float = 1.0, step: float = 0.25) -> Tracker:
     """Three boxes moving right at 30 px/s, 10 Hz; the third disappears for the last frame."""

@@ -351,6 +351,22 @@ def test_with_sim_time_and_no_clock_a_detection_whose_image_never_comes_is_still
     assert proc.poll() is None and stop_node(proc, log) == 0, log.read_text()
 
 
+def test_a_jump_ahead_longer_than_any_track_may_coast_resets_the_tracker(graph):
+    """A paused source or another clock: the stamps jump 120 s ahead. The node starts over, so the people
+    in the first frame after the jump are confirmed at once (the first frame after a reset), with new ids,
+    and it says why."""
+    start, context = graph
+    proc, log = start()
+    h = Harness(context, False)
+    h.wait_for_node(proc, log)
+    before = [track_array_to_arrays(h.frame(T0 + k / FPS, truth(k))) for k in range(5)][-1]
+    after = track_array_to_arrays(h.frame(T0 + 120.0, truth(5)))
+    assert len(before.ids) == 2 and len(after.ids) == 2 and not set(before.ids) & set(after.ids)
+    assert after.states.tolist() == [1, 1]
+    assert stop_node(proc, log) == 0, log.read_text()
+    assert "time jumped 119.867 s ahead" in log.read_text()
+
+
 @pytest.mark.parametrize("sign", [1, -1], ids=["as_given", "negated"])
 def test_ground_homography_given_with_the_opposite_sign_is_turned_round(graph, sign):
     """A homography is defined up to scale, sign included: 9 numbers with w < 0 at the people's feet put

@@ -61,6 +61,44 @@ def test_tracks_below_sigma_active_are_killed(d2go, tud):
     assert (kept.confirmed_and_updated().scores >= 0.5).all()
 
 
+class _ScriptedHead:
+    """A BoxRegressor whose box head returns each frame's boxes and scores from a script (the Tracktor
+    lifecycle under test, without a network): frame k regresses every box to ``script[k]``."""
+
+    name = "scripted"
+
+    def __init__(self, script):
+        self.script, self.frame = script, -1
+
+    def encode(self, image_bgr):
+        self.frame += 1
+        return self.frame
+
+    def regress(self, features, boxes_xyxy):
+        from ros2_tracker.regression.regressor import Regression
+
+        box, score = self.script[features]
+        n = len(boxes_xyxy)
+        return Regression(np.tile(np.asarray(box, dtype=np.float64), (n, 1)), np.full(n, score))
+
+    def detect(self, features):
+        return self.regress(features, np.empty((0, 4)))
+
+
+def test_a_track_whose_box_collapses_is_killed_even_with_a_confident_score():
+    """The head may keep scoring a box it shrank to nothing (a person walking out of the image): below
+    min_box_size the track is no longer tracked, whatever its score."""
+    frame = np.zeros((120, 160, 3), dtype=np.uint8)
+    script = [([10.0, 10, 50, 110], 0.9), ([12.0, 10, 52, 110], 0.9), ([60.0, 60, 61, 110], 0.95)]
+    tracktor = Tracktor(_ScriptedHead(script), TracktorConfig(cmc=False, min_box_size=2.0))
+    first = tracktor.step(frame, stamp=0.0, detections_xyxy=np.array([[10.0, 10, 50, 110]]))
+    assert len(first.confirmed_and_updated()) == 1
+    kept = tracktor.step(frame, stamp=0.1, detections_xyxy=np.empty((0, 4)))
+    assert kept.confirmed_and_updated().ids.tolist() == first.confirmed_and_updated().ids.tolist()
+    collapsed = tracktor.step(frame, stamp=0.2, detections_xyxy=np.empty((0, 4)))  # 1 px wide, score 0.95
+    assert len(collapsed.confirmed_and_updated()) == 0
+
+
 def test_inactive_tracks_are_reidentified_by_appearance(d2go, tud):
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
 

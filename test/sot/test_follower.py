@@ -59,6 +59,35 @@ def test_follows_then_loses_on_blank_frames_then_reacquires_with_the_same_id(tud
     assert ious(back.box_xyxy[None], gt[k][None])[0] > 0.3
 
 
+class _ScriptedBackend:
+    """A SingleTargetTracker that answers a fixed box with the confidences of a script, one per update."""
+
+    name = "scripted"
+
+    def __init__(self, confidences):
+        self.confidences = list(confidences)
+
+    def init(self, frame_bgr, box_xyxy):
+        self.box = np.asarray(box_xyxy, dtype=np.float64)
+
+    def update(self, frame_bgr):
+        from ros2_tracker.sot.tracker_base import SotResult
+
+        return SotResult(self.box.copy(), self.confidences.pop(0))
+
+
+def test_a_backend_confidence_below_confidence_lost_is_a_bad_frame_without_any_cycle_check():
+    """Confidence alone (cycle check off): 0.6 is uncertain, below confidence_lost (0.5) a bad frame, and
+    lost_after_frames (3) bad frames in a row lose the target."""
+    script = [0.9, 0.6, 0.1, 0.1, 0.1, 0.9]
+    follower = Follower(lambda: _ScriptedBackend(script), FollowerConfig(cycle_window_frames=0))
+    frame = np.zeros((120, 160, 3), dtype=np.uint8)
+    follower.start(frame, np.array([40.0, 20, 80, 100]), 0.0, target_id=1)
+    states = [follower.step(frame, 0.1 * k).state for k in range(1, 6)]
+    assert states == [FollowState.TRACKING, FollowState.UNCERTAIN, FollowState.UNCERTAIN,
+                      FollowState.UNCERTAIN, FollowState.LOST]
+
+
 def test_detector_and_reid_reacquire_the_same_person(tud):
     frames, gt = tud
     follower = create_follower(SotConfig(model_path=str(require_shared("models", "nanotrack_v2"))),
