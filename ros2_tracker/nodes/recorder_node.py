@@ -30,7 +30,6 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -40,7 +39,7 @@ from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.io.bag import BagError, BagWriter, message_class, qos_profile_dict
 from ros2_tracker.nodes.conversions import SequenceGaps
 from ros2_tracker.nodes.params import declare_config
-from ros2_tracker.nodes.spinning import latched_qos
+from ros2_tracker.nodes.spinning import drive, latched_qos
 
 __all__ = ["RecorderConfig", "RecorderNode", "main"]
 
@@ -255,16 +254,7 @@ def main(args: list[str] | None = None) -> int:
             except (ConfigError, BagError) as exc:
                 rclpy.logging.get_logger("recorder_node").error(f"cannot start: {exc}")
                 return 2
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                node.spin_until_stopped(executor)
-            except (KeyboardInterrupt, ExternalShutdownException):
-                pass
-            finally:
-                node.close()
-                executor.shutdown()
-                node.destroy_node()
+            drive(node, node.spin_until_stopped, before_destroy=node.close)
     except KeyboardInterrupt:  # a second signal before the node was built: nothing to close
         pass
     finally:

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import rclpy
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -48,7 +47,7 @@ from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_sour
 from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
 from ros2_tracker.nodes.params import declare_config
-from ros2_tracker.nodes.spinning import latched_qos
+from ros2_tracker.nodes.spinning import drive, latched_qos
 
 __all__ = ["ReplayConfig", "ReplayNode", "main"]
 
@@ -451,7 +450,18 @@ class ReplayNode(Node):
             counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()}" for p in pubs)
             self.get_logger().warning(f"subscriptions after {self.cfg.wait_for_subscribers_timeout_s:g} s: "
                                       f"{counts} (wanted {need} in all); starting anyway")
+        self._wait_for_clock_subscribers(executor)
         self._wait_for_tracks_publishers(executor)
+
+    def _wait_for_clock_subscribers(self, executor: Any) -> None:
+        """Before the first frame, let ``/clock`` match every subscription the graph lists (the use_sim_time
+        nodes): discovery lists an endpoint before it is matched, and the first frames' clock would go to
+        no one. Up to 1 s: a subscriber that only shows up later is not waited for."""
+        pub = self._clock_pub
+        if pub is None or not self.count_subscribers("/clock"):
+            return
+        self._spin_until(executor, lambda: pub.get_subscription_count() >= self.count_subscribers("/clock"),
+                         TRACKS_PUBLISHER_GRACE_S)
 
     def _wait_for_tracks_publishers(self, executor: Any) -> None:
         """Rate 0: before the first frame, let the tracks subscription match every tracks publisher the graph
@@ -502,15 +512,7 @@ def main(args: list[str] | None = None) -> int:
             if rclpy.ok():
                 raise
             return 0  # SIGINT/SIGTERM while it started (run_node's rule)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            node.run(executor)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            executor.shutdown()
-            node.destroy_node()
+        drive(node, node.run)
     return 0
 
 

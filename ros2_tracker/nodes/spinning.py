@@ -48,6 +48,25 @@ def qos_profile(kind: str, depth: int) -> Any:
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
+def drive(node: Any, body: Callable[[Any], None], before_destroy: Callable[[], None] | None = None) -> None:
+    """Run ``body(executor)`` with ``node`` on a single-threaded executor of its own (a node that drives its
+    own loop, as replay_node and recorder_node do); Ctrl-C and an external shutdown are clean stops; then
+    ``before_destroy()``, the executor shut down and the node destroyed, whatever happened."""
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        body(executor)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if before_destroy is not None:
+            before_destroy()
+        executor.shutdown()
+        node.destroy_node()
+
+
 def latched_qos() -> Any:
     """Reliable, transient local, depth 1: a subscriber that comes later still gets the last message."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
