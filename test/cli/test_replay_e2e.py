@@ -128,7 +128,9 @@ def test_replay_reports_latency_per_stage_and_end_to_end(tud):
         s = profile["stages"][stage]
         assert s["count"] == 71 and 0 < s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
     e2e = profile["end_to_end"]
-    assert e2e["count"] == 71 and profile["stages"]["tracker"]["p50_ms"] < e2e["p50_ms"] < 1000
+    # (not compared with the tracker stage: that one ends after publish() returns, and over shared memory
+    # the recorder may receive the tracks before it does; a loaded machine made e2e's median the smaller)
+    assert e2e["count"] == 71 and 0 < e2e["p50_ms"] <= e2e["p99_ms"] < 1000
     assert "end to end" in stdout and "replayed 71 frames" in stdout
     for name in ("bag/metadata.yaml", "metrics.json", "TUD-Campus_ids.png", "logs/nodes.log"):
         assert (out / name).is_file(), name
