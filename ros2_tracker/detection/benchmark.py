@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ros2_tracker.core.boxes import tlwh_to_xyxy
@@ -27,6 +26,7 @@ from ros2_tracker.core.costs import iou_matrix
 from ros2_tracker.detection.yolox import YoloxDetector
 from ros2_tracker.io.mot import MotFormatError, MotRows, is_mot17_style, read_mot
 from ros2_tracker.io.sequence import read_sequence_info
+from ros2_tracker.io.video import read_image
 
 __all__ = ["DetectionCounts", "SequenceBenchmark", "benchmark_sequence", "count_matches", "gt_for_frame"]
 
@@ -142,7 +142,7 @@ def benchmark_sequence(detector: YoloxDetector, seq_folder: str | Path, *, max_f
     frames = frames[:max_frames] if max_frames is not None else frames
     counts, strict, seconds = DetectionCounts(), DetectionCounts(), 0.0
     for k, frame in enumerate(frames):
-        image = cv2.imread(str(info.frame_path(frame)), cv2.IMREAD_COLOR)
+        image = read_image(info.frame_path(frame))
         if image is None:
             raise MotFormatError(f"{info.frame_path(frame)}: cannot read the image")
         for _ in range(warmup if k == 0 else 0):

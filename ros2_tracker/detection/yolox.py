@@ -35,6 +35,7 @@ from ros2_tracker.core.config import ConfigError
 from ros2_tracker.detection.config import Detections, DetectorConfig
 from ros2_tracker.io.mot import MotFormatError, write_results
 from ros2_tracker.io.sequence import read_sequence_info
+from ros2_tracker.io.video import read_image
 
 __all__ = [
     "PAD_VALUE",
@@ -331,7 +332,7 @@ def detect_sequence(seq_folder: str | Path, detector: YoloxDetector, out_path: s
     rows_f, rows_b, rows_s = [], [], []
     seconds = 0.0
     for frame, path in frames:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             raise MotFormatError(f"{path}: cannot read the image")
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from ros2_tracker.io.mot import MAX_FRAME, MotFormatError
 from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
 
 __all__ = ["VIDEO_SUFFIXES", "Frame", "FrameCursor", "FrameSource", "FrameSourceError", "ImageFolderSource",
-           "VideoSource", "open_frame_source", "sequence_of_video"]
+           "VideoSource", "open_frame_source", "read_image", "sequence_of_video"]
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
 """File suffixes taken for video files (anything OpenCV can open is accepted by :class:`VideoSource`)."""
@@ -28,6 +28,15 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 30.0
 """Frame rate assumed when neither the caller, seqinfo.ini nor the video says [Hz]."""
+
+
+def read_image(path: str | Path) -> np.ndarray | None:
+    """An image file as ``(H, W, 3)`` uint8 BGR, its pixels as stored (EXIF orientation ignored: boxes,
+    ground truth and messages refer to the stored pixels, as cv_bridge and image_transport decode them);
+    None when it cannot be read."""
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
 class FrameSourceError(ValueError):
@@ -166,15 +175,13 @@ class ImageFolderSource(FrameSource):
 
     def frames(self, max_frames: int = 0) -> Iterator[Frame]:
         """Frames 1..length; a missing or undecodable file gives ``image=None`` with the reason."""
-        import cv2
-
         last = self.length if max_frames <= 0 else min(self.length, max_frames)
         for k in range(1, last + 1):
             path = self._paths.get(k)
             if path is None or not path.is_file():
                 yield Frame(k, None, f"frame {k}: image file missing ({path or 'no file with that number'})")
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = read_image(path)
             yield Frame(k, image, "" if image is not None else f"frame {k}: cannot decode {path}")
 
 

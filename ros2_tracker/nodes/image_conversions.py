@@ -157,7 +157,8 @@ def compressed_msg_to_bgr(msg: Any) -> np.ndarray:
     data = _as_bytes(msg.data)
     if data.size == 0:
         raise ImageConversionError(f"compressed image has no data (format {fmt!r})")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    # the stored pixels, as image_transport decodes them: an EXIF orientation tag is not applied
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise ImageConversionError(f"cannot decode the compressed image (format {fmt!r}, {data.size} bytes): "
                                    "not a JPEG/PNG that OpenCV can read")

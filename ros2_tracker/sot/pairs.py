@@ -130,16 +130,15 @@ class FrameStore:
         Raises:
             FileNotFoundError: the image is missing or unreadable.
         """
-        import cv2
-
         from ros2_tracker.io.sequence import read_sequence_info
+        from ros2_tracker.io.video import read_image
 
         key = (Path(seq_root), int(frame))
         if key not in self._cache:
             if key[0] not in self._infos:
                 self._infos[key[0]] = read_sequence_info(seq_root)
             path = self._infos[key[0]].frame_path(int(frame))
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = read_image(path)
             if image is None:
                 raise FileNotFoundError(f"{path}: frame image missing or unreadable")
             self._cache[key] = image

@@ -29,6 +29,7 @@ import numpy as np
 
 from ros2_tracker.io.mot import MotFormatError, read_mot
 from ros2_tracker.io.sequence import read_sequence_info
+from ros2_tracker.io.video import read_image
 
 __all__ = ["IGNORE_CLASSES", "Augmenter", "DetectionFrame", "find_sequences", "load_frames",
            "load_sequence_frames"]
@@ -132,7 +133,7 @@ def load_sequence_frames(root: str | Path, *, max_short_side: int, max_long_side
         frames = [frames[i] for i in spread]
     out = []
     for f in frames:
-        image = cv2.imread(str(info.frame_path(f)), cv2.IMREAD_COLOR)
+        image = read_image(info.frame_path(f))
         if image is None:
             raise MotFormatError(f"{info.frame_path(f)}: not a readable image")
         hw = image.shape[:2]

@@ -133,9 +133,8 @@ def load_sequence_crops(root: str | Path, size_hw: Sequence[int], *, min_box_hei
     Raises:
         MotFormatError: no folder, no ground truth or no image for any ground-truth frame.
     """
-    import cv2
-
     from ros2_tracker.appearance.embedder import extract_crops
+    from ros2_tracker.io.video import read_image
 
     info = read_sequence_info(root)
     gt = read_mot(info.gt_path, note_unsorted=False)
@@ -146,7 +145,7 @@ def load_sequence_crops(root: str | Path, size_hw: Sequence[int], *, min_box_hei
         path = info.frame_path(int(frame))
         if not path.is_file():
             continue
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read_image(path)
         if image is None:
             raise MotFormatError(f"{path}: not a readable image")
         frames_with_images += 1

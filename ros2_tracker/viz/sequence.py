@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ros2_tracker.io.sequence import SequenceInfo
+from ros2_tracker.io.video import read_image
 
 __all__ = ["FrameTracks", "write_tracking_video"]
 
@@ -49,7 +50,7 @@ def write_tracking_video(path: str | Path, info: SequenceInfo, snapshots: Iterab
     blank = np.full((size[1], size[0], 3), 96, dtype=np.uint8)
     with VideoWriter(path, info.fps) as video:
         for snap in snapshots:
-            img = cv2.imread(str(info.frame_path(snap.frame))) if info.has_images else None
+            img = read_image(info.frame_path(snap.frame)) if info.has_images else None
             if img is None or (img.shape[1], img.shape[0]) != size:
                 img = blank if img is None else cv2.resize(img, size)
             drawn = draw_tracks(img, snap.ids, snap.boxes_xyxy, snap.states, snap.trajectories,
@@ -65,10 +66,8 @@ def write_tracking_video(path: str | Path, info: SequenceInfo, snapshots: Iterab
 def _frame_size(info: SequenceInfo) -> tuple[int, int]:
     """(width, height) of the video: the first image's (the boxes are in its pixels, whatever seqinfo.ini
     says or leaves out), else seqinfo.ini's imWidth x imHeight, else 640 x 480."""
-    import cv2
-
     if info.has_images:
-        first = cv2.imread(str(info.frame_path(1)))
+        first = read_image(info.frame_path(1))
         if first is not None:
             return first.shape[1], first.shape[0]
     return info.width or 640, info.height or 480

@@ -298,3 +298,25 @@ def test_cv_bridge_and_numpy_paths_give_identical_arrays(encoding):
     image = grey_bgr() if encoding.startswith("mono") else random_bgr()
     msg = bgr_to_image_msg(image, Image, encoding)
     np.testing.assert_array_equal(CvBridge().imgmsg_to_cv2(msg, desired_encoding="bgr8"), image)
+
+
+def test_an_exif_orientation_tag_is_not_applied(tmp_path):
+    """Boxes refer to the stored pixels (image_transport and cv_bridge decode without EXIF): a JPEG tagged
+    "rotate 90°" was turned, and the detector's boxes came out in the turned frame."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from ros2_tracker.io.video import read_image
+
+    stored = np.zeros((40, 60, 3), dtype=np.uint8)
+    stored[:, :20] = (0, 0, 255)  # a red left third (BGR)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    buf = io.BytesIO()
+    PILImage.fromarray(stored[:, :, ::-1]).save(buf, format="JPEG", exif=exif, quality=95)
+    msg = SimpleNamespace(format="bgr8; jpeg compressed bgr8", data=buf.getvalue())
+    (tmp_path / "f.jpg").write_bytes(buf.getvalue())
+    for image in (compressed_msg_to_bgr(msg), read_image(tmp_path / "f.jpg")):
+        assert image.shape == (40, 60, 3)
+        assert image[20, 5, 2] > 200 and image[20, 55, 2] < 60  # red stays on the left
