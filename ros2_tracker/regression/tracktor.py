@@ -5,7 +5,8 @@ and optionally that frame's public detections. Each step runs named stages:
 
 1. ``_move``: camera-motion compensation (:class:`~ros2_tracker.cmc.EccAligner`, optional; the tracks'
    and detections' pixels are left out of the alignment) moves every track (box and Kalman state,
-   ``core/kalman.py``), then the constant-velocity prediction to the new stamp.
+   ``core/kalman.py``), then the constant-velocity prediction to the new stamp (with ``constant_velocity``
+   the last regressed boxes move by the filter's velocity; the filter's own boxes lag the box head).
 2. ``_regress_active``: the active tracks' boxes (the predicted ones with ``constant_velocity``, else last
    frame's boxes after compensation) go through the regressor's box head as proposals; a track whose class
    score falls below ``sigma_active`` (or whose box collapses) becomes inactive.
@@ -14,8 +15,10 @@ and optionally that frame's public detections. Each step runs named stages:
    the detector's own (``detect``), kept above ``sigma_detection``, NMS at ``detection_nms``, and dropped
    where an active track covers them (IoU >= ``lambda_new``).
 5. ``_reidentify``: with an embedder, inactive tracks within ``inactive_patience_s`` are matched to the
-   remaining detections by cosine distance of appearance (IoU-gated, ``core.assignment.assign``) and get
-   their identity back.
+   remaining detections by cosine distance of appearance (``core.assignment.assign``) and get their identity
+   back. The paper also asks an IoU of 0.2 between the inactive track's box and the detection; ``reid_iou``
+   is 0 (appearance alone) by default, a measured deviation: on TUD-Campus with OSNet HOTA / IDF1 51.5 /
+   69.6 at 0, 48.6 / 63.7 at 0.2 (people come back where their moved box is not).
 6. ``_spawn``: new tracks (new ids, never reused) from the detections left.
 7. ``_remember_appearance`` and ``_retire``.
 
@@ -37,7 +40,7 @@ import numpy as np
 from ros2_tracker.cmc.ecc import warp_boxes
 from ros2_tracker.core import appearance, kalman
 from ros2_tracker.core.assignment import assign
-from ros2_tracker.core.boxes import cxcywh_to_xyxy, valid_box_mask, xyxy_to_cxcywh
+from ros2_tracker.core.boxes import valid_box_mask, xyxy_to_cxcywh
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.core.costs import iou_matrix
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
@@ -70,7 +73,7 @@ class TracktorConfig(ConfigBase):
                                 "inactive", low=0.0, high=1e4, unit="px")
     cmc: bool = param(True, "Camera-motion compensation (ECC) moves tracks before regression (Tracktor++; "
                       "read at start)", read_only=True)
-    constant_velocity: bool = param(False, "Move tracks by their constant-velocity Kalman prediction "
+    constant_velocity: bool = param(False, "Move tracks' last regressed boxes by their Kalman velocity "
                                     "before regression (helps at low frame rates)")
     inactive_patience_s: float = param(2.0, "Inactive tracks can be re-identified for this long",
                                        low=0.0, high=3600.0, unit="s")
@@ -269,7 +272,10 @@ class Tracktor:
         if len(self._ids) and dt > 0:
             self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
             if self.config.constant_velocity:
-                self._boxes = cxcywh_to_xyxy(self._mean[:, :4])
+                # the last regressed box moved by the filter's velocity (the paper's motion model), not the
+                # filter's smoothed box, which lags the box head: 6.0 vs 3.7 px from the proposal to the
+                # regressed box on TUD-Campus, HOTA 50.1 -> 50.3, MOTA 59.6 -> 63.5
+                self._boxes = self._boxes + np.tile(self._mean[:, 4:6] * dt, 2)
 
     def _regress_active(self, features) -> None:
         """Box head on the active tracks; low scores or collapsed boxes make tracks inactive."""
