@@ -175,7 +175,9 @@ class CommonMotion:
         autocorrelation (running means over ``WINDOW_S`` of m_t . m_t-1 and of (|m_t|^2 + |m_t-1|^2) / 2,
         pairs of consecutive updates only) rises towards 1. Open while it is at least ``gate``, after
         ``WINDOW_S`` of pairs; an update without a pair keeps the last decision. ``x, y``: this update's
-        median centre innovation [px]."""
+        median centre innovation [px]. In the tracker these are the innovations left after the compensation
+        of the updates before (closed loop), which takes out most of the correlation: the test opens mainly
+        when the compensation falls behind, and the weights of :meth:`_weights` do most of the work."""
         prev, consecutive = self._prev, self._prev_update == update - 1
         self._prev, self._prev_update = (x, y), update
         if prev is not None and consecutive:
