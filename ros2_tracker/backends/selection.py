@@ -17,6 +17,7 @@ module imports no runtime.
 from __future__ import annotations
 
 import importlib.util
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,8 @@ class BackendChoice:
         if not self.skipped:
             return f"{what}: using {self.backend} on {self.device}"
         why = "; ".join(f"{name}: {reason}" for name, reason in self.skipped)
+        if self.backend == self.requested:  # the backend runs, on another device than asked
+            return f"{what}: the requested device not used ({why}); using {self.backend} on {self.device}"
         return f"{what}: backend {self.requested!r} not used ({why}); using {self.backend} on {self.device}"
 
 
@@ -139,7 +142,7 @@ def unavailable_reason(backend: str, device: str = "auto") -> str | None:
 
 def _device_for(backend: str, device: str) -> tuple[str, str | None]:
     """``(device string, reason the requested device was not used or None)`` for a usable backend."""
-    if device not in DEVICES and not device.startswith("cuda:"):
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
         raise ConfigError(f"device: {device!r} is not one of auto, cpu, cuda, cuda:N")
     if backend == "onnxruntime":  # the CPU execution provider only (backends/onnxruntime.py)
         return "cpu", (None if device in ("auto", "cpu") else "ONNX Runtime runs on the CPU here")

@@ -24,9 +24,11 @@ TensorRT 8.5 (JetPack 5.1) too.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -140,6 +142,35 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def onnx_sha256(path: str | Path) -> str:
+    """Hex sha256 of an ONNX model: its file and, in order, the external data files its initialisers name
+    (weights kept beside the graph, ``model.onnx.data``), which TensorRT's parser loads too: new weights
+    there must not reuse an engine built from the old ones."""
+    import onnx
+
+    p = Path(path)
+    h = hashlib.sha256(file_sha256(p).encode())
+    model = onnx.load(str(p), load_external_data=False)
+    names = sorted({e.value for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                    for e in t.external_data if e.key == "location"})
+    for name in names:
+        h.update(name.encode())
+        h.update(file_sha256(p.parent / name).encode())
+    return h.hexdigest()
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """``data`` into ``target`` through a temporary file of its own in the same folder, then a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def profile_text(profile: ShapeProfile) -> str:
     """Canonical one-line text of a profile, e.g. ``"images:1x3x256x128/32x3x256x128/64x3x256x128"``."""
     def dims(s: Sequence[int]) -> str:
@@ -158,7 +189,9 @@ def _sidecar(path: Path) -> Path:
 
 
 def write_engine(path: str | Path, plan: bytes, key: EngineKey) -> Path:
-    """Write a serialised engine and its JSON sidecar (each atomically: temporary file, then rename).
+    """Write a serialised engine and its JSON sidecar (each atomically: a temporary file of its own, then a
+    rename; the pair under an exclusive lock, so two processes building the same engine never leave one's
+    engine beside the other's sidecar).
 
     Args:
         path: the engine file.
@@ -173,10 +206,10 @@ def write_engine(path: str | Path, plan: bytes, key: EngineKey) -> Path:
     meta = {"format": ENGINE_FORMAT, "version": SIDECAR_VERSION, "key": asdict(key),
             "engine_sha256": hashlib.sha256(plan).hexdigest(), "engine_bytes": len(plan),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    for target, data in ((p, bytes(plan)), (_sidecar(p), json.dumps(meta, indent=1).encode())):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+    with open(p.with_name(p.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for target, data in ((p, bytes(plan)), (_sidecar(p), json.dumps(meta, indent=1).encode())):
+            _write_atomically(target, data)
     return p
 
 
@@ -206,13 +239,17 @@ def read_engine(path: str | Path, expected: EngineKey | None = None,
                               "(build it with TensorRTEngine.from_onnx / ros2-tracker build-engine)")
     try:
         meta = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        raise EngineFileError(f"{side}: unreadable engine sidecar ({type(exc).__name__}: {exc})") from None
+    found = (meta.get("format"), meta.get("version")) if isinstance(meta, dict) else (None, None)
+    if found != (ENGINE_FORMAT, SIDECAR_VERSION):
+        raise EngineFileError(f"{side}: not a ros2_tracker engine sidecar version {SIDECAR_VERSION} "
+                              f"(format {found[0]!r}, version {found[1]!r})")
+    try:
         key = EngineKey(**meta["key"])
         want_sha, want_size = str(meta["engine_sha256"]), int(meta["engine_bytes"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # Infinity: OverflowError
         raise EngineFileError(f"{side}: unreadable engine sidecar ({type(exc).__name__}: {exc})") from None
-    if meta.get("format") != ENGINE_FORMAT or meta.get("version") != SIDECAR_VERSION:
-        raise EngineFileError(f"{side}: not a ros2_tracker engine sidecar version {SIDECAR_VERSION} "
-                              f"(format {meta.get('format')!r}, version {meta.get('version')!r})")
     plan = p.read_bytes()
     if len(plan) != want_size or hashlib.sha256(plan).hexdigest() != want_sha:
         raise EngineFileError(f"{p}: engine file is corrupt or truncated ({len(plan)} bytes, sidecar says "
@@ -398,8 +435,11 @@ def _make_calibrator(trt, batches: Sequence[np.ndarray], cache_path: Path):
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache) -> None:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            cache_path.write_bytes(bytes(cache))
+            try:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                _write_atomically(cache_path, bytes(cache))
+            except OSError as exc:  # the next INT8 build calibrates again
+                warnings.warn(f"INT8 calibration not cached ({exc})", RuntimeWarning, stacklevel=2)
 
     return _Calibrator()
 
@@ -523,7 +563,7 @@ class TensorRTEngine:
         from ros2_tracker.backends.torch_cuda import gpu_name
 
         batches = _calibration_batches(calibration, precision, onnx_path)
-        key = EngineKey(file_sha256(onnx_path), trt.__version__, gpu_name(device), precision,
+        key = EngineKey(onnx_sha256(onnx_path), trt.__version__, gpu_name(device), precision,
                         profile_text(profile), _batches_sha256(batches))
         path = engine_path(cache_dir, onnx_path, key)
         if path.exists() and not rebuild:
@@ -537,7 +577,11 @@ class TensorRTEngine:
             calibrator = _make_calibrator(trt, batches, path.with_suffix(".calib"))
         plan = _build_plan(trt, onnx_path, precision, profile, calibrator=calibrator,
                            workspace_mib=workspace_mib)
-        write_engine(path, plan, key)
+        try:
+            write_engine(path, plan, key)
+        except OSError as exc:  # a read-only cache folder: the engine runs, it is only not kept
+            warnings.warn(f"TensorRT engine not cached ({exc}); it is built again at the next start",
+                          RuntimeWarning, stacklevel=2)
         engine = cls(plan, key, path, device)
         engine.built = True
         return engine

@@ -22,7 +22,7 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` (folders created, the file atomically replaced); returns the path."""
     import torch
 
-    p = Path(path)
+    p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     torch.save(payload, tmp)
@@ -38,7 +38,7 @@ def read_checkpoint(path: str | Path, error: type[Exception]) -> Any:
     """
     import torch
 
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise error(f"{p}: checkpoint file not found")
     try:

@@ -86,28 +86,28 @@ def _calibration(args: argparse.Namespace, shapes: dict) -> list[np.ndarray] | N
     """INT8 calibration batches (the opt shape of the first input) from ``--calib-frames``."""
     if args.precision != "int8":
         return None
-    import cv2
-
-    from ros2_tracker.appearance.config import IMAGENET_MEAN, IMAGENET_STD
-    from ros2_tracker.appearance.embedder import to_network_input
+    from ros2_tracker.appearance.backends.tensorrt import calibration_batches
+    from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
     from ros2_tracker.backends.tensorrt import make_profile, onnx_inputs
+    from ros2_tracker.io.video import read_image
 
     if args.calib_frames is None or not args.calib_frames.is_dir():
         raise UserError("--int8 needs --calib-frames DIR, a folder of real images")
     profile = make_profile(onnx_inputs(args.model), shapes)
     n, _, h, w = next(iter(profile.values()))[1]
+    if args.calib_preprocess != "yolox":  # the embedder's own batches: its first start reuses this engine
+        try:
+            return calibration_batches(args.calib_frames, EmbedderConfig(input_size=[h, w]), n)
+        except EmbedderLoadError as exc:
+            raise UserError(f"--calib-frames: {exc}") from None
+    from ros2_tracker.detection.yolox import letterbox
+
     files = sorted(p for p in args.calib_frames.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    images = [img for img in (cv2.imread(str(p)) for p in files[: n * 32]) if img is not None]
+    images = [img for img in (read_image(p) for p in files[: n * 32]) if img is not None]
     if len(images) < n:
         raise UserError(f"--calib-frames: {len(images)} readable images in {args.calib_frames}, "
                         f"need at least {n} (one batch)")
-    if args.calib_preprocess == "yolox":
-        from ros2_tracker.detection.yolox import letterbox
-
-        x = np.stack([letterbox(img, h).transpose(2, 0, 1) for img in images]).astype(np.float32)
-    else:
-        crops = np.stack([cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) for img in images])
-        x = to_network_input(crops, IMAGENET_MEAN, IMAGENET_STD)
+    x = np.stack([letterbox(img, h).transpose(2, 0, 1) for img in images]).astype(np.float32)
     return [x[i:i + n] for i in range(0, len(x) - n + 1, n)]
 
 

@@ -60,3 +60,24 @@ def test_without_tensorrt_the_command_says_so(tmp_path):
     with pytest.raises(UserError, match="tensorrt Python module is not installed"):
         engine.run(_args(str(osnet), "--cache-dir", str(tmp_path)))
     assert not list(tmp_path.iterdir())
+
+
+def test_int8_calibration_is_the_embedders_own_so_its_first_start_reuses_the_engine(tmp_path):
+    """The engine key holds a hash of the calibration batches: build-engine must calibrate on exactly what
+    the TensorRT embedder would (it took up to 32 batches without .bmp, the embedder 16 with them)."""
+    import cv2
+    import numpy as np
+
+    from ros2_tracker.appearance.backends.tensorrt import calibration_batches
+    from ros2_tracker.appearance.config import EmbedderConfig
+
+    osnet = require_shared("models", "osnet_x0_25_msmt17.onnx")
+    rng = np.random.default_rng(0)
+    for i in range(40):  # 40 crops, every fourth a .bmp
+        cv2.imwrite(str(tmp_path / f"c{i:02d}.{'bmp' if i % 4 == 0 else 'png'}"),
+                    rng.integers(0, 255, (60, 30, 3), dtype=np.uint8))
+    args = _args(str(osnet), "--int8", "--batch", "2", "--calib-frames", str(tmp_path))
+    ours = engine._calibration(args, engine._profile_shapes(args))
+    theirs = calibration_batches(tmp_path, EmbedderConfig(input_size=[256, 128]), 2)
+    assert len(ours) == len(theirs) == 16
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))

@@ -44,9 +44,10 @@ def test_unknown_or_unsupported_backend_is_a_config_error(requested, supported, 
         fallback_chain(requested, supported)
 
 
-def test_bad_device_is_a_config_error():
+@pytest.mark.parametrize("device", ["gpu", "cuda:abc", "cuda:-1", "cuda:"])
+def test_bad_device_is_a_config_error(device):
     with pytest.raises(ConfigError, match="device"):
-        resolve_backend("torch", device="gpu")
+        resolve_backend("torch", device=device)
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
@@ -74,9 +75,11 @@ def test_requested_backend_that_runs_gives_no_warning():
 def test_torch_on_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning():
     if _cuda():
         pytest.skip("a CUDA device is present: no fallback to test")
-    with pytest.warns(BackendFallbackWarning, match="no CUDA device"):
+    with pytest.warns(BackendFallbackWarning, match="no CUDA device") as caught:
         choice = resolve_backend("torch", device="cuda")
     assert (choice.backend, choice.device) == ("torch", "cpu")
+    text = str(caught[0].message)  # the backend runs: it is the device that was not used
+    assert "requested device not used" in text and "backend 'torch' not used" not in text
     auto = resolve_backend("torch", device="auto")  # auto never warns
     assert auto.device == "cpu" and not auto.fell_back
 

@@ -22,6 +22,7 @@ from ros2_tracker.backends.tensorrt import (
     file_sha256,
     make_profile,
     onnx_inputs,
+    onnx_sha256,
     profile_text,
     read_engine,
     write_engine,
@@ -66,6 +67,44 @@ def test_cache_key_follows_the_model_bytes(tmp_path):
     assert engine_path(tmp_path, a, keys[0]) != engine_path(tmp_path, a, keys[1])
 
 
+def test_cache_key_follows_weights_kept_as_external_data(tmp_path):
+    """New weights in model.onnx.data (the graph file unchanged) must not reuse the old weights' engine."""
+    from onnx import numpy_helper
+
+    path = _tiny_onnx(tmp_path / "m.onnx", 2.0)
+    model = onnx.load(str(path))
+    model.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.array([2.0], np.float32), "s"))  # raw data
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="m.onnx.data", size_threshold=0)
+    assert (tmp_path / "m.onnx.data").read_bytes() == np.float32(2.0).tobytes()
+    graph_bytes, before = path.read_bytes(), onnx_sha256(path)
+    (tmp_path / "m.onnx.data").write_bytes(np.float32(5.0).tobytes())  # retrained weights
+    assert path.read_bytes() == graph_bytes and onnx_sha256(path) != before
+    assert onnx_sha256(_tiny_onnx(tmp_path / "plain.onnx", 2.0)) == onnx_sha256(tmp_path / "plain.onnx")
+
+
+def test_engines_written_at_once_to_one_path_never_collide(tmp_path):
+    import threading
+
+    errors = []
+
+    def write(k):
+        try:
+            for _ in range(20):
+                write_engine(tmp_path / "m.engine", bytes([k]) * 1000, KEY)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    read_engine(tmp_path / "m.engine")  # the engine beside its own sidecar
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_engine_and_sidecar_round_trip(tmp_path):
     plan = bytes(range(256)) * 40
     path = write_engine(tmp_path / "m.engine", plan, KEY)
@@ -85,6 +124,13 @@ def test_engine_and_sidecar_round_trip(tmp_path):
                                                          + json.dumps(dataclasses.asdict(KEY))
                                                          + ', "engine_sha256": "", "engine_bytes": 0}'),
      "not a ros2_tracker engine sidecar"),
+    (lambda p: p.with_name(p.name + ".json").write_text('{"format": "ros2_tracker.tensorrt_engine", '
+                                                         '"version": 2, "key": {"new_field": 1}}'),
+     "not a ros2_tracker engine sidecar version 1"),  # a later version's key: not a TypeError
+    (lambda p: p.with_name(p.name + ".json").write_text(p.with_name(p.name + ".json").read_text().replace(
+        '"engine_bytes": 1000', '"engine_bytes": Infinity')),
+     "unreadable engine sidecar"),  # valid JSON; int() raised OverflowError past the check
+    (lambda p: p.with_name(p.name + ".json").write_text("[1, 2]"), "not a ros2_tracker engine sidecar"),
     (lambda p: p.unlink(), "engine file not found"),
 ])
 def test_corrupt_or_foreign_engine_files_are_clear_errors(tmp_path, damage, message):

@@ -21,6 +21,7 @@ import numpy as np
 from ros2_tracker.appearance.backends.base import CropEmbedder
 from ros2_tracker.appearance.config import EmbedderConfig, EmbedderLoadError
 from ros2_tracker.appearance.embedder import to_network_input
+from ros2_tracker.io.video import read_image
 
 __all__ = ["TensorRTEmbedder", "calibration_batches", "engine_shapes"]
 
@@ -81,7 +82,7 @@ def calibration_batches(folder: str | Path, config: EmbedderConfig, batch: int,
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[: batch * max_batches]
     h, w = config.input_size
     crops = [cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-             for img in (cv2.imread(str(p)) for p in files) if img is not None and img.ndim == 3]
+             for img in (read_image(p) for p in files) if img is not None]
     if len(crops) < batch:
         raise EmbedderLoadError(f"calibration_dir: {root} has {len(crops)} readable images, int8 "
                                 f"calibration needs at least {batch}")

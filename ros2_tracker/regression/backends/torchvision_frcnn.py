@@ -40,6 +40,7 @@ This module imports torch and torchvision at import time: import it only where t
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -167,7 +168,8 @@ class FrcnnRegressorConfig(ConfigBase):
     roi_heads_onnx: str = param("", "RoI-heads ONNX file ('' = frcnn_roi_heads.onnx beside the checkpoint)")
     device: str = param("auto", "torch/TensorRT device: auto (CUDA when available), cpu, cuda or cuda:N")
     fp16: bool = param(False, "Half precision on CUDA (torch autocast; TensorRT FP16 engines)")
-    num_threads: int = param(0, "CPU threads of ONNX Runtime (0 = its default)", low=0, high=256)
+    num_threads: int = param(0, "CPU threads of ONNX Runtime, or torch's intra-op threads with backend torch "
+                             "(0 = the runtime's default)", low=0, high=256)
     score_threshold: float = param(0.5, "detect(): detections below this person probability are dropped",
                                    low=0.0, high=1.0)
     engine_cache_dir: str = param("", "TensorRT engine cache ('' = engines/ beside the backbone ONNX file)")
@@ -176,7 +178,7 @@ class FrcnnRegressorConfig(ConfigBase):
 
     def check(self) -> None:
         """The device is one of auto, cpu, cuda, cuda:N."""
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if self.device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", self.device):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N")
 
 
@@ -453,7 +455,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     """
     from ros2_tracker.appearance.torch_model import _state_mismatch
 
-    p = Path(path)
+    p = Path(path).expanduser()
     payload = read_checkpoint(p, DetectorCheckpointError)
     if not isinstance(payload, Mapping) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DetectorCheckpointError(f"{p}: not a ros2_tracker detector checkpoint (no format tag "
@@ -482,9 +484,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 def onnx_paths(config: FrcnnRegressorConfig) -> tuple[Path, Path]:
     """``(backbone, roi_heads)`` ONNX files of a config (defaults: beside the checkpoint)."""
-    folder = Path(config.checkpoint_path).parent if config.checkpoint_path else Path(".")
-    return (Path(config.backbone_onnx) if config.backbone_onnx else folder / DEFAULT_BACKBONE_ONNX,
-            Path(config.roi_heads_onnx) if config.roi_heads_onnx else folder / DEFAULT_HEADS_ONNX)
+    folder = Path(config.checkpoint_path).expanduser().parent if config.checkpoint_path else Path(".")
+    given = (config.backbone_onnx, config.roi_heads_onnx)
+    backbone, heads = (Path(p).expanduser() if p else None for p in given)
+    return backbone or folder / DEFAULT_BACKBONE_ONNX, heads or folder / DEFAULT_HEADS_ONNX
 
 
 # --- BoxRegressor backends ----------------------------------------------------------------------------
@@ -815,6 +818,8 @@ def create_regressor(config: FrcnnRegressorConfig) -> Any:
         if not config.checkpoint_path:
             raise RegressorLoadError("checkpoint_path is not set: give the train-detector checkpoint.pt")
         device, _ = select_device(choice.device)
+        if config.num_threads:  # as the D2Go backend does with regressor_num_threads
+            torch.set_num_threads(config.num_threads)
         try:
             model, _ = load_checkpoint(config.checkpoint_path, device)
         except DetectorCheckpointError as exc:
