@@ -10,15 +10,16 @@ namespaces: ``tracks/box`` (LINE_STRIP, closed box), ``tracks/label`` (TEXT_VIEW
 from :func:`ros2_tracker.viz.colours.rgb_for_id` (the same colour as in annotated images); lost
 tracks are drawn faded (alpha ``lost_alpha``).
 
-Stale markers: the caller passes the ids it published last time; markers of tracks that are gone
-are removed with explicit ``DELETE`` actions (one per namespace), not with a leading
-``DELETEALL``. DELETE keeps each message proportional to the changes and lets several marker
-publishers share an RViz display; a tracker reset simply deletes every previous id.
+Stale markers: every message is whole. It starts with one ``DELETEALL`` per namespace (RViz2 scopes a
+DELETEALL to its ``ns``, so other publishers on the display keep theirs), then adds every track drawn now.
+An earlier design deleted the tracks gone since the previous call one by one: a message lost on the way
+(RViz's keep-last queue dropping it while busy) or a restarted node (which never knew what an earlier one
+drew) then left dead tracks on the display for good. RViz applies a message whole before it renders, so
+nothing flickers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -41,32 +42,26 @@ def marker_id(track_id: int) -> int:
 
 
 def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, header: Any, *,
-                      scale: float = 0.01, previous_ids: Iterable[int] = (),
-                      lost_alpha: float = 0.35) -> Any:
-    """Build the markers of ``tracks`` and the DELETE actions of tracks gone since the last call.
+                      scale: float = 0.01, lost_alpha: float = 0.35) -> Any:
+    """The whole display of ``tracks``: a DELETEALL per namespace, then their markers.
 
     Args:
-        tracks: the N tracks to draw (boxes xyxy [px]).
+        tracks: the N tracks to draw (boxes xyxy [px]); none clears the display.
         trajectories: their predicted centres (same order) or None (no path markers).
         header: ``std_msgs/Header`` of the image / detections (stamp and frame_id are copied).
         scale: metres per pixel on the marker plane.
-        previous_ids: track ids drawn by the previous call (their markers are deleted when absent now).
         lost_alpha: opacity of LOST tracks (others are opaque).
 
     Returns:
-        A ``visualization_msgs/MarkerArray``: DELETEs first, then per track box, label, path.
+        A ``visualization_msgs/MarkerArray``: three DELETEALLs, then per track box, label (and path).
     """
     from visualization_msgs.msg import Marker, MarkerArray
 
     if scale <= 0:
         raise ValueError(f"scale must be > 0 m/px, got {scale}")
     ids = tracks.ids.tolist()
-    current = set(ids)
-    out = [_delete(Marker, header, ns, marker_id(i))
-           for i in sorted(set(previous_ids) - current) for ns in MARKER_NAMESPACES]
+    out = [Marker(header=header, ns=ns, action=Marker.DELETEALL) for ns in MARKER_NAMESPACES]
     has_path = trajectories is not None and trajectories.centres.shape[1] > 0
-    if trajectories is not None and not has_path:
-        out += [_delete(Marker, header, MARKER_NAMESPACES[2], marker_id(i)) for i in ids]
     boxes = np.asarray(tracks.boxes_xyxy, dtype=np.float64) * scale
     states = tracks.states.tolist()
     for row, tid in enumerate(ids):
@@ -94,10 +89,6 @@ def _colour(track_id: int, alpha: float) -> Any:
 
     r, g, b = rgb_for_id(track_id)
     return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
-
-
-def _delete(marker_cls: type, header: Any, ns: str, mid: int) -> Any:
-    return marker_cls(header=header, ns=ns, id=mid, action=marker_cls.DELETE)
 
 
 def _marker(marker_cls: type, header: Any, ns: str, track_id: int, kind: int, colour: Any, size: float,

@@ -450,18 +450,7 @@ class ReplayNode(Node):
             counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()}" for p in pubs)
             self.get_logger().warning(f"subscriptions after {self.cfg.wait_for_subscribers_timeout_s:g} s: "
                                       f"{counts} (wanted {need} in all); starting anyway")
-        self._wait_for_clock_subscribers(executor)
         self._wait_for_tracks_publishers(executor)
-
-    def _wait_for_clock_subscribers(self, executor: Any) -> None:
-        """Before the first frame, let ``/clock`` match every subscription the graph lists (the use_sim_time
-        nodes): discovery lists an endpoint before it is matched, and the first frames' clock would go to
-        no one. Up to 1 s: a subscriber that only shows up later is not waited for."""
-        pub = self._clock_pub
-        if pub is None or not self.count_subscribers("/clock"):
-            return
-        self._spin_until(executor, lambda: pub.get_subscription_count() >= self.count_subscribers("/clock"),
-                         TRACKS_PUBLISHER_GRACE_S)
 
     def _wait_for_tracks_publishers(self, executor: Any) -> None:
         """Rate 0: before the first frame, let the tracks subscription match every tracks publisher the graph

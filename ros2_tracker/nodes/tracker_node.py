@@ -314,7 +314,7 @@ class TrackerNode(Node):
                              check=self._check_tracker_config)
         add_on_set_validator(self, TrackerNodeConfig, lambda: self._cfg, self._set_node_config)
         self._msgs = importlib.import_module("ros2_tracker.msg")
-        self._marker_ids: set[int] = set()
+        self._markers_shown = False  # the last MarkerArray drew something (publish_markers off: clear once)
         cfg = self._cfg
         self._tracks_pub = self.create_publisher(self._msgs.TrackArray, "tracks",
                                                  qos_profile(cfg.tracks_qos, _TRACKS_DEPTH))
@@ -650,13 +650,12 @@ class TrackerNode(Node):
         if self._markers_pub.get_subscription_count() == 0:
             return
         if not self._cfg.publish_markers:
-            if not self._marker_ids:
+            if not self._markers_shown:
                 return
-            tracks = tracks.select(np.zeros(len(tracks), dtype=bool))  # delete what was drawn
+            tracks = tracks.select(np.zeros(len(tracks), dtype=bool))  # clear what was drawn, once
         self._markers_pub.publish(tracks_to_markers(tracks, traj if len(tracks) else None, header,
-                                                    scale=self._cfg.marker_scale,
-                                                    previous_ids=self._marker_ids))
-        self._marker_ids = set(tracks.ids.tolist())
+                                                    scale=self._cfg.marker_scale))
+        self._markers_shown = len(tracks) > 0
 
     def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any,
                        bgr: np.ndarray | None = None) -> None:

@@ -132,6 +132,14 @@ def test_replay_reports_latency_per_stage_and_end_to_end(tud):
     # the recorder may receive the tracks before it does; a loaded machine made e2e's median the smaller)
     assert e2e["count"] == 71 and 0 < e2e["p50_ms"] <= e2e["p99_ms"] < 1000
     assert "end to end" in stdout and "replayed 71 frames" in stdout
+    # /clock: one message per frame, stamped as the frame (the replay waits for the recorder's subscription)
+    from rclpy.serialization import deserialize_message
+    from rosgraph_msgs.msg import Clock
+
+    from ros2_tracker.io.bag import read_bag
+
+    clock = [deserialize_message(m.data, Clock).clock for m in read_bag(out / "bag", ["/clock"])]
+    assert [c.sec * 10**9 + c.nanosec for c in clock] == [round(k * 1e9 / 25) for k in range(71)]
     for name in ("bag/metadata.yaml", "metrics.json", "TUD-Campus_ids.png", "logs/nodes.log"):
         assert (out / name).is_file(), name
     assert not (out / "TUD-Campus_tracks.mp4").exists()  # --no-video

@@ -344,10 +344,11 @@ viz = pytest.importorskip("visualization_msgs.msg", reason="visualization_msgs i
 
 
 def apply(display: dict, marker_array) -> dict:
-    """What RViz shows after a MarkerArray: (ns, id) -> marker."""
+    """What RViz2 shows after a MarkerArray: (ns, id) -> marker (a DELETEALL clears its own namespace)."""
     for m in marker_array.markers:
         if m.action == m.DELETEALL:
-            display.clear()
+            for key in [k for k in display if not m.ns or k[0] == m.ns]:
+                del display[key]
         elif m.action == m.DELETE:
             display.pop((m.ns, m.id), None)
         else:
@@ -361,8 +362,10 @@ def test_markers_draw_box_label_and_path_on_the_image_plane():
     tracker = walking_tracker()
     tracks, traj = tracker.tracks(), tracker.predict_trajectories()
     out = tracks_to_markers(tracks, traj, header(0.5, "cam_optical"), scale=0.01)
-    assert len(out.markers) == 3 * len(tracks)
-    by_key = {(m.ns, m.id): m for m in out.markers}
+    cleared = [(viz.Marker.DELETEALL, ns) for ns in MARKER_NAMESPACES]
+    assert [(m.action, m.ns) for m in out.markers[:3]] == cleared
+    assert len(out.markers) == 3 + 3 * len(tracks)
+    by_key = {(m.ns, m.id): m for m in out.markers[3:]}
     tid = int(tracks.ids[0])
     box, label, path = (by_key[(ns, tid)] for ns in MARKER_NAMESPACES)
     assert (box.type, label.type, path.type) == (box.LINE_STRIP, label.TEXT_VIEW_FACING, path.LINE_STRIP)
@@ -377,7 +380,7 @@ def test_markers_draw_box_label_and_path_on_the_image_plane():
     np.testing.assert_allclose([path.points[-1].x, path.points[-1].y],
                                [traj.centres[0, -1, 0] * .01, -traj.centres[0, -1, 1] * .01])
     # colour per id: stable across calls, different between ids
-    again = {(m.ns, m.id): m for m in tracks_to_markers(tracks, traj, header(), scale=0.01).markers}
+    again = {(m.ns, m.id): m for m in tracks_to_markers(tracks, traj, header(), scale=0.01).markers[3:]}
     c0, c0b = box.color, again[(MARKER_NAMESPACES[0], tid)].color
     assert (c0.r, c0.g, c0.b) == (c0b.r, c0b.g, c0b.b)
     c1 = by_key[(MARKER_NAMESPACES[0], int(tracks.ids[1]))].color
@@ -392,32 +395,30 @@ def test_lost_tracks_are_faded():
     lost = tracks.states == TrackState.LOST
     assert lost.sum() == 1
     out = tracks_to_markers(tracks, None, header())
-    alpha = {m.id: m.color.a for m in out.markers if m.ns == "tracks/box"}
+    alpha = {m.id: m.color.a for m in out.markers if m.ns == "tracks/box" and m.action == m.ADD}
     assert alpha[int(tracks.ids[lost][0])] < 0.5
     assert all(alpha[int(i)] == 1.0 for i in tracks.ids[~lost])
 
 
-def test_markers_of_vanished_tracks_are_deleted_and_none_go_stale():
+@pytest.mark.parametrize("every", [1, 3], ids=["every_message", "every_third_message"])
+def test_markers_of_vanished_tracks_go_whatever_messages_the_display_missed(every):
+    """Each message is the whole display: a viewer that dropped messages (RViz's keep-last queue while
+    busy) or a restarted node still shows exactly the live tracks; other publishers' namespaces stay."""
     from ros2_tracker.nodes.markers import tracks_to_markers
 
     tracker = Tracker(TrackerConfig(min_hits=1, max_lost_s=0.15))
-    display: dict = {}
-    previous: set[int] = set()
-    for k in range(8):
+    other = viz.Marker(ns="someone/else", id=1, action=viz.Marker.ADD)
+    display: dict = {("someone/else", 1): other}
+    for k in range(9):
         boxes = [[10 + k, 10, 50 + k, 90]] + ([[300, 10, 340, 90]] if k < 3 else [])
         tracks = tracker.update(np.array(boxes, float), stamp=0.1 * k)
-        out = tracks_to_markers(tracks, tracker.predict_trajectories(), header(), previous_ids=previous)
-        apply(display, out)
-        shown = {key[1] for key in display}
-        assert shown == set(tracks.ids.tolist())  # exactly the live tracks, after every message
-        previous = set(tracks.ids.tolist())
-    deleted = [m for m in out.markers if m.action == m.DELETE]
-    assert len(display) == 3 and not deleted  # the second track was deleted earlier, once
-    # a reset (e.g. looped bag) deletes everything that was drawn
-    tracker.reset()
-    out = tracks_to_markers(tracker.tracks(), None, header(), previous_ids=previous)
-    assert not apply(display, out)
-    assert {m.ns for m in out.markers} == {"tracks/box", "tracks/label", "tracks/path"}
+        out = tracks_to_markers(tracks, tracker.predict_trajectories(), header())
+        if k % every == 0:
+            apply(display, out)
+            assert {key[1] for key in display if key[0] != "someone/else"} == set(tracks.ids.tolist())
+    assert ("someone/else", 1) in display
+    tracker.reset()  # a reset (e.g. looped bag) clears what was drawn
+    assert set(apply(display, tracks_to_markers(tracker.tracks(), None, header()))) == {("someone/else", 1)}
 
 
 def test_zero_horizon_deletes_path_markers():
@@ -428,7 +429,7 @@ def test_zero_horizon_deletes_path_markers():
     assert traj.centres.shape[1] == 0
     out = tracks_to_markers(tracks, traj, header())
     paths = [m for m in out.markers if m.ns == "tracks/path"]
-    assert len(paths) == len(tracks) and all(m.action == m.DELETE for m in paths)
+    assert len(paths) == 1 and paths[0].action == paths[0].DELETEALL  # cleared, none drawn
     with pytest.raises(ValueError, match="scale"):
         tracks_to_markers(tracks, traj, header(), scale=0.0)
 

@@ -172,7 +172,9 @@ def test_replay_publishes_mot_frames_and_detections_with_deterministic_stamps(re
         assert {d.class_id for d in msg.detections} == {0}
     clock = [deserialize_message(d, Clock).clock for d in got["/clock"]]
     clock_ns = [c.sec * 1_000_000_000 + c.nanosec for c in clock]
-    assert clock_ns and set(clock_ns) <= set(want) and clock_ns == sorted(clock_ns)
+    # (what arrives: /clock is matched by discovery on its own, and on a loaded machine the 20 quick frames
+    # can all go out before; test_replay_e2e checks that every frame's /clock is recorded)
+    assert set(clock_ns) <= set(want) and clock_ns == sorted(clock_ns)
     timing = [yaml.safe_load(deserialize_message(d, String).data) for d in got["/replay_node/timing"]]
     assert [t["stage"] for t in timing] == ["decode"] * N_FRAMES
     assert [round(t["stamp"] * 1e9) for t in timing] == want and all(0 < t["seconds"] < 1 for t in timing)

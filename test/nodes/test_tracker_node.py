@@ -197,8 +197,9 @@ def marker_display(marker_arrays) -> dict:
         for m in ma.markers:
             if m.action == m.DELETE:
                 shown.pop((m.ns, m.id), None)
-            elif m.action == m.DELETEALL:
-                shown.clear()
+            elif m.action == m.DELETEALL:  # RViz2: only its own namespace
+                for key in [k for k in shown if not m.ns or k[0] == m.ns]:
+                    del shown[key]
             else:
                 shown[(m.ns, m.id)] = m
     return shown
@@ -248,8 +249,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     (c_id,) = set(seen[1].ids.tolist()) - set(ids)  # confirmed at its 2nd hit
     assert c_id > max(ids) and all(c_id in s.ids.tolist() for s in seen[1:])
     b_id = next(i for i in ids if i != ids[a_row])
-    assert h.spin_until(lambda: any(m.action == m.DELETE and m.id == b_id for ma in h.markers
-                                    for m in ma.markers))
+    assert h.spin_until(lambda: b_id not in {key[1] for key in marker_display(h.markers)})
     faded = [m.color.a for ma in h.markers for m in ma.markers if m.id == b_id and m.action == m.ADD
              and m.ns == "tracks/box"]
     assert faded[0] == 1.0 and min(faded) < 0.5
