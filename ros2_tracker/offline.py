@@ -35,6 +35,8 @@ class OfflineResult:
             ones within the tracker's ``report_lost_s``: ``core.track.reported_mask``).
         update_seconds: total wall time inside the tracker's update calls.
         n_frames: frames processed (empty ones included).
+        det_indices: (N,) the detection (row of that frame's input) each row's track was matched to,
+            -1 for a lost track's predicted box; None where the tracker gives none (Tracktor).
     """
 
     frames: np.ndarray
@@ -43,6 +45,7 @@ class OfflineResult:
     scores: np.ndarray
     update_seconds: float
     n_frames: int
+    det_indices: np.ndarray | None = None
 
 
 FrameCallback = Callable[[int, TrackSet, Tracker], None]
@@ -144,7 +147,7 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
     last = max(dets.last_frame, last_frame or 0)
     report_lost_s = tracker.config.report_lost_s
     boxes_xyxy = tlwh_to_xyxy(dets.boxes_tlwh) if len(dets) else np.empty((0, 4))
-    out_f, out_i, out_b, out_s = [], [], [], []
+    out_f, out_i, out_b, out_s, out_d = [], [], [], [], []
     total = 0.0
     clock = time.perf_counter
     for frame, idx in dets.by_frame(1, last):
@@ -159,6 +162,7 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
             out_i.append(rep.ids)
             out_b.append(xyxy_to_tlwh(rep.boxes_xyxy))
             out_s.append(rep.scores)
+            out_d.append(rep.det_indices)
         if on_frame is not None:
             on_frame(frame, tracks, tracker)
         if progress is not None:
@@ -166,4 +170,4 @@ def track_mot_detections(dets: MotRows, tracker: Tracker, fps: float, *, last_fr
     def cat(xs, shape):
         return (np.concatenate(xs) if xs else np.empty(shape))
     return OfflineResult(cat(out_f, (0,)).astype(np.int64), cat(out_i, (0,)).astype(np.int64),
-                         cat(out_b, (0, 4)), cat(out_s, (0,)), total, last)
+                         cat(out_b, (0, 4)), cat(out_s, (0,)), total, last, cat(out_d, (0,)).astype(np.int64))

@@ -252,7 +252,7 @@ def _write_offline(args: argparse.Namespace, res: OfflineResult, fps: float, ref
 
     online = online_results_path(args.output)
     write_results(online, res.frames, res.ids, res.boxes_tlwh, res.scores)
-    embeddings = recorder.row_embeddings(res.frames, res.boxes_tlwh) if recorder is not None else None
+    embeddings = recorder.row_embeddings(res.frames, res.det_indices) if recorder is not None else None
     refined, marker = refine_and_write(res.frames, res.ids, res.boxes_tlwh, res.scores, output=args.output,
                                        online_path=online, fps=fps, config=refine_config,
                                        embeddings=embeddings)

@@ -21,7 +21,7 @@ Topics (relative; remap or namespace them in launch):
   change).
 - sub ``tracks`` (``ros2_tracker/TrackArray``; only with ``use_tracks``): the latest one is kept for
   ``~/start`` by track id.
-- pub ``target`` (``ros2_tracker/Track``): the target after each image (and at the start), with its
+- pub ``target`` (``ros2_tracker/Track``): the target after each image that follows the start, with its
   predicted trajectory. ``state``: tracking -> ``STATE_CONFIRMED``, uncertain -> ``STATE_TENTATIVE``
   (the backend's box, not trusted yet: low confidence or a failed cycle-consistency check), lost ->
   ``STATE_LOST`` (the box is the prediction). ``score`` = the follower's confidence in [0, 1].
