@@ -441,8 +441,9 @@ class Tracker:
             StampError: ``stamp`` is earlier than the previous update's.
             ValueError: arrays of inconsistent shapes.
         """
-        stamp, dt = self._time_step(stamp)  # every check before any state changes: a rejected update is
-        boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)  # no update
+        # every check comes before any state changes: an update that raises changes nothing
+        stamp, dt = self._time_step(stamp)
+        boxes, det_scores, det_cls, feats = self._prepare(boxes_xyxy, scores, classes, features)
         if not self._classes_seen and classes is not None and np.count_nonzero(det_cls):
             self._classes_seen = True  # a class other than 0 has come since the last reset
         self._multi_class = self.config.class_aware and self._classes_seen
