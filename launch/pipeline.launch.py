@@ -139,6 +139,24 @@ def _tracker(overrides, condition, sim_time):
     )
 
 
+def _recorder(topics, condition, sim_time):
+    """recorder_node recording ``topics`` into the ``bag`` folder."""
+    return Node(
+        package=PACKAGE,
+        executable='recorder_node',
+        name='recorder',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[
+            LaunchConfiguration('pipeline_params_file'),
+            {'output': ParameterValue(LaunchConfiguration('bag'), value_type=str), 'topics': topics},
+            sim_time,
+        ],
+        condition=condition,
+        output='screen',
+        emulate_tty=True,
+    )
+
+
 def generate_launch_description():
     """Replay/camera, detector, tracker, recorder and RViz, each switched by its launch argument."""
     share = get_package_share_directory(PACKAGE)
@@ -165,20 +183,14 @@ def generate_launch_description():
         _tracker(from_replay, UnlessCondition(LaunchConfiguration('camera')), sim_time),
         _tracker({}, IfCondition(LaunchConfiguration('camera')), sim_time),
     ])
-    recorder = Node(
-        package=PACKAGE,
-        executable='recorder_node',
-        name='recorder',
-        namespace=LaunchConfiguration('namespace'),
-        parameters=[
-            LaunchConfiguration('pipeline_params_file'),
-            {'output': ParameterValue(LaunchConfiguration('bag'), value_type=str)},
-            sim_time,
-        ],
-        condition=IfCondition(LaunchConfiguration('record')),
-        output='screen',
-        emulate_tty=True,
-    )
+    # the recorder waits for each topic's publisher before it says ready (and the replay for that): only the
+    # topics this graph publishes, or the first frame waits max_wait_s for a detector that is not there
+    recorder = GroupAction(condition=IfCondition(LaunchConfiguration('record')), actions=[
+        _recorder(['tracks', 'detections', '/clock', 'replay/timing', 'detector/timing', 'tracker/timing'],
+                  IfCondition(use_detector), sim_time),
+        _recorder(['tracks', 'detections', '/clock', 'replay/timing', 'tracker/timing'],
+                  UnlessCondition(use_detector), sim_time),
+    ])
     rviz = Node(
         package='rviz2',
         executable='rviz2',
