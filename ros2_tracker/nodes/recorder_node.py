@@ -39,7 +39,7 @@ from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.io.bag import BagError, BagWriter, message_class, qos_profile_dict
 from ros2_tracker.nodes.conversions import SequenceGaps
 from ros2_tracker.nodes.params import declare_config
-from ros2_tracker.nodes.spinning import drive, latched_qos
+from ros2_tracker.nodes.spinning import drive, latched_qos, run_node
 
 __all__ = ["RecorderConfig", "RecorderNode", "main"]
 
@@ -248,19 +248,12 @@ def main(args: list[str] | None = None) -> int:
     stop = StopRequest()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
-            try:
-                node = RecorderNode(stop)
-            except (ConfigError, BagError) as exc:
-                rclpy.logging.get_logger("recorder_node").error(f"cannot start: {exc}")
-                return 2
-            drive(node, node.spin_until_stopped, before_destroy=node.close)
-    except KeyboardInterrupt:  # a second signal before the node was built: nothing to close
-        pass
+        return run_node(lambda: RecorderNode(stop), "recorder_node", args, fatal="cannot start",
+                        errors=(BagError,), signal_handler_options=SignalHandlerOptions.NO,
+                        run=lambda node: drive(node, node.spin_until_stopped, after=node.close))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_sour
 from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
 from ros2_tracker.nodes.params import declare_config
-from ros2_tracker.nodes.spinning import drive, latched_qos
+from ros2_tracker.nodes.spinning import drive, latched_qos, run_node
 
 __all__ = ["ReplayConfig", "ReplayNode", "main"]
 
@@ -489,20 +489,9 @@ class ReplayNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node; exit status 2 on a configuration or source error, 0 otherwise."""
-    with rclpy.init(args=args):
-        try:
-            node = ReplayNode()
-        except (ConfigError, FrameSourceError, BagError, MotFormatError) as exc:
-            rclpy.logging.get_logger("replay_node").error(f"cannot start: {exc}")
-            return 2
-        except KeyboardInterrupt:
-            return 0
-        except Exception:
-            if rclpy.ok():
-                raise
-            return 0  # SIGINT/SIGTERM while it started (run_node's rule)
-        drive(node, node.run)
-    return 0
+    return run_node(ReplayNode, "replay_node", args, fatal="cannot start",
+                    errors=(FrameSourceError, BagError, MotFormatError),
+                    run=lambda node: drive(node, node.run))
 
 
 if __name__ == "__main__":

@@ -48,10 +48,10 @@ def qos_profile(kind: str, depth: int) -> Any:
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def drive(node: Any, body: Callable[[Any], None], before_destroy: Callable[[], None] | None = None) -> None:
+def drive(node: Any, body: Callable[[Any], None], after: Callable[[], None] | None = None) -> None:
     """Run ``body(executor)`` with ``node`` on a single-threaded executor of its own (a node that drives its
-    own loop, as replay_node and recorder_node do); Ctrl-C and an external shutdown are clean stops; then
-    ``before_destroy()``, the executor shut down and the node destroyed, whatever happened."""
+    own loop, as replay_node and recorder_node do: ``run_node(..., run=...)``); Ctrl-C and an external
+    shutdown are clean stops; then ``after()`` and the executor shut down, whatever happened."""
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     executor = SingleThreadedExecutor()
@@ -61,10 +61,9 @@ def drive(node: Any, body: Callable[[Any], None], before_destroy: Callable[[], N
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if before_destroy is not None:
-            before_destroy()
+        if after is not None:
+            after()
         executor.shutdown()
-        node.destroy_node()
 
 
 def latched_qos() -> Any:
@@ -76,12 +75,15 @@ def latched_qos() -> Any:
 
 
 def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = None, *,
-             fatal: str = "invalid parameter") -> int:
+             fatal: str = "invalid parameter", errors: tuple[type[Exception], ...] = (),
+             run: Callable[[Any], None] | None = None, signal_handler_options: Any = None) -> int:
     """A node's ``main``: init, build, spin until shutdown; 2 when a parameter or model is invalid.
 
-    ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` at start-up is logged as one
-    fatal ``"{fatal}: {error}"`` line (no traceback) and gives exit status 2; Ctrl-C and an external
-    shutdown are clean stops (0).
+    ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` (or one of ``errors``) at
+    start-up is logged as one fatal ``"{fatal}: {error}"`` line (no traceback) and gives exit status 2, as
+    do unparsable ROS arguments; a signal while the node is built, Ctrl-C and an external shutdown are
+    clean stops (0). ``run(node)`` drives the built node (default: :func:`spin_until_shutdown`), which is
+    then destroyed; ``signal_handler_options`` is passed to ``rclpy.init`` (default: rclpy's handlers).
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -91,8 +93,9 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
 
     from ros2_tracker.core.config import ConfigError
 
+    options = {} if signal_handler_options is None else {"signal_handler_options": signal_handler_options}
     try:
-        init = rclpy.init(args=args)
+        init = rclpy.init(args=args, **options)
     except RCLError as exc:  # an unparsable override (e.g. a list mixing 0 and 0.5): rcl logged its line
         detail = str(exc).split(", at /")[0]
         hint = " (a list takes one type: write 0.0, not 0, beside floats)" if "same type" in detail else ""
@@ -102,7 +105,7 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
         with init:
             try:
                 node = make_node()
-            except ConfigError as exc:
+            except (ConfigError, *errors) as exc:
                 rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
                 return 2
             except Exception:
@@ -110,7 +113,7 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
                     raise
                 return 0  # SIGINT/SIGTERM while it started: its next publish found the context shut down
             try:
-                spin_until_shutdown(node)
+                (run or spin_until_shutdown)(node)
             finally:  # the node before the context (ros2/examples' order), not left to garbage collection
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):

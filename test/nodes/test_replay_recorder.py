@@ -338,6 +338,9 @@ def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
         "output": ("recorder_node", [f"output:={tmp_path / 'existing'}", "topics:=[image]"],
                    "not overwriting"),
         "topics": ("recorder_node", [f"output:={tmp_path / 'new'}"], "topics: must list"),
+        # an override rcl cannot parse: one line, as tracker_node gives (a traceback before)
+        "replay_args": ("replay_node", ["fps:=[1, 0.5]"], "invalid ROS arguments"),
+        "recorder_args": ("recorder_node", ["topics:=[a, 1]"], "invalid ROS arguments"),
     }
     procs = {k: start(m, p, env, tmp_path / f"{k}.log") for k, (m, p, _) in cases.items()}
     for key, proc in procs.items():
