@@ -27,8 +27,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ros2_tracker.backends.selection import BackendUnavailable
+from ros2_tracker.io.files import write_atomically
 
 __all__ = [
     "ENGINE_FORMAT",
@@ -159,18 +158,6 @@ def onnx_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """``data`` into ``target`` through a temporary file of its own in the same folder, then a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def profile_text(profile: ShapeProfile) -> str:
     """Canonical one-line text of a profile, e.g. ``"images:1x3x256x128/32x3x256x128/64x3x256x128"``."""
     def dims(s: Sequence[int]) -> str:
@@ -209,7 +196,7 @@ def write_engine(path: str | Path, plan: bytes, key: EngineKey) -> Path:
     with open(p.with_name(p.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for target, data in ((p, bytes(plan)), (_sidecar(p), json.dumps(meta, indent=1).encode())):
-            _write_atomically(target, data)
+            write_atomically(target, data)
     return p
 
 
@@ -437,7 +424,7 @@ def _make_calibrator(trt, batches: Sequence[np.ndarray], cache_path: Path):
         def write_calibration_cache(self, cache) -> None:
             try:
                 cache_path.parent.mkdir(parents=True, exist_ok=True)
-                _write_atomically(cache_path, bytes(cache))
+                write_atomically(cache_path, bytes(cache))
             except OSError as exc:  # the next INT8 build calibrates again
                 warnings.warn(f"INT8 calibration not cached ({exc})", RuntimeWarning, stacklevel=2)
 

@@ -10,10 +10,11 @@ torch is imported inside the functions, so importing this module costs nothing.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
+
+from ros2_tracker.io.files import write_atomically
 
 __all__ = ["read_checkpoint", "write_checkpoint"]
 
@@ -24,10 +25,7 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
     p = Path(path).expanduser()
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
-    return p
+    return write_atomically(p, lambda f: torch.save(payload, f))
 
 
 def read_checkpoint(path: str | Path, error: type[Exception]) -> Any:

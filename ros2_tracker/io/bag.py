@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from ros2_tracker.io.files import write_atomically
+
 __all__ = [
     "BagDamageWarning",
     "BagError",
@@ -373,9 +375,7 @@ class BagWriter:
             self._writer.finish()
         finally:
             self._file.close()
-        tmp = self.path / "metadata.yaml.tmp"
-        tmp.write_text(meta_text)
-        tmp.replace(self.path / "metadata.yaml")
+        write_atomically(self.path / "metadata.yaml", meta_text.encode())
 
     def __enter__(self) -> BagWriter:
         return self

@@ -1,0 +1,30 @@
+"""Files written whole: a reader sees the old file or the new one, never a part of it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
+    """Write ``data`` (bytes, or a function writing into a binary file) to ``path`` through a temporary file
+    of its own in the same folder, then a rename: a reader never sees a partial file, and two writers of one
+    path never take each other's temporary file. The folder must exist. Returns the path."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, bytes | bytearray | memoryview):
+                f.write(data)
+            else:
+                data(f)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
