@@ -48,9 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--start-frame", type=int, default=1, help="frame number the box is drawn on (default 1)")
     p.add_argument("--frames", type=int, default=0, help="stop after this many frames (default: all)")
     p.add_argument("--config", type=Path, help="parameters (config/sot.yaml form)")
-    p.add_argument("--reid-model", type=Path, help="re-ID ONNX model: re-acquisition checks appearance")
+    p.add_argument("--reid-model", type=Path, help="re-ID ONNX model: re-acquisition checks appearance "
+                   "(default: the config's reid_model_path)")
     p.add_argument("--detector-model", type=Path, help="YOLOX ONNX model: re-acquisition searches "
-                   "detections too (needs --reid-model)")
+                   "detections too (needs --reid-model; default: the config's detector_model_path)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.set_defaults(run=run)
     return p
@@ -87,11 +88,14 @@ def build_follower(args: argparse.Namespace) -> Any:
     if sot.backend == "nano" and not sot.model_path:
         raise UserError("--model: the nano backend needs the NanoTrack v2 folder (e.g. "
                         "../shared/models/nanotrack_v2)")
-    if args.detector_model and not args.reid_model:
+    # the options win over the file's reid_model_path / detector_model_path (as --model over model_path)
+    reid = str(args.reid_model) if args.reid_model else node.reid_model_path
+    detector = str(args.detector_model) if args.detector_model else node.detector_model_path
+    if detector and not reid:
         raise UserError("--detector-model needs --reid-model (detections are compared by appearance)")
-    return create_follower(sot, follower, detector_model_path=str(args.detector_model or ""),
+    return create_follower(sot, follower, detector_model_path=detector,
                            detector_score_threshold=node.detector_score_threshold,
-                           detector_classes=node.detector_classes, reid_model_path=str(args.reid_model or ""))
+                           detector_classes=node.detector_classes, reid_model_path=reid)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -93,3 +93,23 @@ def test_a_run_that_never_started_keeps_an_output_folder_it_did_not_make(tmp_pat
     (out / "notes.txt").write_text("kept")
     assert main(["follow", str(seq), "--box", "900,10,40,50", "--backend", "mil", "--output", str(out)]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_models_of_the_config_file_are_used_and_the_options_win(tmp_path):
+    """A node parameter file reused with ``follow``: its reid_model_path / detector_model_path count."""
+    import argparse
+
+    from ros2_tracker.cli.follow import build_follower
+
+    nano = require_shared("models", "nanotrack_v2")
+    reid = require_shared("models", "osnet_x0_25_msmt17.onnx")
+    yolox = require_shared("models", "yolox_nano.onnx")
+    cfg = tmp_path / "sot.yaml"
+    cfg.write_text(f"sot_node:\n  ros__parameters:\n    model_path: {nano}\n    reid_model_path: {reid}\n"
+                   f"    detector_model_path: {yolox}\n")
+    args = argparse.Namespace(config=cfg, backend=None, model=None, reid_model=None, detector_model=None)
+    follower = build_follower(args)
+    assert follower._embedder is not None and follower._detector is not None
+    args.reid_model = tmp_path / "missing.onnx"  # the option wins over the file
+    with pytest.raises(Exception, match="missing.onnx"):
+        build_follower(args)
