@@ -10,7 +10,7 @@ visible; at least 20 frames, or every image frame of a MOT17-mini sequence, whic
 Each backend starts on the first frame's ground truth and is never re-initialised; the first frame is
 not scored. Rows:
 
-* every backend of ``ros2_tracker.sot.factory.BACKENDS`` (OpenCV's NanoTrack v2 and MIL, and whatever
+* every backend of ``ros2_tracker.sot.factory.BACKENDS`` (NanoTrack v2, OpenCV's MIL, and whatever
   the learned backends register): the raw backend. A backend whose model is not given (``--model
   NAME=PATH``; nano defaults to ../shared/models/nanotrack_v2) or cannot be loaded is listed as skipped
   with the reason;
@@ -19,11 +19,12 @@ not scored. Rows:
   with ``--reid`` also ``nano + follower + re-ID``: re-acquisition checks OSNet appearance and searches
   YOLOX-nano detections too.
 
-Columns: success AUC (mean success over IoU thresholds 0..1 step 0.05), precision at 20 px, both over
-all scored frames of all targets, then the AUC per dataset, and FPS = scored frames / time inside
-``update`` (``step`` for the follower; image decoding excluded). Writes ``OUT/success.png`` (success
-plots), ``OUT/sot.json`` and ``OUT/sot.md``; ``--markdown FILE`` also puts the table between the
-``<!-- bench:sot:start/end -->`` markers of FILE.
+Columns: success AUC (mean success over IoU thresholds 0..1 step 0.05) and precision at 20 px, each
+the mean of the targets' own figures as OTB averages its sequences, then both over all scored frames
+pooled (long targets weigh more), the AUC per dataset (mean over its targets), and FPS = scored
+frames / time inside ``update`` (``step`` for the follower; image decoding excluded). Writes
+``OUT/success.png`` (success plots, mean over targets), ``OUT/sot.json`` and ``OUT/sot.md``;
+``--markdown FILE`` also puts the table between the ``<!-- bench:sot:start/end -->`` markers of FILE.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, OUT, command_line, machine_line, markdown_table, update_section
@@ -43,10 +42,8 @@ from ros2_tracker.sot.evaluation import (
     OTB_THRESHOLDS,
     SequenceScore,
     evaluate_backend,
-    precision_at,
     single_target_sequences,
-    success_auc,
-    success_curve,
+    summarise_targets,
 )
 from ros2_tracker.sot.factory import BACKENDS, SotConfig, create_follower, create_sot_tracker
 
@@ -132,19 +129,16 @@ def summarise(scores: dict, skipped: dict, by_dataset: dict) -> tuple[list[list[
     """Table rows (one per tracker, then the skipped backends) and the JSON data behind them."""
     rows, data = [], {}
     for name, per in scores.items():
-        all_iou = np.concatenate([s.ious for d in per.values() for s in d])
-        all_err = np.concatenate([s.center_errors for d in per.values() for s in d])
+        r = summarise_targets([s for d in per.values() for s in d])
         seconds = sum(s.update_seconds for d in per.values() for s in d)
-        per_auc = {d: success_auc(np.concatenate([s.ious for s in v])) for d, v in per.items() if v}
-        data[name] = {"auc": success_auc(all_iou), "precision20": precision_at(all_err),
-                      "frames": len(all_iou), "fps": len(all_iou) / max(seconds, 1e-9),
-                      "auc_per_dataset": per_auc,
-                      "success_curve": success_curve(all_iou).tolist()}
-        r = data[name]
-        rows.append([name, f"{r['auc']:.3f}", f"{r['precision20']:.3f}",
-                     *(f"{per_auc.get(d, float('nan')):.3f}" for d in by_dataset), f"{r['fps']:.1f}"])
+        per_auc = {d: summarise_targets(v)["auc"] for d, v in per.items() if v}
+        data[name] = {**r, "fps": r["frames"] / max(seconds, 1e-9), "auc_per_dataset": per_auc}
+        rows.append([name, f"{r['auc']:.3f}", f"{r['precision20']:.3f}", f"{r['auc_pooled']:.3f}",
+                     f"{r['precision20_pooled']:.3f}",
+                     *(f"{per_auc.get(d, float('nan')):.3f}" for d in by_dataset),
+                     f"{data[name]['fps']:.1f}"])
     for name, why in skipped.items():
-        rows.append([f"{name} (skipped: {why})", *["-"] * (3 + len(by_dataset))])
+        rows.append([f"{name} (skipped: {why})", *["-"] * (5 + len(by_dataset))])
     return rows, data
 
 
@@ -160,7 +154,8 @@ def plot(data: dict, path: Path) -> None:
         ax.plot(OTB_THRESHOLDS, r["success_curve"], label=f"{name} [{r['auc']:.3f}]")
     ax.set_xlabel("overlap threshold (IoU)")
     ax.set_ylabel("success rate")
-    ax.set_title("Success plot, one-pass evaluation\n(TUD-Campus, PETS09-S3MF1, MOT17-mini)", fontsize=10)
+    ax.set_title("Success plot, one-pass evaluation, mean over targets\n"
+                 "(TUD-Campus, PETS09-S3MF1, MOT17-mini)", fontsize=10)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
@@ -182,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     scores = run(trackers, by_dataset)
     rows, data = summarise(scores, skipped, by_dataset)
     counts = {d: (len(s), sum(len(x) - 1 for x in s)) for d, s in by_dataset.items()}
-    header = ["backend", "success AUC", "precision @20 px", *(f"AUC {d}" for d in by_dataset), "FPS"]
+    header = ["backend", "success AUC", "precision @20 px", "AUC, frames pooled", "precision, frames pooled",
+              *(f"AUC {d}" for d in by_dataset), "FPS"]
     body = (markdown_table(header, rows) + "\n\n"
             + "Targets (scored frames): " + ", ".join(f"{d} {n} ({f})" for d, (n, f) in counts.items())
             + f".\n\n`{command_line('bench/sot.py', argv)}` · {machine_line()}\n")

@@ -31,6 +31,7 @@ ROSDEP_KEYS = {
 # Installed with pip on every platform (no rosdep key); requirements.in lists them.
 PIP_ONLY = {
     "onnxruntime",
+    "onnx",
     "mcap",
     "mcap_ros2",
     "rosbags",

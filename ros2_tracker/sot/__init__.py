@@ -5,7 +5,8 @@
   :func:`create_follower`;
 - :mod:`~ros2_tracker.sot.follower`: :class:`Follower` (tracking / uncertain / lost, cycle-consistency
   check, re-acquisition, predicted trajectory);
-- :mod:`~ros2_tracker.sot.opencv_backends` (NanoTrack v2, MIL) and the learned backends;
+- :mod:`~ros2_tracker.sot.nanotrack` (NanoTrack v2, ONNX Runtime), :mod:`~ros2_tracker.sot.opencv_backends`
+  (MIL) and the learned backends;
 - :mod:`~ros2_tracker.sot.evaluation`: OTB-style targets and metrics.
 
 Nothing heavy is imported here: backends load their runtimes when built.

@@ -15,7 +15,9 @@ Metrics follow OTB's one-pass evaluation (Wu, Lim, Yang, CVPR 2013): the tracker
 truth of the first frame and is never re-initialised; the first frame is not scored. *Success* at a
 threshold is the fraction of frames whose IoU with the ground truth exceeds it; the success AUC is
 the mean success over the 21 thresholds 0, 0.05, ..., 1. *Precision at 20 px* is the fraction of
-frames whose box centre lies within 20 px of the ground truth's.
+frames whose box centre lies within 20 px of the ground truth's. Over several targets OTB averages the
+per-sequence curves (every target weighs the same: :func:`summarise_targets`' ``auc`` and
+``precision20``); the same figures over all frames pooled (long targets weigh more) come beside them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "single_target_sequences",
     "success_auc",
     "success_curve",
+    "summarise_targets",
 ]
 
 OTB_THRESHOLDS = np.linspace(0.0, 1.0, 21)
@@ -163,6 +166,27 @@ def precision_at(errors: np.ndarray, pixels: float = 20.0) -> float:
     """Fraction of frames whose centre error is at most ``pixels``."""
     errors = np.asarray(errors, dtype=np.float64)
     return float((errors <= pixels).mean()) if len(errors) else 0.0
+
+
+def summarise_targets(scores: Sequence[SequenceScore]) -> dict[str, Any]:
+    """OTB's summary of one tracker over several targets, and the frames-pooled figures.
+
+    Returns:
+        ``auc`` / ``precision20`` / ``success_curve``: means over targets of each target's figure
+        (OTB); ``auc_pooled`` / ``precision20_pooled``: over all scored frames at once; ``targets``,
+        ``frames``.
+    """
+    scores = [s for s in scores if len(s.ious)]
+    if not scores:
+        return {"auc": float("nan"), "precision20": float("nan"), "success_curve": [],
+                "auc_pooled": float("nan"), "precision20_pooled": float("nan"), "targets": 0, "frames": 0}
+    curves = np.array([success_curve(s.ious) for s in scores])
+    pooled_iou = np.concatenate([s.ious for s in scores])
+    return {"auc": float(curves.mean()), "precision20": float(np.mean([precision_at(s.center_errors)
+                                                                         for s in scores])),
+            "success_curve": curves.mean(axis=0).tolist(), "auc_pooled": success_auc(pooled_iou),
+            "precision20_pooled": precision_at(np.concatenate([s.center_errors for s in scores])),
+            "targets": len(scores), "frames": len(pooled_iou)}
 
 
 # ------------------------------------------------------------------------------------------ running

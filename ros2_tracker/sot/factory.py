@@ -19,7 +19,7 @@ __all__ = ["BACKENDS", "SotConfig", "create_follower", "create_sot_tracker"]
 
 
 def _nano(config: SotConfig) -> SingleTargetTracker:
-    from ros2_tracker.sot.opencv_backends import NanoTracker
+    from ros2_tracker.sot.nanotrack import NanoTracker
 
     return NanoTracker(config.model_path, config.num_threads)
 

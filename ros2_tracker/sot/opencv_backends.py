@@ -1,35 +1,24 @@
-"""OpenCV's single-target trackers behind :class:`~ros2_tracker.sot.tracker_base.SingleTargetTracker`.
+"""OpenCV's own single-target tracker behind :class:`~ros2_tracker.sot.tracker_base.SingleTargetTracker`.
 
-- :class:`NanoTracker`: NanoTrack v2 (a Siamese tracker: backbone + head ONNX files) run by
-  ``cv2.TrackerNano``; confidence = ``getTrackingScore()``, the classification score of the chosen
-  box (already in [0, 1]: about 0.8-0.9 on a well-followed person, 0.45-0.75 once it has lost it --
-  not a clean separation, hence the follower's cycle-consistency check).
 - :class:`MilTracker`: ``cv2.TrackerMIL`` (Babenko et al. 2009), which reports no score: confidence
   is 1.0 when it reports the target found and 0.0 otherwise.
 
-OpenCV is imported when a tracker is built. Both share :class:`_OpenCvTracker`: input checks, box
-conversion (OpenCV takes integer ``(x, y, w, h)`` rectangles), and the frame size fixed at ``init``.
+NanoTrack v2 is :mod:`ros2_tracker.sot.nanotrack` (ONNX Runtime; not ``cv2.TrackerNano``, whose size
+penalty is wrong in OpenCV 4.x). OpenCV is imported when a tracker is built. :class:`_OpenCvTracker`
+holds the input checks, box conversion (OpenCV takes integer ``(x, y, w, h)`` rectangles), and the
+frame size fixed at ``init``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ros2_tracker.core.config import ConfigError
 from ros2_tracker.sot.inputs import check_frame, check_start_box
 from ros2_tracker.sot.tracker_base import SotResult
 
-__all__ = ["NANOTRACK_FILES", "MilTracker", "NanoTracker", "SotModelError"]
-
-NANOTRACK_FILES = ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")
-"""File names of NanoTrack v2's backbone and head in its model folder."""
-
-
-class SotModelError(ConfigError):
-    """A backend's model files are missing or cannot be loaded; the message names the file."""
+__all__ = ["MilTracker"]
 
 
 class _OpenCvTracker:
@@ -95,49 +84,6 @@ class _OpenCvTracker:
 
     def _confidence(self) -> float:
         return 1.0
-
-
-class NanoTracker(_OpenCvTracker):
-    """NanoTrack v2 through ``cv2.TrackerNano`` (about 8 ms per update on one CPU core).
-
-    Args:
-        model_dir: folder with :data:`NANOTRACK_FILES` (e.g. ``../shared/models/nanotrack_v2``).
-        num_threads: OpenCV threads (0 = OpenCV's default).
-
-    Raises:
-        SotModelError: a model file is missing or OpenCV cannot load it.
-    """
-
-    def __init__(self, model_dir: str | Path, num_threads: int = 1) -> None:
-        super().__init__()
-        import cv2
-
-        folder = Path(model_dir)
-        if not str(model_dir) or not folder.is_dir():
-            raise SotModelError(f"model_path: {model_dir!r} is not a folder; the nano backend needs the "
-                                f"NanoTrack v2 folder holding {' and '.join(NANOTRACK_FILES)}")
-        missing = [f for f in NANOTRACK_FILES if not (folder / f).is_file()]
-        if missing:
-            raise SotModelError(f"model_path: {folder} has no {', '.join(missing)} (NanoTrack v2 files)")
-        if num_threads > 0:
-            cv2.setNumThreads(num_threads)
-        self._params = cv2.TrackerNano_Params()
-        self._params.backbone = str(folder / NANOTRACK_FILES[0])
-        self._params.neckhead = str(folder / NANOTRACK_FILES[1])
-        self._name = f"nano:opencv ({folder.name})"
-        self._create()  # load once now, so a corrupt file fails here and not at the first start
-
-    def _create(self) -> Any:
-        import cv2
-
-        try:
-            return cv2.TrackerNano_create(self._params)
-        except cv2.error as exc:
-            raise SotModelError(f"model_path: OpenCV cannot load NanoTrack from {self._params.backbone} / "
-                                f"{self._params.neckhead}: {str(exc).strip().splitlines()[-1]}") from None
-
-    def _confidence(self) -> float:
-        return float(np.clip(self._tracker.getTrackingScore(), 0.0, 1.0))
 
 
 class MilTracker(_OpenCvTracker):

@@ -34,7 +34,7 @@ class SingleTargetTracker(Protocol):
 
     @property
     def name(self) -> str:
-        """Short description, e.g. ``"nanotrack:opencv"``."""
+        """Short description, e.g. ``"nano:onnxruntime (nanotrack_v2)"``."""
         ...
 
     def init(self, frame_bgr: np.ndarray, box_xyxy: np.ndarray) -> None:

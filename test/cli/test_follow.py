@@ -111,5 +111,5 @@ def test_models_of_the_config_file_are_used_and_the_options_win(tmp_path):
     follower = build_follower(args)
     assert follower._embedder is not None and follower._detector is not None
     args.reid_model = tmp_path / "missing.onnx"  # the option wins over the file
-    with pytest.raises(Exception, match="missing.onnx"):
+    with pytest.raises(Exception, match=r"missing\.onnx"):
         build_follower(args)

@@ -17,12 +17,13 @@ def test_registry_is_a_plain_dict_and_the_config_offers_exactly_its_names():
     assert spec.choices == tuple(BACKENDS) and spec.default == "nano"
 
 
-def test_opencv_backends_are_built_by_name():
+def test_nano_and_mil_are_built_by_name():
     # (the learned backends import torch: test/sot/test_goturn.py etc. build them)
     nano = str(require_shared("models", "nanotrack_v2"))
     for name in ("nano", "mil"):
         tracker = create_sot_tracker(SotConfig(backend=name, model_path=nano if name == "nano" else ""))
-        assert isinstance(tracker, SingleTargetTracker) and tracker.name.startswith(f"{name}:opencv")
+        runtime = "onnxruntime" if name == "nano" else "opencv"
+        assert isinstance(tracker, SingleTargetTracker) and tracker.name.startswith(f"{name}:{runtime}")
 
 
 def test_config_and_factory_errors_name_the_parameter(tmp_path):

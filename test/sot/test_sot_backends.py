@@ -1,4 +1,5 @@
-"""OpenCV backends (NanoTrack v2, MIL) on real frames, and their input checks."""
+"""The single-target backends NanoTrack v2 (ONNX Runtime) and OpenCV's MIL on real frames, and their
+input checks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 from conftest import require_shared
 
 from ros2_tracker.sot.evaluation import ious
-from ros2_tracker.sot.opencv_backends import MilTracker, NanoTracker, SotModelError
+from ros2_tracker.sot.nanotrack import NanoTracker, SotModelError
+from ros2_tracker.sot.opencv_backends import MilTracker
 from ros2_tracker.sot.tracker_base import SingleTargetTracker
 
 cv2 = pytest.importorskip("cv2")
@@ -38,10 +40,10 @@ def nano_dir():
 def test_nanotrack_follows_a_real_person(nano_dir, seq, tid, floor):
     images, gt = person(seq, tid, 24)
     tracker = NanoTracker(nano_dir)
-    assert isinstance(tracker, SingleTargetTracker) and tracker.name.startswith("nano:opencv")
+    assert isinstance(tracker, SingleTargetTracker) and tracker.name.startswith("nano:onnxruntime")
     iou, conf = follow(tracker, images, gt)
     assert len(iou) >= 20 and iou.mean() > floor, iou.round(2)
-    assert min(conf) > 0.7 and max(conf) <= 1.0  # getTrackingScore on a well-followed person
+    assert min(conf) > 0.7 and max(conf) <= 1.0  # the foreground score on a well-followed person
 
 
 def test_nanotrack_confidence_drops_when_the_person_is_gone(nano_dir):
@@ -96,5 +98,31 @@ def test_missing_or_corrupt_model_files_give_a_clear_error(tmp_path, nano_dir):
     with pytest.raises(SotModelError, match=r"has no nanotrack_head_sim\.onnx"):
         NanoTracker(tmp_path)
     (tmp_path / "nanotrack_head_sim.onnx").write_bytes(b"not an onnx model")
-    with pytest.raises(SotModelError, match="OpenCV cannot load NanoTrack"):
+    with pytest.raises(SotModelError, match=r"nanotrack_head_sim\.onnx: not a loadable ONNX model"):
         NanoTracker(tmp_path)
+    (tmp_path / "nanotrack_head_sim.onnx").write_bytes((nano_dir / backbone).read_bytes())  # wrong network
+    with pytest.raises(SotModelError, match="the NanoTrack networks do not run"):
+        NanoTracker(tmp_path)
+
+
+def test_nanotrack_follows_the_same_way_anywhere_in_the_image(nano_dir):
+    """The same person moved by the same step at two places of an image gives the same step back:
+    the size penalty compares candidate sizes with the target's (cv2.TrackerNano compares them with
+    the target's centre coordinates, so there the answer depends on where the person stands)."""
+    images, gt = person("TUD-Campus", 1, 2)
+    x1, y1, x2, y2 = (int(v) for v in gt[0])
+    patch = images[0][y1:y2, x1:x2]
+    results = []
+    for at in ((300, 250), (900, 520)):
+        frames = []
+        for step in ((0, 0), (6, 3)):
+            frame = np.full((1080, 1440, 3), 120, np.uint8)
+            px, py = at[0] + step[0], at[1] + step[1]
+            frame[py:py + patch.shape[0], px:px + patch.shape[1]] = patch
+            frames.append(frame)
+        tracker = NanoTracker(nano_dir)
+        start = np.array([at[0], at[1], at[0] + patch.shape[1], at[1] + patch.shape[0]], dtype=float)
+        tracker.init(frames[0], start)
+        results.append(tracker.update(frames[1]).box_xyxy - start)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-6)
+    assert np.abs(results[0][[0, 2]].mean() - 6) < 4 and np.abs(results[0][[1, 3]].mean() - 3) < 4  # ~2 px

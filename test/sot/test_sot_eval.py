@@ -8,6 +8,7 @@ from conftest import require_shared
 
 from ros2_tracker.sot.evaluation import (
     OTB_THRESHOLDS,
+    SequenceScore,
     center_errors,
     evaluate_backend,
     ious,
@@ -15,6 +16,7 @@ from ros2_tracker.sot.evaluation import (
     single_target_sequences,
     success_auc,
     success_curve,
+    summarise_targets,
 )
 
 
@@ -33,6 +35,20 @@ def test_success_auc_is_the_mean_success_over_21_thresholds():
     assert success_auc(iou) == pytest.approx(curve.mean())
     assert success_auc(np.ones(5)) == pytest.approx(20 / 21)  # OTB: IoU 1 is not > 1
     assert precision_at(np.array([0.0, 20.0, 20.1, np.inf])) == 0.5
+
+
+def test_several_targets_are_averaged_per_target_as_otb_does_and_pooled_beside():
+    long = SequenceScore("long", np.ones(30) * 0.9, np.zeros(30), 0.1)  # followed
+    short = SequenceScore("short", np.zeros(3), np.full(3, 50.0), 0.1)  # lost at once
+    out = summarise_targets([long, short])
+    assert out["auc"] == pytest.approx((success_auc(long.ious) + 0.0) / 2)  # each target weighs the same
+    assert out["precision20"] == pytest.approx(0.5)
+    assert out["auc_pooled"] == pytest.approx(success_auc(np.r_[long.ious, short.ious]))  # 30 vs 3 frames
+    assert out["precision20_pooled"] == pytest.approx(30 / 33)
+    mean_curve = (success_curve(long.ious) + success_curve(short.ious)) / 2
+    np.testing.assert_allclose(out["success_curve"], mean_curve)
+    assert (out["targets"], out["frames"]) == (2, 33)
+    assert summarise_targets([])["targets"] == 0
 
 
 def test_targets_of_tud_campus_and_pets_follow_the_rule():
@@ -60,7 +76,7 @@ def test_mot17_mini_targets_use_every_image_frame_and_pedestrians_only():
 
 def test_evaluate_backend_scores_every_frame_but_the_first():
     cv2 = pytest.importorskip("cv2")
-    from ros2_tracker.sot.opencv_backends import NanoTracker
+    from ros2_tracker.sot.nanotrack import NanoTracker
 
     seq = single_target_sequences(require_shared("data", "TUD-Campus"))[3]
     seq = type(seq)(seq.name, seq.folder, seq.frames[:21], seq.boxes_xyxy[:21], seq.fps)
