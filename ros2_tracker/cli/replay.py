@@ -98,7 +98,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--domain-id", type=int, metavar="N",
                    help="ROS_DOMAIN_ID of the graph (default: derived from the pid)")
     p.add_argument("--offline", action="store_true", help="also refine the recorded tracks as a batch "
-                   "(link tracklets, interpolate gaps) and report online and offline metrics")
+                   "(interpolate gaps; link tracklets only with link_without_appearance: true in "
+                   "--refine-config, the bag has no appearance) and report online and offline metrics")
     p.add_argument("--refine-config", type=Path, metavar="F",
                    help="refinement parameters for --offline (config/refine.yaml form)")
     p.set_defaults(run=run)
@@ -489,6 +490,7 @@ class TrackRows:
         frames, ids, boxes_tlwh, scores: MOTChallenge result rows (confirmed tracks matched in the frame).
         snapshots: per frame, what to draw (:class:`ros2_tracker.viz.sequence.FrameTracks`).
         stamps_ns: the tracks messages' stamps, in order.
+        classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
     """
 
     frames: np.ndarray
@@ -497,6 +499,7 @@ class TrackRows:
     scores: np.ndarray
     snapshots: list[Any]
     stamps_ns: list[int]
+    classes: np.ndarray | None = None
 
 
 def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0) -> TrackRows:
@@ -515,7 +518,7 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     msgs = [(stamp_to_ns(m.header.stamp), track_array_to_arrays(m))
             for _t, _ty, _lt, m in read_bag_typed(bag, [topic])]
     rank = {s: k + 1 for k, s in enumerate(sorted({s for s, _ in msgs}))}
-    out_f, out_i, out_b, out_s, snaps = [], [], [], [], []
+    out_f, out_i, out_b, out_s, out_c, snaps = [], [], [], [], [], []
     for stamp, tr in msgs:
         frame = round(stamp * fps / _NS) + 1 if fps > 0 else rank[stamp]
         rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
@@ -523,13 +526,14 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
         out_i.append(tr.ids[rep])
         out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if rep.any() else np.empty((0, 4)))
         out_s.append(tr.scores[rep])
+        out_c.append(tr.classes[rep])
         snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
 
     def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(shape, dtype)
 
     return TrackRows(cat(out_f, (0,), np.int64), cat(out_i, (0,), np.int64), cat(out_b, (0, 4), np.float64),
-                     cat(out_s, (0,), np.float64), snaps, [s for s, _ in msgs])
+                     cat(out_s, (0,), np.float64), snaps, [s for s, _ in msgs], cat(out_c, (0,), np.int64))
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:
@@ -794,10 +798,14 @@ def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, resul
     )
 
     path = offline_results_path(results)
+    config = _refine_config(args)
     refined, marker = refine_and_write(rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, output=path,
-                                       online_path=results, config=_refine_config(args),
+                                       online_path=results, config=config, classes=rows.classes,
                                        fps=src.fps if src.fps > 0 else fps_from_stamps(rows.stamps_ns))
     summary = refined.summary()
+    if config.link and not config.link_without_appearance:  # the bag holds no appearance embeddings
+        print("note: replay --offline has no appearance, so tracklets are not linked "
+              "(link_without_appearance is off in --refine-config); gaps are interpolated", file=sys.stderr)
     print(f"offline: {summary['links']} links, {summary['interpolated_rows']} interpolated boxes")
     written = [("offline", path), ("marker", marker)]
     if src.gt_path is not None:

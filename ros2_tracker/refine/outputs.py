@@ -44,7 +44,8 @@ def marker_path(results: str | Path) -> Path:
 
 def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray, scores: np.ndarray, *,
                      output: str | Path, online_path: str | Path, fps: float, config: RefineConfig,
-                     embeddings: np.ndarray | None = None) -> tuple[RefinedTracks, Path]:
+                     embeddings: np.ndarray | None = None,
+                     classes: np.ndarray | None = None) -> tuple[RefinedTracks, Path]:
     """Refine online result rows, write the refined results to ``output`` and its marker beside it.
 
     Args:
@@ -54,6 +55,7 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
         fps: frame rate [Hz] of the frame numbers.
         config: refinement parameters.
         embeddings: (N, D) appearance per row, or None.
+        classes: (N,) class id per row, or None (one class): tracklets of two classes are never linked.
 
     Returns:
         The refined tracks and the marker's path.
@@ -65,7 +67,8 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
     if output.resolve() == Path(online_path).resolve():
         raise ValueError(f"the refined results would overwrite the online results {online_path}")
     t0 = time.perf_counter()
-    refined = refine_tracks(frames, ids, boxes_tlwh, scores, fps=fps, config=config, embeddings=embeddings)
+    refined = refine_tracks(frames, ids, boxes_tlwh, scores, fps=fps, config=config, embeddings=embeddings,
+                            classes=classes)
     seconds = time.perf_counter() - t0
     write_results(output, refined.frames, refined.ids, refined.boxes_tlwh, refined.scores)
     marker = marker_path(output)

@@ -54,3 +54,35 @@ def test_bad_refine_config_fails_before_the_replay(tmp_path):
     args = argparse.Namespace(rate=0.0, frames=None, out=None, offline=True, refine_config=cfg)
     with pytest.raises(ConfigError, match="link_max_gap_s"):
         _check_args(args)
+
+
+@pytest.mark.parametrize(("second_class", "links"), [(0, 1), (2, 0)])
+def test_offline_never_links_tracklets_of_two_classes(tmp_path, capsys, second_class, links):
+    """A person's tracklet and a car's continuing its motion: linked only when both are one class."""
+    import numpy as np
+
+    frames = np.r_[np.arange(1, 11), np.arange(16, 26)]
+    ids = np.r_[np.ones(10, int), np.full(10, 2)]
+    boxes = np.c_[100 + 4.0 * frames, np.full(20, 50.0), np.full(20, 40.0), np.full(20, 100.0)]
+    classes = np.r_[np.zeros(10, int), np.full(10, second_class)]
+    rows = TrackRows(frames, ids, boxes, np.ones(20), [], [], classes)
+    results = tmp_path / "results" / "seq.txt"
+    write_results(results, frames, ids, boxes, np.ones(20))
+    cfg = tmp_path / "refine.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    link_without_appearance: true\n")
+    src = ReplaySource(tmp_path, "mot", "seq", fps=25.0, length=25, gt_path=None)
+    args = argparse.Namespace(offline=True, refine_config=cfg, frames=None)
+    written = dict(_offline(src, args, rows, results, tmp_path))
+    assert len(json.loads(written["marker"].read_text())["links"]) == links
+    assert "not linked" not in capsys.readouterr().err
+
+
+def test_offline_says_that_without_appearance_nothing_is_linked(tmp_path, capsys):
+    import numpy as np
+
+    rows = TrackRows(np.arange(1, 4), np.ones(3, int), np.tile([0.0, 0, 10, 20], (3, 1)), np.ones(3), [], [])
+    results = tmp_path / "results" / "seq.txt"
+    write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
+    src = ReplaySource(tmp_path, "mot", "seq", fps=25.0, length=3, gt_path=None)
+    _offline(src, argparse.Namespace(offline=True, refine_config=None, frames=None), rows, results, tmp_path)
+    assert "no appearance, so tracklets are not linked" in capsys.readouterr().err
