@@ -3,7 +3,6 @@
     .venv/bin/python bench/motion.py --model runs/motion/motion.onnx [--config config/motion_train.yaml]
                                      [--section bench/out/sections/motion.md]
                                      [--plot bench/out/sections/motion.png]
-                                     [--out runs/bench-motion]
 
 Sections of the markdown written to ``--section``:
 

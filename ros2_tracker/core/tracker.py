@@ -83,8 +83,10 @@ _MISSED_TENTATIVE = np.array([True, True] + [False] * 10)  # same key: a tentati
 _MISSED_TENTATIVE.flags.writeable = False
 _NO_INDEX = np.empty(0, dtype=np.intp)
 _NO_PAIRS = np.empty((0, 2), dtype=np.intp)
+_NO_BOXES = np.empty((0, 4))
 _NO_INDEX.flags.writeable = False
 _NO_PAIRS.flags.writeable = False
+_NO_BOXES.flags.writeable = False
 
 
 def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
@@ -449,6 +451,7 @@ class Tracker:
         self._multi_class = self.config.class_aware and self._classes_seen
         self._stamp, self._dt = stamp, dt
         self._updates += 1
+        self._remember_boxes(_NO_INDEX, _NO_BOXES)  # this update's history column: empty, stamped now
         self._camera_weight = 0.0
         self._expire()
         self._predict(dt)
@@ -545,7 +548,9 @@ class Tracker:
                              self._cov, self._noise)
 
     def _remember_boxes(self, rows: np.ndarray, boxes_cxcywh: np.ndarray) -> None:
-        """Write this update's measured boxes of the matched track ``rows`` into the history ring buffer."""
+        """Write this update's measured boxes of the matched track ``rows`` into the history ring buffer
+        (its column, cleared first: until the matches are written, e.g. while the learned predictor places
+        lost tracks, the history ends with an empty column at this stamp, not the one K updates ago)."""
         if not len(self._hist_t):
             return
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],

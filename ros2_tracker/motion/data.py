@@ -201,7 +201,8 @@ def encode_samples(samples: SampleSet, history_steps: int, history_step_s: float
                    noise: MotionNoise) -> tuple[EncodedHistory, np.ndarray]:
     """Model input of samples with at least ``min_history`` valid grid points, and which those are.
 
-    The Kalman state the features include is filtered from each history with ``noise`` (the tracker's).
+    The Kalman state the features include is filtered from each history window alone with ``noise``
+    (fixed: the tracker's running state, with adaptive noise and a longer past, differs a little).
     """
     grid, ok = resample_history(samples.boxes_cxcywh, samples.valid, samples.stamps, 0.0, history_steps,
                                 history_step_s)

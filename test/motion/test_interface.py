@@ -53,6 +53,30 @@ def test_history_ring_buffer_holds_the_matched_boxes_in_order():
     np.testing.assert_allclose(h.boxes_cxcywh[1, -1], [200 + 0.7 * 80 + 20, 150, 40, 100])
 
 
+def test_lost_tracks_are_placed_from_a_history_that_ends_now():
+    """The learned predictor placing lost tracks (before this update's matches are written) sees the
+    history up to the last update and an empty column stamped now, never the column of K updates ago."""
+    seen = []
+
+    class Spy(ConstantVelocityPredictor):
+        def predict(self, history, times_s):
+            if len(times_s) == 1 and times_s[0] == 0:  # the lost-box call
+                seen.append(history)
+            return super().predict(history, times_s)
+
+    cfg = TrackerConfig(motion_model="learned", motion_model_path="unused.onnx", motion_history_frames=6)
+    tr = Tracker(cfg, predictor=Spy())
+    for f in range(10):  # a person walking right, missed in frames 8 and 9, where someone else appears
+        x = 50.0 + 4.0 * f
+        box = [x, 100, x + 40, 200] if f < 8 else [400, 100, 440, 200]
+        tr.update(np.array([box]), stamp=f / 10)
+    assert seen  # frame 9: the track lost since frame 8 placed before matching
+    h = seen[0]
+    assert np.all(np.diff(h.stamps[0]) > 0) and h.stamps[0, -1] == pytest.approx(h.now) == pytest.approx(0.9)
+    assert h.valid[0].tolist() == [True, True, True, True, False, False]  # frames 4-7 matched, 8 missed
+    assert tr.motion_history().stamps[0, -1] == pytest.approx(0.9)
+
+
 def test_history_is_kept_only_where_something_reads_it(untrained_onnx):
     # default, constant velocity: no box history (nothing reads it); the Kalman state is still there
     h = _walk(Tracker(), frames=4).motion_history()
