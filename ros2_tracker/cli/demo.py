@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from ros2_tracker.core.track import TrackState
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
-from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
+from ros2_tracker.io.sequence import SequenceInfo, fps_problem, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 from ros2_tracker.offline import OfflineResult, track_mot_detections
 
@@ -34,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--detections", help="file name under det/ (default det.txt, else the first det/*.txt)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     p.add_argument("--config", type=Path, help="tracker parameters (config/tracker.yaml form)")
+    p.add_argument("--fps", type=float, help="frame rate [Hz] of --sequence (default: its seqinfo.ini, "
+                   "else 30 with a note)")
     p.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.set_defaults(run=run)
@@ -61,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``demo``."""
     from tqdm import tqdm
 
+    if args.fps is not None and args.sequence is None:
+        raise UserError("--fps needs --sequence (the synthetic scene has its own frame rate)")
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     info = prepare_sequence(args)
+    fps = _frame_rate(info, args.fps)
     det_path = info.detection_path(args.detections)
     dets = read_mot(det_path)
     warn_score_scale(det_path, dets.scores, config)
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(config, predictor=create_predictor(config))
     snapshots: list = []
     with tqdm(total=max(info.length, dets.last_frame), desc=f"track {info.name}", unit="frame") as bar:
-        res = track_mot_detections(dets, tracker, info.fps, last_frame=info.length or None,
+        res = track_mot_detections(dets, tracker, fps, last_frame=info.length or None,
                                    on_frame=None if args.no_video else _snapshot(snapshots),
                                    progress=lambda _f: bar.update())
     out = args.out
@@ -82,10 +88,23 @@ def run(args: argparse.Namespace) -> int:
           f"{1e6 * res.update_seconds / max(res.n_frames, 1):.0f} us/frame in Tracker.update")
     written = [("results", results_path)]
     written += _evaluate(info, results_path, out)
-    written += _draw(info, res, snapshots, out, args.no_video)
+    written += _draw(replace(info, fps=fps), res, snapshots, out, args.no_video)
     for what, path in written:
         print(f"  {what:10s} {path}")
     return 0
+
+
+def _frame_rate(info: SequenceInfo, fps: float | None) -> float:
+    """--fps, else the sequence's seqinfo.ini frame rate, else 30 Hz with a note (as ``track`` does)."""
+    if fps is not None:
+        problem = fps_problem(fps)
+        if problem:
+            raise UserError(f"--fps {problem}")
+        return fps
+    if not info.fps_known:
+        print(f"note: {info.root}: no frame rate given (--fps) or found in seqinfo.ini; assuming "
+              f"{info.fps:g} Hz", file=sys.stderr)
+    return info.fps
 
 
 def _snapshot(store: list):
@@ -108,6 +127,10 @@ def _evaluate(info: SequenceInfo, results_path: Path, out: Path) -> list[tuple[s
 
     rows = [(info.name, evaluate_sequence(info.gt_path, results_path, name=info.name))]
     print(format_table(rows))
+    unscored = rows[0][1].unscored_rows
+    if unscored:  # e.g. MOT17-mini: ground truth for the first frames only
+        print(f"note: {info.name}: {unscored} result rows after frame {rows[0][1].num_frames}, the last "
+              "with ground truth, are not scored", file=sys.stderr)
     write_json(out / "metrics.json", rows)
     write_csv(out / "metrics.csv", rows)
     return [("metrics", out / "metrics.json")]

@@ -39,11 +39,12 @@ def require_modules(command: str, *modules: str) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from ros2_tracker.core.config import ConfigError
+    from ros2_tracker.io.files import OutputWriteError
     from ros2_tracker.io.mot import MotFormatError
 
     # a path that is missing, a folder, not writable: the user's to fix (other OSErrors keep their traceback)
     return (UserError, ConfigError, MotFormatError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError, FileExistsError)
+            PermissionError, FileExistsError, OutputWriteError)
 
 
 USER_ERRORS = _user_errors()

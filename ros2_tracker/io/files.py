@@ -1,4 +1,5 @@
-"""Files written whole: a reader sees the old file or the new one, never a part of it."""
+"""Files written whole (a reader sees the old file or the new one, never a part of it), and the error
+of an output that cannot be written."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_atomically"]
+__all__ = ["OutputWriteError", "write_atomically"]
+
+
+class OutputWriteError(OSError):
+    """A library (OpenCV) could not write an output file: a folder that is not writable, a full disk, a
+    file that may not be replaced. The message names the file; the CLI shows it as one line."""
 
 
 def write_atomically(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> Path:

@@ -98,7 +98,7 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
             raise MotFormatError(f"{ini}: frameRate {problem}")
         return SequenceInfo(
             root=r,
-            name=sec.get("name", r.name),
+            name=_safe_name(sec.get("name", ""), r, ini),
             fps=fps if fps > 0 else 30.0,
             length=_length(ini, sec.get("seqlength", "")),
             width=int(sec.get("imwidth", 0) or 0),
@@ -111,6 +111,21 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
         raise
     except ValueError as exc:
         raise MotFormatError(f"{ini}: bad value: {exc}") from None
+
+
+def _safe_name(name: str, root: Path, ini: Path) -> str:
+    """seqinfo.ini's name (outputs are named after it), the folder's when empty.
+
+    Raises:
+        MotFormatError: a name that is a path (``/``, ``\\``, ``.``, ``..``): results would be written
+            outside the output folder.
+    """
+    name = name.strip()
+    if not name:
+        return root.name
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise MotFormatError(f"{ini}: name {name!r} is a path, not a sequence name")
+    return name
 
 
 def _length(ini: Path, value: str) -> int:

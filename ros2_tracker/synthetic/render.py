@@ -17,6 +17,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from ros2_tracker.io.files import OutputWriteError
 from ros2_tracker.synthetic.scene import NOMINAL_PERSON_HEIGHT_M, Scene, random_streams
 
 __all__ = ["Look", "SceneRenderer", "write_frames"]
@@ -229,6 +230,6 @@ def write_frames(scene: Scene, folder: str | Path, *, jpeg_quality: int = 90,
     for frame in range(1, scene.num_frames + 1):
         path = out / f"{frame:06d}.jpg"
         if not cv2.imwrite(str(path), renderer.render(frame), params):
-            raise OSError(f"{path}: could not write the frame")
+            raise OutputWriteError(f"{path}: could not write the frame (folder not writable, or disk full?)")
         if progress is not None:
             progress(frame)

@@ -130,6 +130,11 @@ class SceneConfig(ConfigBase):
         if self.min_detect_visibility >= self.full_detect_visibility:
             raise ConfigError(f"min_detect_visibility: {self.min_detect_visibility} must be below "
                               f"full_detect_visibility ({self.full_detect_visibility})")
+        if self.miss_rate > self.miss_burst_frames / (self.miss_burst_frames + 1):  # hit runs last >= 1 frame
+            raise ConfigError(f"miss_rate: {self.miss_rate} cannot be reached with runs of "
+                              f"{self.miss_burst_frames:g} misses (at most {self.miss_burst_frames:g} missed "
+                              f"per {self.miss_burst_frames + 1:g} frames); raise miss_burst_frames to "
+                              f"{self.miss_rate / (1 - self.miss_rate):.3g} or more")
         if self.occluder_width >= self.width:
             raise ConfigError(f"occluder_width: {self.occluder_width} px must be narrower than the "
                               f"image ({self.width} px)")

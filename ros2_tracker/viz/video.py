@@ -8,6 +8,8 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from ros2_tracker.io.files import OutputWriteError
+
 __all__ = ["VideoWriter"]
 
 _CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
@@ -63,7 +65,8 @@ class VideoWriter:
                 return
             writer.release()
             tried.append(f"{path.name} ({codec})")
-        raise OSError(f"OpenCV could not open a video writer for {', '.join(tried)}")
+        raise OutputWriteError(f"OpenCV could not open a video writer for {', '.join(tried)} in "
+                               f"{self.path.parent} (folder not writable, or the file may not be replaced?)")
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 BGR frame (or (H, W) uint8 grey)."""

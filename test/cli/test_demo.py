@@ -45,3 +45,67 @@ def test_demo_bad_sequence_exits_2(tmp_path):
     r = subprocess.run([str(CLI), "demo", "--sequence", str(tmp_path / "nope")], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def _tud_copy(tmp_path, seqinfo: str | None):
+    """TUD-Campus's Faster R-CNN detections and ground truth in a folder of their own."""
+    import shutil
+
+    seq = require_shared("data", "TUD-Campus")
+    root = tmp_path / "seq"
+    (root / "det").mkdir(parents=True)
+    (root / "gt").mkdir()
+    shutil.copy(seq / "det" / "det_frcnn.txt", root / "det" / "det.txt")
+    shutil.copy(seq / "gt" / "gt.txt", root / "gt" / "gt.txt")
+    if seqinfo is not None:
+        (root / "seqinfo.ini").write_text(seqinfo)
+    return root
+
+
+def test_demo_without_a_frame_rate_says_so_and_takes_fps(tmp_path, capsys):
+    from ros2_tracker.cli.main import main
+
+    root = _tud_copy(tmp_path, None)
+    assert main(["demo", "--sequence", str(root), "--out", str(tmp_path / "a"), "--no-video"]) == 0
+    assert "no frame rate given (--fps) or found in seqinfo.ini; assuming 30 Hz" in capsys.readouterr().err
+    assert main(["demo", "--sequence", str(root), "--out", str(tmp_path / "b"), "--no-video",
+                 "--fps", "25"]) == 0
+    assert "assuming" not in capsys.readouterr().err
+    at25 = json.loads((tmp_path / "b" / "metrics.json").read_text())["seq"]
+    at30 = json.loads((tmp_path / "a" / "metrics.json").read_text())["seq"]
+    assert at25["IDF1"] > 0.74 and at25 != at30  # TUD-Campus is 25 Hz: 76.1 there
+    assert main(["demo", "--fps", "25", "--out", str(tmp_path / "c")]) == 2
+    assert "--fps needs --sequence" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "outcome"), [("../../escaped", "is a path"), ("", "seq.txt")])
+def test_a_seqinfo_name_never_leads_outside_the_output_folder(tmp_path, capsys, name, outcome):
+    from ros2_tracker.cli.main import main
+
+    root = _tud_copy(tmp_path, f"[Sequence]\nname={name}\nframeRate=25\nseqLength=71\n")
+    code = main(["demo", "--sequence", str(root), "--out", str(tmp_path / "o"), "--no-video"])
+    if outcome == "is a path":
+        assert code == 2 and "name '../../escaped' is a path" in capsys.readouterr().err
+        assert not list(tmp_path.rglob("escaped*"))
+    else:
+        assert code == 0 and (tmp_path / "o" / "results" / outcome).is_file()  # the folder's name
+
+
+def test_demo_notes_result_rows_beyond_the_ground_truth(tmp_path, capsys):
+    from ros2_tracker.cli.main import main
+
+    seq = require_shared("data", "MOT17-mini", "train", "MOT17-05-FRCNN")
+    assert main(["demo", "--sequence", str(seq), "--out", str(tmp_path), "--no-video"]) == 0
+    assert "result rows after frame 6, the last with ground truth, are not scored" in capsys.readouterr().err
+
+
+def test_a_video_that_cannot_be_written_is_one_line_and_exit_2(tmp_path, capsys):
+    from ros2_tracker.cli.main import main
+
+    root = _tud_copy(tmp_path, None)
+    out = tmp_path / "o"
+    for suffix in (".mp4", ".avi"):  # folders where the video files would go: no writer opens
+        (out / f"seq_tracks{suffix}").mkdir(parents=True)
+    assert main(["demo", "--sequence", str(root), "--out", str(out), "--fps", "25"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("ros2-tracker demo: error: OpenCV could not open a video writer")

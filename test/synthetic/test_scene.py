@@ -28,6 +28,7 @@ def long_scene():
     {"min_box_height": 210.0},
     {"min_speed": 2.0, "max_speed": 1.0},
     {"miss_rate": 1.5},
+    {"miss_rate": 0.8, "miss_burst_frames": 2.0},  # at most 2 of 3 frames: 0.667 was measured for 0.8
     {"min_detect_visibility": 0.7, "full_detect_visibility": 0.6},
     {"max_box_height": 400.0},
     {"occluder_width": 700.0},
