@@ -21,7 +21,8 @@ marked offline by ``RES.txt.offline.json`` (refinement parameters, links, counts
 ``--refine-config`` (config/refine.yaml form).
 
 With ``--cmc --sequence SEQ`` the core tracker's tracks are moved by the camera motion between
-consecutive images (ECC, ``ros2_tracker.cmc``) before each update; ``--timing`` adds ``cmc_seconds``.
+consecutive images (ECC, ``ros2_tracker.cmc``) before each update; ``--timing`` adds ``cmc_seconds``,
+``cmc_failures`` and ``cmc_frames_without_image`` (both also a warning: those frames are not compensated).
 ``--tracker tracktor --sequence SEQ [--detections DET.txt | --private]`` runs Tracktor instead (a
 detector's regression head on every image; see ``ros2_tracker.regression.command``).
 """
@@ -32,6 +33,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +50,9 @@ from ros2_tracker.refine import RefineConfig
 from ros2_tracker.refine.embeddings import EmbeddingRecorder
 from ros2_tracker.regression.command import add_arguments as add_tracktor_arguments
 from ros2_tracker.regression.command import build_camera_motion, check_core_args, run_tracktor
+
+if TYPE_CHECKING:
+    from ros2_tracker.cmc.sequence import SequenceMotion
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -173,26 +178,45 @@ def run(args: argparse.Namespace) -> int:
     else:
         _write_offline(args, res, fps, refine_config, features)
     if args.timing:
-        args.timing.parent.mkdir(parents=True, exist_ok=True)
-        timing: dict = {"update_seconds": res.update_seconds, "frames": res.n_frames}
-        if appearance is not None:
-            timing.update(embed_seconds=appearance.embed_seconds, read_seconds=appearance.read_seconds,
-                          embedded_frames=appearance.embedded_frames,
-                          frames_without_appearance=appearance.frames_without_appearance,
-                          embedder=appearance.embedder.name)
-        if motion is not None:
-            timing.update(cmc_seconds=motion.aligner.seconds, cmc_failures=motion.aligner.failures)
-        args.timing.write_text(json.dumps(timing))
+        _write_timing(args.timing, res, appearance, motion)
+    _warn_what_was_left_out(res, tracker, appearance, motion)
+    print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
+    return 0
+
+
+def _write_timing(path: Path, res: OfflineResult, appearance: SequenceAppearance | None,
+                  motion: SequenceMotion | None) -> None:
+    """``--timing``: ``update_seconds`` (the contract) and the other stages' costs and counts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    timing: dict = {"update_seconds": res.update_seconds, "frames": res.n_frames}
+    if appearance is not None:
+        timing.update(embed_seconds=appearance.embed_seconds, read_seconds=appearance.read_seconds,
+                      embedded_frames=appearance.embedded_frames,
+                      frames_without_appearance=appearance.frames_without_appearance,
+                      embedder=appearance.embedder.name)
+    if motion is not None:
+        timing.update(cmc_seconds=motion.aligner.seconds, cmc_failures=motion.aligner.failures,
+                      cmc_frames_without_image=motion.frames_without_image)
+    path.write_text(json.dumps(timing))
+
+
+def _warn_what_was_left_out(res: OfflineResult, tracker: Tracker, appearance: SequenceAppearance | None,
+                            motion: SequenceMotion | None) -> None:
+    """One warning per kind of input the run could not use (dropped detections, frames without images)."""
     if tracker.dropped_detections:
         print(f"warning: {tracker.dropped_detections} invalid detections dropped", file=sys.stderr)
     if tracker.excess_detections:
         print(f"warning: {tracker.excess_detections} detections not tracked: frames with more than "
-              f"max_detections ({config.max_detections}) keep the highest-scoring", file=sys.stderr)
+              f"max_detections ({tracker.config.max_detections}) keep the highest-scoring", file=sys.stderr)
+    if motion is not None and motion.frames_without_image:
+        print(f"warning: {motion.frames_without_image} of {res.n_frames} frames have no image in --sequence: "
+              "tracked without camera-motion compensation", file=sys.stderr)
+    if motion is not None and motion.aligner.failures:
+        print(f"warning: camera-motion compensation failed on {motion.aligner.failures} frames (the identity "
+              "warp was used)", file=sys.stderr)
     if appearance is not None and appearance.frames_without_appearance:
         print(f"warning: {appearance.frames_without_appearance} frames tracked without appearance, e.g. "
               f"{appearance.problems[0]}", file=sys.stderr)
-    print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
-    return 0
 
 
 def _run_tracktor(args: argparse.Namespace) -> int:

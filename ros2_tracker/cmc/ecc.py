@@ -4,8 +4,11 @@ Each frame is converted to grey and scaled down so its longer side is at most ``
 ECC then finds the warp ``W`` that maps the previous frame's pixel coordinates onto the current frame's
 (``current(W x) ~ previous(x)``), with a bounded number of iterations. The warp is returned in full-image
 pixels: its linear part is scale-free, its translation is divided by the downscale factor. When ECC fails
-(no convergence, a degenerate image) the identity is returned and a :class:`CmcWarning` is issued: a
-wrong warp would move every track, no warp only loses the compensation for one frame.
+(no convergence, a degenerate image, or a final correlation coefficient below ``cmc_min_correlation``:
+two views that do not show the same scene, e.g. a cut or a switched camera) the identity is returned and
+a :class:`CmcWarning` is issued: a wrong warp would move every track, no warp only loses the
+compensation for one frame. ``failures`` counts those frames (callers that log, like the tracker node,
+compare it before and after; Python shows a warning of one place only once).
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class CmcConfig(ConfigBase):
     cmc_exclude_margin: float = param(0.1, "Boxes of moving objects left out of the alignment are widened "
                                       "by this fraction of their size on each side", low=0.0, high=2.0,
                                       read_only=True)
+    cmc_min_correlation: float = param(0.7, "Below this final ECC correlation coefficient the two frames "
+                                       "are taken to show different views (a cut, another camera) and the "
+                                       "identity warp is used (consecutive frames: 0.95-1; unrelated "
+                                       "views: 0.3-0.4)", low=0.0, high=1.0, read_only=True)
 
     def check(self) -> None:
         """Cross-field validation."""
@@ -88,6 +95,7 @@ class EccAligner:
     def __init__(self, config: CmcConfig | None = None) -> None:
         self.config = config or CmcConfig()
         self._previous: np.ndarray | None = None
+        self._previous_size: tuple[int, ...] = ()
         self._scale = 1.0
         self.seconds = 0.0
         self.frames = 0
@@ -114,9 +122,11 @@ class EccAligner:
         t0 = time.perf_counter()
         try:
             grey = self._prepare(image_bgr)
+            size = np.shape(image_bgr)[:2]  # full size: two sizes may scale down to the same one
             previous, self._previous = self._previous, grey
+            previous_size, self._previous_size = self._previous_size, size
             self.frames += 1
-            if previous is None or previous.shape != grey.shape:
+            if previous is None or previous_size != size:
                 return identity_warp()
             exclude = exclude_xyxy if self.config.cmc_exclude_boxes else None
             return self._align(previous, grey, self._mask(grey.shape, exclude))
@@ -167,18 +177,20 @@ class EccAligner:
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, cfg.cmc_iterations, cfg.cmc_epsilon)
         warp = np.eye(2, 3, dtype=np.float32)
         try:
-            _, warp = cv2.findTransformECC(previous, current, warp, mode, criteria, mask, cfg.cmc_blur)
+            rho, warp = cv2.findTransformECC(previous, current, warp, mode, criteria, mask, cfg.cmc_blur)
         except cv2.error as exc:
-            self.failures += 1
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
-            warnings.warn(f"camera-motion compensation failed ({reason}); using the identity warp",
-                          CmcWarning, stacklevel=3)
-            return identity_warp()
+            return self._failed(f"failed ({reason})")
         out = warp.astype(np.float64)
         if not np.isfinite(out).all():
-            self.failures += 1
-            warnings.warn("camera-motion compensation gave a non-finite warp; using the identity warp",
-                          CmcWarning, stacklevel=3)
-            return identity_warp()
+            return self._failed("gave a non-finite warp")
+        if not rho >= cfg.cmc_min_correlation:
+            return self._failed(f"found no common view (ECC correlation {rho:.2f} < cmc_min_correlation "
+                                f"{cfg.cmc_min_correlation:g})")
         out[:, 2] /= self._scale
         return out
+
+    def _failed(self, what: str) -> np.ndarray:
+        self.failures += 1
+        warnings.warn(f"camera-motion compensation {what}; using the identity warp", CmcWarning, stacklevel=4)
+        return identity_warp()

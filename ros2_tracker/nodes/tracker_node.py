@@ -79,6 +79,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -474,7 +475,17 @@ class TrackerNode(Node):
         if bgr is None:
             self._aligner.reset()
             return None, time.perf_counter() - start
-        self._tracker.apply_camera_motion(self._aligner.estimate(bgr, det.boxes_xyxy))
+        from ros2_tracker.cmc.ecc import CmcWarning
+
+        failures = self._aligner.failures
+        with warnings.catch_warnings():  # said in the node's log below, every time (throttled)
+            warnings.simplefilter("ignore", CmcWarning)
+            warp = self._aligner.estimate(bgr, det.boxes_xyxy)
+        if self._aligner.failures > failures:
+            self.get_logger().warning(f"camera-motion compensation failed at stamp {det.stamp_s:.6f} "
+                                      f"({self._aligner.failures} frames so far): tracks not moved",
+                                      throttle_duration_sec=_THROTTLE_S)
+        self._tracker.apply_camera_motion(warp)
         return bgr, time.perf_counter() - start
 
     # ------------------------------------------------------------------ tracktor

@@ -86,6 +86,36 @@ def test_size_change_and_reset_give_the_identity():
         aligner.estimate(np.zeros((10, 10, 4), dtype=np.uint8))
 
 
+@pytest.mark.data
+def test_two_views_of_different_scenes_give_the_identity_not_a_wrong_warp(frame):
+    """A cut: TUD-Campus then a MOT17-05 frame (same size). ECC may converge on a poor correlation
+    (0.3-0.4 here, 0.95-1 between consecutive frames); below cmc_min_correlation nothing is moved."""
+    import cv2
+
+    other = cv2.imread(str(require_shared("data", "MOT17-mini", "train", "MOT17-05-FRCNN", "img1",
+                                          "000001.jpg")))
+    assert other.shape == frame.shape
+    for motion in ("euclidean", "affine"):
+        aligner = EccAligner(CmcConfig(cmc_motion=motion))
+        aligner.estimate(frame)
+        with pytest.warns(CmcWarning):
+            np.testing.assert_array_equal(aligner.estimate(other), identity_warp())
+        assert aligner.failures == 1
+        truth = np.array([[1.0, 0.0, 7.0], [0.0, 1.0, -4.0]])  # the same scene moved still aligns
+        np.testing.assert_allclose(aligner.estimate(shifted(other, truth)), truth, atol=0.15)
+
+
+@pytest.mark.data
+def test_a_change_of_size_gives_the_identity_even_when_the_scaled_frames_match(frame):
+    import cv2
+
+    aligner = EccAligner()  # both scale down to 320 x 240 for ECC
+    aligner.estimate(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(aligner.estimate(cv2.resize(frame, (1280, 960))), identity_warp())
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="cmc_blur"):
         CmcConfig(cmc_blur=4)

@@ -429,5 +429,10 @@ def test_use_cmc_moves_lost_tracks_with_the_panning_image(graph):
     assert lost.sum() == 1, tracks.states
     x_lost = tracks.boxes_xyxy[lost][0, 0]
     assert x_lost == pytest.approx(shown[2, 0], abs=8), (x_lost, shown[2, 0], people[2, 0])  # moved ~60 px
+    flat = bgr_to_image_msg(np.full((H, W, 3), 90, np.uint8), Image, "bgr8")  # a covered lens: ECC fails
+    for k in range(20, 23):
+        h.frame(T0 + k / FPS, shown[:2], image=flat)
     assert stop_node(proc, log) == 0, log.read_text()
-    assert "camera-motion compensation: ECC" in log.read_text()
+    text = log.read_text()
+    assert "camera-motion compensation: ECC" in text
+    assert "camera-motion compensation failed at stamp" in text and "tracks not moved" in text

@@ -56,7 +56,20 @@ def test_core_tracker_with_cmc(tmp_path, tud, capsys):
     assert code == 0, err
     assert len(read_mot(out)) > 10
     t = json.loads(timing.read_text())
-    assert t["cmc_seconds"] > 0 and t["cmc_failures"] == 0
+    assert t["cmc_seconds"] > 0 and t["cmc_failures"] == 0 and t["cmc_frames_without_image"] == 0
+    assert "camera-motion" not in err
+
+
+def test_core_tracker_with_cmc_says_which_frames_had_no_image(tmp_path, capsys):
+    from conftest import require_shared
+
+    seq = require_shared("data", "MOT17-mini", "train", "MOT17-05-FRCNN")  # images of frames 1-6 only
+    timing = tmp_path / "t.json"
+    code, err = run_main(capsys, "--detections", seq / "det" / "det.txt", "--sequence", seq, "--cmc",
+                         "--frames", 20, "--output", tmp_path / "res.txt", "--timing", timing)
+    assert code == 0, err
+    assert json.loads(timing.read_text())["cmc_frames_without_image"] == 14
+    assert "warning: 14 of 20 frames have no image in --sequence: tracked without camera-motion" in err
 
 
 @pytest.mark.parametrize("args,needle", [
