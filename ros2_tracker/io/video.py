@@ -36,7 +36,10 @@ def read_image(path: str | Path) -> np.ndarray | None:
     None when it cannot be read."""
     import cv2
 
-    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # e.g. a header claiming more pixels than CV_IO_MAX_IMAGE_PIXELS (2**30)
+        return None
 
 
 class FrameSourceError(ValueError):

@@ -158,7 +158,12 @@ def compressed_msg_to_bgr(msg: Any) -> np.ndarray:
     if data.size == 0:
         raise ImageConversionError(f"compressed image has no data (format {fmt!r})")
     # the stored pixels, as image_transport decodes them: an EXIF orientation tag is not applied
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than CV_IO_MAX_IMAGE_PIXELS (2**30)
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
+        raise ImageConversionError(f"cannot decode the compressed image (format {fmt!r}, {data.size} bytes): "
+                                   f"{detail}") from None
     if image is None:
         raise ImageConversionError(f"cannot decode the compressed image (format {fmt!r}, {data.size} bytes): "
                                    "not a JPEG/PNG that OpenCV can read")
