@@ -182,13 +182,16 @@ def _pt(x: float, y: float) -> tuple[int, int]:
 
 
 def _draw_person(img: np.ndarray, box_tlwh: np.ndarray, look: Look, phase: float) -> None:
-    """Draw one person filling ``box_tlwh`` [px] (head, torso, arms, legs swinging with ``phase``)."""
+    """Draw one person filling ``box_tlwh`` [px] (head, torso, arms, legs swinging with ``phase``), every
+    stroke inside the box: the ground truth box encloses the drawn person (within a pixel of
+    anti-aliasing; feet down to the bottom edge)."""
     x0, y0, w, h = (float(v) for v in box_tlwh)
     cx = x0 + 0.5 * w
     swing = 0.22 * w * np.sin(phase)
-    hip_y, foot_y, shoulder_y = y0 + 0.52 * h, y0 + 0.985 * h, y0 + 0.17 * h
     leg_t = max(2, round(0.2 * w))
     arm_t = max(1, round(0.13 * w))
+    foot_y = y0 + h - max(0.02 * h, 0.5 * leg_t) - 1.0  # foot, leg cap and anti-aliasing end by y0 + h
+    hip_y, shoulder_y = y0 + 0.52 * h, y0 + 0.17 * h
     aa = cv2.LINE_AA
     for side, s in ((-1, swing), (1, -swing)):
         cv2.line(img, _pt(cx + side * 0.16 * w, hip_y), _pt(cx + side * 0.12 * w + s, foot_y),
@@ -196,9 +199,9 @@ def _draw_person(img: np.ndarray, box_tlwh: np.ndarray, look: Look, phase: float
         cv2.ellipse(img, _pt(cx + side * 0.12 * w + s, foot_y), _pt(0.11 * w, 0.02 * h), 0, 0, 360,
                     (30, 30, 30), -1, aa, _SHIFT)
     sleeve = tuple(int(0.8 * v) for v in look.shirt)
-    for side, s in ((-1, -0.6 * swing), (1, 0.6 * swing)):
+    for side, s in ((-1, -0.4 * swing), (1, 0.4 * swing)):  # hand: 0.32 w + 0.09 w swing + half the sleeve
         cv2.line(img, _pt(cx + side * 0.4 * w, shoulder_y + 0.03 * h),
-                 _pt(cx + side * 0.42 * w + s, y0 + 0.5 * h), sleeve, arm_t, aa, _SHIFT)
+                 _pt(cx + side * 0.32 * w + s, y0 + 0.5 * h), sleeve, arm_t, aa, _SHIFT)
     torso = np.array([_pt(cx - 0.4 * w, shoulder_y), _pt(cx + 0.4 * w, shoulder_y),
                       _pt(cx + 0.32 * w, hip_y), _pt(cx - 0.32 * w, hip_y)], np.int32)
     cv2.fillConvexPoly(img, torso, look.shirt, aa, _SHIFT)
