@@ -155,12 +155,17 @@ def run(args: argparse.Namespace) -> int:
     if args.tracker == "tracktor":
         return _run_tracktor(args)
     check_core_args(args)
+    _check_output_is_not_input(args)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     dets = _first_frames(read_mot(args.detections), args.frames)
     if args.calibration is not None:
         config = _with_calibration(config, args.calibration, dets)
     warn_score_scale(args.detections, dets.scores, config)
     fps, length = resolve_fps(args.detections, args.fps)
+    if length and args.frames is None and dets.last_frame > length:
+        print(f"note: {int((dets.frames > length).sum())} detection rows after seqLength {length} are "
+              f"tracked (up to frame {dets.last_frame}); MOTChallenge evaluators reject result rows beyond "
+              f"seqLength: --frames {length} leaves them out", file=sys.stderr)
     refine_config = _refine_config(args)
     appearance = build_appearance(args)
     features = _recording(appearance) if refine_config is not None else appearance
@@ -233,6 +238,18 @@ def _with_calibration(config: TrackerConfig, path: Path, dets: MotRows) -> Track
         print(f"note: {path}: the homography put most detections' foot points behind the camera (w < 0); "
               "using it with the opposite sign (the same mapping)", file=sys.stderr)
     return config.replace(ground_homography=h)
+
+
+def _check_output_is_not_input(args: argparse.Namespace) -> None:
+    """``--output`` (or, with --offline, the online results beside it) must not be the detections."""
+    from ros2_tracker.refine.outputs import online_results_path
+
+    outputs = [args.output] + ([online_results_path(args.output)] if args.offline else [])
+    det = Path(args.detections).resolve()
+    for out in outputs:
+        if Path(out).resolve() == det:
+            raise UserError(f"--output {args.output}: would overwrite the --detections file "
+                            f"{args.detections}")
 
 
 def _first_frames(dets: MotRows, frames: int | None) -> MotRows:

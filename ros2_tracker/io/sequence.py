@@ -137,9 +137,11 @@ def _length(ini: Path, value: str) -> int:
 
 
 def find_sequence_root(det_path: str | Path) -> Path | None:
-    """The sequence folder of ``<seq>/det/<file>.txt`` when it has a seqinfo.ini, else None."""
-    p = Path(det_path).resolve()
-    for cand in (p.parent.parent, p.parent):
-        if (cand / "seqinfo.ini").is_file():
-            return cand
+    """The sequence folder of ``<seq>/det/<file>.txt`` when it has a seqinfo.ini, else None: beside the
+    path as given first (a det file linked into a MOT tree belongs to that tree), then beside the file
+    a link points to."""
+    for p in dict.fromkeys((Path(det_path).absolute(), Path(det_path).resolve())):
+        for cand in (p.parent.parent, p.parent):
+            if (cand / "seqinfo.ini").is_file():
+                return cand
     return None

@@ -246,6 +246,37 @@ def test_fps_from_seqinfo(tmp_path):
     assert r.returncode == 0 and len(set(read_mot(out).ids.tolist())) == 1
 
 
+def test_a_det_file_linked_into_a_sequence_takes_that_sequences_frame_rate(tmp_path):
+    """Evaluators link det files into a MOT tree: seqinfo.ini beside the link counts (7 Hz: 2 ids)."""
+    seq = tmp_path / "SEQ"
+    (seq / "det").mkdir(parents=True)
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nframeRate=7\nseqLength=25\n")
+    rows = [(f, -1, 100 + f, 100, 40, 100, 0.9, -1, -1, -1) for f in [*range(1, 6), *range(18, 26)]]
+    (seq / "det" / "det.txt").symlink_to(write_det(tmp_path / "elsewhere.txt", rows))
+    out = tmp_path / "res.txt"
+    r = run_cli("track", "--detections", seq / "det" / "det.txt", "--output", out)
+    assert r.returncode == 0 and "assuming 30" not in r.stderr
+    assert len(set(read_mot(out).ids.tolist())) == 2
+
+
+def test_detections_beyond_seqlength_get_a_note(tmp_path):
+    seq = tmp_path / "SEQ"
+    (seq / "det").mkdir(parents=True)
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nframeRate=10\nseqLength=15\n")
+    det = write_det(seq / "det" / "det.txt", walking_dets(20))
+    r = run_cli("track", "--detections", det, "--output", tmp_path / "res.txt")
+    assert r.returncode == 0 and "10 detection rows after seqLength 15 are tracked" in r.stderr
+
+
+def test_an_output_that_is_the_detections_file_is_refused(tmp_path):
+    det = write_det(tmp_path / "res.online.txt", walking_dets())
+    before = det.read_text()
+    for args in (["--output", det], ["--output", tmp_path / "res.txt", "--offline"]):  # RES.online.txt
+        r = run_cli("track", "--detections", det, "--fps", 10, *args)
+        assert r.returncode == 2 and "would overwrite the --detections file" in r.stderr, (args, r.stderr)
+        assert det.read_text() == before and not (tmp_path / "res.txt").exists()
+
+
 def test_a_seqinfo_name_with_a_percent_sign_or_another_encoding_is_read(tmp_path):
     seq = tmp_path / "SEQ"
     (seq / "det").mkdir(parents=True)
