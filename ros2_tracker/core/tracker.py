@@ -103,6 +103,23 @@ def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return m if len(cols) == m.shape[1] else m.take(cols, axis=1)
 
 
+def _class_ids(classes) -> np.ndarray:
+    """(D,) int64 class ids; ValueError for values that are not integers within int64 (1.5, inf, 2**64),
+    which a cast would turn into other classes."""
+    c = np.asarray(classes).reshape(-1)
+    if c.dtype.kind in "iub":
+        if c.dtype.kind == "u" and c.size and c.max() > np.iinfo(np.int64).max:
+            raise ValueError("classes: ids beyond int64")
+        return c.astype(np.int64)
+    try:
+        f = c.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"classes: expected integer ids, got {c.dtype}") from None
+    if not (np.isfinite(f).all() and (f == np.round(f)).all() and (np.abs(f) < 2.0 ** 63).all()):
+        raise ValueError("classes: expected integer ids (finite, whole, within int64)")
+    return f.astype(np.int64)
+
+
 def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
     """Rows of the ``limit`` highest ``scores``, ascending (ties: the earlier rows): the detections an
     update keeps under ``max_detections``."""
@@ -272,6 +289,10 @@ class TrackerConfig(ConfigBase):
         if h and (len(h) != 9 or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                          for v in h)):
             raise ConfigError("ground_homography: expected 9 finite numbers (3x3, row major) or []")
+        if h and abs(np.linalg.det(np.reshape(np.asarray(h, dtype=np.float64), (3, 3)))) <= \
+                1e-12 * max(abs(float(v)) for v in h) ** 3:
+            raise ConfigError("ground_homography: singular matrix (it maps the image onto a line or a point, "
+                              "so no two boxes could ever match)")
 
     @property
     def start_score(self) -> float:
@@ -601,8 +622,7 @@ class Tracker:
             boxes = boxes.reshape(-1, 4)
         n = len(boxes)
         det_scores = _filled(n, 1.0) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-        det_cls = (np.zeros(n, dtype=np.int64) if classes is None
-                   else np.asarray(classes).astype(np.int64).reshape(-1))
+        det_cls = np.zeros(n, dtype=np.int64) if classes is None else _class_ids(classes)
         feats = None if features is None else np.asarray(features, dtype=np.float32)
         bad_feats = feats is not None and (feats.ndim != 2 or len(feats) != n)
         if len(det_scores) != n or len(det_cls) != n or bad_feats:
@@ -772,6 +792,9 @@ class Tracker:
                                      kalman.measurement_var(z, self._noise))
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[high])
+        if self._homography is not None:  # max_ground_distance_m holds in every stage
+            far = ground_distance(cxcywh_to_xyxy(self._mean[rows, :4]), boxes[high], self._homography)
+            cost[far > self.config.max_ground_distance_m] = np.inf
         return assign_ids(cost, self.config.motion_gate, rows, high)
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):

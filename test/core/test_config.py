@@ -21,6 +21,7 @@ def test_every_field_has_default_description_and_valid_default():
     ("match_iou", 1.5), ("match_iou", -0.1), ("min_hits", 0), ("min_hits", 2.5), ("max_lost_s", -1.0),
     ("max_lost_s", float("nan")), ("class_aware", "yes"), ("high_score", "high"),
     ("ground_homography", [1, 2, 3]), ("match_iou", 1.0),  # IoU above 1: nothing would ever match
+    ("ground_homography", [0] * 9), ("ground_homography", [1, 2, 3, 2, 4, 6, 0, 0, 1]),  # singular
 ])
 def test_config_rejects_invalid_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -800,6 +800,32 @@ def test_the_ground_distance_gate_holds_with_appearance_too(features):
     assert ts.ids.tolist() == [1, 2] and ts.det_indices.tolist() == [-1, 0]
 
 
+def test_the_ground_distance_gate_holds_in_the_motion_gate_stage():
+    """A lost track, then a detection beside it (no overlap) inside the Mahalanobis gate but 4.5 m
+    away on the ground (10 cm per pixel): not matched; without the homography it is."""
+    for homography, expected in (([0.1, 0, 0, 0, 0.1, 0, 0, 0, 1], [1, 2]), ([], [1])):
+        t = Tracker(TrackerConfig(ground_homography=homography, max_ground_distance_m=2.0, motion_gate=9.49))
+        for k in range(6):
+            t.update(np.array([box(300, 100)]), np.array([0.9]), stamp=k / 7)
+        for k in range(6, 14):
+            ts = t.update(np.empty((0, 4)), stamp=k / 7)  # lost: its prediction's uncertainty grows
+        pred = ts.boxes_xyxy[0]
+        ts = t.update((pred + np.array([45, 0, 45, 0]))[None], np.array([0.9]), stamp=14 / 7)  # 4.5 m
+        assert ts.ids.tolist() == expected, homography
+
+
+@pytest.mark.parametrize("classes", [[0.5], [np.inf], [2**64], ["a"]])
+def test_class_ids_that_are_not_integers_are_refused_before_any_change(classes):
+    t = Tracker()
+    t.update(np.array([box(100, 200)]), stamp=0.0)
+    with pytest.raises(ValueError, match="classes"):
+        t.update(np.array([box(100, 200)]), np.array([0.9]), classes=np.array(classes, dtype=object),
+                 stamp=0.1)
+    assert t.stamp == 0.0 and t.update(np.array([box(100, 200)]), stamp=0.1).ids.tolist() == [1]
+    np.testing.assert_array_equal(Tracker().update(np.array([box(1, 2)]), classes=np.array([3.0]),
+                                                   stamp=0.0).classes, [3])  # whole floats are fine
+
+
 def test_trajectory_points_per_track_are_bounded():
     """Each track's message carries every trajectory point: 60 s at 1 ms would be 60,000 per track."""
     assert TrackerConfig(trajectory_horizon_s=10.0, trajectory_step_s=0.01).trajectory_horizon_s == 10.0
