@@ -96,14 +96,21 @@ def _train(config, out: Path, progress: bool) -> int:
 
 
 def _evaluate(checkpoint: Path, config) -> int:
+    from ros2_tracker.core.config import ConfigError
     from ros2_tracker.regression.backends.torchvision_frcnn import load_checkpoint
+    from ros2_tracker.training.config import check_sequence_split
     from ros2_tracker.training.detector_data import load_frames
     from ros2_tracker.training.detector_eval import evaluate_detector
     from ros2_tracker.training.train_detector import frame_options
     from ros2_tracker.training.train_reid import resolve_device
 
     device = resolve_device(config.device)
-    model, _ = load_checkpoint(checkpoint, device)
+    model, payload = load_checkpoint(checkpoint, device)
+    trained_on = ((payload.get("extra") or {}).get("train_config") or {}).get("train_sequences") or []
+    try:  # "held-out" only if the checkpoint never saw them
+        check_sequence_split(list(trained_on) or ["?"], list(config.val_sequences), "val_sequences")
+    except ConfigError as exc:
+        raise UserError(f"--evaluate: {checkpoint} was trained on {trained_on}: {exc}") from None
     config = config.replace(min_size=model.config.min_size, max_size=model.config.max_size)
     val = load_frames(config.data_root, config.val_sequences, max_frames=config.max_val_frames,
                       **frame_options(config))

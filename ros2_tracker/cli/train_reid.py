@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         return _train(config, args.out, progress=not args.no_progress)
     except (TrainingError, CheckpointError, PretrainedWeightsError, ExportError) as exc:
         raise UserError(str(exc)) from None
+    except ValueError as exc:  # e.g. one sequence under two folder names: identities on both sides
+        raise UserError(f"data: {exc}") from None
 
 
 def _train(config, out: Path, progress: bool) -> int:
@@ -89,9 +91,14 @@ def _evaluate(checkpoint: Path, config) -> int:
     from ros2_tracker.training.train_reid import build_split, evaluate_model, resolve_device
 
     device = resolve_device(config.device)
-    model, _ = load_checkpoint(checkpoint, device)
+    model, payload = load_checkpoint(checkpoint, device)
     config = config.replace(input_height=model.config.input_height, input_width=model.config.input_width)
     split = build_split(config, log=print)
+    trained = set(map(str, payload.get("identities") or ()))
+    seen = sorted(trained & set(map(str, split.eval.identities)))
+    if seen:  # another seed, fraction or sequence list than the checkpoint's training
+        raise UserError(f"--evaluate: {len(seen)} evaluation identities were trained on by {checkpoint} "
+                        f"(e.g. {', '.join(seen[:3])}): give the config and --seed it was trained with")
     print(_metrics_table(evaluate_model(model, split.eval, config, device)))
     return 0
 

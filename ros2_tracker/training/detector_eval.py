@@ -7,7 +7,7 @@ Protocol (:func:`average_precision`, PASCAL VOC style with MOTChallenge ignore r
 * an unmatched detection that overlaps an ignore region (intersection over the detection's own area at
   least ``iou_threshold``) is dropped, neither true nor false; any other is a false positive;
 * AP is the area under the precision-recall curve over all frames with precision made monotone
-  (all-point interpolation, as VOC 2010+ and COCO's per-threshold AP).
+  (all-point interpolation, as VOC 2010+; COCO samples the curve at 101 recall points instead).
 
 :func:`evaluate_detector` runs a :class:`~ros2_tracker.regression.backends.torchvision_frcnn.FrcnnDetector`
 over :class:`~ros2_tracker.training.detector_data.DetectionFrame` s and scores it, overall and per

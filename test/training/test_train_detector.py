@@ -123,6 +123,15 @@ def test_a_short_training_run_writes_a_checkpoint_that_loads_and_runs(tiny_run):
     assert reg.boxes_xyxy.shape == (1, 4) and 0.0 <= reg.scores[0] <= 1.0
 
 
+def test_evaluate_refuses_to_call_training_sequences_held_out(tiny_run, capsys):
+    from ros2_tracker.cli.main import main
+
+    _, out, _ = tiny_run  # trained on TUD-Campus
+    argv = ["train-detector", "--evaluate", str(out / "checkpoint.pt"), "--data", str(require_shared("data"))]
+    assert main([*argv, "--train", "MOT17-mini", "--val", "TUD-Campus"]) == 2  # the config alone is fine
+    assert "was trained on ['TUD-Campus']" in capsys.readouterr().err
+
+
 def test_a_short_training_run_reports_losses_ap_and_plots(tiny_run):
     _, out, result = tiny_run
     assert result.iterations == 2 and len(result.losses) == 2

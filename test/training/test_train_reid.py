@@ -129,6 +129,10 @@ def test_cli_trains_evaluates_and_reports_bad_checkpoints(data_root, tmp_path, c
     assert json.loads((out / "metrics.json").read_text())["config"]["loss"] == "contrastive"
     assert main(["train-reid", "--config", str(cfg), "--evaluate", str(out / "checkpoint.pt")]) == 0
     assert "eval-seq" in capsys.readouterr().out
+    swapped = _yaml(tmp_path / "swapped.yaml", _tiny_config(data_root, train_sequences=["eval-seq"],
+                                                             eval_sequences=["train-seq"]))
+    assert main(["train-reid", "--config", str(swapped), "--evaluate", str(out / "checkpoint.pt")]) == 2
+    assert "8 evaluation identities were trained on" in capsys.readouterr().err  # another split: refused
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert main(["train-reid", "--config", str(cfg), "--evaluate", str(tmp_path / "junk.pt")]) == 2
     err = capsys.readouterr().err
