@@ -4,7 +4,10 @@ Publishes ``image`` (sensor_msgs/Image, bgr8), ``detections`` (ros2_tracker/Dete
 ``publish_clock``, ``/clock`` (rosgraph_msgs/Clock), plus ``~/timing`` (std_msgs/String JSON, stage
 ``decode``: time to read and decode one frame). Stamps are deterministic: frame k of a folder or video
 gets ``start_stamp + (k - 1) / fps`` (video frame index f - 1 is MOT frame f); a bag's messages are
-republished byte for byte, with their recorded stamps.
+republished byte for byte, with their recorded stamps, grouped into frames by stamp (a message recorded
+up to ``reorder_window_s`` late, e.g. a detector's output after the next image, joins its own frame; a
+stamp further back, as in a looped recording, starts a new timeline with a warning). At ``rate`` > 0 a
+forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
 
 Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
 frame k + 1 goes out once a TrackArray stamped like frame k arrived on ``tracks`` (or after
@@ -96,6 +99,14 @@ class ReplayConfig(ConfigBase):
                               read_only=True)
     max_frames: int = param(0, "Publish at most this many frames (0 = all)", low=0, high=2**31 - 1,
                             read_only=True)
+    reorder_window_s: float = param(0.5, "Bags: messages recorded up to this much (recording time) after "
+                                    "a later frame's still go out with their own frame (a detector's "
+                                    "output arrives after the next image); a stamp further back starts a "
+                                    "new timeline (a looped bag), with a warning", low=0.0, high=60.0,
+                                    unit="s", read_only=True)
+    max_gap_s: float = param(10.0, "Rate > 0: a jump forward in stamps longer than this (recording time) "
+                             "is not waited out; the replay warns and goes on at once", low=0.0, high=1.0e6,
+                             unit="s", read_only=True)
     progress_every: int = param(100, "Log progress every this many frames (0 = never)", low=0,
                                 high=2**31 - 1, read_only=True)
     wait_for_subscribers: int = param(0, "Before the first frame, wait until this many subscriptions "
@@ -248,6 +259,7 @@ class _BagReplay:
     """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp."""
 
     def __init__(self, cfg: ReplayConfig, log: Any) -> None:
+        self._count = 0  # frames yielded by items()
         self.cfg, self.log = cfg, log
         bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
         topics = bag_topics(cfg.source)
@@ -283,28 +295,45 @@ class _BagReplay:
         return f"{self.cfg.source}: bag, replaying {', '.join(f'{t} as {r}' for t, r in self.topics.items())}"
 
     def items(self) -> Iterator[ReplayItem]:
-        """Messages grouped by stamp in recording order; a late message goes out with the current group."""
-        item: ReplayItem | None = None
+        """Messages grouped by their header stamp, frames in stamp order. A message recorded late (up to
+        ``reorder_window_s`` after a later frame's, e.g. detections after the next image) still joins its
+        own frame; one stamped further back than that starts a new timeline (a looped bag): what is
+        pending goes out first, with a warning."""
+        window = round(self.cfg.reorder_window_s * _NS)
+        pending: dict[int, ReplayItem] = {}
+        newest: int | None = None  # the newest stamp of the current timeline
         t0 = time.perf_counter()
-        count = 0
+        self._count = 0
         for msg in read_bag(self.cfg.source, self.topics, on_damage=self.log.error):
             try:
                 stamp = cdr_header_stamp_ns(msg.data)
             except ValueError as exc:
                 self.log.warning(f"{msg.topic}: skipping a message without a readable header stamp ({exc})")
                 continue
-            if item is not None and stamp > item.stamp_ns:
-                item.decode_s = time.perf_counter() - t0
-                yield item
+            if newest is not None and stamp < newest - window:  # a new timeline
+                self.log.warning(f"{msg.topic}: stamps went back {(newest - stamp) / _NS:.3f} s (a looped or "
+                                 "concatenated recording?): replaying on from there")
+                yield from self._flush(pending, None, t0)
+                newest, t0 = None, time.perf_counter()
+            newest = stamp if newest is None else max(newest, stamp)
+            pending.setdefault(stamp, ReplayItem(0, stamp)).add(self.topics[msg.topic], msg.data)
+            for item in self._flush(pending, newest - window, t0):  # frames no message can join any more
                 t0 = time.perf_counter()
-                item = None
-                if self.cfg.max_frames and count >= self.cfg.max_frames:
-                    return
-            if item is None:
-                count += 1
-                item = ReplayItem(count, stamp)
-            item.add(self.topics[msg.topic], msg.data)
-        if item is not None:
+                yield item
+            if self.cfg.max_frames and self._count >= self.cfg.max_frames:
+                return
+        yield from self._flush(pending, None, t0)
+
+    def _flush(self, pending: dict[int, ReplayItem], before: int | None, t0: float) -> Iterator[ReplayItem]:
+        """The pending frames stamped before ``before`` (all with None), oldest first, numbered."""
+        for stamp in sorted(pending):
+            if before is not None and stamp >= before:
+                return
+            if self.cfg.max_frames and self._count >= self.cfg.max_frames:
+                return
+            item = pending.pop(stamp)
+            self._count += 1
+            item.number = self._count
             item.decode_s = time.perf_counter() - t0
             yield item
 
@@ -366,12 +395,19 @@ class ReplayNode(Node):
         """Publish every item at its time, then wait for delivery (and exit or idle, per exit_on_end)."""
         self._wait_for_recorder(executor)
         self._wait_for_subscribers(executor)
-        start_wall, first_stamp = time.monotonic(), None
+        start_wall, first_stamp, previous = time.monotonic(), None, None
         t_log = time.monotonic()
         for item in self.replay.items():
             if not rclpy.ok():
                 return
             first_stamp = item.stamp_ns if first_stamp is None else first_stamp
+            gap = (item.stamp_ns - (previous if previous is not None else item.stamp_ns)) / _NS
+            if self.cfg.rate > 0 and (gap > self.cfg.max_gap_s or gap < 0):  # re-anchor: go on at once
+                if gap > 0:
+                    self.get_logger().warning(f"frame {item.number}: stamps jump {gap:.1f} s ahead; not "
+                                              f"waited out (max_gap_s {self.cfg.max_gap_s:g})")
+                start_wall, first_stamp = time.monotonic(), item.stamp_ns
+            previous = item.stamp_ns
             if self.cfg.rate > 0:
                 due = start_wall + (item.stamp_ns - first_stamp) / _NS / self.cfg.rate
                 self._spin_until(executor, lambda due=due: time.monotonic() >= due, due - time.monotonic())

@@ -1,0 +1,83 @@
+"""replay_node's bag reader (``_BagReplay.items``): frames by header stamp, late messages joining their own
+frame, a looped recording replayed in full with a warning. Real MCAP bags written by ``io.bag.BagWriter``."""
+
+from __future__ import annotations
+
+from ros2_tracker.io.bag import BagWriter, cdr_header_stamp_ns
+from ros2_tracker.nodes.replay_node import ReplayConfig, _BagReplay
+
+IMAGE, DETS = "sensor_msgs/msg/Image", "ros2_tracker/msg/Detection2DArray"
+
+
+def cdr(stamp_ns: int, payload: bytes) -> bytes:
+    """CDR bytes starting with a std_msgs/Header stamp (the reader only needs the stamp)."""
+    sec, nsec = divmod(stamp_ns, 1_000_000_000)
+    return b"\x00\x01\x00\x00" + sec.to_bytes(4, "little", signed=True) + nsec.to_bytes(4, "little") + payload
+
+
+class Log:
+    """Collects what the replay logs (the node passes its rclpy logger)."""
+
+    def __init__(self):
+        self.warnings: list[str] = []
+
+    def warning(self, text: str) -> None:
+        self.warnings.append(text)
+
+    error = info = warning
+
+
+def replay(path, **params):
+    log = Log()
+    items = list(_BagReplay(ReplayConfig(source=str(path), **params), log).items())
+    return items, log.warnings
+
+
+def stamps_of(item):
+    return {role: [cdr_header_stamp_ns(m) for m in msgs] for role, msgs in item.messages.items()}
+
+
+def test_detections_recorded_after_the_next_image_go_out_with_their_own_frame(tmp_path):
+    """A detector's output for frame k is recorded after image k + 1 (25 Hz, 40 ms apart)."""
+    with BagWriter(tmp_path / "lag", {"/image": IMAGE, "/detections": DETS}) as bag:
+        t = 0
+        for k in range(20):
+            bag.write("/image", cdr(k * 40_000_000, b"i"), t := t + 1)
+            if k:
+                bag.write("/detections", cdr((k - 1) * 40_000_000, b"d"), t := t + 1)
+        bag.write("/detections", cdr(19 * 40_000_000, b"d"), t + 1)
+    items, warnings = replay(tmp_path / "lag")
+    assert [i.number for i in items] == list(range(1, 21)) and not warnings
+    for k, item in enumerate(items):
+        assert stamps_of(item) == {"image": [k * 40_000_000], "detections": [k * 40_000_000]}
+
+
+def test_a_looped_recording_is_replayed_in_full_with_a_warning(tmp_path):
+    with BagWriter(tmp_path / "loop", {"/image": IMAGE}) as bag:
+        for loop in range(2):
+            for k in range(10):
+                bag.write("/image", cdr(k * 100_000_000, b"i"), 1 + loop * 10 + k)
+    items, warnings = replay(tmp_path / "loop")
+    assert len(items) == 20 and all(len(i.messages["image"]) == 1 for i in items)
+    assert [i.stamp_ns for i in items] == [k * 100_000_000 for k in range(10)] * 2
+    assert len(warnings) == 1 and "stamps went back 0.900 s" in warnings[0]
+    items, _ = replay(tmp_path / "loop", max_frames=12)
+    assert len(items) == 12
+
+
+def test_a_jump_forward_in_stamps_is_not_waited_out_at_rate_1(tmp_path, ros_env):
+    """Stamps jump 300 s after frame 3: the node warns and goes on instead of waiting five minutes."""
+    import subprocess
+    import sys
+    import time
+
+    with BagWriter(tmp_path / "jump", {"/image": IMAGE}) as bag:
+        for k, stamp in enumerate([0.0, 0.1, 0.2, 300.2, 300.3]):
+            bag.write("/image", cdr(round(stamp * 1e9), b"i" * 16), 1 + k)
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "ros2_tracker.nodes.replay_node", "--ros-args", "-p",
+                        f"source:={tmp_path / 'jump'}", "-p", "rate:=1.0", "-p", "publish_clock:=false"],
+                       env=ros_env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 30 and "frame 4: stamps jump 300.0 s ahead; not waited out" in r.stderr
+    assert "5 frames" in r.stderr
