@@ -179,10 +179,12 @@ def load_ground_homography(path: str | Path) -> list[float]:
     return flat
 
 
-def orient_homography(values: list[float], boxes_xyxy: np.ndarray) -> tuple[list[float], bool]:
-    """The 9 numbers of an image-to-ground homography with the sign that puts most of ``boxes_xyxy``'s foot
-    points in front of the camera (w > 0), and whether it was flipped. A homography is defined up to
-    scale, sign included; the tracker reads w <= 0 as above the horizon, where nothing is near anything."""
+def orient_homography(values: list[float], boxes_xyxy: np.ndarray,
+                      flip_share: float = 0.5) -> tuple[list[float], bool]:
+    """The 9 numbers of an image-to-ground homography with the sign that puts ``boxes_xyxy``'s foot points
+    in front of the camera (w > 0), and whether it was flipped: flipped when more than ``flip_share`` of
+    them are behind it (w < 0). A homography is defined up to scale, sign included; the tracker reads
+    w <= 0 as above the horizon, where nothing is near anything."""
     from ros2_tracker.core.costs import footpoints
 
     h = np.asarray(values, dtype=np.float64).reshape(3, 3)
@@ -190,6 +192,7 @@ def orient_homography(values: list[float], boxes_xyxy: np.ndarray) -> tuple[list
     if not len(b):
         return list(values), False
     w = np.c_[footpoints(b), np.ones(len(b))] @ h[2]
-    if np.count_nonzero(w < 0) > np.count_nonzero(w > 0):
+    behind, front = np.count_nonzero(w < 0), np.count_nonzero(w > 0)
+    if behind > flip_share * (behind + front):
         return (-h).ravel().tolist(), True
     return list(values), False

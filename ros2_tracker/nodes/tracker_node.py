@@ -112,6 +112,7 @@ from ros2_tracker.nodes.spinning import qos_profile, run_node
 __all__ = ["StampPairer", "TrackerNode", "main"]
 
 _THROTTLE_S = 2.0
+_ORIENT_DETECTIONS = 20  # foot points that decide a ground_homography's sign
 _TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaired from this history
 _DETECTIONS_DEPTH = 100  # detection messages queued for the tracker; beyond, the oldest are lost (counted)
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
@@ -297,6 +298,7 @@ class TrackerNode(Node):
         self._predictor = _motion_predictor(tracker_cfg, self.get_logger())
         self._tracker = Tracker(tracker_cfg, predictor=self._predictor)
         self._homography_checked = False  # ground_homography's sign checked (_orient_homography)
+        self._orient_boxes: list[np.ndarray] = []  # detections seen while it is not yet
         self._cfg = declare_config(self, TrackerNodeConfig)
         self._tracktor = _create_tracktor(self) if self._cfg.tracker == "tracktor" else None
         self._stamp_order = StampOrder(_nanoseconds(self._cfg.late_tolerance_s),
@@ -407,12 +409,19 @@ class TrackerNode(Node):
         """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
         scale, sign included), by the foot points of the first detections after it was set, as
         ``track --calibration`` does: with the wrong sign every person stands above the horizon, every
-        ground distance is infinite and no detection ever matches a track."""
+        ground distance is infinite and no detection ever matches a track. Decided once
+        ``_ORIENT_DETECTIONS`` foot points were seen, and only when nearly all (90 %) are behind the
+        camera: a box or two above a correct horizon (a bird, a footbridge) must not flip it."""
         cfg = self._tracker.config
         if self._homography_checked or not cfg.ground_homography or not len(det.scores):
             return
+        self._orient_boxes.append(det.boxes_xyxy)
+        boxes = np.concatenate(self._orient_boxes)
+        if len(boxes) < _ORIENT_DETECTIONS:
+            return
         self._homography_checked = True
-        values, flipped = orient_homography(cfg.ground_homography, det.boxes_xyxy)
+        self._orient_boxes = []
+        values, flipped = orient_homography(cfg.ground_homography, boxes, flip_share=0.9)
         if flipped:
             self.get_logger().warning(
                 "ground_homography puts most detections' foot points behind the camera (w < 0): using it "
@@ -691,6 +700,7 @@ class TrackerNode(Node):
     def _set_tracker_config(self, cfg: TrackerConfig) -> None:
         if cfg.ground_homography != self._tracker.config.ground_homography:
             self._homography_checked = False  # a new homography: its sign is checked on the next detections
+            self._orient_boxes = []
         self._tracker.set_config(cfg)
         self._stamp_order.jump_ns = _jump_ns(cfg)
 
