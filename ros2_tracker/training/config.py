@@ -8,6 +8,7 @@ a few minutes (2 cores): 128x64 input, the first 7 MobileNetV2 blocks frozen, 16
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -128,7 +129,9 @@ def check_sequence_split(train: list, held_out: list, held_out_name: str = "eval
     """``train_sequences`` and the held-out list (``held_out_name``) of a training config: lists of
     non-empty names (folders under the data root), at least one to train on, no folder in both, spelled
     alike or not (``TUD-Campus/``, ``./TUD-Campus``), and none inside another (``MOT17-mini`` holds
-    ``MOT17-mini/train/MOT17-04-FRCNN``): the split is by sequence.
+    ``MOT17-mini/train/MOT17-04-FRCNN``): the split is by sequence. MOT17 ships each video three times,
+    once per public detector (``MOT17-04-DPM``, ``-FRCNN``, ``-SDP``: the same images and ground truth),
+    so those names count as one sequence.
 
     Raises:
         ConfigError: naming the field.
@@ -148,6 +151,12 @@ def _folder(name: str) -> PurePosixPath:
     return PurePosixPath(posixpath.normpath(name.replace("\\", "/")))
 
 
+def _mot17_video(path: PurePosixPath) -> str | None:
+    """``MOT17-04`` for ``.../MOT17-04-FRCNN`` (or -DPM, -SDP, or none), else None."""
+    m = re.fullmatch(r"(MOT17-\d\d)(-(DPM|FRCNN|SDP))?", path.name)
+    return m.group(1) if m else None
+
+
 def _nested(a: PurePosixPath, b: PurePosixPath) -> bool:
-    """The same folder, or one inside the other."""
-    return a == b or a in b.parents or b in a.parents
+    """The same folder, one inside the other, or two folders of one MOT17 video."""
+    return a == b or a in b.parents or b in a.parents or (_mot17_video(a) or "a") == (_mot17_video(b) or "b")

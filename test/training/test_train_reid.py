@@ -99,6 +99,7 @@ def test_config_rejects_a_mining_that_does_not_fit_the_loss():
 @pytest.mark.parametrize("train,held_out", [
     (["TUD-Campus/"], ["TUD-Campus"]), (["./PETS09-S3MF1"], ["PETS09-S3MF1"]),
     (["TUD-Campus", "MOT17-mini/train/MOT17-04-FRCNN"], ["MOT17-mini"]),  # a folder holding a training one
+    (["MOT17-mini/train/MOT17-04-FRCNN"], ["MOT17/train/MOT17-04-SDP"]),  # one video, another detector's copy
 ])
 def test_every_training_config_refuses_a_held_out_sequence_it_trains_on(train, held_out):
     from ros2_tracker.training.train_detector import DetectorTrainConfig
