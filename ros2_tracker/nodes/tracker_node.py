@@ -86,6 +86,7 @@ from typing import Any
 import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -307,6 +308,7 @@ class TrackerNode(Node):
         self._aligner = _create_aligner(self) if self._cfg.use_cmc else None
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
+        self._adopted_input_size: list[int] | None = None  # the staged model's crop size, taken with it
         if self._cfg.use_appearance:
             self._embedder = _load_embedder(self._cfg.embedder_config())
             self.get_logger().info(f"appearance: {_describe(self._embedder, self._cfg.embedder_config())}")
@@ -586,6 +588,9 @@ class TrackerNode(Node):
         delta = {p.name: plain_value(p.value) for p in params if p.name in names}
         if not self._cfg.use_appearance or not any(k.startswith("reid_") for k in delta):
             return SetParametersResult(successful=True)
+        adopted = self._input_size_of_new_model(delta)
+        if adopted is not None:
+            delta["reid_input_size"] = adopted
         try:
             new = self._cfg.replace(**delta).embedder_config()
         except (ConfigError, TypeError, ValueError) as exc:
@@ -600,7 +605,20 @@ class TrackerNode(Node):
             return SetParametersResult(successful=False,
                                        reason=f"{exc}; the current model ({current}) keeps running")
         self._staged = (new, embedder)
+        self._adopted_input_size = adopted
         return SetParametersResult(successful=True)
+
+    def _input_size_of_new_model(self, delta: dict[str, Any]) -> list[int] | None:
+        """A new ``reid_model_path`` alone, whose model fixes another crop size than ``reid_input_size``
+        (OSNet 256 x 128 -> a train-reid export, 128 x 64): that size, which the node then takes (and sets
+        its ``reid_input_size`` to), else None. ``ros2 param set`` changes one parameter at a time, so the
+        two could not be changed together."""
+        from ros2_tracker.appearance.backends.onnx import fixed_input_size
+
+        if "reid_model_path" not in delta or "reid_input_size" in delta:
+            return None
+        size = fixed_input_size(str(delta["reid_model_path"]))
+        return list(size) if size is not None and list(size) != list(self._cfg.reid_input_size) else None
 
     def _swap_embedder(self, cfg: EmbedderConfig) -> None:
         """Use the model of ``cfg`` (staged by :meth:`_check_new_embedder`); reset on a new embedding size."""
@@ -704,7 +722,21 @@ class TrackerNode(Node):
         self._tracker.set_config(cfg)
         self._stamp_order.jump_ns = _jump_ns(cfg)
 
+    def _set_parameter_later(self, parameter: Any) -> None:
+        """Set ``parameter`` from a one-shot timer: rclpy is still inside this set_parameters call."""
+        def once() -> None:
+            timer.cancel()
+            self.destroy_timer(timer)
+            self.set_parameters([parameter])
+
+        timer = self.create_timer(0.0, once)
+
     def _set_node_config(self, cfg: TrackerNodeConfig) -> None:
+        adopted, self._adopted_input_size = self._adopted_input_size, None
+        if adopted is not None and list(cfg.reid_input_size) != adopted:
+            cfg = cfg.replace(reid_input_size=adopted)  # the new model's crop size (_check_new_embedder)
+            self.get_logger().info(f"reid_input_size: {adopted}, the crop size of {cfg.reid_model_path}")
+            self._set_parameter_later(Parameter("reid_input_size", value=adopted))
         old, self._cfg = self._cfg, cfg
         self._stamp_order.tolerance_ns = _nanoseconds(cfg.late_tolerance_s)
         if self._pairer is not None:

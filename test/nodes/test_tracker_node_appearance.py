@@ -98,8 +98,8 @@ def tud_frames(seq: Path, n: int):
     return out
 
 
-def tiny_onnx_embedder(path: Path) -> Path:
-    """A valid re-ID-shaped ONNX model with 3-d embeddings (mean colour): N x 3 x 256 x 128 -> N x 3."""
+def tiny_onnx_embedder(path: Path, size: tuple[int, int] = (256, 128)) -> Path:
+    """A valid re-ID-shaped ONNX model with 3-d embeddings (mean colour): N x 3 x H x W -> N x 3."""
     onnx = pytest.importorskip("onnx", reason="onnx is not installed (needed to build a test model)")
     from onnx import TensorProto, helper
 
@@ -107,7 +107,7 @@ def tiny_onnx_embedder(path: Path) -> Path:
         [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
          helper.make_node("Flatten", ["pooled"], ["embeddings"], axis=1)],
         "mean_colour",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, 256, 128])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, *size])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["N", 3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -130,7 +130,7 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
     proc, log = start("use_images:=true", "use_appearance:=true", f"reid_model_path:={osnet}",
                       "image_qos:=reliable", "image_wait_s:=5.0", f"max_lost_s:={MAX_LOST_S}")
     h = Harness(context)
-    frames = tud_frames(seq, 21)
+    frames = tud_frames(seq, 22)
 
     # the reference: the core tracker with the same arrays (through the message) and embeddings
     cfg = load_config(TrackerConfig, CONFIG, allowed_extra=tracker_node_param_names(), max_lost_s=MAX_LOST_S)
@@ -208,6 +208,11 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
     tiny = create_embedder(EmbedderConfig(model_path=str(tmp_path / "tiny3d.onnx")))
     after = step(21, *frames[20][1:], appearance=tiny)
     assert len(after.ids) and after.ids.min() > before.ids.max()
+    # ... and a model of another crop size (train-reid's 128 x 64) by its path alone: its size is taken
+    small = tiny_onnx_embedder(tmp_path / "tiny128.onnx", (128, 64))
+    assert h.set_string("reid_model_path", str(small)).successful
+    step(22, *frames[21][1:], appearance=create_embedder(EmbedderConfig(model_path=str(small),
+                                                                       input_size=[128, 64])))
 
     assert proc.poll() is None, "tracker_node died"
     assert stop_node(proc, log) == 0, log.read_text()
@@ -217,6 +222,7 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
     assert "cannot use the image" in text and "tracked without appearance" in text
     assert "re-ID model change rejected" in text and "now onnxruntime:tiny3d.onnx, 3-d" in text
     assert "resetting the tracker" in text and "Traceback" not in text
+    assert "reid_input_size: [128, 64], the crop size of" in text and "now onnxruntime:tiny128.onnx" in text
 
 
 @pytest.mark.parametrize("params,expected", [

@@ -80,3 +80,15 @@ def _load_session(config: EmbedderConfig):  # -> (ort.InferenceSession, input na
         raise EmbedderLoadError(f"model_path: {path}: output shape {out_shape} is not N x D")
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
     return session, inputs[0].name, fixed
+
+
+def fixed_input_size(model_path: str) -> tuple[int, int] | None:
+    """The (height, width) an ONNX re-ID model's input fixes, or None (free sizes, or not loadable)."""
+    try:
+        session, _ = open_session(model_path, 1, what="a re-ID ONNX model", error=EmbedderLoadError)
+    except EmbedderLoadError:
+        return None
+    shape = list(session.get_inputs()[0].shape)
+    if len(shape) == 4 and all(isinstance(d, int) and d > 0 for d in shape[2:]):
+        return int(shape[2]), int(shape[3])
+    return None
