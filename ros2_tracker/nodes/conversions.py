@@ -165,7 +165,7 @@ def _time_cls() -> type:
 
 
 # ------------------------------------------------------------------------------------ detections
-def detections_to_arrays(msg: Any) -> DetectionArrays:
+def detections_to_arrays(msg: Any, class_ids: dict[str, int] | None = None) -> DetectionArrays:
     """A ``ros2_tracker/Detection2DArray`` (or ``vision_msgs/Detection2DArray``) -> arrays.
 
     Invalid detections (NaN/inf box or score, width or height <= 0) are dropped and counted in
@@ -174,6 +174,10 @@ def detections_to_arrays(msg: Any) -> DetectionArrays:
     Args:
         msg: the message; ``detections[i].bbox`` is (cx, cy, w, h) [px] (vision_msgs:
             ``bbox.center.position.{x,y}``, ``bbox.size_x``, ``bbox.size_y``).
+        class_ids: vision_msgs class names that are not integers ("person", "bicycle") -> ids, filled
+            here: each new name gets the next id below -1 (-2, -3, ...), so that classes named by text
+            are kept apart like numbered ones (the caller keeps the table for the node's life). None:
+            they all read as -1 (unknown).
 
     Returns:
         :class:`DetectionArrays` with boxes in xyxy [px].
@@ -184,7 +188,7 @@ def detections_to_arrays(msg: Any) -> DetectionArrays:
     if n == 0:
         return DetectionArrays(np.empty((0, 4)), np.empty(0), np.empty(0, dtype=np.int64), stamp, 0)
     if hasattr(dets[0].bbox, "center"):
-        cxcywh, scores, classes = _vision_detections(dets)
+        cxcywh, scores, classes = _vision_detections(dets, class_ids)
     else:
         # bbox is a float32[4] numpy array (the generated setter and deserialisation guarantee it):
         # joining the raw bytes is ~2x faster than stacking 100 small arrays
@@ -199,7 +203,8 @@ def detections_to_arrays(msg: Any) -> DetectionArrays:
     return DetectionArrays(cxcywh_to_xyxy(cxcywh), scores, classes, stamp, invalid)
 
 
-def _vision_detections(dets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _vision_detections(dets: Any, class_ids: dict[str, int] | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """vision_msgs/Detection2D list -> (cxcywh, scores, classes); best hypothesis per detection."""
     n = len(dets)
     cxcywh = np.empty((n, 4))
@@ -214,20 +219,26 @@ def _vision_detections(dets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             scored = [r for r in d.results if math.isfinite(r.hypothesis.score)] or d.results[:1]
             best = max(scored, key=lambda r: r.hypothesis.score)
             scores[i] = best.hypothesis.score
-            classes[i] = _class_number(best.hypothesis.class_id)
+            classes[i] = _class_number(best.hypothesis.class_id, class_ids)
     return cxcywh, scores, classes
 
 
 _INT32 = np.iinfo(np.int32)
 
 
-def _class_number(class_id: Any) -> int:
-    """vision_msgs' string class id -> int (-1 when it is not an integer, e.g. "person", or beyond int32,
-    the type of ``TrackArray.class_ids``)."""
+def _class_number(class_id: Any, names: dict[str, int] | None = None) -> int:
+    """vision_msgs' string class id -> int: the number it spells (-1 beyond int32, the type of
+    ``TrackArray.class_ids``); a name ("person") -> its id in ``names`` (a new one: the next id below
+    -1), or -1 without a table (or an empty name)."""
+    text = str(class_id).strip()
     try:
-        number = int(str(class_id).strip())
+        number = int(text)
     except ValueError:
-        return -1
+        if names is None or not text:
+            return -1
+        if text not in names:
+            names[text] = max(-2 - len(names), _INT32.min)
+        return names[text]
     return number if _INT32.min <= number <= _INT32.max else -1
 
 

@@ -16,7 +16,8 @@ Topics (relative; remap or namespace them in launch):
 - pub ``tracks`` (``ros2_tracker/TrackArray``, QoS ``tracks_qos``): confirmed tracks, plus lost and
   tentative ones per ``publish_lost`` / ``publish_tentative``, each with its predicted trajectory
   (``trajectory_horizon_s`` / ``trajectory_step_s``), as parallel arrays (one entry per track; see
-  ``msg/TrackArray.msg``; ``class_names`` is left empty). Header = the detections' header.
+  ``msg/TrackArray.msg``; ``class_names`` holds the names of vision_msgs classes given by name, which
+  get ids -2, -3, ... so they are never mixed; empty otherwise). Header = the detections' header.
 - pub ``tracks/markers`` (``visualization_msgs/MarkerArray``): see :mod:`ros2_tracker.nodes.markers`;
   built only with ``publish_markers`` and while someone subscribes (they cost more than the tracks).
 - pub ``tracks/image`` (``sensor_msgs/Image`` bgr8): the paired image with the tracks drawn; built
@@ -309,6 +310,7 @@ class TrackerNode(Node):
         self._embedder: Embedder | None = None
         self._staged: tuple[EmbedderConfig, Embedder] | None = None  # checked, not yet swapped in
         self._adopted_input_size: list[int] | None = None  # the staged model's crop size, taken with it
+        self._class_ids: dict[str, int] = {}  # vision_msgs class names -> ids (-2, -3, ...)
         if self._cfg.use_appearance:
             self._embedder = _load_embedder(self._cfg.embedder_config())
             self.get_logger().info(f"appearance: {_describe(self._embedder, self._cfg.embedder_config())}")
@@ -375,7 +377,7 @@ class TrackerNode(Node):
             self._process_tracktor(msg, image)
             return
         start = time.perf_counter()
-        det = detections_to_arrays(msg)
+        det = detections_to_arrays(msg, self._class_ids)
         if det.invalid:
             self.get_logger().warning(
                 f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
@@ -393,7 +395,8 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
-        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
+        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
+                                               class_names=self._class_names()))
         seconds = time.perf_counter() - start
         for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s)):
             if stage_s is not None:
@@ -503,7 +506,7 @@ class TrackerNode(Node):
     def _process_tracktor(self, msg: Any, image: Image | None) -> None:
         """``tracker: tracktor``: the image through Tracktor (its detections refined by the same heads)."""
         start = time.perf_counter()
-        det = self._cap_detections(detections_to_arrays(msg))  # each is refined by the heads
+        det = self._cap_detections(detections_to_arrays(msg, self._class_ids))  # each is refined by the heads
         bgr = self._to_bgr(image, det.stamp_s) if image is not None else None
         if bgr is None:
             self.get_logger().warning(f"no usable image for the detections at stamp {det.stamp_s:.6f}: "
@@ -520,7 +523,8 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(
             live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),
             publish_lost=self._cfg.publish_lost, publish_tentative=self._cfg.publish_tentative)
-        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs))
+        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
+                                               class_names=self._class_names()))
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": time.perf_counter() - start})))
         self._publish_markers(tracks, traj, msg.header)
@@ -721,6 +725,10 @@ class TrackerNode(Node):
             self._orient_boxes = []
         self._tracker.set_config(cfg)
         self._stamp_order.jump_ns = _jump_ns(cfg)
+
+    def _class_names(self) -> dict[int, str] | None:
+        """Class id -> the vision_msgs name it stands for (None: no named classes seen)."""
+        return {i: name for name, i in self._class_ids.items()} or None
 
     def _set_parameter_later(self, parameter: Any) -> None:
         """Set ``parameter`` from a one-shot timer: rclpy is still inside this set_parameters call."""

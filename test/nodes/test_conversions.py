@@ -157,6 +157,32 @@ def test_vision_msgs_shaped_detections_take_each_ones_best_finite_hypothesis():
     assert d.scores.tolist() == pytest.approx([0.9, 1.0, 0.7]) and d.classes.tolist() == [17, -1, 8]
 
 
+def test_vision_msgs_class_names_get_ids_of_their_own_and_are_never_mixed():
+    """Classes given by name ("person", "bicycle") get ids -2, -3, ... from the node's table, kept for its
+    life; numbered ones keep their number; without a table a name reads as -1 (unknown). A person whose
+    detector flips to "bicycle" is then a new track, as with numbered classes."""
+    from types import SimpleNamespace as S
+
+    def msg(*names):
+        dets = [S(bbox=S(center=S(position=S(x=100.0, y=100.0)), size_x=40.0, size_y=100.0),
+                  results=[S(hypothesis=S(class_id=n, score=0.9))]) for n in names]
+        return S(header=header(), detections=dets)
+
+    table: dict[str, int] = {}
+    assert detections_to_arrays(msg("person", "7", "bicycle", "person"), table).classes.tolist() == \
+        [-2, 7, -3, -2]
+    assert detections_to_arrays(msg("bicycle"), table).classes.tolist() == [-3]
+    assert table == {"person": -2, "bicycle": -3}
+    assert detections_to_arrays(msg("person")).classes.tolist() == [-1]
+    tracker = Tracker()
+    for k, name in enumerate(["person", "person", "person", "bicycle"]):
+        d = detections_to_arrays(msg(name), table)
+        tracks = tracker.update(d.boxes_xyxy, d.scores, d.classes, stamp=0.1 * k)
+    assert tracks.ids.tolist() == [1, 2] and tracks.classes.tolist() == [-2, -3]
+    out = tracks_to_msg(tracks, None, header(), msgs, class_names={v: k for k, v in table.items()})
+    assert list(out.class_names) == ["person", "bicycle"]
+
+
 # ---------------------------------------------------------------------------------------- tracks
 def walking_tracker(frames: int = 6, horizon: float = 1.0, step: float = 0.25) -> Tracker:
     """Three boxes moving right at 30 px/s, 10 Hz; the third disappears for the last frame."""
