@@ -764,7 +764,27 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     written += [("bag", bag), ("logs", out / "logs" / "nodes.log")]
     for what, path in written:
         print(f"  {what:8s} {path}")
+    warn_logged_problems(out / "logs" / "nodes.log")
     return 0
+
+
+_LOSS_PHRASES = ("[ERROR]", "never reached", "never received", "stamps went back", "stamps jump")
+
+
+def warn_logged_problems(log: Path, shown: int = 5) -> int:
+    """Say on stderr what the nodes logged that the results may lack (errors: a truncated bag, messages
+    lost between nodes, stamps that went back or jumped): a replay that ends with exit 0 may still have
+    lost frames, and the log is where the nodes said so. Returns the number of such lines."""
+    if not log.is_file():
+        return 0
+    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines()
+             if any(p in ln for p in _LOSS_PHRASES)]
+    if lines:
+        print(f"warning: the nodes logged {len(lines)} problem(s) the results may reflect (all in {log}):",
+              file=sys.stderr)
+        for line in lines[:shown]:
+            print(f"  {line}", file=sys.stderr)
+    return len(lines)
 
 
 def _tracker_config(args: argparse.Namespace) -> Any:

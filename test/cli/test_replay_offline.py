@@ -86,3 +86,19 @@ def test_offline_says_that_without_appearance_nothing_is_linked(tmp_path, capsys
     src = ReplaySource(tmp_path, "mot", "seq", fps=25.0, length=3, gt_path=None)
     _offline(src, argparse.Namespace(offline=True, refine_config=None, frames=None), rows, results, tmp_path)
     assert "no appearance, so tracklets are not linked" in capsys.readouterr().err
+
+
+def test_problems_the_nodes_logged_are_said_after_the_replay(tmp_path, capsys):
+    from ros2_tracker.cli.replay import warn_logged_problems
+
+    log = tmp_path / "nodes.log"
+    log.write_text("[INFO] [1.0] [replay_node]: replay done: 40 frames\n"
+                   "[ERROR] [1.1] [replay_node]: bag_0.mcap: truncated at byte 101545: read 0 messages\n"
+                   "[WARN] [1.2] [recorder]: published but never received (the recorder fell behind): "
+                   "/tracks 44\n"
+                   "[WARN] [1.3] [tracker]: 3 detection message(s) never reached the tracker (3 in all)\n")
+    assert warn_logged_problems(log) == 3
+    err = capsys.readouterr().err
+    assert "the nodes logged 3 problem(s)" in err and "truncated at byte" in err and "/tracks 44" in err
+    log.write_text("[INFO] [1.0] [replay_node]: replay done: 40 frames\n")
+    assert warn_logged_problems(log) == 0 and capsys.readouterr().err == ""
