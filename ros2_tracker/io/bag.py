@@ -21,6 +21,7 @@ Nothing here imports rclpy, except :func:`read_bag_typed` inside its body.
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import re
 import struct
@@ -527,7 +528,8 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None, *,
 
     A truncated or corrupt file (e.g. a recorder killed with SIGKILL, no summary, a half-written last
     chunk) is read up to the damage; what follows is reported once per file through ``on_damage``
-    (default: a :class:`BagDamageWarning`) and skipped. Messages in the damaged chunk are lost.
+    (default: a :class:`BagDamageWarning`) and skipped. Of an uncompressed chunk that the end of the file
+    cuts short, the complete messages are read; those of a compressed or corrupt chunk are lost.
 
     Args:
         path: bag folder (``metadata.yaml`` + ``*.mcap``) or ``.mcap`` file.
@@ -575,13 +577,47 @@ def _iter_records(path: Path, *, on_damage: Callable[[str], None] | None,
         except _read_errors() as exc:
             if boundary == 0:
                 raise BagError(f"{path}: empty or not an MCAP file ({type(exc).__name__}: {exc})") from None
-            _report(on_damage, _damage_text(path, exc, boundary, size, count))
+            salvaged = [] if channels_only else list(_salvage_chunk(fh, boundary, size, schemas, channels))
+            yield from salvaged
+            text = _damage_text(path, exc, boundary, size, count + len(salvaged))
+            _report(on_damage, text + (f" ({len(salvaged)} of them from the cut chunk)" if salvaged else ""))
             return
     # a damaged opcode makes the stream skip that record (as the MCAP spec allows for unknown ones), and a
     # whole chunk of messages with it: the summary's count shows the loss
     if stored and not channels_only and count < stored[-1]:
         _report(on_damage, f"{path}: {stored[-1] - count} of {stored[-1]} messages could not be read (a "
                            "damaged record was skipped)")
+
+
+def _salvage_chunk(fh: Any, offset: int, size: int, schemas: dict[int, str],
+                   channels: dict[int, tuple[str, str]]) -> Iterator[BagMessage]:
+    """The complete messages of an uncompressed chunk at ``offset`` that the end of the file cuts short
+    (a recorder killed while writing it): its records are read up to the cut. A chunk that fits in the
+    file is damaged, not cut (its CRC failed): nothing is taken from it; nor from a compressed one."""
+    from mcap.records import Message
+    from mcap.stream_reader import StreamReader
+
+    fh.seek(offset)
+    head = fh.read(9 + 28 + 4)
+    if len(head) < 41 or head[0] != 0x06:  # 0x06: a Chunk record
+        return
+    if offset + 9 + struct.unpack_from("<Q", head, 1)[0] <= size:  # it fits: damaged, not cut short
+        return
+    name = fh.read(min(struct.unpack_from("<I", head, 37)[0], 16))
+    size_field = fh.read(8)
+    if name != b"" or len(size_field) < 8:  # compressed, or cut inside the chunk's header
+        return
+    records = fh.read(min(struct.unpack("<Q", size_field)[0], size - fh.tell()))
+    try:
+        for rec in StreamReader(io.BytesIO(records), skip_magic=True, validate_crcs=False).records:
+            if isinstance(rec, Message):
+                topic_type = channels.get(rec.channel_id)
+                if topic_type is not None:
+                    yield BagMessage(*topic_type, rec.log_time, rec.data, rec.publish_time or rec.log_time)
+            else:
+                _index_record(rec, schemas, channels, [])
+    except _read_errors():
+        return  # the cut record: what came before it was yielded
 
 
 def _index_record(rec: Any, schemas: dict[int, str], channels: dict[int, tuple[str, str]],

@@ -201,6 +201,26 @@ def test_truncated_file_is_read_up_to_the_damage_with_a_warning(tmp_path):
     assert len(list(read_bag(cut, on_damage=reports.append))) == previous and len(reports) == 1
 
 
+def test_a_chunk_cut_short_gives_back_its_complete_messages(tmp_path):
+    """A recorder killed while writing a chunk: the messages of the cut chunk that are whole come back,
+    in order and as written (all were lost before); a compressed chunk cannot be read in part."""
+    written = write_sample(tmp_path / "u", n=30)  # one uncompressed chunk of ~300 kB
+    path = tmp_path / "u" / "u_0.mcap"
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[:len(data) // 2])
+    msgs, damage = read_all(cut)
+    assert 20 <= len(msgs) < len(written) and len(damage) == 1 and "from the cut chunk" in damage[0]
+    assert [(m.topic, m.data) for m in msgs] == [(w[0], w[2]) for w in written[:len(msgs)]]
+    pytest.importorskip("zstandard")
+    written = write_sample(tmp_path / "z", n=30, compression="zstd", chunk_size=20_000)
+    data = (tmp_path / "z" / "z_0.mcap").read_bytes()
+    for end in range(len(data) // 4, len(data), len(data) // 7):  # cut anywhere: whole chunks only
+        cut.write_bytes(data[:end])
+        msgs, damage = read_all(cut)
+        assert [m.data for m in msgs] == [w[2] for w in written[:len(msgs)]] and len(damage) == 1
+
+
 def test_corrupt_chunk_stops_reading_with_a_warning(tmp_path):
     written = write_sample(tmp_path / "c", n=30, chunk_size=30_000)
     path = tmp_path / "c" / "c_0.mcap"
