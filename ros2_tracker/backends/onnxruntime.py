@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_onnx_metadata", "open_session"]
+__all__ = ["add_onnx_metadata", "open_session", "session_options"]
 
 
 def open_session(model_path: str, num_threads: int, *, what: str, error: type[Exception]) -> tuple[Any, Path]:
@@ -33,17 +33,26 @@ def open_session(model_path: str, num_threads: int, *, what: str, error: type[Ex
     path = Path(model_path).expanduser()
     if not path.is_file():
         raise error(f"model_path: {path}: file not found")
+    try:
+        session = ort.InferenceSession(str(path), sess_options=session_options(num_threads),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises private exception types (InvalidProtobuf, Fail, ...)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
+    return session, path
+
+
+def session_options(num_threads: int) -> Any:
+    """The project's ONNX Runtime session options: ``num_threads`` intra-op threads (0 = ORT's default),
+    one sequential inter-op thread, errors only in ORT's log."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = num_threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3  # errors only: ORT's warnings go to stderr, not to our users
-    try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises private exception types (InvalidProtobuf, Fail, ...)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise error(f"model_path: {path}: not a loadable ONNX model ({detail})") from None
-    return session, path
+    return opts
 
 
 def add_onnx_metadata(path: str | Path, props: dict[str, str]) -> None:

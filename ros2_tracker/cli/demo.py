@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ros2_tracker.cli.errors import UserError
-from ros2_tracker.cli.track import warn_score_scale
+from ros2_tracker.cli.track import choose_fps, warn_score_scale
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
 from ros2_tracker.io.mot import read_mot, write_results
 from ros2_tracker.io.params import load_config
-from ros2_tracker.io.sequence import SequenceInfo, fps_problem, read_sequence_info
+from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 from ros2_tracker.offline import OfflineResult, track_mot_detections
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--fps needs --sequence (the synthetic scene has its own frame rate)")
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     info = prepare_sequence(args)
-    fps = _frame_rate(info, args.fps)
+    fps = choose_fps(args.fps, info)
     det_path = info.detection_path(args.detections)
     dets = read_mot(det_path)
     warn_score_scale(det_path, dets.scores, config)
@@ -92,19 +92,6 @@ def run(args: argparse.Namespace) -> int:
     for what, path in written:
         print(f"  {what:10s} {path}")
     return 0
-
-
-def _frame_rate(info: SequenceInfo, fps: float | None) -> float:
-    """--fps, else the sequence's seqinfo.ini frame rate, else 30 Hz with a note (as ``track`` does)."""
-    if fps is not None:
-        problem = fps_problem(fps)
-        if problem:
-            raise UserError(f"--fps {problem}")
-        return fps
-    if not info.fps_known:
-        print(f"note: {info.root}: no frame rate given (--fps) or found in seqinfo.ini; assuming "
-              f"{info.fps:g} Hz", file=sys.stderr)
-    return info.fps
 
 
 def _snapshot(store: list):

@@ -43,7 +43,7 @@ from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warnin
 from ros2_tracker.io.calibration import load_ground_homography, orient_homography
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
-from ros2_tracker.io.sequence import find_sequence_root, fps_problem, read_sequence_info
+from ros2_tracker.io.sequence import SequenceInfo, find_sequence_root, fps_problem, read_sequence_info
 from ros2_tracker.nodes.node_config import tracker_node_param_names
 from ros2_tracker.offline import OfflineResult, SequenceAppearance, track_mot_detections
 from ros2_tracker.refine import RefineConfig
@@ -99,16 +99,20 @@ def resolve_fps(det_path: Path, fps: float | None) -> tuple[float, int]:
     """Frame rate and sequence length: from --fps, else the sequence's seqinfo.ini, else 30 Hz."""
     root = find_sequence_root(det_path)
     info = read_sequence_info(root) if root else None
-    length = info.length if info else 0
+    return choose_fps(fps, info), info.length if info else 0
+
+
+def choose_fps(fps: float | None, info: SequenceInfo | None) -> float:
+    """--fps (checked), else ``info``'s seqinfo.ini frame rate, else 30 Hz with a note on stderr."""
     if fps is not None:
         problem = fps_problem(fps)
         if problem:
             raise UserError(f"--fps {problem}")
-        return fps, length
+        return fps
     if info and info.fps_known:
-        return info.fps, length
+        return info.fps
     print("note: no frame rate given (--fps) or found in seqinfo.ini; assuming 30 Hz", file=sys.stderr)
-    return 30.0, length
+    return 30.0
 
 
 def build_appearance(args: argparse.Namespace) -> SequenceAppearance | None:

@@ -770,9 +770,7 @@ class Tracker:
         if self._multi_class:
             cost[self._cls[rows][at_row] != det_cls[cols][at_col]] = np.inf
         if self._homography is not None:
-            far = (ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography) if sparse
-                   else ground_distance(row_boxes, col_boxes, self._homography))
-            cost[far > cfg.max_ground_distance_m] = np.inf
+            self._gate_ground(cost, row_boxes, col_boxes, (r, c) if sparse else None)
         threshold = (1.0 - w) * (1.0 - cfg.match_iou) + w * cfg.appearance_threshold + 1e-9
         if sparse:
             return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, threshold, penalty), rows, cols)
@@ -793,8 +791,7 @@ class Tracker:
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[high])
         if self._homography is not None:  # max_ground_distance_m holds in every stage
-            far = ground_distance(cxcywh_to_xyxy(self._mean[rows, :4]), boxes[high], self._homography)
-            cost[far > self.config.max_ground_distance_m] = np.inf
+            self._gate_ground(cost, cxcywh_to_xyxy(self._mean[rows, :4]), boxes[high])
         return assign_ids(cost, self.config.motion_gate, rows, high)
 
     def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
@@ -877,8 +874,7 @@ class Tracker:
         if self._multi_class:
             gate_classes(cost, self._cls[rows], det_cls[cols])
         if self._homography is not None:
-            far = ground_distance(row_boxes, col_boxes, self._homography) > self.config.max_ground_distance_m
-            cost[far] = np.inf
+            self._gate_ground(cost, row_boxes, col_boxes)
         return assign_ids(cost, 1.0 - min_iou, rows, cols, penalty)
 
     def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty=None, weak=None):
@@ -890,9 +886,17 @@ class Tracker:
         if self._multi_class:
             cost[self._cls[rows][r] != det_cls[cols][c]] = np.inf
         if self._homography is not None:
-            g = ground_distance_pairs(row_boxes[r], col_boxes[c], self._homography)
-            cost[g > self.config.max_ground_distance_m] = np.inf
+            self._gate_ground(cost, row_boxes, col_boxes, (r, c))
         return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, 1.0 - min_iou, penalty), rows, cols)
+
+    def _gate_ground(self, cost: np.ndarray, row_boxes: np.ndarray, col_boxes: np.ndarray,
+                     pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Forbid (in place) pairs whose foot points lie more than ``max_ground_distance_m`` apart on the
+        ground (needs the homography): a dense cost matrix, or with ``pairs`` (rows, columns) the sparse
+        path's pair costs."""
+        far = (ground_distance(row_boxes, col_boxes, self._homography) if pairs is None else
+               ground_distance_pairs(row_boxes[pairs[0]], col_boxes[pairs[1]], self._homography))
+        cost[far > self.config.max_ground_distance_m] = np.inf
 
     def _gate_weak(self, cost: np.ndarray, iou_cost: np.ndarray, low: np.ndarray,
                    allowed: np.ndarray) -> None:

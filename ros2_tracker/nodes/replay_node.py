@@ -401,7 +401,7 @@ class ReplayNode(Node):
             if not rclpy.ok():
                 return
             first_stamp = item.stamp_ns if first_stamp is None else first_stamp
-            gap = (item.stamp_ns - (previous if previous is not None else item.stamp_ns)) / _NS
+            gap = 0.0 if previous is None else (item.stamp_ns - previous) / _NS
             if self.cfg.rate > 0 and (gap > self.cfg.max_gap_s or gap < 0):  # re-anchor: go on at once
                 if gap > 0:
                     self.get_logger().warning(f"frame {item.number}: stamps jump {gap:.1f} s ahead; not "

@@ -210,27 +210,25 @@ class NanoTracker:
 def _open(path: Path, num_threads: int, *, dynamic_input: bool) -> Any:
     """An ONNX Runtime CPU session; ``dynamic_input`` frees the input's height and width (the
     backbone runs on the 127 px template and the 255 px search crop; its file fixes 255)."""
+    import onnx
     import onnxruntime as ort
 
-    try:
-        import onnx
+    from ros2_tracker.backends.onnxruntime import session_options
 
+    def free_size(value: Any, prefix: str) -> None:  # height and width of an NCHW tensor: named, not fixed
+        dims = value.type.tensor_type.shape.dim
+        for i, name in ((2, "height"), (3, "width")):
+            dims[i].ClearField("dim_value")
+            dims[i].dim_param = prefix + name
+
+    try:
         model = onnx.load(str(path))
         if dynamic_input:
-            dims = model.graph.input[0].type.tensor_type.shape.dim
-            for i, name in ((2, "height"), (3, "width")):
-                dims[i].ClearField("dim_value")
-                dims[i].dim_param = name
+            free_size(model.graph.input[0], "")
             for out in model.graph.output:
-                for i, name in ((2, "out_height"), (3, "out_width")):
-                    out.type.tensor_type.shape.dim[i].ClearField("dim_value")
-                    out.type.tensor_type.shape.dim[i].dim_param = name
+                free_size(out, "out_")
             del model.graph.value_info[:]  # inferred shapes of the 255 px input
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        return ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+        return ort.InferenceSession(model.SerializeToString(), sess_options=session_options(num_threads),
                                     providers=["CPUExecutionProvider"])
     except Exception as exc:  # protobuf / ORT private error types
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
