@@ -17,11 +17,11 @@ the SiamRPN++ / NanoTrack method (Li et al., CVPR 2019; the NanoTrack v2 trackin
 
 Why not ``cv2.TrackerNano``: OpenCV 4.x computes the size penalty from the target's *centre
 coordinates* instead of its size (so the penalty depends on where the target is in the image), feeds
-RGB where the model was trained on BGR, and uses other window / penalty / learning-rate values: over
-the 14 TUD-Campus and PETS09-S3MF1 targets of ``bench/sot.py`` (frames pooled) it reached a success AUC
-of 0.533 where this tracking reaches 0.628 (BENCHMARKS.md, "Single-target tracking"). ONNX Runtime
-also runs the two networks about four times faster than OpenCV's DNN module on one core (1.2 vs 5.3 ms
-per update).
+RGB where the model was trained on BGR, and uses other window / penalty / learning-rate values: on the
+targets of ``bench/sot.py`` (frames pooled) its success AUC was 0.618 over all 93, 0.641 on TUD-Campus
+and 0.474 on PETS09-S3MF1, where this tracking reaches 0.686, 0.658 and 0.611 (BENCHMARKS.md,
+"Single-target tracking"). ONNX Runtime also runs the two networks about four times faster than
+OpenCV's DNN module on one core (1.2 vs 5.3 ms per update).
 
 The confidence is the foreground score of the chosen candidate (the classifier's own probability),
 not the window-blended ranking score, whose window share alone puts a blank frame near 0.8.
