@@ -528,8 +528,9 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None, *,
 
     A truncated or corrupt file (e.g. a recorder killed with SIGKILL, no summary, a half-written last
     chunk) is read up to the damage; what follows is reported once per file through ``on_damage``
-    (default: a :class:`BagDamageWarning`) and skipped. Of an uncompressed chunk that the end of the file
-    cuts short, the complete messages are read; those of a compressed or corrupt chunk are lost.
+    (default: a :class:`BagDamageWarning`) and skipped. Of a chunk that the end of the file cuts short,
+    the complete messages are read (of a compressed chunk, those in its whole compressed blocks); those of
+    a corrupt chunk are lost.
 
     Args:
         path: bag folder (``metadata.yaml`` + ``*.mcap``) or ``.mcap`` file.
@@ -591,9 +592,10 @@ def _iter_records(path: Path, *, on_damage: Callable[[str], None] | None,
 
 def _salvage_chunk(fh: Any, offset: int, size: int, schemas: dict[int, str],
                    channels: dict[int, tuple[str, str]]) -> Iterator[BagMessage]:
-    """The complete messages of an uncompressed chunk at ``offset`` that the end of the file cuts short
-    (a recorder killed while writing it): its records are read up to the cut. A chunk that fits in the
-    file is damaged, not cut (its CRC failed): nothing is taken from it; nor from a compressed one."""
+    """The complete messages of a chunk at ``offset`` that the end of the file cuts short (a recorder
+    killed while writing it): its records are read up to the cut (of a zstd or lz4 chunk, as far as its
+    whole compressed blocks reach). A chunk that fits in the file is damaged, not cut (its CRC failed):
+    nothing is taken from it."""
     from mcap.records import Message
     from mcap.stream_reader import StreamReader
 
@@ -605,9 +607,9 @@ def _salvage_chunk(fh: Any, offset: int, size: int, schemas: dict[int, str],
         return
     name = fh.read(min(struct.unpack_from("<I", head, 37)[0], 16))
     size_field = fh.read(8)
-    if name != b"" or len(size_field) < 8:  # compressed, or cut inside the chunk's header
+    if len(size_field) < 8:  # cut inside the chunk's header
         return
-    records = fh.read(min(struct.unpack("<Q", size_field)[0], size - fh.tell()))
+    records = _decompressed_prefix(name, fh.read(min(struct.unpack("<Q", size_field)[0], size - fh.tell())))
     try:
         for rec in StreamReader(io.BytesIO(records), skip_magic=True, validate_crcs=False).records:
             if isinstance(rec, Message):
@@ -618,6 +620,26 @@ def _salvage_chunk(fh: Any, offset: int, size: int, schemas: dict[int, str],
                 _index_record(rec, schemas, channels, [])
     except _read_errors():
         return  # the cut record: what came before it was yielded
+
+
+def _decompressed_prefix(compression: bytes, data: bytes) -> bytes:
+    """What the first bytes ``data`` of a chunk's records, compressed as ``compression`` says (b"", b"zstd",
+    b"lz4"), decompress to: streaming decoders give every whole block before the cut. Empty for another
+    compression, a missing decompressor or data it rejects."""
+    try:
+        if compression == b"":
+            return data
+        if compression == b"zstd":
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        if compression == b"lz4":
+            import lz4.frame
+
+            return lz4.frame.LZ4FrameDecompressor().decompress(data)
+    except (ImportError, *_read_errors()):
+        pass
+    return b""
 
 
 def _index_record(rec: Any, schemas: dict[int, str], channels: dict[int, tuple[str, str]],

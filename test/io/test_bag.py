@@ -10,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -203,7 +204,7 @@ def test_truncated_file_is_read_up_to_the_damage_with_a_warning(tmp_path):
 
 def test_a_chunk_cut_short_gives_back_its_complete_messages(tmp_path):
     """A recorder killed while writing a chunk: the messages of the cut chunk that are whole come back,
-    in order and as written (all were lost before); a compressed chunk cannot be read in part."""
+    in order and as written (all were lost before)."""
     written = write_sample(tmp_path / "u", n=30)  # one uncompressed chunk of ~300 kB
     path = tmp_path / "u" / "u_0.mcap"
     data = path.read_bytes()
@@ -219,6 +220,26 @@ def test_a_chunk_cut_short_gives_back_its_complete_messages(tmp_path):
         cut.write_bytes(data[:end])
         msgs, damage = read_all(cut)
         assert [m.data for m in msgs] == [w[2] for w in written[:len(msgs)]] and len(damage) == 1
+
+
+@pytest.mark.parametrize("compression", ["zstd", "lz4"])
+def test_a_compressed_chunk_cut_short_gives_back_the_messages_of_its_whole_blocks(tmp_path, compression):
+    """A recorder writing zstd / lz4 chunks killed mid-chunk: the messages in the chunk's whole compressed
+    blocks come back as written (all were lost before: a compressed chunk was never read in part)."""
+    pytest.importorskip("zstandard" if compression == "zstd" else "lz4")
+    rng = np.random.default_rng(0)
+    written = []
+    with BagWriter(tmp_path / "c", {"/image": IMAGE}, compression=compression, chunk_size=1 << 22) as bag:
+        for k in range(60):  # one ~600 kB chunk of payloads that compress to about half
+            data = fake_cdr(k * 40_000_000, rng.integers(0, 8, 10_000, dtype=np.uint8).tobytes())
+            bag.write("/image", data, 1_000 + k)
+            written.append(data)
+    data = (tmp_path / "c" / "c_0.mcap").read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[:len(data) // 2])
+    msgs, damage = read_all(cut)
+    assert 10 <= len(msgs) < 60 and len(damage) == 1 and "from the cut chunk" in damage[0], damage
+    assert [m.data for m in msgs] == written[:len(msgs)]
 
 
 def test_corrupt_chunk_stops_reading_with_a_warning(tmp_path):
