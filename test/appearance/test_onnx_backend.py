@@ -99,3 +99,33 @@ def test_wrong_kind_of_onnx_model_is_a_clear_error():
     yolox = require_shared("models", "yolox_nano.onnx")
     with pytest.raises(EmbedderLoadError, match="yolox_nano"):
         create_embedder(EmbedderConfig(model_path=str(yolox)))
+
+
+def test_fixed_input_size_is_read_from_the_graph(osnet_path, tmp_path):
+    """The crop size a model fixes (what tracker_node adopts when only reid_model_path changes), read
+    without an ONNX Runtime session; None for free sizes, unreadable files and weights listed as inputs
+    ahead of the image (old exports)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from ros2_tracker.appearance.backends.onnx import fixed_input_size
+
+    assert fixed_input_size(str(osnet_path)) == (256, 128)
+
+    def save(name, image_shape, weights_first=False):
+        image = helper.make_tensor_value_info("image", TensorProto.FLOAT, image_shape)
+        weight = helper.make_tensor("w", TensorProto.FLOAT, [1], [2.0])
+        listed = helper.make_tensor_value_info("w", TensorProto.FLOAT, [1])
+        inputs = [listed, image] if weights_first else [image]
+        out = helper.make_tensor_value_info("out", TensorProto.FLOAT, None)
+        graph = helper.make_graph([helper.make_node("Mul", ["image", "w"], ["out"])], "g", inputs, [out],
+                                  initializer=[weight])
+        onnx.save(helper.make_model(graph), str(tmp_path / name))
+        return str(tmp_path / name)
+
+    assert fixed_input_size(save("fixed.onnx", ["batch", 3, 128, 64])) == (128, 64)
+    assert fixed_input_size(save("old.onnx", [1, 3, 96, 48], weights_first=True)) == (96, 48)
+    assert fixed_input_size(save("free.onnx", ["batch", 3, "height", "width"])) is None
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07not a model at all")
+    assert fixed_input_size(str(tmp_path / "junk.onnx")) is None
+    assert fixed_input_size(str(tmp_path / "missing.onnx")) is None
