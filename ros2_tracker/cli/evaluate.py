@@ -5,7 +5,9 @@
     ros2-tracker evaluate --results-dir RES_DIR --gt-root DATA_DIR
 
 ``--results-dir`` scores every ``RES_DIR/<seq>.txt`` whose ``DATA_DIR/<seq>/gt/gt.txt`` exists (the
-MOTChallenge submission layout). Several sequences add a COMBINED row (TrackEval's combination).
+MOTChallenge submission layout); results without ground truth, and sequences with ground truth but no
+results (left out of COMBINED), are named in a warning. Several sequences add a COMBINED row (TrackEval's
+combination).
 Only frames up to the last one with ground truth are scored unless ``--frames`` says otherwise
 (``--gt-root``: up to each sequence's seqinfo.ini seqLength, as TrackEval does, where it gives one).
 Prints a table (HOTA, DetA, AssA, MOTA, IDF1 in %; IDSW, FP, FN); ``--csv``/``--json`` write every
@@ -61,16 +63,32 @@ def run(args: argparse.Namespace) -> int:
     check_frames_option(args.frames)
     rows = _evaluate(args)
     print(format_table(rows))
-    for name, m in rows:
-        if m.unscored_rows and name != COMBINED:
-            print(f"note: {name}: {m.unscored_rows} result rows after frame {m.num_frames}, the last with "
-                  "ground truth, are not scored" + (" (--frames N scores up to frame N)" if
-                                                     args.results is not None else ""), file=sys.stderr)
+    _note_unscored(rows, hint=args.results is not None and args.frames is None)
     if args.csv:
         write_csv(args.csv, rows)
     if args.json:
         write_json(args.json, rows)
     return 0
+
+
+def _note_unscored(rows: list[tuple[str, Metrics]], hint: bool) -> None:
+    """Say on stderr which rows after each sequence's last scored frame were not counted, and which result
+    rows TrackEval would refuse."""
+    for name, m in rows:
+        if name == COMBINED:
+            continue
+        if m.unscored_rows:
+            print(f"note: {name}: {m.unscored_rows} result rows after frame {m.num_frames}, the last frame "
+                  "scored, are not counted" + (" (--frames N scores up to frame N)" if hint else ""),
+                  file=sys.stderr)
+        if m.unscored_gt_rows:
+            print(f"warning: {name}: {m.unscored_gt_rows} ground-truth rows after frame {m.num_frames}, the "
+                  "last frame scored, are not counted: is the frame count (--frames, seqinfo.ini's "
+                  "seqLength) right? TrackEval refuses such ground truth", file=sys.stderr)
+        if m.non_pedestrian_rows:
+            print(f"warning: {name}: {m.non_pedestrian_rows} result rows have a value above 1 in column 8 "
+                  "(another class, or world coordinates), which TrackEval's MOTChallenge evaluation reads as "
+                  "the class and refuses; here every row is scored as a pedestrian", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
@@ -119,12 +137,22 @@ def _find_pairs(results_dir: Path | None, gt_root: Path | None) -> list[Sequence
     for label, folder in (("--results-dir", results_dir), ("--gt-root", gt_root)):
         if not folder.is_dir():
             raise UserError(f"{label} {folder}: not a folder")
-    pairs = [SequencePair(res.stem, gt_root / res.stem / "gt" / "gt.txt", res,
-                          _seq_length(gt_root / res.stem))
-             for res in sorted(results_dir.glob("*.txt"))
-             if (gt_root / res.stem / "gt" / "gt.txt").is_file()]
+    results = {res.stem: res for res in sorted(results_dir.glob("*.txt"))}
+    with_gt = sorted(d.name for d in gt_root.iterdir() if (d / "gt" / "gt.txt").is_file())
+    pairs = [SequencePair(seq, gt_root / seq / "gt" / "gt.txt", results[seq], _seq_length(gt_root / seq))
+             for seq in with_gt if seq in results]
     if not pairs:
         raise UserError(f"no {results_dir}/<seq>.txt with a matching {gt_root}/<seq>/gt/gt.txt")
+    # a crashed or misnamed run must not leave the combined score better without a word
+    no_gt = [seq for seq in results if seq not in with_gt]
+    no_results = [seq for seq in with_gt if seq not in results]
+    if no_gt:
+        print(f"warning: not scored, no {gt_root}/<seq>/gt/gt.txt (names are case-sensitive): "
+              f"{', '.join(f'{seq}.txt' for seq in no_gt)}", file=sys.stderr)
+    if no_results:
+        print(f"warning: {len(no_results)} of {len(with_gt)} sequences with ground truth have no results "
+              f"file in {results_dir} and are left out of {COMBINED}: {', '.join(no_results)}",
+              file=sys.stderr)
     return pairs
 
 

@@ -87,6 +87,10 @@ class Metrics:
         num_gt_ids: ground-truth identities scored.
         num_frames: frames scored.
         unscored_rows: result rows after the last frame scored (not counted anywhere above).
+        unscored_gt_rows: ground-truth rows after the last frame scored (``num_frames`` below the ground
+            truth's last frame: a wrong seqLength? TrackEval refuses such ground truth).
+        non_pedestrian_rows: scored result rows with a value above 1 in column 8 (TrackEval reads it as the
+            class and refuses anything but pedestrians, 1; scored here as pedestrians).
     """
 
     HOTA: float
@@ -100,6 +104,8 @@ class Metrics:
     num_gt_ids: int
     num_frames: int
     unscored_rows: int = 0
+    unscored_gt_rows: int = 0
+    non_pedestrian_rows: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         """The fields as a plain ``{name: value}`` dict (JSON-serialisable)."""
@@ -123,7 +129,9 @@ def evaluate_sequence(gt_path: str | Path, results_path: str | Path, *, num_fram
     Args:
         gt_path: MOTChallenge ground truth (``gt/gt.txt``), MOT15 or MOT17 style.
         results_path: tracker output, ``frame,id,x,y,w,h,conf,...`` rows; an empty file is valid
-            (everything missed). Every row counts as a pedestrian.
+            (everything missed). Every row counts as a pedestrian; rows with a value above 1 in column 8
+            (another object class, or MOT15 world coordinates), which TrackEval's MOTChallenge evaluation
+            refuses, are counted in ``Metrics.non_pedestrian_rows``.
         num_frames: score frames ``1..num_frames``; default: up to the last frame with ground truth.
         name: sequence name (used in error messages).
         gt_format: ``"auto"``, ``"mot15"``, ``"mot17"`` or ``"mot20"`` (see the module docstring).
@@ -162,7 +170,7 @@ def evaluate_many(items: Iterable[SequencePair | tuple[Any, ...]]) -> list[tuple
     per_seq = {p.name: _score(p.name, p.gt_path, p.results_path, p.num_frames, p.gt_format) for p in pairs}
     combined = {key: metric.combine_sequences({n: res[key] for n, res in per_seq.items()})
                 for key, metric in _metric_objects().items()}
-    for count in ("Frames", "Unscored"):
+    for count in ("Frames", "Unscored", "UnscoredGt", "NonPedestrian"):
         combined["Count"][count] = sum(res["Count"][count] for res in per_seq.values())
     rows = [(n, _to_metrics(res)) for n, res in per_seq.items()]
     rows.append((COMBINED, _to_metrics(combined)))
@@ -233,6 +241,9 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
     except TrackEvalException as exc:  # a check of ours missed something TrackEval rejects
         raise MotFormatError(f"{results_path} vs {gt_path}: {exc}") from None
     scores["Count"]["Unscored"] = int(np.count_nonzero(res.frames > n)) if len(res) else 0
+    scores["Count"]["UnscoredGt"] = int(np.count_nonzero(gt.frames > n))
+    scores["Count"]["NonPedestrian"] = (int(np.count_nonzero((res.extra[:, 0] > 1) & (res.frames <= n)))
+                                        if res.extra.shape[1] else 0)
     return scores
 
 
@@ -348,6 +359,8 @@ def _to_metrics(res: dict[str, dict[str, Any]]) -> Metrics:
         num_gt_ids=int(count["GT_IDs"]),
         num_frames=int(count["Frames"]),
         unscored_rows=int(count.get("Unscored", 0)),
+        unscored_gt_rows=int(count.get("UnscoredGt", 0)),
+        non_pedestrian_rows=int(count.get("NonPedestrian", 0)),
     )
 
 

@@ -160,8 +160,10 @@ def _parse(p: Path, lines: list[tuple[int, str]]) -> np.ndarray:
         if len(vals) == 6:
             vals.append(1.0)
         if width is None:
-            width = len(vals)
-        vals = (vals + [-1.0] * width)[:width] if len(vals) != width else vals
+            width, first = len(vals), lineno
+        elif len(vals) != width:  # padding or cutting would shift meanings (MOT17 gt: a row without class)
+            raise MotFormatError(f"{p}:{lineno}: {len(vals)} columns, line {first} has {width}: every row "
+                                 "needs the same columns")
         rows.append(vals)
     return np.asarray(rows, dtype=np.float64)
 

@@ -55,17 +55,20 @@ def test_frames_and_name_options(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "m.json").read_text())["first-half"]
     assert data["num_frames"] == 6 and data["MOTA"] == 1.0
+    # ground truth after the frames scored is left out, and said (TrackEval would refuse it)
+    assert data["unscored_gt_rows"] == 18 and "18 ground-truth rows after frame 6" in out.stderr
     out = run_cli("--gt", gt, "--results", res, "--json", tmp_path / "all.json")
     assert json.loads((tmp_path / "all.json").read_text())["gt"]["FN"] == 18
     # results after the last annotated frame are not scored by default, and the note says so
     short_gt = keep_rows(gt, tmp_path / "short_gt.txt", lambda r: int(r[0]) <= 6)
     out = run_cli("--gt", short_gt, "--results", gt, "--json", tmp_path / "short.json")
     assert out.returncode == 0
-    assert "short_gt: 18 result rows after frame 6, the last with ground truth, are not scored" in out.stderr
+    assert "short_gt: 18 result rows after frame 6, the last frame scored, are not counted" in out.stderr
+    assert "ground-truth rows" not in out.stderr
     short = json.loads((tmp_path / "short.json").read_text())["short_gt"]
     assert short["FP"] == 0 and short["unscored_rows"] == 18
     out = run_cli("--gt", short_gt, "--results", gt, "--frames", 12, "--json", tmp_path / "all12.json")
-    assert "not scored" not in out.stderr
+    assert "not counted" not in out.stderr
     assert json.loads((tmp_path / "all12.json").read_text())["short_gt"]["FP"] == 18
     assert json.loads((tmp_path / "all12.json").read_text())["short_gt"]["unscored_rows"] == 0
 
@@ -88,6 +91,39 @@ def test_pairs_and_results_dir_give_a_combined_row(tmp_path):
         got = json.loads((tmp_path / path).read_text())
         assert got[COMBINED] == expected[COMBINED].as_dict()
         assert got["TUD-Campus"] == expected["TUD-Campus"].as_dict()
+    assert "warning" not in by_pairs.stderr
+    # ../shared/data holds TUD-Stadtmitte's ground truth too, without results here: said, not scored
+    assert "have no results file" in by_dir.stderr and "TUD-Stadtmitte" in by_dir.stderr
+
+
+def test_results_dir_names_what_it_leaves_out(tmp_path):
+    """A crashed or misnamed run must not leave the combined score better without a word: results without
+    ground truth and sequences with ground truth but no results are named (TrackEval refuses the latter)."""
+    data = tmp_path / "data"
+    for seq in ("SEQ-A", "SEQ-B"):
+        synthetic_gt((data / seq / "gt").mkdir(parents=True) or data / seq / "gt" / "gt.txt")
+    res_dir = tmp_path / "results"
+    res_dir.mkdir()
+    keep_rows(data / "SEQ-A" / "gt" / "gt.txt", res_dir / "SEQ-A.txt", lambda r: True)
+    keep_rows(data / "SEQ-A" / "gt" / "gt.txt", res_dir / "seq-b.txt", lambda r: True)  # misnamed
+    out = run_cli("--results-dir", res_dir, "--gt-root", data)
+    assert out.returncode == 0, out.stderr
+    assert [ln.split()[0] for ln in out.stdout.splitlines()[1:]] == ["SEQ-A", COMBINED]
+    assert "not scored, no" in out.stderr and "seq-b.txt" in out.stderr
+    assert "1 of 2 sequences with ground truth have no results file" in out.stderr and "SEQ-B" in out.stderr
+
+
+def test_result_rows_of_another_class_are_counted_and_said(tmp_path):
+    """TrackEval reads column 8 of results as the class and refuses anything but pedestrians; here they are
+    scored as pedestrians, counted, and the user told."""
+    gt = synthetic_gt(tmp_path / "gt.txt")
+    res = tmp_path / "res.txt"
+    res.write_text(gt.read_text().replace(",1,-1,-1,-1", ",1,3,-1,-1", 5))  # five rows of class 3
+    out = run_cli("--gt", gt, "--results", res, "--json", tmp_path / "m.json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads((tmp_path / "m.json").read_text())["gt"]
+    assert got["non_pedestrian_rows"] == 5 and got["MOTA"] == 1.0
+    assert "5 result rows have a value above 1 in column 8" in out.stderr
 
 
 def test_results_dir_scores_each_sequence_up_to_its_seqinfo_length(tmp_path):

@@ -330,7 +330,8 @@ def test_mot17_boxes_on_distractors_are_neither_hits_nor_false_positives(tmp_pat
     distractors = [r for r in rows if int(r[7]) in DISTRACTOR_CLASSES]
     assert scored and distractors
     on_distractors = [[r[0], str(1000 + int(r[1])), *r[2:6], "1", "-1", "-1", "-1"] for r in distractors]
-    res = write_lines(tmp_path / "res.txt", scored + on_distractors)
+    as_results = [[*r[:6], "1", "-1", "-1", "-1"] for r in scored]  # results have 10 columns
+    res = write_lines(tmp_path / "res.txt", as_results + on_distractors)
 
     m = evaluate_sequence(gt_path, res)
     assert (m.MOTA, m.IDF1, m.HOTA) == pytest.approx((1.0, 1.0, 1.0))
