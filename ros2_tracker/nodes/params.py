@@ -15,8 +15,12 @@ parameters are stored.
 
 Type mapping: bool -> BOOL, int -> INTEGER, float -> DOUBLE, str -> STRING, list -> an array type
 (``list[float]`` -> DOUBLE_ARRAY ...; a bare ``list`` takes its default's element type, DOUBLE_ARRAY
-when empty). Types are strict, as in ROS: a float parameter given ``1`` instead of ``1.0`` is
-rejected with a message saying so.
+when empty). At start-up types are strict, as in ROS: a float parameter given ``1`` instead of ``1.0``
+is rejected with a message saying so. At run time (:func:`declare_config` adds a pre-set callback) an
+integer sent to a float parameter is taken as that float, integers to a float list likewise, and an
+empty list of any type as the parameter's empty list: ``ros2 param set /tracker max_lost_s 2`` sends an
+INTEGER, and ``... ground_homography []`` an empty BOOL_ARRAY, which rclpy alone refuses with "Wrong
+parameter type, expected '3' got '2'".
 
 rclpy is imported inside the functions (no import-time side effects).
 """
@@ -86,6 +90,7 @@ def declare_config(node: Any, cls: type[C], prefix: str = "") -> C:
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.parameter import Parameter
 
+    _coerce_run_time_types(node)
     element_types = _element_types(cls)
     values: dict[str, Any] = {}
     for spec in cls.specs():
@@ -158,6 +163,42 @@ def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], sette
 
 
 # ------------------------------------------------------------------------------------ helpers
+_COERCING = "_ros2_tracker_coerces_parameter_types"  # marks a node that has the pre-set callback
+
+
+def _coerce_run_time_types(node: Any) -> None:
+    """Add (once per node) a pre-set callback giving run-time changes their parameter's declared type where
+    the value is unambiguous: an integer for a float, integers for a float list, an empty list of any
+    type for any list. Other mismatches go on to rclpy's type check, which rejects them."""
+    if getattr(node, _COERCING, False):
+        return
+    setattr(node, _COERCING, True)
+
+    def pre_set(params: list[Any]) -> list[Any]:
+        return [_as_declared_type(node, p) for p in params]
+
+    node.add_pre_set_parameters_callback(pre_set)
+
+
+def _as_declared_type(node: Any, p: Any) -> Any:
+    from rclpy.parameter import Parameter
+
+    t = Parameter.Type
+    if p.type_ == t.NOT_SET or not node.has_parameter(p.name):
+        return p
+    want = t(node.describe_parameter(p.name).type)
+    arrays = (t.BOOL_ARRAY, t.INTEGER_ARRAY, t.DOUBLE_ARRAY, t.STRING_ARRAY, t.BYTE_ARRAY)
+    if p.type_ == want:
+        return p
+    if p.type_ == t.INTEGER and want == t.DOUBLE:
+        return Parameter(p.name, want, float(p.value))
+    if p.type_ == t.INTEGER_ARRAY and want == t.DOUBLE_ARRAY:
+        return Parameter(p.name, want, [float(v) for v in p.value])
+    if p.type_ in arrays and want in arrays and len(p.value) == 0:
+        return Parameter(p.name, want, [])
+    return p
+
+
 def _element_types(cls: type) -> dict[str, type]:
     """Element types of ``list[X]`` fields (bare ``list`` fields are absent)."""
     out = {}

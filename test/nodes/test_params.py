@@ -185,6 +185,32 @@ def test_run_time_changes_are_validated_through_the_dataclass(context):
     assert r.successful and state["cfg"].weights == [1.0, 2.0]
 
 
+def test_run_time_values_take_the_declared_type_where_unambiguous(context):
+    """What `ros2 param set` sends: `max_lost_s 2` an INTEGER, `ground_homography []` an empty BOOL_ARRAY;
+    rclpy alone refused both ("Wrong parameter type, expected '3' got '2'"). A float or a list stays
+    refused where an integer or a string is declared."""
+    node = make_node(context)
+    state = {"cfg": declare_config(node, DemoConfig)}
+    add_on_set_validator(node, DemoConfig, lambda: state["cfg"], lambda c: state.update(cfg=c))
+    declare_config(node, TrackerConfig, prefix="t.")  # a second config on the node: one callback still
+    (r,) = node.set_parameters([Parameter("rate_hz", value=20)])
+    assert r.successful and state["cfg"].rate_hz == 20.0 and node.get_parameter("rate_hz").value == 20.0
+    assert node.get_parameter("rate_hz").type_ == Parameter.Type.DOUBLE
+    (r,) = node.set_parameters([Parameter("rate_hz", value=500)])  # the range still holds
+    assert not r.successful and state["cfg"].rate_hz == 20.0
+    (r,) = node.set_parameters([Parameter("weights", value=[1, 2])])
+    assert r.successful and state["cfg"].weights == [1.0, 2.0]
+    (r,) = node.set_parameters([Parameter("weights", Parameter.Type.BOOL_ARRAY, [])])
+    assert r.successful and state["cfg"].weights == []
+    (r,) = node.set_parameters([Parameter("names", Parameter.Type.BOOL_ARRAY, [])])
+    assert r.successful and state["cfg"].names == []
+    (r,) = node.set_parameters([Parameter("t.ground_homography", Parameter.Type.INTEGER_ARRAY, [1] * 9)])
+    assert r.successful and list(node.get_parameter("t.ground_homography").value) == [1.0] * 9
+    for name, value in (("count", 2.0), ("mode", 3), ("names", [1, 2]), ("rate_hz", True)):
+        (r,) = node.set_parameters([Parameter(name, value=value)])
+        assert not r.successful and "Wrong parameter type" in r.reason, name
+
+
 def test_a_change_rejected_by_another_callback_is_not_applied(context):
     from rcl_interfaces.msg import SetParametersResult
 
