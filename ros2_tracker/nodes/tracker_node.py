@@ -624,8 +624,10 @@ class TrackerNode(Node):
         size = fixed_input_size(str(delta["reid_model_path"]))
         return list(size) if size is not None and list(size) != list(self._cfg.reid_input_size) else None
 
-    def _swap_embedder(self, cfg: EmbedderConfig) -> None:
-        """Use the model of ``cfg`` (staged by :meth:`_check_new_embedder`); reset on a new embedding size."""
+    def _swap_embedder(self, cfg: EmbedderConfig, previous: EmbedderConfig) -> None:
+        """Use the model of ``cfg`` (staged by :meth:`_check_new_embedder`) instead of that of ``previous``;
+        reset on a new embedding size, forget the tracks' appearance on another model or crop size (the
+        embeddings are not comparable); a change of batch size or threads alone keeps them."""
         staged, self._staged = self._staged, None
         if staged is not None and staged[0] == cfg:
             embedder = staged[1]
@@ -643,7 +645,9 @@ class TrackerNode(Node):
                 f"tracks' appearance memories cannot be compared with the new embeddings; resetting the "
                 f"tracker (track ids keep counting up)")
             self._tracker.reset()
-        else:  # same size, other model: the old memories are not comparable either; tracks are kept
+        elif cfg.model_path == previous.model_path and list(cfg.input_size) == list(previous.input_size):
+            return  # the same model on the same crops: the embeddings, and the memories, stay comparable
+        else:  # another model: the old memories are not comparable; tracks are kept
             self._tracker.forget_appearance()
         if self._tracktor is not None:  # Tracktor keeps memories of its own
             self._tracktor.forget_appearance()
@@ -750,7 +754,7 @@ class TrackerNode(Node):
         if self._pairer is not None:
             self._pairer.tolerance_ns = self._stamp_order.tolerance_ns
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
-            self._swap_embedder(cfg.embedder_config())
+            self._swap_embedder(cfg.embedder_config(), old.embedder_config())
 
 
 def _jump_ns(cfg: TrackerConfig) -> int:

@@ -99,6 +99,10 @@ def test_wrong_kind_of_onnx_model_is_a_clear_error():
     yolox = require_shared("models", "yolox_nano.onnx")
     with pytest.raises(EmbedderLoadError, match="yolox_nano"):
         create_embedder(EmbedderConfig(model_path=str(yolox)))
+    # at its own input size too: its 1 x 3549 x 85 output is not one embedding per crop (it was taken as
+    # 301,665-d embeddings, and tracker_node reset its tracks for it)
+    with pytest.raises(EmbedderLoadError, match=r"output shape \[1, 3549, 85\] is not N x D"):
+        create_embedder(EmbedderConfig(model_path=str(yolox), input_size=[416, 416], batch_size=1))
 
 
 def test_fixed_input_size_is_read_from_the_graph(osnet_path, tmp_path):

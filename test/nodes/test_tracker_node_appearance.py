@@ -159,6 +159,8 @@ def test_node_tracks_tud_campus_with_appearance_and_swaps_models(start_node, tmp
         _, boxes, scores = frames[k - 1]
         if k in HIDDEN:
             boxes, scores = boxes[1:], scores[1:]
+        if k == 8:  # while the person is hidden: a change of threads reloads the model, memories are kept
+            assert h.set_parameter("reid_num_threads", 2, 20.0).successful
         out[k] = step(k, boxes, scores, check_motion=True)
     leftmost = {k: int(a.ids[np.argmin(np.where(a.states == 1, a.boxes_xyxy[:, 0], np.inf))]) for k, a in
                 out.items() if k in (5, 16)}

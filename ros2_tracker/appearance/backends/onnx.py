@@ -76,8 +76,9 @@ def _load_session(config: EmbedderConfig):  # -> (ort.InferenceSession, input na
     if inputs[0].type not in ("tensor(float)", None):
         raise EmbedderLoadError(f"model_path: {path}: input type {inputs[0].type}, expected tensor(float)")
     out_shape = outputs[0].shape
-    if len(out_shape) < 2:
-        raise EmbedderLoadError(f"model_path: {path}: output shape {out_shape} is not N x D")
+    if len(out_shape) < 2 or any(d != 1 for d in out_shape[2:]):  # N x D, or N x D x 1 x 1
+        raise EmbedderLoadError(f"model_path: {path}: output shape {out_shape} is not N x D (one embedding "
+                                "per crop; a detector's or a feature map's output is not)")
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else 0
     return session, inputs[0].name, fixed
 
