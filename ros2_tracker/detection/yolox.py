@@ -175,11 +175,20 @@ class YoloxDetector:
         Raises:
             ConfigError: a model field changed, or a class id is not one of the model's classes.
         """
+        self._params = (config, self.check_config(config))
+
+    def check_config(self, config: DetectorConfig) -> np.ndarray:
+        """The class ids ``config`` keeps, if this detector can apply it (:meth:`reconfigure`); changes
+        nothing. A node's parameter validator calls it, so a change it cannot apply is refused.
+
+        Raises:
+            ConfigError: a model field changed, or a class id is not one of the model's classes.
+        """
         fixed = [f for f in ("model_path", "input_size", "decoded_output", "num_threads")
                  if getattr(config, f) != getattr(self.config, f)]
         if fixed:
             raise ConfigError(f"{', '.join(fixed)}: cannot change on a loaded model; create a new detector")
-        self._params = (config, self._class_ids(config))
+        return self._class_ids(config)
 
     def _class_ids(self, config: DetectorConfig) -> np.ndarray:
         bad = [c for c in config.classes if c >= self.num_classes]

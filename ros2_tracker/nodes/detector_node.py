@@ -71,7 +71,8 @@ class DetectorNode(Node):
         from ros2_tracker.detection.yolox import YoloxDetector
 
         self.detector = YoloxDetector(self.det_cfg)  # ModelLoadError (a ConfigError): clear message
-        add_on_set_validator(self, DetectorConfig, lambda: self.detector.config, self._reconfigure)
+        add_on_set_validator(self, DetectorConfig, lambda: self.detector.config, self._reconfigure,
+                             check=self.detector.check_config)  # e.g. classes the model does not have
         from ros2_tracker import msg as tracker_msgs
 
         self._msgs = tracker_msgs

@@ -121,3 +121,48 @@ def test_detector_node_exits_with_a_clear_error_on_a_bad_model(tmp_path):
         assert proc.wait(30) == 2, key
         log = (tmp_path / f"{key}.log").read_text()
         assert cases[key][1] in log and "Traceback" not in log, (key, log)
+
+
+def _one_class_yolox(path: Path) -> Path:
+    """A YOLOX-shaped ONNX model with one class: 1 x 3 x 416 x 416 -> 1 x 3549 x 6 (nothing detected)."""
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed (needed to build a test model)")
+    from onnx import TensorProto, helper, numpy_helper
+
+    consts = [numpy_helper.from_array(np.zeros((1, 3549, 6), np.float32), "c"),
+              numpy_helper.from_array(np.zeros((1, 1, 1), np.float32), "zero"),
+              numpy_helper.from_array(np.array([1, 1, 1], np.int64), "shape")]
+    nodes = [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=1),  # output = c + 0 * mean(image)
+             helper.make_node("Reshape", ["m", "shape"], ["m3"]),
+             helper.make_node("Mul", ["m3", "zero"], ["z"]),
+             helper.make_node("Add", ["c", "z"], ["output"])]
+    graph = helper.make_graph(nodes, "one_class", [helper.make_tensor_value_info(
+        "images", TensorProto.FLOAT, [1, 3, 416, 416])], [helper.make_tensor_value_info(
+            "output", TensorProto.FLOAT, [1, 3549, 6])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_classes_change_the_model_cannot_apply_is_refused(tmp_path, monkeypatch):
+    """classes 0..79 are valid COCO ids, but a one-class model has only 0: the change was accepted and
+    stored while the detector kept [0] (logged only), so parameter and detector disagreed for good."""
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from ros2_tracker.nodes.detector_node import DetectorNode
+
+    monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path / "ros_log"))
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=(__import__("os").getpid() % 100) + 120)
+    try:
+        node = DetectorNode(context=ctx, parameter_overrides=[
+            Parameter("model_path", value=str(_one_class_yolox(tmp_path / "one.onnx")))])
+        (r,) = node.set_parameters([Parameter("classes", value=[3])])
+        assert not r.successful and "not in the model's 1 classes" in r.reason, r.reason
+        assert list(node.get_parameter("classes").value) == [0] and node.detector.config.classes == [0]
+        (r,) = node.set_parameters([Parameter("classes", Parameter.Type.INTEGER_ARRAY, [])])  # all: fine
+        assert r.successful and node.detector.config.classes == []
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
