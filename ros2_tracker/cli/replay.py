@@ -39,6 +39,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,6 +358,11 @@ class _Watcher:
         """Names of the nodes subscribed to ``topic``."""
         return {i.node_name for i in self.node.get_subscriptions_info_by_topic(topic)}
 
+    def running_twice(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` that more than one node on the domain has (another graph shares it)."""
+        seen = [n for n, _ns in self.node.get_node_names_and_namespaces()]
+        return sorted(n for n in set(names) if seen.count(n) > 1)
+
     def close(self) -> None:
         """Destroy the node and shut the private context down."""
         self.executor.shutdown()
@@ -381,6 +387,10 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
         if dead:
             return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
         if all(names <= watcher.subscribers(t) for t, names in need.items()):
+            twice = watcher.running_twice(sup.names)
+            if twice:  # the two graphs would feed each other: wrong results, or a failure at the end
+                return (f"another graph runs on this ROS domain (nodes {', '.join(twice)} twice): choose a "
+                        "free one with --domain-id")
             return ""
         watcher.spin(0.1)
     late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))
@@ -768,7 +778,8 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     return 0
 
 
-_LOSS_PHRASES = ("[ERROR]", "never reached", "never received", "stamps went back", "stamps jump")
+_LOSS_PHRASES = ("[ERROR]", "never reached", "never received", "stamps went back", "stamps jump",
+                 "resetting the tracker", "resetting Tracktor", "dropped as late")
 
 
 def warn_logged_problems(log: Path, shown: int = 5) -> int:

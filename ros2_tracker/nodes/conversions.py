@@ -586,6 +586,8 @@ class SequenceGaps:
     def __init__(self) -> None:
         self.lost = 0
         self._last: dict[bytes, int] = {}
+        self._unreported = 0
+        self._reported_at = -math.inf
 
     def add(self, info: Any) -> int:
         """Account for one received message's ``MessageInfo``; returns how many were missed just before it."""
@@ -598,5 +600,15 @@ class SequenceGaps:
         if last is None or seq <= last:
             return 0
         self.lost += seq - last - 1
+        self._unreported += seq - last - 1
         return seq - last - 1
+
+    def due(self, now: float, every_s: float) -> int:
+        """The messages missed since the last report, when a report is due (at most one per ``every_s``
+        seconds of the monotonic clock ``now``), else 0: what a throttled log line would leave out is
+        kept for the next report, so the reports add up to :attr:`lost`."""
+        if not self._unreported or now - self._reported_at < every_s:
+            return 0
+        n, self._unreported, self._reported_at = self._unreported, 0, now
+        return n
 

@@ -347,14 +347,22 @@ class TrackerNode(Node):
                                + (f" with images from {self.resolve_topic_name(cfg.image_topic)}"
                                   if cfg.use_images else ""))
 
+    def destroy_node(self) -> None:
+        """Say, last, how many detection messages never reached the tracker (the throttled lines during
+        the run may not have shown the last of them)."""
+        if self._gaps.lost:
+            self.get_logger().warning(f"{self._gaps.lost} detection message(s) in all never reached "
+                                      "the tracker")
+        super().destroy_node()
+
     # ------------------------------------------------------------------ callbacks
     def _on_detections(self, msg: Any, info: Any) -> None:
-        missed = self._gaps.add(info)
-        if missed:
+        missed = self._gaps.add(info) and self._gaps.due(time.monotonic(), _THROTTLE_S)
+        if missed:  # every loss since the last line, at most one line per _THROTTLE_S (total at shutdown)
             self.get_logger().warning(
                 f"{missed} detection message(s) never reached the tracker ({self._gaps.lost} in all): it "
                 f"fell behind its queue of {_DETECTIONS_DEPTH} (slow subscribers to tracks/image or markers, "
-                "a heavy re-ID model, too many detections?)", throttle_duration_sec=_THROTTLE_S)
+                "a heavy re-ID model, too many detections?)")
         if self._pairer is None:
             self._process(msg, None)
             return

@@ -197,6 +197,28 @@ def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_pa
     assert not (tmp_path / "o" / "bag").exists()  # nothing started, so --out stays usable
 
 
+def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypatch):
+    """Two replays on one ROS domain feed each other (their trackers reset, one reported 261 tracks for
+    a 60-frame replay with exit 0): a node of the same name already on the domain stops the run."""
+    import rclpy
+    from rclpy.context import Context
+
+    domain = int(ros_env["ROS_DOMAIN_ID"])
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    try:
+        other = rclpy.create_node("tracker", context=ctx)  # another graph's tracker
+        res = subprocess.run([*CLI, "replay", "--frames", "5", "--no-video", "--domain-id", str(domain),
+                              "--out", str(tmp_path / "o")], env=ros_env, capture_output=True, text=True,
+                             timeout=120)
+        other.destroy_node()
+    finally:
+        ctx.try_shutdown()
+    assert res.returncode == 1, res.stderr
+    assert "another graph runs on this ROS domain (nodes tracker twice)" in res.stderr
+
+
 def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     from ros2_tracker.cli.runs import new_run_folder
 

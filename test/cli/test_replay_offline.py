@@ -96,9 +96,13 @@ def test_problems_the_nodes_logged_are_said_after_the_replay(tmp_path, capsys):
                    "[ERROR] [1.1] [replay_node]: bag_0.mcap: truncated at byte 101545: read 0 messages\n"
                    "[WARN] [1.2] [recorder]: published but never received (the recorder fell behind): "
                    "/tracks 44\n"
-                   "[WARN] [1.3] [tracker]: 3 detection message(s) never reached the tracker (3 in all)\n")
-    assert warn_logged_problems(log) == 3
+                   "[WARN] [1.3] [tracker]: 3 detection message(s) never reached the tracker (3 in all)\n"
+                   "[WARN] [1.4] [tracker]: time went backwards (looped bag or restarted source?); "
+                   "resetting the tracker\n"
+                   "[WARN] [1.5] [tracker]: detections stamped 0.100000 s are 0.2 s behind the last "
+                   "tracked ones: dropped as late (1 so far)\n")
+    assert warn_logged_problems(log) == 5
     err = capsys.readouterr().err
-    assert "the nodes logged 3 problem(s)" in err and "truncated at byte" in err and "/tracks 44" in err
+    assert "the nodes logged 5 problem(s)" in err and "truncated at byte" in err and "/tracks 44" in err
     log.write_text("[INFO] [1.0] [replay_node]: replay done: 40 frames\n")
     assert warn_logged_problems(log) == 0 and capsys.readouterr().err == ""

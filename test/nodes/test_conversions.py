@@ -476,6 +476,22 @@ def test_sequence_gaps_count_what_each_publisher_sent_but_never_arrived():
     assert gaps.lost == 4
 
 
+def test_sequence_gap_reports_add_up_to_every_loss():
+    """A node logs losses at most every few seconds; what falls between two lines goes into the next one
+    (a throttled log line showed the first of 1,327 lost messages only)."""
+    from ros2_tracker.nodes.conversions import SequenceGaps
+
+    gaps = SequenceGaps()
+    assert gaps.due(0.0, 2.0) == 0  # nothing lost yet
+    gaps.add(_info(1))
+    gaps.add(_info(3))  # 1 lost
+    assert gaps.due(10.0, 2.0) == 1 and gaps.due(10.5, 2.0) == 0
+    gaps.add(_info(10))  # 6 more, within 2 s of the last report: kept for the next
+    assert gaps.due(11.0, 2.0) == 0
+    gaps.add(_info(20))  # 9 more
+    assert gaps.due(12.0, 2.0) == 15 and gaps.lost == 16
+
+
 def test_sequence_gaps_see_a_full_keep_last_queue_over_dds(ros_env, monkeypatch):
     """A subscription whose queue overflowed (keep last 5, 40 messages before it was read) gets no event
     from DDS: the publishers' sequence numbers show the 35 it never saw."""
