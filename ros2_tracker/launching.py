@@ -807,8 +807,11 @@ class Supervisor:
         if spec.name in self._children:
             raise ValueError(f"two nodes named {spec.name!r}")
         python = self._python
+        from ros2_tracker.nodes.spinning import SUPERVISOR_PID_ENV
+
+        env = {**self._env, SUPERVISOR_PID_ENV: str(os.getpid())}  # they stop when we die (run_node)
         with _sigint_not_ignored_by_children():
-            proc = subprocess.Popen(spec.command(python), env=self._env, cwd=self._cwd,
+            proc = subprocess.Popen(spec.command(python), env=env, cwd=self._cwd,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         reader = threading.Thread(target=self._pump, args=(spec.name, proc), daemon=True,
@@ -911,7 +914,9 @@ class Supervisor:
         if self._stop_signal is None:
             self._stop_signal = sig
             self._stop_started = time.monotonic()
-            self.send_signal(sig)
+            # a hangup (the terminal closed) is a stop like Ctrl-C: nodes would die of SIGHUP at once,
+            # the recorder's bag left without its summary
+            self.send_signal(signal.SIGINT if sig == signal.SIGHUP else sig)
         else:
             self._escalation += 1
             self.send_signal(signal.SIGTERM if self._escalation == 1 else signal.SIGKILL)

@@ -76,8 +76,8 @@ class RecorderConfig(ConfigBase):
 
 
 class StopRequest:
-    """The recorder's SIGINT/SIGTERM handler: the first signal asks it to stop (after taking what the
-    middleware already received), a second stops at once (KeyboardInterrupt)."""
+    """The recorder's SIGINT/SIGTERM/SIGHUP handler: the first signal asks it to stop (after taking what
+    the middleware already received), a second stops at once (KeyboardInterrupt)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -242,11 +242,12 @@ def _qos_dict(qos: Any) -> dict[str, Any]:
 def main(args: list[str] | None = None) -> int:
     """Run the node; exit status 2 on a configuration error (e.g. the output exists), 0 otherwise."""
     # rclpy's own SIGINT/SIGTERM handlers would shut the context down at once, before the messages the
-    # middleware already received are taken: handle both here (a second signal stops immediately).
+    # middleware already received are taken: handle both here, and a hangup (a closed terminal), which
+    # would kill the process with its bag unclosed (a second signal stops immediately).
     # Installed before the node is built: a signal while it starts (its bag already created) is a stop
     # request like any other, so the bag is closed whole instead of left without its summary.
     stop = StopRequest()
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         return run_node(lambda: RecorderNode(stop), "recorder_node", args, fatal="cannot start",
                         errors=(BagError,), signal_handler_options=SignalHandlerOptions.NO,

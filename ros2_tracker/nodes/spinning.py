@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["qos_profile", "run_node", "spin_until_shutdown"]
+__all__ = ["SUPERVISOR_PID_ENV", "qos_profile", "run_node", "spin_until_shutdown"]
+
+SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
+"""Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _SHUTDOWN_POLL_S = 0.5  # longest wait of a spinning node between two looks at its context
 
@@ -96,6 +103,7 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
     options = {} if signal_handler_options is None else {"signal_handler_options": signal_handler_options}
     try:
         init = rclpy.init(args=args, **options)
+        _stop_with_supervisor()  # after the signal handlers are in place: a clean stop
     except RCLError as exc:  # an unparsable override (e.g. a list mixing 0 and 0.5): rcl logged its line
         detail = str(exc).split(", at /")[0]
         hint = " (a list takes one type: write 0.0, not 0, beside floats)" if "same type" in detail else ""
@@ -119,3 +127,21 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0
+
+
+def _stop_with_supervisor() -> None:
+    """A node started by ``ros2-tracker launch`` / ``replay`` (:data:`SUPERVISOR_PID_ENV` set) gets SIGTERM,
+    a clean stop, when that process dies however it dies (SIGKILL, out of memory): the nodes run in
+    sessions of their own, so nothing else would stop them, and a recorder's bag would never be closed.
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere nothing changes."""
+    pid = os.environ.get(SUPERVISOR_PID_ENV, "")
+    if not pid.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(pid):  # it died before the request: stop now
+        os.kill(os.getpid(), signal.SIGTERM)

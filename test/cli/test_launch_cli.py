@@ -6,6 +6,7 @@ DDS from its own rclpy context (publishes detections, waits for the tracks with 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -153,3 +154,35 @@ def test_launched_pipeline_records_every_frame_from_the_first(ros_env, tmp_path)
         if m.topic in got:
             got[m.topic].append(cdr_header_stamp_ns(m.data))
     assert sorted(got["/detections"]) == stamps and sorted(got["/tracks"]) == stamps, res.stdout
+
+
+@pytest.mark.parametrize("how", ["SIGKILL to launch", "hangup"])
+def test_nodes_stop_cleanly_when_launch_dies_or_the_terminal_closes(ros_env, tmp_path, how):
+    """Killing `ros2-tracker launch` (SIGKILL, out of memory) left its nodes running for ever, in sessions of
+    their own, a recorder's bag never closed; a hangup (the terminal closed) was forwarded as SIGHUP, which
+    killed the nodes outright. Now the nodes get SIGTERM when launch dies, SIGINT on a hangup: clean stops."""
+    log_path = tmp_path / "cli.log"
+    with log_path.open("w") as log:
+        cli = subprocess.Popen([*CLI, "launch", "tracker"], env=ros_env, stdout=log, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        end = time.monotonic() + 45
+        while "tracking /detections" not in log_path.read_text() and time.monotonic() < end:
+            time.sleep(0.1)
+        pids = _started_pids(log_path.read_text())
+        assert set(pids) == {"tracker"} and _alive(pids["tracker"]), log_path.read_text()
+        cli.send_signal(signal.SIGKILL if how == "SIGKILL to launch" else signal.SIGHUP)
+        cli.wait(timeout=15)
+        end = time.monotonic() + 10
+        while _alive(pids["tracker"]) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert not _alive(pids["tracker"]), "the tracker node outlived the launch command"
+        if how == "hangup":
+            text = log_path.read_text()
+            assert "tracker: exit code 0 (sent SIGINT)" in text and "Traceback" not in text, text
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        for pid in _started_pids(log_path.read_text()).values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
