@@ -707,6 +707,28 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError("--refine-config needs --offline")
     if args.offline:
         _refine_config(args)  # a bad parameter file fails now, not after the replay
+    if args.config is not None:
+        _check_tracker_file(args.config)
+    if args.domain_id is not None:
+        _domain_id(args)  # out of range: before a run folder is made
+
+
+def _check_tracker_file(path: Path) -> None:
+    """``--config`` as the tracker node will read it, checked before any node starts (as ``track`` checks
+    it): a misspelt name fails instead of being ignored, a bad value is one line instead of a node dying
+    at start. ConfigError (exit 2) otherwise."""
+    from ros2_tracker.cmc.ecc import CmcConfig
+    from ros2_tracker.core.tracker import TrackerConfig
+    from ros2_tracker.io.params import load_config
+    from ros2_tracker.nodes.node_config import tracker_node_param_names
+    from ros2_tracker.regression.config import RegressorConfig
+    from ros2_tracker.regression.tracktor import TracktorConfig
+
+    if not path.is_file():
+        raise UserError(f"--config {path}: file not found")
+    node_names = tracker_node_param_names().union(*({s.name for s in c.specs()} for c in
+                                                    (CmcConfig, TracktorConfig, RegressorConfig)))
+    load_config(TrackerConfig, path, allowed_extra=node_names)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -180,6 +180,24 @@ def test_a_run_that_never_started_leaves_no_run_folder(tmp_path, ros_env):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "no such file or folder" in res.stderr
     assert list((tmp_path / "runs").iterdir()) == []
+    res = subprocess.run([*CLI, "replay", "--domain-id", "999"], env=ros_env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--domain-id must be in 0..232" in res.stderr
+    assert list((tmp_path / "runs").iterdir()) == []  # it was checked after the run folder was made
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("max_lost_sec: 3.0", "unknown parameter(s) max_lost_sec"),  # a typo: it was ignored, exit 0
+    ("high_score: -5.0", "high_score: -5.0 is out of range"),  # the tracker node died at start, exit 1
+])
+def test_a_bad_tracker_config_exits_2_before_any_node_starts(tmp_path, ros_env, text, message):
+    config = tmp_path / "tracker.yaml"
+    config.write_text(f"/**:\n  ros__parameters:\n    {text}\n")
+    res = subprocess.run([*CLI, "replay", "--config", str(config), "--out", str(tmp_path / "o")],
+                         env=ros_env, capture_output=True, text=True, timeout=60)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and message in lines[0], res.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_path, ros_env):
