@@ -182,14 +182,15 @@ def run(args: argparse.Namespace) -> int:
     with _progress_bar(max(dets.last_frame, last or 0), args.detections.name) as bar:
         res = track_mot_detections(dets, tracker, fps, last_frame=last, features=motion or features,
                                    progress=None if bar.disable else lambda _frame: bar.update())
+    tracks = len(set(res.ids.tolist()))
     if refine_config is None:
         write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)
     else:
-        _write_offline(args, res, fps, refine_config, features)
+        tracks = _write_offline(args, res, fps, refine_config, features)
     if args.timing:
         _write_timing(args.timing, res, appearance, motion)
     _warn_what_was_left_out(res, tracker, appearance, motion)
-    print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
+    print(f"tracked {res.n_frames} frames, {tracks} tracks -> {args.output}")
     return 0
 
 
@@ -291,8 +292,9 @@ def _recording(appearance: SequenceAppearance | None) -> EmbeddingRecorder | Non
 
 
 def _write_offline(args: argparse.Namespace, res: OfflineResult, fps: float, refine_config: RefineConfig,
-                   recorder: EmbeddingRecorder | None) -> None:
-    """``--offline``: the online rows to RES.online.txt, the refined ones to --output, and the marker."""
+                   recorder: EmbeddingRecorder | None) -> int:
+    """``--offline``: the online rows to RES.online.txt, the refined ones to --output, and the marker;
+    returns the number of tracks written to --output."""
     from ros2_tracker.refine.outputs import online_results_path, refine_and_write
 
     online = online_results_path(args.output)
@@ -308,3 +310,4 @@ def _write_offline(args: argparse.Namespace, res: OfflineResult, fps: float, ref
     print(f"offline: {summary['links']} links ({summary['ids_before']} -> {summary['ids_after']} ids), "
           f"{summary['interpolated_rows']} interpolated boxes; online results -> {online}, "
           f"marker -> {marker}")
+    return int(summary["ids_after"])

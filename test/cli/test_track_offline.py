@@ -53,6 +53,8 @@ def test_offline_with_appearance_links_and_refine_config(tmp_path):
     linked = {(k["earlier_id"], k["later_id"]) for k in marker["links"]}
     for earlier, later in linked:
         assert later not in set(refined.ids.tolist()) and earlier in set(refined.ids.tolist())
+    # the count printed is that of the file written (it was the online count)
+    assert linked and f"{len(set(refined.ids.tolist()))} tracks -> {out}" in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("args,needle", [
