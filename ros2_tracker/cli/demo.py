@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="track a sequence (default: synthetic), evaluate, draw",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sequence", type=Path, help="MOTChallenge folder (img1/, det/, gt/, seqinfo.ini)")
-    p.add_argument("--detections", help="file name under det/ (default det.txt, else the first det/*.txt)")
+    p.add_argument("--detections", help="file name under det/ (default det.txt, else the first det/*.txt), "
+                   "or a path to a detection file (as track and replay take it)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     p.add_argument("--config", type=Path, help="tracker parameters (config/tracker.yaml form)")
     p.add_argument("--fps", type=float, help="frame rate [Hz] of --sequence (default: its seqinfo.ini, "
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
     info = prepare_sequence(args)
     fps = choose_fps(args.fps, info)
-    det_path = info.detection_path(args.detections)
+    named = args.detections
+    det_path = Path(named) if named and Path(named).parent != Path(".") else info.detection_path(named)
     dets = read_mot(det_path)
     warn_score_scale(det_path, dets.scores, config)
     from ros2_tracker.motion import create_predictor
