@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         source.close()
-    print(f"followed target through {summary['frames']} frames ({follower.name}): "
+    print(f"followed target through {summary['frames']} frames after the start frame ({follower.name}): "
           f"{summary['tracking']} tracking, {summary['uncertain']} uncertain, {summary['lost']} lost, "
           f"{summary['reacquired']} re-acquisitions, {summary['fps']:.1f} frames/s -> {out}")
     return 0

@@ -1,6 +1,6 @@
 """``ros2-tracker launch``: start the nodes of ``launch/<name>.launch.py`` as processes (no ROS 2 launch).
 
-    ros2-tracker launch pipeline|tracker|FILE.launch.py [name:=value ...] [--show-args] [--dry-run]
+    ros2-tracker launch pipeline|tracker|sot|FILE.launch.py [name:=value ...] [--show-args] [--dry-run]
 
 The launch file is read statically (:mod:`ros2_tracker.launching`), so the same nodes start with the
 same parameter files, parameters and remappings as with ``ros2 launch ros2_tracker <name>.launch.py``.

@@ -858,7 +858,8 @@ def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, resul
     summary = refined.summary()
     if config.link and not config.link_without_appearance:  # the bag holds no appearance embeddings
         print("note: replay --offline has no appearance, so tracklets are not linked "
-              "(link_without_appearance is off in --refine-config); gaps are interpolated", file=sys.stderr)
+              "(link_without_appearance is off; --refine-config can turn it on); gaps are interpolated",
+              file=sys.stderr)
     print(f"offline: {summary['links']} links, {summary['interpolated_rows']} interpolated boxes")
     written = [("offline", path), ("marker", marker)]
     if src.gt_path is not None:

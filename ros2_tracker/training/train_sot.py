@@ -346,7 +346,8 @@ class _GoturnRun:
         if self.eval_pairs is not None:
             row.update(evaluate_goturn_pairs(self.net, self.eval_pairs, self.device))
         self.history.append(row)
-        text = f"step {step}/{self.config.steps}: loss {row['loss']:.4f}"
+        loss = f"{row['loss']:.4f}" if self.losses else "- (before training)"
+        text = f"step {step}/{self.config.steps}: loss {loss}"
         if "eval_iou" in row:
             text += f", held-out IoU {row['eval_iou']:.3f} (no motion {row['eval_iou_no_motion']:.3f})"
         self.log(text)
@@ -666,7 +667,8 @@ class _RoloRun:
             row.update(evaluate_rolo(self.net, self.held_out, self.config))
             self.net.to(self.device)
         self.history.append(row)
-        text = f"step {step}/{self.config.rolo_steps}: loss {row['loss']:.4f}"
+        loss = f"{row['loss']:.4f}" if self.losses else "- (before training)"
+        text = f"step {step}/{self.config.rolo_steps}: loss {loss}"
         if "eval_iou" in row:
             text += (f", held-out IoU {row['eval_iou']:.3f} (raw detections {row['eval_iou_raw']:.3f}; "
                      f"dropped frames {row['eval_iou_missing']:.3f} vs {row['eval_iou_raw_missing']:.3f})")

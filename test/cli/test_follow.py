@@ -24,7 +24,7 @@ def test_follow_writes_a_csv_row_per_frame_and_an_annotated_video(tmp_path):
                            "--start-frame", "3", "--frames", "22", "--output", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "followed target through 21 frames" in proc.stdout
+    assert "followed target through 21 frames after the start frame" in proc.stdout
     rows = list(csv.DictReader((out / "follow.csv").open()))
     assert [int(r["frame"]) for r in rows] == list(range(3, 25))
     assert rows[0]["event"] == "start" and {r["state"] for r in rows} <= {"tracking", "uncertain", "lost"}
