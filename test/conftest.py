@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,11 @@ DATA = SHARED / "data"
 MODELS = SHARED / "models"
 VENV_BIN = Path(sys.executable).parent
 CLI = VENV_BIN / "ros2-tracker"
+if not CLI.exists():  # a colcon install (colcon test): the CLI is on PATH, in install/ros2_tracker/bin
+    CLI = Path(shutil.which("ros2-tracker") or CLI)
+
+# colcon test runs the launch_testing test on its own (CMakeLists.txt): not a second time in this run
+collect_ignore_glob = ["launch/*"] if os.environ.get("ROS2_TRACKER_LAUNCH_TEST_SEPARATE") else []
 
 
 def require_shared(*parts: str) -> Path:

@@ -17,6 +17,8 @@ import subprocess
 import pytest
 from conftest import CLI, require_shared
 
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.eval.metrics import evaluate_sequence
 
 # sequence -> minimum score (fractions). Measured when set (2026-11-26): TUD-Campus HOTA 0.548 MOTA 0.624

@@ -13,6 +13,7 @@ __all__ = ["SUPERVISOR_PID_ENV", "qos_profile", "run_node", "spin_until_shutdown
 SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
 """Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PIP_PACKAGES = {"mcap_ros2": "mcap-ros2-support", "cv2": "opencv-python"}  # module -> pip name if not same
 
 _SHUTDOWN_POLL_S = 0.5  # longest wait of a spinning node between two looks at its context
 
@@ -88,9 +89,10 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
 
     ``make_node`` raising :class:`~ros2_tracker.core.config.ConfigError` (or one of ``errors``) at
     start-up is logged as one fatal ``"{fatal}: {error}"`` line (no traceback) and gives exit status 2, as
-    do unparsable ROS arguments; a signal while the node is built, Ctrl-C and an external shutdown are
-    clean stops (0). ``run(node)`` drives the built node (default: :func:`spin_until_shutdown`), which is
-    then destroyed; ``signal_handler_options`` is passed to ``rclpy.init`` (default: rclpy's handlers).
+    do unparsable ROS arguments and a missing pip-only module (one line naming it); a signal while the node
+    is built, Ctrl-C and an external shutdown are clean stops (0). ``run(node)`` drives the built node
+    (default: :func:`spin_until_shutdown`), which is then destroyed; ``signal_handler_options`` is passed
+    to ``rclpy.init`` (default: rclpy's handlers).
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -115,6 +117,12 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
                 node = make_node()
             except (ConfigError, *errors) as exc:
                 rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
+                return 2
+            except ModuleNotFoundError as exc:  # a pip-only dependency (rosdep installs none of them)
+                package = _PIP_PACKAGES.get(exc.name or "", exc.name)
+                rclpy.logging.get_logger(name).fatal(
+                    f"cannot start: the Python module {exc.name} is not installed (pip install {package}; "
+                    "README, section ROS 2)")
                 return 2
             except Exception:
                 if rclpy.ok():

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from conftest import CLI, require_shared
 
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.appearance import EmbedderConfig, create_embedder
 from ros2_tracker.core.tracker import Tracker
 from ros2_tracker.eval.metrics import evaluate_sequence

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import CLI, require_shared
 
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.eval.metrics import COMBINED, evaluate_many, evaluate_sequence
 
 

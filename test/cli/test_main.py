@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.cli import evaluate
 from ros2_tracker.cli.errors import UserError
 from ros2_tracker.cli.main import main

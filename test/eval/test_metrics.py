@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from conftest import require_shared
 
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.eval.metrics import (
     COMBINED,
     Metrics,

@@ -7,6 +7,8 @@ from conftest import require_shared
 
 pytest.importorskip("onnxruntime")
 
+pytest.importorskip("trackeval", reason="trackeval is not installed (pip-only: pip install trackeval)")
+
 from ros2_tracker.cli.main import main
 from ros2_tracker.eval.metrics import evaluate_sequence
 from ros2_tracker.io.mot import read_mot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -73,3 +74,20 @@ def test_a_signal_while_a_node_is_built_is_a_clean_stop(ros_env, tmp_path, modul
     proc = subprocess.run([sys.executable, "-c", _SIGNAL_WHILE_BUILDING, module, signame, "--ros-args",
                            *argv], env=ros_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_missing_pip_only_module_is_one_fatal_line_and_exit_2(ros_env, tmp_path):
+    """A robot's `rosdep install` brings none of the pip-only modules: recorder_node died with a
+    ModuleNotFoundError traceback when mcap was missing."""
+    import subprocess
+    import sys
+
+    hide = tmp_path / "hide" / "mcap"
+    hide.mkdir(parents=True)  # an `mcap` that is not installed, as on a robot without the pip step
+    (hide / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'mcap'\", name='mcap')\n")
+    env = {**ros_env, "PYTHONPATH": os.pathsep.join([str(hide.parent), ros_env.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "ros2_tracker.nodes.recorder_node", "--ros-args", "-p",
+                           f"output:={tmp_path / 'bag'}", "-p", "topics:=[tracks]"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "the Python module mcap is not installed (pip install mcap;" in proc.stderr

@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
-import torch
 from conftest import require_shared
+
+pytest.importorskip("torch", reason="torch is not installed (pip-only)")
+
+import torch
 
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.costs import iou_matrix
