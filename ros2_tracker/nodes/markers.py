@@ -12,6 +12,9 @@ tracks are drawn faded (alpha ``lost_alpha``).
 
 Stale markers: every message is whole. It starts with one ``DELETEALL`` per namespace (RViz2 scopes a
 DELETEALL to its ``ns``, so other publishers on the display keep theirs), then adds every track drawn now.
+Markers last ``lifetime_s`` (the node's ``marker_lifetime_s``) unless replaced, so a stream or a node that
+stops leaves nothing behind (a node stopped by a signal cannot publish a last DELETEALL: rclpy has shut its
+context down before the node is destroyed).
 An earlier design deleted the tracks gone since the previous call one by one: a message lost on the way
 (RViz's keep-last queue dropping it while busy) or a restarted node (which never knew what an earlier one
 drew) then left dead tracks on the display for good. RViz applies a message whole before it renders, so
@@ -42,7 +45,7 @@ def marker_id(track_id: int) -> int:
 
 
 def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, header: Any, *,
-                      scale: float = 0.01, lost_alpha: float = 0.35) -> Any:
+                      scale: float = 0.01, lost_alpha: float = 0.35, lifetime_s: float = 0.0) -> Any:
     """The whole display of ``tracks``: a DELETEALL per namespace, then their markers.
 
     Args:
@@ -51,6 +54,8 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         header: ``std_msgs/Header`` of the image / detections (stamp and frame_id are copied).
         scale: metres per pixel on the marker plane.
         lost_alpha: opacity of LOST tracks (others are opaque).
+        lifetime_s: RViz drops a marker this long after it came, unless replaced (0: never), so a stream that
+            stops (a detector that died) leaves no tracks on the display.
 
     Returns:
         A ``visualization_msgs/MarkerArray``: three DELETEALLs, then per track box, label (and path).
@@ -60,6 +65,7 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
     if scale <= 0:
         raise ValueError(f"scale must be > 0 m/px, got {scale}")
     ids = tracks.ids.tolist()
+    lifetime = _duration(lifetime_s)
     out = [Marker(header=header, ns=ns, action=Marker.DELETEALL) for ns in MARKER_NAMESPACES]
     has_path = trajectories is not None and trajectories.centres.shape[1] > 0
     boxes = np.asarray(tracks.boxes_xyxy, dtype=np.float64) * scale
@@ -69,9 +75,9 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         x1, y1, x2, y2 = boxes[row].tolist()
         corners = [(x1, -y1), (x2, -y1), (x2, -y2), (x1, -y2), (x1, -y1)]
         out.append(_marker(Marker, header, MARKER_NAMESPACES[0], tid, Marker.LINE_STRIP, colour,
-                           _LINE_PX * scale, corners))
+                           _LINE_PX * scale, corners, lifetime))
         label = _marker(Marker, header, MARKER_NAMESPACES[1], tid, Marker.TEXT_VIEW_FACING, colour,
-                        _TEXT_PX * scale, [])
+                        _TEXT_PX * scale, [], lifetime)
         label.text = str(tid)
         label.pose.position.x, label.pose.position.y = x1, -y1 + 0.5 * _TEXT_PX * scale
         out.append(label)
@@ -80,7 +86,7 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
             path = trajectories.centres[row] * scale  # type: ignore[union-attr]
             points = [centre] + [(u, -v) for u, v in path.tolist()]
             out.append(_marker(Marker, header, MARKER_NAMESPACES[2], tid, Marker.LINE_STRIP, colour,
-                               0.5 * _LINE_PX * scale, points))
+                               0.5 * _LINE_PX * scale, points, lifetime))
     return MarkerArray(markers=out)
 
 
@@ -91,12 +97,21 @@ def _colour(track_id: int, alpha: float) -> Any:
     return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
 
 
+def _duration(seconds: float) -> Any:
+    from builtin_interfaces.msg import Duration
+
+    if not seconds >= 0:
+        raise ValueError(f"lifetime must be >= 0 s, got {seconds}")
+    ns = round(seconds * 1e9)
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def _marker(marker_cls: type, header: Any, ns: str, track_id: int, kind: int, colour: Any, size: float,
-            points_xy: list[tuple[float, float]]) -> Any:
+            points_xy: list[tuple[float, float]], lifetime: Any) -> Any:
     from geometry_msgs.msg import Point
 
     m = marker_cls(header=header, ns=ns, id=marker_id(track_id), type=kind, action=marker_cls.ADD,
-                   color=colour, points=[Point(x=x, y=y, z=0.0) for x, y in points_xy])
+                   color=colour, points=[Point(x=x, y=y, z=0.0) for x, y in points_xy], lifetime=lifetime)
     m.pose.orientation.w = 1.0
     m.scale.x = m.scale.y = m.scale.z = size
     return m

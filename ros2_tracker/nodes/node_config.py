@@ -56,6 +56,10 @@ class TrackerNodeConfig(ConfigBase):
                                     "is reset (0: every step back resets)", low=0.0, high=3600.0, unit="s")
     marker_scale: float = param(0.01, "Markers: image pixels are drawn on a plane, x = u * scale, "
                                 "y = -v * scale", low=1e-6, high=100.0, unit="m/px")
+    marker_lifetime_s: float = param(2.0, "Markers: RViz removes them this long after they came unless a "
+                                     "newer message replaced them (the detections stopped); 0: kept until "
+                                     "replaced",
+                                     low=0.0, high=3600.0, unit="s")
     use_appearance: bool = param(False, "Embed every detection's image crop with the re-ID model "
                                  "(reid_model_path) and associate with appearance; needs use_images",
                                  read_only=True)

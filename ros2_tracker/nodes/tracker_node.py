@@ -349,10 +349,10 @@ class TrackerNode(Node):
 
     def destroy_node(self) -> None:
         """Say, last, how many detection messages never reached the tracker (the throttled lines during
-        the run may not have shown the last of them)."""
-        if self._gaps.lost:
-            self.get_logger().warning(f"{self._gaps.lost} detection message(s) in all never reached "
-                                      "the tracker")
+        the run may not have shown the last of them). Also called on a node whose start failed half-way."""
+        gaps = getattr(self, "_gaps", None)
+        if gaps is not None and gaps.lost:
+            self.get_logger().warning(f"{gaps.lost} detection message(s) in all never reached the tracker")
         super().destroy_node()
 
     # ------------------------------------------------------------------ callbacks
@@ -415,8 +415,8 @@ class TrackerNode(Node):
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
         self._check_score_scale(det.scores)
         self._publish_markers(tracks, traj, msg.header)
-        if want_image:
-            self._publish_image(image, tracks, traj, msg.header, bgr)
+        if want_image:  # with the image's own header (a detector may have left its frame_id empty)
+            self._publish_image(image, tracks, traj, image.header, bgr)
 
     def _orient_homography(self, det: DetectionArrays) -> None:
         """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
@@ -708,7 +708,8 @@ class TrackerNode(Node):
                 return
             tracks = tracks.select(np.zeros(len(tracks), dtype=bool))  # clear what was drawn, once
         self._markers_pub.publish(tracks_to_markers(tracks, traj if len(tracks) else None, header,
-                                                    scale=self._cfg.marker_scale))
+                                                    scale=self._cfg.marker_scale,
+                                                    lifetime_s=self._cfg.marker_lifetime_s))
         self._markers_shown = len(tracks) > 0
 
     def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any,

@@ -411,6 +411,12 @@ def test_markers_draw_box_label_and_path_on_the_image_plane():
     assert (c0.r, c0.g, c0.b) == (c0b.r, c0b.g, c0b.b)
     c1 = by_key[(MARKER_NAMESPACES[0], int(tracks.ids[1]))].color
     assert (c0.r, c0.g, c0.b) != (c1.r, c1.g, c1.b)
+    # a lifetime: RViz drops the markers of a stream that stopped (default 0: until replaced)
+    assert all((m.lifetime.sec, m.lifetime.nanosec) == (0, 0) for m in out.markers)
+    timed = tracks_to_markers(tracks, traj, header(), lifetime_s=1.5).markers
+    assert all((m.lifetime.sec, m.lifetime.nanosec) == (1, 500_000_000) for m in timed[3:])
+    with pytest.raises(ValueError, match="lifetime"):
+        tracks_to_markers(tracks, traj, header(), lifetime_s=float("nan"))
 
 
 def test_lost_tracks_are_faded():

@@ -175,7 +175,7 @@ class Harness(TrackerNodeClient):
         if self.use_images and image is not False:
             img = image if isinstance(image, Image) else bgr_to_image_msg(
                 np.full((H, W, 3), 90, np.uint8), Image, "bgr8", h)
-            img.header = h
+            img.header = Header(frame_id="camera_image", stamp=h.stamp)  # a detector that did not copy it
         scores = np.full(len(boxes), 0.9) if scores is None else scores
         det = arrays_to_detections(boxes, scores, np.zeros(len(boxes), int), h, msgs)
         return self.publish_frame(det, img, 5.0)
@@ -238,6 +238,7 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
         stamps = {stamp_to_ns(m.header.stamp) for m in h.images}
         assert stamp_to_ns(seconds_to_stamp(T0 + 12 / FPS)) not in stamps and len(stamps) == 29
         assert (h.images[-1].width, h.images[-1].height, h.images[-1].encoding) == (W, H, "bgr8")
+        assert h.images[-1].header.frame_id == "camera_image"  # the annotated image keeps its own header
 
     # 2. B leaves: lost (faded marker), then removed (its markers are deleted); C appears: tentative
     #    tracks are not published (publish_tentative is false), so C shows up one frame later
@@ -306,6 +307,9 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert kept.ids.tolist() == ahead[1].ids.tolist()
 
     assert proc.poll() is None, "tracker_node died"
+    drawn = [m for ma in h.markers for m in ma.markers if m.action == m.ADD]
+    # marker_lifetime_s: RViz drops them 2 s after the last message: a node or stream that stops leaves none
+    assert drawn and all((m.lifetime.sec, m.lifetime.nanosec) == (2, 0) for m in drawn)
     assert stop_node(proc, log) == 0, log.read_text()
     text = log.read_text()
     assert "dropped 2 of 4 detections" in text
