@@ -2,7 +2,7 @@
 
     ros2 launch ros2_tracker pipeline.launch.py source:=/data/TUD-Campus [rate:=1.0]
         [use_detector:=false] [model_path:=yolox_nano.onnx] [record:=false] [bag:=tracks_bag]
-        [rviz:=false] [camera:=false] [image_topic:=image] [params_file:=F]
+        [rviz:=false] [fixed_frame:=camera] [camera:=false] [image_topic:=image] [params_file:=F]
         [pipeline_params_file:=F] [namespace:=NS] [use_sim_time:=false]
 
 * ``camera:=false`` (default): replay_node plays ``source`` (a MOTChallenge folder, a video file or a
@@ -13,7 +13,9 @@
 * tracker_node tracks (parameters: ``params_file``, default config/tracker.yaml).
 * ``record:=true``: recorder_node writes tracks, detections and the nodes' ``~/timing`` topics to the
   rosbag2 folder ``bag``. ``rviz:=true``: RViz2 with config/tracker.rviz (the annotated image
-  ``tracks/image`` needs ``use_images: true`` in the tracker's ``params_file``).
+  ``tracks/image`` needs ``use_images: true`` in the tracker's ``params_file``), its fixed frame
+  ``fixed_frame``: the images' frame_id (the replay's is ``camera``; a camera driver's e.g.
+  ``camera_color_optical_frame``), in which the markers are drawn.
 
 Replay, detector and recorder parameters come from ``pipeline_params_file`` (config/pipeline.yaml).
 ``ros2-tracker launch pipeline [name:=value ...]`` starts the same nodes from the same YAML files
@@ -61,6 +63,9 @@ def _declare_arguments(share):
         DeclareLaunchArgument(
             'rviz', default_value='false', choices=['true', 'false'],
             description='Start RViz2 with config/tracker.rviz'),
+        DeclareLaunchArgument(
+            'fixed_frame', default_value='camera',
+            description="RViz2's fixed frame: the frame_id of the images (the markers are drawn in it)"),
         DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'tracker.yaml'),
             description='Tracker parameters (ROS 2 parameter YAML, /** form)'),
@@ -196,7 +201,8 @@ def generate_launch_description():
         executable='rviz2',
         name='rviz2',
         namespace=LaunchConfiguration('namespace'),
-        arguments=['-d', os.path.join(share, 'config', 'tracker.rviz')],
+        arguments=['-d', os.path.join(share, 'config', 'tracker.rviz'),
+                   '-f', LaunchConfiguration('fixed_frame')],
         parameters=[sim_time],
         condition=IfCondition(LaunchConfiguration('rviz')),
         output='screen',

@@ -199,7 +199,10 @@ def test_rviz_config_shows_the_tracks_in_the_camera_frame():
     assert ("rviz_default_plugins/MarkerArray", "tracks/markers") in shown
     assert ("rviz_default_plugins/Image", "tracks/image") in shown
     assert parse_launch_file(PIPELINE).node_specs({"source": "x", "rviz": "true"})[-1].arguments == (
-        "-d", str(REPO / "config" / "tracker.rviz"))
+        "-d", str(REPO / "config" / "tracker.rviz"), "-f", "camera")
+    # a camera driver's frame: the fixed frame follows it (markers carry the images' frame_id)
+    live = {"camera": "true", "rviz": "true", "fixed_frame": "cam_optical"}
+    assert parse_launch_file(PIPELINE).node_specs(live)[-1].arguments[-2:] == ("-f", "cam_optical")
 
 
 @pytest.mark.parametrize(("body", "message"), [
