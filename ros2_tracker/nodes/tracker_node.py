@@ -537,7 +537,7 @@ class TrackerNode(Node):
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": time.perf_counter() - start})))
         self._publish_markers(tracks, traj, msg.header)
         if self._image_pub.get_subscription_count() > 0:
-            self._publish_image(image, tracks, traj, msg.header, bgr)
+            self._publish_image(image, tracks, traj, image.header, bgr)
 
     def _step_tracktor(self, bgr: np.ndarray, det: DetectionArrays) -> TrackSet:
         keep = det.classes == self._tracktor.config.class_id  # the class the regressor tracks
@@ -598,8 +598,11 @@ class TrackerNode(Node):
 
         names = {s.name for s in TrackerNodeConfig.specs()}
         delta = {p.name: plain_value(p.value) for p in params if p.name in names}
-        if not self._cfg.use_appearance or not any(k.startswith("reid_") for k in delta):
+        if not any(k.startswith("reid_") for k in delta):
             return SetParametersResult(successful=True)
+        if not self._cfg.use_appearance:  # read at start: a model set now would never be used
+            return SetParametersResult(successful=False, reason="reid_*: not used without use_appearance, "
+                                       "which is read at start (restart the node with use_appearance:=true)")
         adopted = self._input_size_of_new_model(delta)
         if adopted is not None:
             delta["reid_input_size"] = adopted
@@ -728,7 +731,15 @@ class TrackerNode(Node):
 
     def _check_tracker_config(self, cfg: TrackerConfig) -> None:
         """What a run-time change must also fit: a learned motion model reaches only its own horizon
-        (MotionModelError, a ConfigError, rejects the change instead of failing every later update)."""
+        (MotionModelError, a ConfigError, rejects the change instead of failing every later update); with
+        ``tracker: tracktor`` only the fields Tracktor's node uses may change (the others did nothing)."""
+        if self._tracktor is not None:
+            old = self._tracker.config
+            unused = [f.name for f in dataclasses.fields(cfg) if f.name not in _USED_WITH_TRACKTOR
+                      and getattr(cfg, f.name) != getattr(old, f.name)]
+            if unused:
+                raise ConfigError(f"{', '.join(unused)}: not used with tracker: tracktor (its parameters are "
+                                  "those of config/tracktor.yaml)")
         if self._predictor is not None:
             self._predictor.check_times(cfg.trajectory_horizon_s)
 
@@ -764,6 +775,12 @@ class TrackerNode(Node):
             self._pairer.tolerance_ns = self._stamp_order.tolerance_ns
         if self._embedder is not None and cfg.embedder_config() != old.embedder_config():
             self._swap_embedder(cfg.embedder_config(), old.embedder_config())
+
+
+# TrackerConfig fields tracker_node reads with tracker: tracktor (predicted paths, the stamps' jump threshold,
+# the detection cap)
+_USED_WITH_TRACKTOR = frozenset({"trajectory_horizon_s", "trajectory_step_s", "max_lost_s", "reid_max_age_s",
+                                 "max_detections"})
 
 
 def _jump_ns(cfg: TrackerConfig) -> int:

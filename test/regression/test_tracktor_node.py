@@ -62,6 +62,12 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
                               detection_scores=det.scores).confirmed_and_updated()
         assert got.ids.tolist() == want.ids.tolist() and len(want) >= 4
         np.testing.assert_allclose(got.boxes_xyxy, want.boxes_xyxy, atol=1e-3)
+    # the core tracker's parameters do nothing here: refused with the reason (they were accepted, unused)
+    r = client.set_parameter("high_score", 0.7, 10.0)
+    assert not r.successful and "not used with tracker: tracktor" in r.reason, r.reason
+    assert client.set_parameter("trajectory_horizon_s", 1.0, 10.0).successful  # the paths' horizon is used
+    r = client.set_parameter("reid_num_threads", 2, 10.0)  # no appearance (use_appearance is read at start)
+    assert not r.successful and "not used without use_appearance" in r.reason, r.reason
     text = log.read_text()
     assert "tracker: tracktor, d2go:" in text and "Traceback" not in text
 
