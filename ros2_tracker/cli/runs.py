@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError
 
-__all__ = ["new_run_folder"]
+__all__ = ["new_run_folder", "output_folder"]
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """``out`` for a command that creates it: if the command fails (any exception) before writing anything
+    there, a folder it made is removed again, so a typo in a data path leaves no empty ``--out`` behind."""
+    made = not out.exists()
+    try:
+        yield out
+    except BaseException:
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def new_run_folder(prefix: str, root: Path = Path("runs")) -> Path:

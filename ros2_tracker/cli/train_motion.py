@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError, require_modules
+from ros2_tracker.cli.runs import output_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["export_onnx"] = False
     config = load_config(MotionTrainConfig, args.config, **overrides)
     try:
-        result = train_motion(config, args.out, progress=not args.no_progress, log=print)
+        with output_folder(args.out):
+            result = train_motion(config, args.out, progress=not args.no_progress, log=print)
     except (MotionTrainingError, ExportError) as exc:
         raise UserError(str(exc)) from None
     last = result.history[-1]

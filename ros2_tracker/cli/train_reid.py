@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError, require_modules
+from ros2_tracker.cli.runs import output_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.evaluate is not None:
             return _evaluate(args.evaluate, config)
-        return _train(config, args.out, progress=not args.no_progress)
+        with output_folder(args.out):
+            return _train(config, args.out, progress=not args.no_progress)
     except (TrainingError, CheckpointError, PretrainedWeightsError, ExportError) as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:  # e.g. one sequence under two folder names: identities on both sides

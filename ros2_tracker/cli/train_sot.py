@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 
 from ros2_tracker.cli.errors import UserError, require_modules
+from ros2_tracker.cli.runs import output_folder
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs/sot") / args.model
     train = train_goturn if args.model == "goturn" else train_rolo
     try:
-        result = train(config, out, progress=not args.no_progress, log=print)
+        with output_folder(out):
+            result = train(config, out, progress=not args.no_progress, log=print)
     except (TrainingError, PretrainedWeightsError, MotFormatError, SotCheckpointError, SotExportError) as exc:
         raise UserError(str(exc)) from None
     m = result.metrics

@@ -175,6 +175,22 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
 def test_cli_rejects_a_sequence_without_ground_truth(tmp_path, capsys):
     (tmp_path / "empty-seq").mkdir()
     argv = ["train-detector", "--data", str(tmp_path), "--train", "empty-seq", "--val", "other",
-            "--no-progress"]
+            "--no-progress", "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     assert "no MOTChallenge sequence" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # the failed run left an empty --out folder behind
+
+
+def test_a_failed_command_removes_only_an_output_folder_it_made_and_left_empty(tmp_path):
+    from ros2_tracker.cli.runs import output_folder
+
+    for name, prepare, kept in (("new", None, False), ("written", "file", True), ("users", "dir", True)):
+        out = tmp_path / name
+        if prepare == "dir":
+            out.mkdir()
+        with pytest.raises(RuntimeError), output_folder(out):
+            out.mkdir(exist_ok=True)
+            if prepare == "file":
+                (out / "history.json").write_text("{}")
+            raise RuntimeError("data not found")
+        assert out.exists() == kept, name
