@@ -64,13 +64,18 @@ def ack_wait_s(env: dict) -> float:
         sub.wait(10)
 
 
-def test_the_profile_makes_reliable_writers_repair_within_a_fraction_of_a_second(ros_env):
+@pytest.fixture
+def plain(ros_env):
+    """The test's ROS environment without any Fast DDS profile (skips where the profile does not apply)."""
     if fastdds_profile() is None:
         pytest.skip("config/fastdds_profile.xml is not installed with this package")
     if ros_env.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
         pytest.skip("the profile is for Fast DDS (RMW_IMPLEMENTATION is another middleware)")
-    plain = {k: v for k, v in ros_env.items()
-             if k not in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")}
+    return {k: v for k, v in ros_env.items()
+            if k not in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")}
+
+
+def test_the_profile_makes_reliable_writers_repair_within_a_fraction_of_a_second(plain):
     with_profile = node_environment(plain)
     assert with_profile["FASTDDS_DEFAULT_PROFILES_FILE"] == str(fastdds_profile())
     assert ack_wait_s(with_profile) < 0.5
@@ -122,16 +127,10 @@ IMAGE_PUBLISHER = textwrap.dedent("""
 """)
 
 
-def test_large_best_effort_images_written_under_the_profile_reach_a_plain_viewer(ros_env):
+def test_large_best_effort_images_written_under_the_profile_reach_a_plain_viewer(plain):
     """A 640 x 480 image (0.9 MB) did not fit Fast DDS's default 0.5 MB shared-memory segment, so it went by
     UDP in fragments and best-effort images were lost: 4-8 of 60 reached a viewer. The profile's 16 MB
     segment is the writer's: images that our nodes publish reach a viewer without the profile."""
-    if fastdds_profile() is None:
-        pytest.skip("config/fastdds_profile.xml is not installed with this package")
-    if ros_env.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
-        pytest.skip("the profile is for Fast DDS (RMW_IMPLEMENTATION is another middleware)")
-    plain = {k: v for k, v in ros_env.items()
-             if k not in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")}
     viewer = subprocess.Popen([sys.executable, "-c", IMAGE_SUBSCRIBER, "15"], env=plain,
                               stdout=subprocess.PIPE, text=True)
     try:
