@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(the one run_bench used; default: the defaults)")
     args = parse_results_args(p, argv)
     try:
-        config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names())
+        config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
+                             node="tracker")
     except ConfigError as exc:
         p.error(f"--config: {exc}")
     rows = collect(args.results, args.datasets, config)

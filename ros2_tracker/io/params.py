@@ -5,6 +5,7 @@ The same files serve the nodes (``--params-file``) and the CLI (``--config``).
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,16 +18,24 @@ __all__ = ["load_config", "load_ros_yaml"]
 
 C = TypeVar("C", bound=ConfigBase)
 
+# parameters every rclpy node has or accepts from a file: not ours to check
+_ROS_PARAMS = {"use_sim_time", "start_type_description_service"}
+_ROS_PREFIXES = ("qos_overrides.",)
+
 
 def load_config(cls: type[C], path: str | Path | None, *, allowed_extra: set[str] | None = None,
-                **overrides: Any) -> C:
+                node: str | None = None, **overrides: Any) -> C:
     """Build ``cls`` from a parameter file (or defaults when ``path`` is None) plus overrides.
 
     Keys that are neither fields of ``cls`` nor in ``allowed_extra`` (parameters of the node that
-    owns the file) raise :class:`ConfigError`, so a typo never passes silently.
+    owns the file) raise :class:`ConfigError`, so a typo never passes silently; the parameters every
+    ROS node has (``use_sim_time``, ``qos_overrides.*``) pass. ``node``: read only the sections that
+    apply to that node name (see :func:`load_ros_yaml`).
     """
-    values = load_ros_yaml(path) if path is not None else {}
+    values = load_ros_yaml(path, node=node) if path is not None else {}
     names = {s.name for s in cls.specs()}
+    values = {k: v for k, v in values.items()
+              if k in names or not (k in _ROS_PARAMS or k.startswith(_ROS_PREFIXES))}
     unknown = sorted(set(values) - names - (allowed_extra or set()))
     if unknown:
         raise ConfigError(f"{path}: unknown parameter(s) {', '.join(unknown)}")
@@ -35,11 +44,15 @@ def load_config(cls: type[C], path: str | Path | None, *, allowed_extra: set[str
     return cls.from_dict(values)
 
 
-def load_ros_yaml(path: str | Path) -> dict[str, Any]:
-    """Merge every ``ros__parameters`` block of a ROS 2 parameter file into one flat dict.
+def load_ros_yaml(path: str | Path, node: str | None = None) -> dict[str, Any]:
+    """Merge the ``ros__parameters`` blocks of a ROS 2 parameter file into one flat dict, in file order.
 
-    Accepts the ``/**: ros__parameters: {...}`` and ``node_name: ros__parameters: {...}`` forms;
-    a plain mapping without ``ros__parameters`` is taken as is. Nested dicts are flattened with dots.
+    Accepts the ``/**: ros__parameters: {...}``, ``node_name: ros__parameters: {...}``,
+    ``/ns/node_name: ...`` and nested ``/ns: node_name: ros__parameters: ...`` forms; a plain mapping
+    without ``ros__parameters`` is taken as is. Nested dicts are flattened with dots. With ``node`` (a
+    node name such as ``tracker``) only the blocks whose last name part matches it (``tracker``,
+    ``/**/tracker``, ``/cam1/tracker``, ``/**``, ``*``) are read, as that node would read the file
+    whatever its namespace; a file with blocks, none of them for ``node``, raises ConfigError.
     """
     p = Path(path)
     if not p.is_file():
@@ -52,14 +65,35 @@ def load_ros_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {p} is not UTF-8 text") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"config file {p} must contain a mapping")
-    blocks = [v["ros__parameters"] for v in doc.values()
-              if isinstance(v, dict) and isinstance(v.get("ros__parameters"), dict)]
+    found = list(_parameter_blocks(doc, ()))
+    if not found:
+        found = [((), doc)]
+    blocks = [b for keys, b in found if node is None or not keys or _applies(keys, node)]
     if not blocks:
-        blocks = [doc]
+        names = ", ".join("/".join(keys) for keys, _ in found)
+        raise ConfigError(f"config file {p}: no ros__parameters section applies to node '{node}' "
+                          f"(sections: {names}); name it {node}: or /**:")
     merged: dict[str, Any] = {}
     for block in blocks:
         merged.update(_flatten(block))
     return merged
+
+
+def _parameter_blocks(d: Mapping[str, Any], keys: tuple[str, ...]):
+    """(name path, parameters) of every ``ros__parameters`` block, nested namespace forms included."""
+    for k, v in d.items():
+        if not isinstance(v, dict):
+            continue
+        path = keys + tuple(t for t in str(k).split("/") if t)
+        if isinstance(v.get("ros__parameters"), dict):
+            yield path, v["ros__parameters"]
+        elif len(keys) < 8:
+            yield from _parameter_blocks(v, path)
+
+
+def _applies(keys: tuple[str, ...], node: str) -> bool:
+    last = keys[-1] if keys else "**"
+    return last in ("*", "**") or fnmatch.fnmatchcase(node, last.replace("**", "*"))
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

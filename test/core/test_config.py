@@ -60,3 +60,48 @@ def test_yaml_typo_is_rejected(tmp_path):
     f.write_text("/**:\n  ros__parameters:\n    match_iuo: 0.3\n")
     with pytest.raises(ConfigError, match="match_iuo"):
         load_config(TrackerConfig, f)
+
+
+def _multi_node_file(tmp_path, tracker_key="tracker"):
+    f = tmp_path / "params.yaml"
+    f.write_text(f"/**:\n  ros__parameters:\n    use_sim_time: true\n    match_iou: 0.25\n"
+                 f"{tracker_key}:\n  ros__parameters:\n    min_hits: 3\n"
+                 f"    qos_overrides./tracks.publisher.depth: 5\n"
+                 f"/**/detector:\n  ros__parameters:\n    score_threshold: 0.4\n    min_hits: 7\n")
+    return f
+
+
+@pytest.mark.parametrize("key", ["tracker", "/tracker", "/**/tracker", "/cam1/tracker", "/*/tracker"])
+def test_yaml_sections_of_other_nodes_are_left_to_them(tmp_path, key):
+    # a file shared by several nodes: the detector's section is not the tracker's (its score_threshold
+    # was an unknown parameter, its min_hits overrode the tracker's); use_sim_time and qos_overrides
+    # are parameters every ROS node accepts
+    cfg = load_config(TrackerConfig, _multi_node_file(tmp_path, key),
+                      allowed_extra=tracker_node_param_names(), node="tracker")
+    assert (cfg.match_iou, cfg.min_hits) == (0.25, 3)
+
+
+def test_yaml_nested_namespace_form_is_read(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("/cam1:\n  tracker:\n    ros__parameters:\n      min_hits: 4\n"
+                 "  detector:\n    ros__parameters:\n      min_hits: 9\n")
+    assert load_config(TrackerConfig, f, node="tracker").min_hits == 4
+
+
+def test_yaml_without_a_section_for_the_node_is_refused(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("/**/detector:\n  ros__parameters:\n    score_threshold: 0.4\n")
+    with pytest.raises(ConfigError, match=r"no ros__parameters section applies to node 'tracker' "
+                                          r"\(sections: \*\*/detector\)"):
+        load_config(TrackerConfig, f, node="tracker")
+
+
+def test_replay_checks_only_the_tracker_nodes_sections(tmp_path):
+    from ros2_tracker.cli.replay import _check_tracker_file
+
+    _check_tracker_file(_multi_node_file(tmp_path, "/**/tracker"))  # was: unknown score_threshold
+    f = tmp_path / "typo.yaml"
+    f.write_text("tracker:\n  ros__parameters:\n    min_hit: 3\n/**/detector:\n  ros__parameters:\n"
+                 "    score_threshold: 0.4\n")
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) min_hit$"):
+        _check_tracker_file(f)
