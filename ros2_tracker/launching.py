@@ -752,6 +752,11 @@ def fastdds_profile() -> Path | None:
     return path if path.is_file() else None
 
 
+def hangup_ignored(sig: int) -> bool:
+    """True for SIGHUP when this process ignores it (``nohup``): handlers must then leave it ignored."""
+    return sig == signal.SIGHUP and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
 def _ignore_signal(signum: int, frame: Any) -> None:
     """A handler that does nothing (unlike SIG_IGN, exec resets it to the default in a child)."""
 
@@ -940,7 +945,11 @@ class Supervisor:
 
     @contextlib.contextmanager
     def forwarding_signals(self, signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
-        """Within the block, SIGINT/SIGTERM/SIGHUP to this process are forwarded to the nodes."""
+        """Within the block, SIGINT/SIGTERM/SIGHUP to this process are forwarded to the nodes.
+
+        A hangup this process ignores (started by ``nohup``) stays ignored, here and in the nodes started
+        in the block (which inherit it): closing the terminal must not stop a ``nohup`` launch."""
+        signals = [s for s in signals if not hangup_ignored(s)]
         previous = {s: signal.signal(s, lambda sig, frame: self.request_stop(sig)) for s in signals}
         try:
             yield self

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,28 @@ def test_a_failed_start_stops_the_nodes_already_started():
     pid = int(started[0].split("pid ")[1].split(")")[0])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_hangup_ignored_under_nohup_stays_ignored_by_the_supervisor_and_its_nodes():
+    """``nohup ros2-tracker launch``: the hangup was handled (forwarded as a stop) and the nodes, started
+    with it handled, got it back at its default (death): closing the terminal stopped the graph."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        lines = Lines()
+        sup = Supervisor(lines)
+        with sup.forwarding_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            sup.start_all([child("a")])
+            lines.wait_for("[a] up")
+            os.kill(os.getpid(), signal.SIGHUP)
+            pid = int(next(line for line in lines if "started a (pid" in line).split("pid ")[1].split(")")[0])
+            ignored = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                               if line.startswith("SigIgn:")).split()[1], 16)
+            assert ignored & (1 << (signal.SIGHUP - 1))  # the node ignores it too
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.3)
+            assert not sup.stop_requested and sup.running()
+        codes = sup.shutdown(sigint_timeout=5.0)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert codes == {"a": 0}

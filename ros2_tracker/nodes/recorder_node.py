@@ -37,6 +37,7 @@ from std_msgs.msg import String
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.io.bag import BagError, BagWriter, message_class, qos_profile_dict
+from ros2_tracker.launching import hangup_ignored
 from ros2_tracker.nodes.conversions import SequenceGaps
 from ros2_tracker.nodes.params import declare_config
 from ros2_tracker.nodes.spinning import drive, latched_qos, run_node
@@ -247,7 +248,9 @@ def main(args: list[str] | None = None) -> int:
     # Installed before the node is built: a signal while it starts (its bag already created) is a stop
     # request like any other, so the bag is closed whole instead of left without its summary.
     stop = StopRequest()
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # (a hangup ignored, under nohup, stays ignored)
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                if not hangup_ignored(s)}
     try:
         return run_node(lambda: RecorderNode(stop), "recorder_node", args, fatal="cannot start",
                         errors=(BagError,), signal_handler_options=SignalHandlerOptions.NO,

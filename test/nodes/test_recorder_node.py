@@ -79,3 +79,27 @@ def test_a_signal_as_soon_as_the_bag_exists_still_closes_it_whole(ros_env, tmp_p
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert (bag / "metadata.yaml").is_file() and list(read_bag(bag)) == [], out
+
+
+def test_a_recorder_started_under_nohup_keeps_recording_through_a_hangup(ros_env, tmp_path):
+    """Its own hangup handler (a stop request) replaced the ignore that ``nohup`` had set."""
+    import signal
+    import subprocess
+    import sys
+
+    bag = tmp_path / "bag"
+    proc = subprocess.Popen([sys.executable, "-m", "ros2_tracker.nodes.recorder_node", "--ros-args",
+                             "-p", f"output:={bag}", "-p", "topics:=[detections]"], env=ros_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    end = time.monotonic() + 30
+    while not bag.exists() and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert alive, out
+    assert proc.returncode == 0 and (bag / "metadata.yaml").is_file(), out
