@@ -792,6 +792,7 @@ class Supervisor:
 
     Use as a context manager (leaving it shuts everything down), or call :meth:`shutdown` yourself.
     All methods are meant for the thread that created the supervisor; signal handlers only set flags.
+    Nodes started from the main thread stop (SIGTERM) when this process dies, however it dies.
     """
 
     def __init__(self, sink: TextIO | Callable[[str], None] | None = None,
@@ -814,7 +815,11 @@ class Supervisor:
         python = self._python
         from ros2_tracker.nodes.spinning import SUPERVISOR_PID_ENV
 
-        env = {**self._env, SUPERVISOR_PID_ENV: str(os.getpid())}  # they stop when we die (run_node)
+        env = dict(self._env)
+        if threading.current_thread() is threading.main_thread():
+            # they stop when we die (run_node). The kernel's notice is for the death of the *thread* that
+            # started them: from another thread, nodes would be stopped when that thread ends.
+            env[SUPERVISOR_PID_ENV] = str(os.getpid())
         with _sigint_not_ignored_by_children():
             proc = subprocess.Popen(spec.command(python), env=env, cwd=self._cwd,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

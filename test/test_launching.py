@@ -188,3 +188,27 @@ def test_a_hangup_ignored_under_nohup_stays_ignored_by_the_supervisor_and_its_no
     finally:
         signal.signal(signal.SIGHUP, previous)
     assert codes == {"a": 0}
+
+
+def test_nodes_started_from_a_worker_thread_outlive_that_thread():
+    """The stop-with-the-supervisor request (prctl PDEATHSIG) fires when the *thread* that started a node
+    ends, not the process: a node started from a worker thread was stopped as soon as that thread ended."""
+    import threading
+
+    node = ("import time; from ros2_tracker.nodes.spinning import _stop_with_supervisor; "
+            "_stop_with_supervisor(); print('up', flush=True); time.sleep(60)")
+    lines = Lines()
+    sup = Supervisor(lines)
+
+    def start_and_wait() -> None:  # the thread lives until the node has made its request
+        sup.start(NodeSpec("a", "", executable=sys.executable, arguments=("-c", node)))
+        lines.wait_for("[a] up")
+
+    starter = threading.Thread(target=start_and_wait)
+    starter.start()
+    starter.join()
+    time.sleep(0.5)
+    try:
+        assert sup.running() == ["a"], list(lines)
+    finally:
+        sup.shutdown(sigint_timeout=1.0, sigterm_timeout=2.0)
