@@ -13,7 +13,12 @@ __all__ = ["SUPERVISOR_PID_ENV", "qos_profile", "run_node", "spin_until_shutdown
 SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
 """Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_PIP_PACKAGES = {"mcap_ros2": "mcap-ros2-support", "cv2": "opencv-python"}  # module -> pip name if not same
+# the pip-only modules nodes import while they start (rosdep installs none of them): module -> pip name.
+# Any other missing module is a fault of the installation or of the code, and keeps its traceback.
+_PIP_PACKAGES = {"onnxruntime": "onnxruntime", "onnx": "onnx", "mcap": "mcap",
+                 "mcap_ros2": "mcap-ros2-support", "rosbags": "rosbags", "trackeval": "trackeval",
+                 "zstandard": "zstandard", "lz4": "lz4", "torch": "torch", "torchvision": "torchvision",
+                 "cv2": "opencv-python"}
 
 _SHUTDOWN_POLL_S = 0.5  # longest wait of a spinning node between two looks at its context
 
@@ -118,8 +123,10 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
             except (ConfigError, *errors) as exc:
                 rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
                 return 2
-            except ModuleNotFoundError as exc:  # a pip-only dependency (rosdep installs none of them)
-                package = _PIP_PACKAGES.get(exc.name or "", exc.name)
+            except ModuleNotFoundError as exc:
+                package = _PIP_PACKAGES.get((exc.name or "").split(".")[0])
+                if package is None:
+                    raise
                 rclpy.logging.get_logger(name).fatal(
                     f"cannot start: the Python module {exc.name} is not installed (pip install {package}; "
                     "README, section ROS 2)")

@@ -91,3 +91,21 @@ def test_a_missing_pip_only_module_is_one_fatal_line_and_exit_2(ros_env, tmp_pat
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "the Python module mcap is not installed (pip install mcap;" in proc.stderr
+
+
+def test_a_missing_module_of_our_own_keeps_its_traceback(ros_env, tmp_path):
+    """Only the pip-only dependencies are "not installed": a module of the package missing (a broken
+    install, a bad import) was reported as `pip install ros2_tracker.…`, its traceback hidden."""
+    import subprocess
+    import sys
+
+    hide = tmp_path / "hide" / "mcap"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'ros2_tracker.io.gone'\", "
+                                      "name='ros2_tracker.io.gone')\n")
+    env = {**ros_env, "PYTHONPATH": os.pathsep.join([str(hide.parent), ros_env.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "ros2_tracker.nodes.recorder_node", "--ros-args", "-p",
+                           f"output:={tmp_path / 'bag'}", "-p", "topics:=[tracks]"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode not in (0, 2) and "Traceback" in proc.stderr, proc.stderr
+    assert "ros2_tracker.io.gone" in proc.stderr and "pip install" not in proc.stderr
