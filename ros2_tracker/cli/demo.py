@@ -10,6 +10,7 @@ sequence has ground truth, an annotated video (boxes, ids, predicted paths) and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     info = prepare_sequence(args)
     fps = choose_fps(args.fps, info)
     named = args.detections
-    det_path = Path(named) if named and Path(named).parent != Path(".") else info.detection_path(named)
+    is_path = named and (os.sep in named or bool(os.altsep and os.altsep in named))  # ./x.txt is a path
+    det_path = Path(named) if is_path else info.detection_path(named)
     dets = read_mot(det_path)
     warn_score_scale(det_path, dets.scores, config)
     from ros2_tracker.motion import create_predictor

@@ -34,18 +34,25 @@ def test_demo_on_tud_campus(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["TUD-Campus"]["IDF1"] > 0.65
 
 
-def test_demo_takes_a_path_to_the_detections_as_track_and_replay_do(tmp_path, capsys):
+def test_demo_takes_a_path_to_the_detections_as_track_and_replay_do(tmp_path, capsys, monkeypatch):
     """`--detections ../shared/data/TUD-Campus/det/det_frcnn.txt` (replay's example) was looked for under det/
-    (".../det/../shared/data/TUD-Campus/det/det_frcnn.txt: file not found"); a bare name still is."""
+    (".../det/../shared/data/TUD-Campus/det/det_frcnn.txt: file not found"), and so was `./mine.txt`;
+    a bare name still is."""
+    import shutil
+
     from ros2_tracker.cli.main import main
 
     seq = require_shared("data", "TUD-Campus")
+    here = tmp_path / "here"
+    here.mkdir()
+    shutil.copy(seq / "det" / "det_frcnn.txt", here / "mine.txt")
+    monkeypatch.chdir(here)
     relative = os.path.relpath(seq / "det" / "det_frcnn.txt")  # absolute paths worked: det/ / "/x" is "/x"
-    for k, det in enumerate((relative, "det_frcnn.txt")):
+    for k, det in enumerate((relative, "det_frcnn.txt", "./mine.txt")):
         assert main(["demo", "--sequence", str(seq), "--detections", det, "--out", str(tmp_path / str(k)),
                      "--no-video"]) == 0
-    first, second = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in ("0", "1"))
-    assert first == second and first["TUD-Campus"]["IDF1"] > 0.65
+    first, second, third = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in ("0", "1", "2"))
+    assert first == second == third and first["TUD-Campus"]["IDF1"] > 0.65
 
 
 def test_demo_warns_when_scores_exceed_the_thresholds_range(tmp_path):
