@@ -125,7 +125,8 @@ class Tracktor:
     Attributes:
         encode_seconds, regress_seconds, detect_seconds, embed_seconds: wall time inside the regressor's
             ``encode``, ``regress`` (tracks and public detections) and ``detect``, and the embedder [s].
-        dropped_detections: invalid public detections (NaN, inf, empty boxes) seen so far.
+        dropped_detections: invalid public detections (NaN, inf, empty boxes, none of the box inside the
+            image) seen so far.
     """
 
     def __init__(self, regressor: BoxRegressor, config: TracktorConfig | None = None, *,
@@ -189,7 +190,7 @@ class Tracktor:
             StampError: the stamp went backwards or is not finite.
             ValueError: not an image, or detection arrays of inconsistent shapes.
         """
-        dets = self._check_detections(detections_xyxy, detection_scores)
+        dets = self._check_detections(detections_xyxy, detection_scores, getattr(image_bgr, "shape", ()))
         features = self._timed("encode_seconds", self.regressor.encode, image_bgr)  # checks the image
         dt = self._advance_clock(stamp)
         self._move(image_bgr, dt, dets)
@@ -231,7 +232,10 @@ class Tracktor:
         finally:
             setattr(self, counter, getattr(self, counter) + time.perf_counter() - t0)
 
-    def _check_detections(self, boxes, scores) -> np.ndarray | None:
+    def _check_detections(self, boxes, scores, image_shape) -> np.ndarray | None:
+        """Valid public detections, clipped to the image (as Tracktor's proposals are): a box far outside
+        it made the regressor's RoI pooling sample a huge area (minutes for one box of 1e9 px). Rows left
+        without area inside the image are dropped and counted with the invalid ones."""
         if boxes is None:
             return None
         b = np.asarray(boxes, dtype=np.float64)
@@ -243,8 +247,16 @@ class Tracktor:
         if s is not None and len(s) != len(b):
             raise ValueError(f"detections ({len(b)}) and scores ({len(s)}) must have the same length")
         ok = valid_box_mask(b, s)
+        b = b[ok]
+        if len(image_shape) >= 2 and len(b):
+            h, w = image_shape[:2]
+            b = np.column_stack([b[:, 0].clip(0, w), b[:, 1].clip(0, h), b[:, 2].clip(0, w),
+                                 b[:, 3].clip(0, h)])
+            inside = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+            ok[np.flatnonzero(ok)[~inside]] = False
+            b = b[inside]
         self.dropped_detections += int((~ok).sum())
-        return b[ok]
+        return b
 
     def _advance_clock(self, stamp: float) -> float:
         stamp = float(stamp)

@@ -99,6 +99,30 @@ def test_a_track_whose_box_collapses_is_killed_even_with_a_confident_score():
     assert len(collapsed.confirmed_and_updated()) == 0
 
 
+class _RecordingHead(_ScriptedHead):
+    """A scripted head that keeps every box it was asked to regress."""
+
+    def __init__(self, script):
+        super().__init__(script)
+        self.asked: list[np.ndarray] = []
+
+    def regress(self, features, boxes_xyxy):
+        self.asked.append(np.array(boxes_xyxy, dtype=np.float64))
+        return super().regress(features, boxes_xyxy)
+
+
+def test_public_detections_are_clipped_to_the_image_and_those_outside_dropped():
+    """A detection box of 1e9 px went to the regressor as it was: RoI pooling over it took minutes."""
+    frame = np.zeros((120, 160, 3), dtype=np.uint8)
+    head = _RecordingHead([([10.0, 10, 50, 110], 0.9)])
+    tracktor = Tracktor(head, TracktorConfig(cmc=False))
+    dets = np.array([[-1e9, -1e9, 1e9, 1e9], [150.0, 20, 400, 100], [500.0, 500, 600, 600]])
+    tracktor.step(frame, stamp=0.0, detections_xyxy=dets, detection_scores=np.array([0.9, 0.8, 0.9]))
+    asked = np.concatenate(head.asked)
+    assert asked.tolist() == [[0.0, 0.0, 160.0, 120.0], [150.0, 20.0, 160.0, 100.0]]
+    assert tracktor.dropped_detections == 1  # the box wholly outside the image
+
+
 def test_inactive_tracks_are_reidentified_by_appearance(d2go, tud):
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
 
