@@ -233,6 +233,8 @@ def _warn_what_was_left_out(res: OfflineResult, tracker: Tracker, appearance: Se
 def _run_tracktor(args: argparse.Namespace) -> int:
     if args.calibration is not None:  # it would be ignored: Tracktor has no ground-plane gate
         raise UserError("--calibration needs the core tracker (--tracker sort)")
+    if args.detections is not None:
+        _check_output_is_not_input(args)
     return run_tracktor(args)
 
 

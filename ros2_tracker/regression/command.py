@@ -17,9 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError
+import numpy as np
+
+from ros2_tracker.cli.errors import UserError, require_modules
 from ros2_tracker.cmc.ecc import CmcConfig
-from ros2_tracker.io.mot import read_mot, write_results
+from ros2_tracker.core.tracker import TrackerConfig
+from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.regression.config import RegressorConfig
 from ros2_tracker.regression.tracktor import TracktorConfig
@@ -99,7 +102,11 @@ def run_tracktor(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.fps is not None and not args.fps > 0:
         raise UserError(f"--fps must be > 0, got {args.fps}")
+    require_modules("track --tracker tracktor", "torch", "torchvision")  # both regressor backends
     dets = read_mot(args.detections) if args.detections is not None else None
+    capped = 0
+    if dets is not None:
+        dets, capped = cap_detections_per_frame(dets, TrackerConfig().max_detections)
     try:
         source = open_frame_source(args.sequence, args.fps or 0.0)
     except FrameSourceError as exc:
@@ -125,10 +132,29 @@ def run_tracktor(args: argparse.Namespace) -> int:
             "detect_seconds": tracktor.detect_seconds, "cmc_seconds": tracktor.cmc_seconds,
             "embed_seconds": tracktor.embed_seconds, "regressor": tracktor.regressor.name,
             "embedder": tracktor.embedder.name if tracktor.embedder is not None else None}))
+    if capped:
+        print(f"warning: {capped} detections not tracked: frames with more than max_detections "
+              f"({TrackerConfig().max_detections}) keep the highest-scoring", file=sys.stderr)
     if tracktor.dropped_detections:
-        print(f"warning: {tracktor.dropped_detections} invalid detections dropped", file=sys.stderr)
+        print(f"warning: {tracktor.dropped_detections} invalid detections dropped (NaN, empty or outside "
+              "the image)", file=sys.stderr)
     print(f"tracked {res.n_frames} frames, {len(set(res.ids.tolist()))} tracks -> {args.output}")
     return 0
+
+
+def cap_detections_per_frame(dets: MotRows, limit: int) -> tuple[MotRows, int]:
+    """At most ``limit`` rows per frame, the highest-scoring (as the core tracker's ``max_detections``
+    keeps them: Tracktor's non-maximum suppression is N x N), and how many rows were left out."""
+    order = np.lexsort((-dets.scores, dets.frames))  # by frame, then score descending (stable)
+    frames = dets.frames[order]
+    first = np.searchsorted(frames, frames, side="left")
+    keep = np.zeros(len(frames), dtype=bool)
+    keep[order] = np.arange(len(frames)) - first < limit
+    dropped = int((~keep).sum())
+    if not dropped:
+        return dets, 0
+    return MotRows(dets.frames[keep], dets.ids[keep], dets.boxes_tlwh[keep], dets.scores[keep],
+                   dets.extra[keep]), dropped
 
 
 def check_core_args(args: argparse.Namespace) -> None:

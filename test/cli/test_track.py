@@ -298,3 +298,43 @@ def test_frames_are_walked_in_order_with_the_empty_ones_and_without_memory_per_f
     assert [(f, idx.tolist()) for f, idx in rows.by_frame(5, 6)] == [(5, [2]), (6, [])]
     # a billion frames ahead: the walk starts at once (an index array per frame up front would be 8 GB)
     assert next(rows.by_frame(1, 10**9))[0] == 1
+
+
+def test_tracktor_refuses_an_output_that_is_the_detections_file(tmp_path):
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    before = det.read_text()
+    r = run_cli("track", "--tracker", "tracktor", "--sequence", tmp_path, "--detections", det,
+                "--output", det)
+    assert r.returncode == 2 and "would overwrite the --detections file" in r.stderr, r.stderr
+    assert det.read_text() == before
+
+
+def test_tracktor_without_torch_is_one_line_and_exit_2(tmp_path):
+    """A robot without the torch wheel: `track --tracker tracktor` died with a ModuleNotFoundError
+    traceback."""
+    import os
+
+    hide = tmp_path / "hide" / "torch"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", "
+                                      "name='torch')\n")
+    det = write_det(tmp_path / "det.txt", walking_dets())
+    env = {**os.environ, "PYTHONPATH": str(hide.parent)}
+    r = subprocess.run([str(CLI), "track", "--tracker", "tracktor", "--sequence", str(tmp_path),
+                        "--detections", str(det), "--output", str(tmp_path / "o.txt")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "track --tracker tracktor needs torch and torchvision (torch is not installed)" in r.stderr
+
+
+def test_tracktor_detections_are_capped_per_frame_keeping_the_highest_scoring():
+    from ros2_tracker.io.mot import MotRows
+    from ros2_tracker.regression.command import cap_detections_per_frame
+
+    frames = np.array([2, 1, 1, 2, 1, 3])
+    scores = np.array([0.5, 0.1, 0.9, 0.7, 0.9, 0.2])
+    dets = MotRows(frames, np.full(6, -1), np.arange(24.0).reshape(6, 4) + 1, scores, np.zeros((6, 3)))
+    kept, dropped = cap_detections_per_frame(dets, 2)
+    assert dropped == 1 and kept.frames.tolist() == [2, 1, 2, 1, 3]  # file order kept
+    assert kept.scores.tolist() == [0.5, 0.9, 0.7, 0.9, 0.2]  # frame 1's 0.1 left out
+    assert cap_detections_per_frame(dets, 3) == (dets, 0)

@@ -41,6 +41,24 @@ def test_tracktor_public_and_timing(tmp_path, d2go_path, d2go, tud, capsys):
 
 
 @pytest.mark.slow
+def test_a_frame_beyond_max_detections_and_boxes_outside_the_image_are_warned_of(tmp_path, d2go_path, d2go,
+                                                                                   tud, capsys):
+    """Tracktor from the command line had no cap (its non-maximum suppression is N x N in memory) and
+    passed a box of 1e8 px to the regressor, which crashed."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xys = zip(rng.uniform(0, 600, 2005), rng.uniform(0, 400, 2005), rng.uniform(0.5, 1, 2005), strict=True)
+    rows = [f"1,-1,{x:.1f},{y:.1f},40,100,{s:.3f},-1,-1,-1" for x, y, s in xys]
+    rows.append("1,-1,-1e8,-1e8,2e8,2e8,1.0,-1,-1,-1")
+    det = tmp_path / "det.txt"
+    det.write_text("\n".join(rows) + "\n")
+    code, err = run_main(capsys, "--tracker", "tracktor", "--sequence", tud, "--detections", det,
+                         "--regressor-model", d2go_path, "--frames", 1, "--output", tmp_path / "o.txt")
+    assert code == 0, err
+    assert "warning: 6 detections not tracked: frames with more than max_detections (2000)" in err
+
+
 def test_tracktor_private_from_the_command_line(tmp_path, d2go_path, tud):
     out = tmp_path / "res.txt"
     r = run_cli("--tracker", "tracktor", "--sequence", tud, "--private", "--regressor-model", d2go_path,
