@@ -359,8 +359,9 @@ class _Watcher:
         return {i.node_name for i in self.node.get_subscriptions_info_by_topic(topic)}
 
     def running_twice(self, names: Iterable[str]) -> list[str]:
-        """Those of ``names`` that more than one node on the domain has (another graph shares it)."""
-        seen = [n for n, _ns in self.node.get_node_names_and_namespaces()]
+        """Those of ``names`` that more than one node of the root namespace, the replay's, has (another
+        graph shares the domain and its topics; one in a namespace of its own has topics of its own)."""
+        seen = [n for n, ns in self.node.get_node_names_and_namespaces() if ns == "/"]
         return sorted(n for n in set(names) if seen.count(n) > 1)
 
     def close(self) -> None:

@@ -215,9 +215,12 @@ def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_pa
     assert not (tmp_path / "o" / "bag").exists()  # nothing started, so --out stays usable
 
 
-def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypatch):
+@pytest.mark.parametrize("namespace", ["/", "/cam1"])
+def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypatch, namespace):
     """Two replays on one ROS domain feed each other (their trackers reset, one reported 261 tracks for
-    a 60-frame replay with exit 0): a node of the same name already on the domain stops the run."""
+    a 60-frame replay with exit 0): a node of the same name already on the domain stops the run. A graph
+    in a namespace of its own (/cam1/tracker on /cam1/detections) does not meet the replay's: it was
+    refused too."""
     import rclpy
     from rclpy.context import Context
 
@@ -226,13 +229,16 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
     ctx = Context()
     rclpy.init(context=ctx, domain_id=domain)
     try:
-        other = rclpy.create_node("tracker", context=ctx)  # another graph's tracker
+        other = rclpy.create_node("tracker", namespace=namespace, context=ctx)  # another graph's tracker
         res = subprocess.run([*CLI, "replay", "--frames", "5", "--no-video", "--domain-id", str(domain),
                               "--out", str(tmp_path / "o")], env=ros_env, capture_output=True, text=True,
                              timeout=120)
         other.destroy_node()
     finally:
         ctx.try_shutdown()
+    if namespace == "/cam1":
+        assert res.returncode == 0, res.stderr
+        return
     assert res.returncode == 1, res.stderr
     assert "another graph runs on this ROS domain (nodes tracker twice)" in res.stderr
 
