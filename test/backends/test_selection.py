@@ -73,6 +73,7 @@ def test_requested_backend_that_runs_gives_no_warning():
 
 
 def test_torch_on_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning():
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
     if _cuda():
         pytest.skip("a CUDA device is present: no fallback to test")
     with pytest.warns(BackendFallbackWarning, match="no CUDA device") as caught:
@@ -106,6 +107,8 @@ def test_errors_every_backend_would_hit_are_not_swallowed(tmp_path):
 
 
 def test_no_backend_left_lists_every_reason():
+    # else the chain has no torch to try
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
     def unavailable(choice):
         raise BackendUnavailable(f"{choice.backend} broke")
 

@@ -67,7 +67,7 @@ def test_zero_deltas_keep_the_box():
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_bad_model_files_give_clear_errors(tmp_path):
-    import torch
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
 
     from ros2_tracker.regression.factory import create_regressor
 

@@ -10,6 +10,8 @@ from ros2_tracker.sot.mdnet import MdnetConfig, MdnetTracker, mdnet_backend
 from ros2_tracker.sot.pairs import FrameStore, load_gt_tracks
 from ros2_tracker.sot.tracker_base import SingleTargetTracker
 
+pytest.importorskip("torch", reason="torch is not installed (pip install torch): MDNet fine-tunes with it")
+
 FRAMES = 20
 
 
