@@ -861,7 +861,11 @@ def _load_embedder(cfg: EmbedderConfig) -> Embedder:
     try:
         return create_embedder(cfg)
     except ConfigError as exc:  # EmbedderLoadError: "model_path: <file>: ..." -> "reid_model_path: ..."
-        raise ConfigError(f"reid_{exc}") from None
+        text = str(exc)
+        names = {s.name for s in EmbedderConfig.specs()}
+        if text.split(":", 1)[0].split(" ", 1)[0] in names:
+            raise ConfigError(f"reid_{text}") from None
+        raise ConfigError(f"reid_backend {cfg.backend}: {text}") from None  # e.g. its runtime is missing
 
 
 def _describe(embedder: Embedder, cfg: EmbedderConfig) -> str:

@@ -240,3 +240,26 @@ def test_appearance_start_up_errors_exit_non_zero_with_the_reason(start_node, pa
     assert proc.wait(30) == 2
     text = log.read_text()
     assert all(e in text for e in expected) and "Traceback" not in text, text
+
+
+def test_an_embedder_runtime_that_is_missing_is_named_by_its_parameter(tmp_path):
+    """Without torch, reid_backend: torch failed with "reid_re-ID embedder (torch): no backend ..." (the
+    reid_ prefix is for messages that start with a field of the embedder's config)."""
+    import sys
+
+    (tmp_path / "x.pt").write_bytes(b"")
+    code = ("import sys; sys.modules['torch'] = None  # as where torch is not installed\n"
+            "from ros2_tracker.appearance import EmbedderConfig\n"
+            "from ros2_tracker.core.config import ConfigError\n"
+            "from ros2_tracker.nodes.tracker_node import _load_embedder\n"
+            "for c in (EmbedderConfig(backend='torch', model_path=sys.argv[1]), EmbedderConfig()):\n"
+            "    try:\n"
+            "        _load_embedder(c)\n"
+            "    except ConfigError as exc:\n"
+            "        print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.pt")], capture_output=True,
+                         text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, out.stderr
+    assert lines[0].startswith("reid_backend torch: ") and "torch is not installed" in lines[0]
+    assert lines[1].startswith("reid_model_path is not set")
