@@ -514,19 +514,33 @@ class TrackerNode(Node):
     def _process_tracktor(self, msg: Any, image: Image | None) -> None:
         """``tracker: tracktor``: the image through Tracktor (its detections refined by the same heads)."""
         start = time.perf_counter()
-        det = self._cap_detections(detections_to_arrays(msg, self._class_ids))  # each is refined by the heads
+        det = detections_to_arrays(msg, self._class_ids)
+        if det.invalid:
+            self.get_logger().warning(
+                f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
+                f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
+        det = self._cap_detections(det)  # each is refined by the heads
         bgr = self._to_bgr(image, det.stamp_s) if image is not None else None
         if bgr is None:
             self.get_logger().warning(f"no usable image for the detections at stamp {det.stamp_s:.6f}: "
                                       "Tracktor skips the frame", throttle_duration_sec=_THROTTLE_S)
             return
         self._tracktor.embedder = self._embedder  # follows run-time re-ID model changes
+        outside, resized = self._tracktor.dropped_detections, self._tracktor.size_changes
         try:
             live = self._step_tracktor(bgr, det)
         except Exception as exc:  # a failing network must not stop the node (torch raises many types)
             self.get_logger().warning(f"Tracktor failed at stamp {det.stamp_s:.6f}: {type(exc).__name__}: "
                                       f"{_one_line(exc)}", throttle_duration_sec=_THROTTLE_S)
             return
+        if self._tracktor.size_changes > resized:
+            self.get_logger().warning(f"the image size changed to {bgr.shape[1]}x{bgr.shape[0]} at stamp "
+                                      f"{det.stamp_s:.6f}: Tracktor restarted its tracks (new ids)")
+        if self._tracktor.dropped_detections > outside:
+            self.get_logger().warning(
+                f"dropped {self._tracktor.dropped_detections - outside} detections with no part inside the "
+                f"{bgr.shape[1]}x{bgr.shape[0]} image at stamp {det.stamp_s:.6f}",
+                throttle_duration_sec=_THROTTLE_S)
         cfg = self._tracker.config
         tracks, traj = published_tracks(
             live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),

@@ -135,6 +135,9 @@ def run_tracktor(args: argparse.Namespace) -> int:
     if capped:
         print(f"warning: {capped} detections not tracked: frames with more than max_detections "
               f"({TrackerConfig().max_detections}) keep the highest-scoring", file=sys.stderr)
+    if tracktor.size_changes:
+        print(f"warning: the image size changed {tracktor.size_changes} time(s) within --sequence: Tracktor "
+              "restarted its tracks there (new ids)", file=sys.stderr)
     if tracktor.dropped_detections:
         print(f"warning: {tracktor.dropped_detections} invalid detections dropped (NaN, empty or outside "
               "the image)", file=sys.stderr)

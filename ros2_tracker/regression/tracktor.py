@@ -125,6 +125,8 @@ class Tracktor:
     Attributes:
         encode_seconds, regress_seconds, detect_seconds, embed_seconds: wall time inside the regressor's
             ``encode``, ``regress`` (tracks and public detections) and ``detect``, and the embedder [s].
+        size_changes: frames whose image size differed from the frame before: Tracktor restarted its
+            tracks there (new ids), as the old boxes and image no longer fit.
         dropped_detections: invalid public detections (NaN, inf, empty boxes, none of the box inside the
             image) seen so far.
     """
@@ -143,6 +145,7 @@ class Tracktor:
         self._next_id = 1
         self.encode_seconds = self.regress_seconds = self.detect_seconds = self.embed_seconds = 0.0
         self.dropped_detections = 0
+        self.size_changes = 0
         self.reset()
 
     @property
@@ -153,6 +156,7 @@ class Tracktor:
     def reset(self) -> None:
         """Drop every track, the clock and the previous frame (ids keep counting up)."""
         self._stamp: float | None = None
+        self._image_size: tuple[int, ...] | None = None
         self._ids = np.empty(0, dtype=np.int64)
         self._state = np.empty(0, dtype=np.int8)
         self._boxes = np.empty((0, 4))
@@ -192,6 +196,11 @@ class Tracktor:
         """
         dets = self._check_detections(detections_xyxy, detection_scores, getattr(image_bgr, "shape", ()))
         features = self._timed("encode_seconds", self.regressor.encode, image_bgr)  # checks the image
+        size = tuple(np.shape(image_bgr)[:2])
+        if self._image_size is not None and size != self._image_size:  # another camera or resolution:
+            self.reset()  # the tracks' boxes and the previous frame no longer fit the image
+            self.size_changes += 1
+        self._image_size = size
         dt = self._advance_clock(stamp)
         self._move(image_bgr, dt, dets)
         self._regress_active(features)

@@ -123,6 +123,21 @@ def test_public_detections_are_clipped_to_the_image_and_those_outside_dropped():
     assert tracktor.dropped_detections == 1  # the box wholly outside the image
 
 
+def test_an_image_of_another_size_restarts_the_tracks_with_new_ids():
+    """Another resolution mid-stream: the tracks' boxes (and the previous frame) no longer fit the image;
+    they were kept and regressed in the wrong coordinates, silently."""
+    big, small = np.zeros((120, 160, 3), dtype=np.uint8), np.zeros((60, 80, 3), dtype=np.uint8)
+    tracktor = Tracktor(_ScriptedHead([([10.0, 10, 50, 110], 0.9), ([10.0, 10, 50, 110], 0.9),
+                                       ([5.0, 5, 25, 55], 0.9)]), TracktorConfig(cmc=False))
+    first = tracktor.step(big, stamp=0.0, detections_xyxy=np.array([[10.0, 10, 50, 110]]))
+    same = tracktor.step(big, stamp=0.1, detections_xyxy=np.empty((0, 4)))
+    assert same.ids.tolist() == first.ids.tolist() and tracktor.size_changes == 0
+    resized = tracktor.step(small, stamp=0.2, detections_xyxy=np.array([[5.0, 5, 25, 55]]))
+    assert tracktor.size_changes == 1
+    assert len(resized.ids) == 1 and resized.ids[0] > first.ids[0]  # a new track; ids not reused
+    assert resized.boxes_xyxy.tolist() == [[5.0, 5.0, 25.0, 55.0]]
+
+
 def test_inactive_tracks_are_reidentified_by_appearance(d2go, tud):
     from ros2_tracker.appearance import EmbedderConfig, create_embedder
 

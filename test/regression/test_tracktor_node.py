@@ -68,8 +68,26 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
     assert client.set_parameter("trajectory_horizon_s", 1.0, 10.0).successful  # the paths' horizon is used
     r = client.set_parameter("reid_num_threads", 2, 10.0)  # no appearance (use_appearance is read at start)
     assert not r.successful and "not used without use_appearance" in r.reason, r.reason
+    # bad detections and another image size are said, not silent (the core tracker's path said them)
+    image, (boxes, scores) = read_frame(tud, FRAMES + 1), public(tud, FRAMES + 1)
+    boxes = np.vstack([boxes, [[np.nan, 10, 50, 100], [5000, 5000, 5100, 5200]]])
+    scores = np.append(scores, [0.9, 0.9])
+    header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + FRAMES / 25.0))
+    det_msg = arrays_to_detections(boxes, scores, np.zeros(len(boxes), dtype=np.int64), header, msgs)
+    assert len(track_array_to_arrays(client.publish_frame(det_msg, bgr_to_image_msg(image, Image, "bgr8",
+                                                                              header), 60.0)).ids)
+    small = np.ascontiguousarray(image[::2, ::2])
+    header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + (FRAMES + 1) / 25.0))
+    det_msg = arrays_to_detections(boxes[:-2] / 2, scores[:-2], np.zeros(len(boxes) - 2, dtype=np.int64),
+                                   header, msgs)
+    img_msg = bgr_to_image_msg(small, Image, "bgr8", header)
+    got = track_array_to_arrays(client.publish_frame(det_msg, img_msg, 60.0))
+    assert len(got.ids) and got.ids.min() > want.ids.max()  # restarted: new ids
     text = log.read_text()
     assert "tracker: tracktor, d2go:" in text and "Traceback" not in text
+    assert f"dropped 1 of {len(boxes)} detections (NaN/inf box or score" in text
+    assert "dropped 1 detections with no part inside the 640x480 image" in text
+    assert "the image size changed to 320x240" in text and "Tracktor restarted its tracks" in text
 
 
 @pytest.mark.parametrize("params,expected", [
