@@ -135,6 +135,7 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
                 if rclpy.ok():
                     raise
                 return 0  # SIGINT/SIGTERM while it started: its next publish found the context shut down
+            _warn_unused_overrides(node)
             try:
                 (run or spin_until_shutdown)(node)
             finally:  # the node before the context (ros2/examples' order), not left to garbage collection
@@ -142,6 +143,21 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0
+
+
+def _warn_unused_overrides(node: Any) -> None:
+    """One warning naming the parameters given to the node (``-p``, a params file) that it does not have:
+    rclpy ignores them silently, so ``-p max_lost_sec:=3`` for ``max_lost_s`` changed nothing, unsaid."""
+    overrides = getattr(node, "_parameter_overrides", None)  # rclpy's own record of them
+    if not isinstance(overrides, dict):
+        return
+    unused = sorted(name for name in overrides
+                    if not name.startswith("qos_overrides.") and not node.has_parameter(name))
+    if unused:
+        names = ", ".join(unused[:8]) + (f", ... ({len(unused)} in all)" if len(unused) > 8 else "")
+        node.get_logger().warning(
+            f"ignoring parameter(s) {names}: not parameters of {node.get_name()} as configured "
+            "(misspelt? `ros2 param list` shows its parameters)")
 
 
 def _stop_with_supervisor() -> None:

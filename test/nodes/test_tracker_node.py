@@ -355,6 +355,18 @@ def test_with_sim_time_and_no_clock_a_detection_whose_image_never_comes_is_still
     assert proc.poll() is None and stop_node(proc, log) == 0, log.read_text()
 
 
+def test_a_misspelt_parameter_is_named_in_a_warning(graph):
+    """rclpy ignores a parameter the node does not have: `-p max_lost_sec:=0.1` (for max_lost_s) left the
+    tracks coasting 1 s, unsaid."""
+    start, context = graph
+    proc, log = start("max_lost_sec:=0.1", "qos_overrides./tracks.publisher.depth:=5")
+    h = Harness(context, False)
+    h.wait_for_node(proc, log)
+    assert stop_node(proc, log) == 0, log.read_text()
+    text = log.read_text()
+    assert "ignoring parameter(s) max_lost_sec: not parameters of tracker_node" in text, text
+
+
 def test_a_jump_ahead_longer_than_any_track_may_coast_resets_the_tracker(graph):
     """A paused source or another clock: the stamps jump 120 s ahead. The node starts over, so the people
     in the first frame after the jump are confirmed at once (the first frame after a reset), with new ids,
