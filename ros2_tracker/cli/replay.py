@@ -364,6 +364,12 @@ class _Watcher:
         seen = [n for n, ns in self.node.get_node_names_and_namespaces() if ns == "/"]
         return sorted(n for n in set(names) if seen.count(n) > 1)
 
+    def shared_topics(self) -> list[str]:
+        """The graph's topics (one publisher each: the replay or detector, the tracker) that more nodes
+        publish: another graph on the domain, whatever its nodes' names."""
+        counts = {t: self.node.count_publishers(t) for t in ("/detections", "/tracks")}
+        return [f"{t} ({n} publishers)" for t, n in counts.items() if n > 1]
+
     def close(self) -> None:
         """Destroy the node and shut the private context down."""
         self.executor.shutdown()
@@ -392,6 +398,10 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
             if twice:  # the two graphs would feed each other: wrong results, or a failure at the end
                 return (f"another graph runs on this ROS domain (nodes {', '.join(twice)} twice): choose a "
                         "free one with --domain-id")
+            shared = watcher.shared_topics()
+            if shared:
+                return (f"another graph runs on this ROS domain (topics {', '.join(shared)}): choose a free "
+                        "one with --domain-id")
             return ""
         watcher.spin(0.1)
     late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))

@@ -215,7 +215,7 @@ def test_a_bag_folder_without_its_mcap_file_exits_2_before_starting_nodes(tmp_pa
     assert not (tmp_path / "o" / "bag").exists()  # nothing started, so --out stays usable
 
 
-@pytest.mark.parametrize("namespace", ["/", "/cam1"])
+@pytest.mark.parametrize("namespace", ["/", "/cam1", "tracks_publisher"])
 def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypatch, namespace):
     """Two replays on one ROS domain feed each other (their trackers reset, one reported 261 tracks for
     a 60-frame replay with exit 0): a node of the same name already on the domain stops the run. A graph
@@ -229,7 +229,13 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
     ctx = Context()
     rclpy.init(context=ctx, domain_id=domain)
     try:
-        other = rclpy.create_node("tracker", namespace=namespace, context=ctx)  # another graph's tracker
+        if namespace == "tracks_publisher":  # a tracker of another name (ros2 run's tracker_node) on /tracks
+            from ros2_tracker.msg import TrackArray
+
+            other = rclpy.create_node("tracker_node", context=ctx)
+            other.create_publisher(TrackArray, "/tracks", 10)
+        else:
+            other = rclpy.create_node("tracker", namespace=namespace, context=ctx)  # another graph's tracker
         res = subprocess.run([*CLI, "replay", "--frames", "5", "--no-video", "--domain-id", str(domain),
                               "--out", str(tmp_path / "o")], env=ros_env, capture_output=True, text=True,
                              timeout=120)
@@ -240,6 +246,9 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
         assert res.returncode == 0, res.stderr
         return
     assert res.returncode == 1, res.stderr
+    if namespace == "tracks_publisher":  # it was accepted, then both trackers' tracks were recorded
+        assert "another graph runs on this ROS domain (topics /tracks (2 publishers))" in res.stderr
+        return
     assert "another graph runs on this ROS domain (nodes tracker twice)" in res.stderr
 
 
