@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,9 +258,12 @@ class _FrameReplay:
 class _BagReplay:
     """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp."""
 
-    def __init__(self, cfg: ReplayConfig, log: Any) -> None:
+    def __init__(self, cfg: ReplayConfig, log: Any, resolve: Callable[[str], str] | None = None) -> None:
+        """``resolve``: the node's topic name resolution (its namespace), so a bag of several cameras
+        replays the one of the node's namespace (``/cam1/detections`` for a replay in ``/cam1``)."""
         self._count = 0  # frames yielded by items()
         self.cfg, self.log = cfg, log
+        self._resolve = resolve or (lambda name: "/" + name.strip("/"))
         bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
         topics = bag_topics(cfg.source)
         self.topics: dict[str, str] = {}  # bag topic -> role
@@ -284,8 +287,11 @@ class _BagReplay:
     def _pick(self, names: list[str], role: str) -> str:
         base = (self.cfg.detections_topic if role == "detections" else self.cfg.image_topic).strip("/")
         base = base + "/compressed" if role == "compressed" else base
-        best = next((n for n in names if n.strip("/").endswith(base)), names[0])
-        if len(names) > 1:
+        own = self._resolve(base)  # the node's own topic: its namespace's camera
+        best = next((n for n in names if n == own), None) or \
+            next((n for n in names if n.strip("/") == base), None) or \
+            next((n for n in names if n.strip("/").endswith("/" + base)), names[0])
+        if len(names) > 1 and best != own:  # (the node's own camera: the others are listed as not replayed)
             self.log.warning(f"bag has {len(names)} {_BAG_TYPES[role]} topics; replaying {best}, not "
                              f"{', '.join(n for n in names if n != best)}")
         return best
@@ -351,7 +357,7 @@ class ReplayNode(Node):
         if not src.exists():
             raise FrameSourceError(f"source: {src} does not exist (expected a MOTChallenge folder, a video "
                                    "file or an MCAP bag)")
-        self.replay = _BagReplay(self.cfg, self.get_logger()) if is_bag(src) else \
+        self.replay = _BagReplay(self.cfg, self.get_logger(), self.resolve_topic_name) if is_bag(src) else \
             _FrameReplay(self.cfg, self.get_logger())
         self._pubs = self._make_publishers(self.replay.roles)
         self._clock_pub = (self.create_publisher(Clock, "/clock", DETECTIONS_QUEUE_DEPTH)

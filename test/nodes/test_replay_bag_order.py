@@ -81,3 +81,23 @@ def test_a_jump_forward_in_stamps_is_not_waited_out_at_rate_1(tmp_path, ros_env)
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - t0 < 30 and "frame 4: stamps jump 300.0 s ahead; not waited out" in r.stderr
     assert "5 frames" in r.stderr
+
+
+def test_a_bag_of_two_cameras_replays_the_one_of_the_nodes_namespace(tmp_path):
+    """A robot's bag holds /cam2/detections and /cam1/detections: a replay in /cam1 replayed the first
+    topic ending in "detections", /cam2's."""
+    with BagWriter(tmp_path / "two", {"/cam2/detections": DETS, "/cam1/detections": DETS}) as bag:
+        for k in range(3):
+            bag.write("/cam2/detections", cdr(k * 40_000_000, b"2"), 2 * k + 1)
+            bag.write("/cam1/detections", cdr(k * 40_000_000, b"1"), 2 * k + 2)
+
+    def replayed(namespace):
+        log = Log()
+        rp = _BagReplay(ReplayConfig(source=str(tmp_path / "two")), log,
+                        lambda name: f"{namespace.rstrip('/')}/{name}")
+        return list(rp.topics), [w for w in log.warnings if "not replayed" not in w]
+
+    assert replayed("/cam1") == (["/cam1/detections"], [])
+    assert replayed("/cam2") == (["/cam2/detections"], [])
+    topics, warnings = replayed("/")  # neither is the node's own: one of them, and a warning naming both
+    assert len(topics) == 1 and "bag has 2 ros2_tracker/msg/Detection2DArray topics" in warnings[0]
