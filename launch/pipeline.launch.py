@@ -1,7 +1,7 @@
 """Launch the whole tracking graph: replay (or a camera) -> detector -> tracker -> recorder (+ RViz).
 
     ros2 launch ros2_tracker pipeline.launch.py source:=/data/TUD-Campus [rate:=1.0]
-        [use_detector:=false] [model_path:=yolox_nano.onnx] [record:=false] [bag:=tracks_bag]
+        [use_detector:=false] [model_path:=yolox_nano.onnx] [record:=false] [bag:=F]
         [rviz:=false] [fixed_frame:=camera] [camera:=false] [image_topic:=image] [params_file:=F]
         [pipeline_params_file:=F] [namespace:=NS] [use_sim_time:=false]
 
@@ -12,7 +12,8 @@
   ``use_detector:=false``: the replay publishes the source's recorded detections (det/det.txt).
 * tracker_node tracks (parameters: ``params_file``, default config/tracker.yaml).
 * ``record:=true``: recorder_node writes tracks, detections and the nodes' ``~/timing`` topics to the
-  rosbag2 folder ``bag``. ``rviz:=true``: RViz2 with config/tracker.rviz (the annotated image
+  rosbag2 folder ``bag`` (default: ``tracks_<namespace>_<YYYY_MM_DD-HH_MM_SS>`` in the working
+  directory). ``rviz:=true``: RViz2 with config/tracker.rviz (the annotated image
   ``tracks/image`` needs ``use_images: true`` in the tracker's ``params_file``), its fixed frame
   ``fixed_frame``: the images' frame_id (the replay's is ``camera``; a camera driver's e.g.
   ``camera_color_optical_frame``), in which the markers are drawn.
@@ -59,7 +60,8 @@ def _declare_arguments(share):
             'record', default_value='false', choices=['true', 'false'],
             description='Record tracks, detections and timing with recorder_node'),
         DeclareLaunchArgument(
-            'bag', default_value='tracks_bag', description='rosbag2 folder the recorder creates'),
+            'bag', default_value='',
+            description='rosbag2 folder the recorder creates (empty: tracks_<namespace>_<date-time>)'),
         DeclareLaunchArgument(
             'rviz', default_value='false', choices=['true', 'false'],
             description='Start RViz2 with config/tracker.rviz'),

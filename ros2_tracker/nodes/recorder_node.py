@@ -52,7 +52,8 @@ class RecorderConfig(ConfigBase):
     """Parameters of ``recorder_node``."""
 
     output: str = param("", "rosbag2 folder to create (<output>/metadata.yaml + <output>/<name>_0.mcap); "
-                        "must not exist", read_only=True)
+                        "must not exist. Empty: tracks_<namespace>_<YYYY_MM_DD-HH_MM_SS> in the working "
+                        "directory, as ros2 bag record names its bags", read_only=True)
     # not read_only: declare_config cannot give an empty read-only list parameter its [] default (the node
     # rejects a change at run time instead)
     topics: list[str] = param([], "Topics to record, read at start (relative names resolve in the "
@@ -69,11 +70,17 @@ class RecorderConfig(ConfigBase):
     queue_depth: int = param(100, "History depth of each subscription", low=1, high=100000, read_only=True)
 
     def check(self) -> None:
-        """``output`` and ``topics`` must be set."""
-        if not self.output:
-            raise ConfigError("output: must be set to the bag folder to create (-p output:=/path/bag)")
+        """``topics`` must be set."""
         if not self.topics:
             raise ConfigError("topics: must list at least one topic (-p topics:=[image,detections])")
+
+
+def default_bag_name(namespace: str, now: float | None = None) -> str:
+    """``tracks_<namespace>_<YYYY_MM_DD-HH_MM_SS>`` (local time; the namespace's parts joined by ``_``, left
+    out in the root namespace): two launches, in two namespaces or one after the other, never meet."""
+    ns = "_".join(p for p in namespace.split("/") if p)
+    stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.localtime(now))
+    return f"tracks_{ns}_{stamp}" if ns else f"tracks_{stamp}"
 
 
 class StopRequest:
@@ -96,7 +103,8 @@ class RecorderNode(Node):
         self._stop = stop if stop is not None else StopRequest()
         super().__init__("recorder_node", **kwargs)
         self.cfg = declare_config(self, RecorderConfig)
-        self.bag = BagWriter(self.cfg.output, flush_interval_s=self.cfg.flush_interval_s,
+        self.output = self.cfg.output or default_bag_name(self.get_namespace())
+        self.bag = BagWriter(self.output, flush_interval_s=self.cfg.flush_interval_s,
                              compression=self.cfg.compression)  # BagError: output exists
         self._wanted = {self.resolve_topic_name(t): t for t in self.cfg.topics}
         self._subs: dict[str, Any] = {}
@@ -111,7 +119,7 @@ class RecorderNode(Node):
         self._discovery = self.create_timer(self.cfg.discovery_period_s, self._discover, clock=steady)
         self.create_timer(max(self.cfg.flush_interval_s, 0.05), self.bag.flush_if_due, clock=steady)
         self.add_on_set_parameters_callback(self._reject_topics_change)
-        self.get_logger().info(f"recording {', '.join(self._wanted)} into {self.cfg.output}")
+        self.get_logger().info(f"recording {', '.join(self._wanted)} into {self.output}")
 
     @staticmethod
     def _reject_topics_change(params: list[Any]) -> SetParametersResult:
@@ -227,7 +235,7 @@ class RecorderNode(Node):
         self.bag.close()
         counts = ", ".join(f"{t.name} {t.message_count}" for t in self.bag.topics.values()) or "no topics"
         self.get_logger().info(f"recorded {self.bag.message_count} messages ({counts}) into "
-                               f"{self.cfg.output}")
+                               f"{self.output}")
         lost = ", ".join(f"{t} {g.lost}" for t, g in self._gaps.items() if g.lost)
         if lost:
             self.get_logger().warning(f"published but never received (the recorder fell behind): {lost}")

@@ -103,3 +103,22 @@ def test_a_recorder_started_under_nohup_keeps_recording_through_a_hangup(ros_env
     out, _ = proc.communicate(timeout=30)
     assert alive, out
     assert proc.returncode == 0 and (bag / "metadata.yaml").is_file(), out
+
+
+def test_without_output_each_namespace_records_into_a_bag_of_its_own(context, tmp_path, monkeypatch):
+    """The launch file's default bag, tracks_bag, was one folder for every namespace: a second camera's
+    recorder (or a second launch in the same directory) failed on it and its graph ran unrecorded."""
+    monkeypatch.chdir(tmp_path)
+    recorders = [RecorderNode(context=context, namespace=ns,
+                              parameter_overrides=[Parameter("topics", value=["detections"])])
+                 for ns in ("/cam1", "/cam2", "/")]
+    try:
+        names = [r.output for r in recorders]
+    finally:
+        for r in recorders:
+            r.close()
+            r.destroy_node()
+    assert names[0].startswith("tracks_cam1_20") and names[1].startswith("tracks_cam2_20")
+    assert names[2].startswith("tracks_20") and len(names[2]) == len("tracks_YYYY_MM_DD-HH_MM_SS")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tracks")) == sorted(names)
+    assert all((tmp_path / n / "metadata.yaml").is_file() for n in names)
