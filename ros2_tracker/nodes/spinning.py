@@ -123,6 +123,11 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
             except (ConfigError, *errors) as exc:
                 rclpy.logging.get_logger(name).fatal(f"{fatal}: {exc}")
                 return 2
+            except RCLError as exc:  # rcl refused the node: e.g. a namespace ending in '/' (__ns:=/cam1/)
+                if not rclpy.ok():
+                    return 0  # SIGINT/SIGTERM while it started (as below)
+                rclpy.logging.get_logger(name).fatal(f"cannot start: {str(exc).split(', at /')[0]}")
+                return 2
             except ModuleNotFoundError as exc:
                 package = _PIP_PACKAGES.get((exc.name or "").split(".")[0])
                 if package is None:

@@ -109,3 +109,16 @@ def test_a_missing_module_of_our_own_keeps_its_traceback(ros_env, tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode not in (0, 2) and "Traceback" in proc.stderr, proc.stderr
     assert "ros2_tracker.io.gone" in proc.stderr and "pip install" not in proc.stderr
+
+
+def test_a_namespace_rcl_refuses_is_one_fatal_line_and_exit_2(ros_env):
+    """`launch tracker namespace:=cam1/`: rcl refuses a namespace ending in '/' when the node is made; that
+    was a 22-line RCLError traceback and exit 1."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "-r",
+                           "__ns:=/cam1/"], env=ros_env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot start: error creating node: invalid node namespace: namespace must not end with a '/'" \
+        in proc.stderr
