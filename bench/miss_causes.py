@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_results_args(p, argv)
     try:
         config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
-                             node="tracker")
+                             node="/tracker")
     except ConfigError as exc:
         p.error(f"--config: {exc}")
     rows = collect(args.results, args.datasets, config)

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fps is not None and args.sequence is None:
         raise UserError("--fps needs --sequence (the synthetic scene has its own frame rate)")
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
-                         node="tracker")
+                         node="/tracker")
     info = prepare_sequence(args)
     fps = choose_fps(args.fps, info)
     named = args.detections

@@ -739,7 +739,7 @@ def _check_tracker_file(path: Path) -> None:
         raise UserError(f"--config {path}: file not found")
     node_names = tracker_node_param_names().union(*({s.name for s in c.specs()} for c in
                                                     (CmcConfig, TracktorConfig, RegressorConfig)))
-    load_config(TrackerConfig, path, allowed_extra=node_names, node=NAMES["tracker"])
+    load_config(TrackerConfig, path, allowed_extra=node_names, node="/" + NAMES["tracker"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -837,7 +837,7 @@ def _tracker_config(args: argparse.Namespace) -> Any:
     from ros2_tracker.core.tracker import TrackerConfig
     from ros2_tracker.io.params import load_ros_yaml
 
-    values = load_ros_yaml(args.config, node=NAMES["tracker"]) if args.config is not None else {}
+    values = load_ros_yaml(args.config, node="/" + NAMES["tracker"]) if args.config is not None else {}
     names = {s.name for s in TrackerConfig.specs()}
     return TrackerConfig.from_dict({k: v for k, v in values.items() if k in names})
 

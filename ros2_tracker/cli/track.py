@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     check_core_args(args)
     _check_output_is_not_input(args)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
-                         node="tracker")
+                         node="/tracker")
     dets = _first_frames(read_mot(args.detections), args.frames)
     if args.calibration is not None:
         config = _with_calibration(config, args.calibration, dets)

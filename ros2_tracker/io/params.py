@@ -5,7 +5,7 @@ The same files serve the nodes (``--params-file``) and the CLI (``--config``).
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,9 +50,9 @@ def load_ros_yaml(path: str | Path, node: str | None = None) -> dict[str, Any]:
     Accepts the ``/**: ros__parameters: {...}``, ``node_name: ros__parameters: {...}``,
     ``/ns/node_name: ...`` and nested ``/ns: node_name: ros__parameters: ...`` forms; a plain mapping
     without ``ros__parameters`` is taken as is. Nested dicts are flattened with dots. With ``node`` (a
-    node name such as ``tracker``) only the blocks whose last name part matches it (``tracker``,
-    ``/**/tracker``, ``/cam1/tracker``, ``/**``, ``*``) are read, as that node would read the file
-    whatever its namespace; a file with blocks, none of them for ``node``, raises ConfigError.
+    fully qualified node name such as ``/tracker``) only the blocks rcl gives that node are read
+    (``tracker``, ``/tracker``, ``/**/tracker``, ``/**``; not ``/cam1/tracker``); a file with blocks,
+    none of them for ``node``, raises ConfigError.
     """
     p = Path(path)
     if not p.is_file():
@@ -92,8 +92,15 @@ def _parameter_blocks(d: Mapping[str, Any], keys: tuple[str, ...]):
 
 
 def _applies(keys: tuple[str, ...], node: str) -> bool:
-    last = keys[-1] if keys else "**"
-    return last in ("*", "**") or fnmatch.fnmatchcase(node, last.replace("**", "*"))
+    """Whether the section ``keys`` (its name's parts) applies to the node of fully qualified name ``node``,
+    as rcl matches them: ``**`` any number of name parts (none too), ``*`` one."""
+    parts = []
+    for key in keys:
+        if key == "**":
+            parts.append("(?:/[^/]+)*")
+        else:
+            parts.append("/" + "[^/]*".join(re.escape(piece) for piece in key.split("*")))
+    return re.fullmatch("".join(parts), node) is not None
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

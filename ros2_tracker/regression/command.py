@@ -53,9 +53,9 @@ def load_tracktor_configs(path, **regressor_overrides) -> tuple[TracktorConfig, 
     reg_names = {s.name for s in RegressorConfig.specs()}
     t_over = {k: v for k, v in regressor_overrides.items() if k not in reg_names}
     r_over = {k: v for k, v in regressor_overrides.items() if k in reg_names}
-    return (load_config(TracktorConfig, path, allowed_extra=names, node="tracker", **t_over),
-            load_config(RegressorConfig, path, allowed_extra=names, node="tracker", **r_over),
-            load_config(CmcConfig, path, allowed_extra=names, node="tracker"))
+    return (load_config(TracktorConfig, path, allowed_extra=names, node="/tracker", **t_over),
+            load_config(RegressorConfig, path, allowed_extra=names, node="/tracker", **r_over),
+            load_config(CmcConfig, path, allowed_extra=names, node="/tracker"))
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -71,29 +71,41 @@ def _multi_node_file(tmp_path, tracker_key="tracker"):
     return f
 
 
-@pytest.mark.parametrize("key", ["tracker", "/tracker", "/**/tracker", "/cam1/tracker", "/*/tracker"])
+@pytest.mark.parametrize("key", ["tracker", "/tracker", "/**/tracker"])
 def test_yaml_sections_of_other_nodes_are_left_to_them(tmp_path, key):
     # a file shared by several nodes: the detector's section is not the tracker's (its score_threshold
     # was an unknown parameter, its min_hits overrode the tracker's); use_sim_time and qos_overrides
     # are parameters every ROS node accepts
     cfg = load_config(TrackerConfig, _multi_node_file(tmp_path, key),
-                      allowed_extra=tracker_node_param_names(), node="tracker")
+                      allowed_extra=tracker_node_param_names(), node="/tracker")
     assert (cfg.match_iou, cfg.min_hits) == (0.25, 3)
+
+
+@pytest.mark.parametrize("key", ["/cam1/tracker", "/*/tracker", "tracker_node"])
+def test_yaml_sections_of_a_node_elsewhere_are_not_read(tmp_path, key):
+    # rcl gives /tracker neither /cam1/tracker's section nor /*/tracker's (one namespace part): the
+    # replay CLI scored with the values of a /cam1/tracker section its /tracker node never had
+    cfg = load_config(TrackerConfig, _multi_node_file(tmp_path, key),
+                      allowed_extra=tracker_node_param_names(), node="/tracker")
+    assert (cfg.match_iou, cfg.min_hits) == (0.25, TrackerConfig().min_hits)
 
 
 def test_yaml_nested_namespace_form_is_read(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("/cam1:\n  tracker:\n    ros__parameters:\n      min_hits: 4\n"
                  "  detector:\n    ros__parameters:\n      min_hits: 9\n")
-    assert load_config(TrackerConfig, f, node="tracker").min_hits == 4
+    assert load_config(TrackerConfig, f, node="/cam1/tracker").min_hits == 4
+    with pytest.raises(ConfigError, match=r"no ros__parameters section applies to node '/tracker' "
+                                          r"\(sections: cam1/tracker, cam1/detector\)"):
+        load_config(TrackerConfig, f, node="/tracker")
 
 
 def test_yaml_without_a_section_for_the_node_is_refused(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("/**/detector:\n  ros__parameters:\n    score_threshold: 0.4\n")
-    with pytest.raises(ConfigError, match=r"no ros__parameters section applies to node 'tracker' "
+    with pytest.raises(ConfigError, match=r"no ros__parameters section applies to node '/tracker' "
                                           r"\(sections: \*\*/detector\)"):
-        load_config(TrackerConfig, f, node="tracker")
+        load_config(TrackerConfig, f, node="/tracker")
 
 
 def test_replay_checks_only_the_tracker_nodes_sections(tmp_path):
