@@ -40,5 +40,6 @@ class RegressorConfig(ConfigBase):
     def check(self) -> None:
         """Cross-field validation."""
         if not self.regressor_model_path:
-            raise ConfigError("regressor_model_path: must be set (--regressor-model on the command line), "
-                              "e.g. d2go_faster_rcnn_fbnetv3a_C4_int8_coco.pt")
+            raise ConfigError("regressor_model_path: must be set (--regressor-model on the command line, "
+                              "-p regressor_model_path:=F for tracker_node), e.g. "
+                              "d2go_faster_rcnn_fbnetv3a_C4_int8_coco.pt")
