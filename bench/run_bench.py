@@ -42,6 +42,7 @@ import argparse
 import configparser
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -257,9 +258,13 @@ def load_run_peer() -> ModuleType:
 
 
 def default_cli() -> Path:
-    """``ros2-tracker`` next to this interpreter, else the repository's .venv."""
+    """``ros2-tracker`` next to this interpreter, else the repository's .venv, else the one on PATH (a
+    colcon install: install/ros2_tracker/bin)."""
     here = Path(sys.executable).parent / "ros2-tracker"
-    return here if here.exists() else REPO / ".venv" / "bin" / "ros2-tracker"
+    if here.exists():
+        return here
+    venv = REPO / ".venv" / "bin" / "ros2-tracker"
+    return venv if venv.exists() else Path(shutil.which("ros2-tracker") or venv)
 
 
 def tracker_specs(peers: list[str], cli: Path, venvs: dict[str, Path],

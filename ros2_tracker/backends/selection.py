@@ -140,10 +140,14 @@ def unavailable_reason(backend: str, device: str = "auto") -> str | None:
     raise ConfigError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
 
 
-def _device_for(backend: str, device: str) -> tuple[str, str | None]:
-    """``(device string, reason the requested device was not used or None)`` for a usable backend."""
+def _check_device(device: str) -> None:
     if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
         raise ConfigError(f"device: {device!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+def _device_for(backend: str, device: str) -> tuple[str, str | None]:
+    """``(device string, reason the requested device was not used or None)`` for a usable backend."""
+    _check_device(device)
     if backend == "onnxruntime":  # the CPU execution provider only (backends/onnxruntime.py)
         return "cpu", (None if device in ("auto", "cpu") else "ONNX Runtime runs on the CPU here")
     cuda = "cuda:0" if device in ("auto", "cuda") else device
@@ -175,6 +179,7 @@ def resolve_backend(requested: str, *, supported: Iterable[str] = BACKENDS, devi
         ConfigError: unknown backend or device, or a backend the network does not have.
         BackendUnavailable: no backend of the chain can run here (the message lists why for each).
     """
+    _check_device(device)  # a bad one is refused as such, whatever this machine has installed
     skipped: list[tuple[str, str]] = []
     for backend in fallback_chain(requested, supported):
         reason = unavailable_reason(backend, device)

@@ -86,6 +86,7 @@ def test_torch_on_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning():
 
 
 def test_builder_failure_passes_on_to_the_next_backend_and_says_why():
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch): the chain's next one")
     def failing_build(choice):  # what a TensorRT build that runs out of GPU memory raises
         raise BackendUnavailable("could not build the fp16 engine (out of GPU memory)")
 
@@ -114,3 +115,17 @@ def test_no_backend_left_lists_every_reason():
 
     with pytest.raises(BackendUnavailable, match=r"no backend can run here.*onnxruntime broke.*torch broke"):
         create_with_fallback("onnxruntime", {"onnxruntime": unavailable, "torch": unavailable}, what="net")
+
+
+def test_a_bad_device_is_a_config_error_where_the_backend_is_not_installed():
+    """Without torch, device: gpu was reported as "no backend can run here" instead of a bad value."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None  # as where torch is not installed\n"
+            "from ros2_tracker.backends.selection import resolve_backend\n"
+            "from ros2_tracker.core.config import ConfigError\n"
+            "try:\n    resolve_backend('torch', device='gpu')\n"
+            "except ConfigError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "device: 'gpu' is not one of auto, cpu, cuda, cuda:N", out.stderr

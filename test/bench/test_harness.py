@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CLI
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `python -m pytest` in the repository puts it there, colcon test does not
+    sys.path.insert(0, str(REPO))  # (the bench scripts are imported as the package `bench`)
 SHARED = (REPO / ".." / "shared").resolve()
 PEERS_PY = REPO / ".venv-peers" / "bin" / "python"
 RUN_PEER = REPO / "bench" / "peers" / "run_peer.py"
@@ -280,7 +283,7 @@ def test_miss_causes_reads_run_bench_results_and_picks_the_best_peer(common, tmp
                               ("eager", "min_hits: 1\n", 0.6)):  # stand-ins for peers: ours, configured
         cfg, res = tmp_path / f"{name}.yaml", tmp_path / f"{name}.txt"
         cfg.write_text(extra or "{}\n")
-        p = run([REPO / ".venv" / "bin" / "ros2-tracker", "track", "--detections",
+        p = run([CLI, "track", "--detections",
                  seq / "det" / "det_frcnn.txt", "--output", res, "--config", cfg, "--fps", "25"])
         assert p.returncode == 0, p.stderr[-2000:]
         runs[name] = [{"tracker": name, "sequence": "TUD-Campus", "results": str(res), "error": None,

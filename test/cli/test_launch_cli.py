@@ -59,7 +59,10 @@ def test_dry_run_prints_the_node_commands_from_the_launch_file(ros_env, order):
     assert res.returncode == 0, res.stderr
     commands = dict(line.split(": ", 1) for line in res.stdout.splitlines())
     assert set(commands) == {"replay", "tracker", "recorder"}
-    assert f"--params-file {REPO / 'config' / 'tracker.yaml'}" in commands["tracker"]
+    # the package's own config: the source tree's here, install/.../share/ros2_tracker/'s under colcon
+    params = Path(re.search(r"--params-file (\S+)", commands["tracker"]).group(1))
+    assert params.parts[-2:] == ("config", "tracker.yaml")
+    assert params.read_text() == (REPO / "config" / "tracker.yaml").read_text()
     assert "-m ros2_tracker.nodes.recorder_node" in commands["recorder"]
     assert "__ns:=/cam1" in commands["recorder"]
 

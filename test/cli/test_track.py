@@ -319,7 +319,7 @@ def test_tracktor_without_torch_is_one_line_and_exit_2(tmp_path):
     (hide / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", "
                                       "name='torch')\n")
     det = write_det(tmp_path / "det.txt", walking_dets())
-    env = {**os.environ, "PYTHONPATH": str(hide.parent)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hide.parent), os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run([str(CLI), "track", "--tracker", "tracktor", "--sequence", str(tmp_path),
                         "--detections", str(det), "--output", str(tmp_path / "o.txt")],
                        capture_output=True, text=True, timeout=120, env=env)
