@@ -103,6 +103,7 @@ def test_config_defaults_are_osnets_contract():
 @pytest.mark.parametrize("backend,message", [("torch", "checkpoint file not found"),
                                              ("tensorrt", "file not found")])
 def test_other_backends_report_a_missing_model_clearly(backend, message):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     if backend == "torch":
         pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
     with pytest.raises(EmbedderLoadError, match=message):
@@ -110,6 +111,7 @@ def test_other_backends_report_a_missing_model_clearly(backend, message):
 
 
 def test_missing_or_unset_model_path_is_a_clear_error(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(EmbedderLoadError, match="model_path is not set"):
         create_embedder(EmbedderConfig())
     with pytest.raises(EmbedderLoadError, match="file not found"):
@@ -117,6 +119,7 @@ def test_missing_or_unset_model_path_is_a_clear_error(tmp_path):
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"this is not a protobuf" * 10)
     with pytest.raises(EmbedderLoadError, match="not a loadable ONNX model"):

@@ -52,6 +52,7 @@ def test_bad_device_is_a_config_error(device):
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed here")
 def test_tensorrt_without_the_module_falls_back_to_onnxruntime_with_one_warning():
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         choice = resolve_backend("tensorrt", supported=("onnxruntime", "tensorrt"), what="re-ID embedder")
@@ -65,6 +66,7 @@ def test_tensorrt_without_the_module_falls_back_to_onnxruntime_with_one_warning(
 
 
 def test_requested_backend_that_runs_gives_no_warning():
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         choice = resolve_backend("onnxruntime", supported=("onnxruntime",))
@@ -100,6 +102,7 @@ def test_builder_failure_passes_on_to_the_next_backend_and_says_why():
 
 
 def test_errors_every_backend_would_hit_are_not_swallowed(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     def missing_model(choice):
         raise FileNotFoundError(tmp_path / "none.onnx")
 

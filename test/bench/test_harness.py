@@ -186,6 +186,7 @@ def test_run_bench_mot15_speed_table_has_no_accuracy_columns(tmp_path):
 
 
 def test_run_bench_synthetic_suite_scores_every_scene_and_all_together(tmp_path):
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     from bench.run_bench import SYNTHETIC_SUITE
 
     p = run([sys.executable, "bench/run_bench.py", "--datasets", "synthetic-varied", "--trackers", "--repeat",
@@ -235,6 +236,7 @@ def test_run_bench_config_reaches_our_tracker_and_a_missing_one_is_refused(tmp_p
 
 
 def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path):
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     monkeypatch.syspath_prepend(str(REPO))
     from bench.box_source import box_source
 
@@ -253,6 +255,7 @@ def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path
 
 
 def test_miss_causes_sorts_the_boxes_only_the_peer_covers_by_cause(monkeypatch, tmp_path):
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     monkeypatch.syspath_prepend(str(REPO))
     from bench.miss_causes import miss_causes
     from ros2_tracker.core.tracker import TrackerConfig
@@ -409,6 +412,7 @@ def test_node_stop_starts_and_stops_tracker_node_with_both_spins(tmp_path):
 
 
 def test_miss_causes_and_camera_zoom_reject_bad_input_in_one_line(tmp_path):
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     (tmp_path / "results.json").write_text("{}")
     bad = tmp_path / "bad.yaml"
     bad.write_text("/**:\n  ros__parameters:\n    new_track_score: -1\n")

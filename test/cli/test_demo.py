@@ -11,6 +11,7 @@ from ros2_tracker.io.mot import read_mot
 
 
 def test_demo_on_synthetic_scene(tmp_path):
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     r = subprocess.run([str(CLI), "demo", "--out", str(tmp_path)], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr

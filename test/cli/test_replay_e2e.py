@@ -147,6 +147,7 @@ def test_replay_reports_latency_per_stage_and_end_to_end(tud):
 
 @pytest.mark.slow
 def test_default_source_is_the_synthetic_scene(tmp_path, ros_env):
+    pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
     pytest.importorskip("ros2_tracker.msg", reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
     out = tmp_path / "syn"
     res = _cli(["replay", "--out", str(out), "--frames", "25", "--domain-id", ros_env["ROS_DOMAIN_ID"]],
@@ -221,6 +222,7 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
     a 60-frame replay with exit 0): a node of the same name already on the domain stops the run. A graph
     in a namespace of its own (/cam1/tracker on /cam1/detections) does not meet the replay's: it was
     refused too."""
+    pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
     import rclpy
     from rclpy.context import Context
 

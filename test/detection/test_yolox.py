@@ -212,16 +212,19 @@ def test_anchor_grid_matches_the_model_output_layout():
 # --- errors ----------------------------------------------------------------------------------------
 
 def test_model_path_must_be_set():
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(ModelLoadError, match="model_path is not set"):
         YoloxDetector(DetectorConfig())
 
 
 def test_missing_model_file(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(ModelLoadError, match="file not found"):
         YoloxDetector(DetectorConfig(model_path=str(tmp_path / "nope.onnx")))
 
 
 def test_corrupt_model_file(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     bad = tmp_path / "garbage.onnx"
     bad.write_bytes(b"\x08\x07not an onnx model\xff\x00\x13")
     with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):

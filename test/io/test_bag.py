@@ -25,6 +25,7 @@ from ros2_tracker.io.bag import (
     read_bag_typed,
 )
 
+pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): bags are MCAP files")
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "sensor_msgs/msg/Image"
 STRING = "std_msgs/msg/String"

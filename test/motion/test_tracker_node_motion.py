@@ -55,6 +55,7 @@ def test_node_publishes_the_learned_models_trajectories(tracker_node_graph, untr
 
 
 def test_missing_motion_model_is_a_start_up_error(tracker_node_graph, tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     start, _ = tracker_node_graph
     proc, log = start("motion_model:=learned", f"motion_model_path:={tmp_path / 'missing.onnx'}")
     assert proc.wait(30) == 2

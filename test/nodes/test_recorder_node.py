@@ -10,6 +10,7 @@ import pytest
 pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): the recorder writes MCAP")
 
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

@@ -3,8 +3,12 @@ frame, a looped recording replayed in full with a warning. Real MCAP bags writte
 
 from __future__ import annotations
 
+import pytest
+
 from ros2_tracker.io.bag import BagWriter, cdr_header_stamp_ns
 from ros2_tracker.nodes.replay_node import ReplayConfig, _BagReplay
+
+pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): the bags are MCAP files")
 
 IMAGE, DETS = "sensor_msgs/msg/Image", "ros2_tracker/msg/Detection2DArray"
 

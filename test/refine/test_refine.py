@@ -90,6 +90,7 @@ def _fragment(gt, fps, gap_frames=6):
 @pytest.mark.parametrize("sequence", ["PETS09-S3MF1", "TUD-Campus"])
 def test_gt_derived_gaps_offline_beats_online(sequence, tmp_path):
     """Ground-truth tracks with a gap and a new id after it: the answer (one id, the gap filled) is known."""
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     from ros2_tracker.eval.metrics import evaluate_sequence
     from ros2_tracker.io.sequence import read_sequence_info
 
@@ -113,6 +114,7 @@ def test_gt_derived_gaps_offline_beats_online(sequence, tmp_path):
 @pytest.mark.data
 def test_real_tracker_output_is_not_made_worse(tmp_path):
     """Online tracking of TUD-Campus (Faster R-CNN detections), then refinement with default parameters."""
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     from ros2_tracker.core.tracker import Tracker, TrackerConfig
     from ros2_tracker.eval.metrics import evaluate_sequence
     from ros2_tracker.offline import track_mot_detections

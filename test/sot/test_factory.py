@@ -27,6 +27,7 @@ def test_nano_and_mil_are_built_by_name():
 
 
 def test_config_and_factory_errors_name_the_parameter(tmp_path):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(ConfigError, match="backend: 'kcf' is not one of"):
         SotConfig(backend="kcf")
     with pytest.raises(ConfigError, match="model_path: '' is not a folder"):
