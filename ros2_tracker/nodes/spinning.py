@@ -37,7 +37,14 @@ def spin_until_shutdown(node: Any, poll_s: float = _SHUTDOWN_POLL_S) -> None:
     from rclpy.executors import SingleThreadedExecutor
 
     context = node.context
-    executor = SingleThreadedExecutor(context=context)
+    if not context.ok():  # a stop between the node's start and its spin
+        return
+    try:
+        executor = SingleThreadedExecutor(context=context)
+    except Exception:  # a stop between the node's start and its spin: the context is already shut down
+        if context.ok():
+            raise
+        return
     executor.add_node(node)
     try:
         while context.ok():
@@ -67,7 +74,11 @@ def drive(node: Any, body: Callable[[Any], None], after: Callable[[], None] | No
     shutdown are clean stops; then ``after()`` and the executor shut down, whatever happened."""
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    executor = SingleThreadedExecutor()
+    if not node.context.ok():  # a stop between the node's start and its loop
+        if after is not None:
+            after()
+        return
+    executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
         body(executor)

@@ -11,6 +11,24 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="needs rclpy (the ROS 2 wheels of scripts/setup.sh)")
 
 
+def test_a_stop_before_the_spin_starts_is_a_clean_stop(ros_env, monkeypatch):
+    """SIGINT between the node's start and its spin (a launcher stopping a graph it just started): making
+    the executor on the shut-down context raised RCLError, a traceback and exit 1."""
+    from rclpy.context import Context
+
+    from ros2_tracker.nodes.spinning import spin_until_shutdown
+
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    context = Context()
+    rclpy.init(context=context, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("spin_late", context=context)
+    try:
+        context.handle.shutdown()  # as rclpy's signal handler does
+        spin_until_shutdown(node)  # returns
+    finally:
+        node.destroy_node()
+
+
 def test_spin_stops_when_the_context_is_shut_down_without_waking_the_executor(ros_env, monkeypatch):
     """rclpy's signal handler shuts the context down from C++, where no Python on-shutdown callback
     wakes the executor; an unbounded ``rclpy.spin`` then could sleep on (a node alive after SIGTERM: 10
