@@ -22,6 +22,14 @@ if not CLI.exists():  # a colcon install (colcon test): the CLI is on PATH, in i
 collect_ignore_glob = ["launch/*"] if os.environ.get("ROS2_TRACKER_LAUNCH_TEST_SEPARATE") else []
 
 
+def require_modules(*modules: str) -> None:
+    """Skip the test, with the pip command, when one of the pip-only ``modules`` is not installed: a robot's
+    colcon test has only what rosdep installs (README, section ROS 2). Their pip names are the module names
+    (onnxruntime, onnx, mcap, rosbags, trackeval, torch)."""
+    for module in modules:
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install {module})")
+
+
 def require_shared(*parts: str) -> Path:
     """Path under ../shared, or skip the test with the reason when it is absent."""
     p = SHARED.joinpath(*parts)

@@ -216,6 +216,7 @@ def create_with_fallback(requested: str, builders: Mapping[str, Callable[[Backen
         ConfigError: unknown backend or device, or a backend the network does not have.
         BackendUnavailable: no backend could be built (the message lists why for each).
     """
+    _check_device(device)  # as resolve_backend: a bad one is refused as such
     skipped: list[tuple[str, str]] = []
     for backend in fallback_chain(requested, builders):
         reason = unavailable_reason(backend, device)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError
+from ros2_tracker.cli.errors import UserError, metrics_unavailable
 from ros2_tracker.cli.track import choose_fps, warn_score_scale
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
@@ -114,6 +114,9 @@ def _snapshot(store: list):
 def _evaluate(info: SequenceInfo, results_path: Path, out: Path) -> list[tuple[str, Path]]:
     if not info.gt_path.is_file():
         print(f"no ground truth ({info.gt_path}): metrics skipped", file=sys.stderr)
+        return []
+    if (why := metrics_unavailable()) is not None:
+        print(f"note: {why}", file=sys.stderr)
         return []
     from ros2_tracker.eval.metrics import evaluate_sequence, format_table, write_csv, write_json
 

@@ -21,6 +21,18 @@ def check_frames_option(value: int | None, option: str = "--frames") -> None:
         raise UserError(f"{option} must be between 1 and {MAX_FRAME:,}, got {value}")
 
 
+def metrics_unavailable() -> str | None:
+    """Why the metrics cannot be computed here (trackeval, pip-only, not installed), or None: the commands
+    that track and then score say so and skip the scores instead of failing after the whole run."""
+    import importlib.util
+
+    try:
+        missing = importlib.util.find_spec("trackeval") is None
+    except (ImportError, ValueError):
+        missing = True
+    return "trackeval is not installed (pip install trackeval): metrics skipped" if missing else None
+
+
 def require_modules(command: str, *modules: str) -> None:
     """Import ``modules`` (e.g. torch for the training commands, which the rest of the CLI does without).
 

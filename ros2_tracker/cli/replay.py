@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.cli.errors import USER_ERRORS, UserError, check_frames_option
+from ros2_tracker.cli.errors import USER_ERRORS, UserError, check_frames_option, metrics_unavailable
 from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.launching import (
     NodeSpec,
@@ -640,6 +640,9 @@ def _evaluate(src: ReplaySource, results: Path, out: Path, frames: int | None) -
     if src.gt_path is None:
         print("no ground truth: metrics skipped", file=sys.stderr)
         return []
+    if (why := metrics_unavailable()) is not None:
+        print(f"note: {why}", file=sys.stderr)
+        return []
     from ros2_tracker.eval.metrics import evaluate_sequence, format_table, write_csv, write_json
 
     rows = [(src.name, evaluate_sequence(src.gt_path, results, name=src.name, num_frames=frames))]
@@ -853,7 +856,6 @@ def _refine_config(args: argparse.Namespace) -> Any:
 def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, results: Path,
              out: Path) -> list[tuple[str, Path]]:
     """``--offline``: refine the recorded tracks into a file of their own and score online vs offline."""
-    from ros2_tracker.eval.metrics import format_table
     from ros2_tracker.refine.outputs import (
         fps_from_stamps,
         offline_results_path,
@@ -873,7 +875,12 @@ def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, resul
               file=sys.stderr)
     print(f"offline: {summary['links']} links, {summary['interpolated_rows']} interpolated boxes")
     written = [("offline", path), ("marker", marker)]
-    if src.gt_path is not None:
+    why = metrics_unavailable() if src.gt_path is not None else None
+    if why is not None:
+        print(f"note: {why}", file=sys.stderr)
+    elif src.gt_path is not None:  # scoring needs trackeval (pip-only), refining does not
+        from ros2_tracker.eval.metrics import format_table
+
         scores = score_online_offline(src.gt_path, results, path, name=src.name, num_frames=args.frames,
                                       json_path=out / "metrics_offline.json")
         print(format_table(scores))

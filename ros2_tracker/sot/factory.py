@@ -112,8 +112,11 @@ def create_follower(sot: SotConfig, follower: Any = None, *, detector_model_path
         try:
             embedder = create_embedder(EmbedderConfig(model_path=reid_model_path,
                                                       num_threads=sot.num_threads))
-        except ConfigError as exc:
-            raise ConfigError(f"reid_{exc}") from None
+        except ConfigError as exc:  # EmbedderLoadError: "model_path: <file>: ..." -> "reid_model_path: ..."
+            text = str(exc)
+            if text.startswith("model_path"):
+                raise ConfigError(f"reid_{text}") from None
+            raise ConfigError(f"reid_model_path: {text}") from None  # e.g. onnxruntime is not installed
     if detector_model_path:
         from ros2_tracker.detection import DetectorConfig, YoloxDetector
 

@@ -111,8 +111,9 @@ def test_errors_every_backend_would_hit_are_not_swallowed(tmp_path):
 
 
 def test_no_backend_left_lists_every_reason():
-    # else the chain has no torch to try
+    # else the chain has no torch to try, or onnxruntime is passed over as not installed, not as broken
     pytest.importorskip("torch", reason="torch is not installed (pip install torch)")
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     def unavailable(choice):
         raise BackendUnavailable(f"{choice.backend} broke")
 
@@ -128,7 +129,10 @@ def test_a_bad_device_is_a_config_error_where_the_backend_is_not_installed():
     code = ("import sys; sys.modules['torch'] = None  # as where torch is not installed\n"
             "from ros2_tracker.backends.selection import resolve_backend\n"
             "from ros2_tracker.core.config import ConfigError\n"
-            "try:\n    resolve_backend('torch', device='gpu')\n"
-            "except ConfigError as exc:\n    print(exc)\n")
+            "from ros2_tracker.backends.selection import create_with_fallback\n"
+            "for call in (lambda: resolve_backend('torch', device='gpu'),\n"
+            "             lambda: create_with_fallback('torch', {'torch': print}, device='gpu')):\n"
+            "    try:\n        call()\n"
+            "    except ConfigError as exc:\n        print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "device: 'gpu' is not one of auto, cpu, cuda, cuda:N", out.stderr
+    assert out.stdout.splitlines() == ["device: 'gpu' is not one of auto, cpu, cuda, cuda:N"] * 2, out.stderr

@@ -1,7 +1,8 @@
 """Smoke test of the benchmark harness (bench/): marker sections, the peer contract, each script end to end.
 
 The peer tests need ``.venv-peers/`` (``bash bench/setup_peers.sh``) and skip with that reason when it is
-absent; the run_bench tests need ../shared data. Everything here runs in seconds.
+absent; the run_bench tests need ../shared data, and those that score trackeval (pip-only: a robot's colcon
+test may lack it). Everything here runs in seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLI
+from conftest import CLI, require_modules
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `python -m pytest` in the repository puts it there, colcon test does not
@@ -103,6 +104,7 @@ def test_run_peer_follows_the_track_contract(peer, tmp_path):
 
 @pytest.mark.data
 def test_run_bench_on_tud_campus_with_one_peer(common, tmp_path):
+    require_modules("trackeval")
     require_peers()
     require_data("TUD-Campus", "det", "det_frcnn.txt")
     md = tmp_path / "B.md"
@@ -129,6 +131,7 @@ def test_run_bench_on_tud_campus_with_one_peer(common, tmp_path):
 
 @pytest.mark.data
 def test_run_bench_without_peer_venvs_still_runs_ours_and_says_why(tmp_path):
+    require_modules("trackeval")
     require_data("TUD-Campus", "det", "det_frcnn.txt")
     p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "--trackers", "rf_sort",
              "norfair", "--peers-venv", tmp_path / "none", "--norfair-venv", tmp_path / "none",
@@ -140,6 +143,7 @@ def test_run_bench_without_peer_venvs_still_runs_ours_and_says_why(tmp_path):
 
 @pytest.mark.data
 def test_run_bench_keeps_datasets_that_share_a_sequence_apart(tmp_path):
+    require_modules("trackeval")
     # TUD-Campus with two detection files: each table must score its own results file
     p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "tud-campus-acf",
              "--trackers", "--no-markdown", "--out", tmp_path / "out"])
@@ -186,7 +190,7 @@ def test_run_bench_mot15_speed_table_has_no_accuracy_columns(tmp_path):
 
 
 def test_run_bench_synthetic_suite_scores_every_scene_and_all_together(tmp_path):
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
+    require_modules("trackeval")
     from bench.run_bench import SYNTHETIC_SUITE
 
     p = run([sys.executable, "bench/run_bench.py", "--datasets", "synthetic-varied", "--trackers", "--repeat",
@@ -219,6 +223,7 @@ def test_run_bench_reads_the_varied_scenes_from_data_where_they_are_written(tmp_
 
 @pytest.mark.data
 def test_run_bench_config_reaches_our_tracker_and_a_missing_one_is_refused(tmp_path):
+    require_modules("trackeval")
     require_data("TUD-Campus", "det", "det.txt")
     config = tmp_path / "no_penalty.yaml"
     config.write_text("/**:\n  ros__parameters:\n    lost_match_penalty: 0.0\n")
@@ -236,7 +241,7 @@ def test_run_bench_config_reaches_our_tracker_and_a_missing_one_is_refused(tmp_p
 
 
 def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path):
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
+    require_modules("trackeval")
     monkeypatch.syspath_prepend(str(REPO))
     from bench.box_source import box_source
 
@@ -255,7 +260,7 @@ def test_box_source_measures_tightness_and_detection_share(monkeypatch, tmp_path
 
 
 def test_miss_causes_sorts_the_boxes_only_the_peer_covers_by_cause(monkeypatch, tmp_path):
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
+    require_modules("trackeval")
     monkeypatch.syspath_prepend(str(REPO))
     from bench.miss_causes import miss_causes
     from ros2_tracker.core.tracker import TrackerConfig
@@ -280,6 +285,7 @@ def test_miss_causes_sorts_the_boxes_only_the_peer_covers_by_cause(monkeypatch, 
 
 @pytest.mark.data
 def test_miss_causes_reads_run_bench_results_and_picks_the_best_peer(common, tmp_path):
+    require_modules("trackeval")
     seq = require_data("TUD-Campus")
     runs = {}
     for name, extra, hota in (("ros2_tracker", "", 0.5), ("weak", "min_hits: 50\n", 0.1),
@@ -306,6 +312,7 @@ def test_miss_causes_reads_run_bench_results_and_picks_the_best_peer(common, tmp
 
 @pytest.mark.data
 def test_box_source_reads_run_bench_results(common, tmp_path):
+    require_modules("trackeval")
     require_data("TUD-Campus", "det", "det_frcnn.txt")
     p = run([sys.executable, "bench/run_bench.py", "--datasets", "tud-campus-frcnn", "--trackers",
              "--repeat", "1", "--no-markdown", "--out", tmp_path / "out"])
@@ -324,6 +331,7 @@ def test_box_source_reads_run_bench_results(common, tmp_path):
 @pytest.mark.data
 def test_camera_pan_moves_every_box_of_a_frame_alike_and_scores_ours_with_and_without_the_gain(
         common, tmp_path):
+    require_modules("trackeval")
     require_data("TUD-Stadtmitte", "gt", "gt.txt")
     from bench import camera_pan
 
@@ -412,12 +420,6 @@ def test_node_stop_starts_and_stops_tracker_node_with_both_spins(tmp_path):
 
 
 def test_miss_causes_and_camera_zoom_reject_bad_input_in_one_line(tmp_path):
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
-    (tmp_path / "results.json").write_text("{}")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("/**:\n  ros__parameters:\n    new_track_score: -1\n")
-    p = run([sys.executable, "bench/miss_causes.py", "--results", tmp_path, "--config", bad, "--no-markdown"])
-    assert p.returncode == 2 and "new_track_score" in p.stderr and "Traceback" not in p.stderr
     seq = tmp_path / "data" / "TUD-Stadtmitte"  # a sequence without the image size a zoom needs
     (seq / "gt").mkdir(parents=True)
     (seq / "det").mkdir()
@@ -427,6 +429,12 @@ def test_miss_causes_and_camera_zoom_reject_bad_input_in_one_line(tmp_path):
     p = run([sys.executable, "bench/camera_pan.py", "--motion", "zoom", "--datasets", "tud-stadtmitte",
              "--trackers", "--no-markdown", "--data", tmp_path / "data", "--out", tmp_path / "out"])
     assert p.returncode == 2 and "imWidth" in p.stderr and "Traceback" not in p.stderr
+    require_modules("trackeval")  # bench/miss_causes.py imports the metrics
+    (tmp_path / "results.json").write_text("{}")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    new_track_score: -1\n")
+    p = run([sys.executable, "bench/miss_causes.py", "--results", tmp_path, "--config", bad, "--no-markdown"])
+    assert p.returncode == 2 and "new_track_score" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_fragments_counts_an_identity_starting_where_another_just_ended(monkeypatch, tmp_path):

@@ -29,6 +29,7 @@ def test_demo_on_synthetic_scene(tmp_path):
 @pytest.mark.data
 def test_demo_on_tud_campus(tmp_path):
     seq = require_shared("data", "TUD-Campus")
+    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     r = subprocess.run([str(CLI), "demo", "--sequence", str(seq), "--detections", "det_frcnn.txt", "--out",
                         str(tmp_path), "--no-video"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -54,6 +55,22 @@ def test_demo_takes_a_path_to_the_detections_as_track_and_replay_do(tmp_path, ca
                      "--no-video"]) == 0
     first, second, third = (json.loads((tmp_path / k / "metrics.json").read_text()) for k in ("0", "1", "2"))
     assert first == second == third and first["TUD-Campus"]["IDF1"] > 0.65
+
+
+def test_demo_without_trackeval_tracks_draws_and_says_the_metrics_are_skipped(tmp_path):
+    """trackeval is pip-only (a robot's rosdep brings none): demo died with a ModuleNotFoundError traceback
+    after the whole run, its video not written."""
+    import sys
+
+    code = ("import sys; sys.modules['trackeval'] = None  # as where trackeval is not installed\n"
+            "from ros2_tracker.cli.main import main\n"
+            "sys.exit(main(['demo', '--out', sys.argv[1], '--no-video']))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "trackeval is not installed (pip install trackeval): metrics skipped" in r.stderr
+    assert len(read_mot(tmp_path / "results" / "synthetic-0.txt"))
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def test_demo_warns_when_scores_exceed_the_thresholds_range(tmp_path):

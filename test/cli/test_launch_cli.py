@@ -130,6 +130,7 @@ def test_launched_pipeline_records_every_frame_from_the_first(ros_env, tmp_path)
     waited for one subscriber, the tracker, and the recorder, which subscribes once it has seen each topic's
     publisher, missed the first frames: 3 of 300 at rate 1, about 50 at rate 10)."""
     pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
+    pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags)")  # the recorder
     pytest.importorskip("ros2_tracker.msg", reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import DATA, REPO, require_shared
+from conftest import DATA, REPO, require_modules, require_shared
 
 from ros2_tracker.io.mot import read_mot
 
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.ros
 TUD = DATA / "TUD-Campus"
 CONFIG = REPO / "config" / "tracker.yaml"
 CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
+# pip-only modules a replay needs (a robot's colcon test may lack them): its recorder writes the bag with mcap
+# and rosbags, and a source with ground truth is scored with trackeval
+REPLAY_MODULES = ("mcap", "rosbags", "trackeval")
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -38,6 +41,7 @@ def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subproce
 def tud(tmp_path_factory):
     """track + two replays of TUD-Campus det_frcnn (each replay on its own ROS_DOMAIN_ID)."""
     require_shared("data", "TUD-Campus", "det", "det_frcnn.txt")
+    require_modules(*REPLAY_MODULES)
     base = tmp_path_factory.mktemp("tud")
     env = {**os.environ, "ROS_LOG_DIR": str(base / "ros_log")}
     det = TUD / "det" / "det_frcnn.txt"
@@ -147,8 +151,8 @@ def test_replay_reports_latency_per_stage_and_end_to_end(tud):
 
 @pytest.mark.slow
 def test_default_source_is_the_synthetic_scene(tmp_path, ros_env):
-    pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
     pytest.importorskip("ros2_tracker.msg", reason="ros2_tracker.msg is not built: bash scripts/setup.sh")
+    require_modules(*REPLAY_MODULES)
     out = tmp_path / "syn"
     res = _cli(["replay", "--out", str(out), "--frames", "25", "--domain-id", ros_env["ROS_DOMAIN_ID"]],
                ros_env)
@@ -222,10 +226,10 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
     a 60-frame replay with exit 0): a node of the same name already on the domain stops the run. A graph
     in a namespace of its own (/cam1/tracker on /cam1/detections) does not meet the replay's: it was
     refused too."""
-    pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
     import rclpy
     from rclpy.context import Context
 
+    require_modules(*REPLAY_MODULES)  # the refusal comes once the nodes run, the recorder among them
     domain = int(ros_env["ROS_DOMAIN_ID"])
     monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
     ctx = Context()
@@ -292,6 +296,7 @@ def test_the_video_goes_on_past_the_last_image_of_the_source(tmp_path):
 def test_detector_in_the_graph(tmp_path, ros_env):
     model = require_shared("models", "yolox_nano.onnx")
     require_shared("data", "TUD-Campus", "img1")
+    require_modules(*REPLAY_MODULES, "onnxruntime")
     out = tmp_path / "det"
     _cli(["replay", str(TUD), "--detector", "--model", str(model), "--frames", "12", "--no-video", "--out",
           str(out), "--domain-id", ros_env["ROS_DOMAIN_ID"]], ros_env)

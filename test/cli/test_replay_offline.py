@@ -60,7 +60,6 @@ def test_bad_refine_config_fails_before_the_replay(tmp_path):
 @pytest.mark.parametrize(("second_class", "links"), [(0, 1), (2, 0)])
 def test_offline_never_links_tracklets_of_two_classes(tmp_path, capsys, second_class, links):
     """A person's tracklet and a car's continuing its motion: linked only when both are one class."""
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     import numpy as np
 
     frames = np.r_[np.arange(1, 11), np.arange(16, 26)]
@@ -80,7 +79,6 @@ def test_offline_never_links_tracklets_of_two_classes(tmp_path, capsys, second_c
 
 
 def test_offline_says_that_without_appearance_nothing_is_linked(tmp_path, capsys):
-    pytest.importorskip("trackeval", reason="trackeval is not installed (pip install trackeval)")
     import numpy as np
 
     rows = TrackRows(np.arange(1, 4), np.ones(3, int), np.tile([0.0, 0, 10, 20], (3, 1)), np.ones(3), [], [])

@@ -26,6 +26,7 @@ from ros2_tracker.io.mot import MotFormatError, read_mot
 
 @pytest.fixture(scope="module")
 def model_path():
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     return str(require_shared("models", "yolox_nano.onnx"))
 
 

@@ -11,6 +11,8 @@ pytestmark = pytest.mark.ros
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
 pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): the recorder writes MCAP")
+pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags): the recorder takes "
+                    "the message definitions it embeds from it")
 
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

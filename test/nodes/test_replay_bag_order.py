@@ -9,6 +9,8 @@ from ros2_tracker.io.bag import BagWriter, cdr_header_stamp_ns
 from ros2_tracker.nodes.replay_node import ReplayConfig, _BagReplay
 
 pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): the bags are MCAP files")
+pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags): BagWriter takes the "
+                    "message definitions it embeds from it")
 
 IMAGE, DETS = "sensor_msgs/msg/Image", "ros2_tracker/msg/Detection2DArray"
 

@@ -28,7 +28,7 @@ tracker_msgs = pytest.importorskip("ros2_tracker.msg",
                                    reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
 import cv2  # noqa: E402
-from conftest import require_shared  # noqa: E402
+from conftest import require_modules, require_shared  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -129,6 +129,8 @@ def expected_stamps(n: int, fps: float) -> list[int]:
 def recording(tmp_path_factory):
     """Replay TUD-Campus (20 frames) while recorder_node records image and detections; SIGTERM it."""
     seq = require_shared("data", "TUD-Campus")
+    # the recorder writes with mcap and rosbags: pip-only, absent where only rosdep installed them
+    require_modules("mcap", "rosbags")
     tmp = tmp_path_factory.mktemp("recording")
     env = ros_env(tmp, 0)
     listener = Listener(env, TOPICS)
@@ -294,6 +296,8 @@ def test_unreadable_frame_is_logged_and_its_detections_still_published(replays):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_to_the_recorder_mid_stream_still_gives_a_complete_bag(tmp_path, sig):
     seq = require_shared("data", "TUD-Campus")
+    # the recorder writes with mcap and rosbags: pip-only, absent where only rosdep installed them
+    require_modules("mcap", "rosbags")
     env = ros_env(tmp_path, 3 if sig == signal.SIGTERM else 7)
     listener = Listener(env, {"/image": Image})
     bag = tmp_path / "bag"
@@ -322,7 +326,6 @@ def test_signal_to_the_recorder_mid_stream_still_gives_a_complete_bag(tmp_path, 
 
 
 def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
-    pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap)")
     env = ros_env(tmp_path, 6)
     (tmp_path / "existing").mkdir()
     (tmp_path / "existing" / "x").write_text("x")
@@ -336,8 +339,6 @@ def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
         "noimages": ("replay_node", [f"source:={tmp_path / 'existing'}"], "no image files"),
         "dets": ("replay_node", [f"source:={tmp_path / 'seq'}", "detections_file:=/nope/det.txt"],
                  "/nope/det.txt: file not found"),
-        "output": ("recorder_node", [f"output:={tmp_path / 'existing'}", "topics:=[image]"],
-                   "not overwriting"),
         "topics": ("recorder_node", [f"output:={tmp_path / 'new'}"], "topics: must list"),
         # an override rcl cannot parse: one line, as tracker_node gives (a traceback before)
         "replay_args": ("replay_node", ["fps:=[1, 0.5]"], "invalid ROS arguments"),
@@ -348,6 +349,19 @@ def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
         assert wait_or_dump(proc, tmp_path / f"{key}.log", 30, f"(case {key})") == 2, key
         log = (tmp_path / f"{key}.log").read_text()
         assert cases[key][2] in log and "Traceback" not in log, (key, log)
+
+
+def test_recorder_refuses_an_existing_output_folder(tmp_path):
+    # without mcap and rosbags (pip-only) the recorder stops first at those: "not installed", one line too
+    require_modules("mcap", "rosbags")
+    env = ros_env(tmp_path, 9)
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "x").write_text("x")
+    proc = start("recorder_node", [f"output:={tmp_path / 'existing'}", "topics:=[image]"], env,
+                 tmp_path / "output.log")
+    assert wait_or_dump(proc, tmp_path / "output.log", 30) == 2
+    log = (tmp_path / "output.log").read_text()
+    assert "not overwriting" in log and "Traceback" not in log, log
 
 
 def test_rate_zero_is_lock_step_with_the_tracks(tmp_path):

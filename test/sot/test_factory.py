@@ -27,7 +27,6 @@ def test_nano_and_mil_are_built_by_name():
 
 
 def test_config_and_factory_errors_name_the_parameter(tmp_path):
-    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(ConfigError, match="backend: 'kcf' is not one of"):
         SotConfig(backend="kcf")
     with pytest.raises(ConfigError, match="model_path: '' is not a folder"):
@@ -36,8 +35,27 @@ def test_config_and_factory_errors_name_the_parameter(tmp_path):
         create_follower(SotConfig(backend="mil"), detector_model_path="yolox_nano.onnx")
     with pytest.raises(ConfigError, match="detector_model_path: needs reid_model_path"):
         SotNodeConfig(detector_model_path="yolox_nano.onnx")
+    # the ONNX Runtime embedder looks at the file; without onnxruntime: the next test
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     with pytest.raises(ConfigError, match=r"reid_model_path: .*nowhere.onnx"):
         create_follower(SotConfig(backend="mil"), reid_model_path=str(tmp_path / "nowhere.onnx"))
+
+
+def test_a_missing_embedder_runtime_names_reid_model_path():
+    """Without onnxruntime (a robot's colcon test) the reid_ prefix garbled the message: 'reid_re-ID embedder
+    (onnxruntime): no backend can run here (...)'."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['onnxruntime'] = None  # as where onnxruntime is not installed\n"
+            "from ros2_tracker.core.config import ConfigError\n"
+            "from ros2_tracker.sot.factory import SotConfig, create_follower\n"
+            "try:\n    create_follower(SotConfig(backend='mil'), reid_model_path='osnet.onnx')\n"
+            "except ConfigError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("reid_model_path: re-ID embedder (onnxruntime): no backend can run here"), \
+        out.stdout + out.stderr
+    assert "onnxruntime is not installed" in out.stdout
 
 
 def test_create_follower_loads_the_reacquisition_models():
