@@ -1,7 +1,7 @@
 """``ros2-tracker replay``: run a recorded sequence through the ROS graph and report what came out.
 
     ros2-tracker replay [SOURCE] [--out DIR] [--detector [--model F]] [--detections F] [--rate R]
-                        [--config F] [--frames N] [--no-video] [--domain-id N]
+                        [--config F] [--frames N] [--no-video] [--domain-id N] [--gt F]
                         [--offline [--refine-config F]]
 
 SOURCE is a MOTChallenge folder, a video file or a rosbag2 bag (default: the built-in synthetic scene,
@@ -16,7 +16,8 @@ When the replay ends the recorder is stopped cleanly and its bag is read back in
 * ``results/<name>.txt``: MOTChallenge results, the confirmed tracks matched in each frame (state
   CONFIRMED, time_since_update 0; with ``report_lost_s`` > 0 also lost tracks that long), the rows
   ``ros2-tracker track`` writes;
-* ``metrics.json`` / ``metrics.csv`` when the source has ground truth (gt/gt.txt);
+* ``metrics.json`` / ``metrics.csv`` when the source has ground truth (gt/gt.txt, or ``--gt F``: a
+  recorded bag scored against the sequence it was recorded from);
 * ``latency.json`` and a printed table: p50/p99 per stage from the nodes' ``~/timing`` topics, and end to
   end, from the replay publishing the frame (the DDS source timestamp of its ``/clock`` message, sent
   just before the frame) to the recorder receiving its tracks;
@@ -90,6 +91,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "(default ../shared/models/yolox_nano.onnx when present)")
     p.add_argument("--detections", type=Path, metavar="F",
                    help="MOTChallenge detections to replay (default det/det.txt)")
+    p.add_argument("--gt", type=Path, metavar="F",
+                   help="MOTChallenge ground truth to score against (default: the sequence's gt/gt.txt; "
+                        "a bag has none: its frames are numbered 1, 2, ... in stamp order, so give the gt "
+                        "of the sequence it was recorded from)")
     p.add_argument("--rate", type=float, default=0.0, metavar="R",
                    help="1.0 real time, 2.0 twice as fast, 0 lock-step as fast as possible (default 0)")
     p.add_argument("--config", type=Path, metavar="F",
@@ -723,6 +728,8 @@ def _check_args(args: argparse.Namespace) -> None:
         _refine_config(args)  # a bad parameter file fails now, not after the replay
     if args.config is not None:
         _check_tracker_file(args.config)
+    if args.gt is not None and not args.gt.is_file():
+        raise UserError(f"--gt {args.gt}: file not found")
     if args.domain_id is not None:
         _domain_id(args)  # out of range: before a run folder is made
 
@@ -780,6 +787,8 @@ def _prepare(args: argparse.Namespace, out: Path, bag: Path) -> tuple[ReplaySour
     else:
         source_path = args.source
     src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
+    if args.gt is not None:
+        src.gt_path = args.gt
     out.mkdir(parents=True, exist_ok=True)
     return src, build_specs(src, args, bag)
 

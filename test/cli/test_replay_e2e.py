@@ -304,3 +304,22 @@ def test_detector_in_the_graph(tmp_path, ros_env):
     assert profile["stages"]["detector"]["count"] == 12 and profile["detector"] is True
     rows = read_mot(out / "results" / "TUD-Campus.txt")
     assert len(rows) > 0 and rows.last_frame <= 12
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_a_recorded_bag_replayed_with_gt_scores_like_its_sequence(tud, tmp_path, ros_env):
+    """Field note: rosbag -> HOTA/MOTA/IDF1 in one command. A bag has no gt/gt.txt: `--gt` scores it
+    against the sequence it was recorded from (its frames are numbered in stamp order)."""
+    _, runs = tud
+    out = tmp_path / "from_bag"
+    res = _cli(["replay", str(runs[0][0] / "bag"), "--gt", str(TUD / "gt" / "gt.txt"), "--no-video",
+                "--out", str(out)], ros_env)
+    from_bag = json.loads((out / "metrics.json").read_text())
+    from_sequence = json.loads((runs[0][0] / "metrics.json").read_text())["TUD-Campus"]
+    (scores,) = from_bag.values()
+    for name in ("HOTA", "MOTA", "IDF1"):
+        assert scores[name] == pytest.approx(from_sequence[name], abs=1e-6), (name, res.stdout)
+    bad = subprocess.run([*CLI, "replay", str(runs[0][0] / "bag"), "--gt", str(tmp_path / "none.txt")],
+                         env=ros_env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--gt" in bad.stderr and "file not found" in bad.stderr
