@@ -2,6 +2,7 @@
 
     ros2-tracker replay [SOURCE] [--out DIR] [--detector [--model F]] [--detections F] [--rate R]
                         [--config F] [--frames N] [--no-video] [--domain-id N] [--gt F]
+                        [--bag-namespace NS]
                         [--offline [--refine-config F]]
 
 SOURCE is a MOTChallenge folder, a video file or a rosbag2 bag (default: the built-in synthetic scene,
@@ -95,6 +96,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="MOTChallenge ground truth to score against (default: the sequence's gt/gt.txt; "
                         "a bag has none: its frames are numbered 1, 2, ... in stamp order, so give the gt "
                         "of the sequence it was recorded from)")
+    p.add_argument("--bag-namespace", metavar="NS",
+                   help="a bag of several cameras: replay the topics of this one (e.g. /cam2 for "
+                        "/cam2/detections; default: /detections, else the first with a warning in the log)")
     p.add_argument("--rate", type=float, default=0.0, metavar="R",
                    help="1.0 real time, 2.0 twice as fast, 0 lock-step as fast as possible (default 0)")
     p.add_argument("--config", type=Path, metavar="F",
@@ -257,6 +261,18 @@ def _default_model() -> Path | None:
     return cand.resolve() if cand.is_file() else None
 
 
+def _check_bag_namespace(src: ReplaySource, namespace: str) -> None:
+    """``--bag-namespace``: a bag with topics in that namespace (UserError otherwise, before any node)."""
+    if src.kind != "bag":
+        raise UserError("--bag-namespace needs a bag as SOURCE")
+    from ros2_tracker.io.bag import bag_topics
+
+    ns, topics = "/" + namespace.strip("/"), sorted(bag_topics(src.path))
+    if not any(t.startswith(ns.rstrip("/") + "/") for t in topics):
+        raise UserError(f"--bag-namespace {namespace}: no topic of the bag is in it (topics: "
+                        f"{', '.join(topics)})")
+
+
 def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[str, NodeSpec]:
     """The nodes of launch/pipeline.launch.py for this replay, with the replay CLI's own settings."""
     share = package_share_directory("ros2_tracker")
@@ -282,6 +298,9 @@ def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[
         wait_for_subscribers_timeout_s=2 * _READY_TIMEOUT_S)
     if src.detections is not None and not args.detector:
         replay = replay.with_params(detections_file=str(src.detections.resolve()))
+    if args.bag_namespace:
+        _check_bag_namespace(src, args.bag_namespace)
+        replay = replay.with_params(bag_namespace=args.bag_namespace)
     specs[NAMES["replay"]] = replay
     if args.detector:  # every image reaches the detector (the launch file's default is best effort)
         specs[NAMES["detector"]] = specs[NAMES["detector"]].with_params(

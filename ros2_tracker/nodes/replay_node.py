@@ -97,6 +97,11 @@ class ReplayConfig(ConfigBase):
     detections_topic: str = param("detections", "Topic of the detections", read_only=True)
     tracks_topic: str = param("tracks", "Topic whose TrackArray stamps pace the rate-0 lock-step",
                               read_only=True)
+    bag_namespace: str = param("", "Bags of several cameras: replay the topics of this namespace (e.g. "
+                               "/cam2: /cam2/detections, /cam2/image) and publish them on this node's own; "
+                               "empty = the topics of the node's own namespace, else those named as "
+                               "detections_topic / image_topic, else the first of each type",
+                               read_only=True)
     max_frames: int = param(0, "Publish at most this many frames (0 = all)", low=0, high=2**31 - 1,
                             read_only=True)
     reorder_window_s: float = param(0.5, "Bags: messages recorded up to this much (recording time) after "
@@ -264,6 +269,9 @@ class _BagReplay:
         self._count = 0  # frames yielded by items()
         self.cfg, self.log = cfg, log
         self._resolve = resolve or (lambda name: "/" + name.strip("/"))
+        if cfg.bag_namespace:  # another camera's topics than the node's own namespace's
+            ns = "/" + cfg.bag_namespace.strip("/")
+            self._resolve = lambda name: f"{ns.rstrip('/')}/{name.strip('/')}"
         bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
         topics = bag_topics(cfg.source)
         self.topics: dict[str, str] = {}  # bag topic -> role
@@ -276,6 +284,9 @@ class _BagReplay:
         ignored = sorted(set(topics) - set(self.topics))
         if ignored:
             log.info(f"bag topics not replayed: {', '.join(ignored)}")
+        if cfg.bag_namespace and not any(t == self._resolve(self._base(r)) for t, r in self.topics.items()):
+            raise BagError(f"{cfg.source}: no topic of bag_namespace {cfg.bag_namespace} to replay; bag "
+                           f"topics: {', '.join(sorted(topics))}")
         if not self.topics:
             raise BagError(f"{cfg.source}: no topic to replay (sensor_msgs/Image, CompressedImage or "
                            f"Detection2DArray; publish_images/publish_detections permitting); bag topics: "
@@ -284,9 +295,12 @@ class _BagReplay:
         self.length = cfg.max_frames
         self.fps = cfg.fps
 
-    def _pick(self, names: list[str], role: str) -> str:
+    def _base(self, role: str) -> str:
         base = (self.cfg.detections_topic if role == "detections" else self.cfg.image_topic).strip("/")
-        base = base + "/compressed" if role == "compressed" else base
+        return base + "/compressed" if role == "compressed" else base
+
+    def _pick(self, names: list[str], role: str) -> str:
+        base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \

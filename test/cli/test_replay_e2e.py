@@ -323,3 +323,30 @@ def test_a_recorded_bag_replayed_with_gt_scores_like_its_sequence(tud, tmp_path,
     bad = subprocess.run([*CLI, "replay", str(runs[0][0] / "bag"), "--gt", str(tmp_path / "none.txt")],
                          env=ros_env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--gt" in bad.stderr and "file not found" in bad.stderr
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_a_bag_of_two_cameras_replays_the_one_named_by_bag_namespace(tud, tmp_path, ros_env):
+    """A robot's bag holds /cam1/detections and /cam2/detections; the replay CLI (nodes in the root
+    namespace) replayed the first of them, with a warning in nodes.log only. --bag-namespace picks one."""
+    from ros2_tracker.io.bag import BagWriter, read_bag
+
+    _, runs = tud
+    two = tmp_path / "two_cameras"
+    source = list(read_bag(runs[0][0] / "bag", topics=["/detections"]))
+    kind = source[0].msgtype
+    with BagWriter(two, {"/cam1/detections": kind, "/cam2/detections": kind}) as bag:
+        for k, m in enumerate(source):  # cam1 has the last third of the frames only: its scores differ
+            if k >= len(source) - len(source) // 3:
+                bag.write("/cam1/detections", m.data, m.log_time_ns)
+            bag.write("/cam2/detections", m.data, m.log_time_ns + 1)
+    out = tmp_path / "cam2"
+    _cli(["replay", str(two), "--bag-namespace", "/cam2", "--gt", str(TUD / "gt" / "gt.txt"), "--no-video",
+          "--out", str(out)], ros_env)
+    (scores,) = json.loads((out / "metrics.json").read_text()).values()
+    assert scores["HOTA"] == pytest.approx(json.loads((runs[0][0] / "metrics.json").read_text())
+                                           ["TUD-Campus"]["HOTA"], abs=1e-6)
+    bad = subprocess.run([*CLI, "replay", str(two), "--bag-namespace", "/cam3"], env=ros_env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--bag-namespace /cam3: no topic of the bag is in it" in bad.stderr

@@ -107,3 +107,19 @@ def test_a_bag_of_two_cameras_replays_the_one_of_the_nodes_namespace(tmp_path):
     assert replayed("/cam2") == (["/cam2/detections"], [])
     topics, warnings = replayed("/")  # neither is the node's own: one of them, and a warning naming both
     assert len(topics) == 1 and "bag has 2 ros2_tracker/msg/Detection2DArray topics" in warnings[0]
+
+
+def test_bag_namespace_picks_another_cameras_topics_and_refuses_one_not_in_the_bag(tmp_path):
+    """The replay CLI runs its nodes in the root namespace: bag_namespace chooses the camera to replay."""
+    from ros2_tracker.io.bag import BagError
+
+    with BagWriter(tmp_path / "two", {"/cam2/detections": DETS, "/cam1/detections": DETS}) as bag:
+        for k in range(3):
+            bag.write("/cam2/detections", cdr(k * 40_000_000, b"2"), 2 * k + 1)
+            bag.write("/cam1/detections", cdr(k * 40_000_000, b"1"), 2 * k + 2)
+    for ns in ("/cam1", "cam2", "/cam2/"):
+        rp = _BagReplay(ReplayConfig(source=str(tmp_path / "two"), bag_namespace=ns), Log())
+        assert list(rp.topics) == [f"/{ns.strip('/')}/detections"]
+    with pytest.raises(BagError, match="no topic of bag_namespace /cam3 to replay; bag topics: "
+                                       "/cam1/detections, /cam2/detections"):
+        _BagReplay(ReplayConfig(source=str(tmp_path / "two"), bag_namespace="/cam3"), Log())
