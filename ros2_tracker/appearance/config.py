@@ -7,11 +7,13 @@ importable without onnxruntime, OpenCV or torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
-__all__ = ["BACKENDS", "IMAGENET_MEAN", "IMAGENET_STD", "PRECISIONS", "EmbedderConfig", "EmbedderLoadError"]
+__all__ = ["BACKENDS", "IMAGENET_MEAN", "IMAGENET_STD", "PRECISIONS", "EmbedderConfig", "EmbedderLoadError",
+           "reid_parameter_error"]
 
 BACKENDS = ("onnxruntime", "torch", "tensorrt")
 """Backend names: ``onnxruntime`` (ONNX file, CPU), ``torch`` (``train-reid`` checkpoint, CPU or CUDA),
@@ -92,3 +94,14 @@ def _is_number(v: object) -> bool:
 
 def _is_int(v: object) -> bool:
     return _is_number(v) and float(v).is_integer()  # type: ignore[arg-type]
+
+
+def reid_parameter_error(exc: ConfigError, fields: Iterable[str], fallback: str) -> ConfigError:
+    """An embedder's error as the error of the node parameter behind it: a message that starts with one of
+    ``fields`` (the embedder fields the node has as ``reid_<field>``: ``model_path: <file>: ...``) gets the
+    ``reid_`` prefix; any other (its runtime not installed) is put under ``fallback``, the parameter to
+    change."""
+    text = str(exc)
+    if text.split(":", 1)[0].split(" ", 1)[0] in set(fields):
+        return ConfigError(f"reid_{text}")
+    return ConfigError(f"{fallback}: {text}")

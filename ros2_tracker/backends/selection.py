@@ -146,8 +146,8 @@ def _check_device(device: str) -> None:
 
 
 def _device_for(backend: str, device: str) -> tuple[str, str | None]:
-    """``(device string, reason the requested device was not used or None)`` for a usable backend."""
-    _check_device(device)
+    """``(device string, reason the requested device was not used or None)`` for a usable backend
+    (``device`` checked by the caller)."""
     if backend == "onnxruntime":  # the CPU execution provider only (backends/onnxruntime.py)
         return "cpu", (None if device in ("auto", "cpu") else "ONNX Runtime runs on the CPU here")
     cuda = "cuda:0" if device in ("auto", "cuda") else device

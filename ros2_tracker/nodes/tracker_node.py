@@ -94,6 +94,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
+from ros2_tracker.appearance.config import reid_parameter_error
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, score_scale_warning, strongest
@@ -377,6 +378,16 @@ class TrackerNode(Node):
         for det, image in self._pairer.release(time.monotonic()):
             self._process(det, image)
 
+    def _detections(self, msg: Any) -> DetectionArrays:
+        """The message's valid detections (the invalid ones dropped with a warning), at most
+        ``max_detections`` of them."""
+        det = detections_to_arrays(msg, self._class_ids)
+        if det.invalid:
+            self.get_logger().warning(
+                f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
+                f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
+        return self._cap_detections(det)
+
     def _process(self, msg: Any, image: Image | None) -> None:
         """One detection message: convert -> (embed) -> update -> publish tracks, timing, markers, image."""
         if not self._in_order(msg):
@@ -385,12 +396,7 @@ class TrackerNode(Node):
             self._process_tracktor(msg, image)
             return
         start = time.perf_counter()
-        det = detections_to_arrays(msg, self._class_ids)
-        if det.invalid:
-            self.get_logger().warning(
-                f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
-                f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
-        det = self._cap_detections(det)
+        det = self._detections(msg)
         want_image = image is not None and self._image_pub.get_subscription_count() > 0
         bgr, features, embed_s = None, None, None
         if self._embedder is not None:
@@ -514,12 +520,7 @@ class TrackerNode(Node):
     def _process_tracktor(self, msg: Any, image: Image | None) -> None:
         """``tracker: tracktor``: the image through Tracktor (its detections refined by the same heads)."""
         start = time.perf_counter()
-        det = detections_to_arrays(msg, self._class_ids)
-        if det.invalid:
-            self.get_logger().warning(
-                f"dropped {det.invalid} of {len(msg.detections)} detections (NaN/inf box or score, or "
-                f"width/height <= 0) at stamp {det.stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
-        det = self._cap_detections(det)  # each is refined by the heads
+        det = self._detections(msg)  # each is refined by the heads
         bgr = self._to_bgr(image, det.stamp_s) if image is not None else None
         if bgr is None:
             self.get_logger().warning(f"no usable image for the detections at stamp {det.stamp_s:.6f}: "
@@ -875,11 +876,8 @@ def _load_embedder(cfg: EmbedderConfig) -> Embedder:
     try:
         return create_embedder(cfg)
     except ConfigError as exc:  # EmbedderLoadError: "model_path: <file>: ..." -> "reid_model_path: ..."
-        text = str(exc)
-        names = {s.name for s in EmbedderConfig.specs()}
-        if text.split(":", 1)[0].split(" ", 1)[0] in names:
-            raise ConfigError(f"reid_{text}") from None
-        raise ConfigError(f"reid_backend {cfg.backend}: {text}") from None  # e.g. its runtime is missing
+        raise reid_parameter_error(exc, (s.name for s in EmbedderConfig.specs()),
+                                   f"reid_backend {cfg.backend}") from None
 
 
 def _describe(embedder: Embedder, cfg: EmbedderConfig) -> str:

@@ -104,9 +104,9 @@ def run_tracktor(args: argparse.Namespace) -> int:
         raise UserError(f"--fps must be > 0, got {args.fps}")
     require_modules("track --tracker tracktor", "torch", "torchvision")  # both regressor backends
     dets = read_mot(args.detections) if args.detections is not None else None
-    capped = 0
+    capped, cap = 0, TrackerConfig().max_detections
     if dets is not None:
-        dets, capped = cap_detections_per_frame(dets, TrackerConfig().max_detections)
+        dets, capped = cap_detections_per_frame(dets, cap)
     try:
         source = open_frame_source(args.sequence, args.fps or 0.0)
     except FrameSourceError as exc:
@@ -133,8 +133,8 @@ def run_tracktor(args: argparse.Namespace) -> int:
             "embed_seconds": tracktor.embed_seconds, "regressor": tracktor.regressor.name,
             "embedder": tracktor.embedder.name if tracktor.embedder is not None else None}))
     if capped:
-        print(f"warning: {capped} detections not tracked: frames with more than max_detections "
-              f"({TrackerConfig().max_detections}) keep the highest-scoring", file=sys.stderr)
+        print(f"warning: {capped} detections not tracked: frames with more than max_detections ({cap}) "
+              "keep the highest-scoring", file=sys.stderr)
     if tracktor.size_changes:
         print(f"warning: the image size changed {tracktor.size_changes} time(s) within --sequence: Tracktor "
               "restarted its tracks there (new ids)", file=sys.stderr)

@@ -259,8 +259,7 @@ class Tracktor:
         b = b[ok]
         if len(image_shape) >= 2 and len(b):
             h, w = image_shape[:2]
-            b = np.column_stack([b[:, 0].clip(0, w), b[:, 1].clip(0, h), b[:, 2].clip(0, w),
-                                 b[:, 3].clip(0, h)])
+            b = np.clip(b, 0.0, (w, h, w, h))
             inside = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             ok[np.flatnonzero(ok)[~inside]] = False
             b = b[inside]

@@ -108,15 +108,13 @@ def create_follower(sot: SotConfig, follower: Any = None, *, detector_model_path
     embedder = detector = None
     if reid_model_path:
         from ros2_tracker.appearance import EmbedderConfig, create_embedder
+        from ros2_tracker.appearance.config import reid_parameter_error
 
         try:
             embedder = create_embedder(EmbedderConfig(model_path=reid_model_path,
                                                       num_threads=sot.num_threads))
-        except ConfigError as exc:  # EmbedderLoadError: "model_path: <file>: ..." -> "reid_model_path: ..."
-            text = str(exc)
-            if text.startswith("model_path"):
-                raise ConfigError(f"reid_{text}") from None
-            raise ConfigError(f"reid_model_path: {text}") from None  # e.g. onnxruntime is not installed
+        except ConfigError as exc:  # its only re-ID parameter is reid_model_path
+            raise reid_parameter_error(exc, ("model_path",), "reid_model_path") from None
     if detector_model_path:
         from ros2_tracker.detection import DetectorConfig, YoloxDetector
 
