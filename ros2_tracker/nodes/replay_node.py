@@ -60,6 +60,7 @@ ACK_PACING_TIMEOUT_S = 0.1  # rate 0 without a tracker: longest wait for a frame
 END_ACK_TIMEOUT_S = 3.5  # at the end, longest wait for subscribers to acknowledge the last frames
 TRACKS_PUBLISHER_GRACE_S = 1.0  # rate 0 with wait_for_subscribers: longest wait for a tracks publisher
 _NS = 1_000_000_000
+_RECORDER_SETTLE_S = 0.2  # after the recorder's subscriptions show in this graph: for the publishers' side
 _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
               "detections": "ros2_tracker/msg/Detection2DArray"}
 
@@ -123,8 +124,8 @@ class ReplayConfig(ConfigBase):
                                                   read_only=True)
     wait_for_recorder: bool = param(False, "Before the first frame, wait until recorder_node (named "
                                     "recorder, in this namespace) says on recorder/ready that it records "
-                                    "every topic, so its bag starts with frame 1 (pipeline.launch.py's "
-                                    "record:=true)", read_only=True)
+                                    "every topic and this node's graph lists its subscriptions, so its bag "
+                                    "starts with frame 1 (pipeline.launch.py's record:=true)", read_only=True)
 
     def check(self) -> None:
         """``source`` must be set."""
@@ -486,12 +487,26 @@ class ReplayNode(Node):
         sub = self.create_subscription(String, "recorder/ready", lambda m: said.append(m.data), latched_qos())
         t0, timeout = time.monotonic(), self.cfg.wait_for_subscribers_timeout_s
         if self._spin_until(executor, lambda: bool(said), timeout):
+            # Its subscriptions have matched their publishers on its side; the publishers (the tracker's
+            # /tracks) match them when the recorder's announcement reaches their process, some ms later,
+            # and drop what they publish before (the first tracks were missing once in CI). That
+            # announcement reaches this process at the same time: wait until it lists them, then a little.
+            topics = [t for t in said[0].split(",") if t]
+            self._spin_until(executor, lambda: all(self._recorder_subscribes(t) for t in topics),
+                             timeout - (time.monotonic() - t0))
+            self._spin_until(executor, lambda: False, _RECORDER_SETTLE_S)
             self.get_logger().info(f"the recorder records {said[0] or 'nothing'} "
                                    f"(ready after {time.monotonic() - t0:.2f} s)")
         else:
             self.get_logger().warning(f"no word from the recorder on {sub.topic_name} after {timeout:g} s; "
                                       "starting anyway (its bag may miss the first frames)")
         self.destroy_subscription(sub)
+
+    def _recorder_subscribes(self, topic: str) -> bool:
+        """Whether this process's graph lists the recorder (``recorder`` in this namespace) on ``topic``."""
+        ns = self.get_namespace()
+        return any(i.node_name == "recorder" and i.node_namespace == ns
+                   for i in self.get_subscriptions_info_by_topic(topic))
 
     def _wait_for_subscribers(self, executor: Any) -> None:
         need = self.cfg.wait_for_subscribers

@@ -399,3 +399,41 @@ def test_rate_zero_is_lock_step_with_the_tracks(tmp_path):
         assert log.count("no tracks stamped") == 4, log
     finally:
         listener.close()
+
+
+def test_wait_for_recorder_waits_until_the_recorders_subscriptions_reach_the_graph(tmp_path):
+    """wait_for_recorder: the recorder's ready says its subscriptions matched on its side; the tracker's
+    /tracks publisher matches them only when their announcement reaches it (the bag of a CI run missed the
+    first 3 tracks). So the replay waits until its own graph lists the recorder on every topic it names.
+    Here a stand-in recorder says ready for /tracks at once but subscribes to it 1 s after the replay took
+    that ready: the replay must start (its "the recorder records" line, just before the first frame) after
+    that."""
+    import re
+
+    from ros2_tracker.nodes.spinning import latched_qos
+
+    seq = require_shared("data", "TUD-Campus")
+    env = ros_env(tmp_path, 9)
+    listener = Listener(env, {"/detections": tracker_msgs.Detection2DArray})
+    recorder = Node("recorder", context=listener.context)
+    ready = recorder.create_publisher(String, "recorder/ready", latched_qos())
+    ready.publish(String(data="/tracks"))
+    try:
+        proc = start("replay_node", [f"source:={seq}", "rate:=0.0", "publish_images:=false", "max_frames:=3",
+                                     "wait_for_recorder:=true", "wait_for_subscribers_timeout_s:=30.0"],
+                     env, tmp_path / "replay.log")
+        end = time.monotonic() + 30.0  # until the replay has (about) taken the ready
+        while ready.get_subscription_count() == 0 and time.monotonic() < end:
+            time.sleep(0.02)
+        time.sleep(1.0)
+        recorder.create_subscription(tracker_msgs.TrackArray, "/tracks", lambda _d: None, 100, raw=True)
+        subscribed_s = time.time()  # the system clock, as the log's stamps
+        assert proc.wait(60) == 0, (tmp_path / "replay.log").read_text()
+        log = (tmp_path / "replay.log").read_text()
+        started = re.search(r"\[INFO\] \[(\d+\.\d+)\] \[replay_node\]: the recorder records /tracks", log)
+        assert started, log
+        assert float(started.group(1)) > subscribed_s, (subscribed_s, log)
+        assert listener.wait_for("/detections", 3, 5.0) == 3
+    finally:
+        recorder.destroy_node()
+        listener.close()
