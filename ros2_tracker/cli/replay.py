@@ -835,7 +835,7 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     print(format_latency(profile))
     written.append(("latency", out / "latency.json"))
     written += _draw(src, rows, out, args.no_video)
-    written += [("bag", bag), ("logs", out / "logs" / "nodes.log")]
+    written += [("bag", out / "bag"), ("logs", out / "logs" / "nodes.log")]
     for what, path in written:
         print(f"  {what:8s} {path}")
     warn_logged_problems(out / "logs" / "nodes.log")
