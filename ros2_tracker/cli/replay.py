@@ -418,18 +418,25 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
         if dead:
             return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
         if all(names <= watcher.subscribers(t) for t, names in need.items()):
-            twice = watcher.running_twice(sup.names)
-            if twice:  # the two graphs would feed each other: wrong results, or a failure at the end
-                return (f"another graph runs on this ROS domain (nodes {', '.join(twice)} twice): choose a "
-                        "free one with --domain-id")
-            shared = watcher.shared_topics()
-            if shared:
-                return (f"another graph runs on this ROS domain (topics {', '.join(shared)}): choose a free "
-                        "one with --domain-id")
-            return ""
+            return _other_graph(watcher, sup)
         watcher.spin(0.1)
     late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))
     return f"the nodes were not subscribed to {', '.join(late)} after {_READY_TIMEOUT_S:g} s"
+
+
+def _other_graph(watcher: _Watcher, sup: Supervisor) -> str:
+    """Why another graph on this ROS domain meets this one (the two would feed each other: wrong results,
+    or a failure at the end), or ''. Checked when the nodes are wired, and again after the replay: one
+    this process discovered late (a loaded machine) still fails the run."""
+    twice = watcher.running_twice(sup.names)
+    if twice:
+        return (f"another graph runs on this ROS domain (nodes {', '.join(twice)} twice): choose a free one "
+                "with --domain-id")
+    shared = watcher.shared_topics()
+    if shared:
+        return (f"another graph runs on this ROS domain (topics {', '.join(shared)}): choose a free one "
+                "with --domain-id")
+    return ""
 
 
 def run_graph(specs: dict[str, NodeSpec], src: ReplaySource, env: dict[str, str], log_path: Path,
@@ -463,6 +470,7 @@ def run_graph(specs: dict[str, NodeSpec], src: ReplaySource, env: dict[str, str]
                         run.failed = _follow(sup, watcher, src, tqdm)
                         run.wall_s = max(watcher.last_arrival - start, 0.0)
                         _settle(watcher)
+                        run.failed = run.failed or _other_graph(watcher, sup)
             finally:
                 sup.shutdown()
                 for line in sup.report().splitlines():

@@ -258,6 +258,45 @@ def test_another_graph_on_the_same_domain_is_refused(tmp_path, ros_env, monkeypa
     assert "another graph runs on this ROS domain (nodes tracker twice)" in res.stderr
 
 
+def test_another_graph_discovered_during_the_replay_still_fails_the_run(tmp_path, ros_env, monkeypatch):
+    """The other-graph check ran once, when the nodes were wired: a graph this process discovered only
+    later (a loaded machine: seen in a stress run) went unnoticed and the run passed. It is checked again
+    after the replay. Here the other /tracks publisher appears once the replay's tracks flow."""
+    import time
+
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+
+    from ros2_tracker.msg import TrackArray
+
+    require_modules(*REPLAY_MODULES)
+    domain = int(ros_env["ROS_DOMAIN_ID"])
+    monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    try:
+        node = rclpy.create_node("late_tracker", context=ctx)
+        seen: list[bytes] = []
+        node.create_subscription(TrackArray, "/tracks", seen.append, 100, raw=True)
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        proc = subprocess.Popen([*CLI, "replay", "--frames", "60", "--rate", "1", "--no-video", "--domain-id",
+                                 str(domain), "--out", str(tmp_path / "o")], env=ros_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.monotonic() + 90
+        while not seen and proc.poll() is None and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert seen, "no tracks from the replay"
+        node.create_publisher(TrackArray, "/tracks", 10)  # from now on another graph publishes tracks
+        out, err = proc.communicate(timeout=120)
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+    assert proc.returncode == 1, out + err
+    assert "another graph runs on this ROS domain (topics /tracks (2 publishers))" in err
+
+
 def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     from ros2_tracker.cli.runs import new_run_folder
 
