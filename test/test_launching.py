@@ -134,10 +134,15 @@ def test_a_signal_while_the_nodes_start_stops_those_started_and_starts_no_more(s
             # reader thread and be handled after the next node started: seen under load)
             signal.raise_signal(sig)
 
-    sup = Supervisor(sink)
-    with sup.forwarding_signals():
-        sup.start_all([child("a"), child("b"), child("c")])
-        sup.supervise(poll_s=0.05, sigint_timeout=2.0, sigterm_timeout=2.0)
+    # handled as a terminal's shell leaves it (under nohup the supervisor keeps an ignored hangup ignored)
+    previous = signal.signal(sig, signal.SIG_DFL)
+    try:
+        sup = Supervisor(sink)
+        with sup.forwarding_signals():
+            sup.start_all([child("a"), child("b"), child("c")])
+            sup.supervise(poll_s=0.05, sigint_timeout=2.0, sigterm_timeout=2.0)
+    finally:
+        signal.signal(sig, previous)
     codes = sup.shutdown(sigint_timeout=2.0, sigterm_timeout=2.0)
     assert set(codes) == {"a", "b"} and all(code is not None for code in codes.values())
     assert not any("started c" in line for line in lines)

@@ -289,12 +289,12 @@ def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[
             raise UserError(f"--config {args.config}: file not found")
         values["params_file"] = str(args.config.resolve())
     specs = {s.name: s for s in parse_launch_file(share / "launch" / "pipeline.launch.py").node_specs(values)}
-    # wait_for_subscribers: the detector (on image), or tracker + recorder (on detections), plus the
-    # CLI's "go" subscription (run_graph). start_stamp 0: frame k is stamped (k - 1) / fps, which
-    # tracks_from_bag relies on.
+    # wait_for_subscribers: the detector (on image) or the tracker (on detections), plus the CLI's "go"
+    # subscription (run_graph); the replay adds the recorder's (wait_for_recorder). start_stamp 0: frame k
+    # is stamped (k - 1) / fps, which tracks_from_bag relies on.
     replay = specs[NAMES["replay"]].with_params(
         publish_images=bool(args.detector), max_frames=int(args.frames or 0), progress_every=0,
-        start_stamp=0.0, wait_for_subscribers=2 if args.detector else 3,
+        start_stamp=0.0, wait_for_subscribers=2,
         wait_for_subscribers_timeout_s=2 * _READY_TIMEOUT_S)
     if src.detections is not None and not args.detector:
         replay = replay.with_params(detections_file=str(src.detections.resolve()))
@@ -382,6 +382,10 @@ class _Watcher:
         """Names of the nodes subscribed to ``topic``."""
         return {i.node_name for i in self.node.get_subscriptions_info_by_topic(topic)}
 
+    def publishers(self, topic: str) -> set[str]:
+        """Names of the nodes publishing ``topic``."""
+        return {i.node_name for i in self.node.get_publishers_info_by_topic(topic)}
+
     def running_twice(self, names: Iterable[str]) -> list[str]:
         """Those of ``names`` that more than one node of the root namespace, the replay's, has (another
         graph shares the domain and its topics; one in a namespace of its own has topics of its own)."""
@@ -410,6 +414,8 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
     need.setdefault("/detections", set()).add(NAMES["tracker"])
     if image_topic:
         need[image_topic] = {NAMES["detector"]}
+    # this graph's own publishers, listed before another graph's are looked for (shared_topics counts them)
+    own = {"/tracks": NAMES["tracker"], "/detections": NAMES["detector"] if image_topic else NAMES["replay"]}
     end = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < end:
         if sup.stop_requested:  # Ctrl-C while starting: the nodes' exit is ours, not a failure
@@ -417,10 +423,14 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
         dead = [n for n in sup.names if sup.returncode(n) is not None]
         if dead:
             return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
-        if all(names <= watcher.subscribers(t) for t, names in need.items()):
+        if (all(names <= watcher.subscribers(t) for t, names in need.items())
+                and all(name in watcher.publishers(t) for t, name in own.items())):
             return _other_graph(watcher, sup)
         watcher.spin(0.1)
     late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))
+    if not late:
+        unseen = sorted(t for t, name in own.items() if name not in watcher.publishers(t))
+        return f"no publisher of {', '.join(unseen)} after {_READY_TIMEOUT_S:g} s"
     return f"the nodes were not subscribed to {', '.join(late)} after {_READY_TIMEOUT_S:g} s"
 
 

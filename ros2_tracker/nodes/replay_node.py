@@ -117,8 +117,9 @@ class ReplayConfig(ConfigBase):
                                 high=2**31 - 1, read_only=True)
     wait_for_subscribers: int = param(0, "Before the first frame, wait until this many subscriptions "
                                       "(image and detections together) matched, e.g. 1 for a tracker or a "
-                                      "detector; at rate 0 then up to 1 s more for a tracks publisher to "
-                                      "show up, if none has yet", low=0, high=1000, read_only=True)
+                                      "detector; with wait_for_recorder the recorder's come on top; at "
+                                      "rate 0 then up to 1 s more for a tracks publisher to show up, if none "
+                                      "has yet", low=0, high=1000, read_only=True)
     wait_for_subscribers_timeout_s: float = param(10.0, "Longest wait for wait_for_subscribers (and for "
                                                   "wait_for_recorder)", low=0.0, high=3600.0, unit="s",
                                                   read_only=True)
@@ -375,6 +376,7 @@ class ReplayNode(Node):
         self.replay = _BagReplay(self.cfg, self.get_logger(), self.resolve_topic_name) if is_bag(src) else \
             _FrameReplay(self.cfg, self.get_logger())
         self._pubs = self._make_publishers(self.replay.roles)
+        self._recorded: list[str] = []  # topics the recorder (wait_for_recorder) said it records
         self._clock_pub = (self.create_publisher(Clock, "/clock", DETECTIONS_QUEUE_DEPTH)
                            if self.cfg.publish_clock else None)
         self._timing_pub = self.create_publisher(String, "~/timing", 100)
@@ -491,7 +493,7 @@ class ReplayNode(Node):
             # /tracks) match them when the recorder's announcement reaches their process, some ms later,
             # and drop what they publish before (the first tracks were missing once in CI). That
             # announcement reaches this process at the same time: wait until it lists them, then a little.
-            topics = [t for t in said[0].split(",") if t]
+            topics = self._recorded = [t for t in said[0].split(",") if t]
             self._spin_until(executor, lambda: all(self._recorder_subscribes(t) for t in topics),
                              timeout - (time.monotonic() - t0))
             self._spin_until(executor, lambda: False, _RECORDER_SETTLE_S)
@@ -509,10 +511,14 @@ class ReplayNode(Node):
                    for i in self.get_subscriptions_info_by_topic(topic))
 
     def _wait_for_subscribers(self, executor: Any) -> None:
+        """``wait_for_subscribers`` counts the nodes this replay feeds: the recorder's subscriptions (it said
+        which, ``wait_for_recorder``) come on top, or they alone would meet the count before the tracker's
+        matched (its first frames then went to no one)."""
         need = self.cfg.wait_for_subscribers
         if not need or not self._pubs:
             return
         pubs = list(self._pubs.values())
+        need += sum(p.topic_name in self._recorded for p in pubs)
         t0 = time.monotonic()
         if self._spin_until(executor, lambda: sum(p.get_subscription_count() for p in pubs) >= need,
                             self.cfg.wait_for_subscribers_timeout_s):

@@ -177,9 +177,12 @@ def test_replay_publishes_mot_frames_and_detections_with_deterministic_stamps(re
     # (what arrives: /clock is matched by discovery on its own, and on a loaded machine the 20 quick frames
     # can all go out before; test_replay_e2e checks that every frame's /clock is recorded)
     assert set(clock_ns) <= set(want) and clock_ns == sorted(clock_ns)
+    # ~/timing too is matched by discovery on its own (wait_for_subscribers counts image and detections):
+    # every frame's from the first it reached on
     timing = [yaml.safe_load(deserialize_message(d, String).data) for d in got["/replay_node/timing"]]
-    assert [t["stage"] for t in timing] == ["decode"] * N_FRAMES
-    assert [round(t["stamp"] * 1e9) for t in timing] == want and all(0 < t["seconds"] < 1 for t in timing)
+    assert timing and [t["stage"] for t in timing] == ["decode"] * len(timing)
+    assert [round(t["stamp"] * 1e9) for t in timing] == want[N_FRAMES - len(timing):]
+    assert all(0 < t["seconds"] < 1 for t in timing)
     assert "frame 5/20" in r["replay_log"] and "frame 20/20" in r["replay_log"]
 
 
@@ -437,3 +440,39 @@ def test_wait_for_recorder_waits_until_the_recorders_subscriptions_reach_the_gra
     finally:
         recorder.destroy_node()
         listener.close()
+
+
+def test_the_recorders_subscription_does_not_count_for_wait_for_subscribers(tmp_path):
+    """pipeline.yaml's wait_for_subscribers: 1 means the tracker (or detector). With record:=true the
+    recorder's /detections subscription came on top and alone met that count once: the replay started
+    before the tracker's subscription matched, and the bag held no tracks. Here a stand-in recorder is
+    ready (and subscribed) at once and a stand-in tracker subscribes 1 s later: it must get every frame."""
+    from ros2_tracker.nodes.spinning import latched_qos
+
+    seq = require_shared("data", "TUD-Campus")
+    env = ros_env(tmp_path, 10)
+    holder = Listener(env, {})
+    recorder = Node("recorder", context=holder.context)
+    qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+    recorder.create_subscription(tracker_msgs.Detection2DArray, "/detections", lambda _d: None, qos, raw=True)
+    ready = recorder.create_publisher(String, "recorder/ready", latched_qos())
+    ready.publish(String(data="/detections"))
+    tracker = None
+    try:
+        proc = start("replay_node", [f"source:={seq}", "rate:=10.0", "publish_images:=false",
+                                     f"max_frames:={N_FRAMES}", "wait_for_recorder:=true",
+                                     "wait_for_subscribers:=1", "wait_for_subscribers_timeout_s:=30.0"],
+                     env, tmp_path / "replay.log")
+        end = time.monotonic() + 30.0  # until the replay has (about) taken the ready
+        while ready.get_subscription_count() == 0 and time.monotonic() < end:
+            time.sleep(0.02)
+        time.sleep(1.0)
+        tracker = Listener(env, {"/detections": tracker_msgs.Detection2DArray})
+        assert proc.wait(60) == 0, (tmp_path / "replay.log").read_text()
+        got = tracker.wait_for("/detections", N_FRAMES, 5.0)
+        assert got == N_FRAMES, (got, (tmp_path / "replay.log").read_text())
+    finally:
+        if tracker is not None:
+            tracker.close()
+        recorder.destroy_node()
+        holder.close()
