@@ -73,6 +73,10 @@ _NS = 1_000_000_000
 NAMES = {"replay": "replay", "detector": "detector", "tracker": "tracker", "recorder": "recorder"}
 """Node names, as launch/pipeline.launch.py gives them (their ~/timing topics are /<name>/timing)."""
 _READY_TIMEOUT_S = 60.0
+# A participant already on the domain may be discovered only at its next periodic announcement (every 3 s
+# by Fast DDS's default; seen here after up to 2.4 s on an idle machine): the other-graph check before the
+# first frame waits until the CLI's own participant has run this long.
+_DISCOVERY_S = 4.0
 _RAW, _COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
 _DETECTIONS = "ros2_tracker/msg/Detection2DArray"
 DRAWN_HORIZON_S = 1.0
@@ -347,6 +351,7 @@ class _Watcher:
         rclpy.init(args=[], context=self.context, domain_id=domain_id,
                    signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("replay_cli", context=self.context)
+        self.started = time.monotonic()
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.stamps: set[int] = set()
@@ -424,7 +429,8 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
         if dead:
             return f"{dead[0]} exited with code {sup.returncode(dead[0])} while starting"
         if (all(names <= watcher.subscribers(t) for t, names in need.items())
-                and all(name in watcher.publishers(t) for t, name in own.items())):
+                and all(name in watcher.publishers(t) for t, name in own.items())
+                and time.monotonic() - watcher.started >= _DISCOVERY_S):
             return _other_graph(watcher, sup)
         watcher.spin(0.1)
     late = sorted(t for t, names in need.items() if not names <= watcher.subscribers(t))
@@ -436,8 +442,9 @@ def _wait_ready(watcher: _Watcher, sup: Supervisor, recorded: list[str], image_t
 
 def _other_graph(watcher: _Watcher, sup: Supervisor) -> str:
     """Why another graph on this ROS domain meets this one (the two would feed each other: wrong results,
-    or a failure at the end), or ''. Checked when the nodes are wired, and again after the replay: one
-    this process discovered late (a loaded machine) still fails the run."""
+    or a failure at the end), or ''. Checked when the nodes are wired and this process's participant has
+    run ``_DISCOVERY_S`` (a graph started before it may be discovered only then), and again after the
+    replay: one started or discovered during it still fails the run."""
     twice = watcher.running_twice(sup.names)
     if twice:
         return (f"another graph runs on this ROS domain (nodes {', '.join(twice)} twice): choose a free one "
