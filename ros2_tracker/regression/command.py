@@ -21,7 +21,7 @@ import numpy as np
 
 from ros2_tracker.cli.errors import UserError, require_modules
 from ros2_tracker.cmc.ecc import CmcConfig
-from ros2_tracker.core.tracker import TrackerConfig
+from ros2_tracker.core.tracker import TrackerConfig, strongest
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.regression.config import RegressorConfig
@@ -147,12 +147,14 @@ def run_tracktor(args: argparse.Namespace) -> int:
 
 def cap_detections_per_frame(dets: MotRows, limit: int) -> tuple[MotRows, int]:
     """At most ``limit`` rows per frame, the highest-scoring (as the core tracker's ``max_detections``
-    keeps them: Tracktor's non-maximum suppression is N x N), and how many rows were left out."""
-    order = np.lexsort((-dets.scores, dets.frames))  # by frame, then score descending (stable)
-    frames = dets.frames[order]
-    first = np.searchsorted(frames, frames, side="left")
-    keep = np.zeros(len(frames), dtype=bool)
-    keep[order] = np.arange(len(frames)) - first < limit
+    keeps them, through the same `strongest`: Tracktor's non-maximum suppression is N x N), and how many rows
+    were left out."""
+    keep = np.ones(len(dets), dtype=bool)
+    present, counts = np.unique(dets.frames, return_counts=True)
+    for frame in present[counts > limit].tolist():  # the rare crowded frames only
+        rows = (dets.frames == frame).nonzero()[0]
+        keep[rows] = False
+        keep[rows[strongest(dets.scores[rows], limit)]] = True
     dropped = int((~keep).sum())
     if not dropped:
         return dets, 0
