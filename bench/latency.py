@@ -493,8 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_markdown:
             update_section(BENCHMARKS_MD, "latency", text)
         return 0
+    from ros2_tracker.launching import private_domain_id
+
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(os.getpid() % 100 + 120)
+    env["ROS_DOMAIN_ID"] = str(private_domain_id(os.getpid()))
     env.setdefault("ROS_LOG_DIR", str(OUT / "ros_log"))
     os.environ["ROS_LOG_DIR"] = env["ROS_LOG_DIR"]
     results: dict = {"load": {"start": os.getloadavg()[0]}}

@@ -39,6 +39,7 @@ import yaml
 
 __all__ = [
     "PACKAGE",
+    "PRIVATE_DOMAIN_IDS",
     "LaunchArgument",
     "LaunchArgumentError",
     "LaunchFile",
@@ -53,6 +54,7 @@ __all__ = [
     "package_share_directory",
     "parse_launch_arguments",
     "parse_launch_file",
+    "private_domain_id",
 ]
 
 PACKAGE = "ros2_tracker"
@@ -740,6 +742,19 @@ def node_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 _FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+# Private graphs (a replay, a test, a benchmark) take domain IDs in 1..101: the ROS 2 documentation's safe
+# range on Linux ("About Domain ID"): Fast DDS listens on UDP ports 7400 + 250 x domain + ..., and from
+# domain 102 on those fall into Linux's ephemeral port range (32768-60999), where any outgoing socket of the
+# machine may hold one. Domain 0, every ROS program's default, is left out.
+PRIVATE_DOMAIN_IDS = range(1, 102)
+
+
+def private_domain_id(key: int) -> int:
+    """A ROS domain ID for a private graph, derived from ``key`` (a process id, plus an offset for each
+    further graph the same process runs at once): in :data:`PRIVATE_DOMAIN_IDS`."""
+    ids = PRIVATE_DOMAIN_IDS
+    return ids.start + key % len(ids)
 
 
 def fastdds_profile() -> Path | None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ros2_tracker.launching import private_domain_id
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
 DATA = SHARED / "data"
@@ -42,7 +44,7 @@ def require_shared(*parts: str) -> Path:
 def ros_env(tmp_path):
     """Environment for ROS subprocesses: a unique ROS_DOMAIN_ID and a private log dir."""
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(20 + (os.getpid() + hash(str(tmp_path))) % 180)
+    env["ROS_DOMAIN_ID"] = str(private_domain_id(os.getpid() + hash(str(tmp_path))))
     env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")
     return env
 

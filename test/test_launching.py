@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from ros2_tracker.launching import NodeSpec, Supervisor, launch_graph, node_environment, param_literal
+from ros2_tracker.launching import (
+    PRIVATE_DOMAIN_IDS,
+    NodeSpec,
+    Supervisor,
+    launch_graph,
+    node_environment,
+    param_literal,
+    private_domain_id,
+)
 
 # a child that reports it is up, then waits; what it does on SIGINT/SIGTERM is set per test
 CHILD = """
@@ -60,6 +68,15 @@ def test_command_line_of_a_node_module():
                    "-r", "detections:=/dets"]
     with pytest.raises(ValueError, match="empty list"):
         param_literal([])
+
+
+def test_private_domains_keep_fast_dds_ports_below_the_ephemeral_port_range():
+    """Fast DDS listens on 7400 + 250 x domain + 11 + 2 x participant (the highest of its default ports);
+    Linux hands out outgoing ports from 32768 (net.ipv4.ip_local_port_range), where a port a participant
+    needs may be taken. Tests, replays and benchmarks derived domains up to 199 before."""
+    domains = {private_domain_id(key) for key in range(-300, 3000)}
+    assert domains == set(PRIVATE_DOMAIN_IDS) and 0 not in domains  # 0: every ROS program's default
+    assert 7400 + 250 * max(domains) + 11 + 2 * 50 < 32768  # room for 50 participants per domain
 
 
 def test_node_environment_keeps_the_wheel_bootstrap_flag_only_with_its_library_path():

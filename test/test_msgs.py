@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ros2_tracker.core import TrackState
+from ros2_tracker.launching import private_domain_id
 
 pytestmark = pytest.mark.ros
 
@@ -27,7 +28,7 @@ serialization = pytest.importorskip("rclpy.serialization", reason="rclpy is not 
 
 def _domain_id(offset: int = 0) -> int:
     """A ROS_DOMAIN_ID unique to this test process (parallel runs must not hear each other)."""
-    return (os.getpid() + offset) % 200 + 20
+    return private_domain_id(os.getpid() + offset)
 
 
 def _make_track(track_id: int, n_points: int) -> msg.Track:

@@ -55,6 +55,7 @@ from ros2_tracker.launching import (
     Supervisor,
     package_share_directory,
     parse_launch_file,
+    private_domain_id,
 )
 
 __all__ = [
@@ -110,7 +111,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, metavar="N", help="replay only the first N frames")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--domain-id", type=int, metavar="N",
-                   help="ROS_DOMAIN_ID of the graph (default: derived from the pid)")
+                   help="ROS_DOMAIN_ID of the graph (default: derived from the pid, in 1..101, the ROS 2 "
+                   "docs' safe range on Linux)")
     p.add_argument("--offline", action="store_true", help="also refine the recorded tracks as a batch "
                    "(interpolate gaps; link tracklets only with link_without_appearance: true in "
                    "--refine-config, the bag has no appearance) and report online and offline metrics")
@@ -757,7 +759,7 @@ def _domain_id(args: argparse.Namespace) -> int:
         if not 0 <= args.domain_id <= 232:
             raise UserError(f"--domain-id must be in 0..232, got {args.domain_id}")
         return args.domain_id
-    return 100 + os.getpid() % 100
+    return private_domain_id(os.getpid())
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ import pytest
 from conftest import DATA, REPO, require_modules, require_shared
 
 from ros2_tracker.io.mot import read_mot
+from ros2_tracker.launching import PRIVATE_DOMAIN_IDS, private_domain_id
 
 pytestmark = pytest.mark.ros
 
@@ -52,7 +53,7 @@ def tud(tmp_path_factory):
     for k in (1, 2):
         out = base / f"replay{k}"
         res = _cli(["replay", str(TUD), "--detections", str(det), "--out", str(out), "--no-video",
-                    "--domain-id", str(120 + (os.getpid() + k) % 100)], env)
+                    "--domain-id", str(private_domain_id(os.getpid() + 50 + k))], env)
         runs.append((out, res.stdout))
     return base, runs
 
@@ -356,6 +357,8 @@ def test_a_recorded_bag_replayed_with_gt_scores_like_its_sequence(tud, tmp_path,
     out = tmp_path / "from_bag"
     res = _cli(["replay", str(runs[0][0] / "bag"), "--gt", str(TUD / "gt" / "gt.txt"), "--no-video",
                 "--out", str(out)], ros_env)
+    default_domain = int(res.stdout.split("on ROS_DOMAIN_ID=", 1)[1].split()[0])
+    assert default_domain in PRIVATE_DOMAIN_IDS, res.stdout  # no --domain-id: below the ephemeral ports
     from_bag = json.loads((out / "metrics.json").read_text())
     from_sequence = json.loads((runs[0][0] / "metrics.json").read_text())["TUD-Campus"]
     (scores,) = from_bag.values()

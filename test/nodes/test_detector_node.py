@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ros2_tracker.launching import private_domain_id
+
 pytestmark = [pytest.mark.ros, pytest.mark.data]
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
@@ -154,7 +156,7 @@ def test_a_classes_change_the_model_cannot_apply_is_refused(tmp_path, monkeypatc
 
     monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path / "ros_log"))
     ctx = Context()
-    rclpy.init(context=ctx, domain_id=(__import__("os").getpid() % 100) + 120)
+    rclpy.init(context=ctx, domain_id=private_domain_id(__import__("os").getpid() + 20))
     try:
         node = DetectorNode(context=ctx, parameter_overrides=[
             Parameter("model_path", value=str(_one_class_yolox(tmp_path / "one.onnx")))])

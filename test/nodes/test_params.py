@@ -12,6 +12,7 @@ import pytest
 
 from ros2_tracker.core import ConfigError, TrackerConfig
 from ros2_tracker.core.config import ConfigBase, param
+from ros2_tracker.launching import private_domain_id
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 
 pytestmark = pytest.mark.ros
@@ -46,7 +47,7 @@ class DemoConfig(ConfigBase):
 def context(tmp_path, monkeypatch):
     monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path / "ros_log"))
     ctx = Context()
-    rclpy.init(context=ctx, domain_id=(os.getpid() % 200) + 20)
+    rclpy.init(context=ctx, domain_id=private_domain_id(os.getpid()))
     yield ctx
     ctx.try_shutdown()
 

@@ -41,6 +41,7 @@ from std_msgs.msg import String  # noqa: E402
 
 from ros2_tracker.io.bag import BagDamageWarning, cdr_header_stamp_ns, read_bag, read_bag_typed  # noqa: E402
 from ros2_tracker.io.mot import read_mot  # noqa: E402
+from ros2_tracker.launching import private_domain_id  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 N_FRAMES = 20
@@ -48,13 +49,12 @@ TUD_FPS = 25.0
 PETS_FPS = 7.0  # seqinfo.ini of PETS09-S2L1 (the video itself says 10)
 TOPICS = {"/image": Image, "/detections": tracker_msgs.Detection2DArray, "/clock": Clock,
           "/replay_node/timing": String}
-_DOMAIN_BASE = 20 + os.getpid() % 150
 
 
 def ros_env(tmp: Path, offset: int) -> dict[str, str]:
     """Environment of one test's graph: its own ROS_DOMAIN_ID and log dir."""
     env = dict(os.environ)
-    env["ROS_DOMAIN_ID"] = str(_DOMAIN_BASE + offset)
+    env["ROS_DOMAIN_ID"] = str(private_domain_id(os.getpid() + offset))
     env["ROS_LOG_DIR"] = str(tmp / "ros_log")
     env["PYTHONFAULTHANDLER"] = "1"  # stacks in the node's log on SIGABRT (ros_graph.wait_or_dump)
     return env
