@@ -12,7 +12,7 @@ Two ROS-free halves:
   ``os.path.join``, ``PathJoinSubstitution``, ``get_package_share_directory``, module constants and helper
   functions); anything else raises :class:`LaunchFileError` naming the line.
 * :func:`launch_graph` starts every :class:`NodeSpec` as its own process
-  (``python -m ros2_tracker.nodes.<module> --ros-args -r __node:=NAME -r __ns:=NS --params-file F -p k:=v
+  (``python -m ros2_tracker.nodes <module> --ros-args -r __node:=NAME -r __ns:=NS --params-file F -p k:=v
   -r from:=to``) and returns a :class:`Supervisor`, which prefixes each output line with the node's name,
   forwards SIGINT/SIGTERM to every node, shuts them down with SIGINT, then SIGTERM, then SIGKILL, and
   reports their exit codes.
@@ -106,7 +106,7 @@ class NodeSpec:
         if self.executable:
             head = [self.executable]
         else:
-            head = [python or sys.executable, "-m", f"{NODES_PACKAGE}.{self.module}"]
+            head = [python or sys.executable, "-m", NODES_PACKAGE, self.module]  # see nodes/__main__.py
         ros = ["--ros-args", "-r", f"__node:={self.name}"]
         if self.namespace:
             ros += ["-r", f"__ns:={self.namespace}"]

@@ -144,7 +144,7 @@ def test_pipeline_passes_arguments_as_typed_parameters_and_remaps():
     assert specs["tracker"].params_files == (REPO / "config" / "tracker.yaml",)
     assert replay.params_files == (REPO / "config" / "pipeline.yaml",)
     cmd = replay.command("python")
-    assert cmd[:3] == ["python", "-m", "ros2_tracker.nodes.replay_node"]
+    assert cmd[:4] == ["python", "-m", "ros2_tracker.nodes", "replay_node"]
     assert ["-r", "__ns:=/cam1"] == cmd[cmd.index("__ns:=/cam1") - 1:cmd.index("__ns:=/cam1") + 1]
     assert 'rate:=0.0' in cmd and 'source:="/data/seq"' in cmd
 

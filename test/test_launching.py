@@ -62,7 +62,7 @@ def test_command_line_of_a_node_module():
                     params={"max_lost_s": 1.5, "use_images": True, "frame_id": "x y", "classes": [0, 2]},
                     remaps=(("detections", "/dets"),))
     cmd = spec.command("py")
-    assert cmd == ["py", "-m", "ros2_tracker.nodes.tracker_node", "--ros-args", "-r", "__node:=trk",
+    assert cmd == ["py", "-m", "ros2_tracker.nodes", "tracker_node", "--ros-args", "-r", "__node:=trk",
                    "-r", "__ns:=/cam1", "--params-file", os.devnull, "-p", "max_lost_s:=1.5",
                    "-p", "use_images:=true", "-p", 'frame_id:="x y"', "-p", "classes:=[0, 2]",
                    "-r", "detections:=/dets"]
@@ -187,6 +187,31 @@ def test_a_failed_start_stops_the_nodes_already_started():
     pid = int(started[0].split("pid ")[1].split(")")[0])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_node_entry_names_the_nodes_when_given_none_of_them(capsys):
+    from ros2_tracker.nodes.__main__ import main
+
+    assert main(["tracker"]) == 2 and main([]) == 2
+    err = capsys.readouterr().err
+    assert "'tracker' is not one" in err and "tracker_node, detector_node, replay_node" in err
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("node", ["tracker_node", "recorder_node"])
+def test_ctrl_c_while_a_node_module_loads_is_a_clean_stop(node, ros_env, tmp_path):
+    """A node's modules (rclpy, SciPy, ...) take a second or more to load before the node handles signals
+    itself: a SIGINT then (a Ctrl-C during `ros2-tracker launch`) ended it with a KeyboardInterrupt
+    traceback and exit -2 in the launch output; now the start-up of nodes/__main__.py stops it cleanly."""
+    pytest.importorskip("rclpy", reason="rclpy is not installed")
+    lines = Lines()
+    params = {"output": str(tmp_path / "bag")} if node == "recorder_node" else {}
+    spec = NodeSpec("early", node, params=params)
+    with launch_graph([spec], ros_env, sink=lines) as sup:
+        time.sleep(0.3)  # still importing: the node logs its start ~1 s later on this kind of machine
+        codes = sup.shutdown(sigint_timeout=30.0)
+    assert codes == {"early": 0}, list(lines)
+    assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in lines), list(lines)
 
 
 def test_a_hangup_ignored_under_nohup_stays_ignored_by_the_supervisor_and_its_nodes():

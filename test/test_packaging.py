@@ -298,10 +298,14 @@ def test_node_launchers_are_installed_in_the_venv():
     lib = Path(sys.prefix) / "lib" / "ros2_tracker"
     if not lib.is_dir():
         pytest.skip("the messages are not built into the venv: run `bash scripts/setup.sh`")
-    for name in _cmake_list(r"set\(ROS2_TRACKER_NODES"):
+    from ros2_tracker.nodes.__main__ import NODES
+
+    names = _cmake_list(r"set\(ROS2_TRACKER_NODES")
+    assert sorted(names) == sorted(NODES)  # every node `ros2 run` knows, python -m ros2_tracker.nodes starts
+    for name in names:
         launcher = lib / name
         assert launcher.is_file() and os.access(launcher, os.X_OK), launcher
-        assert f"from ros2_tracker.nodes.{name} import main" in launcher.read_text(encoding="utf-8")
+        assert f'main(["{name}", *sys.argv[1:]])' in launcher.read_text(encoding="utf-8")
 
 
 # ---- the colcon path (robot / ROS workspace) --------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_dry_run_prints_the_node_commands_from_the_launch_file(ros_env, order):
     params = Path(re.search(r"--params-file (\S+)", commands["tracker"]).group(1))
     assert params.parts[-2:] == ("config", "tracker.yaml")
     assert params.read_text() == (REPO / "config" / "tracker.yaml").read_text()
-    assert "-m ros2_tracker.nodes.recorder_node" in commands["recorder"]
+    assert "-m ros2_tracker.nodes recorder_node" in commands["recorder"]
     assert "__ns:=/cam1" in commands["recorder"]
 
 
