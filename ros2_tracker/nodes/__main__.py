@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     try:
-        module = importlib.import_module(f"{__package__ or 'ros2_tracker.nodes'}.{name}")
+        module = importlib.import_module(f"ros2_tracker.nodes.{name}")
     except KeyboardInterrupt:
         return 0
     sys.argv = [str(module.__file__), *rest]  # what `python -m ros2_tracker.nodes.NAME ...` gives the node
