@@ -11,6 +11,7 @@ is being built), not a ``KeyboardInterrupt`` traceback in the launch output.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 __all__ = ["NODES", "main"]
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(f"ros2_tracker.nodes.{name}")
     except KeyboardInterrupt:
-        return 0
+        # os._exit, not return: CPython marks a KeyboardInterrupt raised inside code that eval() or exec()
+        # runs from a string (NumPy and SciPy do while they load) as unhandled even once caught, and then
+        # ends the process by SIGINT at exit (status -2). Nothing is open yet that exiting now would lose.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     sys.argv = [str(module.__file__), *rest]  # what `python -m ros2_tracker.nodes.NAME ...` gives the node
     return module.main()
 
