@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     try:
         module = importlib.import_module(f"ros2_tracker.nodes.{name}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as exc:
+        if not _interrupted(exc):
+            raise
         # os._exit, not return: CPython marks a KeyboardInterrupt raised inside code that eval() or exec()
         # runs from a string (NumPy and SciPy do while they load) as unhandled even once caught, and then
         # ends the process by SIGINT at exit (status -2). Nothing is open yet that exiting now would lose.
@@ -39,6 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
     sys.argv = [str(module.__file__), *rest]  # what `python -m ros2_tracker.nodes.NAME ...` gives the node
     return module.main()
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a KeyboardInterrupt or was raised because of one: pybind11 turns one that comes
+    while an extension module initialises (rclpy's) into ImportError("initialization failed")."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":
