@@ -26,11 +26,6 @@ msg = pytest.importorskip(
 serialization = pytest.importorskip("rclpy.serialization", reason="rclpy is not installed")
 
 
-def _domain_id(offset: int = 0) -> int:
-    """A ROS_DOMAIN_ID unique to this test process (parallel runs must not hear each other)."""
-    return private_domain_id(os.getpid() + offset)
-
-
 def _make_track(track_id: int, n_points: int) -> msg.Track:
     """A Track with every field set to values derived from ``track_id``."""
     t = msg.Track()
@@ -223,7 +218,7 @@ def test_track_array_crosses_dds_between_processes(tmp_path, monkeypatch):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    domain_id = _domain_id()
+    domain_id = private_domain_id(os.getpid())  # this process's own: parallel runs must not hear each other
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_LOG_DIR=str(tmp_path / "pub-log"))
     monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path / "sub-log"))
     sent = _make_track_array(n_tracks=3, n_points=20)
