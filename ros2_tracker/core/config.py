@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import operator
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class ConfigBase:
         for f in dataclasses.fields(cls):
             if f.name.startswith("_"):
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             m = f.metadata
             out.append(FieldSpec(f.name, _base_type(hints[f.name]), default, m.get("description", ""),
                                  m.get("low"), m.get("high"), m.get("choices"), m.get("unit", ""),
@@ -146,7 +147,7 @@ def _check_number(spec: FieldSpec, value: Any) -> float | int:
     if spec.type is int:
         if not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise ConfigError(f"{name}: expected an integer in {spec.range_text()}, got {value!r}")
-        value = int(value)
+        value = operator.index(value) if isinstance(value, numbers.Integral) else int(float(value))
     else:
         value = float(value)
         if math.isnan(value):

@@ -102,6 +102,8 @@ def ground_distance(a_xyxy: np.ndarray, b_xyxy: np.ndarray, image_to_ground: np.
     """(A, B) distance on the ground plane [m] between the boxes' foot points.
 
     Args:
+        a_xyxy: (A, 4) boxes [px].
+        b_xyxy: (B, 4) boxes [px].
         image_to_ground: 3x3 homography mapping image pixels (u, v, 1) to ground metres (x, y, 1); a foot
             point it puts above the horizon (w <= 0) is infinitely far from everything.
     """

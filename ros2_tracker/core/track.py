@@ -50,7 +50,7 @@ class TrackSet(NamedTuple):
     time_since_update_s: np.ndarray
     det_indices: np.ndarray
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return len(self.ids)
 
     def select(self, mask: np.ndarray) -> TrackSet:
@@ -72,8 +72,9 @@ def reported_mask(states: np.ndarray, time_since_update_s: np.ndarray, lost_s: f
     predicted box). The one rule of every results writer (``track``, ``demo``, ``replay``).
 
     Args:
-        states: (N,) :class:`TrackState` values. time_since_update_s: (N,) seconds since each track's
-            last matched detection (0 when matched in this update).
+        states: (N,) :class:`TrackState` values.
+        time_since_update_s: (N,) seconds since each track's last matched detection (0 when matched in
+            this update).
         lost_s: how long a lost track is still reported [s]; 0: matched tracks only.
     """
     matched = (states == TrackState.CONFIRMED) & (time_since_update_s == 0)
@@ -85,8 +86,11 @@ def reported_mask(states: np.ndarray, time_since_update_s: np.ndarray, lost_s: f
 
 
 def _make_track_set(cls: type[TrackSet], iterable: Any) -> TrackSet:
-    """``TrackSet._make`` (which ``_replace`` uses): namedtuple's own checks ``len()``, and ``len()`` of a
-    TrackSet counts its tracks, not its fields. (typing.NamedTuple forbids defining it in the class.)"""
+    """``TrackSet._make``, which ``_replace`` uses, without namedtuple's check of ``len()``.
+
+    ``len()`` of a TrackSet counts its tracks, not its fields. (typing.NamedTuple forbids defining it in the
+    class.)
+    """
     fields = tuple(iterable)
     if len(fields) != len(cls._fields):
         raise TypeError(f"expected {len(cls._fields)} arrays, got {len(fields)}")

@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ros2_tracker.core import appearance, kalman
 from ros2_tracker.core.adaptation import CommonMotion, NoiseEstimate
@@ -81,6 +82,12 @@ _NEXT_STATE = np.array([_TENT, _TENT, _TENT, _CONF, _LOST, _LOST, _CONF, _CONF, 
 _NEXT_STATE.flags.writeable = False
 _MISSED_TENTATIVE = np.array([True, True] + [False] * 10)  # same key: a tentative track without a match
 _MISSED_TENTATIVE.flags.writeable = False
+# What the association stages return: (K, 2) matched (track row, detection index) pairs, and the detection
+# indices left over; and the low-score columns' gate of a joint assignment: (is low-score per column,
+# may take a low-score detection per row).
+_Matched = tuple[np.ndarray, np.ndarray]
+_Weak = tuple[np.ndarray, np.ndarray]
+
 _NO_INDEX = np.empty(0, dtype=np.intp)
 _NO_PAIRS = np.empty((0, 2), dtype=np.intp)
 _NO_BOXES = np.empty((0, 4))
@@ -91,7 +98,7 @@ _NO_BOXES.flags.writeable = False
 
 def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
     """``np.full(n, value)``: for a frame's few rows, np.full's Python wrapper costs more than the fill."""
-    out = np.empty(n, dtype=dtype)
+    out: np.ndarray = np.empty(n, dtype=dtype)
     out.fill(value)
     return out
 
@@ -103,7 +110,7 @@ def _submatrix(m: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return m if len(cols) == m.shape[1] else m.take(cols, axis=1)
 
 
-def _class_ids(classes) -> np.ndarray:
+def _class_ids(classes: ArrayLike) -> np.ndarray:
     """(D,) int64 class ids; ValueError for values that are not integers within int64 (1.5, inf, 2**64),
     which a cast would turn into other classes."""
     c = np.asarray(classes).reshape(-1)
@@ -327,6 +334,7 @@ def score_scale_warning(max_score: float, config: TrackerConfig) -> str | None:
 
     Args:
         max_score: the highest detection score seen (NaN: no opinion).
+        config: the tracker's configuration, whose thresholds the scores are compared with.
     """
     start = config.start_score
     if max_score < start:
@@ -360,7 +368,9 @@ class Tracker:
         if config.motion_model == "learned" and predictor is None:
             raise ConfigError("motion_model: learned needs a predictor: build it with "
                               "ros2_tracker.motion.create_predictor(config)")
-        self._predictor = predictor if config.motion_model == "learned" else ConstantVelocityPredictor()
+        if predictor is None or config.motion_model != "learned":
+            predictor = ConstantVelocityPredictor()
+        self._predictor: TrajectoryPredictor = predictor
         self._learned = config.motion_model == "learned"
         self._noise_estimate = NoiseEstimate()  # adaptive_measurement_noise (reset by reset())
         self._common_motion = CommonMotion()  # camera_motion_gain (reset by reset())
@@ -370,7 +380,7 @@ class Tracker:
         self._kept: np.ndarray | None = None  # this frame's input rows in use, None when all of them
         self._next_id = 1
         self._multi_class = False
-        self._feat_ok = np.empty(0, dtype=bool)  # this frame's detections with a usable embedding
+        self._feat_ok: np.ndarray = np.empty(0, dtype=bool)  # this frame's detections with a usable embedding
         self.reset()
 
     def set_config(self, config: TrackerConfig) -> None:
@@ -437,6 +447,11 @@ class Tracker:
     def stamp(self) -> float | None:
         """Stamp of the last update [s], None before the first."""
         return self._stamp
+
+    @property
+    def _now(self) -> float:
+        """Stamp of the last update [s], 0 before the first (the stages run after the stamp is set)."""
+        return 0.0 if self._stamp is None else self._stamp
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -512,7 +527,7 @@ class Tracker:
 
     def tracks(self) -> TrackSet:
         """The live tracks as of the last update (arrays shared with the tracker, never modified)."""
-        now = self._stamp if self._stamp is not None else 0.0
+        now = self._now
         if self._emb.shape[1] and self._has_emb.any():
             dormant = self._dormant()
             if dormant.any():  # kept only for re-identification, not reported
@@ -557,7 +572,7 @@ class Tracker:
         """Every track's recent measured boxes, oldest first, with the Kalman state at the last stamp
         (``with_boxes=False``, or no history kept: see ``motion_history_frames``: the state only, with
         empty (N, 0) history arrays)."""
-        now = self._stamp if self._stamp is not None else 0.0
+        now = self._now
         n = len(self._ids)
         if not with_boxes or not len(self._hist_t):
             return MotionHistory(np.empty((n, 0, 4)), np.empty((n, 0), dtype=bool), np.empty((n, 0)), now,
@@ -575,7 +590,7 @@ class Tracker:
         if not len(self._hist_t):
             return
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
-                     rows, boxes_cxcywh, self._stamp)
+                     rows, boxes_cxcywh, self._now)
 
     def apply_camera_motion(self, warp_2x3: np.ndarray) -> None:
         """Move every track by the camera's image motion since the last update (e.g. from
@@ -613,7 +628,8 @@ class Tracker:
         self._has_emb = np.zeros_like(self._has_emb)
 
     # ------------------------------------------------------------------ stages
-    def _prepare(self, boxes_xyxy, scores, classes, features):
+    def _prepare(self, boxes_xyxy: ArrayLike, scores: ArrayLike | None, classes: ArrayLike | None,
+                 features: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The detections in use as arrays; raises ValueError before changing any state."""
         boxes = np.asarray(boxes_xyxy, dtype=np.float64)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -647,7 +663,7 @@ class Tracker:
         self._kept = kept  # det_indices name input rows
         if feats is not None:
             feats = self._embedding_rows(appearance.normalise(feats))
-            self._feat_ok = feats.any(axis=1)  # all-zero rows: no appearance for that detection
+            self._feat_ok = feats.any(axis=1)  # type: ignore[assignment]  # (D,) bools: all-zero rows have no appearance
         return boxes, det_scores, det_cls, feats
 
     def _check_features(self, feats: np.ndarray) -> None:
@@ -686,7 +702,9 @@ class Tracker:
         if dt > 0 and len(self._ids):
             self._mean, self._cov = kalman.predict(self._mean, self._cov, dt, self._noise)
 
-    def _associate_confident(self, track_boxes, boxes, det_cls, high, feats=None, iou=None, low=_NO_INDEX):
+    def _associate_confident(self, track_boxes: np.ndarray, boxes: np.ndarray, det_cls: np.ndarray,
+                             high: np.ndarray, feats: np.ndarray | None = None, iou: np.ndarray | None = None,
+                             low: np.ndarray = _NO_INDEX) -> _Matched:
         """Confirmed and lost tracks vs confident detections, and vs the low-score detections ``low``
         (confirmed tracks only, at ``low_score_match_iou``; ``low_score_association: joint``); returns
         the matches and the confident detections left over."""
@@ -736,7 +754,9 @@ class Tracker:
         out[sel, 2:] = centres[:, 0] + half
         return out
 
-    def _match_fused(self, rows, row_boxes, boxes, det_cls, cols, feats, iou=None, penalty=None, weak=None):
+    def _match_fused(self, rows: np.ndarray, row_boxes: np.ndarray, boxes: np.ndarray, det_cls: np.ndarray,
+                     cols: np.ndarray, feats: np.ndarray, iou: np.ndarray | None = None,
+                     penalty: np.ndarray | None = None, weak: _Weak | None = None) -> _Matched:
         """IoU-gated matching on (1 - w) * (1 - IoU) + w * cosine distance; appearance vetoes pairs
         beyond ``appearance_threshold`` (tracks without an embedding yet are judged by IoU alone).
         ``penalty``: the rows' extra cost where they compete (see ``assign_ids``), or None. ``weak``:
@@ -746,6 +766,8 @@ class Tracker:
         cfg = self.config
         col_boxes = boxes if len(cols) == len(boxes) else boxes.take(cols, axis=0)
         sparse = len(rows) * len(cols) > _DENSE_LIMIT
+        at_row: np.ndarray | tuple[slice, None]
+        at_col: np.ndarray | slice
         if sparse:
             r, c = overlapping_pairs(row_boxes, col_boxes)
             iou_cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
@@ -776,7 +798,8 @@ class Tracker:
             return ids_of(assign_sparse(len(rows), len(cols), r, c, cost, threshold, penalty), rows, cols)
         return assign_ids(cost, threshold, rows, cols, penalty)
 
-    def _associate_by_motion(self, boxes, det_cls, high, matches):
+    def _associate_by_motion(self, boxes: np.ndarray, det_cls: np.ndarray, high: np.ndarray,
+                             matches: np.ndarray) -> _Matched:
         """Confirmed/lost tracks left after IoU vs confident detections left, by Mahalanobis distance."""
         free = self._state != _TENT
         if self._has_emb.any():
@@ -794,7 +817,8 @@ class Tracker:
             self._gate_ground(cost, cxcywh_to_xyxy(self._mean[rows, :4]), boxes[high])
         return assign_ids(cost, self.config.motion_gate, rows, high)
 
-    def _associate_by_appearance(self, boxes, det_cls, high, matches, feats):
+    def _associate_by_appearance(self, boxes: np.ndarray, det_cls: np.ndarray, high: np.ndarray,
+                                 matches: np.ndarray, feats: np.ndarray) -> _Matched:
         """Re-identification: lost tracks (dormant ones included) vs confident detections left over,
         by cosine distance. Only recently lost tracks near their predicted position may use
         appearance_threshold; far away, or once dormant, the stricter reid_threshold applies."""
@@ -815,7 +839,8 @@ class Tracker:
             gate_classes(cost, self._cls[rows], det_cls[high])
         return assign_ids(cost, cfg.appearance_threshold + 1e-9, rows, high)
 
-    def _remember_appearance(self, matches, boxes, det_scores, feats) -> None:
+    def _remember_appearance(self, matches: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray,
+                             feats: np.ndarray) -> None:
         """Moving-average embedding update from confident, unoccluded detections only."""
         t, d = matches[:, 0], matches[:, 1]
         fresh = ~self._has_emb[t]
@@ -834,9 +859,11 @@ class Tracker:
 
     def _dormant(self) -> np.ndarray:
         """Lost tracks past max_lost_s, kept only for re-identification by appearance."""
-        return (self._state == _LOST) & (self._stamp - self._last > self.config.max_lost_s)
+        return (self._state == _LOST) & (self._now - self._last > self.config.max_lost_s)
 
-    def _associate_low_score(self, track_boxes, boxes, det_cls, low, matches, iou=None):
+    def _associate_low_score(self, track_boxes: np.ndarray, boxes: np.ndarray, det_cls: np.ndarray,
+                             low: np.ndarray, matches: np.ndarray,
+                             iou: np.ndarray | None = None) -> np.ndarray:
         """Confirmed tracks not matched yet vs low-score detections."""
         if not len(low):
             return _NO_PAIRS
@@ -848,7 +875,8 @@ class Tracker:
         m, _ = self._match(rows, track_boxes[rows], boxes, det_cls, low, self.config.low_score_match_iou, iou)
         return m
 
-    def _associate_tentative(self, track_boxes, boxes, det_cls, high, iou=None):
+    def _associate_tentative(self, track_boxes: np.ndarray, boxes: np.ndarray, det_cls: np.ndarray,
+                             high: np.ndarray, iou: np.ndarray | None = None) -> _Matched:
         """Tentative tracks vs the confident detections left over."""
         if not len(high):
             return _NO_PAIRS, high
@@ -858,7 +886,9 @@ class Tracker:
         return self._match(rows, track_boxes.take(rows, axis=0), boxes, det_cls, high,
                            self.config.tentative_match_iou, iou)
 
-    def _match(self, rows, row_boxes, boxes, det_cls, cols, min_iou, iou=None, penalty=None, weak=None):
+    def _match(self, rows: np.ndarray, row_boxes: np.ndarray, boxes: np.ndarray, det_cls: np.ndarray,
+               cols: np.ndarray, min_iou: float, iou: np.ndarray | None = None,
+               penalty: np.ndarray | None = None, weak: _Weak | None = None) -> _Matched:
         """IoU matching of track ``rows`` to detection ``cols``; returns (track, det) index pairs
         and the detection indices left unmatched. ``iou``: the frame's (tracks, detections) IoU matrix
         when it was computed (else the pairs' IoU is computed here). ``penalty``: the rows' extra cost
@@ -877,7 +907,9 @@ class Tracker:
             self._gate_ground(cost, row_boxes, col_boxes)
         return assign_ids(cost, 1.0 - min_iou, rows, cols, penalty)
 
-    def _match_sparse(self, rows, row_boxes, col_boxes, det_cls, cols, min_iou, penalty=None, weak=None):
+    def _match_sparse(self, rows: np.ndarray, row_boxes: np.ndarray, col_boxes: np.ndarray,
+                      det_cls: np.ndarray, cols: np.ndarray, min_iou: float,
+                      penalty: np.ndarray | None = None, weak: _Weak | None = None) -> _Matched:
         """Crowded frames: IoU only for pairs whose boxes can overlap (sort and sweep), sparse assignment."""
         r, c = overlapping_pairs(row_boxes, col_boxes)
         cost = 1.0 - iou_pairs(row_boxes, col_boxes, r, c)
@@ -894,8 +926,11 @@ class Tracker:
         """Forbid (in place) pairs whose foot points lie more than ``max_ground_distance_m`` apart on the
         ground (needs the homography): a dense cost matrix, or with ``pairs`` (rows, columns) the sparse
         path's pair costs."""
-        far = (ground_distance(row_boxes, col_boxes, self._homography) if pairs is None else
-               ground_distance_pairs(row_boxes[pairs[0]], col_boxes[pairs[1]], self._homography))
+        homography = self._homography
+        if homography is None:  # no ground plane configured: nothing to gate
+            return
+        far = (ground_distance(row_boxes, col_boxes, homography) if pairs is None else
+               ground_distance_pairs(row_boxes[pairs[0]], col_boxes[pairs[1]], homography))
         cost[far > self.config.max_ground_distance_m] = np.inf
 
     def _gate_weak(self, cost: np.ndarray, iou_cost: np.ndarray, low: np.ndarray,
@@ -1011,7 +1046,8 @@ class Tracker:
             noise = noise._replace(measurement=self._estimated_noise())
         return noise
 
-    def _spawn(self, boxes, det_scores, det_cls, high, feats=None) -> None:
+    def _spawn(self, boxes: np.ndarray, det_scores: np.ndarray, det_cls: np.ndarray, high: np.ndarray,
+               feats: np.ndarray | None = None) -> None:
         if not len(high):  # every confident detection was matched (the common frame)
             return
         new = high.compress(det_scores.take(high) >= self.config.new_track_score)
@@ -1033,9 +1069,10 @@ class Tracker:
             has = self._feat_ok[new] if feats is not None else np.zeros(n, dtype=bool)
             self._has_emb = np.concatenate([self._has_emb, has])
 
-    def _append(self, ids, cls, state, mean, cov, scores, det_idx) -> None:
+    def _append(self, ids: np.ndarray, cls: np.ndarray, state: np.ndarray, mean: np.ndarray, cov: np.ndarray,
+                scores: np.ndarray, det_idx: np.ndarray) -> None:
         n = len(ids)
-        now = _filled(n, self._stamp)
+        now = _filled(n, self._now)
         self._ids = np.concatenate([self._ids, ids])
         self._cls = np.concatenate([self._cls, cls])
         self._state = np.concatenate([self._state, state])
@@ -1062,9 +1099,9 @@ class Tracker:
         cfg = self.config
         if self._emb.shape[1]:
             keep_for = np.where(self._has_emb, max(cfg.reid_max_age_s, cfg.max_lost_s), cfg.max_lost_s)
-            too_old = self._stamp - self._last > keep_for
+            too_old = self._now - self._last > keep_for
         else:
-            too_old = self._stamp - self._last > cfg.max_lost_s
+            too_old = self._now - self._last > cfg.max_lost_s
         if np.count_nonzero(too_old):
             self._keep((~too_old).nonzero()[0])
 
@@ -1080,7 +1117,8 @@ class Tracker:
 
     def _per_track_arrays(self) -> tuple[str, ...]:
         """Attributes holding one row per track; appearance memory and box history only once they exist."""
-        names = ("_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last", "_det")
+        names: tuple[str, ...] = (
+            "_ids", "_cls", "_state", "_mean", "_cov", "_score", "_hits", "_born", "_last", "_det")
         if self._emb.shape[1]:
             names += ("_emb", "_has_emb")
         if len(self._hist_t):

@@ -114,7 +114,7 @@ def read_sequence_info(root: str | Path) -> SequenceInfo:
 
 
 def _safe_name(name: str, root: Path, ini: Path) -> str:
-    """seqinfo.ini's name (outputs are named after it), the folder's when empty.
+    r"""seqinfo.ini's name (outputs are named after it), the folder's when empty.
 
     Raises:
         MotFormatError: a name that is a path (``/``, ``\\``, ``.``, ``..``): results would be written

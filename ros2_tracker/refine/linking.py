@@ -79,7 +79,8 @@ def summarise_tracklets(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndar
     """Ends, velocities and mean appearance of every identity of the result rows.
 
     Args:
-        frames: (N,) frame numbers. ids: (N,) identities (one row per id and frame).
+        frames: (N,) frame numbers.
+        ids: (N,) identities (one row per id and frame).
         boxes_tlwh: (N, 4) boxes [px].
         fps: frame rate [Hz].
         config: ``velocity_window_s`` and ``max_velocity`` are used.

@@ -49,7 +49,10 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
     """Refine online result rows, write the refined results to ``output`` and its marker beside it.
 
     Args:
-        frames, ids, boxes_tlwh, scores: the online result rows (see :func:`refine_tracks`).
+        frames: (N,) frame numbers of the online result rows (see :func:`refine_tracks`).
+        ids: (N,) their identities.
+        boxes_tlwh: (N, 4) their boxes [px].
+        scores: (N,) their scores.
         output: refined results file to write (never the same as ``online_path``).
         online_path: the online results file, named in the marker (not written here).
         fps: frame rate [Hz] of the frame numbers.

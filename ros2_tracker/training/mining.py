@@ -126,7 +126,8 @@ def distance_weighted(dist: torch.Tensor, labels: torch.Tensor, dim: int, *, cut
         dist: ``(B, B)`` distances between unit embeddings.
         labels: ``(B,)`` identity labels.
         dim: embedding dimension.
-        cutoff, nonzero_cutoff: see :func:`distance_weights`.
+        cutoff: lower clamp of the distance (see :func:`distance_weights`).
+        nonzero_cutoff: distances at or above this get weight 0 (see :func:`distance_weights`).
         generator: torch random generator (reproducible draws).
 
     Returns:

@@ -131,7 +131,9 @@ def evaluate_embeddings(embeddings: np.ndarray, crops: ReidCrops, queries_per_id
     Args:
         embeddings: ``(N, D)`` embeddings of ``crops`` (in order).
         crops: evaluation crops.
-        queries_per_identity, min_gap_s: see :func:`query_gallery`.
+        queries_per_identity: queries per identity (see :func:`query_gallery`).
+        min_gap_s: same-identity gallery crops closer in time than this are ignored [s] (see
+            :func:`query_gallery`).
     """
     if len(embeddings) != len(crops):
         raise ValueError(f"{len(embeddings)} embeddings for {len(crops)} crops")

@@ -1,5 +1,5 @@
 """TensorRT engine cache and checks that need no GPU: cache keys, the sidecar, corrupt or mismatched
-engine files, shape profiles against the ONNX inputs. (Engine builds are in test_gpu.py.)"""
+engine files, shape profiles against the ONNX inputs. Engine builds are in test_gpu.py."""
 
 import dataclasses
 import importlib.util

@@ -230,8 +230,8 @@ def test_adaptive_measurement_noise_follows_the_detectors_precision(jitter, expe
 
 def test_a_precise_detector_under_a_panning_camera_keeps_its_identities():
     """Smoothing fit for a jittery detector makes a precise detector's tracks lag behind a panning camera
-    until they lose their people; the adapted noise keeps all five. (Without camera_motion_gain, which
-    would follow the pan for both.)"""
+    until they lose their people; the adapted noise keeps all five. Without camera_motion_gain, which
+    would follow the pan for both."""
     ids = {}
     for adaptive in (True, False):
         t = Tracker(TrackerConfig(adaptive_measurement_noise=adaptive, camera_motion_gain=0.0))
