@@ -12,6 +12,7 @@ image below the horizon (least squares), which is what ``TrackerConfig.ground_ho
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,15 +97,29 @@ def read_tsai_xml(path: str | Path) -> TsaiCamera:
         geo, intr, ext = (root.find(tag) for tag in ("Geometry", "Intrinsic", "Extrinsic"))
         if geo is None or intr is None or ext is None:
             raise ConfigError(f"{p}: expected <Geometry>, <Intrinsic> and <Extrinsic> (Tsai calibration)")
-        a, b, g = (float(ext.get(k)) for k in ("rx", "ry", "rz"))
+        a, b, g = (_number(ext, k) for k in ("rx", "ry", "rz"))
         return TsaiCamera(
-            focal=float(intr.get("focal")), kappa1=float(intr.get("kappa1")), cx=float(intr.get("cx")),
-            cy=float(intr.get("cy")), sx=float(intr.get("sx")), dpx=float(geo.get("dpx")),
-            dy=float(geo.get("dy")), rotation=_rotation_zyx(a, b, g),
-            translation=np.array([float(ext.get(k)) for k in ("tx", "ty", "tz")]),
-            width=int(float(geo.get("width"))), height=int(float(geo.get("height"))))
+            focal=_number(intr, "focal"), kappa1=_number(intr, "kappa1"), cx=_number(intr, "cx"),
+            cy=_number(intr, "cy"), sx=_number(intr, "sx"), dpx=_number(geo, "dpx"),
+            dy=_number(geo, "dy"), rotation=_rotation_zyx(a, b, g),
+            translation=np.array([_number(ext, k) for k in ("tx", "ty", "tz")]),
+            width=int(_number(geo, "width")), height=int(_number(geo, "height")))
     except (ET.ParseError, TypeError, ValueError) as exc:
         raise ConfigError(f"{p}: not a valid Tsai calibration file ({exc})") from None
+
+
+def _number(element: ET.Element, name: str) -> float:
+    """The finite number in attribute ``name`` of a calibration element; ValueError naming it otherwise."""
+    text = element.get(name)
+    if text is None:
+        raise ValueError(f"<{element.tag}> has no {name}=\"...\" attribute")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"<{element.tag} {name}=\"{text}\"> is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"<{element.tag} {name}=\"{text}\"> is not finite")
+    return value
 
 
 def _rotation_zyx(rx: float, ry: float, rz: float) -> np.ndarray:

@@ -67,6 +67,30 @@ def test_homography_file_and_bad_files(tmp_path):
             load_ground_homography(tmp_path / name)
 
 
+_GOOD_XML = """<Camera>
+  <Geometry width="768" height="576" dpx="5.1e-03" dy="4.65e-03"/>
+  <Intrinsic focal="5.55" kappa1="5.1e-03" cx="324.2" cy="282.6" sx="1.09"/>
+  <Extrinsic tx="828.7" ty="-3175.5" tz="35469.3" rx="2.04" ry="-0.893" rz="-0.431"/>
+</Camera>"""
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('focal="5.55" ', "", r'<Intrinsic> has no focal="..." attribute'),
+    ('ty="-3175.5"', 'ty="south"', r'<Extrinsic ty="south"> is not a number'),
+    ('kappa1="5.1e-03"', 'kappa1="nan"', r'<Intrinsic kappa1="nan"> is not finite'),
+    ('width="768"', 'width="inf"', r'<Geometry width="inf"> is not finite'),
+])
+def test_a_calibration_with_a_missing_or_bad_number_is_refused_naming_it(tmp_path, old, new, message):
+    good = tmp_path / "good.xml"
+    good.write_text(_GOOD_XML)
+    assert read_tsai_xml(good).focal == pytest.approx(5.55)
+    bad = tmp_path / "bad.xml"
+    bad.write_text(_GOOD_XML.replace(old, new))
+    with pytest.raises(ConfigError, match="not a valid Tsai calibration file") as err:
+        read_tsai_xml(bad)
+    assert message in str(err.value)
+
+
 @pytest.mark.data
 def test_track_cli_uses_the_calibration(tmp_path):
     import subprocess
