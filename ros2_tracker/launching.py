@@ -660,6 +660,8 @@ def parse_launch_file(path: str | Path) -> LaunchFile:
         tree = ast.parse(p.read_text(), filename=str(p))
     except SyntaxError as exc:
         raise LaunchFileError(f"{p}:{exc.lineno}: not valid Python: {exc.msg}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # binary (an image, an archive) or NUL bytes
+        raise LaunchFileError(f"{p}: not a launch file (not Python text: {exc})") from None
     reader = _Reader(tree, p)
     if "generate_launch_description" not in reader.functions:
         raise LaunchFileError(f"{p}: no generate_launch_description() function")

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="tracker parameters (config/tracker.yaml form)")
     p.add_argument("--fps", type=float, help="frame rate [Hz] of --sequence (default: its seqinfo.ini, "
                    "else 30 with a note)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
+    p.add_argument("--seed", type=int, help="synthetic scene seed (default 0; not with --sequence)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.set_defaults(run=run)
     return p
@@ -55,7 +55,7 @@ def prepare_sequence(args: argparse.Namespace) -> SequenceInfo:
 
     from ros2_tracker.synthetic import SceneConfig, generate_scene
 
-    scene = generate_scene(SceneConfig(seed=args.seed))
+    scene = generate_scene(SceneConfig(seed=args.seed or 0))
     folder = args.out / scene.config.sequence_name
     with tqdm(total=scene.num_frames, desc="render synthetic scene", unit="frame", leave=False) as bar:
         scene.write_mot(folder, render=not args.no_video, progress=lambda _f: bar.update())
@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fps is not None and args.sequence is None:
         raise UserError("--fps needs --sequence (the synthetic scene has its own frame rate)")
+    if args.detections is not None and args.sequence is None:  # scored against the synthetic ground truth?
+        raise UserError("--detections needs --sequence, whose ground truth scores them (the synthetic scene "
+                        "brings its own detections)")
+    if args.seed is not None and args.sequence is not None:
+        raise UserError("--seed is the synthetic scene's; --sequence is tracked as it is")
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
                          node="/tracker")
     info = prepare_sequence(args)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["USER_ERRORS", "UserError", "check_frames_option", "require_modules"]
+import errno
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["USER_ERRORS", "UserError", "check_distinct_files", "check_frames_option", "is_user_os_error",
+           "require_modules"]
+
+# OSErrors of a path or a file system the user chose (besides the subclasses in USER_ERRORS): a read-only
+# file system, a full disk or quota, a name too long, a loop of links
+_USER_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP,
+                          errno.EACCES, errno.EPERM})
 
 
 class UserError(Exception):
@@ -19,6 +29,41 @@ def check_frames_option(value: int | None, option: str = "--frames") -> None:
 
     if value is not None and not 1 <= value <= MAX_FRAME:
         raise UserError(f"{option} must be between 1 and {MAX_FRAME:,}, got {value}")
+
+
+def check_distinct_files(outputs: Mapping[str, Path | str | None],
+                         inputs: Mapping[str, Path | str | None]) -> None:
+    """Refuse, before anything runs, an output file that is one of the inputs or another output.
+
+    Args:
+        outputs: option name (e.g. ``"--output"``) -> the file it writes (None: not given).
+        inputs: option name -> the file it reads (None: not given).
+
+    Raises:
+        UserError: naming both options; a results file written over the detections or a config, or two
+            outputs into one file, would lose data without a word.
+    """
+    seen: list[tuple[str, Path]] = [(k, Path(v)) for k, v in inputs.items() if v is not None]
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        for other, earlier in seen:
+            if _same_file(path, earlier):
+                role = "another output" if other in outputs else "an input"
+                raise UserError(f"{option} {value}: the same file as {other} {earlier} ({role}); it would be "
+                                "overwritten")
+        seen.append((option, path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file: one inode when both exist (links, different spellings), else the same absolute path."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
 
 def metrics_unavailable() -> str | None:
@@ -47,6 +92,12 @@ def require_modules(command: str, *modules: str) -> None:
         except ImportError as exc:
             raise UserError(f"{command} needs {' and '.join(modules)} ({exc.name or name} is not "
                             "installed)") from None
+
+
+def is_user_os_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an OSError of the user's paths or file system (read-only, full, a name too long)
+    that :data:`USER_ERRORS`' classes do not cover: reported like them, as one line and exit status 2."""
+    return isinstance(exc, OSError) and exc.errno in _USER_ERRNOS
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

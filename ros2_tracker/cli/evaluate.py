@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError, check_frames_option
+from ros2_tracker.cli.errors import UserError, check_distinct_files, check_frames_option
 from ros2_tracker.eval.metrics import (
     COMBINED,
     GT_FORMATS,
@@ -96,12 +96,17 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
     modes = [single, args.pairs is not None, args.results_dir is not None or args.gt_root is not None]
     if sum(modes) != 1:
         raise UserError("give one of: --gt and --results, --pairs, or --results-dir and --gt-root")
-    if args.frames is not None and not single:
-        raise UserError("--frames applies to --gt/--results only")
+    for option, value in (("--frames", args.frames), ("--name", args.name)):
+        if value is not None and not single:
+            raise UserError(f"{option} applies to --gt/--results only")
+    outputs = {"--csv": args.csv, "--json": args.json}
     if single:
         if args.gt is None or args.results is None:
             raise UserError("--gt and --results go together")
+        check_distinct_files(outputs, {"--gt": args.gt, "--results": args.results})
         name = args.name or _sequence_name(args.gt)
+        if name == COMBINED:
+            raise UserError(f"--name: {COMBINED} names the combined row of several sequences; choose another")
         return [(name, evaluate_sequence(args.gt, args.results, num_frames=args.frames, name=name,
                                          gt_format=args.gt_format))]
     if args.pairs is not None:
@@ -111,6 +116,9 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
     names = [p.name for p in pairs]
     if COMBINED in names or len(set(names)) != len(names):
         raise UserError(f"sequence names must be unique and not {COMBINED}: {', '.join(names)}")
+    inputs = {f"{p.name}'s {role}": path for p in pairs
+              for role, path in (("ground truth", p.gt_path), ("results", p.results_path))}
+    check_distinct_files(outputs, inputs)
     return evaluate_many([p._replace(gt_format=args.gt_format) for p in pairs])
 
 

@@ -18,6 +18,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
@@ -86,6 +87,10 @@ def _checked_specs(info: LaunchFile, arguments: list[str]) -> list[NodeSpec]:
         specs = info.node_specs(parse_launch_arguments(arguments))
     except (LaunchArgumentError, LaunchFileError) as exc:
         raise UserError(str(exc)) from None
+    for s in specs:  # a missing parameter file would only be a FATAL line in the node's output
+        missing = [str(f) for f in s.params_files if not Path(f).is_file()]
+        if missing:
+            raise UserError(f"{s.name}: parameter file not found: {', '.join(missing)}")
     for s in specs:
         if s.module == "replay_node" and not str(s.params.get("source", "x")):
             raise UserError("the replay needs source:=PATH (a MOTChallenge folder, video or bag), or "
@@ -109,6 +114,10 @@ def clean_exit(sup: Supervisor) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``launch``."""
+    timeouts = (("--sigint-timeout", args.sigint_timeout), ("--sigterm-timeout", args.sigterm_timeout))
+    for option, value in timeouts:
+        if not (math.isfinite(value) and value >= 0):  # a node that hangs must still be stopped
+            raise UserError(f"{option} must be a finite number of seconds >= 0, got {value}")
     try:
         info = parse_launch_file(resolve_launch_file(args.launch_file))
     except LaunchFileError as exc:

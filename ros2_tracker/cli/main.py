@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from ros2_tracker.cli.errors import USER_ERRORS
+from ros2_tracker.cli.errors import USER_ERRORS, is_user_os_error
 
 # subcommand name -> module under ros2_tracker.cli (imported lazily: heavy dependencies stay optional)
 SUBCOMMANDS = {
@@ -54,11 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except USER_ERRORS as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"ros2-tracker {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        return _user_error(args.command, exc)
+    except OSError as exc:
+        if not is_user_os_error(exc):
+            raise
+        return _user_error(args.command, exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _user_error(command: str, exc: BaseException) -> int:
+    """Print a user error's first line on stderr; the exit status 2."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"ros2-tracker {command}: error: {msg}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -763,8 +763,14 @@ def _domain_id(args: argparse.Namespace) -> int:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.rate < 0:
-        raise UserError(f"--rate must be >= 0, got {args.rate}")
+    _check_rate(args.rate)
+    if args.model is not None and not args.detector:
+        raise UserError("--model is the detector's: give --detector too (or leave --model out)")
+    if args.detector and args.detections is not None:
+        raise UserError("--detections replays recorded detections, --detector detects on the images: "
+                        "give one")
+    if args.detector:
+        _check_detector_model(args.model or _default_model())
     check_frames_option(args.frames)
     if args.out is not None and (args.out / "bag").exists():
         raise UserError(f"--out {args.out}: already holds a replay (bag/); choose another folder")
@@ -778,6 +784,30 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--gt {args.gt}: file not found")
     if args.domain_id is not None:
         _domain_id(args)  # out of range: before a run folder is made
+
+
+def _check_rate(rate: float) -> None:
+    """``--rate`` within the replay node's range (ReplayConfig's ``rate``), before any node starts."""
+    from ros2_tracker.core.config import ConfigError
+    from ros2_tracker.nodes.replay_node import ReplayConfig
+
+    try:
+        next(s for s in ReplayConfig.specs() if s.name == "rate").validate(rate)
+    except ConfigError as exc:
+        raise UserError(f"--{exc}") from None
+
+
+def _check_detector_model(model: Path | None) -> None:
+    """The detector's model opens (YOLOX through ONNX Runtime, as detector_node will), before any node starts:
+    a wrong file is one line here instead of a node dying at start. ConfigError (exit 2) otherwise."""
+    from ros2_tracker.detection.config import DetectorConfig
+    from ros2_tracker.detection.yolox import YoloxDetector
+
+    if model is None:
+        raise UserError("--detector needs --model F.onnx")
+    if not Path(model).is_file():
+        raise UserError(f"--model {model}: model file not found")
+    YoloxDetector(DetectorConfig(model_path=str(model)))
 
 
 def _check_tracker_file(path: Path) -> None:

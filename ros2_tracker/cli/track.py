@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError, check_frames_option
+from ros2_tracker.cli.errors import UserError, check_distinct_files, check_frames_option
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography, orient_homography
@@ -233,8 +233,7 @@ def _warn_what_was_left_out(res: OfflineResult, tracker: Tracker, appearance: Se
 def _run_tracktor(args: argparse.Namespace) -> int:
     if args.calibration is not None:  # it would be ignored: Tracktor has no ground-plane gate
         raise UserError("--calibration needs the core tracker (--tracker sort)")
-    if args.detections is not None:
-        _check_output_is_not_input(args)
+    _check_output_is_not_input(args)
     return run_tracktor(args)
 
 
@@ -249,15 +248,18 @@ def _with_calibration(config: TrackerConfig, path: Path, dets: MotRows) -> Track
 
 
 def _check_output_is_not_input(args: argparse.Namespace) -> None:
-    """``--output`` (or, with --offline, the online results beside it) must not be the detections."""
+    """The files written (``--output``, with --offline the online results beside it, ``--timing``) must not
+    be any file read, nor one another."""
     from ros2_tracker.refine.outputs import online_results_path
 
-    outputs = [args.output] + ([online_results_path(args.output)] if args.offline else [])
-    det = Path(args.detections).resolve()
-    for out in outputs:
-        if Path(out).resolve() == det:
-            raise UserError(f"--output {args.output}: would overwrite the --detections file "
-                            f"{args.detections}")
+    outputs = {"--output": args.output, "--timing": args.timing,
+               "--offline's online results": online_results_path(args.output) if args.offline else None}
+    inputs = {name: getattr(args, attr, None) for name, attr in (
+        ("--detections", "detections"), ("--config", "config"), ("--calibration", "calibration"),
+        ("--reid-model", "reid_model"), ("--reid-config", "reid_config"),
+        ("--refine-config", "refine_config"), ("--sequence", "sequence"),
+        ("--tracktor-config", "tracktor_config"), ("--regressor-model", "regressor_model"))}
+    check_distinct_files(outputs, inputs)
 
 
 def _first_frames(dets: MotRows, frames: int | None) -> MotRows:

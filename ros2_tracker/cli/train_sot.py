@@ -46,6 +46,13 @@ def _config(args: argparse.Namespace):
     from ros2_tracker.io.params import load_config
     from ros2_tracker.training.train_sot import SotTrainConfig
 
+    given = (("--cycle-weight", args.cycle_weight is not None), ("--no-cycle", args.no_cycle),
+             ("--no-export", args.no_export))
+    goturn_only = [flag for flag, present in given if present]
+    if args.model != "goturn" and goturn_only:
+        raise UserError(f"{', '.join(goturn_only)}: GOTURN's option(s), not {args.model}'s")
+    if args.no_cycle and args.cycle_weight is not None:
+        raise UserError("--cycle-weight and --no-cycle contradict each other: give one")
     steps = "steps" if args.model == "goturn" else "rolo_steps"
     options = {"data_root": args.data_root, steps: args.steps, "device": args.device, "seed": args.seed,
                "cycle_weight": args.cycle_weight}

@@ -69,6 +69,11 @@ class FieldSpec:
         hi = "inf" if self.high is None else f"{self.high:g}"
         return f"[{lo}, {hi}]"
 
+    def validate(self, value: Any) -> Any:
+        """``value`` checked (and converted) as the field takes it; ConfigError naming the field otherwise.
+        For an option that sets one field (a command-line flag) without building the whole config."""
+        return _validate(self, value)
+
 
 T = TypeVar("T", bound="ConfigBase")
 

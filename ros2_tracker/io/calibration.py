@@ -98,6 +98,10 @@ def read_tsai_xml(path: str | Path) -> TsaiCamera:
         if geo is None or intr is None or ext is None:
             raise ConfigError(f"{p}: expected <Geometry>, <Intrinsic> and <Extrinsic> (Tsai calibration)")
         a, b, g = (_number(ext, k) for k in ("rx", "ry", "rz"))
+        for element, name in ((intr, "focal"), (intr, "sx"), (geo, "dpx"), (geo, "dy"), (geo, "width"),
+                              (geo, "height")):
+            if _number(element, name) <= 0:  # a pixel or an image of no size, no focal length
+                raise ValueError(f'<{element.tag} {name}="{element.get(name)}"> must be positive')
         return TsaiCamera(
             focal=_number(intr, "focal"), kappa1=_number(intr, "kappa1"), cx=_number(intr, "cx"),
             cy=_number(intr, "cy"), sx=_number(intr, "sx"), dpx=_number(geo, "dpx"),
@@ -143,7 +147,10 @@ def fit_ground_homography(camera: TsaiCamera, *, metres_per_unit: float = 0.001,
     ok = np.isfinite(ground).all(axis=1)
     if ok.sum() < 8:
         raise ConfigError("calibration: too little of the image sees the ground to fit a homography")
-    return _dlt(img[ok], ground[ok])
+    try:
+        return _dlt(img[ok], ground[ok])
+    except np.linalg.LinAlgError as exc:
+        raise ConfigError(f"calibration: no homography fits the camera's ground points ({exc})") from None
 
 
 def _dlt(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -79,13 +79,14 @@ def read_mot(path: str | Path, *, allow_empty: bool = False, validate_boxes: boo
     Raises:
         MotFormatError: missing file, empty file (unless ``allow_empty``), a row that is not
             numbers, too few columns, frame numbers < 1, not integers or above :data:`MAX_FRAME`,
-            ids beyond :data:`MAX_ID`, NaN/inf values, or
+            ids not integers or beyond :data:`MAX_ID`, NaN/inf values, or
             (with ``validate_boxes``) width or height <= 0 or a box value beyond :data:`MAX_COORD`. The
             message names file and line.
     """
     p = Path(path)
     if not p.is_file():
-        raise MotFormatError(f"{p}: file not found")
+        what = "file not found" if not p.exists() else "a folder, not a file" if p.is_dir() else "not a file"
+        raise MotFormatError(f"{p}: {what}")
     text = p.read_text(encoding="utf-8-sig", errors="replace")  # -sig: a spreadsheet's byte-order mark
     lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     if not lines:
@@ -135,7 +136,12 @@ def _check_frames(p: Path, lines: list[tuple[int, str]], frames: np.ndarray) -> 
 
 
 def _check_ids(p: Path, lines: list[tuple[int, str]], ids: np.ndarray) -> None:
-    """Ids within +-:data:`MAX_ID` (beyond 2**53 a float holds no exact integer, beyond 2**63 int64 wraps)."""
+    """Integer ids within +-:data:`MAX_ID` (beyond 2**53 a float holds no exact integer, beyond 2**63 int64
+    wraps); a fractional id would be cut to another identity's."""
+    bad = ids != np.round(ids)
+    if bad.any():
+        line = lines[int(np.argmax(bad))][0]
+        raise MotFormatError(f"{p}:{line}: id must be an integer, got {ids[bad][0]:g}")
     bad = np.abs(ids) > MAX_ID
     if bad.any():
         raise MotFormatError(f"{p}:{lines[int(np.argmax(bad))][0]}: id {ids[bad][0]:.0f} is beyond "

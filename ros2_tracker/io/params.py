@@ -44,6 +44,16 @@ def load_config(cls: type[C], path: str | Path | None, *, allowed_extra: set[str
     return cls.from_dict(values)
 
 
+class _RosParameterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers as rcl's parameter-file parser does: ``1e3`` and ``5E-2`` are
+    floats (YAML 1.1, PyYAML's schema, wants a dot and would give strings, which a node reads as 1000.0)."""
+
+
+_RosParameterLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def load_ros_yaml(path: str | Path, node: str | None = None) -> dict[str, Any]:
     """Merge the ``ros__parameters`` blocks of a ROS 2 parameter file into one flat dict, in file order.
 
@@ -58,7 +68,7 @@ def load_ros_yaml(path: str | Path, node: str | None = None) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(p.read_text(encoding="utf-8"), Loader=_RosParameterLoader) or {}  # a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
     except UnicodeDecodeError:
@@ -85,8 +95,9 @@ def _parameter_blocks(d: Mapping[str, Any], keys: tuple[str, ...]):
         if not isinstance(v, dict):
             continue
         path = keys + tuple(t for t in str(k).split("/") if t)
-        if isinstance(v.get("ros__parameters"), dict):
-            yield path, v["ros__parameters"]
+        block = v.get("ros__parameters", False)
+        if block is None or isinstance(block, dict):  # None: the key with nothing under it, an empty block
+            yield path, block or {}
         elif len(keys) < 8:
             yield from _parameter_blocks(v, path)
 

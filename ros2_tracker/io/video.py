@@ -209,6 +209,8 @@ class VideoSource(FrameSource):
         self.path = Path(path)
         if not self.path.is_file():
             raise FrameSourceError(f"{self.path}: no such video file")
+        if _is_text(self.path):  # FFmpeg would "play" it, rendering the text as frames
+            raise FrameSourceError(f"{self.path}: a text file, not a video")
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             raise FrameSourceError(f"{self.path}: OpenCV cannot open it as a video (unknown format, codec "
@@ -260,6 +262,20 @@ def _pick_fps(fps: float, seq: SequenceInfo | None, video_fps: float = 0.0) -> t
     if video_fps > 0:
         return video_fps, "video"
     return DEFAULT_FPS, "default"
+
+
+def _is_text(path: Path) -> bool:
+    """Whether the file starts as text (UTF-8, no NUL byte in its first 4 KiB): every video container's
+    header is binary."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # a character cut at the 4 KiB boundary is still text
+    return True
 
 
 def open_frame_source(path: str | Path, fps: float = 0.0) -> FrameSource:

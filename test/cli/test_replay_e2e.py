@@ -170,7 +170,7 @@ def test_default_source_is_the_synthetic_scene(tmp_path, ros_env):
 @pytest.mark.parametrize(("args", "message"), [
     (["/nonexistent/seq"], "no such file or folder"),
     ([str(REPO / "config")], "not a MOTChallenge folder, a video file"),
-    (["--rate", "-1"], "--rate must be >= 0"),
+    (["--rate", "-1"], "--rate: -1.0 is out of range [0, 1000]"),
     (["--frames", "0"], "--frames must be between 1 and 10,000,000"),
 ])
 def test_bad_source_or_option_exits_2_with_one_line(tmp_path, ros_env, args, message):

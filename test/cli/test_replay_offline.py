@@ -41,8 +41,8 @@ def test_offline_refines_beside_the_online_results_and_scores_both(tmp_path):
 
 
 def test_refine_config_needs_offline(tmp_path):
-    args = argparse.Namespace(rate=0.0, frames=None, out=None, offline=False,
-                              refine_config=tmp_path / "r.yaml")
+    args = argparse.Namespace(rate=0.0, model=None, detector=False, detections=None, frames=None, out=None,
+                              offline=False, refine_config=tmp_path / "r.yaml")
     with pytest.raises(UserError, match="needs --offline"):
         _check_args(args)
 
@@ -52,7 +52,8 @@ def test_bad_refine_config_fails_before_the_replay(tmp_path):
 
     cfg = tmp_path / "r.yaml"
     cfg.write_text("/**:\n  ros__parameters:\n    link_max_gap_s: -1\n")
-    args = argparse.Namespace(rate=0.0, frames=None, out=None, offline=True, refine_config=cfg)
+    args = argparse.Namespace(rate=0.0, model=None, detector=False, detections=None, frames=None, out=None,
+                              offline=True, refine_config=cfg)
     with pytest.raises(ConfigError, match="link_max_gap_s"):
         _check_args(args)
 

@@ -273,7 +273,7 @@ def test_an_output_that_is_the_detections_file_is_refused(tmp_path):
     before = det.read_text()
     for args in (["--output", det], ["--output", tmp_path / "res.txt", "--offline"]):  # RES.online.txt
         r = run_cli("track", "--detections", det, "--fps", 10, *args)
-        assert r.returncode == 2 and "would overwrite the --detections file" in r.stderr, (args, r.stderr)
+        assert r.returncode == 2 and "the same file as --detections" in r.stderr, (args, r.stderr)
         assert det.read_text() == before and not (tmp_path / "res.txt").exists()
 
 
@@ -305,7 +305,7 @@ def test_tracktor_refuses_an_output_that_is_the_detections_file(tmp_path):
     before = det.read_text()
     r = run_cli("track", "--tracker", "tracktor", "--sequence", tmp_path, "--detections", det,
                 "--output", det)
-    assert r.returncode == 2 and "would overwrite the --detections file" in r.stderr, r.stderr
+    assert r.returncode == 2 and "the same file as --detections" in r.stderr, r.stderr
     assert det.read_text() == before
 
 

@@ -117,3 +117,17 @@ def test_replay_checks_only_the_tracker_nodes_sections(tmp_path):
                  "    score_threshold: 0.4\n")
     with pytest.raises(ConfigError, match=r"unknown parameter\(s\) min_hit$"):
         _check_tracker_file(f)
+
+
+def test_yaml_numbers_read_as_a_nodes_parameter_file_reads_them(tmp_path):
+    """rcl reads 1e1 and 5E-1 as doubles; PyYAML's YAML 1.1 schema alone gives strings (refused as 'not a
+    number'). A section with nothing under it is empty, not a parameter named after it."""
+    f = tmp_path / "t.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    max_lost_s: 1e1\n    match_iou: 5E-1\n    min_hits: 3\n")
+    cfg = load_config(TrackerConfig, f)
+    assert (cfg.max_lost_s, cfg.match_iou, cfg.min_hits) == (10.0, 0.5, 3)
+    f.write_text("/**:\n  ros__parameters:\n    note: '1e1'\n")  # quoted: still a string
+    with pytest.raises(ConfigError, match="note"):
+        load_config(TrackerConfig, f)
+    f.write_text("/**:\n  ros__parameters:\n")
+    assert load_config(TrackerConfig, f) == TrackerConfig()

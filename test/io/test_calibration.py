@@ -79,6 +79,9 @@ _GOOD_XML = """<Camera>
     ('ty="-3175.5"', 'ty="south"', r'<Extrinsic ty="south"> is not a number'),
     ('kappa1="5.1e-03"', 'kappa1="nan"', r'<Intrinsic kappa1="nan"> is not finite'),
     ('width="768"', 'width="inf"', r'<Geometry width="inf"> is not finite'),
+    ('dpx="5.1e-03"', 'dpx="0"', r'<Geometry dpx="0"> must be positive'),
+    ('width="768"', 'width="-5"', r'<Geometry width="-5"> must be positive'),
+    ('focal="5.55"', 'focal="0"', r'<Intrinsic focal="0"> must be positive'),
 ])
 def test_a_calibration_with_a_missing_or_bad_number_is_refused_naming_it(tmp_path, old, new, message):
     good = tmp_path / "good.xml"

@@ -16,3 +16,24 @@ def test_read_image_of_a_file_claiming_a_huge_size_is_none(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
                      + chunk(b"IEND", b""))
     assert read_image(path) is None
+
+
+def test_a_text_file_is_not_taken_for_a_video(tmp_path):
+    """FFmpeg opens a text file (its tty demuxer renders the text as frames): refused by name instead, while a
+    real video still opens."""
+    import numpy as np
+    import pytest
+
+    from ros2_tracker.io.video import FrameSourceError, open_frame_source
+
+    det = tmp_path / "det.txt"
+    det.write_text("1,-1,10,10,50,100,0.9,-1,-1,-1\n" * 50)
+    with pytest.raises(FrameSourceError, match="a text file, not a video"):
+        open_frame_source(det)
+    cv2 = pytest.importorskip("cv2")
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for k in range(3):
+        writer.write(np.full((48, 64, 3), 40 * k, np.uint8))
+    writer.release()
+    assert len([f for f in open_frame_source(video).frames() if f.image is not None]) == 3
