@@ -33,7 +33,8 @@ def check_frames_option(value: int | None, option: str = "--frames") -> None:
 
 def check_distinct_files(outputs: Mapping[str, Path | str | None],
                          inputs: Mapping[str, Path | str | None]) -> None:
-    """Refuse, before anything runs, an output file that is one of the inputs or another output.
+    """Refuse, before anything runs, an output file that is one of the inputs or another output, or that
+    cannot be written where it is asked for (a folder, below a file, a read-only place).
 
     Args:
         outputs: option name (e.g. ``"--output"``) -> the file it writes (None: not given).
@@ -54,6 +55,27 @@ def check_distinct_files(outputs: Mapping[str, Path | str | None],
                 raise UserError(f"{option} {value}: the same file as {other} {earlier} ({role}); it would be "
                                 "overwritten")
         seen.append((option, path))
+    _check_writable(outputs)
+
+
+def _check_writable(outputs: Mapping[str, Path | str | None]) -> None:
+    """Each output file can be created where it is asked for (its folders are made as needed): not a folder
+    itself, below a folder, not a file, and in a writable place; checked before the work, not after it."""
+    import os
+
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise UserError(f"{option} {value}: a folder; give a file name")
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise UserError(f"{option} {value}: {ancestor} is a file, not a folder")
+        if not os.access(path if path.exists() else ancestor, os.W_OK):
+            raise UserError(f"{option} {value}: not writable here ({path if path.exists() else ancestor})")
 
 
 def _same_file(a: Path, b: Path) -> bool:

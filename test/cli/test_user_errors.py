@@ -48,6 +48,15 @@ def test_track_refuses_an_output_that_is_an_input_or_another_output(tmp_path, de
     fails(capsys, "track", "--detections", link, "--output", det, needs="the same file as --detections")
 
 
+def test_an_output_that_cannot_be_created_is_refused_before_tracking(tmp_path, det, capsys):
+    fails(capsys, "track", "--detections", det, "--output", tmp_path, needs="a folder; give a file name")
+    fails(capsys, "track", "--detections", det, "--output", det / "r.txt",
+          needs=f"{det} is a file, not a folder")
+    fails(capsys, "evaluate", "--gt", det, "--results", det.with_name("r.txt"),
+          "--json", det / "m" / "m.json", needs="is a file, not a folder")
+    assert main(["track", "--detections", str(det), "--output", str(tmp_path / "new" / "dir" / "r.txt")]) == 0
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to simulate a full disk")
 def test_a_full_disk_is_one_line_and_exit_2(tmp_path, det, capsys):
     fails(capsys, "track", "--detections", det, "--output", "/dev/full", needs="No space left on device")
