@@ -91,8 +91,11 @@ def _calibration(args: argparse.Namespace, shapes: dict) -> list[np.ndarray] | N
     from ros2_tracker.backends.tensorrt import make_profile, onnx_inputs
     from ros2_tracker.io.video import read_image
 
-    if args.calib_frames is None or not args.calib_frames.is_dir():
+    if args.calib_frames is None:
         raise UserError("--int8 needs --calib-frames DIR, a folder of real images")
+    if not args.calib_frames.is_dir():
+        what = "not a folder" if args.calib_frames.exists() else "no such folder"
+        raise UserError(f"--calib-frames {args.calib_frames}: {what} (a folder of real images)")
     profile = make_profile(onnx_inputs(args.model), shapes)
     n, _, h, w = next(iter(profile.values()))[1]
     if args.calib_preprocess != "yolox":  # the embedder's own batches: its first start reuses this engine

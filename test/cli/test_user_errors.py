@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, require_modules
+from conftest import SHARED, require_modules, require_shared
 
 from ros2_tracker.cli.main import main
 
@@ -133,3 +133,11 @@ def test_train_sot_refuses_contradicting_and_foreign_options(tmp_path, capsys):
           "--data-root", tmp_path, needs="contradict")
     fails(capsys, "train-sot", "--model", "rolo", "--cycle-weight", "0.5", "--data-root", tmp_path,
           needs="GOTURN's option")
+
+
+def test_build_engine_names_a_calibration_folder_that_is_not_there(tmp_path, det, capsys):
+    require_modules("onnx")
+    model = require_shared("models", "osnet_x0_25_msmt17.onnx")  # its inputs are read first
+    fails(capsys, "build-engine", model, "--int8", needs="--int8 needs --calib-frames DIR")
+    fails(capsys, "build-engine", model, "--int8", "--calib-frames", tmp_path / "nope", needs="no such folder")
+    fails(capsys, "build-engine", model, "--int8", "--calib-frames", det, needs="not a folder")
