@@ -139,5 +139,6 @@ def test_build_engine_names_a_calibration_folder_that_is_not_there(tmp_path, det
     require_modules("onnx")
     model = require_shared("models", "osnet_x0_25_msmt17.onnx")  # its inputs are read first
     fails(capsys, "build-engine", model, "--int8", needs="--int8 needs --calib-frames DIR")
-    fails(capsys, "build-engine", model, "--int8", "--calib-frames", tmp_path / "nope", needs="no such folder")
+    fails(capsys, "build-engine", model, "--int8", "--calib-frames", tmp_path / "nope",
+          needs="no such folder")
     fails(capsys, "build-engine", model, "--int8", "--calib-frames", det, needs="not a folder")
