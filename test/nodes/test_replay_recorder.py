@@ -332,7 +332,7 @@ def test_bad_sources_and_outputs_exit_non_zero_with_a_clear_message(tmp_path):
     env = ros_env(tmp_path, 6)
     (tmp_path / "existing").mkdir()
     (tmp_path / "existing" / "x").write_text("x")
-    (tmp_path / "notavideo.avi").write_text("hello")
+    (tmp_path / "notavideo.avi").write_bytes(b"\x00\x01 not a container")  # binary: OpenCV refuses it
     (tmp_path / "seq" / "img1").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "seq" / "img1" / "000001.jpg"), np.zeros((8, 8, 3), np.uint8))
     cases = {
