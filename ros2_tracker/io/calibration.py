@@ -98,22 +98,22 @@ def read_tsai_xml(path: str | Path) -> TsaiCamera:
         if geo is None or intr is None or ext is None:
             raise ConfigError(f"{p}: expected <Geometry>, <Intrinsic> and <Extrinsic> (Tsai calibration)")
         a, b, g = (_number(ext, k) for k in ("rx", "ry", "rz"))
-        for element, name in ((intr, "focal"), (intr, "sx"), (geo, "dpx"), (geo, "dy"), (geo, "width"),
-                              (geo, "height")):
-            if _number(element, name) <= 0:  # a pixel or an image of no size, no focal length
-                raise ValueError(f'<{element.tag} {name}="{element.get(name)}"> must be positive')
+        # positive: a focal length, a pixel or an image of no size maps nothing to the ground
         return TsaiCamera(
-            focal=_number(intr, "focal"), kappa1=_number(intr, "kappa1"), cx=_number(intr, "cx"),
-            cy=_number(intr, "cy"), sx=_number(intr, "sx"), dpx=_number(geo, "dpx"),
-            dy=_number(geo, "dy"), rotation=_rotation_zyx(a, b, g),
+            focal=_number(intr, "focal", positive=True), kappa1=_number(intr, "kappa1"),
+            cx=_number(intr, "cx"), cy=_number(intr, "cy"), sx=_number(intr, "sx", positive=True),
+            dpx=_number(geo, "dpx", positive=True), dy=_number(geo, "dy", positive=True),
+            rotation=_rotation_zyx(a, b, g),
             translation=np.array([_number(ext, k) for k in ("tx", "ty", "tz")]),
-            width=int(_number(geo, "width")), height=int(_number(geo, "height")))
+            width=int(_number(geo, "width", positive=True)),
+            height=int(_number(geo, "height", positive=True)))
     except (ET.ParseError, TypeError, ValueError) as exc:
         raise ConfigError(f"{p}: not a valid Tsai calibration file ({exc})") from None
 
 
-def _number(element: ET.Element, name: str) -> float:
-    """The finite number in attribute ``name`` of a calibration element; ValueError naming it otherwise."""
+def _number(element: ET.Element, name: str, positive: bool = False) -> float:
+    """The finite (with ``positive``, also > 0) number in attribute ``name`` of a calibration element;
+    ValueError naming it otherwise."""
     text = element.get(name)
     if text is None:
         raise ValueError(f"<{element.tag}> has no {name}=\"...\" attribute")
@@ -123,6 +123,8 @@ def _number(element: ET.Element, name: str) -> float:
         raise ValueError(f"<{element.tag} {name}=\"{text}\"> is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"<{element.tag} {name}=\"{text}\"> is not finite")
+    if positive and value <= 0:
+        raise ValueError(f"<{element.tag} {name}=\"{text}\"> must be positive")
     return value
 
 
