@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["USER_ERRORS", "UserError", "check_distinct_files", "check_frames_option", "is_user_os_error",
-           "require_modules"]
+__all__ = [
+    "USER_ERRORS",
+    "UserError",
+    "check_frames_option",
+    "check_output_files",
+    "is_user_os_error",
+    "require_modules",
+]
 
 # OSErrors of a path or a file system the user chose (besides the subclasses in USER_ERRORS): a read-only
 # file system, a full disk or quota, a name too long, a loop of links
@@ -31,7 +38,7 @@ def check_frames_option(value: int | None, option: str = "--frames") -> None:
         raise UserError(f"{option} must be between 1 and {MAX_FRAME:,}, got {value}")
 
 
-def check_distinct_files(outputs: Mapping[str, Path | str | None],
+def check_output_files(outputs: Mapping[str, Path | str | None],
                          inputs: Mapping[str, Path | str | None]) -> None:
     """Refuse, before anything runs, an output file that is one of the inputs or another output, or that
     cannot be written where it is asked for (a folder, below a file, a read-only place).
@@ -61,8 +68,6 @@ def check_distinct_files(outputs: Mapping[str, Path | str | None],
 def _check_writable(outputs: Mapping[str, Path | str | None]) -> None:
     """Each output file can be created where it is asked for (its folders are made as needed): not a folder
     itself, below a folder, not a file, and in a writable place; checked before the work, not after it."""
-    import os
-
     for option, value in outputs.items():
         if value is None:
             continue

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ros2_tracker.cli.errors import UserError, check_distinct_files, check_frames_option
+from ros2_tracker.cli.errors import UserError, check_frames_option, check_output_files
 from ros2_tracker.eval.metrics import (
     COMBINED,
     GT_FORMATS,
@@ -103,7 +103,7 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
     if single:
         if args.gt is None or args.results is None:
             raise UserError("--gt and --results go together")
-        check_distinct_files(outputs, {"--gt": args.gt, "--results": args.results})
+        check_output_files(outputs, {"--gt": args.gt, "--results": args.results})
         name = args.name or _sequence_name(args.gt)
         if name == COMBINED:
             raise UserError(f"--name: {COMBINED} names the combined row of several sequences; choose another")
@@ -118,7 +118,7 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
         raise UserError(f"sequence names must be unique and not {COMBINED}: {', '.join(names)}")
     inputs = {f"{p.name}'s {role}": path for p in pairs
               for role, path in (("ground truth", p.gt_path), ("results", p.results_path))}
-    check_distinct_files(outputs, inputs)
+    check_output_files(outputs, inputs)
     return evaluate_many([p._replace(gt_format=args.gt_format) for p in pairs])
 
 

@@ -282,11 +282,7 @@ def _check_bag_namespace(src: ReplaySource, namespace: str) -> None:
 def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[str, NodeSpec]:
     """The nodes of launch/pipeline.launch.py for this replay, with the replay CLI's own settings."""
     share = package_share_directory("ros2_tracker")
-    model = args.model or (_default_model() if args.detector else None)
-    if args.detector and model is None:
-        raise UserError("--detector needs --model F.onnx")
-    if args.detector and not Path(model).is_file():
-        raise UserError(f"--model {model}: model file not found")
+    model = args.model or (_default_model() if args.detector else None)  # checked by _check_args
     values = {"source": str(src.path.resolve()), "rate": repr(float(args.rate)),
               "use_detector": "true" if args.detector else "false", "record": "true", "bag": str(bag),
               "model_path": str(Path(model).resolve()) if model else ""}

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError, check_distinct_files, check_frames_option
+from ros2_tracker.cli.errors import UserError, check_frames_option, check_output_files
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography, orient_homography
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tracker == "tracktor":
         return _run_tracktor(args)
     check_core_args(args)
-    _check_output_is_not_input(args)
+    _check_outputs(args)
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
                          node="/tracker")
     dets = _first_frames(read_mot(args.detections), args.frames)
@@ -233,7 +233,7 @@ def _warn_what_was_left_out(res: OfflineResult, tracker: Tracker, appearance: Se
 def _run_tracktor(args: argparse.Namespace) -> int:
     if args.calibration is not None:  # it would be ignored: Tracktor has no ground-plane gate
         raise UserError("--calibration needs the core tracker (--tracker sort)")
-    _check_output_is_not_input(args)
+    _check_outputs(args)
     return run_tracktor(args)
 
 
@@ -247,9 +247,9 @@ def _with_calibration(config: TrackerConfig, path: Path, dets: MotRows) -> Track
     return config.replace(ground_homography=h)
 
 
-def _check_output_is_not_input(args: argparse.Namespace) -> None:
+def _check_outputs(args: argparse.Namespace) -> None:
     """The files written (``--output``, with --offline the online results beside it, ``--timing``) must not
-    be any file read, nor one another."""
+    be any file read, nor one another, and must be creatable where asked (:func:`check_output_files`)."""
     from ros2_tracker.refine.outputs import online_results_path
 
     outputs = {"--output": args.output, "--timing": args.timing,
@@ -259,7 +259,7 @@ def _check_output_is_not_input(args: argparse.Namespace) -> None:
         ("--reid-model", "reid_model"), ("--reid-config", "reid_config"),
         ("--refine-config", "refine_config"), ("--sequence", "sequence"),
         ("--tracktor-config", "tracktor_config"), ("--regressor-model", "regressor_model"))}
-    check_distinct_files(outputs, inputs)
+    check_output_files(outputs, inputs)
 
 
 def _first_frames(dets: MotRows, frames: int | None) -> MotRows:
