@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError, metrics_unavailable
+from ros2_tracker.cli.errors import UserError, check_scoring_ground_truth, metrics_unavailable
 from ros2_tracker.cli.track import choose_fps, warn_score_scale
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.core.tracker import Tracker, TrackerConfig
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(TrackerConfig, args.config, allowed_extra=tracker_node_param_names(),
                          node="/tracker")
     info = prepare_sequence(args)
+    if info.gt_path.is_file():
+        check_scoring_ground_truth(info.gt_path)
     fps = choose_fps(args.fps, info)
     named = args.detections
     is_path = named and (os.sep in named or bool(os.altsep and os.altsep in named))  # ./x.txt is a path

@@ -105,6 +105,24 @@ def metrics_unavailable() -> str | None:
     return "trackeval is not installed (pip install trackeval): metrics skipped" if missing else None
 
 
+def check_scoring_ground_truth(gt_path: Path, num_frames: int | None = None) -> None:
+    """The ground truth a command will score its run against (frames 1..``num_frames``), checked before the
+    run: with trackeval installed, every check of ``evaluate_sequence``, else the reader's (the ids plot
+    reads it too). A malformed file is refused at once, not after a long replay.
+
+    Raises:
+        MotFormatError: as the scoring after the run would.
+    """
+    if metrics_unavailable() is None:
+        from ros2_tracker.eval.metrics import check_ground_truth
+
+        check_ground_truth(gt_path, num_frames=num_frames)
+    else:
+        from ros2_tracker.io.mot import read_mot
+
+        read_mot(gt_path, validate_boxes=False, note_unsorted=False)
+
+
 def require_modules(command: str, *modules: str) -> None:
     """Import ``modules`` (e.g. torch for the training commands, which the rest of the CLI does without).
 

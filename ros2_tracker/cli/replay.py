@@ -48,7 +48,13 @@ from typing import Any
 
 import numpy as np
 
-from ros2_tracker.cli.errors import USER_ERRORS, UserError, check_frames_option, metrics_unavailable
+from ros2_tracker.cli.errors import (
+    USER_ERRORS,
+    UserError,
+    check_frames_option,
+    check_scoring_ground_truth,
+    metrics_unavailable,
+)
 from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.launching import (
     NodeSpec,
@@ -861,6 +867,8 @@ def _prepare(args: argparse.Namespace, out: Path, bag: Path) -> tuple[ReplaySour
     src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
     if args.gt is not None:
         src.gt_path = args.gt
+    if src.gt_path is not None:
+        check_scoring_ground_truth(src.gt_path, args.frames)
     out.mkdir(parents=True, exist_ok=True)
     return src, build_specs(src, args, bag)
 

@@ -46,6 +46,7 @@ __all__ = [
     "GT_FORMATS",
     "Metrics",
     "SequencePair",
+    "check_ground_truth",
     "evaluate_many",
     "evaluate_sequence",
     "format_table",
@@ -216,20 +217,8 @@ def write_json(path: str | Path, rows: Sequence[tuple[str, Metrics]]) -> None:
 def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames: int | None,
            gt_format: str) -> dict[str, dict[str, Any]]:
     """TrackEval's results for one sequence: ``{"HOTA": {...}, "CLEAR": {...}, "Identity": {...}, ...}``."""
-    if gt_format not in GT_FORMATS:
-        raise ValueError(f"gt_format must be one of {', '.join(GT_FORMATS)}, got {gt_format!r}")
-    if num_frames is not None and num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    gt = read_mot(gt_path, validate_boxes=False, note_unsorted=False)  # gt files are sorted by id
+    gt, mot17, n = _load_ground_truth(gt_path, num_frames, gt_format)
     res = read_mot(results_path, allow_empty=True, validate_boxes=False)
-    mot17 = is_mot17_ground_truth(gt) if gt_format == "auto" else gt_format in ("mot17", "mot20")
-    if mot17:
-        _check_mot17_columns(gt, gt_path)
-    n = int(num_frames) if num_frames is not None else gt.last_frame
-    if n > MAX_SCORED_FRAMES:
-        raise MotFormatError(f"{gt_path}: {n:,} frames to score; at most {MAX_SCORED_FRAMES:,} per sequence "
-                             "(TrackEval keeps data for every frame: split the sequence)")
-    _check_ids(gt, gt_path, n)
     _check_ids(res, results_path, n)
 
     benchmark = "MOT20" if gt_format == "mot20" else "MOT17" if mot17 else "MOT15"
@@ -245,6 +234,37 @@ def _score(name: str, gt_path: str | Path, results_path: str | Path, num_frames:
     scores["Count"]["NonPedestrian"] = (int(np.count_nonzero((res.extra[:, 0] > 1) & (res.frames <= n)))
                                         if res.extra.shape[1] else 0)
     return scores
+
+
+def check_ground_truth(gt_path: str | Path, *, num_frames: int | None = None,
+                       gt_format: str = "auto") -> None:
+    """Make the checks of the ground truth that :func:`evaluate_sequence` makes, without scoring: commands
+    that track first and score afterwards (``replay``, ``demo``) call it before the run, so a malformed
+    ground truth is refused before a long replay rather than after it.
+
+    Raises:
+        MotFormatError, ValueError: as :func:`evaluate_sequence` would for this ground truth.
+    """
+    _load_ground_truth(gt_path, num_frames, gt_format)
+
+
+def _load_ground_truth(gt_path: str | Path, num_frames: int | None,
+                       gt_format: str) -> tuple[MotRows, bool, int]:
+    """The checked ground truth, whether it is MOT17-style, and the number of frames to score."""
+    if gt_format not in GT_FORMATS:
+        raise ValueError(f"gt_format must be one of {', '.join(GT_FORMATS)}, got {gt_format!r}")
+    if num_frames is not None and num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    gt = read_mot(gt_path, validate_boxes=False, note_unsorted=False)  # gt files are sorted by id
+    mot17 = is_mot17_ground_truth(gt) if gt_format == "auto" else gt_format in ("mot17", "mot20")
+    if mot17:
+        _check_mot17_columns(gt, gt_path)
+    n = int(num_frames) if num_frames is not None else gt.last_frame
+    if n > MAX_SCORED_FRAMES:
+        raise MotFormatError(f"{gt_path}: {n:,} frames to score; at most {MAX_SCORED_FRAMES:,} per sequence "
+                             "(TrackEval keeps data for every frame: split the sequence)")
+    _check_ids(gt, gt_path, n)
+    return gt, mot17, n
 
 
 def _metric_objects() -> dict[str, Any]:

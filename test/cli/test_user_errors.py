@@ -127,6 +127,27 @@ def test_demo_refuses_options_that_would_score_the_wrong_thing(tmp_path, det, ca
           needs="--seed is the synthetic scene's")
 
 
+def test_ground_truth_is_checked_before_the_run_that_it_would_score(tmp_path, det, capsys):
+    """A malformed ground truth (given, or the sequence's gt/gt.txt) used to fail the scoring after a whole
+    replay or demo run; now nothing runs and no results are written."""
+    seq = tmp_path / "seq"
+    (seq / "det").mkdir(parents=True)
+    (seq / "det" / "det.txt").write_text(DET)
+    (seq / "gt").mkdir()
+    (seq / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,-1,-1,-1\n1,1,30,10,20,40,1,-1,-1,-1\n")
+    fails(capsys, "demo", "--sequence", seq, "--no-video", "--out", tmp_path / "d",
+          needs="id 1 appears more than once in frame 1")
+    assert not (tmp_path / "d" / "results").exists()
+    pytest.importorskip("rclpy", reason="replay needs rclpy")
+    out = tmp_path / "run"
+    fails(capsys, "replay", seq, "--no-video", "--out", out, needs="id 1 appears more than once in frame 1")
+    bad = tmp_path / "gt.txt"
+    bad.write_text("frame,id,x,y,w,h\n")
+    fails(capsys, "replay", seq, "--gt", bad, "--no-video", "--out", out,
+          needs="gt.txt:1: not a row of numbers")
+    assert not out.exists()  # nothing ran, no run folder
+
+
 def test_train_sot_refuses_contradicting_and_foreign_options(tmp_path, capsys):
     require_modules("torch", "torchvision")
     fails(capsys, "train-sot", "--model", "goturn", "--cycle-weight", "0.5", "--no-cycle",
