@@ -200,7 +200,7 @@ class VideoSource(FrameSource):
         fps: frame rate [Hz]; 0 = automatic (above).
 
     Raises:
-        FrameSourceError: no such file, or OpenCV cannot open it.
+        FrameSourceError: no such file, or OpenCV cannot open it or decode its first frame.
     """
 
     def __init__(self, path: str | Path, fps: float = 0.0) -> None:
@@ -215,6 +215,12 @@ class VideoSource(FrameSource):
         if not self._cap.isOpened():
             raise FrameSourceError(f"{self.path}: OpenCV cannot open it as a video (unknown format, codec "
                                    "missing or damaged file)")
+        ok, first = self._cap.read()  # FFmpeg "opens" many a file it cannot decode (random bytes named .png)
+        if not ok or first is None:
+            self.close()
+            raise FrameSourceError(f"{self.path}: OpenCV cannot decode a frame of it (not a video, or a "
+                                   "damaged file)")
+        self._first: np.ndarray | None = first  # handed out by frames()
         self.name = self.path.stem
         self.sequence = sequence_of_video(self.path)
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -226,7 +232,10 @@ class VideoSource(FrameSource):
         """Decode frames in order; a failure before the announced end gives one error frame, then stops."""
         k = 0
         while self._cap is not None and (max_frames <= 0 or k < max_frames):
-            ok, image = self._cap.read()
+            if self._first is not None:  # decoded when the video was opened
+                ok, image, self._first = True, self._first, None
+            else:
+                ok, image = self._cap.read()
             k += 1
             if not ok or image is None:
                 if self.length and k <= self.length:
@@ -237,6 +246,7 @@ class VideoSource(FrameSource):
 
     def close(self) -> None:
         """Release the capture."""
+        self._first = None
         if self._cap is not None:
             self._cap.release()
             self._cap = None

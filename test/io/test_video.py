@@ -37,3 +37,26 @@ def test_a_text_file_is_not_taken_for_a_video(tmp_path):
         writer.write(np.full((48, 64, 3), 40 * k, np.uint8))
     writer.release()
     assert len([f for f in open_frame_source(video).frames() if f.image is not None]) == 3
+
+
+def test_a_file_ffmpeg_opens_but_cannot_decode_is_refused_and_a_video_keeps_its_first_frame(tmp_path):
+    """Random bytes named .png: FFmpeg's image demuxer "opens" them, and every frame was then missing (a
+    warning, exit 0). The first frame is decoded when the video is opened; frames() still starts with it."""
+    import numpy as np
+    import pytest
+
+    from ros2_tracker.io.video import FrameSourceError, open_frame_source
+
+    cv2 = pytest.importorskip("cv2")
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(FrameSourceError, match="cannot decode a frame"):
+        open_frame_source(fake)
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for k in range(4):
+        writer.write(np.full((48, 64, 3), 60 * k, np.uint8))
+    writer.release()
+    frames = list(open_frame_source(video).frames(max_frames=3))
+    assert [f.number for f in frames] == [1, 2, 3]
+    assert [round(float(np.median(f.image)) / 60) for f in frames] == [0, 1, 2]  # grey levels 0, 60, 120
