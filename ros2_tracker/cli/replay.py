@@ -56,6 +56,7 @@ from ros2_tracker.cli.errors import (
     metrics_unavailable,
 )
 from ros2_tracker.cli.runs import new_run_folder
+from ros2_tracker.io.files import write_text
 from ros2_tracker.launching import (
     NodeSpec,
     Supervisor,
@@ -892,7 +893,7 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     written += _evaluate(src, results, out, args.frames)
     if args.offline:
         written += _offline(src, args, rows, results, out)
-    (out / "latency.json").write_text(json.dumps(profile, indent=2) + "\n")
+    write_text(out / "latency.json", json.dumps(profile, indent=2) + "\n")
     print(format_latency(profile))
     written.append(("latency", out / "latency.json"))
     written += _draw(src, rows, out, args.no_video)

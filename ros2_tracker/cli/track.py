@@ -41,6 +41,7 @@ from ros2_tracker.cli.errors import UserError, check_frames_option, check_output
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.tracker import Tracker, TrackerConfig, score_scale_warning
 from ros2_tracker.io.calibration import load_ground_homography, orient_homography
+from ros2_tracker.io.files import write_text
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.io.sequence import SequenceInfo, find_sequence_root, fps_problem, read_sequence_info
@@ -208,7 +209,7 @@ def _write_timing(path: Path, res: OfflineResult, appearance: SequenceAppearance
     if motion is not None:
         timing.update(cmc_seconds=motion.aligner.seconds, cmc_failures=motion.aligner.failures,
                       cmc_frames_without_image=motion.frames_without_image)
-    path.write_text(json.dumps(timing))
+    write_text(path, json.dumps(timing))
 
 
 def _warn_what_was_left_out(res: OfflineResult, tracker: Tracker, appearance: SequenceAppearance | None,

@@ -39,6 +39,7 @@ from trackeval.datasets._base_dataset import _BaseDataset
 from trackeval.metrics import CLEAR, HOTA, Count, Identity
 from trackeval.utils import TrackEvalException
 
+from ros2_tracker.io.files import naming_write_errors, write_text
 from ros2_tracker.io.mot import MotFormatError, MotRows, read_mot
 
 __all__ = [
@@ -197,7 +198,7 @@ def write_csv(path: str | Path, rows: Sequence[tuple[str, Metrics]]) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in fields(Metrics)]
-    with p.open("w", newline="") as fh:
+    with naming_write_errors(p), p.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["sequence", *names])
         for seq, m in rows:
@@ -208,7 +209,7 @@ def write_json(path: str | Path, rows: Sequence[tuple[str, Metrics]]) -> None:
     """Write ``{sequence: {metric: value}}`` (fractions, not %), in row order."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps({seq: m.as_dict() for seq, m in rows}, indent=2) + "\n")
+    write_text(p, json.dumps({seq: m.as_dict() for seq, m in rows}, indent=2) + "\n")
 
 
 # --- data preparation -------------------------------------------------------------------------

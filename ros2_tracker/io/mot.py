@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ros2_tracker.io.files import naming_write_errors
+
 __all__ = ["MAX_FRAME", "MAX_ID", "MotFormatError", "MotRows", "is_mot17_style", "read_mot", "write_results"]
 
 
@@ -245,7 +247,7 @@ def write_results(path: str | Path, frames: np.ndarray, ids: np.ndarray, boxes_t
     n = len(frames)
     conf = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64)
     order = np.lexsort((ids, frames))
-    with p.open("w") as fh:
+    with naming_write_errors(p), p.open("w") as fh:
         for i in order:
             x, y, w, h = boxes_tlwh[i]
             fh.write(f"{int(frames[i])},{int(ids[i])},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{conf[i]:.4f},-1,-1,-1\n")

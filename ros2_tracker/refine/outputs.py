@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ros2_tracker.io.files import write_text
 from ros2_tracker.io.mot import write_results
 from ros2_tracker.refine import RefineConfig, RefinedTracks, refine_tracks
 
@@ -75,7 +76,7 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
     seconds = time.perf_counter() - t0
     write_results(output, refined.frames, refined.ids, refined.boxes_tlwh, refined.scores)
     marker = marker_path(output)
-    marker.write_text(json.dumps({
+    write_text(marker, json.dumps({
         "offline": True,
         "results": output.name,
         "online_results": str(online_path),

@@ -22,6 +22,7 @@ import numpy as np
 from ros2_tracker.cli.errors import UserError, require_modules
 from ros2_tracker.cmc.ecc import CmcConfig
 from ros2_tracker.core.tracker import TrackerConfig, strongest
+from ros2_tracker.io.files import write_text
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.params import load_config
 from ros2_tracker.regression.config import RegressorConfig
@@ -126,7 +127,7 @@ def run_tracktor(args: argparse.Namespace) -> int:
     write_results(args.output, res.frames, res.ids, res.boxes_tlwh, res.scores)
     if args.timing:
         args.timing.parent.mkdir(parents=True, exist_ok=True)
-        args.timing.write_text(json.dumps({
+        write_text(args.timing, json.dumps({
             "update_seconds": res.update_seconds, "frames": res.n_frames,
             "encode_seconds": tracktor.encode_seconds, "regress_seconds": tracktor.regress_seconds,
             "detect_seconds": tracktor.detect_seconds, "cmc_seconds": tracktor.cmc_seconds,

@@ -58,10 +58,16 @@ def test_an_output_that_cannot_be_created_is_refused_before_tracking(tmp_path, d
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to simulate a full disk")
-def test_a_full_disk_is_one_line_and_exit_2(tmp_path, det, capsys):
-    fails(capsys, "track", "--detections", det, "--output", "/dev/full", needs="No space left on device")
-    fails(capsys, "track", "--detections", det, "--output", tmp_path / "r.txt", "--timing", "/dev/full",
-          needs="No space left on device")
+def test_a_full_disk_is_one_line_and_exit_2_naming_the_output(tmp_path, det, capsys):
+    full = "No space left on device: '/dev/full'"  # write() errors carry no file name of their own
+    fails(capsys, "track", "--detections", det, "--output", "/dev/full", needs=full)
+    res = tmp_path / "r.txt"
+    fails(capsys, "track", "--detections", det, "--output", res, "--timing", "/dev/full", needs=full)
+    require_modules("trackeval")
+    gt = tmp_path / "gt.txt"
+    gt.write_text("".join(f"{f},1,{100 + 4 * f},100,40,100,1,-1,-1,-1\n" for f in range(1, 11)))
+    for option in ("--csv", "--json"):
+        fails(capsys, "evaluate", "--gt", gt, "--results", res, option, "/dev/full", needs=full)
 
 
 @pytest.mark.parametrize(("path", "needs"), [("folder", "a folder, not a file"),
