@@ -64,20 +64,16 @@ from ros2_tracker.launching import (
     parse_launch_file,
     private_domain_id,
 )
+from ros2_tracker.nodes.recording import TrackRows, format_latency, latency_profile, tracks_from_bag
 
 __all__ = [
     "GraphRun",
     "ReplaySource",
-    "TrackRows",
     "add_parser",
-    "format_latency",
-    "latency_profile",
     "resolve_source",
     "run",
-    "tracks_from_bag",
 ]
 
-_NS = 1_000_000_000
 NAMES = {"replay": "replay", "detector": "detector", "tracker": "tracker", "recorder": "recorder"}
 """Node names, as launch/pipeline.launch.py gives them (their ~/timing topics are /<name>/timing)."""
 _READY_TIMEOUT_S = 60.0
@@ -87,8 +83,6 @@ _READY_TIMEOUT_S = 60.0
 _DISCOVERY_S = 4.0
 _RAW, _COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
 _DETECTIONS = "ros2_tracker/msg/Detection2DArray"
-DRAWN_HORIZON_S = 1.0
-"""Predicted paths in the video are cut to this horizon [s] (the tracker may publish more)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -554,139 +548,6 @@ def _settle(watcher: _Watcher, quiet_s: float = 0.5, limit_s: float = 5.0) -> No
         watcher.spin(0.05)
         if len(watcher.stamps) != count:
             count, since = len(watcher.stamps), time.monotonic()
-
-
-# ------------------------------------------------------------------------------------ reading the bag
-@dataclass
-class TrackRows:
-    """Tracks read back from the bag.
-
-    Attributes:
-        frames, ids, boxes_tlwh, scores: MOTChallenge result rows (confirmed tracks matched in the frame).
-        snapshots: per frame, what to draw (:class:`ros2_tracker.viz.sequence.FrameTracks`).
-        stamps_ns: the tracks messages' stamps, in order.
-        classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
-    """
-
-    frames: np.ndarray
-    ids: np.ndarray
-    boxes_tlwh: np.ndarray
-    scores: np.ndarray
-    snapshots: list[Any]
-    stamps_ns: list[int]
-    classes: np.ndarray | None = None
-
-
-def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0) -> TrackRows:
-    """Result rows from the recorded TrackArray messages: the tracks ``core.track.reported_mask`` reports
-    (``report_lost_s``: the tracker config's).
-
-    Frame numbers: ``round(stamp * fps) + 1`` (the replay stamps frame k with (k - 1) / fps), or, with
-    ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps.
-    """
-    from ros2_tracker.core.boxes import xyxy_to_tlwh
-    from ros2_tracker.core.track import TrackState, reported_mask
-    from ros2_tracker.io.bag import read_bag_typed
-    from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
-    from ros2_tracker.viz.sequence import FrameTracks
-
-    msgs = [(stamp_to_ns(m.header.stamp), track_array_to_arrays(m))
-            for _t, _ty, _lt, m in read_bag_typed(bag, [topic])]
-    rank = {s: k + 1 for k, s in enumerate(sorted({s for s, _ in msgs}))}
-    out_f, out_i, out_b, out_s, out_c, snaps = [], [], [], [], [], []
-    for stamp, tr in msgs:
-        frame = round(stamp * fps / _NS) + 1 if fps > 0 else rank[stamp]
-        rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
-        out_f.append(np.full(int(rep.sum()), frame, dtype=np.int64))
-        out_i.append(tr.ids[rep])
-        out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if rep.any() else np.empty((0, 4)))
-        out_s.append(tr.scores[rep])
-        out_c.append(tr.classes[rep])
-        snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
-
-    def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.empty(shape, dtype)
-
-    return TrackRows(cat(out_f, (0,), np.int64), cat(out_i, (0,), np.int64), cat(out_b, (0, 4), np.float64),
-                     cat(out_s, (0,), np.float64), snaps, [s for s, _ in msgs], cat(out_c, (0,), np.int64))
-
-
-def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:
-    """What the video shows of one TrackArray: non-tentative tracks, paths cut to ``horizon_s``."""
-    keep = np.flatnonzero(tr.states != tentative)
-    k_all, step = tr.trajectories.shape[1], tr.trajectory_step_s
-    if len(keep) == 0 or k_all == 0:
-        return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep])
-    k = max(1, min(k_all, int(horizon_s / step + 1e-9) if step > 0 else 1))
-    return cls(frame, tr.ids[keep], tr.boxes_xyxy[keep], tr.states[keep], tr.trajectories[keep, :k],
-               tr.trajectory_covariances[keep, :k])
-
-
-def _stats_ms(seconds: list[float]) -> dict[str, float | int]:
-    a = np.asarray(seconds, dtype=np.float64) * 1e3
-    return {"count": len(a), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "mean_ms": float(a.mean()), "max_ms": float(a.max())}
-
-
-def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str = "/clock") -> dict[str, Any]:
-    """Per-stage and end-to-end latency from a replay's bag.
-
-    Stages come from the ``~/timing`` messages (``std_msgs/String`` JSON ``{"stamp", "stage", "seconds"}``)
-    of every node. End to end, per frame: the recorder's receive time of the frame's TrackArray minus the
-    publish time (DDS source timestamp) of the replay's ``/clock`` message with the frame's stamp, which
-    the replay sends just before the frame's image / detections. All times are system-clock nanoseconds
-    of the same machine.
-
-    Returns:
-        ``{"stages": {stage: {count, p50_ms, p99_ms, mean_ms, max_ms}}, "end_to_end": {...},
-        "span_s": S, "definitions": {...}}``; stages without messages are left out, and
-        ``end_to_end`` / ``span_s`` without /clock messages.
-    """
-    from ros2_tracker.io.bag import bag_topics, cdr_header_stamp_ns, read_bag
-
-    topics = bag_topics(bag)
-    timing_topics = [t for t, ty in topics.items() if t.endswith("/timing") and ty == "std_msgs/msg/String"]
-    stages: dict[str, list[float]] = {}
-    clock_sent: dict[int, int] = {}
-    tracks_received: dict[int, int] = {}
-    from rclpy.serialization import deserialize_message
-    from std_msgs.msg import String
-
-    for m in read_bag(bag, [*timing_topics, tracks_topic, clock_topic]):
-        if m.topic == tracks_topic:
-            tracks_received.setdefault(cdr_header_stamp_ns(m.data), m.log_time_ns)
-        elif m.topic == clock_topic:
-            clock_sent.setdefault(cdr_header_stamp_ns(m.data), m.publish_time_ns or m.log_time_ns)
-        else:
-            try:
-                rec = json.loads(deserialize_message(m.data, String).data)
-                stages.setdefault(str(rec["stage"]), []).append(float(rec["seconds"]))
-            except (ValueError, KeyError, TypeError):
-                continue
-    e2e = [(tracks_received[s] - clock_sent[s]) / _NS for s in tracks_received if s in clock_sent]
-    profile: dict[str, Any] = {"stages": {k: _stats_ms(v) for k, v in sorted(stages.items()) if v}}
-    if e2e:
-        profile["end_to_end"] = _stats_ms(e2e)
-        profile["span_s"] = (max(tracks_received.values()) - min(clock_sent.values())) / _NS
-    profile["definitions"] = {
-        "stages": "per-message processing time each node publishes on ~/timing",
-        "end_to_end": "frame published by the replay (source timestamp of its /clock message) -> its "
-                      "TrackArray received by the recorder",
-        "span_s": "first frame published -> last TrackArray received [s]",
-    }
-    return profile
-
-
-def format_latency(profile: dict[str, Any]) -> str:
-    """The latency profile as a table (ms)."""
-    rows = [(k, v) for k, v in profile["stages"].items()]
-    if "end_to_end" in profile:
-        rows.append(("end to end", profile["end_to_end"]))
-    lines = [f"{'stage':12s} {'count':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'max ms':>8s}"]
-    for name, s in rows:
-        lines.append(f"{name:12s} {s['count']:6d} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['mean_ms']:8.2f} "
-                     f"{s['max_ms']:8.2f}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- outputs

@@ -94,8 +94,9 @@ def test_results_with_report_lost_s_follow_the_offline_rule(tud, tmp_path):
     exactly as ``track`` does (one rule, core.track.reported_mask)."""
     import argparse
 
-    from ros2_tracker.cli.replay import _tracker_config, tracks_from_bag
+    from ros2_tracker.cli.replay import _tracker_config
     from ros2_tracker.io.mot import write_results
+    from ros2_tracker.nodes.recording import tracks_from_bag
 
     base, runs = tud
     cfg, graph_cfg = tmp_path / "c.yaml", tmp_path / "graph.yaml"
@@ -313,7 +314,8 @@ def test_the_video_goes_on_past_the_last_image_of_the_source(tmp_path):
     are drawn on a grey canvas instead of ending the run in a traceback (StopIteration)."""
     import cv2
 
-    from ros2_tracker.cli.replay import TrackRows, _write_video, resolve_source
+    from ros2_tracker.cli.replay import _write_video, resolve_source
+    from ros2_tracker.nodes.recording import TrackRows
     from ros2_tracker.viz.sequence import FrameTracks
 
     seq = tmp_path / "SEQ"

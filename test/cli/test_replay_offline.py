@@ -12,8 +12,9 @@ import pytest
 from conftest import require_shared
 
 from ros2_tracker.cli.errors import UserError
-from ros2_tracker.cli.replay import ReplaySource, TrackRows, _check_args, _offline
+from ros2_tracker.cli.replay import ReplaySource, _check_args, _offline
 from ros2_tracker.io.mot import read_mot, write_results
+from ros2_tracker.nodes.recording import TrackRows
 
 
 @pytest.mark.data
