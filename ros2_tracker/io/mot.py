@@ -244,10 +244,18 @@ def write_results(path: str | Path, frames: np.ndarray, ids: np.ndarray, boxes_t
     """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (MOTChallenge results), sorted by frame then id."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    n = len(frames)
-    conf = np.ones(n) if scores is None else np.asarray(scores, dtype=np.float64)
+    frames, ids = np.asarray(frames), np.asarray(ids)
+    boxes = np.asarray(boxes_tlwh, dtype=np.float64).reshape(-1, 4)
+    conf = np.ones(len(frames)) if scores is None else np.asarray(scores, dtype=np.float64)
     order = np.lexsort((ids, frames))
     with naming_write_errors(p), p.open("w") as fh:
-        for i in order:
-            x, y, w, h = boxes_tlwh[i]
-            fh.write(f"{int(frames[i])},{int(ids[i])},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{conf[i]:.4f},-1,-1,-1\n")
+        # a block of rows at a time as Python numbers: formatting NumPy scalars row by row took 6 us a row
+        for k in range(0, len(order), _WRITE_BLOCK):
+            rows = order[k:k + _WRITE_BLOCK]
+            columns = (frames.take(rows).astype(np.int64).tolist(), ids.take(rows).astype(np.int64).tolist(),
+                       *boxes.take(rows, axis=0).T.tolist(), conf.take(rows).tolist())
+            fh.writelines(f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{c:.4f},-1,-1,-1\n"
+                          for f, i, x, y, w, h, c in zip(*columns, strict=True))
+
+
+_WRITE_BLOCK = 65_536

@@ -86,3 +86,21 @@ def test_a_large_file_is_read_without_python_lists_of_its_values(tmp_path, end):
         tracemalloc.stop()
     assert len(rows) == n and rows.frames[-1] == frames[-1]
     assert peak < 5 * n * 7 * 8, f"peak {peak / 1e6:.0f} MB for {n * 7 * 8 / 1e6:.0f} MB of values"
+
+
+def test_results_written_block_by_block_read_back_as_written(tmp_path, monkeypatch):
+    """Rows are formatted a block at a time (here 3 rows, so the blocks split frames): the file holds every
+    row once, sorted, with float32 boxes and no scores (confidence 1) as well."""
+    import ros2_tracker.io.mot as mot
+
+    monkeypatch.setattr(mot, "_WRITE_BLOCK", 3)
+    rng = np.random.default_rng(1)
+    frames, ids = rng.integers(1, 5, 10), rng.permutation(10) + 1
+    boxes = (rng.random((10, 4)) * 100 + 1).astype(np.float32)
+    out = tmp_path / "res.txt"
+    write_results(out, frames, ids, boxes)
+    rows = read_mot(out)
+    order = np.lexsort((ids, frames))
+    assert rows.frames.tolist() == frames[order].tolist() and rows.ids.tolist() == ids[order].tolist()
+    np.testing.assert_allclose(rows.boxes_tlwh, boxes[order], atol=0.005)
+    assert rows.scores.tolist() == [1.0] * 10
