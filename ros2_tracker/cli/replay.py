@@ -574,7 +574,7 @@ def _draw(src: ReplaySource, rows: TrackRows, out: Path, no_video: bool) -> list
     gt_frames = gt_ids = None
     if src.gt_path is not None:
         gt = read_mot(src.gt_path, validate_boxes=False, note_unsorted=False)
-        shown = gt.frames <= max((s.frame for s in rows.snapshots), default=0)  # --frames: the same span
+        shown = gt.frames <= max(rows.message_frames, default=0)  # --frames: the same span
         gt_frames, gt_ids = gt.frames[shown], gt.ids[shown]
     plot = plot_ids_over_time(rows.frames, rows.ids, out / f"{src.name}_ids.png", gt_frames=gt_frames,
                               gt_ids=gt_ids, title=f"{src.name}: track ids (ROS graph)")
@@ -739,7 +739,7 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     from ros2_tracker.io.mot import write_results
 
     rows = tracks_from_bag(bag, src.fps if src.kind != "bag" else 0.0,
-                           report_lost_s=_tracker_config(args).report_lost_s)
+                           report_lost_s=_tracker_config(args).report_lost_s, snapshots=not args.no_video)
     results = out / "results" / f"{src.name}.txt"
     write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
     profile = latency_profile(bag)

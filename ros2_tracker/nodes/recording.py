@@ -6,7 +6,7 @@ from these; they need rclpy's serialisation and the package's messages, not a ru
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ class TrackRows:
 
     Attributes:
         frames, ids, boxes_tlwh, scores: MOTChallenge result rows (confirmed tracks matched in the frame).
-        snapshots: per frame, what to draw (:class:`ros2_tracker.viz.sequence.FrameTracks`).
+        snapshots: per frame, what to draw (:class:`ros2_tracker.viz.sequence.FrameTracks`); empty when
+            not asked for.
         stamps_ns: the tracks messages' stamps, in order.
         classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
+        message_frames: the frame number of each tracks message, in order (empty when not known).
     """
 
     frames: np.ndarray
@@ -37,14 +39,18 @@ class TrackRows:
     snapshots: list[Any]
     stamps_ns: list[int]
     classes: np.ndarray | None = None
+    message_frames: list[int] = field(default_factory=list)
 
 
-def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0) -> TrackRows:
+def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0, *,
+                    snapshots: bool = True) -> TrackRows:
     """Result rows from the recorded TrackArray messages: the tracks ``core.track.reported_mask`` reports
-    (``report_lost_s``: the tracker config's).
+    (``report_lost_s``: the tracker config's); with ``snapshots``, also what the video draws of each.
 
     Frame numbers: ``round(stamp * fps) + 1`` (the replay stamps frame k with (k - 1) / fps), or, with
-    ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps.
+    ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps
+    (from a first pass over the raw messages' stamps). Messages are converted one at a time and only their
+    rows kept: an hour's replay is some 100,000 messages, a few GB as whole arrays.
     """
     from ros2_tracker.core.boxes import xyxy_to_tlwh
     from ros2_tracker.core.track import TrackState, reported_mask
@@ -52,25 +58,39 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
     from ros2_tracker.viz.sequence import FrameTracks
 
-    msgs = [(stamp_to_ns(m.header.stamp), track_array_to_arrays(m))
-            for _t, _ty, _lt, m in read_bag_typed(bag, [topic])]
-    rank = {s: k + 1 for k, s in enumerate(sorted({s for s, _ in msgs}))}
-    out_f, out_i, out_b, out_s, out_c, snaps = [], [], [], [], [], []
-    for stamp, tr in msgs:
-        frame = round(stamp * fps / _NS) + 1 if fps > 0 else rank[stamp]
+    rank = None if fps > 0 else _stamp_ranks(bag, topic)
+    stamps, frames, counts = [], [], []
+    out_i, out_b, out_s, out_c, snaps = [], [], [], [], []
+    for _t, _ty, _lt, m in read_bag_typed(bag, [topic]):
+        stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
+        frame = round(stamp * fps / _NS) + 1 if rank is None else rank[stamp]
         rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
-        out_f.append(np.full(int(rep.sum()), frame, dtype=np.int64))
+        stamps.append(stamp)
+        frames.append(frame)
+        counts.append(int(np.count_nonzero(rep)))
         out_i.append(tr.ids[rep])
-        out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if rep.any() else np.empty((0, 4)))
+        out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if counts[-1] else np.empty((0, 4)))
         out_s.append(tr.scores[rep])
         out_c.append(tr.classes[rep])
-        snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
+        if snapshots:
+            snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
 
     def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(shape, dtype)
 
-    return TrackRows(cat(out_f, (0,), np.int64), cat(out_i, (0,), np.int64), cat(out_b, (0, 4), np.float64),
-                     cat(out_s, (0,), np.float64), snaps, [s for s, _ in msgs], cat(out_c, (0,), np.int64))
+    return TrackRows(np.repeat(np.asarray(frames, dtype=np.int64), counts), cat(out_i, (0,), np.int64),
+                     cat(out_b, (0, 4), np.float64), cat(out_s, (0,), np.float64), snaps, stamps,
+                     cat(out_c, (0,), np.int64), frames)
+
+
+def _stamp_ranks(bag: Path, topic: str) -> dict[int, int]:
+    """Frame number of each distinct header stamp of ``topic``'s messages: its rank, from 1 (raw stamps
+    only, nothing deserialised; the damage of a truncated bag is reported by the pass that reads it)."""
+    from ros2_tracker.io.bag import cdr_header_stamp_ns, read_bag
+
+    raw = read_bag(bag, [topic], on_damage=lambda _why: None)
+    unique = sorted({cdr_header_stamp_ns(m.data) for m in raw})
+    return {s: k + 1 for k, s in enumerate(unique)}
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:
