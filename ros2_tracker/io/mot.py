@@ -155,7 +155,7 @@ def _load(p: Path) -> tuple[np.ndarray, Callable[[int], int]]:
     from row index to line number. Well-formed files go through NumPy's reader (some ten times faster than
     Python's float() per value, and memory about the size of the result: a 1 GB file must not take ten);
     anything it refuses is parsed line by line, which names the line and what is wrong with it."""
-    with p.open(encoding="utf-8-sig", errors="replace") as f:
+    with p.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: a spreadsheet's byte-order mark
         first = next((s for s in map(str.strip, f) if s), None)
     if first is None:
         return np.empty((0, 7)), _no_line
