@@ -96,6 +96,13 @@ _NO_PAIRS.flags.writeable = False
 _NO_BOXES.flags.writeable = False
 
 
+def _nearly_singular(h: np.ndarray) -> bool:
+    """Whether the 3x3 matrix ``h``, scaled to entries of at most 1 (a homography is defined up to scale; the
+    determinant of raw entries of 1e200 overflows, of 1e-200 underflows), has a determinant below 1e-12."""
+    top = float(np.abs(h).max())
+    return top == 0.0 or abs(float(np.linalg.det(h / top))) <= 1e-12
+
+
 def _filled(n: int, value: float, dtype: type = np.float64) -> np.ndarray:
     """``np.full(n, value)``: for a frame's few rows, np.full's Python wrapper costs more than the fill."""
     out: np.ndarray = np.empty(n, dtype=dtype)
@@ -296,8 +303,7 @@ class TrackerConfig(ConfigBase):
         if h and (len(h) != 9 or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                          for v in h)):
             raise ConfigError("ground_homography: expected 9 finite numbers (3x3, row major) or []")
-        if h and abs(np.linalg.det(np.reshape(np.asarray(h, dtype=np.float64), (3, 3)))) <= \
-                1e-12 * max(abs(float(v)) for v in h) ** 3:
+        if h and _nearly_singular(np.reshape(np.asarray(h, dtype=np.float64), (3, 3))):
             raise ConfigError("ground_homography: singular matrix (it maps the image onto a line or a point, "
                               "so no two boxes could ever match)")
 

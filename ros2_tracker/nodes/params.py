@@ -149,7 +149,7 @@ def add_on_set_validator(node: Any, cls: type[C], getter: Callable[[], C], sette
                     check(new)
             except ConfigError as exc:
                 return SetParametersResult(successful=False, reason=prefix + str(exc))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, ArithmeticError) as exc:  # a check that overflowed refuses too
                 return SetParametersResult(successful=False, reason=f"{cls.__name__}: {exc}")
         return SetParametersResult(successful=True)
 

@@ -22,10 +22,19 @@ def test_every_field_has_default_description_and_valid_default():
     ("max_lost_s", float("nan")), ("class_aware", "yes"), ("high_score", "high"),
     ("ground_homography", [1, 2, 3]), ("match_iou", 1.0),  # IoU above 1: nothing would ever match
     ("ground_homography", [0] * 9), ("ground_homography", [1, 2, 3, 2, 4, 6, 0, 0, 1]),  # singular
+    ("ground_homography", [1e200, 0, 0, 0, 1e200, 0, 0, 0, 1]),  # singular at its scale (OverflowError)
+    ("ground_homography", [1e300] * 9),
 ])
 def test_config_rejects_invalid_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         TrackerConfig(**{field: value})
+
+
+def test_a_homography_is_judged_up_to_scale():
+    """Tiny or huge entries of a regular matrix: the determinant of raw entries under- or overflowed."""
+    h = (0.02, 0.001, -3.0, 0.0, 0.05, -8.0, 0.0, 0.001, 1.0)
+    for scale in (1e-200, 1e-5, 1.0, 1e150):
+        TrackerConfig(ground_homography=[scale * v for v in h])
 
 
 def test_numpy_scalars_are_numbers():
