@@ -119,6 +119,22 @@ def test_a_further_check_rejects_a_change_with_its_reason(context):
     assert node.set_parameters([Parameter("count", value=4)])[0].successful and cfg["now"].count == 4
 
 
+def test_a_check_that_overflows_refuses_the_change_instead_of_killing_the_node(context):
+    """An arithmetic error inside validation (ground_homography's determinant of entries of 1e200 once
+    raised OverflowError out of rclpy's parameter service: tracker_node exited) is a refused change."""
+    node = make_node(context, name="overflow_test")
+    cfg = {"now": declare_config(node, DemoConfig)}
+
+    def check(new: DemoConfig) -> None:
+        if new.count > 5:
+            raise OverflowError(34, "Numerical result out of range")
+
+    add_on_set_validator(node, DemoConfig, lambda: cfg["now"], lambda new: cfg.update(now=new), check=check)
+    result = node.set_parameters([Parameter("count", value=6)])[0]
+    assert not result.successful and "out of range" in result.reason
+    assert cfg["now"].count != 6 and node.set_parameters([Parameter("count", value=4)])[0].successful
+
+
 def test_camera_motion_parameters_are_read_only(context):
     """The ECC aligner is made at start-up: a change at run time would be stored and never applied."""
     from ros2_tracker.cmc.ecc import CmcConfig
