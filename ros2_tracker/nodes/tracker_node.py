@@ -74,6 +74,7 @@ Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import json
@@ -83,6 +84,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import rclpy.logging
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -129,6 +131,8 @@ class TrackerNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker_node", **kwargs)
+        # warned-about problems by kind: each throttled warning says how many so far, shutdown the totals
+        self._problems: collections.Counter[str] = collections.Counter()
         tracker_cfg = declare_config(self, TrackerConfig)
         self._predictor = _motion_predictor(tracker_cfg, self.get_logger())
         self._tracker = Tracker(tracker_cfg, predictor=self._predictor)
@@ -183,10 +187,22 @@ class TrackerNode(Node):
     def destroy_node(self) -> None:
         """Say, last, how many detection messages never reached the tracker (the throttled lines during
         the run may not have shown the last of them). Also called on a node whose start failed half-way."""
+        lines = []
         gaps = getattr(self, "_gaps", None)
         if gaps is not None and gaps.lost:
-            self.get_logger().warning(f"{gaps.lost} detection message(s) in all never reached the tracker")
+            lines.append(f"{gaps.lost} detection message(s) in all never reached the tracker")
+        problems = getattr(self, "_problems", None)
+        if problems:  # the throttled lines may have left some out
+            lines.append("in all: " + ", ".join(f"{n} {what}" for what, n in problems.items()))
+        logger = rclpy.logging.get_logger(self.get_logger().name)
         super().destroy_node()
+        for line in lines:  # after the node: its rosout publisher (context shut down by a signal) is gone
+            logger.warning(line)
+
+    def _count(self, problem: str) -> int:
+        """Count one more ``problem`` (e.g. ``"tracker reset(s)"``); returns how many so far."""
+        self._problems[problem] += 1
+        return self._problems[problem]
 
     # ------------------------------------------------------------------ callbacks
     def _on_detections(self, msg: Any, info: Any) -> None:
@@ -307,16 +323,17 @@ class TrackerNode(Node):
                 f"the tracks are kept)", throttle_duration_sec=_THROTTLE_S)
             return False
         if verdict == StampOrder.NEW_TIMELINE:
+            n = self._count("tracker reset(s)")
             if step_s < 0:  # (two calls: rclpy throttles each call site on its own)
                 self.get_logger().warning(
                     f"time went backwards by {-step_s:.3f} s at stamp {stamp_ns * 1e-9:.6f} (looped bag, "
                     f"restarted source, or publishers on different clocks: use_sim_time?); resetting the "
-                    f"tracker", throttle_duration_sec=_THROTTLE_S)
+                    f"tracker ({n} so far)", throttle_duration_sec=_THROTTLE_S)
             else:
                 self.get_logger().warning(
                     f"time jumped {step_s:.3f} s ahead at stamp {stamp_ns * 1e-9:.6f}, longer than any track "
                     f"may coast (paused source, or publishers on different clocks: use_sim_time?); "
-                    f"resetting the tracker", throttle_duration_sec=_THROTTLE_S)
+                    f"resetting the tracker ({n} so far)", throttle_duration_sec=_THROTTLE_S)
             self._tracker.reset()
             if self._tracktor is not None:
                 self._tracktor.reset()
@@ -392,7 +409,8 @@ class TrackerNode(Node):
         try:
             return self._tracktor.step(bgr, stamp=det.stamp_s, detections_xyxy=boxes, detection_scores=scores)
         except StampError as exc:
-            self.get_logger().warning(f"{exc}: time went backwards; resetting Tracktor",
+            n = self._count("Tracktor reset(s)")
+            self.get_logger().warning(f"{exc}: time went backwards; resetting Tracktor ({n} so far)",
                                       throttle_duration_sec=_THROTTLE_S)
             self._tracktor.reset()
             return self._tracktor.step(bgr, stamp=det.stamp_s, detections_xyxy=boxes, detection_scores=scores)
@@ -540,8 +558,9 @@ class TrackerNode(Node):
             return ic.image_msg_to_bgr(image)
         except ic.ImageConversionError as exc:
             more = ": tracked without appearance" if self._embedder is not None else ""
-            self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f}: {exc}{more}",
-                                      throttle_duration_sec=_THROTTLE_S)
+            n = self._count("unusable image(s)")
+            self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f} ({n} so far): "
+                                      f"{exc}{more}", throttle_duration_sec=_THROTTLE_S)
             return None
 
     def _check_score_scale(self, scores: np.ndarray) -> None:

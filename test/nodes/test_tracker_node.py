@@ -207,11 +207,17 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert "detection scores reach 12" in text and "ROS parameters of this node" in text
     assert "s behind the last tracked ones: dropped as late (1 so far" in text
     assert "3 detections at stamp" in text and "more than max_detections (1): tracking the 1 highest" in text
-    assert "time went backwards by 0.600 s" in text and "resetting the tracker" in text
+    assert "time went backwards by 0.600 s" in text and "resetting the tracker (1 so far)" in text
     # 121 - 1 - 4/30 s after the last tracked stamp
     assert "time jumped 119.867 s ahead" in text and "longer than any track may coast" in text
+    # throttled lines may leave some out: each says how many so far, and the node's last words the totals
+    assert "resetting the tracker (2 so far)" in text
     if use_images:
-        assert "cannot use the image" in text and "data has" in text
+        assert "cannot use the image at stamp" in text and "(1 so far): " in text and "data has" in text
+        assert "in all: 1 unusable image(s), 2 tracker reset(s)" in text
+    else:
+        assert "in all: 2 tracker reset(s)" in text
+    assert "Failed to publish log message to rosout" not in text  # said after the node, not through it
 
 
 def test_node_warns_when_detections_carry_no_usable_score_and_keeps_running(graph):
