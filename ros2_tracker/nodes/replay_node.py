@@ -45,7 +45,7 @@ from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 from ros2_tracker.io.bag import BagError, bag_files, bag_topics, cdr_header_stamp_ns, read_bag
 from ros2_tracker.io.mot import MotFormatError, MotRows, read_mot
-from ros2_tracker.io.sequence import SequenceInfo, read_sequence_info
+from ros2_tracker.io.sequence import SequenceInfo, fps_problem, read_sequence_info
 from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_source
 from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
@@ -60,6 +60,8 @@ ACK_PACING_TIMEOUT_S = 0.1  # rate 0 without a tracker: longest wait for a frame
 END_ACK_TIMEOUT_S = 3.5  # at the end, longest wait for subscribers to acknowledge the last frames
 TRACKS_PUBLISHER_GRACE_S = 1.0  # rate 0 with wait_for_subscribers: longest wait for a tracks publisher
 _NS = 1_000_000_000
+MAX_STAMP_S = 2**31 - 1
+"""Latest stamp a ROS message can carry [s] (``builtin_interfaces/Time.sec`` is an int32)."""
 _RECORDER_SETTLE_S = 0.2  # after the recorder's subscriptions show in this graph: for the publishers' side
 _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
               "detections": "ros2_tracker/msg/Detection2DArray"}
@@ -86,7 +88,7 @@ class ReplayConfig(ConfigBase):
     frame_id: str = param("camera", "header.frame_id of published images and detections (folder/video)",
                           read_only=True)
     start_stamp: float = param(0.0, "Stamp of frame 1 (folder/video; bags keep their recorded stamps)",
-                               low=0.0, high=4.0e9, unit="s", read_only=True)
+                               low=0.0, high=float(MAX_STAMP_S), unit="s", read_only=True)
     publish_clock: bool = param(True, "Publish rosgraph_msgs/Clock on /clock with each frame's stamp",
                                 read_only=True)
     fps: float = param(0.0, "Frame rate; 0 = from seqinfo.ini or the video", low=0.0, high=10000.0,
@@ -129,10 +131,12 @@ class ReplayConfig(ConfigBase):
                                     "starts with frame 1 (pipeline.launch.py's record:=true)", read_only=True)
 
     def check(self) -> None:
-        """``source`` must be set."""
+        """``source`` must be set; ``fps`` is 0 or a frame rate of ``io.sequence.FPS_RANGE``."""
         if not self.source:
             raise ConfigError("source: must be set to a MOTChallenge folder, a video file or an MCAP bag "
                               "(-p source:=/path)")
+        if self.fps != 0 and (problem := fps_problem(self.fps)):
+            raise ConfigError(f"fps: 0 (the source's own) or a frame rate: {problem}")
 
 
 @dataclass
@@ -174,6 +178,10 @@ class _FrameReplay:
             seq.length if seq is not None else 0, self.dets.last_frame if self.dets is not None else 0)
         if cfg.max_frames:
             self.length = min(self.length, cfg.max_frames) if self.length else cfg.max_frames
+        if self.length and self.stamp_ns(self.length) > MAX_STAMP_S * _NS:  # the seconds would wrap round
+            raise FrameSourceError(f"{cfg.source}: frame {self.length} would be stamped "
+                                   f"{self.stamp_ns(self.length) / _NS:.0f} s, beyond the latest ROS stamp "
+                                   f"({MAX_STAMP_S} s): lower start_stamp")
         self._det_starts = (np.searchsorted(self.dets.frames, np.arange(1, self.dets.last_frame + 2))
                             if self.dets is not None else None)
         self.roles = ((["image"] if cfg.publish_images and self.source is not None else [])
@@ -286,6 +294,11 @@ class _BagReplay:
         ignored = sorted(set(topics) - set(self.topics))
         if ignored:
             log.info(f"bag topics not replayed: {', '.join(ignored)}")
+        for role in ("image", "detections"):  # the node's own topic, of another type: a warning
+            own = self._resolve(self._base(role))
+            if wanted[role] and own in ignored:
+                log.warning(f"bag topic {own} is {topics[own]}, not {_BAG_TYPES[role]}: not replayed as the "
+                            f"{role}")
         if cfg.bag_namespace and not any(t == self._resolve(self._base(r)) for t, r in self.topics.items()):
             raise BagError(f"{cfg.source}: no topic of bag_namespace {cfg.bag_namespace} to replay; bag "
                            f"topics: {', '.join(sorted(topics))}")

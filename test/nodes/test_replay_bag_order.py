@@ -123,3 +123,32 @@ def test_bag_namespace_picks_another_cameras_topics_and_refuses_one_not_in_the_b
     with pytest.raises(BagError, match="no topic of bag_namespace /cam3 to replay; bag topics: "
                                        "/cam1/detections, /cam2/detections"):
         _BagReplay(ReplayConfig(source=str(tmp_path / "two"), bag_namespace="/cam3"), Log())
+
+
+def test_the_nodes_own_detections_topic_of_another_type_is_a_warning(tmp_path):
+    """A bag whose /detections holds std_msgs/String (another package's detections) replays its images: the
+    missing detections were one INFO line among the topics not replayed."""
+
+    class Levels:
+        def __init__(self):
+            self.lines: list[tuple[str, str]] = []
+
+        def warning(self, text):
+            self.lines.append(("warning", text))
+
+        def info(self, text):
+            self.lines.append(("info", text))
+
+        error = warning
+
+    with BagWriter(tmp_path / "bag", {"/image": IMAGE, "/detections": "std_msgs/msg/String"}) as bag:
+        bag.write("/image", cdr(0, b"i"), 1)
+        bag.write("/detections", cdr(0, b"d"), 2)
+    log = Levels()
+    rp = _BagReplay(ReplayConfig(source=str(tmp_path / "bag")), log)
+    assert list(rp.topics) == ["/image"]
+    assert ("warning", "bag topic /detections is std_msgs/msg/String, not ros2_tracker/msg/Detection2DArray: "
+                       "not replayed as the detections") in log.lines
+    quiet = Levels()  # without detections to publish, the topic is only listed
+    _BagReplay(ReplayConfig(source=str(tmp_path / "bag"), publish_detections=False), quiet)
+    assert [level for level, _ in quiet.lines] == ["info"]
