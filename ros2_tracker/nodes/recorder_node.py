@@ -104,9 +104,11 @@ class RecorderNode(Node):
         super().__init__("recorder_node", **kwargs)
         self.cfg = declare_config(self, RecorderConfig)
         self.output = self.cfg.output or default_bag_name(self.get_namespace())
+        # an invalid topic name (RCLError) before the bag is made: a refused start left an empty bag folder
+        # behind, which the next start (topics fixed) refused to overwrite
+        self._wanted = {self.resolve_topic_name(t): t for t in self.cfg.topics}
         self.bag = BagWriter(self.output, flush_interval_s=self.cfg.flush_interval_s,
                              compression=self.cfg.compression)  # BagError: output exists
-        self._wanted = {self.resolve_topic_name(t): t for t in self.cfg.topics}
         self._subs: dict[str, Any] = {}
         self._gaps: dict[str, SequenceGaps] = {}  # per topic: messages published but never received
         self._started = time.monotonic()

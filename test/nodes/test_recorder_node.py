@@ -125,3 +125,20 @@ def test_without_output_each_namespace_records_into_a_bag_of_its_own(context, tm
     assert names[2].startswith("tracks_20") and len(names[2]) == len("tracks_YYYY_MM_DD-HH_MM_SS")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tracks")) == sorted(names)
     assert all((tmp_path / n / "metadata.yaml").is_file() for n in names)
+
+
+def test_an_invalid_topic_name_is_refused_before_the_bag_exists(context, tmp_path):
+    """A refused start left an empty bag folder (a 0-byte .mcap) behind, and the next start, with the topic
+    fixed, refused to overwrite it."""
+    from rclpy.impl.implementation_singleton import rclpy_implementation
+
+    bag = tmp_path / "bag"
+    with pytest.raises(rclpy_implementation.RCLError, match="topic name"):
+        RecorderNode(context=context, parameter_overrides=[Parameter("output", value=str(bag)),
+                                                           Parameter("topics", value=["bad topic"])])
+    assert not bag.exists()
+    recorder = RecorderNode(context=context, parameter_overrides=[Parameter("output", value=str(bag)),
+                                                                  Parameter("topics", value=["/chatter"])])
+    recorder.close()
+    recorder.destroy_node()
+    assert (bag / "metadata.yaml").is_file()
