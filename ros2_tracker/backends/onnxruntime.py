@@ -32,7 +32,8 @@ def open_session(model_path: str, num_threads: int, *, what: str, error: type[Ex
         raise error(f"model_path is not set: give {what}")
     path = Path(model_path).expanduser()
     if not path.is_file():
-        raise error(f"model_path: {path}: file not found")
+        what_is = "a folder, not a model file" if path.is_dir() else "file not found"
+        raise error(f"model_path: {path}: {what_is}")
     try:
         session = ort.InferenceSession(str(path), sess_options=session_options(num_threads),
                                        providers=["CPUExecutionProvider"])

@@ -115,6 +115,7 @@ def test_detector_node_exits_with_a_clear_error_on_a_bad_model(tmp_path):
     env = ros_env(tmp_path, _OFFSET + 1)
     (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x01garbage" * 100)
     cases = {"missing": ([f"model_path:={tmp_path / 'nope.onnx'}"], "file not found"),
+             "folder": ([f"model_path:={tmp_path}"], f"model_path: {tmp_path}: a folder, not a model file"),
              "corrupt": ([f"model_path:={tmp_path / 'corrupt.onnx'}"], "not a loadable ONNX model"),
              "unset": ([], "model_path is not set"),
              "input": (["model_path:=x.onnx", "input:=jpeg"], "input")}
