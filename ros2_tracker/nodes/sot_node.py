@@ -51,6 +51,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import rclpy.logging
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -106,6 +107,7 @@ class SotNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sot_node", **kwargs)
+        self.skipped = 0  # images the follower could not step on (the throttled warnings count them)
         sot = declare_config(self, SotConfig)
         follower_cfg = declare_config(self, FollowerConfig)
         self._cfg = cfg = declare_config(self, SotNodeConfig)
@@ -132,6 +134,14 @@ class SotNode(Node):
         self.create_service(srvs.StopTarget, "~/stop", self._on_stop)
         self.get_logger().info(f"single-target mode ({self._follower.name}) on "
                                f"{self.resolve_topic_name('image')}; waiting for ~/start")
+
+    def destroy_node(self) -> None:
+        """Say, last, how many images were skipped in all (the throttled lines may have left some out)."""
+        skipped = getattr(self, "skipped", 0)
+        logger = rclpy.logging.get_logger(self.get_logger().name)
+        super().destroy_node()
+        if skipped:  # after the node: its rosout publisher (context shut down by a signal) is gone
+            logger.warning(f"{skipped} image(s) skipped in all")
 
     # ------------------------------------------------------------------------------------ services
     def _on_start(self, request: Any, response: Any) -> Any:
@@ -167,8 +177,10 @@ class SotNode(Node):
             try:
                 self._follower.step(self._to_bgr(self._images[stamp_ns]), stamp_ns * 1e-9)
             except Exception as exc:  # as _on_image: that image is skipped, the target kept
-                self.get_logger().warning(f"image at stamp {stamp_ns * 1e-9:.6f} skipped while catching up: "
-                                          f"{type(exc).__name__}: {exc}", throttle_duration_sec=_THROTTLE_S)
+                self.skipped += 1
+                self.get_logger().warning(f"image at stamp {stamp_ns * 1e-9:.6f} skipped while catching up "
+                                          f"({self.skipped} so far): {type(exc).__name__}: {exc}",
+                                          throttle_duration_sec=_THROTTLE_S)
 
     def _start_request(self, request: Any) -> tuple[Image, np.ndarray, int, int]:
         """(image, box xyxy, target id, class id) of a start request; ValueError/LookupError says why not."""
@@ -234,12 +246,15 @@ class SotNode(Node):
             frame = self._to_bgr(msg)
             result = self._follower.step(frame, stamp_s)
         except ValueError as exc:
-            self.get_logger().warning(f"image at stamp {stamp_s:.6f} skipped: {exc}",
+            self.skipped += 1
+            self.get_logger().warning(f"image at stamp {stamp_s:.6f} skipped ({self.skipped} so far): {exc}",
                                       throttle_duration_sec=_THROTTLE_S)
             return
         except Exception as exc:  # a backend runtime failure (OpenCV, ONNX Runtime) must not stop the node
-            self.get_logger().error(f"image at stamp {stamp_s:.6f} skipped: {self._follower.name} failed: "
-                                    f"{type(exc).__name__}: {exc}", throttle_duration_sec=_THROTTLE_S)
+            self.skipped += 1
+            self.get_logger().error(f"image at stamp {stamp_s:.6f} skipped ({self.skipped} so far): "
+                                    f"{self._follower.name} failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=_THROTTLE_S)
             return
         if result.event:
             self.get_logger().info(f"target {result.target_id}: {result.event} at stamp {stamp_s:.6f}")

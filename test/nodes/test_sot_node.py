@@ -29,6 +29,7 @@ from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
+from ros_graph import stop_node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header, String  # noqa: E402
 
@@ -202,7 +203,8 @@ def test_services_follow_lose_and_reacquire_a_real_person(sot_graph):
     assert out.states[0] != msgs.Track.STATE_LOST and out.ids.tolist() == [1], "never re-acquired"
     assert iou_xyxy(out.boxes_xyxy[0], gt[k]) > 0.3
     assert "reacquired" in log.read_text()
-    assert "skipped: frame is 320x240 px, but the target was started on a 640x480 px image" in log.read_text()
+    assert "skipped (1 so far): frame is 320x240 px, but the target was started on a 640x480 px image" in \
+        log.read_text()
 
     res = c.stop()
     assert res.success and "target 1" in res.message
@@ -226,6 +228,9 @@ def test_services_follow_lose_and_reacquire_a_real_person(sot_graph):
     out = c.publish(frames[k + 3], next(stamp))
     assert out.ids.tolist() == [42] and out.classes.tolist() == [0]
     assert proc.poll() is None
+    assert stop_node(proc, log) == 0  # the node's last words: the images skipped in all
+    assert "1 image(s) skipped in all" in log.read_text()
+    assert "Failed to publish log message to rosout" not in log.read_text()
 
 
 def test_a_box_drawn_on_an_older_image_is_followed_up_to_the_latest(sot_graph):
