@@ -157,22 +157,19 @@ def _load(p: Path) -> tuple[np.ndarray, Callable[[int], int]]:
     anything it refuses is parsed line by line, which names the line and what is wrong with it."""
     with p.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: a spreadsheet's byte-order mark
         first = next((s for s in map(str.strip, f) if s), None)
+    line_of = functools.partial(_nth_row_line, p)
     if first is None:
-        return np.empty((0, 7)), _no_line
+        return np.empty((0, 7)), line_of
+    sep = "," if "," in first else None
     try:
-        data = np.loadtxt(p, delimiter="," if "," in first else None, ndmin=2, encoding="utf-8-sig",
-                          comments=None, dtype=np.float64)
+        data = np.loadtxt(p, delimiter=sep, ndmin=2, encoding="utf-8-sig", comments=None, dtype=np.float64)
     except (ValueError, UnicodeDecodeError):  # blank-but-spaces lines, trailing commas, ragged rows, text
         data = None
     if data is None or data.shape[1] < 6:
-        return _parse(p, "," if "," in first else None)
+        return _parse(p, sep)
     if data.shape[1] == 6:
         data = np.column_stack([data, np.ones(len(data))])
-    return data, functools.partial(_nth_row_line, p)
-
-
-def _no_line(row: int) -> int:
-    raise IndexError(row)
+    return data, line_of
 
 
 def _nth_row_line(p: Path, row: int) -> int:

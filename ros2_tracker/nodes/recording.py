@@ -5,6 +5,7 @@ from these; they need rclpy's serialisation and the package's messages, not a ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +50,8 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
 
     Frame numbers: ``round(stamp * fps) + 1`` (the replay stamps frame k with (k - 1) / fps), or, with
     ``fps`` 0 (bag sources keep their recorded stamps), the rank of the stamp among the tracks' stamps
-    (from a first pass over the raw messages' stamps). Messages are converted one at a time and only their
-    rows kept: an hour's replay is some 100,000 messages, a few GB as whole arrays.
+    (given once every stamp is known). Messages are converted one at a time and only their rows kept: an
+    hour's replay is some 100,000 messages, a few GB as whole arrays.
     """
     from ros2_tracker.core.boxes import xyxy_to_tlwh
     from ros2_tracker.core.track import TrackState, reported_mask
@@ -58,12 +59,11 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
     from ros2_tracker.viz.sequence import FrameTracks
 
-    rank = None if fps > 0 else _stamp_ranks(bag, topic)
     stamps, frames, counts = [], [], []
     out_i, out_b, out_s, out_c, snaps = [], [], [], [], []
     for _t, _ty, _lt, m in read_bag_typed(bag, [topic]):
         stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
-        frame = round(stamp * fps / _NS) + 1 if rank is None else rank[stamp]
+        frame = round(stamp * fps / _NS) + 1 if fps > 0 else 0  # 0: ranked below
         rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
         stamps.append(stamp)
         frames.append(frame)
@@ -75,22 +75,16 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
         if snapshots:
             snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
 
+    if fps <= 0 and stamps:
+        frames = (np.unique(stamps, return_inverse=True)[1] + 1).tolist()
+        snaps = [dataclasses.replace(s, frame=f) for s, f in zip(snaps, frames, strict=True)] if snaps else []
+
     def cat(parts: list[np.ndarray], shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(shape, dtype)
 
     return TrackRows(np.repeat(np.asarray(frames, dtype=np.int64), counts), cat(out_i, (0,), np.int64),
                      cat(out_b, (0, 4), np.float64), cat(out_s, (0,), np.float64), snaps, stamps,
                      cat(out_c, (0,), np.int64), frames)
-
-
-def _stamp_ranks(bag: Path, topic: str) -> dict[int, int]:
-    """Frame number of each distinct header stamp of ``topic``'s messages: its rank, from 1 (raw stamps
-    only, nothing deserialised; the damage of a truncated bag is reported by the pass that reads it)."""
-    from ros2_tracker.io.bag import cdr_header_stamp_ns, read_bag
-
-    raw = read_bag(bag, [topic], on_damage=lambda _why: None)
-    unique = sorted({cdr_header_stamp_ns(m.data) for m in raw})
-    return {s: k + 1 for k, s in enumerate(unique)}
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:

@@ -178,10 +178,11 @@ class _FrameReplay:
             seq.length if seq is not None else 0, self.dets.last_frame if self.dets is not None else 0)
         if cfg.max_frames:
             self.length = min(self.length, cfg.max_frames) if self.length else cfg.max_frames
-        if self.length and self.stamp_ns(self.length) > MAX_STAMP_S * _NS:  # the seconds would wrap round
+        last_ns = self.stamp_ns(self.length) if self.length else 0
+        if last_ns > MAX_STAMP_S * _NS:  # the seconds would wrap round
             raise FrameSourceError(f"{cfg.source}: frame {self.length} would be stamped "
-                                   f"{self.stamp_ns(self.length) / _NS:.0f} s, beyond the latest ROS stamp "
-                                   f"({MAX_STAMP_S} s): lower start_stamp")
+                                   f"{last_ns / _NS:.0f} s, beyond the latest ROS stamp ({MAX_STAMP_S} s): "
+                                   "lower start_stamp")
         self._det_starts = (np.searchsorted(self.dets.frames, np.arange(1, self.dets.last_frame + 2))
                             if self.dets is not None else None)
         self.roles = ((["image"] if cfg.publish_images and self.source is not None else [])

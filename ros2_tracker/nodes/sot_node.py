@@ -51,7 +51,6 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-import rclpy.logging
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -60,7 +59,7 @@ from std_msgs.msg import String
 from ros2_tracker.core.boxes import xyxy_to_cxcywh
 from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays, track_list_to_track_array
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
-from ros2_tracker.nodes.spinning import qos_profile, run_node
+from ros2_tracker.nodes.spinning import destroy_then_warn, qos_profile, run_node
 from ros2_tracker.sot.factory import SotConfig, create_follower
 from ros2_tracker.sot.follower import FollowerConfig, FollowResult
 from ros2_tracker.sot.node_config import SotNodeConfig
@@ -138,10 +137,8 @@ class SotNode(Node):
     def destroy_node(self) -> None:
         """Say, last, how many images were skipped in all (the throttled lines may have left some out)."""
         skipped = getattr(self, "skipped", 0)
-        logger = rclpy.logging.get_logger(self.get_logger().name)
-        super().destroy_node()
-        if skipped:  # after the node: its rosout publisher (context shut down by a signal) is gone
-            logger.warning(f"{skipped} image(s) skipped in all")
+        lines = [f"{skipped} image(s) skipped in all"] if skipped else []
+        destroy_then_warn(self, super().destroy_node, lines)
 
     # ------------------------------------------------------------------------------------ services
     def _on_start(self, request: Any, response: Any) -> Any:

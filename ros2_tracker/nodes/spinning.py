@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SUPERVISOR_PID_ENV", "qos_profile", "run_node", "spin_until_shutdown"]
+__all__ = ["SUPERVISOR_PID_ENV", "destroy_then_warn", "qos_profile", "run_node", "spin_until_shutdown"]
 
 SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
 """Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
@@ -88,6 +88,18 @@ def drive(node: Any, body: Callable[[Any], None], after: Callable[[], None] | No
         if after is not None:
             after()
         executor.shutdown()
+
+
+def destroy_then_warn(node: Any, destroy: Callable[[], None], lines: list[str]) -> None:
+    """A node's last words: ``destroy()`` it (its base class's ``destroy_node``), then log ``lines`` as
+    warnings under its logger's name. After the node, not through it: once a signal has shut the context
+    down, its rosout publisher would add "Failed to publish log message to rosout" to every line."""
+    import rclpy.logging
+
+    logger = rclpy.logging.get_logger(node.get_logger().name)
+    destroy()
+    for line in lines:
+        logger.warning(line)
 
 
 def latched_qos() -> Any:

@@ -84,7 +84,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import rclpy.logging
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -111,7 +110,7 @@ from ros2_tracker.nodes.inputs import ScoreRangeWatch, StampOrder, StampPairer
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config, plain_value
-from ros2_tracker.nodes.spinning import qos_profile, run_node
+from ros2_tracker.nodes.spinning import destroy_then_warn, qos_profile, run_node
 
 __all__ = ["TrackerNode", "main"]
 
@@ -194,10 +193,7 @@ class TrackerNode(Node):
         problems = getattr(self, "_problems", None)
         if problems:  # the throttled lines may have left some out
             lines.append("in all: " + ", ".join(f"{n} {what}" for what, n in problems.items()))
-        logger = rclpy.logging.get_logger(self.get_logger().name)
-        super().destroy_node()
-        for line in lines:  # after the node: its rosout publisher (context shut down by a signal) is gone
-            logger.warning(line)
+        destroy_then_warn(self, super().destroy_node, lines)
 
     def _count(self, problem: str) -> int:
         """Count one more ``problem`` (e.g. ``"tracker reset(s)"``); returns how many so far."""
