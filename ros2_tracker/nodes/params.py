@@ -20,7 +20,8 @@ is rejected with a message saying so. At run time (:func:`declare_config` adds a
 integer sent to a float parameter is taken as that float, integers to a float list likewise, and an
 empty list of any type as the parameter's empty list: ``ros2 param set /tracker max_lost_s 2`` sends an
 INTEGER, and ``... ground_homography []`` an empty BOOL_ARRAY, which rclpy alone refuses with "Wrong
-parameter type, expected '3' got '2'".
+parameter type, expected '3' got '2'". Any other type is refused in words ("max_lost_s: expected a
+floating-point number, got a string ('abc')"), where rclpy's own refusal prints its type enum's numbers.
 
 rclpy is imported inside the functions (no import-time side effects).
 """
@@ -169,18 +170,34 @@ _COERCING = "_ros2_tracker_coerces_parameter_types"  # marks a node that has the
 def _coerce_run_time_types(node: Any) -> None:
     """Add (once per node) a pre-set callback giving run-time changes their parameter's declared type where
     the value is unambiguous: an integer for a float, integers for a float list, an empty list of any
-    type for any list. Other mismatches go on to rclpy's type check, which rejects them."""
+    type for any list. A value of any other type is refused with a reason in words: the pre-set callback
+    puts the parameter's current value in its place (so that rclpy's own type check, whose message reads
+    "expected '3' got '4'", passes) and remembers why, and an on-set callback added with it refuses the
+    change with that reason (a read-only parameter is still refused as read-only, by rclpy, first)."""
+    from rcl_interfaces.msg import SetParametersResult
+
     if getattr(node, _COERCING, False):
         return
     setattr(node, _COERCING, True)
+    wrong: dict[str, str] = {}  # the values of this set of the wrong type: parameter name -> reason
 
     def pre_set(params: list[Any]) -> list[Any]:
-        return [_as_declared_type(node, p) for p in params]
+        wrong.clear()
+        return [_as_declared_type(node, p, wrong) for p in params]
+
+    def refuse_wrong_types(params: list[Any]) -> Any:
+        reasons = [wrong[p.name] for p in params if p.name in wrong]
+        wrong.clear()
+        return SetParametersResult(successful=not reasons, reason="; ".join(reasons))
 
     node.add_pre_set_parameters_callback(pre_set)
+    node.add_on_set_parameters_callback(refuse_wrong_types)
 
 
-def _as_declared_type(node: Any, p: Any) -> Any:
+def _as_declared_type(node: Any, p: Any, wrong: dict[str, str]) -> Any:
+    """``p`` as the declared type of its parameter where the value is unambiguous (see
+    :func:`_coerce_run_time_types`); otherwise, for a value of another type, the parameter's current value,
+    with the reason to refuse the change put in ``wrong``."""
     from rclpy.parameter import Parameter
 
     t = Parameter.Type
@@ -196,7 +213,26 @@ def _as_declared_type(node: Any, p: Any) -> Any:
         return Parameter(p.name, want, [float(v) for v in p.value])
     if p.type_ in arrays and want in arrays and len(p.value) == 0:
         return Parameter(p.name, want, [])
-    return p
+    current = node.get_parameter(p.name)
+    if current.type_ != want:  # (not expected: declare_config gives every parameter a typed value)
+        return p
+    given = repr(plain_value(p.value))
+    given = given if len(given) <= _GIVEN_MAX else given[:_GIVEN_MAX - 3] + "..."
+    wrong[p.name] = f"{p.name}: expected {_type_words(want)}, got {_type_words(p.type_)} ({given})"
+    return current
+
+
+_GIVEN_MAX = 60  # characters of a refused value quoted in the reason
+
+
+def _type_words(ros_type: Any) -> str:
+    """A ROS parameter type in words (rclpy's messages print the type enum's number)."""
+    scalars = {"BOOL": "a boolean", "INTEGER": "an integer", "DOUBLE": "a floating-point number",
+               "STRING": "a string", "BYTE_ARRAY": "a byte array"}
+    lists = {"BOOL_ARRAY": "booleans", "INTEGER_ARRAY": "integers", "DOUBLE_ARRAY": "floating-point numbers",
+             "STRING_ARRAY": "strings"}
+    name = ros_type.name
+    return scalars.get(name) or (f"a list of {lists[name]}" if name in lists else name.lower())
 
 
 def _element_types(cls: type) -> dict[str, type]:

@@ -24,7 +24,12 @@ from rclpy.context import Context  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
-from ros2_tracker.nodes.params import add_on_set_validator, declare_config, parameter_descriptor  # noqa: E402
+from ros2_tracker.nodes.params import (  # noqa: E402
+    add_on_set_validator,
+    declare_config,
+    parameter_descriptor,
+    plain_value,
+)
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,7 @@ def test_run_time_changes_are_validated_through_the_dataclass(context):
 def test_run_time_values_take_the_declared_type_where_unambiguous(context):
     """What `ros2 param set` sends: `max_lost_s 2` an INTEGER, `ground_homography []` an empty BOOL_ARRAY;
     rclpy alone refused both ("Wrong parameter type, expected '3' got '2'"). A float or a list stays
-    refused where an integer or a string is declared."""
+    refused where an integer or a string is declared, with the types in words."""
     node = make_node(context)
     state = {"cfg": declare_config(node, DemoConfig)}
     add_on_set_validator(node, DemoConfig, lambda: state["cfg"], lambda c: state.update(cfg=c))
@@ -223,9 +228,33 @@ def test_run_time_values_take_the_declared_type_where_unambiguous(context):
     assert r.successful and state["cfg"].names == []
     (r,) = node.set_parameters([Parameter("t.ground_homography", Parameter.Type.INTEGER_ARRAY, [1] * 9)])
     assert r.successful and list(node.get_parameter("t.ground_homography").value) == [1.0] * 9
-    for name, value in (("count", 2.0), ("mode", 3), ("names", [1, 2]), ("rate_hz", True)):
+    before = state["cfg"]
+    values = {n: plain_value(node.get_parameter(n).value) for n in ("count", "mode", "names", "rate_hz",
+                                                                    "t.max_lost_s")}
+    for name, value, reason in (
+            ("count", 2.0, "count: expected an integer, got a floating-point number (2.0)"),
+            ("mode", 3, "mode: expected a string, got an integer (3)"),
+            ("names", [1, 2], "names: expected a list of strings, got a list of integers ([1, 2])"),
+            ("rate_hz", True, "rate_hz: expected a floating-point number, got a boolean (True)"),
+            ("t.max_lost_s", "x" * 100,
+             "t.max_lost_s: expected a floating-point number, got a string ('xxx")):
         (r,) = node.set_parameters([Parameter(name, value=value)])
-        assert not r.successful and "Wrong parameter type" in r.reason, name
+        # refused in words (rclpy's own check said "Wrong parameter type, expected '4' got '3'"), unchanged
+        assert not r.successful and r.reason.startswith(reason), (name, r.reason)
+        assert len(r.reason) < 140 and "'" not in r.reason.split("got")[0], r.reason
+        assert plain_value(node.get_parameter(name).value) == values[name], name
+    assert state["cfg"] is before
+    # atomically with a valid change: nothing applied; one refusal names each wrong value
+    r = node.set_parameters_atomically([Parameter("count", value=5), Parameter("mode", value=3)])
+    assert not r.successful and r.reason == "mode: expected a string, got an integer (3)"
+    assert state["cfg"] is before and node.get_parameter("count").value == 3
+    # the next valid change goes through (no refusal left over), a read-only one is still refused as such
+    (r,) = node.set_parameters([Parameter("count", value=6)])
+    assert r.successful and state["cfg"].count == 6
+    (r,) = node.set_parameters([Parameter("enabled", value="yes")])
+    assert not r.successful and "read-only" in r.reason
+    (r,) = node.set_parameters([Parameter("count", value=7)])
+    assert r.successful and state["cfg"].count == 7
 
 
 def test_a_change_rejected_by_another_callback_is_not_applied(context):

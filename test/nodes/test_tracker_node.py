@@ -71,7 +71,7 @@ class Harness(TrackerNodeClient):
         det = arrays_to_detections(boxes, scores, np.zeros(len(boxes), int), h, msgs)
         return self.publish_frame(det, img, 5.0)
 
-    def set_parameter(self, name: str, value: float):
+    def set_parameter(self, name: str, value: float | str):
         return super().set_parameter(name, value, 5.0)
 
 
@@ -180,6 +180,9 @@ def test_node_tracks_walking_people_and_survives_bad_input(graph, use_images):
     assert not r.successful and "match_iou" in r.reason
     r = h.set_parameter("low_score", 0.9)
     assert not r.successful and "high_score" in r.reason
+    r = h.set_parameter("max_lost_s", "abc")  # what `ros2 param set /tracker_node max_lost_s abc` sends
+    assert not r.successful
+    assert r.reason == "max_lost_s: expected a floating-point number, got a string ('abc')"
     assert h.set_parameter("trajectory_horizon_s", 1.0).successful
     after = track_array_to_arrays(h.frame(T0 + 1.0 + 2 / FPS, truth(2)[:1]))
     assert after.ids.tolist() == again.ids.tolist() and after.trajectories.shape == (1, 5, 2)
