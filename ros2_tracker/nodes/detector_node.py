@@ -16,7 +16,8 @@ invalid value, stops the node at start with the reason and exit status 2. ``scor
 ``nms_iou``, ``classes`` and ``max_detections`` can change at run time.
 
 An image that cannot be converted (unsupported encoding, data size not ``step * height``,
-undecodable compressed data) is skipped with a throttled warning; the node keeps running.
+undecodable compressed data) is skipped with a warning (each new kind of reason at once, then at most one
+line per 5 s) and counted by kind in the node's last words; the node keeps running.
 
 Run: ``python -m ros2_tracker.nodes.detector_node --ros-args -p model_path:=yolox_nano.onnx``.
 """
@@ -39,7 +40,7 @@ from ros2_tracker.detection import DetectorConfig
 from ros2_tracker.nodes.conversions import arrays_to_detections, stamp_to_seconds
 from ros2_tracker.nodes.image_conversions import ImageConversionError, compressed_msg_to_bgr, image_msg_to_bgr
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
-from ros2_tracker.nodes.spinning import run_node
+from ros2_tracker.nodes.spinning import SkipCounter, destroy_then_warn, run_node
 
 __all__ = ["DetectorNode", "DetectorNodeConfig", "main"]
 
@@ -86,7 +87,7 @@ class DetectorNode(Node):
         self.create_subscription(CompressedImage if compressed else Image, topic, self._on_image, qos)
         self._decode = compressed_msg_to_bgr if compressed else image_msg_to_bgr
         self.processed = 0
-        self.skipped = 0
+        self.skips = SkipCounter(_WARN_EVERY_S)  # images skipped, by kind: the warnings and last words
         self.get_logger().info(f"detecting on {self.resolve_topic_name(topic)} with "
                                f"{self.det_cfg.model_path} (input {self.det_cfg.input_size}, classes "
                                f"{self.det_cfg.classes or 'all'})")
@@ -97,15 +98,22 @@ class DetectorNode(Node):
         except ConfigError as exc:
             self.get_logger().error(f"detector parameters not applied: {exc}")
 
+    def destroy_node(self) -> None:
+        """Say, last, how many images were skipped, by kind of reason (the throttled lines may have left
+        some out). Also called on a node whose start failed half-way."""
+        skips = getattr(self, "skips", None)
+        destroy_then_warn(self, super().destroy_node, skips.last_words("image(s) skipped") if skips else [])
+
     def _on_image(self, msg: Any) -> None:
         """One image: decode -> detect -> publish detections (same header) and timing."""
         start = time.perf_counter()
         try:
             det = self.detector.detect(self._decode(msg))
         except (ImageConversionError, ValueError) as exc:
-            self.skipped += 1
-            self.get_logger().warning(f"skipped an image stamped {stamp_to_seconds(msg.header.stamp):.6f} "
-                                      f"({self.skipped} so far): {exc}", throttle_duration_sec=_WARN_EVERY_S)
+            if self.skips.add(str(exc), time.monotonic()):  # each new kind at once, else one per window
+                stamp = stamp_to_seconds(msg.header.stamp)
+                self.get_logger().warning(f"skipped an image stamped {stamp:.6f} "
+                                          f"({self.skips.total} so far): {exc}")
             return
         self._pub.publish(arrays_to_detections(det.boxes_xyxy, det.scores, det.classes, msg.header,
                                                self._msgs))

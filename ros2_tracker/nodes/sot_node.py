@@ -17,7 +17,8 @@ Topics (relative; remap or namespace them in launch):
 - sub ``image`` (``sensor_msgs/Image``, QoS ``image_qos``, depth 2: when the follower is slower than
   the camera, frames are skipped rather than queued): every image while a target is followed is one
   :meth:`Follower.step`. An image that cannot be converted, or of another size than the start image,
-  is skipped with a throttled warning (the node keeps running; stop and start again after a resolution
+  is skipped with a warning (each new kind of reason at once, then at most one line per 2 s; the totals
+  by kind as the node's last words); the node keeps running (stop and start again after a resolution
   change).
 - sub ``tracks`` (``ros2_tracker/TrackArray``; only with ``use_tracks``): the latest one is kept for
   ``~/start`` by track id.
@@ -59,7 +60,7 @@ from std_msgs.msg import String
 from ros2_tracker.core.boxes import xyxy_to_cxcywh
 from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays, track_list_to_track_array
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config
-from ros2_tracker.nodes.spinning import destroy_then_warn, qos_profile, run_node
+from ros2_tracker.nodes.spinning import SkipCounter, destroy_then_warn, qos_profile, run_node
 from ros2_tracker.sot.factory import SotConfig, create_follower
 from ros2_tracker.sot.follower import FollowerConfig, FollowResult
 from ros2_tracker.sot.node_config import SotNodeConfig
@@ -106,7 +107,7 @@ class SotNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sot_node", **kwargs)
-        self.skipped = 0  # images the follower could not step on (the throttled warnings count them)
+        self.skips = SkipCounter(_THROTTLE_S)  # images the follower could not step on, by kind
         sot = declare_config(self, SotConfig)
         follower_cfg = declare_config(self, FollowerConfig)
         self._cfg = cfg = declare_config(self, SotNodeConfig)
@@ -136,9 +137,8 @@ class SotNode(Node):
 
     def destroy_node(self) -> None:
         """Say, last, how many images were skipped in all (the throttled lines may have left some out)."""
-        skipped = getattr(self, "skipped", 0)
-        lines = [f"{skipped} image(s) skipped in all"] if skipped else []
-        destroy_then_warn(self, super().destroy_node, lines)
+        skips = getattr(self, "skips", None)
+        destroy_then_warn(self, super().destroy_node, skips.last_words("image(s) skipped") if skips else [])
 
     # ------------------------------------------------------------------------------------ services
     def _on_start(self, request: Any, response: Any) -> Any:
@@ -167,6 +167,13 @@ class SotNode(Node):
         self.get_logger().info(response.message)
         return response
 
+    def _skipped(self, what: str, reason: str, error: bool = False) -> None:
+        """Count a skipped image and warn (``error``: log an error) about it: at once for the first of its
+        kind of ``reason``, else at most once per ``_THROTTLE_S`` (one line per window hid a second kind)."""
+        if self.skips.add(reason, time.monotonic()):
+            log = self.get_logger().error if error else self.get_logger().warning
+            log(f"{what} ({self.skips.total} so far): {reason}")
+
     def _catch_up(self, start_ns: int) -> None:
         """Step the follower through the buffered images after the one it started on (a box drawn on an
         older image): the target has moved since, and the next live image may be far from it."""
@@ -174,10 +181,8 @@ class SotNode(Node):
             try:
                 self._follower.step(self._to_bgr(self._images[stamp_ns]), stamp_ns * 1e-9)
             except Exception as exc:  # as _on_image: that image is skipped, the target kept
-                self.skipped += 1
-                self.get_logger().warning(f"image at stamp {stamp_ns * 1e-9:.6f} skipped while catching up "
-                                          f"({self.skipped} so far): {type(exc).__name__}: {exc}",
-                                          throttle_duration_sec=_THROTTLE_S)
+                self._skipped(f"image at stamp {stamp_ns * 1e-9:.6f} skipped while catching up",
+                              f"{type(exc).__name__}: {exc}")
 
     def _start_request(self, request: Any) -> tuple[Image, np.ndarray, int, int]:
         """(image, box xyxy, target id, class id) of a start request; ValueError/LookupError says why not."""
@@ -243,15 +248,11 @@ class SotNode(Node):
             frame = self._to_bgr(msg)
             result = self._follower.step(frame, stamp_s)
         except ValueError as exc:
-            self.skipped += 1
-            self.get_logger().warning(f"image at stamp {stamp_s:.6f} skipped ({self.skipped} so far): {exc}",
-                                      throttle_duration_sec=_THROTTLE_S)
+            self._skipped(f"image at stamp {stamp_s:.6f} skipped", str(exc))
             return
         except Exception as exc:  # a backend runtime failure (OpenCV, ONNX Runtime) must not stop the node
-            self.skipped += 1
-            self.get_logger().error(f"image at stamp {stamp_s:.6f} skipped ({self.skipped} so far): "
-                                    f"{self._follower.name} failed: {type(exc).__name__}: {exc}",
-                                    throttle_duration_sec=_THROTTLE_S)
+            self._skipped(f"image at stamp {stamp_s:.6f} skipped",
+                          f"{self._follower.name} failed: {type(exc).__name__}: {exc}", error=True)
             return
         if result.event:
             self.get_logger().info(f"target {result.target_id}: {result.event} at stamp {stamp_s:.6f}")

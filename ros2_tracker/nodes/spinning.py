@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SUPERVISOR_PID_ENV", "destroy_then_warn", "qos_profile", "run_node", "spin_until_shutdown"]
+__all__ = ["SUPERVISOR_PID_ENV", "SkipCounter", "destroy_then_warn", "qos_profile", "run_node",
+           "spin_until_shutdown"]
 
 SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
 """Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
@@ -100,6 +103,51 @@ def destroy_then_warn(node: Any, destroy: Callable[[], None], lines: list[str]) 
     destroy()
     for line in lines:
         logger.warning(line)
+
+
+class SkipCounter:
+    """Inputs a node skipped (bad images) counted by kind of reason, and when to warn about them.
+
+    A warning throttled per call site shows one reason per window: images bad in two ways (a wrong encoding,
+    then a truncated buffer) would show the first alone. :meth:`add` says a warning is due for the first
+    reason of each kind, and otherwise at most once every ``every_s`` seconds; :meth:`last_words` gives the
+    totals for the node's shutdown. A reason's kind is its text with the numbers (sizes, steps) taken out;
+    at most ``kinds`` kinds are told apart (a pathological source cannot grow the table), later ones count
+    as "other".
+    """
+
+    _NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")  # numbers on their own, not the 8 of bgr8
+    _KIND_CHARS = 160
+
+    def __init__(self, every_s: float, kinds: int = 32) -> None:
+        self.every_s = every_s
+        self.kinds = kinds
+        self.by_kind: collections.Counter[str] = collections.Counter()
+        self._warned_at: float | None = None
+
+    @property
+    def total(self) -> int:
+        """Inputs skipped so far."""
+        return sum(self.by_kind.values())
+
+    def add(self, reason: str, now: float) -> bool:
+        """Count one skipped input and its ``reason`` at ``now`` (monotonic seconds); True when a warning is
+        due: the reason is the first of its kind, or ``every_s`` passed since the last warning."""
+        kind = self._NUMBER.sub("#", reason)[: self._KIND_CHARS]
+        if kind not in self.by_kind and len(self.by_kind) >= self.kinds:
+            kind = "other"
+        due = kind not in self.by_kind or self._warned_at is None or now - self._warned_at >= self.every_s
+        self.by_kind[kind] += 1
+        if due:
+            self._warned_at = now
+        return due
+
+    def last_words(self, what: str) -> list[str]:
+        """The shutdown line: ``"<n> <what> in all: <count> x <kind>; ..."`` (empty when none was skipped)."""
+        if not self.by_kind:
+            return []
+        kinds = "; ".join(f"{n} x {kind}" for kind, n in self.by_kind.most_common())
+        return [f"{self.total} {what} in all: {kinds}"]
 
 
 def latched_qos() -> Any:

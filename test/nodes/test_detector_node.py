@@ -97,6 +97,7 @@ def test_detector_on_replayed_frames_publishes_person_detections(tmp_path):
         header.stamp.sec = 50
         pub.publish(Image(header=header, height=4, width=4, encoding="32FC1", step=16, data=bytes(64)))
         pub.publish(Image(header=header, height=4, width=4, encoding="bgr8", step=12, data=bytes(10)))
+        pub.publish(Image(header=header, height=4, width=4, encoding="bgr8", step=12, data=bytes(11)))
         header.stamp.sec = 51
         good = np.zeros((48, 64, 3), np.uint8)
         pub.publish(Image(header=header, height=48, width=64, encoding="bgr8", step=192, data=good.tobytes()))
@@ -104,11 +105,18 @@ def test_detector_on_replayed_frames_publishes_person_detections(tmp_path):
         assert listener.stamps("/detections")[-1] == 51_000_000_000  # only the good one came out
         assert det.poll() is None
         log = (tmp_path / "det.log").read_text()
-        assert "unsupported image encoding '32FC1'" in log and "skipped an image" in log
+        # each kind of bad image is told at once (a 5 s throttle showed the first alone); a second of a
+        # kind within the window is not
+        assert "(1 so far): unsupported image encoding '32FC1'" in log, log
+        assert "(2 so far): data has 10 bytes" in log and "(3 so far)" not in log, log
     finally:
         assert stop(det, signal.SIGINT) == 0
         listener.close()
-    assert "Traceback" not in (tmp_path / "det.log").read_text()
+    log = (tmp_path / "det.log").read_text()
+    assert "Traceback" not in log
+    # the node's last words: the totals by kind (numbers taken out of the kind)
+    assert ("3 image(s) skipped in all: 2 x data has # bytes, expected step * height = # * # = # "
+            "(bgr8, width #); 1 x unsupported image encoding '32FC1'") in log, log
 
 
 def test_detector_node_exits_with_a_clear_error_on_a_bad_model(tmp_path):

@@ -1,4 +1,5 @@
-"""spin_until_shutdown: a node's spin loop ends when its context is shut down, however that happens."""
+"""spin_until_shutdown: a node's spin loop ends when its context is shut down, however that happens; and
+SkipCounter, the nodes' count of skipped inputs by kind."""
 
 from __future__ import annotations
 
@@ -140,3 +141,24 @@ def test_a_namespace_rcl_refuses_is_one_fatal_line_and_exit_2(ros_env):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "cannot start: error creating node: invalid node namespace: namespace must not end with a '/'" \
         in proc.stderr
+
+
+def test_skip_counter_warns_for_each_new_kind_at_once_and_throttles_the_rest():
+    """detector_node and sot_node: a per-call-site throttle showed one bad-image reason per window, so a
+    second kind of bad image within it went unsaid; the last words count by kind."""
+    from ros2_tracker.nodes.spinning import SkipCounter
+
+    skips = SkipCounter(every_s=5.0, kinds=3)
+    assert skips.last_words("image(s) skipped") == []
+    assert skips.add("unsupported image encoding '32FC1'", now=0.0)
+    assert skips.add("data has 10 bytes, expected 48 (bgr8)", now=0.1)  # a new kind: at once
+    assert not skips.add("data has 11 bytes, expected 48 (bgr8)", now=0.2)  # same kind (numbers aside)
+    assert not skips.add("unsupported image encoding '32FC1'", now=4.9)
+    assert skips.add("unsupported image encoding '32FC1'", now=5.2)  # the window has passed
+    assert not skips.add("data has 12 bytes, expected 48 (bgr8)", now=5.3)
+    assert skips.add("third kind", now=5.4) and skips.add("a fourth", now=5.5)  # past `kinds`: "other"
+    assert not skips.add("a fifth", now=5.6)
+    assert skips.total == 9
+    assert skips.last_words("image(s) skipped") == [
+        "9 image(s) skipped in all: 3 x unsupported image encoding '32FC1'; 3 x data has # bytes, expected # "
+        "(bgr8); 2 x other; 1 x third kind"]
