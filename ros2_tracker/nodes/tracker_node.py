@@ -67,7 +67,8 @@ Bad input never stops the node: invalid boxes (NaN, inf, size <= 0) are dropped 
 a little behind the last tracked ones (at most ``late_tolerance_s``: a reordering transport, a detector
 with several workers) are dropped as late and the tracks kept, stamps further back (a looped bag, a
 restarted source) or three late messages in a row reset the tracker, undecodable images are skipped (and
-the frame tracked without appearance); each case logs a throttled warning.
+the frame tracked without appearance); each case logs a throttled warning (each new kind of bad image at
+once), and the node's last words give the totals.
 
 Run: ``python -m ros2_tracker.nodes.tracker_node --ros-args --params-file config/tracker.yaml``.
 """
@@ -110,7 +111,7 @@ from ros2_tracker.nodes.inputs import ScoreRangeWatch, StampOrder, StampPairer
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config, plain_value
-from ros2_tracker.nodes.spinning import destroy_then_warn, qos_profile, run_node
+from ros2_tracker.nodes.spinning import SkipCounter, destroy_then_warn, qos_profile, run_node
 
 __all__ = ["TrackerNode", "main"]
 
@@ -132,6 +133,7 @@ class TrackerNode(Node):
         super().__init__("tracker_node", **kwargs)
         # warned-about problems by kind: each throttled warning says how many so far, shutdown the totals
         self._problems: collections.Counter[str] = collections.Counter()
+        self._image_skips = SkipCounter(_THROTTLE_S)  # images that could not be used, by kind of reason
         tracker_cfg = declare_config(self, TrackerConfig)
         self._predictor = _motion_predictor(tracker_cfg, self.get_logger())
         self._tracker = Tracker(tracker_cfg, predictor=self._predictor)
@@ -193,6 +195,9 @@ class TrackerNode(Node):
         problems = getattr(self, "_problems", None)
         if problems:  # the throttled lines may have left some out
             lines.append("in all: " + ", ".join(f"{n} {what}" for what, n in problems.items()))
+        image_skips = getattr(self, "_image_skips", None)
+        if image_skips is not None:
+            lines += image_skips.last_words("unusable image(s)")
         destroy_then_warn(self, super().destroy_node, lines)
 
     def _count(self, problem: str) -> int:
@@ -547,16 +552,17 @@ class TrackerNode(Node):
         return self._tracker.update(det.boxes_xyxy, det.scores, det.classes, stamp=det.stamp_s)
 
     def _to_bgr(self, image: Image, stamp_s: float) -> np.ndarray | None:
-        """The image as ``(H, W, 3)`` uint8 BGR, or None (throttled warning) when it cannot be converted."""
+        """The image as ``(H, W, 3)`` uint8 BGR, or None (a warning: each new kind of reason at once, then
+        throttled) when it cannot be converted."""
         from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
 
         try:
             return ic.image_msg_to_bgr(image)
         except ic.ImageConversionError as exc:
-            more = ": tracked without appearance" if self._embedder is not None else ""
-            n = self._count("unusable image(s)")
-            self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f} ({n} so far): "
-                                      f"{exc}{more}", throttle_duration_sec=_THROTTLE_S)
+            if self._image_skips.add(str(exc), time.monotonic()):  # each new kind at once, else throttled
+                more = ": tracked without appearance" if self._embedder is not None else ""
+                self.get_logger().warning(f"cannot use the image at stamp {stamp_s:.6f} "
+                                          f"({self._image_skips.total} so far): {exc}{more}")
             return None
 
     def _check_score_scale(self, scores: np.ndarray) -> None:
