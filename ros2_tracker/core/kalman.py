@@ -23,6 +23,7 @@ __all__ = [
     "MotionNoise",
     "full_covariance",
     "initiate",
+    "local_affines",
     "mahalanobis_sq",
     "predict",
     "predict_trajectory",
@@ -231,22 +232,52 @@ def _trajectory_maps(times: tuple[float, ...], velocity: float,
 
 
 def warp_affine(mean: np.ndarray, cov: np.ndarray, warp_2x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Move (N,) states by an image warp ``x' = A x + t`` (camera motion between two frames).
+    """Move (N,) states by an image warp ``x' = A x + t`` (camera motion between two frames): one (2, 3)
+    warp for every track, or (N, 2, 3), one per track (a homography linearised at each track, see
+    :func:`local_affines`).
 
     The centre is warped, the centre velocity turned by ``A``; width, height, their rates and every
     variance scale by ``s = sqrt(|det A|)`` (variances by ``s**2``). Exact for translations and, because
     this filter keeps equal cx and cy variances, for rotations and similarity warps; an approximation for
     shears and anisotropic scaling. Returns new arrays.
     """
-    warp = np.asarray(warp_2x3, dtype=np.float64).reshape(2, 3)
-    a, t = warp[:, :2], warp[:, 2]
-    s = float(np.sqrt(abs(np.linalg.det(a))))
+    warp = np.asarray(warp_2x3, dtype=np.float64)
     out_mean = mean.copy()
+    if warp.ndim == 3:  # one warp per track
+        a, t = warp[:, :, :2], warp[:, :, 2]
+        s = np.sqrt(np.abs(np.linalg.det(a)))
+        out_mean[:, 0:2] = np.einsum("nij,nj->ni", a, mean[:, 0:2]) + t
+        out_mean[:, 4:6] = np.einsum("nij,nj->ni", a, mean[:, 4:6])
+        out_mean[:, 2:4] *= s[:, None]
+        out_mean[:, 6:8] *= s[:, None]
+        return out_mean, cov * (s * s)[:, None, None]
+    warp = warp.reshape(2, 3)
+    a, t = warp[:, :2], warp[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(a))))
     out_mean[:, 0:2] = mean[:, 0:2] @ a.T + t
     out_mean[:, 4:6] = mean[:, 4:6] @ a.T
-    out_mean[:, 2:4] *= s
-    out_mean[:, 6:8] *= s
-    return out_mean, cov * (s * s)
+    out_mean[:, 2:4] *= scale
+    out_mean[:, 6:8] *= scale
+    return out_mean, cov * (scale * scale)
+
+
+def local_affines(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 2, 3) affine warps that agree with the (3, 3) ``homography`` at (N, 2) ``points`` to first order:
+    each maps its point exactly and has the homography's Jacobian there (a camera that turns moves the
+    image's edges more than its centre, so each track gets the warp of its own place).
+
+    Raises:
+        ValueError: a point maps to or behind the line at infinity (it would leave the image for good).
+    """
+    h = np.asarray(homography, dtype=np.float64).reshape(3, 3)
+    p = points @ h[:, :2].T + h[:, 2]  # (N, 3) homogeneous images of the points
+    z = p[:, 2]
+    if not (z > 1e-12 * np.abs(p[:, :2]).max(initial=1.0)).all():
+        raise ValueError("the homography maps a point to or behind the line at infinity")
+    xy = p[:, :2] / z[:, None]
+    jac = (h[None, :2, :2] - xy[:, :, None] * h[None, 2:3, :2]) / z[:, None, None]  # d xy / d point
+    t = xy - np.einsum("nij,nj->ni", jac, points)
+    return np.concatenate([jac, t[:, :, None]], axis=2)
 
 
 def full_covariance(cov: np.ndarray) -> np.ndarray:

@@ -598,24 +598,32 @@ class Tracker:
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
                      rows, boxes_cxcywh, self._now)
 
-    def apply_camera_motion(self, warp_2x3: np.ndarray) -> None:
-        """Move every track by the camera's image motion since the last update (e.g. from
-        ``ros2_tracker.cmc.EccAligner.estimate``), before the next :meth:`update`.
+    def apply_camera_motion(self, warp: np.ndarray) -> None:
+        """Move every track by the camera's image motion since the last update, before the next
+        :meth:`update`: a (2, 3) affine warp (e.g. from ``ros2_tracker.cmc.EccAligner.estimate``) or a
+        (3, 3) homography (e.g. a turning camera's, ``ros2_tracker.cmc.gyro.rotation_homography``), which
+        each track takes linearised at its own centre (:func:`~ros2_tracker.core.kalman.local_affines`).
 
         Args:
-            warp_2x3: (2, 3) affine warp mapping the previous frame's pixels to the next frame's.
+            warp: (2, 3) or (3, 3), mapping the previous frame's pixels to the next frame's.
 
         Raises:
-            ValueError: not a finite 2x3 matrix, or one that scales areas by less than 1e-6 or more than
-                1e6 (it would collapse every box to a point, or blow them up: no camera moves so between
-                two frames).
+            ValueError: not a finite (2, 3) or (3, 3) matrix, one that scales a track's area by less than
+                1e-6 or more than 1e6 (it would collapse every box to a point, or blow them up: no camera
+                moves so between two frames), or a homography that maps a track behind the camera.
         """
-        warp = np.asarray(warp_2x3, dtype=np.float64)
-        if warp.shape != (2, 3) or not np.isfinite(warp).all():
-            raise ValueError(f"warp_2x3 must be a finite (2, 3) matrix, got shape {warp.shape}")
-        area = abs(warp[0, 0] * warp[1, 1] - warp[0, 1] * warp[1, 0])
-        if not _MIN_WARP_AREA <= area <= 1.0 / _MIN_WARP_AREA:
-            raise ValueError(f"warp_2x3 scales areas by {area:g}: not a camera motion between two frames")
+        warp = np.asarray(warp, dtype=np.float64)
+        if warp.shape not in ((2, 3), (3, 3)) or not np.isfinite(warp).all():
+            raise ValueError(f"the warp must be a finite (2, 3) or (3, 3) matrix, got shape {warp.shape}")
+        if warp.shape == (3, 3):
+            if not len(self._ids):
+                return
+            warp = kalman.local_affines(warp, self._mean[:, :2])  # ValueError: a track behind the camera
+        a = warp[..., :2]
+        area = np.abs(a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0])
+        if not ((_MIN_WARP_AREA <= area) & (area <= 1.0 / _MIN_WARP_AREA)).all():
+            raise ValueError(f"the warp scales areas by {float(np.min(area)):g} to {float(np.max(area)):g}: "
+                             "not a camera motion between two frames")
         if len(self._ids):
             self._mean, self._cov = kalman.warp_affine(self._mean, self._cov, warp)
             if len(self._hist_t):

@@ -1,0 +1,138 @@
+"""Camera rotation from a gyroscope (``sensor_msgs/Imu`` angular velocity) as an image warp.
+
+A camera that turns (pan, tilt, roll) moves every static point of its image by the homography
+``H = K R^T K^-1``: ``K`` is the camera's intrinsic matrix (``sensor_msgs/CameraInfo.k``) and ``R`` its
+rotation from the previous frame to the current one, in the previous camera frame (optical: x right, y
+down, z forward). Unlike translation, rotation needs no depth, and on a robot it is what moves the image
+fastest (a turning base, a pan-tilt head): 30 deg/s is 10 px per frame at 30 Hz for a 640 px wide,
+60 deg camera. The gyroscope measures it at hundreds of Hz without looking at the images, so it works on
+the frames where image alignment (``ecc``) fails: motion blur, a crowd filling the image, a bare wall.
+
+* :class:`GyroBuffer` keeps the recent angular velocities and integrates them between two stamps
+  (zero-order hold: each sample holds until the next).
+* :func:`rotation_homography` turns that rotation into ``H``, which the core tracker applies to each track
+  at its own place (``Tracker.apply_camera_motion``): a pan moves the image's edges more than its centre
+  (by ``1 + (x / f)^2``: 40 % more at the edge of a 60 deg view), which one affine warp for the whole image
+  would get wrong by pixels.
+* :data:`BODY_TO_OPTICAL` is the usual mounting: an IMU in the robot's body frame (REP 103: x forward,
+  y left, z up) and a camera looking forward along x.
+
+The translation of the camera (driving towards people) is not in it: that needs depth; the core tracker's
+own common-motion estimate takes what is left.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+
+__all__ = ["BODY_TO_OPTICAL", "GyroBuffer", "camera_rotation", "rotation_homography"]
+
+# vectors in an IMU's body frame (x forward, y left, z up) -> the forward-looking camera's optical frame
+# (x right, y down, z forward): x_cam = -y_body, y_cam = -z_body, z_cam = x_body
+BODY_TO_OPTICAL = (0.0, -1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0)
+
+def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
+    """The (3, 3) rotation matrix of a rotation vector (axis times angle [rad])."""
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = rotvec / angle
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + math.sin(angle) * kx + (1.0 - math.cos(angle)) * (kx @ kx)
+
+
+class GyroBuffer:
+    """Recent angular velocities of one gyroscope, integrated between two stamps.
+
+    Args:
+        keep_s: samples older than this behind the newest are dropped [s].
+        hold_s: a sample's angular velocity is held at most this long where no newer (or, before the first
+            sample, older) one covers the interval [s]; an interval with a longer gap has no rotation
+            (:meth:`rotation` returns None), rather than a guess.
+    """
+
+    def __init__(self, keep_s: float = 5.0, hold_s: float = 0.1) -> None:
+        if not (keep_s > 0 and hold_s >= 0):
+            raise ValueError(f"keep_s must be > 0 and hold_s >= 0, got {keep_s}, {hold_s}")
+        self.keep_s, self.hold_s = keep_s, hold_s
+        self._samples: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self.dropped = 0  # samples refused: not finite, or stamped before the newest (out of order)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def clear(self) -> None:
+        """Forget every sample."""
+        self._samples.clear()
+
+    def add(self, stamp_s: float, angular_velocity: np.ndarray | tuple[float, float, float]) -> bool:
+        """Add one sample (``angular_velocity`` [rad/s] about the gyro's x, y, z at ``stamp_s``); returns
+        whether it was kept. A sample stamped more than ``keep_s`` before the newest starts over (a looped
+        bag, a restarted driver); one stamped at or before the newest otherwise is out of order and dropped,
+        as is a non-finite one."""
+        w = np.asarray(angular_velocity, dtype=np.float64).reshape(3)
+        if not (math.isfinite(stamp_s) and np.isfinite(w).all()):
+            self.dropped += 1
+            return False
+        if self._samples:
+            newest = self._samples[-1][0]
+            if stamp_s <= newest - self.keep_s:
+                self._samples.clear()
+            elif stamp_s <= newest:
+                self.dropped += 1
+                return False
+        self._samples.append((float(stamp_s), w))
+        while self._samples[0][0] < stamp_s - self.keep_s:
+            self._samples.popleft()
+        return True
+
+    def rotation(self, t0: float, t1: float) -> np.ndarray | None:
+        """The gyro frame's rotation from ``t0`` to ``t1``, in its frame at ``t0``: the (3, 3) matrix ``R``
+        with ``v_t0 = R v_t1`` for a fixed vector's coordinates ``v``; the identity for ``t1 <= t0``. None
+        when the samples do not cover the interval: some instant of it is more than ``hold_s`` from every
+        sample (the IMU stopped, or has not yet sent what a late image needs)."""
+        if t1 <= t0:
+            return np.eye(3)
+        n = len(self._samples)
+        stamps = np.fromiter((s for s, _ in self._samples), dtype=np.float64, count=n)
+        hold = self.hold_s
+        near = stamps[np.searchsorted(stamps, t0 - hold, "left"):np.searchsorted(stamps, t1 + hold, "right")]
+        if (not len(near) or near[0] > t0 + hold or near[-1] < t1 - hold
+                or (len(near) > 1 and np.diff(near).max() > 2 * hold)):
+            return None
+        # segments [t0, s_i), [s_i, s_i+1), ..., [s_k, t1) over the samples inside; each turns at the rate
+        # of the sample holding at its start (before the first sample: the first)
+        start = max(int(np.searchsorted(stamps, t0, "right")) - 1, 0)
+        inside = range(int(np.searchsorted(stamps, t0, "right")), int(np.searchsorted(stamps, t1, "left")))
+        bounds = [t0, *(stamps[i] for i in inside), t1]
+        rates = [self._samples[start][1], *(self._samples[i][1] for i in inside)]
+        rot = np.eye(3)
+        for w, t_a, t_b in zip(rates, bounds[:-1], bounds[1:], strict=True):
+            rot = rot @ _rodrigues(w * (t_b - t_a))
+        return rot
+
+
+def camera_rotation(gyro_rotation: np.ndarray, gyro_to_camera: np.ndarray) -> np.ndarray:
+    """A rotation of the gyro's frame (:meth:`GyroBuffer.rotation`) as the camera's, in the camera's optical
+    frame. ``gyro_to_camera``: the (3, 3) rotation taking vectors in the gyro's frame to the camera's
+    (e.g. :data:`BODY_TO_OPTICAL`; the identity for a camera's own IMU that reports in its optical frame)."""
+    c = np.asarray(gyro_to_camera, dtype=np.float64).reshape(3, 3)
+    return c @ gyro_rotation @ c.T
+
+
+def rotation_homography(k: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """The (3, 3) homography ``K R^T K^-1`` (previous frame's pixels -> current frame's) of a camera turning
+    by ``rotation`` (:func:`camera_rotation`) with intrinsic matrix ``k`` (3, 3); the core tracker applies it
+    to each track at its own place (``Tracker.apply_camera_motion``).
+
+    Raises:
+        ValueError: ``k`` is not finite or has no positive focal lengths (an uncalibrated camera's zeros).
+    """
+    k = np.asarray(k, dtype=np.float64).reshape(3, 3)
+    if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
+        raise ValueError(f"the camera matrix K needs positive focal lengths (is the camera calibrated?), "
+                         f"got fx={k[0, 0]:g}, fy={k[1, 1]:g}")
+    return k @ np.asarray(rotation, dtype=np.float64).T @ np.linalg.inv(k)
