@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ros2_tracker.appearance.config import EmbedderConfig
+from ros2_tracker.cmc.gyro import BODY_TO_OPTICAL
 from ros2_tracker.core.config import ConfigBase, ConfigError, param
 
 __all__ = ["TrackerNodeConfig", "tracker_node_param_names"]
@@ -78,6 +81,21 @@ class TrackerNodeConfig(ConfigBase):
                           "between consecutive images (ECC, cmc_* parameters) and move the tracks by it "
                           "before each update: for a moving camera (Tracktor has its own cmc parameter)",
                           read_only=True)
+    use_imu: bool = param(False, "tracker: core: subscribe to imu_topic (sensor_msgs/Imu) and "
+                          "camera_info_topic (sensor_msgs/CameraInfo) and turn the tracks with the "
+                          "camera: the gyro's rotation between two detection messages moves each track by "
+                          "the homography K R^T K^-1 (a robot turning, a pan-tilt head; the camera's "
+                          "translation is not in it)", read_only=True)
+    imu_topic: str = param("imu", "With use_imu: the gyro's sensor_msgs/Imu (angular_velocity)",
+                           read_only=True)
+    camera_info_topic: str = param("camera_info", "With use_imu: the camera's sensor_msgs/CameraInfo (K)",
+                                   read_only=True)
+    imu_to_camera: list[float] = param(list(BODY_TO_OPTICAL), "With use_imu: the rotation (3x3, row by row) "
+                                       "taking vectors in the IMU's frame to the camera's optical frame "
+                                       "(x right, y down, z forward). Default: an IMU in the robot's body "
+                                       "frame (x forward, y left, z up) and a camera looking forward; "
+                                       "[1,0,0,0,1,0,0,0,1] for a camera's own IMU reporting in its optical "
+                                       "frame", read_only=True)
     tracker: str = param("core", "core: tracking-by-detection of the detections (TrackerConfig); tracktor: a "
                          "detector's regression head tracks on each image, the detections only start tracks "
                          "(parameters of config/tracktor.yaml; needs use_images)",
@@ -93,10 +111,29 @@ class TrackerNodeConfig(ConfigBase):
         if self.use_cmc and (not self.use_images or self.tracker != "core"):
             raise ConfigError("use_cmc: needs use_images:=true and tracker:=core (the motion is estimated "
                               "from the images; Tracktor compensates with its own cmc parameter)")
+        if self.use_imu and (self.tracker != "core" or self.use_cmc):
+            raise ConfigError("use_imu: needs tracker:=core and use_cmc:=false (the image alignment of "
+                              "use_cmc would count the camera's rotation a second time)")
+        self._check_imu_to_camera()
         if self.use_appearance and not self.reid_model_path:
             raise ConfigError("reid_model_path: must name a re-ID ONNX model when use_appearance is true "
                               "(e.g. osnet_x0_25_msmt17.onnx)")
         self.embedder_config()  # input_size shape and the like, named with the reid_ prefix
+
+    def _check_imu_to_camera(self) -> None:
+        """``imu_to_camera`` must be a rotation: nine finite numbers, orthonormal rows, determinant +1."""
+        values = list(self.imu_to_camera)
+        r = np.asarray(values, dtype=np.float64).reshape(3, 3) if len(values) == 9 else None
+        if r is None or not np.isfinite(r).all():
+            raise ConfigError(f"imu_to_camera: must be 9 finite numbers (a 3x3 rotation, row by row), got "
+                              f"{values}")
+        if np.abs(r @ r.T - np.eye(3)).max() > 1e-3 or np.linalg.det(r) < 0:
+            raise ConfigError(f"imu_to_camera: {values} is not a rotation (orthonormal rows, determinant +1; "
+                              f"a mirrored axis would turn the tracks the wrong way)")
+
+    def imu_to_camera_matrix(self) -> np.ndarray:
+        """``imu_to_camera`` as a (3, 3) matrix."""
+        return np.asarray(self.imu_to_camera, dtype=np.float64).reshape(3, 3)
 
     def embedder_config(self) -> EmbedderConfig:
         """The appearance embedder's config from the ``reid_*`` fields (ONNX Runtime, ImageNet RGB).

@@ -36,6 +36,14 @@ pixels are left out) and the tracks, lost ones included, are moved by it, so a m
 outrun the predicted boxes. A frame without a usable image is tracked without it, and the next image starts
 the estimate over.
 
+The camera's rotation from a gyro (``use_imu``, core tracker): sub ``imu`` (``sensor_msgs/Imu``, best effort,
+any publisher) and ``camera_info`` (``sensor_msgs/CameraInfo``, the last calibrated K is used). Before each
+update the gyro's angular velocities between the last tracked stamp and this one are integrated (each
+sample held until the next) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation,
+each at its own place (:mod:`ros2_tracker.cmc.gyro`); ``imu_to_camera`` turns the IMU's axes into the
+camera's optical frame. No calibrated camera_info yet, or an interval that no IMU sample within 0.1 s
+covers: the frame is tracked without it (throttled warning; the last words count those frames).
+
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
 (``reid_model_path``, ONNX Runtime, ``reid_batch_size`` crops per inference call) in one call, and
@@ -89,12 +97,13 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image, Imu
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.appearance.config import reid_parameter_error
+from ros2_tracker.cmc.gyro import GyroBuffer, camera_rotation, rotation_homography
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, strongest
@@ -119,6 +128,8 @@ _THROTTLE_S = 2.0
 _ORIENT_DETECTIONS = 20  # foot points that decide a ground_homography's sign
 _TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaired from this history
 _DETECTIONS_DEPTH = 100  # detection messages queued for the tracker; beyond, the oldest are lost (counted)
+_IMU_DEPTH = 1000  # IMU samples queued (a 400 Hz gyro while one heavy frame is tracked)
+_IMU_HOLD_S = 0.1  # a gyro rate holds this long; a longer gap in the samples turns no track
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
@@ -181,6 +192,18 @@ class TrackerNode(Node):
             # the end of a bag) and would keep the last detections waiting for images for ever
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer,
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._gyro: GyroBuffer | None = None  # use_imu: the recent angular velocities
+        self._camera_k: np.ndarray | None = None  # use_imu: the camera matrix of the last valid camera_info
+        if cfg.use_imu:
+            self._gyro = GyroBuffer(hold_s=_IMU_HOLD_S)
+            self._imu_to_camera = cfg.imu_to_camera_matrix()
+            # best effort: matches IMU and camera drivers of either reliability
+            self.create_subscription(Imu, cfg.imu_topic, self._on_imu, qos_profile("sensor_data", _IMU_DEPTH))
+            self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
+                                     qos_profile("sensor_data", 5))
+            self.get_logger().info(f"turning the tracks with the camera: gyro "
+                                   f"{self.resolve_topic_name(cfg.imu_topic)}, intrinsics "
+                                   f"{self.resolve_topic_name(cfg.camera_info_topic)}")
         self.get_logger().info(f"tracking {self.resolve_topic_name(cfg.detections_topic)}"
                                + (f" with images from {self.resolve_topic_name(cfg.image_topic)}"
                                   if cfg.use_images else ""))
@@ -223,6 +246,50 @@ class TrackerNode(Node):
         for det, image in self._pairer.add_image(stamp_to_ns(msg.header.stamp), msg, time.monotonic()):
             self._process(det, image)
 
+    def _on_imu(self, msg: Imu) -> None:
+        w = msg.angular_velocity
+        stamp_s = stamp_to_ns(msg.header.stamp) * 1e-9
+        if not self._gyro.add(stamp_s, (w.x, w.y, w.z)):
+            n = self._count("IMU sample(s) dropped")
+            self.get_logger().warning(f"IMU sample at stamp {stamp_s:.6f} dropped ({n} so far): not finite, "
+                                      "or not after the last one", throttle_duration_sec=_THROTTLE_S)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
+            self.get_logger().warning(f"camera_info without a calibrated camera matrix (fx={k[0, 0]:g}, "
+                                      f"fy={k[1, 1]:g}): ignored; the tracks are not turned with the camera "
+                                      "before a calibrated one comes", throttle_duration_sec=_THROTTLE_S)
+            return
+        self._camera_k = k
+
+    def _turn_with_camera(self, stamp_s: float) -> None:
+        """``use_imu``: move every track by the camera's rotation since the last update (the gyro's, between
+        the two stamps, as the homography ``K R^T K^-1``). Without a calibrated camera_info yet, or without
+        IMU samples over the interval, the tracks stay (warning)."""
+        last = self._tracker.stamp
+        if last is None or stamp_s <= last or not len(self._tracker):
+            return
+        if self._camera_k is None:
+            self.get_logger().warning(f"no calibrated camera_info on "
+                                      f"{self.resolve_topic_name(self._cfg.camera_info_topic)} yet: tracks "
+                                      f"not turned with the camera at stamp {stamp_s:.6f}",
+                                      throttle_duration_sec=_THROTTLE_S)
+            return
+        rot = self._gyro.rotation(last, stamp_s)
+        if rot is None:
+            n = self._count("frame(s) without IMU samples")
+            self.get_logger().warning(f"no IMU samples cover the stamps {last:.6f} to {stamp_s:.6f} ({n} so "
+                                      "far): tracks not turned with the camera",
+                                      throttle_duration_sec=_THROTTLE_S)
+            return
+        try:
+            self._tracker.apply_camera_motion(rotation_homography(self._camera_k,
+                                                                  camera_rotation(rot, self._imu_to_camera)))
+        except ValueError as exc:  # a turn of 90 degrees or more between two frames
+            self.get_logger().warning(f"the camera's rotation at stamp {stamp_s:.6f} not applied: {exc}",
+                                      throttle_duration_sec=_THROTTLE_S)
+
     def _on_wait_timer(self) -> None:
         for det, image in self._pairer.release(time.monotonic()):
             self._process(det, image)
@@ -253,6 +320,8 @@ class TrackerNode(Node):
         cmc_s = None
         if self._aligner is not None:
             bgr, cmc_s = self._compensate_camera_motion(det, image, bgr)
+        if self._gyro is not None:
+            self._turn_with_camera(det.stamp_s)
         self._orient_homography(det)
         live = self._update(det, features)
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),

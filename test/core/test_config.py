@@ -140,3 +140,18 @@ def test_yaml_numbers_read_as_a_nodes_parameter_file_reads_them(tmp_path):
         load_config(TrackerConfig, f)
     f.write_text("/**:\n  ros__parameters:\n")
     assert load_config(TrackerConfig, f) == TrackerConfig()
+
+
+def test_imu_parameters_are_checked():
+    """use_imu: the core tracker without image alignment (which would count the rotation twice), and
+    imu_to_camera a rotation (a mirrored axis would turn the tracks the wrong way)."""
+    assert TrackerNodeConfig(use_imu=True).imu_to_camera_matrix()[2].tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(ConfigError, match="use_imu: needs tracker:=core and use_cmc:=false"):
+        TrackerNodeConfig(use_imu=True, use_images=True, use_cmc=True)
+    with pytest.raises(ConfigError, match="use_imu: needs tracker:=core"):
+        TrackerNodeConfig(use_imu=True, use_images=True, tracker="tracktor")
+    for bad, why in (([1.0, 0, 0, 0, 1, 0, 0, 0, -1], "not a rotation"), ([2.0, 0, 0, 0, 1, 0, 0, 0, 1],
+                     "not a rotation"), ([1.0] * 8, "must be 9 finite numbers"),
+                     ([float("nan")] * 9, "must be 9 finite numbers")):
+        with pytest.raises(ConfigError, match=f"imu_to_camera: .*{why}"):
+            TrackerNodeConfig(imu_to_camera=bad)
