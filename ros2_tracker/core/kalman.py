@@ -264,16 +264,15 @@ def warp_affine(mean: np.ndarray, cov: np.ndarray, warp_2x3: np.ndarray) -> tupl
 def local_affines(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(N, 2, 3) affine warps that agree with the (3, 3) ``homography`` at (N, 2) ``points`` to first order:
     each maps its point exactly and has the homography's Jacobian there (a camera that turns moves the
-    image's edges more than its centre, so each track gets the warp of its own place).
-
-    Raises:
-        ValueError: a point maps to or behind the line at infinity (it would leave the image for good).
+    image's edges more than its centre, so each track gets the warp of its own place). A point the
+    homography maps to or behind the line at infinity (turned 90 degrees or more off the camera's axis: it
+    has no place in the image) gets NaN.
     """
     h = np.asarray(homography, dtype=np.float64).reshape(3, 3)
     p = points @ h[:, :2].T + h[:, 2]  # (N, 3) homogeneous images of the points
     z = p[:, 2]
-    if not (z > 1e-12 * np.abs(p[:, :2]).max(initial=1.0)).all():
-        raise ValueError("the homography maps a point to or behind the line at infinity")
+    ahead = z > 1e-9 * np.abs(p[:, :2]).max(axis=1, initial=1.0)
+    z = np.where(ahead, z, np.nan)
     xy = p[:, :2] / z[:, None]
     jac = (h[None, :2, :2] - xy[:, :, None] * h[None, 2:3, :2]) / z[:, None, None]  # d xy / d point
     t = xy - np.einsum("nij,nj->ni", jac, points)

@@ -598,36 +598,47 @@ class Tracker:
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
                      rows, boxes_cxcywh, self._now)
 
-    def apply_camera_motion(self, warp: np.ndarray) -> None:
+    def apply_camera_motion(self, warp: np.ndarray) -> int:
         """Move every track by the camera's image motion since the last update, before the next
         :meth:`update`: a (2, 3) affine warp (e.g. from ``ros2_tracker.cmc.EccAligner.estimate``) or a
         (3, 3) homography (e.g. a turning camera's, ``ros2_tracker.cmc.gyro.rotation_homography``), which
         each track takes linearised at its own centre (:func:`~ros2_tracker.core.kalman.local_affines`).
+        A track the homography turns 90 degrees or more off the camera's axis (a lost one coasting far
+        outside the image) has no place in the image any more and is dropped.
 
         Args:
             warp: (2, 3) or (3, 3), mapping the previous frame's pixels to the next frame's.
 
+        Returns:
+            The number of tracks dropped (0 for a (2, 3) warp).
+
         Raises:
-            ValueError: not a finite (2, 3) or (3, 3) matrix, one that scales a track's area by less than
+            ValueError: not a finite (2, 3) or (3, 3) matrix, or one that scales a track's area by less than
                 1e-6 or more than 1e6 (it would collapse every box to a point, or blow them up: no camera
-                moves so between two frames), or a homography that maps a track behind the camera.
+                moves so between two frames).
         """
         warp = np.asarray(warp, dtype=np.float64)
         if warp.shape not in ((2, 3), (3, 3)) or not np.isfinite(warp).all():
             raise ValueError(f"the warp must be a finite (2, 3) or (3, 3) matrix, got shape {warp.shape}")
         if warp.shape == (3, 3):
-            if not len(self._ids):
-                return
-            warp = kalman.local_affines(warp, self._mean[:, :2])  # ValueError: a track behind the camera
+            warp = kalman.local_affines(warp, self._mean[:, :2])
         a = warp[..., :2]
         area = np.abs(a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0])
+        gone = np.isnan(area)  # turned out of the image's reach (homography only)
+        area = area[~gone]
         if not ((_MIN_WARP_AREA <= area) & (area <= 1.0 / _MIN_WARP_AREA)).all():
             raise ValueError(f"the warp scales areas by {float(np.min(area)):g} to {float(np.max(area)):g}: "
                              "not a camera motion between two frames")
+        dropped = int(np.count_nonzero(gone))
+        if dropped:
+            kept = (~gone).nonzero()[0]
+            self._keep(kept)
+            warp = warp[kept]
         if len(self._ids):
             self._mean, self._cov = kalman.warp_affine(self._mean, self._cov, warp)
             if len(self._hist_t):
                 self._hist = warp_history(self._hist, warp)  # the motion model reads it in today's pixels
+        return dropped
 
     def forget_appearance(self) -> None:
         """Drop every track's appearance memory (e.g. after switching to another embedding model whose

@@ -97,8 +97,22 @@ def test_local_affines_are_exact_at_each_point_and_affine_homographies_are_plain
     hist = np.random.default_rng(0).uniform(10, 400, (3, 4, 4))
     np.testing.assert_allclose(warp_history(hist, np.broadcast_to(affine[:2], (3, 2, 3))),
                                warp_history(hist, affine[:2]), atol=1e-12)
-    with pytest.raises(ValueError, match="line at infinity"):
-        kalman.local_affines(np.array([[1.0, 0, 0], [0, 1, 0], [-1.0, 0, 1]]), np.array([[2.0, 0.0]]))
+    behind = kalman.local_affines(np.array([[1.0, 0, 0], [0, 1, 0], [-1.0, 0, 1]]), np.array([[2.0, 0.0],
+                                                                                            [0.5, 0.0]]))
+    assert np.isnan(behind[0]).all() and np.isfinite(behind[1]).all()  # the first is beyond the horizon
+
+
+def test_a_track_turned_out_of_the_cameras_reach_is_dropped():
+    """A lost track coasting far outside the image that a turn puts 90 degrees or more off the camera's
+    axis has no place in the image: dropped (and counted), the others moved."""
+    t = Tracker()
+    t.update(np.array([[300.0, 200.0, 340.0, 300.0], [-4420.0, 200.0, -4380.0, 300.0]]), stamp=0.0)  # -84 deg
+    h = rotation_homography(K, steady((0.0, 0.2, 0.0)).rotation(10.0, 11.0))  # 11.5 deg to the right
+    before = t.tracks().boxes_xyxy[0]
+    assert t.apply_camera_motion(h) == 1 and t.tracks().ids.tolist() == [1]
+    (after,) = t.tracks().boxes_xyxy
+    assert after[0] - before[0] == pytest.approx(project(h, np.array([[320.0, 250.0]]))[0, 0] - 320, abs=1.0)
+    assert t.apply_camera_motion(np.array([[1.0, 0, 5], [0, 1, 0]])) == 0
 
 
 def test_a_turning_camera_keeps_its_ids_with_the_gyro_and_loses_them_without():
