@@ -9,7 +9,7 @@ fastest (a turning base, a pan-tilt head): 30 deg/s is 10 px per frame at 30 Hz 
 the frames where image alignment (``ecc``) fails: motion blur, a crowd filling the image, a bare wall.
 
 * :class:`GyroBuffer` keeps the recent angular velocities and integrates them between two stamps
-  (zero-order hold: each sample holds until the next).
+  (linear between samples).
 * :func:`rotation_homography` turns that rotation into ``H``, which the core tracker applies to each track
   at its own place (``Tracker.apply_camera_motion``): a pan moves the image's edges more than its centre
   (by ``1 + (x / f)^2``: 40 % more at the edge of a 60 deg view), which one affine warp for the whole image
@@ -49,9 +49,9 @@ class GyroBuffer:
 
     Args:
         keep_s: samples older than this behind the newest are dropped [s].
-        hold_s: a sample's angular velocity is held at most this long where no newer (or, before the first
-            sample, older) one covers the interval [s]; an interval with a longer gap has no rotation
-            (:meth:`rotation` returns None), rather than a guess.
+        hold_s: an instant farther than this from every sample has no angular velocity [s]: an interval
+            with a longer gap has no rotation (:meth:`rotation` returns None), rather than a guess. Within
+            it, the rate is interpolated linearly between samples and held beyond the first and the last.
     """
 
     def __init__(self, keep_s: float = 5.0, hold_s: float = 0.1) -> None:
@@ -103,15 +103,18 @@ class GyroBuffer:
         if (not len(near) or near[0] > t0 + hold or near[-1] < t1 - hold
                 or (len(near) > 1 and np.diff(near).max() > 2 * hold)):
             return None
-        # segments [t0, s_i), [s_i, s_i+1), ..., [s_k, t1) over the samples inside; each turns at the rate
-        # of the sample holding at its start (before the first sample: the first)
-        start = max(int(np.searchsorted(stamps, t0, "right")) - 1, 0)
-        inside = range(int(np.searchsorted(stamps, t0, "right")), int(np.searchsorted(stamps, t1, "left")))
-        bounds = [t0, *(stamps[i] for i in inside), t1]
-        rates = [self._samples[start][1], *(self._samples[i][1] for i in inside)]
+        # segments [t0, s_i), [s_i, s_i+1), ..., [s_k, t1) between the samples inside; the rate varies
+        # linearly between samples (held before the first and after the last), so each segment turns at
+        # the rate of its midpoint: exact for a rate that changes linearly (holding each sample until the
+        # next would lag by half a sample period)
+        inside = stamps[int(np.searchsorted(stamps, t0, "right")):int(np.searchsorted(stamps, t1, "left"))]
+        bounds = np.concatenate([[t0], inside, [t1]])
+        mids = 0.5 * (bounds[:-1] + bounds[1:])
+        rates = np.array([w for _, w in self._samples])
+        mid_rates = np.stack([np.interp(mids, stamps, rates[:, j]) for j in range(3)], axis=1)
         rot = np.eye(3)
-        for w, t_a, t_b in zip(rates, bounds[:-1], bounds[1:], strict=True):
-            rot = rot @ _rodrigues(w * (t_b - t_a))
+        for w, dt in zip(mid_rates, np.diff(bounds), strict=True):
+            rot = rot @ _rodrigues(w * dt)
         return rot
 
 

@@ -53,12 +53,18 @@ def test_body_frame_yaw_right_is_the_same_pan_and_a_roll_turns_the_image():
     np.testing.assert_allclose(p, [320 + 100 * math.cos(0.03), 240 - 100 * math.sin(0.03)], atol=1e-9)
 
 
-def test_integration_holds_each_rate_until_the_next_sample_and_needs_coverage():
+def test_integration_interpolates_the_rate_between_samples_and_needs_coverage():
     g = GyroBuffer(hold_s=0.1)
     for t, w in ((0.0, 1.0), (0.05, 1.0), (0.10, 3.0), (0.15, 3.0), (0.25, 0.0)):
         g.add(t, (0.0, 0.0, w))
-    rot = g.rotation(0.02, 0.2)  # 0.08 s at 1 rad/s, 0.1 s at 3 rad/s, about z
-    assert math.atan2(rot[1, 0], rot[0, 0]) == pytest.approx(0.08 * 1 + 0.10 * 3, rel=1e-12)
+    rot = g.rotation(0.02, 0.2)  # about z: 0.03 s at 1, 1 -> 3 over 0.05 s, 0.05 s at 3, 3 -> 1.5 over 0.05 s
+    turned = 0.03 * 1 + 0.05 * 2 + 0.05 * 3 + 0.05 * 2.25
+    assert math.atan2(rot[1, 0], rot[0, 0]) == pytest.approx(turned, rel=1e-12)
+    sine = GyroBuffer()  # a rate that varies: within 1e-5 rad of the true angle after a second at 200 Hz
+    for i in range(300):
+        sine.add(i / 200, (0.0, 0.0, 3.0 * math.cos(3.0 * i / 200)))
+    rot = sine.rotation(0.0, 1.0)
+    assert math.atan2(rot[1, 0], rot[0, 0]) == pytest.approx(math.sin(3.0), abs=1e-5)
     np.testing.assert_allclose(g.rotation(0.2, 0.1), np.eye(3))  # no time: no turn
     assert g.rotation(0.2, 0.34) is not None  # 0.25 holds to 0.35
     assert g.rotation(0.2, 0.5) is None  # the gyro stopped: no guess
