@@ -38,11 +38,12 @@ the estimate over.
 
 The camera's rotation from a gyro (``use_imu``, core tracker): sub ``imu`` (``sensor_msgs/Imu``, best effort,
 any publisher) and ``camera_info`` (``sensor_msgs/CameraInfo``, the last calibrated K is used). Before each
-update the gyro's angular velocities between the last tracked stamp and this one are integrated (each
-sample held until the next) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation,
-each at its own place (:mod:`ros2_tracker.cmc.gyro`); ``imu_to_camera`` turns the IMU's axes into the
-camera's optical frame. No calibrated camera_info yet, or an interval that no IMU sample within 0.1 s
-covers: the frame is tracked without it (throttled warning; the last words count those frames).
+update the gyro's angular velocities between the last tracked stamp and this one are integrated (linear
+between samples) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation, each at its own
+place (:mod:`ros2_tracker.cmc.gyro`; a lost track the turn puts 90 degrees or more off the camera's axis is
+dropped); ``imu_to_camera`` turns the IMU's axes into the camera's optical frame. No calibrated camera_info
+yet, or an instant of the interval farther than 0.1 s from every IMU sample: the frame is tracked without
+it (throttled warning; the last words count those frames).
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -129,7 +130,7 @@ _ORIENT_DETECTIONS = 20  # foot points that decide a ground_homography's sign
 _TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaired from this history
 _DETECTIONS_DEPTH = 100  # detection messages queued for the tracker; beyond, the oldest are lost (counted)
 _IMU_DEPTH = 1000  # IMU samples queued (a 400 Hz gyro while one heavy frame is tracked)
-_IMU_HOLD_S = 0.1  # a gyro rate holds this long; a longer gap in the samples turns no track
+_IMU_HOLD_S = 0.1  # an instant farther than this from every IMU sample has no rate: no turn for that frame
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
@@ -284,11 +285,14 @@ class TrackerNode(Node):
                                       throttle_duration_sec=_THROTTLE_S)
             return
         try:
-            self._tracker.apply_camera_motion(rotation_homography(self._camera_k,
-                                                                  camera_rotation(rot, self._imu_to_camera)))
-        except ValueError as exc:  # a turn of 90 degrees or more between two frames
+            gone = self._tracker.apply_camera_motion(rotation_homography(
+                self._camera_k, camera_rotation(rot, self._imu_to_camera)))
+        except ValueError as exc:  # areas scaled a million-fold: no camera turns so between two frames
             self.get_logger().warning(f"the camera's rotation at stamp {stamp_s:.6f} not applied: {exc}",
                                       throttle_duration_sec=_THROTTLE_S)
+            return
+        if gone:  # lost tracks coasting far outside the image, now 90 degrees or more off the axis
+            self._count("track(s) turned out of the camera's reach")
 
     def _on_wait_timer(self) -> None:
         for det, image in self._pairer.release(time.monotonic()):
