@@ -64,6 +64,11 @@ class GyroBuffer:
     def __len__(self) -> int:
         return len(self._samples)
 
+    @property
+    def newest(self) -> float | None:
+        """Stamp of the newest sample [s] (None: none yet)."""
+        return self._samples[-1][0] if self._samples else None
+
     def clear(self) -> None:
         """Forget every sample."""
         self._samples.clear()

@@ -85,7 +85,8 @@ class TrackerNodeConfig(ConfigBase):
                           "camera_info_topic (sensor_msgs/CameraInfo) and turn the tracks with the "
                           "camera: the gyro's rotation between two detection messages moves each track by "
                           "the homography K R^T K^-1 (a robot turning, a pan-tilt head; the camera's "
-                          "translation is not in it)", read_only=True)
+                          "translation is not in it). With use_cmc too, the image alignment moves the tracks "
+                          "on the frames the gyro does not cover", read_only=True)
     imu_topic: str = param("imu", "With use_imu: the gyro's sensor_msgs/Imu (angular_velocity)",
                            read_only=True)
     camera_info_topic: str = param("camera_info", "With use_imu: the camera's sensor_msgs/CameraInfo (K)",
@@ -111,9 +112,9 @@ class TrackerNodeConfig(ConfigBase):
         if self.use_cmc and (not self.use_images or self.tracker != "core"):
             raise ConfigError("use_cmc: needs use_images:=true and tracker:=core (the motion is estimated "
                               "from the images; Tracktor compensates with its own cmc parameter)")
-        if self.use_imu and (self.tracker != "core" or self.use_cmc):
-            raise ConfigError("use_imu: needs tracker:=core and use_cmc:=false (the image alignment of "
-                              "use_cmc would count the camera's rotation a second time)")
+        if self.use_imu and self.tracker != "core":
+            raise ConfigError("use_imu: needs tracker:=core (Tracktor compensates with its own cmc "
+                              "parameter)")
         self._check_imu_to_camera()
         if self.use_appearance and not self.reid_model_path:
             raise ConfigError("reid_model_path: must name a re-ID ONNX model when use_appearance is true "

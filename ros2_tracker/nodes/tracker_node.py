@@ -28,7 +28,8 @@ Topics (relative; remap or namespace them in launch):
   ``use_appearance``, each frame embedded with its image also gets a ``"stage": "embed"`` message
   (image conversion, crops and re-ID inference), published before the ``"tracker"`` one; the
   ``"tracker"`` seconds then exclude it, so the stages add up. With ``use_cmc`` a ``"stage": "cmc"``
-  message likewise carries the camera-motion estimate.
+  message likewise carries the camera-motion estimate, and with ``use_imu`` a ``"stage": "imu"`` one the
+  frames the gyro turned the tracks (those get no ``"cmc"`` one).
 
 Camera-motion compensation (``use_cmc``, needs ``use_images``, core tracker): before each update the image
 motion since the previous image is estimated (ECC, ``cmc_*`` parameters of ``CmcConfig``; the detections'
@@ -43,7 +44,9 @@ between samples) and the tracks are moved by the homography ``K R^T K^-1`` of th
 place (:mod:`ros2_tracker.cmc.gyro`; a lost track the turn puts 90 degrees or more off the camera's axis is
 dropped); ``imu_to_camera`` turns the IMU's axes into the camera's optical frame. No calibrated camera_info
 yet, or an instant of the interval farther than 0.1 s from every IMU sample: the frame is tracked without
-it (throttled warning; the last words count those frames).
+it (throttled warning; the last words count those frames), or, with ``use_cmc`` as well, with the image
+alignment (then without a warning; after a frame the gyro turned, the alignment starts over from its
+image): the gyro where it is, the images otherwise.
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -199,7 +202,8 @@ class TrackerNode(Node):
             self._gyro = GyroBuffer(hold_s=_IMU_HOLD_S)
             self._imu_to_camera = cfg.imu_to_camera_matrix()
             # best effort: matches IMU and camera drivers of either reliability
-            self.create_subscription(Imu, cfg.imu_topic, self._on_imu, qos_profile("sensor_data", _IMU_DEPTH))
+            self._imu_sub = self.create_subscription(Imu, cfg.imu_topic, self._on_imu,
+                                                     qos_profile("sensor_data", _IMU_DEPTH))
             self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
                                      qos_profile("sensor_data", 5))
             self.get_logger().info(f"turning the tracks with the camera: gyro "
@@ -264,35 +268,85 @@ class TrackerNode(Node):
             return
         self._camera_k = k
 
-    def _turn_with_camera(self, stamp_s: float) -> None:
+    def _follow_camera(self, det: DetectionArrays, image: Image | None,
+                       bgr: np.ndarray | None) -> tuple[np.ndarray | None, float | None, float | None]:
+        """Move the tracks with the camera before the update: by the gyro (``use_imu``), else by the image
+        alignment (``use_cmc``); returns the converted image (or the one given) and the seconds each took
+        (None: not used this frame)."""
+        imu_s = None
+        if self._gyro is not None:
+            start = time.perf_counter()
+            if self._turn_with_camera(det.stamp_s):
+                if self._aligner is not None:  # the next alignment starts from this image
+                    bgr = self._restart_alignment(det, image, bgr)
+                imu_s = time.perf_counter() - start
+        if self._aligner is None or imu_s is not None:
+            return bgr, None, imu_s
+        bgr, cmc_s = self._compensate_camera_motion(det, image, bgr)
+        return bgr, cmc_s, None
+
+    def _turn_with_camera(self, stamp_s: float) -> bool:
         """``use_imu``: move every track by the camera's rotation since the last update (the gyro's, between
-        the two stamps, as the homography ``K R^T K^-1``). Without a calibrated camera_info yet, or without
-        IMU samples over the interval, the tracks stay (warning)."""
+        the two stamps, as the homography ``K R^T K^-1``); whether it did. Without a calibrated camera_info
+        yet, or without IMU samples over the interval, the tracks stay (warning; with ``use_cmc`` the image
+        alignment moves them instead, and says nothing)."""
         last = self._tracker.stamp
         if last is None or stamp_s <= last or not len(self._tracker):
-            return
+            return False
+        fallback = self._aligner is not None
         if self._camera_k is None:
+            if fallback:
+                return False
             self.get_logger().warning(f"no calibrated camera_info on "
                                       f"{self.resolve_topic_name(self._cfg.camera_info_topic)} yet: tracks "
                                       f"not turned with the camera at stamp {stamp_s:.6f}",
                                       throttle_duration_sec=_THROTTLE_S)
-            return
+            return False
+        newest = self._gyro.newest
+        if newest is None or newest < stamp_s:
+            self._take_pending_imu()
         rot = self._gyro.rotation(last, stamp_s)
         if rot is None:
             n = self._count("frame(s) without IMU samples")
+            if fallback:
+                return False
             self.get_logger().warning(f"no IMU samples cover the stamps {last:.6f} to {stamp_s:.6f} ({n} so "
                                       "far): tracks not turned with the camera",
                                       throttle_duration_sec=_THROTTLE_S)
-            return
+            return False
         try:
             gone = self._tracker.apply_camera_motion(rotation_homography(
                 self._camera_k, camera_rotation(rot, self._imu_to_camera)))
         except ValueError as exc:  # areas scaled a million-fold: no camera turns so between two frames
             self.get_logger().warning(f"the camera's rotation at stamp {stamp_s:.6f} not applied: {exc}",
                                       throttle_duration_sec=_THROTTLE_S)
-            return
+            return False
         if gone:  # lost tracks coasting far outside the image, now 90 degrees or more off the axis
             self._count("track(s) turned out of the camera's reach")
+        return True
+
+    def _take_pending_imu(self) -> None:
+        """Take the IMU samples the middleware already holds. The executor takes one message per subscription
+        each time it wakes, so after a backlog (a slow frame, a loaded CPU) a detection message can be
+        handled before the gyro samples up to its stamp, which came first."""
+        sub = self._imu_sub
+        for _ in range(_IMU_DEPTH):
+            with sub.handle:
+                taken = sub.handle.take_message(sub.msg_type, sub.raw)
+            if taken is None:
+                return
+            self._on_imu(taken[0])
+
+    def _restart_alignment(self, det: DetectionArrays, image: Image | None,
+                           bgr: np.ndarray | None) -> np.ndarray | None:
+        """``use_imu`` with ``use_cmc``: after a frame the gyro turned, the image alignment starts over
+        from this frame's image (the motion up to it is accounted for); returns the converted image."""
+        self._aligner.reset()
+        if bgr is None and image is not None:
+            bgr = self._to_bgr(image, det.stamp_s)
+        if bgr is not None:
+            self._aligner.estimate(bgr)  # the identity: it only keeps the image as the next reference
+        return bgr
 
     def _on_wait_timer(self) -> None:
         for det, image in self._pairer.release(time.monotonic()):
@@ -321,11 +375,7 @@ class TrackerNode(Node):
         bgr, features, embed_s = None, None, None
         if self._embedder is not None:
             bgr, features, embed_s = self._embed(det, image, want_image)
-        cmc_s = None
-        if self._aligner is not None:
-            bgr, cmc_s = self._compensate_camera_motion(det, image, bgr)
-        if self._gyro is not None:
-            self._turn_with_camera(det.stamp_s)
+        bgr, cmc_s, imu_s = self._follow_camera(det, image, bgr)
         self._orient_homography(det)
         live = self._update(det, features)
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
@@ -334,7 +384,7 @@ class TrackerNode(Node):
         self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
                                                class_names=self._class_names()))
         seconds = time.perf_counter() - start
-        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s)):
+        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)):
             if stage_s is not None:
                 self._timing_pub.publish(String(data=json.dumps(
                     {"stamp": det.stamp_s, "stage": stage, "seconds": stage_s})))

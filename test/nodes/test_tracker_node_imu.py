@@ -8,6 +8,7 @@ one of them (they go LOST, their new tracks never confirmed), the gyro keeps the
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -30,6 +31,7 @@ from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stam
 FPS, IMU_HZ, T0 = 30.0, 200.0, 100.0
 K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
 PEOPLE = np.array([[380.0, 200.0], [480.0, 220.0], [600.0, 260.0]])  # foot points, static in the world
+IDENTITY = "[1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0]"  # imu_to_camera: a gyro reporting in the optical frame
 RATE = math.radians(60.0)  # about the optical y axis (down): a pan to the right, moving the people left
 
 
@@ -44,10 +46,20 @@ def boxes_at(truth: GyroBuffer, t: float) -> np.ndarray:
     return np.c_[c[:, 0] - 10, c[:, 1] - 40, c[:, 0] + 10, c[:, 1]]
 
 
+def stages_by_frame(client: TrackerNodeClient, frames: int) -> list[set[str]]:
+    """The tracker_node/timing stages of each frame k (stamp T0 + k / FPS)."""
+    client.spin_until(lambda: len(client.timing) >= 2 * frames, 5.0)
+    out: list[set[str]] = [set() for _ in range(frames)]
+    for m in client.timing:
+        rec = json.loads(m.data)
+        out[round((rec["stamp"] - T0) * FPS)].add(rec["stage"])
+    return out
+
+
 @pytest.mark.slow
 def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     start, context = tracker_node_graph
-    proc, log = start("use_imu:=true", "imu_to_camera:=[1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0]")
+    proc, log = start("use_imu:=true", f"imu_to_camera:={IDENTITY}")
     client = TrackerNodeClient(context, "imu_test")
     node = client.node
     imu_pub = node.create_publisher(Imu, "imu", 1000)
@@ -89,6 +101,10 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     assert np.ptp(np.array(moved)[:, 1]) > 150  # the middle person crossed a quarter of the image
     # all three matched in every frame, with their first ids (without the gyro: LOST from the pan's start)
     assert matched == [[1, 2, 3]] * 25, (matched, log.read_text()[-3000:])
+    # the gyro turned the tracks on every frame of the pan (a gyro's first samples may be lost while
+    # discovery completes, so the still frames before it may go without)
+    turned = stages_by_frame(client, 25)
+    assert all(turned[k] == {"imu", "tracker"} for k in range(12, 25)), turned
 
     bad = Imu(header=Header(stamp=seconds_to_stamp(T0 + 5.0)))
     bad.angular_velocity.x = float("nan")
@@ -99,5 +115,60 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     assert stop_node(proc, log) == 0
     text = log.read_text()
     assert "turning the tracks with the camera: gyro /imu, intrinsics /camera_info" in text
-    assert "no IMU samples cover" not in text and "no calibrated camera_info" not in text
+    assert "no calibrated camera_info" not in text
     assert "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_the_images_take_over_where_the_gyro_stops(tracker_node_graph):
+    """use_imu with use_cmc: the gyro while it covers the frames, the image alignment (ECC) after it stopped.
+    Three people standing still, the camera pans from frame 10 (the image moves 6 px left a frame), one of
+    them is no longer detected from then: its lost track must move with the image all the way, by the gyro
+    for frames 10-15 and by the images for 16-24 (either alone would leave it 54 or 36 px behind)."""
+    import cv2
+    from sensor_msgs.msg import Image
+
+    from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
+
+    w, h = 320, 240
+    k_mat = np.array([[500.0, 0.0, w / 2], [0.0, 500.0, h / 2], [0.0, 0.0, 1.0]])
+    start, context = tracker_node_graph
+    proc, log = start("use_imu:=true", "use_images:=true", "use_cmc:=true", "image_qos:=reliable",
+                      "image_wait_s:=0.3", "max_lost_s:=2.0", f"imu_to_camera:={IDENTITY}")
+    client = TrackerNodeClient(context, "imu_cmc_test")
+    imu_pub = client.node.create_publisher(Imu, "imu", 1000)
+    info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
+    client.wait_for_node(proc, log, timeout=20.0, images=True)
+    assert client.spin_until(lambda: imu_pub.get_subscription_count() > 0
+                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    rate = math.atan(6.0 / 500.0) * FPS  # the yaw rate that moves the image's centre 6 px a frame
+    stop_s = T0 + 12.5 / FPS  # the gyro's last sample: it covers frames up to 15 (0.1 s after it)
+    samples = [t for t in (T0 - 1.0 + i / IMU_HZ for i in range(int(1.5 * IMU_HZ))) if t <= stop_s]
+    for chunk in np.array_split(np.array(samples), 10):
+        for t in chunk:
+            m = Imu(header=Header(stamp=seconds_to_stamp(float(t))))
+            m.angular_velocity.y = rate if t >= T0 + 9.5 / FPS else 0.0
+            imu_pub.publish(m)
+        time.sleep(0.05)
+    rng = np.random.default_rng(0)
+    world = cv2.GaussianBlur(rng.integers(0, 255, (h, w + 200, 3), dtype=np.uint8), (0, 0), 3)
+    people = np.array([[40.0, 60, 80, 160], [140, 50, 175, 140], [230, 70, 270, 170]])  # xyxy, in frame 0
+    for k in range(25):
+        pan = 6.0 * max(0, k - 9)  # px the image has moved left
+        header = Header(frame_id="camera_optical", stamp=seconds_to_stamp(T0 + k / FPS))
+        info_pub.publish(CameraInfo(header=header, width=w, height=h, k=k_mat.ravel().tolist()))
+        image = bgr_to_image_msg(np.ascontiguousarray(world[:, int(pan):int(pan) + w]), Image, "bgr8", header)
+        shown = people - [pan, 0, pan, 0]
+        boxes = shown if k < 10 else shown[:2]
+        tracks = track_array_to_arrays(client.publish_frame(
+            arrays_to_detections(boxes, np.full(len(boxes), 0.9), np.zeros(len(boxes), int), header, msgs),
+            image, 5.0))
+    lost = tracks.states == 2
+    assert lost.sum() == 1, tracks.states
+    assert tracks.boxes_xyxy[lost][0, 0] == pytest.approx(shown[2, 0], abs=10), (tracks.boxes_xyxy, shown)
+    stages = stages_by_frame(client, 25)  # the gyro while it covers the pan, the images after it
+    assert all(stages[k] == {"imu", "tracker"} for k in range(10, 16)), stages
+    assert all(stages[k] == {"cmc", "tracker"} for k in range(16, 25)), stages
+    assert stop_node(proc, log) == 0
+    text = log.read_text()
+    assert "no IMU samples cover" not in text and "Traceback" not in text  # the images took over, silently
