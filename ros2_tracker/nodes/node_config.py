@@ -91,6 +91,10 @@ class TrackerNodeConfig(ConfigBase):
                            read_only=True)
     camera_info_topic: str = param("camera_info", "With use_imu: the camera's sensor_msgs/CameraInfo (K)",
                                    read_only=True)
+    imu_time_offset_s: float = param(0.0, "With use_imu: added to the IMU's stamps to put them on the "
+                                     "camera's clock (a camera whose stamps lag its exposure, an IMU "
+                                     "driver's latency; calibration tools such as Kalibr estimate it)",
+                                     low=-1.0, high=1.0, unit="s", read_only=True)
     imu_to_camera: list[float] = param(list(BODY_TO_OPTICAL), "With use_imu: the rotation (3x3, row by row) "
                                        "taking vectors in the IMU's frame to the camera's optical frame "
                                        "(x right, y down, z forward). Default: an IMU in the robot's body "

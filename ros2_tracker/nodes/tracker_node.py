@@ -253,7 +253,7 @@ class TrackerNode(Node):
 
     def _on_imu(self, msg: Imu) -> None:
         w = msg.angular_velocity
-        stamp_s = stamp_to_ns(msg.header.stamp) * 1e-9
+        stamp_s = stamp_to_ns(msg.header.stamp) * 1e-9 + self._cfg.imu_time_offset_s  # on the camera's clock
         if not self._gyro.add(stamp_s, (w.x, w.y, w.z)):
             n = self._count("IMU sample(s) dropped")
             self.get_logger().warning(f"IMU sample at stamp {stamp_s:.6f} dropped ({n} so far): not finite, "
@@ -310,8 +310,11 @@ class TrackerNode(Node):
             n = self._count("frame(s) without IMU samples")
             if fallback:
                 return False
+            newest = self._gyro.newest
+            seen = "none yet" if newest is None else f"the newest is stamped {newest:.6f}"
             self.get_logger().warning(f"no IMU samples cover the stamps {last:.6f} to {stamp_s:.6f} ({n} so "
-                                      "far): tracks not turned with the camera",
+                                      f"far; {seen}: is the IMU on another clock, or imu_time_offset_s "
+                                      "wrong?): tracks not turned with the camera",
                                       throttle_duration_sec=_THROTTLE_S)
             return False
         try:

@@ -31,6 +31,7 @@ from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stam
 FPS, IMU_HZ, T0 = 30.0, 200.0, 100.0
 K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
 PEOPLE = np.array([[380.0, 200.0], [480.0, 220.0], [600.0, 260.0]])  # foot points, static in the world
+LAG = 0.25  # [s] the first test's IMU clock behind the camera's
 IDENTITY = "[1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0]"  # imu_to_camera: a gyro reporting in the optical frame
 RATE = math.radians(60.0)  # about the optical y axis (down): a pan to the right, moving the people left
 
@@ -59,7 +60,9 @@ def stages_by_frame(client: TrackerNodeClient, frames: int) -> list[set[str]]:
 @pytest.mark.slow
 def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     start, context = tracker_node_graph
-    proc, log = start("use_imu:=true", f"imu_to_camera:={IDENTITY}")
+    # the IMU's clock runs 0.25 s behind the camera's: imu_time_offset_s puts its stamps right (without
+    # it the node would turn the tracks by the rotation of 0.25 s earlier, 7 frames late at the pan's start)
+    proc, log = start("use_imu:=true", f"imu_to_camera:={IDENTITY}", f"imu_time_offset_s:={LAG}")
     client = TrackerNodeClient(context, "imu_test")
     node = client.node
     imu_pub = node.create_publisher(Imu, "imu", 1000)
@@ -77,7 +80,7 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     def send_imu(until: float) -> None:
         nonlocal sent
         while sent < len(samples) and samples[sent] <= until:
-            m = Imu(header=Header(frame_id="camera_optical", stamp=seconds_to_stamp(samples[sent])))
+            m = Imu(header=Header(frame_id="camera_optical", stamp=seconds_to_stamp(samples[sent] - LAG)))
             m.angular_velocity.y = rate_at(samples[sent])
             imu_pub.publish(m)
             sent += 1
@@ -106,7 +109,7 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     turned = stages_by_frame(client, 25)
     assert all(turned[k] == {"imu", "tracker"} for k in range(12, 25)), turned
 
-    bad = Imu(header=Header(stamp=seconds_to_stamp(T0 + 5.0)))
+    bad = Imu(header=Header(stamp=seconds_to_stamp(T0 + 5.0 - LAG)))
     bad.angular_velocity.x = float("nan")
     imu_pub.publish(bad)  # dropped, said; the node keeps running
     assert client.spin_until(lambda: "IMU sample at stamp 105.000000 dropped (1 so far): not finite"
