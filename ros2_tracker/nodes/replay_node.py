@@ -6,7 +6,10 @@ Publishes ``image`` (sensor_msgs/Image, bgr8), ``detections`` (ros2_tracker/Dete
 gets ``start_stamp + (k - 1) / fps`` (video frame index f - 1 is MOT frame f); a bag's messages are
 republished byte for byte, with their recorded stamps, grouped into frames by stamp (a message recorded
 up to ``reorder_window_s`` late, e.g. a detector's output after the next image, joins its own frame; a
-stamp further back, as in a looped recording, starts a new timeline with a warning). At ``rate`` > 0 a
+stamp further back, as in a looped recording, starts a new timeline with a warning). A bag's
+``sensor_msgs/Imu`` and ``CameraInfo`` messages (``publish_imu``) go out on ``imu`` and ``camera_info``
+with the next frame, ahead of it: they start no frame of their own, and a gyro recorded up to
+``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. At ``rate`` > 0 a
 forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
 
 Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
@@ -38,7 +41,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
 from std_msgs.msg import Header, String
 
 from ros2_tracker.core.boxes import tlwh_to_xyxy
@@ -65,6 +68,10 @@ MAX_STAMP_S = 2**31 - 1
 _RECORDER_SETTLE_S = 0.2  # after the recorder's subscriptions show in this graph: for the publishers' side
 _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
               "detections": "ros2_tracker/msg/Detection2DArray"}
+# bags: streams republished beside the frames, ahead of the frame they were recorded before (they start no
+# frame of their own): a gyro and the camera's intrinsics, for tracker_node's use_imu
+_SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo"}
+IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400 Hz gyro's 2.5 s)
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,12 @@ class ReplayConfig(ConfigBase):
     image_topic: str = param("image", "Topic of the images (CompressedImage from bags: <image_topic>/"
                              "compressed)", read_only=True)
     detections_topic: str = param("detections", "Topic of the detections", read_only=True)
+    publish_imu: bool = param(True, "Bags: republish the bag's sensor_msgs/Imu and CameraInfo (for "
+                              "tracker_node's use_imu) on imu_topic / camera_info_topic, each message ahead "
+                              "of the frame it was recorded before", read_only=True)
+    imu_topic: str = param("imu", "Bags: topic of the republished IMU messages", read_only=True)
+    camera_info_topic: str = param("camera_info", "Bags: topic of the republished CameraInfo messages",
+                                   read_only=True)
     tracks_topic: str = param("tracks", "Topic whose TrackArray stamps pace the rate-0 lock-step",
                               read_only=True)
     bag_namespace: str = param("", "Bags of several cameras: replay the topics of this namespace (e.g. "
@@ -150,6 +163,7 @@ class ReplayItem:
     stamp_ns: int
     messages: dict[str, list[Any]] = field(default_factory=dict)
     decode_s: float = 0.0
+    side: list[tuple[str, Any]] = field(default_factory=list)  # (role, CDR bytes): published first
 
     def add(self, role: str, msg: Any) -> None:
         """Queue ``msg`` for the ``role`` publisher."""
@@ -272,7 +286,8 @@ class _FrameReplay:
 
 
 class _BagReplay:
-    """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp."""
+    """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp, with
+    its Imu / CameraInfo messages sent ahead of the frames they were recorded before."""
 
     def __init__(self, cfg: ReplayConfig, log: Any, resolve: Callable[[str], str] | None = None) -> None:
         """``resolve``: the node's topic name resolution (its namespace), so a bag of several cameras
@@ -285,13 +300,9 @@ class _BagReplay:
             self._resolve = lambda name: f"{ns.rstrip('/')}/{name.strip('/')}"
         bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
         topics = bag_topics(cfg.source)
-        self.topics: dict[str, str] = {}  # bag topic -> role
         wanted = {"image": cfg.publish_images, "compressed": cfg.publish_images,
                   "detections": cfg.publish_detections}
-        for role, msgtype in _BAG_TYPES.items():
-            names = [t for t, ty in topics.items() if ty == msgtype]
-            if names and wanted[role]:
-                self.topics[self._pick(names, role)] = role
+        self.topics: dict[str, str] = self._choose(topics, wanted)  # bag topic -> role
         ignored = sorted(set(topics) - set(self.topics))
         if ignored:
             log.info(f"bag topics not replayed: {', '.join(ignored)}")
@@ -311,18 +322,34 @@ class _BagReplay:
         self.length = cfg.max_frames
         self.fps = cfg.fps
 
+    def _choose(self, topics: dict[str, str], wanted: dict[str, bool]) -> dict[str, str]:
+        """The bag topics to replay (topic -> role): one per frame role wanted, and with those the IMU and
+        camera_info streams (``publish_imu``; a bag of them alone has no frame to replay)."""
+        chosen = {}
+        for role, msgtype in _BAG_TYPES.items():
+            names = [t for t, ty in topics.items() if ty == msgtype]
+            if names and wanted[role]:
+                chosen[self._pick(names, role)] = role
+        for role, msgtype in _SIDE_TYPES.items():
+            names = [t for t, ty in topics.items() if ty == msgtype]
+            if names and self.cfg.publish_imu and chosen:
+                chosen[self._pick(names, role, _SIDE_TYPES)] = role
+        return chosen
+
     def _base(self, role: str) -> str:
-        base = (self.cfg.detections_topic if role == "detections" else self.cfg.image_topic).strip("/")
+        topic = {"detections": self.cfg.detections_topic, "imu": self.cfg.imu_topic,
+                 "camera_info": self.cfg.camera_info_topic}.get(role, self.cfg.image_topic)
+        base = topic.strip("/")
         return base + "/compressed" if role == "compressed" else base
 
-    def _pick(self, names: list[str], role: str) -> str:
+    def _pick(self, names: list[str], role: str, types: dict[str, str] = _BAG_TYPES) -> str:
         base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \
             next((n for n in names if n.strip("/").endswith("/" + base)), names[0])
         if len(names) > 1 and best != own:  # (the node's own camera: the others are listed as not replayed)
-            self.log.warning(f"bag has {len(names)} {_BAG_TYPES[role]} topics; replaying {best}, not "
+            self.log.warning(f"bag has {len(names)} {types[role]} topics; replaying {best}, not "
                              f"{', '.join(n for n in names if n != best)}")
         return best
 
@@ -337,10 +364,15 @@ class _BagReplay:
         pending goes out first, with a warning."""
         window = round(self.cfg.reorder_window_s * _NS)
         pending: dict[int, ReplayItem] = {}
+        side: list[tuple[str, Any]] = []  # IMU and camera_info read since the last frame went out
         newest: int | None = None  # the newest stamp of the current timeline
         t0 = time.perf_counter()
         self._count = 0
         for msg in read_bag(self.cfg.source, self.topics, on_damage=self.log.error):
+            role = self.topics[msg.topic]
+            if role in _SIDE_TYPES:  # out with the next frame, ahead of it; no part in the frames' timeline
+                side.append((role, msg.data))
+                continue
             try:
                 stamp = cdr_header_stamp_ns(msg.data)
             except ValueError as exc:
@@ -349,25 +381,28 @@ class _BagReplay:
             if newest is not None and stamp < newest - window:  # a new timeline
                 self.log.warning(f"{msg.topic}: stamps went back {(newest - stamp) / _NS:.3f} s (a looped or "
                                  "concatenated recording?): replaying on from there")
-                yield from self._flush(pending, None, t0)
+                yield from self._flush(pending, None, t0, side)
                 newest, t0 = None, time.perf_counter()
             newest = stamp if newest is None else max(newest, stamp)
-            pending.setdefault(stamp, ReplayItem(0, stamp)).add(self.topics[msg.topic], msg.data)
-            for item in self._flush(pending, newest - window, t0):  # frames no message can join any more
+            pending.setdefault(stamp, ReplayItem(0, stamp)).add(role, msg.data)
+            for item in self._flush(pending, newest - window, t0, side):  # frames no message can join now
                 t0 = time.perf_counter()
                 yield item
             if self.cfg.max_frames and self._count >= self.cfg.max_frames:
                 return
-        yield from self._flush(pending, None, t0)
+        yield from self._flush(pending, None, t0, side)
 
-    def _flush(self, pending: dict[int, ReplayItem], before: int | None, t0: float) -> Iterator[ReplayItem]:
-        """The pending frames stamped before ``before`` (all with None), oldest first, numbered."""
+    def _flush(self, pending: dict[int, ReplayItem], before: int | None, t0: float,
+               side: list[tuple[str, Any]]) -> Iterator[ReplayItem]:
+        """The pending frames stamped before ``before`` (all with None), oldest first, numbered; the first
+        takes the ``side`` messages read so far (the list is emptied)."""
         for stamp in sorted(pending):
             if before is not None and stamp >= before:
                 return
             if self.cfg.max_frames and self._count >= self.cfg.max_frames:
                 return
             item = pending.pop(stamp)
+            item.side, side[:] = list(side), []
             self._count += 1
             item.number = self._count
             item.decode_s = time.perf_counter() - t0
@@ -410,7 +445,9 @@ class ReplayNode(Node):
     def _make_publishers(self, roles: list[str]) -> dict[str, Any]:
         from ros2_tracker.msg import Detection2DArray
 
-        kinds = {"image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
+        kinds = {"imu": (Imu, self.cfg.imu_topic, IMU_QUEUE_DEPTH),
+                 "camera_info": (CameraInfo, self.cfg.camera_info_topic, 10),
+                 "image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
                  "compressed": (CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
                                 IMAGE_QUEUE_DEPTH),
                  "detections": (Detection2DArray, self.cfg.detections_topic, DETECTIONS_QUEUE_DEPTH)}
@@ -462,6 +499,8 @@ class ReplayNode(Node):
     def _publish(self, item: ReplayItem) -> None:
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=ns_to_stamp(item.stamp_ns)))
+        for role, data in item.side:  # the gyro ahead of the frame
+            self._pubs[role].publish(data)
         for role, msgs in item.messages.items():
             for msg in msgs:
                 self._pubs[role].publish(msg)
@@ -531,7 +570,8 @@ class ReplayNode(Node):
         need = self.cfg.wait_for_subscribers
         if not need or not self._pubs:
             return
-        pubs = list(self._pubs.values())
+        # the frames' topics (image and detections): a tracker that also takes the IMU's would count thrice
+        pubs = [p for role, p in self._pubs.items() if role not in _SIDE_TYPES]
         need += sum(p.topic_name in self._recorded for p in pubs)
         t0 = time.monotonic()
         if self._spin_until(executor, lambda: sum(p.get_subscription_count() for p in pubs) >= need,
