@@ -23,32 +23,26 @@ own common-motion estimate takes what is left.
 
 from __future__ import annotations
 
-import collections
+import bisect
+import itertools
 import math
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 __all__ = ["BODY_TO_OPTICAL", "GyroBuffer", "camera_rotation", "rotation_homography"]
+
+_FORGET_BATCH = 256  # GyroBuffer: samples older than keep_s are deleted this many (or half) at a time
 
 # vectors in an IMU's body frame (x forward, y left, z up) -> the forward-looking camera's optical frame
 # (x right, y down, z forward): x_cam = -y_body, y_cam = -z_body, z_cam = x_body
 BODY_TO_OPTICAL = (0.0, -1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0)
 
-def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
-    """The (3, 3) rotation matrix of a rotation vector (axis times angle [rad])."""
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = rotvec / angle
-    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * kx + (1.0 - math.cos(angle)) * (kx @ kx)
-
-
 class GyroBuffer:
     """Recent angular velocities of one gyroscope, integrated between two stamps.
 
     Args:
-        keep_s: samples older than this behind the newest are dropped [s].
+        keep_s: samples older than this behind the newest are dropped (a batch at a time) [s].
         hold_s: an instant farther than this from every sample has no angular velocity [s]: an interval
             with a longer gap has no rotation (:meth:`rotation` returns None), rather than a guess. Within
             it, the rate is interpolated linearly between samples and held beyond the first and the last.
@@ -58,40 +52,46 @@ class GyroBuffer:
         if not (keep_s > 0 and hold_s >= 0):
             raise ValueError(f"keep_s must be > 0 and hold_s >= 0, got {keep_s}, {hold_s}")
         self.keep_s, self.hold_s = keep_s, hold_s
-        self._samples: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        self._t: list[float] = []  # stamps, increasing
+        self._w: list[tuple[float, float, float]] = []  # angular velocities
         self.dropped = 0  # samples refused: not finite, or stamped before the newest (out of order)
 
     def __len__(self) -> int:
-        return len(self._samples)
+        return len(self._t)
 
     @property
     def newest(self) -> float | None:
         """Stamp of the newest sample [s] (None: none yet)."""
-        return self._samples[-1][0] if self._samples else None
+        return self._t[-1] if self._t else None
 
     def clear(self) -> None:
         """Forget every sample."""
-        self._samples.clear()
+        self._t.clear()
+        self._w.clear()
 
     def add(self, stamp_s: float, angular_velocity: np.ndarray | tuple[float, float, float]) -> bool:
         """Add one sample (``angular_velocity`` [rad/s] about the gyro's x, y, z at ``stamp_s``); returns
         whether it was kept. A sample stamped more than ``keep_s`` before the newest starts over (a looped
         bag, a restarted driver); one stamped at or before the newest otherwise is out of order and dropped,
         as is a non-finite one."""
-        w = np.asarray(angular_velocity, dtype=np.float64).reshape(3)
-        if not (math.isfinite(stamp_s) and np.isfinite(w).all()):
+        wx, wy, wz = (float(v) for v in np.asarray(angular_velocity, dtype=np.float64).reshape(3))
+        stamp_s = float(stamp_s)
+        if not all(math.isfinite(v) for v in (stamp_s, wx, wy, wz)):
             self.dropped += 1
             return False
-        if self._samples:
-            newest = self._samples[-1][0]
+        if self._t:
+            newest = self._t[-1]
             if stamp_s <= newest - self.keep_s:
-                self._samples.clear()
+                self.clear()
             elif stamp_s <= newest:
                 self.dropped += 1
                 return False
-        self._samples.append((float(stamp_s), w))
-        while self._samples[0][0] < stamp_s - self.keep_s:
-            self._samples.popleft()
+        self._t.append(stamp_s)
+        self._w.append((wx, wy, wz))
+        if self._t[0] < stamp_s - self.keep_s:  # forget the old ones, a batch at a time
+            cut = bisect.bisect_left(self._t, stamp_s - self.keep_s)
+            if 2 * cut >= len(self._t) or cut >= _FORGET_BATCH:
+                del self._t[:cut], self._w[:cut]
         return True
 
     def rotation(self, t0: float, t1: float) -> np.ndarray | None:
@@ -101,25 +101,26 @@ class GyroBuffer:
         sample (the IMU stopped, or has not yet sent what a late image needs)."""
         if t1 <= t0:
             return np.eye(3)
-        n = len(self._samples)
-        stamps = np.fromiter((s for s, _ in self._samples), dtype=np.float64, count=n)
-        hold = self.hold_s
-        near = stamps[np.searchsorted(stamps, t0 - hold, "left"):np.searchsorted(stamps, t1 + hold, "right")]
-        if (not len(near) or near[0] > t0 + hold or near[-1] < t1 - hold
-                or (len(near) > 1 and np.diff(near).max() > 2 * hold)):
+        t, hold = self._t, self.hold_s
+        lo, hi = bisect.bisect_left(t, t0 - hold), bisect.bisect_right(t, t1 + hold)
+        near = t[lo:hi]
+        if not near or near[0] > t0 + hold or near[-1] < t1 - hold:
+            return None
+        if len(near) > 1 and max(b - a for a, b in itertools.pairwise(near)) > 2 * hold:
             return None
         # segments [t0, s_i), [s_i, s_i+1), ..., [s_k, t1) between the samples inside; the rate varies
         # linearly between samples (held before the first and after the last), so each segment turns at
         # the rate of its midpoint: exact for a rate that changes linearly (holding each sample until the
-        # next would lag by half a sample period)
-        inside = stamps[int(np.searchsorted(stamps, t0, "right")):int(np.searchsorted(stamps, t1, "left"))]
-        bounds = np.concatenate([[t0], inside, [t1]])
+        # next would lag by half a sample period). Only the samples near the interval are read.
+        first, last = max(lo - 1, 0), min(hi + 1, len(t))
+        stamps, rates = np.array(t[first:last]), np.array(self._w[first:last])
+        bounds = np.concatenate([[t0], stamps[(stamps > t0) & (stamps < t1)], [t1]])
         mids = 0.5 * (bounds[:-1] + bounds[1:])
-        rates = np.array([w for _, w in self._samples])
         mid_rates = np.stack([np.interp(mids, stamps, rates[:, j]) for j in range(3)], axis=1)
-        rot = np.eye(3)
-        for w, dt in zip(mid_rates, np.diff(bounds), strict=True):
-            rot = rot @ _rodrigues(w * dt)
+        steps = Rotation.from_rotvec(mid_rates * np.diff(bounds)[:, None]).as_matrix()  # (k, 3, 3)
+        rot = steps[0]
+        for step in steps[1:]:
+            rot = rot @ step
         return rot
 
 
