@@ -12,7 +12,7 @@ the frames where image alignment (``ecc``) fails: motion blur, a crowd filling t
   (linear between samples).
 * :func:`rotation_homography` turns that rotation into ``H``, which the core tracker applies to each track
   at its own place (``Tracker.apply_camera_motion``): a pan moves the image's edges more than its centre
-  (by ``1 + (x / f)^2``: 40 % more at the edge of a 60 deg view), which one affine warp for the whole image
+  (by ``1 + (x / f)^2``: a third more at the edge of a 60 deg view), which one affine warp for the whole image
   would get wrong by pixels.
 * :data:`BODY_TO_OPTICAL` is the usual mounting: an IMU in the robot's body frame (REP 103: x forward,
   y left, z up) and a camera looking forward along x.
@@ -37,6 +37,7 @@ _FORGET_BATCH = 256  # GyroBuffer: samples older than keep_s are deleted this ma
 # vectors in an IMU's body frame (x forward, y left, z up) -> the forward-looking camera's optical frame
 # (x right, y down, z forward): x_cam = -y_body, y_cam = -z_body, z_cam = x_body
 BODY_TO_OPTICAL = (0.0, -1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0, 0.0)
+
 
 class GyroBuffer:
     """Recent angular velocities of one gyroscope, integrated between two stamps.
