@@ -30,7 +30,8 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["BODY_TO_OPTICAL", "GyroBuffer", "camera_rotation", "rotation_homography"]
+__all__ = ["BODY_TO_OPTICAL", "GyroBuffer", "calibrated_camera_matrix", "camera_rotation",
+           "rotation_homography"]
 
 _FORGET_BATCH = 256  # GyroBuffer: samples older than keep_s are deleted this many (or half) at a time
 
@@ -139,10 +140,20 @@ def rotation_homography(k: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     to each track at its own place (``Tracker.apply_camera_motion``).
 
     Raises:
-        ValueError: ``k`` is not finite or has no positive focal lengths (an uncalibrated camera's zeros).
+        ValueError: ``k`` is not a calibrated camera matrix (:func:`calibrated_camera_matrix`).
+    """
+    k = calibrated_camera_matrix(k)
+    return k @ np.asarray(rotation, dtype=np.float64).T @ np.linalg.inv(k)
+
+
+def calibrated_camera_matrix(k: np.ndarray | list[float]) -> np.ndarray:
+    """``k`` (9 values, row by row, as ``sensor_msgs/CameraInfo.k``) as a (3, 3) camera matrix.
+
+    Raises:
+        ValueError: not finite, or without positive focal lengths (an uncalibrated camera's zeros).
     """
     k = np.asarray(k, dtype=np.float64).reshape(3, 3)
     if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
         raise ValueError(f"the camera matrix K needs positive focal lengths (is the camera calibrated?), "
                          f"got fx={k[0, 0]:g}, fy={k[1, 1]:g}")
-    return k @ np.asarray(rotation, dtype=np.float64).T @ np.linalg.inv(k)
+    return k

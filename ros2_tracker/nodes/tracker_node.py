@@ -107,7 +107,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.appearance.config import reid_parameter_error
-from ros2_tracker.cmc.gyro import GyroBuffer, camera_rotation, rotation_homography
+from ros2_tracker.cmc.gyro import GyroBuffer, calibrated_camera_matrix, camera_rotation, rotation_homography
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, strongest
@@ -260,13 +260,12 @@ class TrackerNode(Node):
                                       "or not after the last one", throttle_duration_sec=_THROTTLE_S)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-        if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
-            self.get_logger().warning(f"camera_info without a calibrated camera matrix (fx={k[0, 0]:g}, "
-                                      f"fy={k[1, 1]:g}): ignored; the tracks are not turned with the camera "
+        try:
+            self._camera_k = calibrated_camera_matrix(msg.k)
+        except ValueError:
+            self.get_logger().warning(f"camera_info without a calibrated camera matrix (fx={msg.k[0]:g}, "
+                                      f"fy={msg.k[4]:g}): ignored; the tracks are not turned with the camera "
                                       "before a calibrated one comes", throttle_duration_sec=_THROTTLE_S)
-            return
-        self._camera_k = k
 
     def _follow_camera(self, det: DetectionArrays, image: Image | None,
                        bgr: np.ndarray | None) -> tuple[np.ndarray | None, float | None, float | None]:
