@@ -71,6 +71,7 @@ _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/C
 # bags: streams republished beside the frames, ahead of the frame they were recorded before (they start no
 # frame of their own): a gyro and the camera's intrinsics, for tracker_node's use_imu
 _SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo"}
+_REPLAYED_TYPES = {**_BAG_TYPES, **_SIDE_TYPES}
 IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400 Hz gyro's 2.5 s)
 
 
@@ -325,15 +326,11 @@ class _BagReplay:
     def _choose(self, topics: dict[str, str], wanted: dict[str, bool]) -> dict[str, str]:
         """The bag topics to replay (topic -> role): one per frame role wanted, and with those the IMU and
         camera_info streams (``publish_imu``; a bag of them alone has no frame to replay)."""
-        chosen = {}
-        for role, msgtype in _BAG_TYPES.items():
+        chosen: dict[str, str] = {}
+        for role, msgtype in _REPLAYED_TYPES.items():  # the frames' roles first
             names = [t for t, ty in topics.items() if ty == msgtype]
-            if names and wanted[role]:
+            if names and (wanted[role] if role in _BAG_TYPES else self.cfg.publish_imu and bool(chosen)):
                 chosen[self._pick(names, role)] = role
-        for role, msgtype in _SIDE_TYPES.items():
-            names = [t for t, ty in topics.items() if ty == msgtype]
-            if names and self.cfg.publish_imu and chosen:
-                chosen[self._pick(names, role, _SIDE_TYPES)] = role
         return chosen
 
     def _base(self, role: str) -> str:
@@ -342,14 +339,14 @@ class _BagReplay:
         base = topic.strip("/")
         return base + "/compressed" if role == "compressed" else base
 
-    def _pick(self, names: list[str], role: str, types: dict[str, str] = _BAG_TYPES) -> str:
+    def _pick(self, names: list[str], role: str) -> str:
         base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \
             next((n for n in names if n.strip("/").endswith("/" + base)), names[0])
         if len(names) > 1 and best != own:  # (the node's own camera: the others are listed as not replayed)
-            self.log.warning(f"bag has {len(names)} {types[role]} topics; replaying {best}, not "
+            self.log.warning(f"bag has {len(names)} {_REPLAYED_TYPES[role]} topics; replaying {best}, not "
                              f"{', '.join(n for n in names if n != best)}")
         return best
 
