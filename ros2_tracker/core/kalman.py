@@ -241,24 +241,15 @@ def warp_affine(mean: np.ndarray, cov: np.ndarray, warp_2x3: np.ndarray) -> tupl
     this filter keeps equal cx and cy variances, for rotations and similarity warps; an approximation for
     shears and anisotropic scaling. Returns new arrays.
     """
-    warp = np.asarray(warp_2x3, dtype=np.float64)
+    warp = np.asarray(warp_2x3, dtype=np.float64).reshape(-1, 2, 3)  # (1 | N, 2, 3): broadcast over tracks
+    a, t = warp[:, :, :2], warp[:, :, 2]
+    s = np.sqrt(np.abs(np.linalg.det(a)))[:, None]  # (1 | N, 1)
     out_mean = mean.copy()
-    if warp.ndim == 3:  # one warp per track
-        a, t = warp[:, :, :2], warp[:, :, 2]
-        s = np.sqrt(np.abs(np.linalg.det(a)))
-        out_mean[:, 0:2] = np.einsum("nij,nj->ni", a, mean[:, 0:2]) + t
-        out_mean[:, 4:6] = np.einsum("nij,nj->ni", a, mean[:, 4:6])
-        out_mean[:, 2:4] *= s[:, None]
-        out_mean[:, 6:8] *= s[:, None]
-        return out_mean, cov * (s * s)[:, None, None]
-    warp = warp.reshape(2, 3)
-    a, t = warp[:, :2], warp[:, 2]
-    scale = float(np.sqrt(abs(np.linalg.det(a))))
-    out_mean[:, 0:2] = mean[:, 0:2] @ a.T + t
-    out_mean[:, 4:6] = mean[:, 4:6] @ a.T
-    out_mean[:, 2:4] *= scale
-    out_mean[:, 6:8] *= scale
-    return out_mean, cov * (scale * scale)
+    out_mean[:, 0:2] = (a @ mean[:, 0:2, None])[..., 0] + t
+    out_mean[:, 4:6] = (a @ mean[:, 4:6, None])[..., 0]
+    out_mean[:, 2:4] *= s
+    out_mean[:, 6:8] *= s
+    return out_mean, cov * (s * s)[:, :, None]
 
 
 def local_affines(homography: np.ndarray, points: np.ndarray) -> np.ndarray:

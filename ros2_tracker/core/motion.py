@@ -130,17 +130,11 @@ def warp_history(boxes_cxcywh: np.ndarray, warp_2x3: np.ndarray) -> np.ndarray:
     """History boxes (..., 4) moved by an image warp ``x' = A x + t`` (camera motion): centres warped,
     sizes scaled by ``sqrt(|det A|)`` (as :func:`ros2_tracker.core.kalman.warp_affine` does). One (2, 3)
     warp for all, or (N, 2, 3) for the (N, K, 4) histories of N tracks, one per track. New array."""
-    warp = np.asarray(warp_2x3, dtype=np.float64)
+    warp = np.asarray(warp_2x3, dtype=np.float64).reshape(-1, 2, 3)  # (1 | N, 2, 3): broadcast over tracks
+    a, t = warp[:, None, :, :2], warp[:, None, :, 2]
     out = np.empty_like(boxes_cxcywh)
-    if warp.ndim == 3:  # one warp per track
-        a, t = warp[:, :, :2], warp[:, :, 2]
-        out[..., :2] = np.einsum("nij,nkj->nki", a, boxes_cxcywh[..., :2]) + t[:, None, :]
-        out[..., 2:] = boxes_cxcywh[..., 2:] * np.sqrt(np.abs(np.linalg.det(a)))[:, None, None]
-        return out
-    warp = warp.reshape(2, 3)
-    a, t = warp[:, :2], warp[:, 2]
-    out[..., :2] = boxes_cxcywh[..., :2] @ a.T + t
-    out[..., 2:] = boxes_cxcywh[..., 2:] * float(np.sqrt(abs(np.linalg.det(a))))
+    out[..., :2] = (a @ boxes_cxcywh[..., :2, None])[..., 0] + t
+    out[..., 2:] = boxes_cxcywh[..., 2:] * np.sqrt(np.abs(np.linalg.det(a)))[..., None]
     return out
 
 
