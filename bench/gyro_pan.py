@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -71,18 +72,10 @@ def _angles(t: np.ndarray, rate_deg: float) -> tuple[np.ndarray, np.ndarray, np.
     return amp * np.sin(w * t), tilt * np.sin(wt * t), amp * w * np.cos(w * t), tilt * wt * np.cos(wt * t)
 
 
-def _rot_y(a: float) -> np.ndarray:
-    return np.array([[math.cos(a), 0.0, math.sin(a)], [0.0, 1.0, 0.0], [-math.sin(a), 0.0, math.cos(a)]])
-
-
-def _rot_x(a: float) -> np.ndarray:
-    return np.array([[1.0, 0.0, 0.0], [0.0, math.cos(a), -math.sin(a)], [0.0, math.sin(a), math.cos(a)]])
-
-
 def camera_pose(t: float, rate_deg: float) -> np.ndarray:
     """The camera's orientation at ``t`` against t = 0, in its optical frame: yaw (about y) then tilt."""
     yaw, tilt, _, _ = _angles(np.array([t]), rate_deg)
-    return _rot_y(float(yaw[0])) @ _rot_x(float(tilt[0]))
+    return Rotation.from_euler("YX", [float(yaw[0]), float(tilt[0])]).as_matrix()  # Ry(yaw) @ Rx(tilt)
 
 
 def angular_velocity(t: np.ndarray, rate_deg: float) -> np.ndarray:
