@@ -11,7 +11,6 @@ test/nodes/test_tracker_node_imu.py).
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -28,27 +27,19 @@ msgs = pytest.importorskip("ros2_tracker.msg",
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Imu  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from turning_camera import FPS, IMU_HZ, T0, K, boxes_at, rate_at, true_turn  # noqa: E402
 
-from ros2_tracker.cmc.gyro import GyroBuffer, rotation_homography  # noqa: E402
 from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp  # noqa: E402
 
 CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
-FPS, IMU_HZ, T0, FRAMES = 30.0, 200.0, 100.0, 25
-K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
-PEOPLE = np.array([[380.0, 200.0], [480.0, 220.0], [600.0, 260.0]])  # foot points, static in the world
-
-
-def rate_at(t: float) -> float:
-    return math.radians(60.0) if t - T0 >= 0.5 else 0.0
+FRAMES = 25
 
 
 def write_bag(path, gt_path) -> None:
     from ros2_tracker.io.bag import BagWriter
 
-    truth = GyroBuffer(keep_s=10.0)
     imu_t = [T0 - 0.5 + i / IMU_HZ for i in range(int(1.5 * IMU_HZ))]
-    for t in imu_t:
-        truth.add(t, (0.0, rate_at(t), 0.0))
+    truth = true_turn(imu_t)
     records = []  # (log time [s], topic, message)
     for t in imu_t:
         m = Imu(header=Header(frame_id="camera_optical", stamp=seconds_to_stamp(t)))
@@ -57,10 +48,7 @@ def write_bag(path, gt_path) -> None:
     rows = []
     for k in range(FRAMES):
         t = T0 + k / FPS
-        rot = truth.rotation(T0, t) if k else np.eye(3)
-        p = np.c_[PEOPLE, np.ones(3)] @ rotation_homography(K, rot).T
-        c = p[:, :2] / p[:, 2:]
-        boxes = np.c_[c[:, 0] - 10, c[:, 1] - 40, c[:, 0] + 10, c[:, 1]]
+        boxes = boxes_at(truth, t)
         header = Header(frame_id="camera_optical", stamp=seconds_to_stamp(t))
         records.append((t + 0.005, "/camera_info", CameraInfo(header=header, width=640, height=480,
                                                               k=K.ravel().tolist())))

@@ -24,27 +24,12 @@ msgs = pytest.importorskip("ros2_tracker.msg",
 from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Imu  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from turning_camera import FPS, IMU_HZ, T0, K, boxes_at, rate_at, true_turn  # noqa: E402
 
-from ros2_tracker.cmc.gyro import GyroBuffer, rotation_homography  # noqa: E402
 from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp, track_array_to_arrays  # noqa: E402
 
-FPS, IMU_HZ, T0 = 30.0, 200.0, 100.0
-K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
-PEOPLE = np.array([[380.0, 200.0], [480.0, 220.0], [600.0, 260.0]])  # foot points, static in the world
 LAG = 0.25  # [s] the first test's IMU clock behind the camera's
 IDENTITY = "[1.0,0.0,0.0,0.0,1.0,0.0,0.0,0.0,1.0]"  # imu_to_camera: a gyro reporting in the optical frame
-RATE = math.radians(60.0)  # about the optical y axis (down): a pan to the right, moving the people left
-
-
-def rate_at(t: float) -> float:
-    return RATE if t - T0 >= 0.5 else 0.0
-
-
-def boxes_at(truth: GyroBuffer, t: float) -> np.ndarray:
-    rot = truth.rotation(T0, t) if t > T0 else np.eye(3)
-    p = np.c_[PEOPLE, np.ones(3)] @ rotation_homography(K, rot).T
-    c = p[:, :2] / p[:, 2:]
-    return np.c_[c[:, 0] - 10, c[:, 1] - 40, c[:, 0] + 10, c[:, 1]]
 
 
 def stages_by_frame(client: TrackerNodeClient, frames: int) -> list[set[str]]:
@@ -71,10 +56,8 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     assert client.spin_until(lambda: imu_pub.get_subscription_count() > 0
                              and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
 
-    truth = GyroBuffer(keep_s=10.0)  # the camera's true rotation, as the scene is drawn
     samples = [T0 - 1.0 + i / IMU_HZ for i in range(int(2.4 * IMU_HZ))]
-    for t in samples:
-        truth.add(t, (0.0, rate_at(t), 0.0))
+    truth = true_turn(samples)  # the camera's true rotation, as the scene is drawn
     sent = 0
 
     def send_imu(until: float) -> None:
