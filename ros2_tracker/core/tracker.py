@@ -619,7 +619,8 @@ class Tracker:
         """
         warp = np.asarray(warp, dtype=np.float64)
         if warp.shape not in ((2, 3), (3, 3)) or not np.isfinite(warp).all():
-            raise ValueError(f"the warp must be a finite (2, 3) or (3, 3) matrix, got shape {warp.shape}")
+            got = f"shape {warp.shape}" if warp.shape not in ((2, 3), (3, 3)) else "NaN or inf entries"
+            raise ValueError(f"the warp must be a finite (2, 3) or (3, 3) matrix, got {got}")
         if warp.shape == (3, 3):
             warp = kalman.local_affines(warp, self._mean[:, :2])
         a = warp[..., :2]
