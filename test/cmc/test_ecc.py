@@ -154,7 +154,7 @@ def test_tracker_apply_camera_motion_moves_every_track():
     assert (out.det_indices >= 0).all() and out.ids.tolist() == [1, 2]
     with pytest.raises(ValueError, match="2, 3"):
         tracker.apply_camera_motion(np.eye(4))
-    with pytest.raises(ValueError, match="finite .* got NaN or inf entries"):
+    with pytest.raises(ValueError, match=r"finite .* got NaN or inf entries"):
         tracker.apply_camera_motion(np.full((2, 3), np.nan))
     Tracker().apply_camera_motion(identity_warp())  # no tracks: nothing to move
 
