@@ -1,0 +1,117 @@
+"""3D positions of boxes from a registered depth image (ros2_tracker.core.depth), against closed forms."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ros2_tracker.core.depth import GRID, box_positions
+
+K = np.array([[500.0, 0.0, 320.0], [0.0, 520.0, 240.0], [0.0, 0.0, 1.0]])
+
+
+def scene(wall_m: float = 8.0) -> np.ndarray:
+    """A 640 x 480 depth image [m]: a wall, a person at 3 m (columns 200-299, rows 100-399) and one at
+    5.5 m (columns 400-439, rows 150-349)."""
+    depth = np.full((480, 640), wall_m, dtype=np.float32)
+    depth[100:400, 200:300] = 3.0
+    depth[150:350, 400:440] = 5.5
+    return depth
+
+
+def back_projected(u: float, v: float, z: float, k: np.ndarray = K) -> list[float]:
+    """The closed form: the pixel (u, v) at depth z through K (with skew)."""
+    y = (v - k[1, 2]) / k[1, 1]
+    x = (u - k[0, 2] - k[0, 1] * y) / k[0, 0]
+    return [x * z, y * z, z]
+
+
+def test_each_box_gets_the_depth_of_its_middle_back_projected_through_its_centre():
+    # boxes a little loose around each person: their edges show the wall 8 m behind
+    boxes = np.array([[190.0, 90.0, 310.0, 410.0], [395.0, 140.0, 445.0, 360.0]])
+    pos = box_positions(scene(), boxes, K)
+    np.testing.assert_allclose(pos[0], back_projected(250.0, 250.0, 3.0), rtol=1e-9)
+    np.testing.assert_allclose(pos[1], back_projected(420.0, 250.0, 5.5), rtol=1e-9)
+    # the whole box (fraction 1) is mostly person here too, but the loose edges pull no median: a box
+    # whose middle shows the wall gets the wall's depth
+    wide = np.array([[100.0, 100.0, 600.0, 400.0]])
+    assert box_positions(scene(), wide, K, fraction=0.2)[0, 2] == 8.0
+
+
+def test_the_median_of_an_even_count_is_the_mean_of_the_two_middle_depths():
+    depth = np.full((100, 100), 2.0, dtype=np.float32)
+    depth[:, 50:] = 4.0  # the box's left half at 2 m, its right half at 4 m: 128 samples each
+    pos = box_positions(depth, np.array([[25.0, 10.0, 75.0, 90.0]]), np.eye(3), fraction=1.0)
+    assert pos[0, 2] == 3.0
+    depth[:, 45:50] = 5.0  # now more than half of the samples are 4 m or more: the median is 4 m
+    assert box_positions(depth, np.array([[25.0, 10.0, 75.0, 90.0]]), np.eye(3), fraction=1.0)[0, 2] == 4.0
+
+
+def test_too_few_valid_depths_give_no_position_rather_than_a_guess():
+    depth = scene()
+    box = np.array([[200.0, 100.0, 300.0, 400.0]])
+    depth[100:400, 200:300] = np.nan  # the sensor sees nothing of the person (glass, black clothes)
+    depth[240:250, 245:255] = 3.0  # but for a few pixels: 1 sample of 256
+    assert np.isnan(box_positions(depth, box, K)).all()
+    depth[175:325, 225:275] = 3.0  # the person's middle: all samples valid
+    assert box_positions(depth, box, K)[0, 2] == 3.0
+    # depths outside [min_m, max_m] are not valid: a wall beyond max_m gives nothing
+    assert np.isnan(box_positions(scene(), np.array([[0.0, 0.0, 100.0, 90.0]]), K, max_m=7.0)).all()
+    assert box_positions(scene(), np.array([[0.0, 0.0, 100.0, 90.0]]), K, max_m=9.0)[0, 2] == 8.0
+    zeros = np.zeros((480, 640), dtype=np.float32)  # 0 is a sensor's "no depth": below min_m
+    assert np.isnan(box_positions(zeros, box, K)).all()
+
+
+def test_boxes_partly_or_wholly_outside_the_image_use_what_is_inside():
+    depth = scene()
+    depth[:, :60] = 2.0
+    depth[:, :2] = 7.0  # the image's edge columns: something else
+    # half of the box's middle is left of the image: its samples there are not clipped to the edge column
+    # (which would then outvote the rest); the ones inside give the depth
+    part = box_positions(depth, np.array([[-100.0, 100.0, 100.0, 200.0]]), K)
+    np.testing.assert_allclose(part[0], back_projected(0.0, 150.0, 2.0), rtol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-cast warning on absurd boxes
+        far = box_positions(depth, np.array([[1e30, 1e30, 2e30, 2e30], [np.nan, 0.0, 10.0, 10.0],
+                                             [700.0, 500.0, 800.0, 600.0]]), K)
+    assert np.isnan(far).all()
+    assert box_positions(depth, np.zeros((0, 4)), K).shape == (0, 3)
+
+
+def test_a_depth_image_of_another_resolution_is_scaled_to_the_camera_image():
+    full = scene()
+    half = full[::2, ::2]  # a half-size registered depth image
+    boxes = np.array([[190.0, 90.0, 310.0, 410.0], [395.0, 140.0, 445.0, 360.0]])
+    np.testing.assert_allclose(box_positions(half, boxes, K, depth_scale=(0.5, 0.5)),
+                               box_positions(full, boxes, K), rtol=1e-9)
+    # unscaled, the same boxes would read the wrong place of the half-size image
+    assert not np.allclose(box_positions(half, boxes, K), box_positions(full, boxes, K), equal_nan=True)
+
+
+def test_a_skewed_camera_matrix_is_inverted_exactly():
+    k = np.array([[600.0, 4.0, 300.0], [0.0, 610.0, 250.0], [0.0, 0.0, 1.0]])
+    pos = box_positions(scene(), np.array([[200.0, 100.0, 300.0, 400.0]]), k)
+    np.testing.assert_allclose(pos[0], back_projected(250.0, 250.0, 3.0, k), rtol=1e-9)
+    # re-projected through K, the position lands on the box's centre
+    uvw = k @ pos[0]
+    np.testing.assert_allclose(uvw[:2] / uvw[2], [250.0, 250.0], rtol=1e-12)
+
+
+def test_the_cost_does_not_grow_with_the_box():
+    """A fixed grid of GRID x GRID samples per box, whatever its size: a 1-pixel-wide box and a huge one
+    both read 256 depths (the huge one would otherwise read a million)."""
+    depth = np.arange(1000 * 1000, dtype=np.float32).reshape(1000, 1000) / 1e5 + 0.5
+    tiny = box_positions(depth, np.array([[500.0, 500.0, 501.0, 501.0]]), np.eye(3), fraction=1.0)
+    assert tiny[0, 2] == pytest.approx(depth[500, 500])
+    assert GRID * GRID == 256
+
+
+def test_bad_inputs_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="2-D"):
+        box_positions(np.zeros((4, 4, 3)), np.zeros((1, 4)), K)
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        box_positions(np.zeros((4, 4)), np.zeros((1, 5)), K)
+    with pytest.raises(ValueError, match="3 x 3"):
+        box_positions(np.zeros((4, 4)), np.zeros((1, 4)), np.eye(2))
