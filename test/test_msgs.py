@@ -46,6 +46,7 @@ def _make_track(track_id: int, n_points: int) -> msg.Track:
     # Unbounded float32[] fields: pass array.array, which rclpy copies as one buffer.
     t.trajectory = array.array("f", centres.tobytes())
     t.trajectory_covariance = array.array("f", covariances.tobytes())
+    t.position = array.array("f", [0.5 * track_id, -1.0, 3.0 + track_id])
     return t
 
 
@@ -54,7 +55,7 @@ def _assert_tracks_equal(got: msg.Track, want: msg.Track) -> None:
         assert getattr(got, field) == getattr(want, field), field
     for field in ("score", "age", "time_since_update", "trajectory_step"):
         assert getattr(got, field) == pytest.approx(getattr(want, field)), field
-    for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance"):
+    for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance", "position"):
         np.testing.assert_array_equal(np.asarray(getattr(got, field)), np.asarray(getattr(want, field)))
 
 
@@ -83,6 +84,9 @@ def _make_track_array(n_tracks: int = 3, n_points: int = 10) -> msg.TrackArray:
     centres = np.arange(n * k * 2, dtype=np.float32).reshape(n, k, 2) + 1000 * ids[:, None, None]
     out.trajectories = array.array("f", centres.astype(np.float32).tobytes())
     out.trajectory_covariances = array.array("f", np.arange(n * k * 3, dtype=np.float32).tobytes())
+    positions = np.column_stack([0.1 * ids, -0.2 * ids, 2.0 + ids]).astype(np.float32)
+    positions[-1] = np.nan  # a track without a position this frame
+    out.positions = array.array("f", positions.tobytes())
     return out
 
 
@@ -103,6 +107,7 @@ _TRACK_ARRAY_FIELDS = {
     "trajectory_length": "uint32",
     "trajectories": "sequence<float>",
     "trajectory_covariances": "sequence<float>",
+    "positions": "sequence<float>",
 }
 
 
@@ -134,6 +139,7 @@ def test_messages_have_the_documented_fields():
     assert track_fields["box"] == "float[4]"
     assert track_fields["trajectory"] == "sequence<float>"
     assert track_fields["trajectory_covariance"] == "sequence<float>"
+    assert track_fields["position"] == "sequence<float>"
     # a structure of arrays: no nested message per track
     assert msg.TrackArray.get_fields_and_field_types() == _TRACK_ARRAY_FIELDS
     assert msg.Detection2D.get_fields_and_field_types() == {
@@ -169,9 +175,9 @@ def test_track_array_round_trips_through_cdr():
 def test_flat_track_array_is_compact():
     """100 tracks with 10-point paths: one buffer per field, ~28 kB, no per-track overhead."""
     data = serialization.serialize_message(_make_track_array(n_tracks=100, n_points=10))
-    # per track: id, class id, score, state, 3 x float32[4], age, hits, since, 10 x (2 + 3) float32, and a
-    # "class-i" string (4-byte length + 8 bytes)
-    payload = 100 * (8 + 4 + 4 + 1 + 3 * 16 + 4 + 4 + 4 + 10 * 5 * 4 + 12)
+    # per track: id, class id, score, state, 3 x float32[4], age, hits, since, 10 x (2 + 3) float32, a
+    # "class-i" string (4-byte length + 8 bytes) and a position (3 float32)
+    payload = 100 * (8 + 4 + 4 + 1 + 3 * 16 + 4 + 4 + 4 + 10 * 5 * 4 + 12 + 3 * 4)
     assert payload <= len(data) <= payload + 200
 
 

@@ -98,6 +98,8 @@ class TrackArrays(NamedTuple):
         trajectory_covariances: (N, K, 3) float64 (var_x, cov_xy, var_y) [px^2].
         stamp_s: ``header.stamp`` [s].
         frame_id: ``header.frame_id``.
+        positions: (N, 3) float64 positions x, y, z [m] in the camera's optical frame (NaN rows: none this
+            frame), or None when the message carries no positions (no depth).
     """
 
     ids: np.ndarray
@@ -116,6 +118,7 @@ class TrackArrays(NamedTuple):
     trajectory_covariances: np.ndarray
     stamp_s: float
     frame_id: str
+    positions: np.ndarray | None = None
 
     def __len__(self) -> int:  # type: ignore[override]
         return len(self.ids)
@@ -312,7 +315,7 @@ def published_tracks(tracks: TrackSet, trajectories: Trajectories, *, publish_lo
 
 
 def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: Any, msg_types: Any, *,
-                  class_names: dict[int, str] | None = None) -> Any:
+                  class_names: dict[int, str] | None = None, positions: np.ndarray | None = None) -> Any:
     """A :class:`TrackSet` (and its predicted trajectories) -> a new ``ros2_tracker/TrackArray``.
 
     Every array field is an ``array.array`` made from one ``tobytes()`` buffer, so building costs
@@ -326,11 +329,16 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
         msg_types: object with a ``TrackArray`` class (e.g. the module ``ros2_tracker.msg``).
         class_names: optional class id -> label; given, ``class_names`` holds N labels ("" for ids
             not in it), else it stays empty (labels cost one Python string per track).
+        positions: optional (N, 3) positions x, y, z [m] (NaN rows: none), e.g. from
+            :func:`ros2_tracker.core.depth.box_positions`; None leaves ``positions`` empty.
 
     Raises:
-        ValueError: ``trajectories`` has a different number of tracks, or unevenly spaced times.
+        ValueError: ``trajectories`` or ``positions`` has a different number of tracks, or unevenly spaced
+            times.
     """
     n = len(tracks)
+    if positions is not None and np.shape(positions) != (n, 3):
+        raise ValueError(f"positions must have shape ({n}, 3), got {np.shape(positions)}")
     k, step, traj, cov = _trajectory_fields(trajectories, n)
     names = [] if not class_names else [class_names.get(c, "") for c in tracks.classes.tolist()]
     return msg_types.TrackArray(
@@ -350,6 +358,7 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
         trajectory_length=k,
         trajectories=traj,
         trajectory_covariances=cov,
+        positions=array.array("f") if positions is None else _buffer("f", positions),
     )
 
 
@@ -414,6 +423,7 @@ def track_array_to_arrays(msg: Any) -> TrackArrays:
         trajectory_covariances=f64(msg.trajectory_covariances, n, k, 3),
         stamp_s=stamp_to_seconds(msg.header.stamp),
         frame_id=str(msg.header.frame_id),
+        positions=f64(msg.positions, n, 3) if len(msg.positions) else None,
     )
 
 
@@ -430,6 +440,9 @@ def _check_track_array(msg: Any, n: int, k: int) -> None:
     if len(msg.class_names) not in (0, n):
         raise ValueError(f"malformed TrackArray: class_names has {len(msg.class_names)} entries, "
                          f"expected 0 or {n}")
+    if len(msg.positions) not in (0, 3 * n):
+        raise ValueError(f"malformed TrackArray: positions has {len(msg.positions)} values, expected 0 or "
+                         f"{3 * n} for {n} tracks")
 
 
 def track_array_to_track_list(msg: Any, msg_types: Any, *, fast: bool = True) -> list:
@@ -462,7 +475,8 @@ def track_array_to_track_list(msg: Any, msg_types: Any, *, fast: bool = True) ->
     cols = (list(msg.ids), list(msg.class_ids), list(msg.class_names) or [""] * n, list(msg.scores),
             list(msg.states), rows(msg.boxes, 4), rows(msg.velocities, 4), rows(msg.box_variances, 4),
             list(msg.ages), list(msg.hits), list(msg.times_since_update), [step] * n,
-            chunks(msg.trajectories, 2 * k), chunks(msg.trajectory_covariances, 3 * k))
+            chunks(msg.trajectories, 2 * k), chunks(msg.trajectory_covariances, 3 * k),
+            chunks(msg.positions, 3 if len(msg.positions) else 0))
     track = msg_types.Track
     if fast and _has_slot_layout(track, _TRACK_FIELDS):
         return _build_tracks_fast(track, cols)
@@ -481,8 +495,8 @@ def track_list_to_track_array(tracks: Sequence[Any], header: Any, msg_types: Any
         msg_types: object with a ``TrackArray`` class.
 
     Raises:
-        ValueError: the tracks' trajectories differ in length or step, or a trajectory's covariance
-            does not hold 3 values per point.
+        ValueError: the tracks' trajectories differ in length or step, a trajectory's covariance
+            does not hold 3 values per point, or some tracks have a position and others none.
     """
     n = len(tracks)
     lengths = {len(t.trajectory) for t in tracks}
@@ -495,11 +509,15 @@ def track_list_to_track_array(tracks: Sequence[Any], header: Any, msg_types: Any
     steps = {float(t.trajectory_step) for t in tracks} if k else {0.0}
     if len(steps) > 1:
         raise ValueError(f"all tracks need the same trajectory_step, got {sorted(steps)}")
+    sizes = {len(t.position) for t in tracks}
+    if not sizes <= {0} and sizes != {3}:
+        raise ValueError(f"every track's position must hold 3 values, or every track's none; got lengths "
+                         f"{sorted(sizes)}")
     names = [t.class_name for t in tracks]
 
     def join(field: str) -> array.array:  # Track's float32[4] are numpy rows, its float32[] array.array
         parts = [getattr(t, field) for t in tracks]
-        if field in ("trajectory", "trajectory_covariance"):
+        if field in ("trajectory", "trajectory_covariance", "position"):
             return array.array("f", b"".join(p.tobytes() for p in parts))
         return _buffer("f", np.asarray(parts, dtype=np.float32).reshape(n, 4))
 
@@ -520,11 +538,13 @@ def track_list_to_track_array(tracks: Sequence[Any], header: Any, msg_types: Any
         trajectory_length=k,
         trajectories=join("trajectory"),
         trajectory_covariances=join("trajectory_covariance"),
+        positions=join("position"),
     )
 
 
 _TRACK_FIELDS = ("id", "class_id", "class_name", "score", "state", "box", "velocity", "box_variance", "age",
-                 "hits", "time_since_update", "trajectory_step", "trajectory", "trajectory_covariance")
+                 "hits", "time_since_update", "trajectory_step", "trajectory", "trajectory_covariance",
+                 "position")
 _DETECTION_FIELDS = ("id", "bbox", "class_id", "score")
 
 
@@ -553,7 +573,7 @@ def _build_tracks_fast(cls: type, cols: tuple) -> list:
     new, check = object.__new__, "_check_fields" in cls.__slots__  # type: ignore[attr-defined]
     out = []
     for row in zip(*cols, strict=True):
-        tid, cid, name, score, state, box, vel, var, age, hits, since, step, traj, cov = row
+        tid, cid, name, score, state, box, vel, var, age, hits, since, step, traj, cov, pos = row
         t = new(cls)
         if check:
             t._check_fields = False
@@ -571,6 +591,7 @@ def _build_tracks_fast(cls: type, cols: tuple) -> list:
         t._trajectory_step = step
         t._trajectory = traj
         t._trajectory_covariance = cov
+        t._position = pos
         out.append(t)
     return out
 

@@ -30,11 +30,13 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "DEPTH_ENCODINGS",
     "IMAGE_ENCODINGS",
     "ImageConversionError",
     "bgr_to_compressed_msg",
     "bgr_to_image_msg",
     "compressed_msg_to_bgr",
+    "depth_msg_to_metres",
     "image_msg_to_bgr",
 ]
 
@@ -49,6 +51,13 @@ _LAYOUT = {
 }
 IMAGE_ENCODINGS = tuple(_LAYOUT)
 """Encodings that :func:`image_msg_to_bgr` reads and :func:`bgr_to_image_msg` writes."""
+# depth encodings (REP 118) -> (channels, bytes per channel, metres per unit)
+_DEPTH_LAYOUT = {
+    "16UC1": (1, 2, 1e-3),  # millimetres, 0 = no depth
+    "32FC1": (1, 4, 1.0),  # metres, NaN (or 0) = no depth
+}
+DEPTH_ENCODINGS = tuple(_DEPTH_LAYOUT)
+"""Encodings that :func:`depth_msg_to_metres` reads."""
 
 _FROM_BGR = {"rgb8": cv2.COLOR_BGR2RGB, "bgra8": cv2.COLOR_BGR2BGRA, "rgba8": cv2.COLOR_BGR2RGBA}
 _BACKENDS = ("auto", "numpy", "cv_bridge")
@@ -100,6 +109,27 @@ def image_msg_to_bgr(msg: Any, *, backend: str = "auto") -> np.ndarray:
     if encoding == "rgba8":
         return np.ascontiguousarray(pixels[:, :, 2::-1])
     return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, 0]), cv2.COLOR_GRAY2BGR)  # mono8
+
+
+def depth_msg_to_metres(msg: Any) -> np.ndarray:
+    """Decode a depth ``sensor_msgs/Image`` (REP 118: ``16UC1`` millimetres or ``32FC1`` metres, any row
+    padding and byte order) into a new ``(H, W)`` float32 array of metres, NaN where the sensor has no depth
+    (0, or a non-finite float).
+
+    Raises:
+        ImageConversionError: another encoding (a colour image on the depth topic, compressedDepth), zero
+            height or width, ``step`` shorter than a row, or ``data`` whose length is not ``step * height``.
+    """
+    encoding, height, width, step, data = _checked_layout(msg, _DEPTH_LAYOUT, "depth image encoding")
+    _, size, unit = _DEPTH_LAYOUT[encoding]
+    rows = np.ascontiguousarray(data.reshape(height, step)[:, : width * size])
+    kind = "u2" if size == 2 else "f4"
+    values = rows.view(f"{'>' if msg.is_bigendian else '<'}{kind}").reshape(height, width)
+    metres = values.astype(np.float32)
+    if unit != 1.0:
+        metres *= np.float32(unit)
+    metres[~(metres > 0) | ~np.isfinite(metres)] = np.nan  # 0, negative, NaN, inf: no depth
+    return metres
 
 
 def bgr_to_image_msg(image: np.ndarray, msg_cls: type, encoding: str = "bgr8", header: Any = None) -> Any:
@@ -211,16 +241,17 @@ def bgr_to_compressed_msg(image: np.ndarray, msg_cls: type, fmt: str = "jpeg", h
     return msg
 
 
-def _checked_layout(msg: Any) -> tuple[str, int, int, int, np.ndarray]:
-    """Validate an Image message's fields; return encoding, height, width, step and its bytes."""
+def _checked_layout(msg: Any, layouts: dict[str, tuple] = _LAYOUT,
+                    what: str = "image encoding") -> tuple[str, int, int, int, np.ndarray]:
+    """Validate an Image message's fields against ``layouts`` (encoding -> (channels, bytes per channel,
+    ...)); return encoding, height, width, step and its bytes."""
     encoding = str(msg.encoding)
-    if encoding not in _LAYOUT:
-        raise ImageConversionError(f"unsupported image encoding {encoding!r}; supported: "
-                                   f"{', '.join(IMAGE_ENCODINGS)}")
+    if encoding not in layouts:
+        raise ImageConversionError(f"unsupported {what} {encoding!r}; supported: {', '.join(layouts)}")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"image has zero size: height={height}, width={width}")
-    channels, depth = _LAYOUT[encoding]
+    channels, depth = layouts[encoding][:2]
     row = width * channels * depth
     if step < row:
         raise ImageConversionError(f"step={step} bytes is shorter than a row of {width} {encoding} pixels "

@@ -6,7 +6,10 @@ image appears upright when the plane is viewed from +z. ``header.frame_id`` is t
 
 Per track, three markers share the id ``track id mod 2**31`` (``Marker.id`` is int32) in three
 namespaces: ``tracks/box`` (LINE_STRIP, closed box), ``tracks/label`` (TEXT_VIEW_FACING, the id) and
-``tracks/path`` (LINE_STRIP from the box centre through the predicted trajectory). Colours come
+``tracks/path`` (LINE_STRIP from the box centre through the predicted trajectory). With 3D positions
+(``tracker_node`` ``use_depth``) a fourth, ``tracks/position`` (SPHERE, ``POSITION_DIAMETER_M`` across),
+stands at each track's position (x, y, z) [m] in the same frame, the camera's optical frame: where the
+person is. Colours come
 from :func:`ros2_tracker.viz.colours.rgb_for_id` (the same colour as in annotated images); lost
 tracks are drawn faded (alpha ``lost_alpha``).
 
@@ -30,10 +33,13 @@ import numpy as np
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 from ros2_tracker.viz.colours import rgb_for_id
 
-__all__ = ["MARKER_NAMESPACES", "marker_id", "tracks_to_markers"]
+__all__ = ["MARKER_NAMESPACES", "POSITION_DIAMETER_M", "POSITION_NAMESPACE", "marker_id", "tracks_to_markers"]
 
 MARKER_NAMESPACES = ("tracks/box", "tracks/label", "tracks/path")
 """Namespaces of the box, label and predicted-path markers."""
+POSITION_NAMESPACE = "tracks/position"
+"""Namespace of the 3D position markers (only with positions)."""
+POSITION_DIAMETER_M = 0.3
 
 _LINE_PX = 2.0  # line width [px]
 _TEXT_PX = 16.0  # label height [px]
@@ -45,7 +51,8 @@ def marker_id(track_id: int) -> int:
 
 
 def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, header: Any, *,
-                      scale: float = 0.01, lost_alpha: float = 0.35, lifetime_s: float = 0.0) -> Any:
+                      scale: float = 0.01, lost_alpha: float = 0.35, lifetime_s: float = 0.0,
+                      positions: np.ndarray | None = None) -> Any:
     """The whole display of ``tracks``: a DELETEALL per namespace, then their markers.
 
     Args:
@@ -56,9 +63,11 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         lost_alpha: opacity of LOST tracks (others are opaque).
         lifetime_s: RViz drops a marker this long after it came, unless replaced (0: never), so a stream that
             stops (a detector that died) leaves no tracks on the display.
+        positions: (N, 3) positions x, y, z [m] of the tracks (NaN rows: none this frame), or None.
 
     Returns:
-        A ``visualization_msgs/MarkerArray``: three DELETEALLs, then per track box, label (and path).
+        A ``visualization_msgs/MarkerArray``: three DELETEALLs (four with ``positions``), then per track box,
+        label (and path), then a sphere per track with a position.
     """
     from visualization_msgs.msg import Marker, MarkerArray
 
@@ -66,7 +75,8 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         raise ValueError(f"scale must be > 0 m/px, got {scale}")
     ids = tracks.ids.tolist()
     lifetime = _duration(lifetime_s)
-    out = [Marker(header=header, ns=ns, action=Marker.DELETEALL) for ns in MARKER_NAMESPACES]
+    spaces = MARKER_NAMESPACES if positions is None else (*MARKER_NAMESPACES, POSITION_NAMESPACE)
+    out = [Marker(header=header, ns=ns, action=Marker.DELETEALL) for ns in spaces]
     has_path = trajectories is not None and trajectories.centres.shape[1] > 0
     boxes = np.asarray(tracks.boxes_xyxy, dtype=np.float64) * scale
     states = tracks.states.tolist()
@@ -87,7 +97,26 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
             points = [centre] + [(u, -v) for u, v in path.tolist()]
             out.append(_marker(Marker, header, MARKER_NAMESPACES[2], tid, Marker.LINE_STRIP, colour,
                                0.5 * _LINE_PX * scale, points, lifetime))
+    if positions is not None:
+        out += _position_markers(Marker, header, ids, states, np.asarray(positions, dtype=np.float64),
+                                 lost_alpha, lifetime)
     return MarkerArray(markers=out)
+
+
+def _position_markers(marker_cls: type, header: Any, ids: list[int], states: list[int], positions: np.ndarray,
+                      lost_alpha: float, lifetime: Any) -> list:
+    """A sphere at each track's finite (x, y, z) [m]."""
+    if positions.shape != (len(ids), 3):
+        raise ValueError(f"positions must have shape ({len(ids)}, 3), got {positions.shape}")
+    out = []
+    for row in np.isfinite(positions).all(axis=1).nonzero()[0].tolist():
+        colour = _colour(ids[row], lost_alpha if states[row] == TrackState.LOST else 1.0)
+        sphere = _marker(marker_cls, header, POSITION_NAMESPACE, ids[row], marker_cls.SPHERE, colour,
+                         POSITION_DIAMETER_M, [], lifetime)
+        p = sphere.pose.position
+        p.x, p.y, p.z = positions[row].tolist()
+        out.append(sphere)
+    return out
 
 
 def _colour(track_id: int, alpha: float) -> Any:

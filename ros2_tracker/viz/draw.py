@@ -7,6 +7,7 @@ and process.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -16,7 +17,7 @@ import numpy as np
 from ros2_tracker.core.track import TrackState
 from ros2_tracker.viz.colours import colour_for_id
 
-__all__ = ["colour_for_id", "draw_detections", "draw_tracks"]
+__all__ = ["colour_for_id", "distance_labels", "draw_detections", "draw_tracks"]
 
 
 def _reach(img: np.ndarray) -> float:
@@ -145,6 +146,13 @@ def draw_tracks(image: np.ndarray, ids: Sequence[int] | np.ndarray, boxes_xyxy: 
                              cov, colour)
         _label(out, str(int(ids_a[i])) if labels is None else str(labels[i]), p0[0], p0[1], colour)
     return out
+
+
+def distance_labels(ids: Sequence[int] | np.ndarray, positions: np.ndarray) -> list[str]:
+    """Labels for :func:`draw_tracks` with each track's distance along the camera's axis: ``"7  3.2 m"`` for a
+    track with a (N, 3) ``positions`` row (x, y, z [m]), ``"7"`` for one whose row is NaN."""
+    z = np.asarray(positions, dtype=np.float64).reshape(-1, 3)[:, 2].tolist()
+    return [f"{int(i)}  {d:.1f} m" if math.isfinite(d) else str(int(i)) for i, d in zip(ids, z, strict=True)]
 
 
 def draw_detections(image: np.ndarray, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None, *,

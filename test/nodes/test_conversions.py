@@ -234,6 +234,30 @@ def test_tracks_round_trip_through_cdr():
     assert np.all(np.diff(back.trajectories[0, :, 0]) > 5)
 
 
+def test_positions_travel_with_their_tracks_and_stay_empty_without_depth():
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    assert track_array_to_arrays(over_the_wire(tracks_to_msg(tracks, traj, header(), msgs))).positions is None
+    positions = np.array([[0.5, -0.25, 3.0], [1.5, 0.75, 6.5], [np.nan, np.nan, np.nan]])
+    wire = over_the_wire(tracks_to_msg(tracks, traj, header(), msgs, positions=positions))
+    assert isinstance(wire.positions, array.array) and len(wire.positions) == 9
+    np.testing.assert_array_equal(track_array_to_arrays(wire).positions, positions)
+    # per-object messages carry their own position, and rebuild the same array (compared as bytes: NaN != NaN)
+    objects = track_array_to_track_list(wire, msgs)
+    np.testing.assert_array_equal(np.asarray(objects[1].position), positions[1])
+    cdr = serialization.serialize_message
+    assert cdr(track_list_to_track_array(objects, wire.header, msgs)) == cdr(wire)
+    assert [cdr(t) for t in track_array_to_track_list(wire, msgs, fast=False)] == [cdr(t) for t in objects]
+    objects[0].position = array.array("f")  # some tracks with a position, others without: ambiguous
+    with pytest.raises(ValueError, match="position must hold 3 values"):
+        track_list_to_track_array(objects, wire.header, msgs)
+    with pytest.raises(ValueError, match=r"positions must have shape \(3, 3\)"):
+        tracks_to_msg(tracks, traj, header(), msgs, positions=positions[:2])
+    wire.positions = wire.positions[:-1]
+    with pytest.raises(ValueError, match="positions has 8 values, expected 0 or 9"):
+        track_array_to_arrays(wire)
+
+
 def test_class_names_are_left_empty_unless_given():
     tracker = walking_tracker()
     msg = tracks_to_msg(tracker.tracks(), None, header(), msgs)
@@ -417,6 +441,34 @@ def test_markers_draw_box_label_and_path_on_the_image_plane():
     assert all((m.lifetime.sec, m.lifetime.nanosec) == (1, 500_000_000) for m in timed[3:])
     with pytest.raises(ValueError, match="lifetime"):
         tracks_to_markers(tracks, traj, header(), lifetime_s=float("nan"))
+
+
+def test_position_markers_stand_where_the_tracks_are_in_3d():
+    from ros2_tracker.nodes.markers import MARKER_NAMESPACES, POSITION_NAMESPACE, tracks_to_markers
+
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    assert POSITION_NAMESPACE not in {m.ns for m in tracks_to_markers(tracks, traj, header()).markers}
+    positions = np.array([[0.5, -0.25, 3.0], [np.nan, np.nan, np.nan], [1.5, 0.75, 6.5]])
+    out = tracks_to_markers(tracks, traj, header(0.5, "cam_optical"), positions=positions)
+    cleared = [m.ns for m in out.markers if m.action == viz.Marker.DELETEALL]
+    assert cleared == [*MARKER_NAMESPACES, POSITION_NAMESPACE]  # spheres of tracks gone go too
+    spheres = {m.id: m for m in out.markers if m.ns == POSITION_NAMESPACE and m.action == viz.Marker.ADD}
+    assert set(spheres) == {int(tracks.ids[0]), int(tracks.ids[2])}  # none without a position
+    s0 = spheres[int(tracks.ids[0])]
+    assert s0.type == viz.Marker.SPHERE and s0.header.frame_id == "cam_optical"
+    assert (s0.pose.position.x, s0.pose.position.y, s0.pose.position.z) == (0.5, -0.25, 3.0)
+    box = next(m for m in out.markers if m.ns == MARKER_NAMESPACES[0] and m.id == s0.id)
+    assert (s0.color.r, s0.color.g, s0.color.b) == (box.color.r, box.color.g, box.color.b)
+    with pytest.raises(ValueError, match="positions must have shape"):
+        tracks_to_markers(tracks, traj, header(), positions=positions[:2])
+
+
+def test_distance_labels_give_each_track_its_depth():
+    from ros2_tracker.viz.draw import distance_labels
+
+    labels = distance_labels(np.array([7, 12]), np.array([[0.1, 0.2, 3.25], [np.nan] * 3]))
+    assert labels == ["7  3.2 m", "12"]
 
 
 def test_lost_tracks_are_faded():

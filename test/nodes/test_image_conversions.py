@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from ros2_tracker.nodes.image_conversions import (
+    DEPTH_ENCODINGS,
     IMAGE_ENCODINGS,
     ImageConversionError,
     bgr_to_compressed_msg,
     bgr_to_image_msg,
     compressed_msg_to_bgr,
+    depth_msg_to_metres,
     image_msg_to_bgr,
 )
 
@@ -334,3 +336,44 @@ def test_an_exif_orientation_tag_is_not_applied(tmp_path):
     for image in (compressed_msg_to_bgr(msg), read_image(tmp_path / "f.jpg")):
         assert image.shape == (40, 60, 3)
         assert image[20, 5, 2] > 200 and image[20, 55, 2] < 60  # red stays on the left
+
+
+def depth_msg(values: np.ndarray, encoding: str, *, big_endian: bool = False, pad: int = 0):
+    """A depth Image of ``values`` (H, W) in ``encoding``'s type and byte order, each row padded by ``pad``
+    bytes."""
+    kind = {"16UC1": "u2", "32FC1": "f4"}[encoding]
+    raw = np.ascontiguousarray(values.astype(f"{'>' if big_endian else '<'}{kind}")).view(np.uint8)
+    rows = np.concatenate([raw.reshape(values.shape[0], -1),
+                           np.full((values.shape[0], pad), 0xAB, dtype=np.uint8)], axis=1)
+    return Image(height=values.shape[0], width=values.shape[1], encoding=encoding, is_bigendian=big_endian,
+                 step=rows.shape[1], data=array.array("B", rows.tobytes()))
+
+
+@pytest.mark.parametrize("big_endian", [False, True], ids=["little_endian", "big_endian"])
+@pytest.mark.parametrize("pad", [0, 3])
+def test_depth_images_decode_to_metres_with_no_depth_as_nan(big_endian, pad):
+    """REP 118: 16UC1 in millimetres with 0 for no depth, 32FC1 in metres; any padding and byte order."""
+    mm = np.array([[0, 1, 1500], [65535, 3000, 0]], dtype=np.uint16)
+    got = depth_msg_to_metres(depth_msg(mm, "16UC1", big_endian=big_endian, pad=pad))
+    assert got.dtype == np.float32 and got.shape == (2, 3)
+    np.testing.assert_allclose(got, [[np.nan, 0.001, 1.5], [65.535, 3.0, np.nan]], rtol=1e-6)
+    m = np.array([[1.25, np.nan, np.inf], [0.0, -2.0, 7.5]], dtype=np.float32)
+    got = depth_msg_to_metres(depth_msg(m, "32FC1", big_endian=big_endian, pad=pad))
+    np.testing.assert_array_equal(got, np.array([[1.25, np.nan, np.nan], [np.nan, np.nan, 7.5]], np.float32))
+    assert set(DEPTH_ENCODINGS) == {"16UC1", "32FC1"}
+
+
+def test_a_colour_or_malformed_image_on_the_depth_topic_is_refused_with_the_reason():
+    with pytest.raises(ImageConversionError,
+                       match="unsupported depth image encoding 'bgr8'; supported: 16UC1, 32FC1"):
+        depth_msg_to_metres(bgr_to_image_msg(random_bgr(), Image, "bgr8"))
+    short = depth_msg(np.ones((4, 5), np.uint16), "16UC1")
+    short.data = short.data[:-1]
+    with pytest.raises(ImageConversionError, match="data has 39 bytes, expected step \\* height = 10 \\* 4"):
+        depth_msg_to_metres(short)
+    narrow = depth_msg(np.ones((4, 5), np.float32), "32FC1")
+    narrow.step = 19
+    with pytest.raises(ImageConversionError, match="step=19 bytes is shorter than a row"):
+        depth_msg_to_metres(narrow)
+    with pytest.raises(ImageConversionError, match="zero size"):
+        depth_msg_to_metres(Image(height=0, width=5, encoding="16UC1", step=10))
