@@ -89,7 +89,8 @@ class TrackerNodeConfig(ConfigBase):
                           "on the frames the gyro does not cover", read_only=True)
     imu_topic: str = param("imu", "With use_imu: the gyro's sensor_msgs/Imu (angular_velocity)",
                            read_only=True)
-    camera_info_topic: str = param("camera_info", "With use_imu: the camera's sensor_msgs/CameraInfo (K)",
+    camera_info_topic: str = param("camera_info", "With use_imu or use_depth: the camera's "
+                                   "sensor_msgs/CameraInfo (K, and the size of the image it describes)",
                                    read_only=True)
     imu_time_offset_s: float = param(0.0, "With use_imu: added to the IMU's stamps to put them on the "
                                      "camera's clock (a camera whose stamps lag its exposure, an IMU "
@@ -101,6 +102,24 @@ class TrackerNodeConfig(ConfigBase):
                                        "frame (x forward, y left, z up) and a camera looking forward; "
                                        "[1,0,0,0,1,0,0,0,1] for a camera's own IMU reporting in its optical "
                                        "frame", read_only=True)
+    use_depth: bool = param(False, "Subscribe to depth_topic (sensor_msgs/Image, REP 118: 16UC1 millimetres "
+                            "or 32FC1 metres) and camera_info_topic, and give every track matched in a frame "
+                            "its 3D position in the camera's optical frame (TrackArray positions; markers "
+                            "tracks/position): the median depth of the box's central part, back-projected "
+                            "through its centre. The depth image must be registered to the detections' image "
+                            "(RealSense aligned_depth_to_color, ZED depth_registered); it may be of another "
+                            "resolution", read_only=True)
+    depth_topic: str = param("depth", "With use_depth: the registered depth image", read_only=True)
+    depth_max_offset_s: float = param(0.05, "With use_depth: the depth image nearest in stamp to the "
+                                      "detections is used when at most this far from them; else the frame "
+                                      "gets no positions (warning)", low=0.0, high=1.0, unit="s")
+    depth_box_fraction: float = param(0.5, "With use_depth: the central part of each box whose depth counts, "
+                                      "as a share of its width and height (the object fills a box's middle, "
+                                      "its edges show the background)", low=0.05, high=1.0)
+    depth_min_m: float = param(0.1, "With use_depth: nearer depths are not valid (sensor noise)", low=0.0,
+                               high=100.0, unit="m")
+    depth_max_m: float = param(50.0, "With use_depth: farther depths are not valid (beyond the sensor's "
+                               "range)", low=0.01, high=10000.0, unit="m")
     tracker: str = param("core", "core: tracking-by-detection of the detections (TrackerConfig); tracktor: a "
                          "detector's regression head tracks on each image, the detections only start tracks "
                          "(parameters of config/tracktor.yaml; needs use_images)",
@@ -120,6 +139,9 @@ class TrackerNodeConfig(ConfigBase):
             raise ConfigError("use_imu: needs tracker:=core (Tracktor compensates with its own cmc "
                               "parameter)")
         self._check_imu_to_camera()
+        if self.depth_min_m >= self.depth_max_m:
+            raise ConfigError(f"depth_min_m: must be below depth_max_m ({self.depth_max_m} m), got "
+                              f"{self.depth_min_m} m")
         if self.use_appearance and not self.reid_model_path:
             raise ConfigError("reid_model_path: must name a re-ID ONNX model when use_appearance is true "
                               "(e.g. osnet_x0_25_msmt17.onnx)")

@@ -28,8 +28,9 @@ Topics (relative; remap or namespace them in launch):
   ``use_appearance``, each frame embedded with its image also gets a ``"stage": "embed"`` message
   (image conversion, crops and re-ID inference), published before the ``"tracker"`` one; the
   ``"tracker"`` seconds then exclude it, so the stages add up. With ``use_cmc`` a ``"stage": "cmc"``
-  message likewise carries the camera-motion estimate, and with ``use_imu`` a ``"stage": "imu"`` one the
-  frames the gyro turned the tracks (those get no ``"cmc"`` one).
+  message likewise carries the camera-motion estimate, with ``use_imu`` a ``"stage": "imu"`` one the
+  frames the gyro turned the tracks (those get no ``"cmc"`` one), and with ``use_depth`` a
+  ``"stage": "depth"`` one the 3D positions (decoding the depth image included).
 
 Camera-motion compensation (``use_cmc``, needs ``use_images``, core tracker): before each update the image
 motion since the previous image is estimated (ECC, ``cmc_*`` parameters of ``CmcConfig``; the detections'
@@ -47,6 +48,19 @@ yet, or an instant of the interval farther than 0.1 s from every IMU sample: the
 it (throttled warning; the last words count those frames), or, with ``use_cmc`` as well, with the image
 alignment (then without a warning; after a frame the gyro turned, the alignment starts over from its
 image): the gyro where it is, the images otherwise.
+
+3D positions from a registered depth image (``use_depth``, either tracker): sub ``depth``
+(``sensor_msgs/Image``, REP 118 ``16UC1`` millimetres or ``32FC1`` metres, best effort, the last
+``_DEPTH_DEPTH`` kept undecoded) and ``camera_info`` (the last calibrated K, and the width and height of the
+image it describes: a depth image of another resolution is scaled to it). For each detection message the
+depth image nearest in stamp is used when within ``depth_max_offset_s``; every published track matched in
+this frame gets the median of the valid depths (within ``depth_min_m`` .. ``depth_max_m``) on a 16 x 16 grid
+over its box's central ``depth_box_fraction``, back-projected through the box centre
+(:func:`ros2_tracker.core.depth.box_positions`): ``TrackArray.positions`` (x, y, z) [m] in the camera's
+optical frame, NaN for lost tracks (their box is a prediction, where the depth may be an occluder's) and where
+too few depths are valid; markers ``tracks/position`` (spheres) and the annotated image's labels
+(``id  z m``) show them. No depth image near enough, no calibrated camera_info yet, or an undecodable depth
+image: that frame's positions are NaN and a warning says why (the last words count them).
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -109,6 +123,7 @@ from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, v
 from ros2_tracker.appearance.config import reid_parameter_error
 from ros2_tracker.cmc.gyro import GyroBuffer, calibrated_camera_matrix, camera_rotation, rotation_homography
 from ros2_tracker.core.config import ConfigError
+from ros2_tracker.core.depth import box_positions
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, strongest
 from ros2_tracker.io.calibration import orient_homography
@@ -134,6 +149,7 @@ _TRACKS_DEPTH = 100  # reliable tracks: a subscriber that missed some is repaire
 _DETECTIONS_DEPTH = 100  # detection messages queued for the tracker; beyond, the oldest are lost (counted)
 _IMU_DEPTH = 1000  # IMU samples queued (a 400 Hz gyro while one heavy frame is tracked)
 _IMU_HOLD_S = 0.1  # an instant farther than this from every IMU sample has no rate: no turn for that frame
+_DEPTH_DEPTH = 15  # depth images kept for the detections to come (0.5 s at 30 Hz: a detector's latency)
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
@@ -197,15 +213,27 @@ class TrackerNode(Node):
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer,
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._gyro: GyroBuffer | None = None  # use_imu: the recent angular velocities
-        self._camera_k: np.ndarray | None = None  # use_imu: the camera matrix of the last valid camera_info
+        self._camera_k: np.ndarray | None = None  # the camera matrix of the last valid camera_info
+        self._camera_size: tuple[int, int] = (0, 0)  # its image's width and height (0: not given)
+        if cfg.use_imu or cfg.use_depth:
+            self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
+                                     qos_profile("sensor_data", 5))
+        # use_depth: the recent depth images, (stamp [ns], message)
+        self._depth_images: collections.deque[tuple[int, Image]] | None = None
+        self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
+        if cfg.use_depth:
+            self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
+            self._depth_sub = self.create_subscription(Image, cfg.depth_topic, self._on_depth,
+                                                       qos_profile("sensor_data", _DEPTH_DEPTH))
+            self.get_logger().info(f"3D positions from the depth images on "
+                                   f"{self.resolve_topic_name(cfg.depth_topic)}, intrinsics "
+                                   f"{self.resolve_topic_name(cfg.camera_info_topic)}")
         if cfg.use_imu:
             self._gyro = GyroBuffer(hold_s=_IMU_HOLD_S)
             self._imu_to_camera = cfg.imu_to_camera_matrix()
             # best effort: matches IMU and camera drivers of either reliability
             self._imu_sub = self.create_subscription(Imu, cfg.imu_topic, self._on_imu,
                                                      qos_profile("sensor_data", _IMU_DEPTH))
-            self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
-                                     qos_profile("sensor_data", 5))
             self.get_logger().info(f"turning the tracks with the camera: gyro "
                                    f"{self.resolve_topic_name(cfg.imu_topic)}, intrinsics "
                                    f"{self.resolve_topic_name(cfg.camera_info_topic)}")
@@ -226,6 +254,9 @@ class TrackerNode(Node):
         image_skips = getattr(self, "_image_skips", None)
         if image_skips is not None:
             lines += image_skips.last_words("unusable image(s)")
+        depth_skips = getattr(self, "_depth_skips", None)
+        if depth_skips is not None:
+            lines += depth_skips.last_words("unusable depth image(s)")
         destroy_then_warn(self, super().destroy_node, lines)
 
     def _count(self, problem: str) -> int:
@@ -263,9 +294,16 @@ class TrackerNode(Node):
         try:
             self._camera_k = calibrated_camera_matrix(msg.k)
         except ValueError:
+            uses = [what for what, on in (("the tracks are not turned with the camera", self._cfg.use_imu),
+                                          ("tracks get no 3D positions", self._cfg.use_depth)) if on]
             self.get_logger().warning(f"camera_info without a calibrated camera matrix (fx={msg.k[0]:g}, "
-                                      f"fy={msg.k[4]:g}): ignored; the tracks are not turned with the camera "
-                                      "before a calibrated one comes", throttle_duration_sec=_THROTTLE_S)
+                                      f"fy={msg.k[4]:g}): ignored; {' and '.join(uses)} before a calibrated "
+                                      "one comes", throttle_duration_sec=_THROTTLE_S)
+            return
+        self._camera_size = (int(msg.width), int(msg.height))
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth_images.append((stamp_to_ns(msg.header.stamp), msg))  # decoded only when used
 
     def _follow_camera(self, det: DetectionArrays, image: Image | None,
                        bgr: np.ndarray | None) -> tuple[np.ndarray | None, float | None, float | None]:
@@ -331,13 +369,57 @@ class TrackerNode(Node):
         """Take the IMU samples the middleware already holds. The executor takes one message per subscription
         each time it wakes, so after a backlog (a slow frame, a loaded CPU) a detection message can be
         handled before the gyro samples up to its stamp, which came first."""
-        sub = self._imu_sub
-        for _ in range(_IMU_DEPTH):
-            with sub.handle:
-                taken = sub.handle.take_message(sub.msg_type, sub.raw)
-            if taken is None:
-                return
-            self._on_imu(taken[0])
+        _take_pending(self._imu_sub, self._on_imu, _IMU_DEPTH)
+
+    # ------------------------------------------------------------------ depth
+    def _positions(self, tracks: TrackSet, stamp_ns: int) -> tuple[np.ndarray | None, float | None]:
+        """``use_depth``: the (N, 3) positions [m] of the published tracks in the camera's optical frame (NaN
+        rows for tracks not matched in this frame, and for all when no depth image or camera_info fits) and
+        the seconds spent; (None, None) without ``use_depth``."""
+        if self._depth_images is None:
+            return None, None
+        start = time.perf_counter()
+        out = np.full((len(tracks), 3), np.nan)
+        observed = tracks.time_since_update_s == 0  # a lost track's box is a prediction
+        if observed.any():
+            depth = self._depth_at(stamp_ns)
+            if depth is not None:
+                cfg = self._cfg
+                width, height = self._camera_size
+                scale = (depth.shape[1] / width if width else 1.0, depth.shape[0] / height if height else 1.0)
+                out[observed] = box_positions(depth, tracks.boxes_xyxy[observed], self._camera_k,
+                                              fraction=cfg.depth_box_fraction, min_m=cfg.depth_min_m,
+                                              max_m=cfg.depth_max_m, depth_scale=scale)
+        return out, time.perf_counter() - start
+
+    def _depth_at(self, stamp_ns: int) -> np.ndarray | None:
+        """The depth image [m] nearest in stamp to ``stamp_ns``, when within ``depth_max_offset_s`` and a
+        calibrated camera_info has come; else None (a throttled warning that says why)."""
+        _take_pending(self._depth_sub, self._on_depth, _DEPTH_DEPTH)  # the newest may still be queued
+        stamp_s = stamp_ns * 1e-9
+        if self._camera_k is None:
+            self.get_logger().warning(f"no calibrated camera_info on "
+                                      f"{self.resolve_topic_name(self._cfg.camera_info_topic)} yet: no 3D "
+                                      f"positions at stamp {stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
+            return None
+        nearest = min(self._depth_images, key=lambda item: abs(item[0] - stamp_ns), default=None)
+        if nearest is None or abs(nearest[0] - stamp_ns) > _nanoseconds(self._cfg.depth_max_offset_s):
+            n = self._count("frame(s) without a depth image")
+            seen = "none yet" if nearest is None else f"the nearest is stamped {nearest[0] * 1e-9:.6f}"
+            self.get_logger().warning(f"no depth image within depth_max_offset_s "
+                                      f"({self._cfg.depth_max_offset_s} s) of the detections at stamp "
+                                      f"{stamp_s:.6f} ({n} so far; {seen}): no 3D positions",
+                                      throttle_duration_sec=_THROTTLE_S)
+            return None
+        from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
+
+        try:
+            return ic.depth_msg_to_metres(nearest[1])
+        except ic.ImageConversionError as exc:
+            if self._depth_skips.add(str(exc), time.monotonic()):  # each new kind at once, else throttled
+                self.get_logger().warning(f"cannot use the depth image at stamp {nearest[0] * 1e-9:.6f} "
+                                          f"({self._depth_skips.total} so far): {exc}: no 3D positions")
+            return None
 
     def _restart_alignment(self, det: DetectionArrays, image: Image | None,
                            bgr: np.ndarray | None) -> np.ndarray | None:
@@ -383,10 +465,11 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
+        positions, depth_s = self._positions(tracks, stamp_to_ns(msg.header.stamp))
         self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
-                                               class_names=self._class_names()))
+                                               class_names=self._class_names(), positions=positions))
         seconds = time.perf_counter() - start
-        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)):
+        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s), ("depth", depth_s)):
             if stage_s is not None:
                 self._timing_pub.publish(String(data=json.dumps(
                     {"stamp": det.stamp_s, "stage": stage, "seconds": stage_s})))
@@ -394,9 +477,9 @@ class TrackerNode(Node):
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
         self._check_score_scale(det.scores)
-        self._publish_markers(tracks, traj, msg.header)
+        self._publish_markers(tracks, traj, msg.header, positions)
         if want_image:  # with the image's own header (a detector may have left its frame_id empty)
-            self._publish_image(image, tracks, traj, image.header, bgr)
+            self._publish_image(image, tracks, traj, image.header, bgr, positions)
 
     def _orient_homography(self, det: DetectionArrays) -> None:
         """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
@@ -521,13 +604,19 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(
             live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),
             publish_lost=self._cfg.publish_lost, publish_tentative=self._cfg.publish_tentative)
+        positions, depth_s = self._positions(tracks, stamp_to_ns(msg.header.stamp))
         self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
-                                               class_names=self._class_names()))
+                                               class_names=self._class_names(), positions=positions))
+        seconds = time.perf_counter() - start
+        if depth_s is not None:
+            self._timing_pub.publish(String(data=json.dumps(
+                {"stamp": det.stamp_s, "stage": "depth", "seconds": depth_s})))
+            seconds -= depth_s
         self._timing_pub.publish(String(data=json.dumps(
-            {"stamp": det.stamp_s, "stage": "tracker", "seconds": time.perf_counter() - start})))
-        self._publish_markers(tracks, traj, msg.header)
+            {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
+        self._publish_markers(tracks, traj, msg.header, positions)
         if self._image_pub.get_subscription_count() > 0:
-            self._publish_image(image, tracks, traj, image.header, bgr)
+            self._publish_image(image, tracks, traj, image.header, bgr, positions)
 
     def _step_tracktor(self, bgr: np.ndarray, det: DetectionArrays) -> TrackSet:
         keep = det.classes == self._tracktor.config.class_id  # the class the regressor tracks
@@ -696,22 +785,25 @@ class TrackerNode(Node):
         if note := self._score_watch.check(scores, self._tracker.config):
             self.get_logger().warning(f"{note} (ROS parameters of this node)", throttle_duration_sec=60.0)
 
-    def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any) -> None:
+    def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any,
+                         positions: np.ndarray | None = None) -> None:
         if self._markers_pub.get_subscription_count() == 0:
             return
         if not self._cfg.publish_markers:
             if not self._markers_shown:
                 return
-            tracks = tracks.select(np.zeros(len(tracks), dtype=bool))  # clear what was drawn, once
+            keep = np.zeros(len(tracks), dtype=bool)  # clear what was drawn, once
+            tracks, positions = tracks.select(keep), None if positions is None else positions[keep]
         self._markers_pub.publish(tracks_to_markers(tracks, traj if len(tracks) else None, header,
                                                     scale=self._cfg.marker_scale,
-                                                    lifetime_s=self._cfg.marker_lifetime_s))
+                                                    lifetime_s=self._cfg.marker_lifetime_s,
+                                                    positions=positions))
         self._markers_shown = len(tracks) > 0
 
     def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any,
-                       bgr: np.ndarray | None = None) -> None:
+                       bgr: np.ndarray | None = None, positions: np.ndarray | None = None) -> None:
         from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
-        from ros2_tracker.viz.draw import draw_tracks
+        from ros2_tracker.viz.draw import distance_labels, draw_tracks
 
         if bgr is None:
             if self._embedder is not None:
@@ -719,7 +811,8 @@ class TrackerNode(Node):
             bgr = self._to_bgr(image, stamp_to_ns(header.stamp) * 1e-9)
             if bgr is None:
                 return
-        drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances)
+        drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances,
+                            labels=None if positions is None else distance_labels(tracks.ids, positions))
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
 
     def _check_tracker_config(self, cfg: TrackerConfig) -> None:
@@ -869,6 +962,17 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "(no message)"
 
 
+
+
+def _take_pending(sub: Any, callback: Any, most: int) -> None:
+    """Hand ``callback`` the messages of subscription ``sub`` that the middleware already holds (at most
+    ``most``), ahead of the executor (which takes one message per subscription each time it wakes)."""
+    for _ in range(most):
+        with sub.handle:
+            taken = sub.handle.take_message(sub.msg_type, sub.raw)
+        if taken is None:
+            return
+        callback(taken[0])
 
 
 def _detections_type(fmt: str) -> type:

@@ -154,3 +154,15 @@ def test_imu_parameters_are_checked():
                      ([float("nan")] * 9, "must be 9 finite numbers")):
         with pytest.raises(ConfigError, match=f"imu_to_camera: .*{why}"):
             TrackerNodeConfig(imu_to_camera=bad)
+
+
+def test_depth_parameters_are_checked():
+    """use_depth works with either tracker; its valid range must not be empty, its fraction a share."""
+    TrackerNodeConfig(use_depth=True, use_images=True, tracker="tracktor")
+    TrackerNodeConfig(use_depth=True, depth_min_m=0.3, depth_max_m=6.0)
+    with pytest.raises(ConfigError, match=r"depth_min_m: must be below depth_max_m \(5.0 m\), got 5.0 m"):
+        TrackerNodeConfig(use_depth=True, depth_min_m=5.0, depth_max_m=5.0)
+    for field, bad in (("depth_box_fraction", 0.0), ("depth_box_fraction", 1.5), ("depth_max_offset_s", -0.1),
+                       ("depth_min_m", float("nan"))):
+        with pytest.raises(ConfigError, match=field):
+            TrackerNodeConfig(**{field: bad})

@@ -1,0 +1,131 @@
+"""tracker_node with ``use_depth``: each matched track's 3D position from a registered depth image, over DDS.
+
+The node runs as its own process. The test publishes a calibrated camera_info (640 x 480), a quarter-size
+registered depth image (160 x 120, 16UC1 millimetres: a wall at 8 m, one person walking away from 2 m at
+0.1 m a frame, one standing at 4.5 m) and the two people's detections. Each frame's depth image goes out one
+frame ahead of its detections, as a depth camera runs ahead of a detector, so the node holds two: it must take
+the one stamped like the detections, not the newest.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
+msgs = pytest.importorskip("ros2_tracker.msg",
+                           reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+
+from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp, track_array_to_arrays  # noqa: E402
+from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
+
+T0, FPS = 100.0, 30.0
+W, H, DOWN = 640, 480, 4  # the camera image, and the depth image's reduction
+K = np.array([[520.0, 0.0, 330.0], [0.0, 515.0, 236.0], [0.0, 0.0, 1.0]])
+NO_DEPTH, BAD_DEPTH = 11, 12  # frames without a depth image, and with a colour image on the depth topic
+
+
+def people(k: int) -> tuple[np.ndarray, list[float]]:
+    """Frame k's boxes (xyxy [px], camera image) and depths [m]: A walks away (and right), B stands."""
+    a = [200.0 + 4 * k, 80.0, 300.0 + 4 * k, 400.0]
+    return np.array([a, [420.0, 150.0, 470.0, 330.0]]), [2.0 + 0.1 * k, 4.5]
+
+
+def stamp(k: int):
+    return seconds_to_stamp(T0 + k / FPS)
+
+
+def depth_image(k: int) -> Image:
+    boxes, depths = people(k)
+    mm = np.full((H // DOWN, W // DOWN), 8000, dtype=np.uint16)
+    for (x1, y1, x2, y2), z in zip(boxes / DOWN, depths, strict=True):
+        mm[int(y1):int(y2), int(x1):int(x2)] = round(z * 1000)
+    return Image(header=Header(frame_id="camera_optical", stamp=stamp(k)), height=mm.shape[0],
+                 width=mm.shape[1], encoding="16UC1", is_bigendian=0, step=2 * mm.shape[1], data=mm.tobytes())
+
+
+def send_depth(pub, k: int) -> None:
+    if k == BAD_DEPTH:  # a colour image where the depth should be: refused, said, the node goes on
+        pub.publish(bgr_to_image_msg(np.zeros((H // DOWN, W // DOWN, 3), np.uint8), Image, "rgb8",
+                                     Header(stamp=stamp(k))))
+    elif k != NO_DEPTH:
+        pub.publish(depth_image(k))
+
+
+def position(out: list, k: int, track_id: int) -> np.ndarray:
+    """The published position of track ``track_id`` in frame k."""
+    return out[k].positions[out[k].ids.tolist().index(track_id)]
+
+
+def expected(out: list, k: int, track_id: int) -> list[float]:
+    """The truth's depth through the published box's centre."""
+    row = out[k].ids.tolist().index(track_id)
+    (x1, y1, x2, y2), z = out[k].boxes_xyxy[row], people(k)[1][track_id - 1]
+    return [((x1 + x2) / 2 - K[0, 2]) * z / K[0, 0], ((y1 + y2) / 2 - K[1, 2]) * z / K[1, 1], z]
+
+
+@pytest.mark.slow
+def test_matched_tracks_get_their_3d_position_from_the_depth_image(tracker_node_graph):
+    start, context = tracker_node_graph
+    proc, log = start("use_depth:=true", "depth_max_offset_s:=0.02", "max_lost_s:=2.0")
+    client = TrackerNodeClient(context, "depth_test", markers=True)
+    node = client.node
+    depth_pub = node.create_publisher(Image, "depth", 10)
+    info_pub = node.create_publisher(CameraInfo, "camera_info", 10)
+    client.wait_for_node(proc, log, timeout=20.0, images=False, markers=True)
+    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
+                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+
+    for _ in range(5):  # the intrinsics first (best effort: a reader may miss the first while discovery ends)
+        info_pub.publish(CameraInfo(header=Header(stamp=stamp(0)), width=W, height=H, k=K.ravel().tolist()))
+        client.spin_until(lambda: False, 0.05)
+    send_depth(depth_pub, 0)
+    out = []
+    for k in range(15):
+        send_depth(depth_pub, k + 1)  # the depth camera runs a frame ahead of the detector
+        boxes, _ = people(k)
+        keep = slice(None) if k < 10 else slice(0, 1)  # B is not detected from frame 10: LOST
+        header = Header(frame_id="camera_optical", stamp=stamp(k))
+        out.append(track_array_to_arrays(client.publish_frame(
+            arrays_to_detections(boxes[keep], np.full(2, 0.9)[keep], np.zeros(2, int)[keep], header, msgs),
+            None, 5.0)))
+
+    for k in [*range(1, 10), 13, 14]:  # (frame 0's tracks are tentative, not published)
+        assert out[k].ids.tolist() == [1, 2], (k, out[k].ids)
+        for tid in (1, 2) if k < 10 else (1,):
+            # the depth of the image stamped like the detections (the next one puts A 0.1 m farther)
+            np.testing.assert_allclose(position(out, k, tid), expected(out, k, tid), atol=2e-3,
+                                       err_msg=f"frame {k}")
+    assert all(np.isnan(position(out, k, 2)).all() for k in range(10, 15))  # LOST: its box is a guess
+    assert out[10].states[1] == 2 and np.isfinite(position(out, 10, 1)).all()
+    assert np.isnan(out[NO_DEPTH].positions).all() and np.isnan(out[BAD_DEPTH].positions).all()
+    assert client.spin_until(lambda: len(client.timing) >= 30, 5.0)
+    stages = {(round((json.loads(m.data)["stamp"] - T0) * FPS), json.loads(m.data)["stage"])
+              for m in client.timing}
+    assert all((k, "depth") in stages for k in range(15)), sorted(stages)
+    # the markers stand at the positions: a sphere per track with one
+    assert client.spin_until(lambda: len(client.markers) >= 15, 5.0)
+    last = client.markers[-1].markers
+    spheres = [m for m in last if m.ns == "tracks/position" and m.action == m.ADD]
+    assert [(m.id, m.pose.position.z) for m in spheres] == [(1, pytest.approx(3.4, abs=2e-3))]
+    time.sleep(0.2)
+    assert proc.poll() is None
+    assert stop_node(proc, log) == 0
+    text = log.read_text()
+    assert "3D positions from the depth images on /depth, intrinsics /camera_info" in text
+    # (frames 10 and 12 are equally near frame 11: either may be named)
+    assert ("no depth image within depth_max_offset_s (0.02 s) of the detections at stamp 100.366667 (1 so "
+            "far; the nearest is stamped 100.") in text, text[-3000:]
+    assert "in all: 1 frame(s) without a depth image" in text
+    assert ("cannot use the depth image at stamp 100.400000 (1 so far): unsupported depth image encoding "
+            "'rgb8'; supported: 16UC1, 32FC1: no 3D positions") in text, text[-3000:]
+    assert "1 unusable depth image(s)" in text and "Traceback" not in text
