@@ -20,7 +20,7 @@ import numpy as np
 from ros2_tracker.io.files import OutputWriteError
 from ros2_tracker.synthetic.scene import NOMINAL_PERSON_HEIGHT_M, Scene, random_streams
 
-__all__ = ["Look", "SceneRenderer", "write_frames"]
+__all__ = ["Look", "SceneRenderer", "draw_person", "write_frames"]
 
 _SHIFT = 2  # OpenCV fixed-point bits: sub-pixel drawing gives smooth motion
 _ONE = 1 << _SHIFT
@@ -166,7 +166,7 @@ class SceneRenderer:
             if not pillar_drawn and depths[i] < self.scene.occluder_depth_m:
                 self._paste_pillar(img)
                 pillar_drawn = True
-            _draw_person(img, gt.boxes_tlwh[i], self.look(int(gt.ids[i])), float(gt.walk_phase[i]))
+            draw_person(img, gt.boxes_tlwh[i], self.look(int(gt.ids[i])), float(gt.walk_phase[i]))
         if not pillar_drawn:
             self._paste_pillar(img)
         if self._noise:
@@ -181,7 +181,7 @@ def _pt(x: float, y: float) -> tuple[int, int]:
     return round(x * _ONE), round(y * _ONE)
 
 
-def _draw_person(img: np.ndarray, box_tlwh: np.ndarray, look: Look, phase: float) -> None:
+def draw_person(img: np.ndarray, box_tlwh: np.ndarray, look: Look, phase: float) -> None:
     """Draw one person filling ``box_tlwh`` [px] (head, torso, arms, legs swinging with ``phase``), every
     stroke inside the box: the ground truth box encloses the drawn person (within a pixel of
     anti-aliasing; feet down to the bottom edge)."""
