@@ -74,7 +74,7 @@ def test_pillar_hides_people_behind_it():
 def test_every_drawn_person_lies_inside_their_ground_truth_box(scene):
     """Each person drawn alone (white on black): no stroke reaches more than 1.5 px beyond the box
     (swinging arms reached 0.16 box widths out, feet 5 % of the height below)."""
-    from ros2_tracker.synthetic.render import _draw_person
+    from ros2_tracker.synthetic.render import draw_person
 
     renderer = SceneRenderer(scene)
     worst = 0.0
@@ -84,7 +84,7 @@ def test_every_drawn_person_lies_inside_their_ground_truth_box(scene):
             canvas = np.zeros((scene.config.height, scene.config.width, 3), np.uint8)
             white = renderer.look(int(gt.ids[i]))._replace(shirt=(255,) * 3, trousers=(255,) * 3,
                                                             skin=(255,) * 3, hair=(255,) * 3, stripe=None)
-            _draw_person(canvas, gt.boxes_tlwh[i], white, float(gt.walk_phase[i]))
+            draw_person(canvas, gt.boxes_tlwh[i], white, float(gt.walk_phase[i]))
             ys, xs = np.nonzero(canvas.max(axis=2) >= 128)
             if not len(xs):
                 continue
