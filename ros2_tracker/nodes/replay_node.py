@@ -73,6 +73,10 @@ _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/C
 _SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo"}
 _REPLAYED_TYPES = {**_BAG_TYPES, **_SIDE_TYPES}
 IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400 Hz gyro's 2.5 s)
+# words in the names of an RGB-D camera's Image streams that are not its pictures (RealSense
+# aligned_depth_to_color, ZED depth_registered, stereo disparity and confidence): never the frames' image when
+# another Image topic is there
+_DEPTH_WORDS = ("depth", "disparity", "confidence")
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,8 @@ class ReplayConfig(ConfigBase):
     bag_namespace: str = param("", "Bags of several cameras: replay the topics of this namespace (e.g. "
                                "/cam2: /cam2/detections, /cam2/image) and publish them on this node's own; "
                                "empty = the topics of the node's own namespace, else those named as "
-                               "detections_topic / image_topic, else the first of each type",
+                               "detections_topic / image_topic, else the first of each type (of the images, "
+                               "the first whose name does not say depth, disparity or confidence)",
                                read_only=True)
     max_frames: int = param(0, "Publish at most this many frames (0 = all)", low=0, high=2**31 - 1,
                             read_only=True)
@@ -340,11 +345,15 @@ class _BagReplay:
         return base + "/compressed" if role == "compressed" else base
 
     def _pick(self, names: list[str], role: str) -> str:
+        """The topic of ``role`` among ``names``: the node's own, else the one named as configured, else one
+        ending in that name, else the first (for images: the first that is not a depth stream)."""
         base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
+        pictures = [n for n in names if role == "image" and not any(w in n.lower() for w in _DEPTH_WORDS)]
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \
-            next((n for n in names if n.strip("/").endswith("/" + base)), names[0])
+            next((n for n in names if n.strip("/").endswith("/" + base)), None) or \
+            (pictures or names)[0]
         if len(names) > 1 and best != own:  # (the node's own camera: the others are listed as not replayed)
             self.log.warning(f"bag has {len(names)} {_REPLAYED_TYPES[role]} topics; replaying {best}, not "
                              f"{', '.join(n for n in names if n != best)}")

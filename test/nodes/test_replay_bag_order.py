@@ -152,3 +152,19 @@ def test_the_nodes_own_detections_topic_of_another_type_is_a_warning(tmp_path):
     quiet = Levels()  # without detections to publish, the topic is only listed
     _BagReplay(ReplayConfig(source=str(tmp_path / "bag"), publish_detections=False), quiet)
     assert [level for level, _ in quiet.lines] == ["info"]
+
+
+def test_an_rgbd_bags_depth_images_are_not_taken_for_the_frames(tmp_path):
+    """A RealSense bag has two sensor_msgs/Image topics, neither named image; the depth one came first and
+    was replayed as the frames (a 16UC1 image no tracker or detector can use)."""
+    depth, colour = "/camera/aligned_depth_to_color/image_raw", "/camera/color/image_raw"
+    with BagWriter(tmp_path / "rgbd", {depth: IMAGE, colour: IMAGE}) as bag:
+        for k in range(3):
+            bag.write(depth, cdr(k * 33_000_000, b"z"), 2 * k + 1)
+            bag.write(colour, cdr(k * 33_000_000, b"c"), 2 * k + 2)
+    log = Log()
+    rp = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd")), log)
+    assert list(rp.topics) == [colour]
+    assert f"bag has 2 sensor_msgs/msg/Image topics; replaying {colour}, not {depth}" in log.warnings
+    named = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd"), image_topic=depth.strip("/")), Log())
+    assert list(named.topics) == [depth]  # named as the image: what the user asked for
