@@ -741,7 +741,7 @@ def _report(src: ReplaySource, args: argparse.Namespace, out: Path, bag: Path, g
     rows = tracks_from_bag(bag, src.fps if src.kind != "bag" else 0.0,
                            report_lost_s=_tracker_config(args).report_lost_s, snapshots=not args.no_video)
     results = out / "results" / f"{src.name}.txt"
-    write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
+    write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, world=rows.positions)
     profile = latency_profile(bag)
     n = len(rows.stamps_ns)
     seconds = profile.get("span_s", graph.wall_s)

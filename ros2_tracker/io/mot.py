@@ -237,22 +237,38 @@ def is_mot17_style(gt: MotRows) -> bool:
 
 
 def write_results(path: str | Path, frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
-                  scores: np.ndarray | None = None) -> None:
-    """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (MOTChallenge results), sorted by frame then id."""
+                  scores: np.ndarray | None = None, world: np.ndarray | None = None) -> None:
+    """Write ``frame,id,x,y,w,h,conf,-1,-1,-1`` rows (MOTChallenge results), sorted by frame then id.
+
+    ``world``: optional (N, 3) positions [m] for the format's world-coordinate columns (8-10, which 2D
+    evaluation ignores), written in mm steps where all three are finite; -1,-1,-1 elsewhere, as without.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     frames, ids = np.asarray(frames), np.asarray(ids)
     boxes = np.asarray(boxes_tlwh, dtype=np.float64).reshape(-1, 4)
     conf = np.ones(len(frames)) if scores is None else np.asarray(scores, dtype=np.float64)
     order = np.lexsort((ids, frames))
+    tails = None if world is None else _world_columns(np.asarray(world, dtype=np.float64).reshape(-1, 3))
     with naming_write_errors(p), p.open("w") as fh:
         # a block of rows at a time as Python numbers: formatting NumPy scalars row by row took 6 us a row
         for k in range(0, len(order), _WRITE_BLOCK):
             rows = order[k:k + _WRITE_BLOCK]
             columns = (frames.take(rows).astype(np.int64).tolist(), ids.take(rows).astype(np.int64).tolist(),
-                       *boxes.take(rows, axis=0).T.tolist(), conf.take(rows).tolist())
-            fh.writelines(f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{c:.4f},-1,-1,-1\n"
-                          for f, i, x, y, w, h, c in zip(*columns, strict=True))
+                       *boxes.take(rows, axis=0).T.tolist(), conf.take(rows).tolist(),
+                       [_NO_WORLD] * len(rows) if tails is None else [tails[r] for r in rows.tolist()])
+            fh.writelines(f"{f},{i},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{c:.4f},{t}\n"
+                          for f, i, x, y, w, h, c, t in zip(*columns, strict=True))
+
+
+_NO_WORLD = "-1,-1,-1"
+
+
+def _world_columns(world: np.ndarray) -> list[str]:
+    """The world-coordinate columns of each row: ``x,y,z`` [m, 3 decimals], or ``-1,-1,-1`` without."""
+    ok = np.isfinite(world).all(axis=1).tolist()
+    return [f"{x:.3f},{y:.3f},{z:.3f}" if good else _NO_WORLD
+            for good, (x, y, z) in zip(ok, world.tolist(), strict=True)]
 
 
 _WRITE_BLOCK = 65_536

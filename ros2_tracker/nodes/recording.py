@@ -31,6 +31,8 @@ class TrackRows:
         stamps_ns: the tracks messages' stamps, in order.
         classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
         message_frames: the frame number of each tracks message, in order (empty when not known).
+        positions: (N, 3) each row's 3D position x, y, z [m] (tracker_node ``use_depth``; NaN where the track
+            had none in that frame), or None when no message carried positions.
     """
 
     frames: np.ndarray
@@ -41,6 +43,7 @@ class TrackRows:
     stamps_ns: list[int]
     classes: np.ndarray | None = None
     message_frames: list[int] = field(default_factory=list)
+    positions: np.ndarray | None = None
 
 
 def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0, *,
@@ -60,7 +63,8 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     from ros2_tracker.viz.sequence import FrameTracks
 
     stamps, frames, counts = [], [], []
-    out_i, out_b, out_s, out_c, snaps = [], [], [], [], []
+    out_i, out_b, out_s, out_c, out_p, snaps = [], [], [], [], [], []
+    with_positions = False
     for _t, _ty, _lt, m in read_bag_typed(bag, [topic]):
         stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
         frame = round(stamp * fps / _NS) + 1 if fps > 0 else 0  # 0: ranked below
@@ -72,6 +76,8 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
         out_b.append(xyxy_to_tlwh(tr.boxes_xyxy[rep]) if counts[-1] else np.empty((0, 4)))
         out_s.append(tr.scores[rep])
         out_c.append(tr.classes[rep])
+        with_positions |= tr.positions is not None
+        out_p.append(np.full((counts[-1], 3), np.nan) if tr.positions is None else tr.positions[rep])
         if snapshots:
             snaps.append(_snapshot(FrameTracks, frame, tr, TrackState.TENTATIVE))
 
@@ -84,7 +90,8 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
 
     return TrackRows(np.repeat(np.asarray(frames, dtype=np.int64), counts), cat(out_i, (0,), np.int64),
                      cat(out_b, (0, 4), np.float64), cat(out_s, (0,), np.float64), snaps, stamps,
-                     cat(out_c, (0,), np.int64), frames)
+                     cat(out_c, (0,), np.int64), frames,
+                     cat(out_p, (0, 3), np.float64) if with_positions else None)
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:

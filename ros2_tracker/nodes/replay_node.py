@@ -9,8 +9,10 @@ up to ``reorder_window_s`` late, e.g. a detector's output after the next image, 
 stamp further back, as in a looped recording, starts a new timeline with a warning). A bag's
 ``sensor_msgs/Imu`` and ``CameraInfo`` messages (``publish_imu``) go out on ``imu`` and ``camera_info``
 with the next frame, ahead of it: they start no frame of their own, and a gyro recorded up to
-``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. At ``rate`` > 0 a
-forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
+``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. So do an RGB-D
+bag's depth images (``publish_depth``: the ``sensor_msgs/Image`` topic named ``depth_topic``, else one whose
+name says depth, aligned or registered ones first) on ``depth``, for tracker_node's ``use_depth``. At
+``rate`` > 0 a forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
 
 Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
 frame k + 1 goes out once a TrackArray stamped like frame k arrived on ``tracks`` (or after
@@ -69,14 +71,17 @@ _RECORDER_SETTLE_S = 0.2  # after the recorder's subscriptions show in this grap
 _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/CompressedImage",
               "detections": "ros2_tracker/msg/Detection2DArray"}
 # bags: streams republished beside the frames, ahead of the frame they were recorded before (they start no
-# frame of their own): a gyro and the camera's intrinsics, for tracker_node's use_imu
-_SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo"}
+# frame of their own): a gyro, the camera's intrinsics and depth images, for tracker_node's use_imu and
+# use_depth
+_SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo",
+               "depth": "sensor_msgs/msg/Image"}
 _REPLAYED_TYPES = {**_BAG_TYPES, **_SIDE_TYPES}
 IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400 Hz gyro's 2.5 s)
 # words in the names of an RGB-D camera's Image streams that are not its pictures (RealSense
 # aligned_depth_to_color, ZED depth_registered, stereo disparity and confidence): never the frames' image when
 # another Image topic is there
 _DEPTH_WORDS = ("depth", "disparity", "confidence")
+_REGISTERED_WORDS = ("aligned", "registered")  # a depth image in the colour camera's pixels (RealSense, ZED)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,13 @@ class ReplayConfig(ConfigBase):
     imu_topic: str = param("imu", "Bags: topic of the republished IMU messages", read_only=True)
     camera_info_topic: str = param("camera_info", "Bags: topic of the republished CameraInfo messages",
                                    read_only=True)
+    publish_depth: bool = param(True, "Bags: republish the bag's depth images (for tracker_node's use_depth) "
+                                "on depth_topic, each ahead of the frame it was recorded before: the "
+                                "sensor_msgs/Image topic named as depth_topic, else the first whose name "
+                                "says depth and aligned or registered (a depth image in the colour "
+                                "camera's pixels), else the first whose name says depth; with them the "
+                                "CameraInfo", read_only=True)
+    depth_topic: str = param("depth", "Bags: topic of the republished depth images", read_only=True)
     tracks_topic: str = param("tracks", "Topic whose TrackArray stamps pace the rate-0 lock-step",
                               read_only=True)
     bag_namespace: str = param("", "Bags of several cameras: replay the topics of this namespace (e.g. "
@@ -329,18 +341,29 @@ class _BagReplay:
         self.fps = cfg.fps
 
     def _choose(self, topics: dict[str, str], wanted: dict[str, bool]) -> dict[str, str]:
-        """The bag topics to replay (topic -> role): one per frame role wanted, and with those the IMU and
-        camera_info streams (``publish_imu``; a bag of them alone has no frame to replay)."""
+        """The bag topics to replay (topic -> role): one per frame role wanted, and with those the IMU,
+        camera_info and depth streams (``publish_imu``, ``publish_depth``; a bag of them alone has no frame
+        to replay)."""
+        cfg = self.cfg
+        wanted = {**wanted, "imu": cfg.publish_imu, "camera_info": cfg.publish_imu or cfg.publish_depth,
+                  "depth": cfg.publish_depth}
         chosen: dict[str, str] = {}
         for role, msgtype in _REPLAYED_TYPES.items():  # the frames' roles first
-            names = [t for t, ty in topics.items() if ty == msgtype]
-            if names and (wanted[role] if role in _BAG_TYPES else self.cfg.publish_imu and bool(chosen)):
+            names = [t for t, ty in topics.items() if ty == msgtype and t not in chosen]
+            if role == "image":  # an RGB-D camera's depth streams are not its pictures, when it has some
+                names = [t for t in names if not any(w in t.lower() for w in _DEPTH_WORDS)] or names
+            elif role == "depth":  # of the other Image topics: the one named so, or one whose name says depth
+                base = self._base(role)
+                names = [t for t in names if t == self._resolve(base) or t.strip("/") == base
+                         or "depth" in t.lower()]
+            if names and wanted[role] and (role in _BAG_TYPES or bool(chosen)):
                 chosen[self._pick(names, role)] = role
         return chosen
 
     def _base(self, role: str) -> str:
         topic = {"detections": self.cfg.detections_topic, "imu": self.cfg.imu_topic,
-                 "camera_info": self.cfg.camera_info_topic}.get(role, self.cfg.image_topic)
+                 "camera_info": self.cfg.camera_info_topic, "depth": self.cfg.depth_topic}.get(
+                     role, self.cfg.image_topic)
         base = topic.strip("/")
         return base + "/compressed" if role == "compressed" else base
 
@@ -349,11 +372,11 @@ class _BagReplay:
         ending in that name, else the first (for images: the first that is not a depth stream)."""
         base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
-        pictures = [n for n in names if role == "image" and not any(w in n.lower() for w in _DEPTH_WORDS)]
+        if role == "depth":  # depth in the colour camera's pixels first
+            names = sorted(names, key=lambda n: not any(w in n.lower() for w in _REGISTERED_WORDS))
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \
-            next((n for n in names if n.strip("/").endswith("/" + base)), None) or \
-            (pictures or names)[0]
+            next((n for n in names if n.strip("/").endswith("/" + base)), names[0])
         if len(names) > 1 and best != own:  # (the node's own camera: the others are listed as not replayed)
             self.log.warning(f"bag has {len(names)} {_REPLAYED_TYPES[role]} topics; replaying {best}, not "
                              f"{', '.join(n for n in names if n != best)}")
@@ -371,12 +394,13 @@ class _BagReplay:
         window = round(self.cfg.reorder_window_s * _NS)
         pending: dict[int, ReplayItem] = {}
         side: list[tuple[str, Any]] = []  # IMU and camera_info read since the last frame went out
+        depth: list[tuple[int, Any]] = []  # depth images not sent yet: (stamp, CDR bytes)
         newest: int | None = None  # the newest stamp of the current timeline
         t0 = time.perf_counter()
         self._count = 0
         for msg in read_bag(self.cfg.source, self.topics, on_damage=self.log.error):
             role = self.topics[msg.topic]
-            if role in _SIDE_TYPES:  # out with the next frame, ahead of it; no part in the frames' timeline
+            if role in _SIDE_TYPES and role != "depth":  # out with the next frame, ahead of it
                 side.append((role, msg.data))
                 continue
             try:
@@ -387,21 +411,26 @@ class _BagReplay:
             if newest is not None and stamp < newest - window:  # a new timeline
                 self.log.warning(f"{msg.topic}: stamps went back {(newest - stamp) / _NS:.3f} s (a looped or "
                                  "concatenated recording?): replaying on from there")
-                yield from self._flush(pending, None, t0, side)
+                yield from self._flush(pending, None, t0, side, depth)
                 newest, t0 = None, time.perf_counter()
+            if role == "depth":  # out ahead of the frame nearest in stamp; no frame of its own
+                depth.append((stamp, msg.data))
+                continue
             newest = stamp if newest is None else max(newest, stamp)
             pending.setdefault(stamp, ReplayItem(0, stamp)).add(role, msg.data)
-            for item in self._flush(pending, newest - window, t0, side):  # frames no message can join now
+            for item in self._flush(pending, newest - window, t0, side, depth):  # frames no message can join
                 t0 = time.perf_counter()
                 yield item
             if self.cfg.max_frames and self._count >= self.cfg.max_frames:
                 return
-        yield from self._flush(pending, None, t0, side)
+        yield from self._flush(pending, None, t0, side, depth)
 
     def _flush(self, pending: dict[int, ReplayItem], before: int | None, t0: float,
-               side: list[tuple[str, Any]]) -> Iterator[ReplayItem]:
+               side: list[tuple[str, Any]], depth: list[tuple[int, Any]]) -> Iterator[ReplayItem]:
         """The pending frames stamped before ``before`` (all with None), oldest first, numbered; the first
-        takes the ``side`` messages read so far (the list is emptied)."""
+        takes the ``side`` messages read so far (the list is emptied), each takes the ``depth`` images nearer
+        in stamp to it than to the next frame (taken from the list; the last of all, with None, the rest)."""
+        half = round(self.cfg.reorder_window_s * _NS) // 2
         for stamp in sorted(pending):
             if before is not None and stamp >= before:
                 return
@@ -409,6 +438,13 @@ class _BagReplay:
                 return
             item = pending.pop(stamp)
             item.side, side[:] = list(side), []
+            following = min(pending, default=None)  # the next frame (one further than the window: none yet)
+            if following is None and before is None:
+                limit = None
+            else:
+                limit = stamp + half if following is None else (stamp + following) // 2
+            item.side += [("depth", data) for s, data in depth if limit is None or s <= limit]
+            depth[:] = [(s, data) for s, data in depth if limit is not None and s > limit]
             self._count += 1
             item.number = self._count
             item.decode_s = time.perf_counter() - t0
@@ -453,6 +489,7 @@ class ReplayNode(Node):
 
         kinds = {"imu": (Imu, self.cfg.imu_topic, IMU_QUEUE_DEPTH),
                  "camera_info": (CameraInfo, self.cfg.camera_info_topic, 10),
+                 "depth": (Image, self.cfg.depth_topic, IMAGE_QUEUE_DEPTH),
                  "image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
                  "compressed": (CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
                                 IMAGE_QUEUE_DEPTH),
@@ -587,7 +624,26 @@ class ReplayNode(Node):
             counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()}" for p in pubs)
             self.get_logger().warning(f"subscriptions after {self.cfg.wait_for_subscribers_timeout_s:g} s: "
                                       f"{counts} (wanted {need} in all); starting anyway")
+        self._wait_for_side_subscribers(executor)
         self._wait_for_tracks_publishers(executor)
+
+    def _wait_for_side_subscribers(self, executor: Any) -> None:
+        """Let the IMU, camera_info and depth publishers match every subscription the graph shows on their
+        topics before the first frame: a tracker's are made with its detections subscription, but each
+        endpoint is matched on its own, and a best-effort reader drops what comes before (the first frame
+        went without its depth image)."""
+        side = [p for role, p in self._pubs.items() if role in _SIDE_TYPES]
+        if not side:
+            return
+
+        def matched() -> bool:
+            return all(p.get_subscription_count() >= self.count_subscribers(p.topic_name) for p in side)
+
+        if not self._spin_until(executor, matched, self.cfg.wait_for_subscribers_timeout_s):
+            counts = ", ".join(f"{p.topic_name} {p.get_subscription_count()} of "
+                               f"{self.count_subscribers(p.topic_name)}" for p in side)
+            self.get_logger().warning(f"subscriptions matched: {counts}; the first frames may go without "
+                                      "them")
 
     def _wait_for_tracks_publishers(self, executor: Any) -> None:
         """Rate 0: before the first frame, let the tracks subscription match every tracks publisher the graph

@@ -215,9 +215,10 @@ class TrackerNode(Node):
         self._gyro: GyroBuffer | None = None  # use_imu: the recent angular velocities
         self._camera_k: np.ndarray | None = None  # the camera matrix of the last valid camera_info
         self._camera_size: tuple[int, int] = (0, 0)  # its image's width and height (0: not given)
+        self._info_sub = None
         if cfg.use_imu or cfg.use_depth:
-            self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
-                                     qos_profile("sensor_data", 5))
+            self._info_sub = self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
+                                                      qos_profile("sensor_data", 5))
         # use_depth: the recent depth images, (stamp [ns], message)
         self._depth_images: collections.deque[tuple[int, Image]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
@@ -331,6 +332,7 @@ class TrackerNode(Node):
         if last is None or stamp_s <= last or not len(self._tracker):
             return False
         fallback = self._aligner is not None
+        self._take_pending_camera_info()
         if self._camera_k is None:
             if fallback:
                 return False
@@ -371,6 +373,11 @@ class TrackerNode(Node):
         handled before the gyro samples up to its stamp, which came first."""
         _take_pending(self._imu_sub, self._on_imu, _IMU_DEPTH)
 
+    def _take_pending_camera_info(self) -> None:
+        """Take the camera_info messages already there (as :meth:`_take_pending_imu`): the first came with the
+        first frame's depth image or gyro samples, and the executor may hand over the detections first."""
+        _take_pending(self._info_sub, self._on_camera_info, 5)
+
     # ------------------------------------------------------------------ depth
     def _positions(self, tracks: TrackSet, stamp_ns: int) -> tuple[np.ndarray | None, float | None]:
         """``use_depth``: the (N, 3) positions [m] of the published tracks in the camera's optical frame (NaN
@@ -396,6 +403,7 @@ class TrackerNode(Node):
         """The depth image [m] nearest in stamp to ``stamp_ns``, when within ``depth_max_offset_s`` and a
         calibrated camera_info has come; else None (a throttled warning that says why)."""
         _take_pending(self._depth_sub, self._on_depth, _DEPTH_DEPTH)  # the newest may still be queued
+        self._take_pending_camera_info()
         stamp_s = stamp_ns * 1e-9
         if self._camera_k is None:
             self.get_logger().warning(f"no calibrated camera_info on "

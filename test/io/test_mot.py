@@ -41,6 +41,20 @@ def test_results_are_written_sorted_by_frame_then_id_with_the_contract_columns(t
     ]
 
 
+def test_3d_positions_fill_the_world_columns_where_known(tmp_path):
+    """With a depth camera (replay of use_depth) the format's x, y, z columns hold each row's position; a row
+    without one keeps -1,-1,-1, and the file reads back (and scores) as any other."""
+    out = tmp_path / "res.txt"
+    world = np.array([[0.25, -0.5, 3.0], [np.nan, np.nan, np.nan], [1.23456, 0.0, 7.5]])
+    write_results(out, np.array([1, 1, 2]), np.array([2, 1, 1]), np.ones((3, 4)), world=world)
+    assert out.read_text().splitlines() == [
+        "1,1,1.00,1.00,1.00,1.00,1.0000,-1,-1,-1",
+        "1,2,1.00,1.00,1.00,1.00,1.0000,0.250,-0.500,3.000",
+        "2,1,1.00,1.00,1.00,1.00,1.0000,1.235,0.000,7.500",
+    ]
+    assert read_mot(out).extra.tolist() == [[-1, -1, -1], [0.25, -0.5, 3.0], [1.235, 0.0, 7.5]]
+
+
 def test_a_well_formed_file_and_one_the_line_parser_reads_give_the_same_rows(tmp_path):
     """Well-formed files go through NumPy's reader; one with trailing commas and whitespace-only lines
     (which it refuses) through the line-by-line parser: the same rows either way."""

@@ -154,17 +154,51 @@ def test_the_nodes_own_detections_topic_of_another_type_is_a_warning(tmp_path):
     assert [level for level, _ in quiet.lines] == ["info"]
 
 
-def test_an_rgbd_bags_depth_images_are_not_taken_for_the_frames(tmp_path):
-    """A RealSense bag has two sensor_msgs/Image topics, neither named image; the depth one came first and
-    was replayed as the frames (a 16UC1 image no tracker or detector can use)."""
-    depth, colour = "/camera/aligned_depth_to_color/image_raw", "/camera/color/image_raw"
-    with BagWriter(tmp_path / "rgbd", {depth: IMAGE, colour: IMAGE}) as bag:
+def test_an_rgbd_bags_depth_images_go_out_as_depth_not_as_the_frames(tmp_path):
+    """A RealSense bag has three sensor_msgs/Image topics, none named image or depth: the raw depth came first
+    and was replayed as the frames (a 16UC1 image no tracker or detector can use). The colour image is the
+    frames', the depth aligned to it goes out on depth (for use_depth) ahead of its frame with the
+    camera_info; the unaligned depth, in another camera's pixels, is not replayed."""
+    raw, aligned = "/camera/depth/image_rect_raw", "/camera/aligned_depth_to_color/image_raw"
+    colour, info = "/camera/color/image_raw", "/camera/color/camera_info"
+    with BagWriter(tmp_path / "rgbd", {raw: IMAGE, aligned: IMAGE, colour: IMAGE,
+                                       info: "sensor_msgs/msg/CameraInfo"}) as bag:
+        t = 0
         for k in range(3):
-            bag.write(depth, cdr(k * 33_000_000, b"z"), 2 * k + 1)
-            bag.write(colour, cdr(k * 33_000_000, b"c"), 2 * k + 2)
+            for topic in (raw, aligned, info, colour):  # the depth recorded before its frame's picture
+                bag.write(topic, cdr(k * 33_000_000, topic.encode()), t := t + 1)
     log = Log()
     rp = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd")), log)
-    assert list(rp.topics) == [colour]
-    assert f"bag has 2 sensor_msgs/msg/Image topics; replaying {colour}, not {depth}" in log.warnings
-    named = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd"), image_topic=depth.strip("/")), Log())
-    assert list(named.topics) == [depth]  # named as the image: what the user asked for
+    assert rp.topics == {colour: "image", aligned: "depth", info: "camera_info"}
+    assert log.warnings == [f"bag has 2 sensor_msgs/msg/Image topics; replaying {aligned}, not {raw}",
+                            f"bag topics not replayed: {raw}"]  # (the second an INFO line)
+    items = list(rp.items())
+    assert [i.stamp_ns for i in items] == [0, 33_000_000, 66_000_000]
+    for item in items:  # each frame's own depth image ahead of it (not all read so far), none a frame
+        assert [cdr_header_stamp_ns(m) for role, m in item.side if role == "depth"] == [item.stamp_ns]
+        assert list(item.messages) == ["image"]
+    # the camera_info, as a gyro's samples: all read so far, ahead of the next frame to go out
+    assert [role for role, _ in items[0].side] == ["camera_info"] * 3 + ["depth"]
+    quiet = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd"), publish_depth=False, publish_imu=False),
+                       Log())
+    assert quiet.topics == {colour: "image"}
+    named = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd"), depth_topic=raw.strip("/")), Log())
+    assert named.topics[raw] == "depth"  # named: what the user asked for
+
+
+def test_each_depth_image_goes_out_ahead_of_the_frame_nearest_in_stamp_and_none_is_lost(tmp_path):
+    """A depth camera not synchronised with the colour one (its stamps 5 ms later, one more at the end), in a
+    recording that loops: every depth image goes out once, ahead of the frame nearest to it in stamp, so the
+    tracker holds only a few (all that were read went out with the first frame: half a second of them at
+    the reorder window's default, more than tracker_node keeps)."""
+    with BagWriter(tmp_path / "unsync", {"/image": IMAGE, "/depth": IMAGE}) as bag:
+        t = 0
+        for _ in range(2):
+            for k in range(4):
+                bag.write("/image", cdr(k * 40_000_000, b"i"), t := t + 1)
+                bag.write("/depth", cdr(k * 40_000_000 + 5_000_000, b"z"), t := t + 1)
+            bag.write("/depth", cdr(400_000_000, b"z"), t := t + 1)  # long after the last frame
+    items, warnings = replay(tmp_path / "unsync", reorder_window_s=0.1)  # (the loop is shorter than 0.5 s)
+    assert len(items) == 8 and len(warnings) == 1 and "stamps went back" in warnings[0]
+    sent = [[cdr_header_stamp_ns(m) // 1_000_000 for role, m in i.side if role == "depth"] for i in items]
+    assert sent == [[5], [45], [85], [125, 400]] * 2
