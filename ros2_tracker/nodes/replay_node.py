@@ -9,9 +9,10 @@ up to ``reorder_window_s`` late, e.g. a detector's output after the next image, 
 stamp further back, as in a looped recording, starts a new timeline with a warning). A bag's
 ``sensor_msgs/Imu`` and ``CameraInfo`` messages (``publish_imu``) go out on ``imu`` and ``camera_info``
 with the next frame, ahead of it: they start no frame of their own, and a gyro recorded up to
-``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. So do an RGB-D
-bag's depth images (``publish_depth``: the ``sensor_msgs/Image`` topic named ``depth_topic``, else one whose
-name says depth, aligned or registered ones first) on ``depth``, for tracker_node's ``use_depth``. At
+``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. An RGB-D bag's depth
+images (``publish_depth``: the ``sensor_msgs/Image`` topic named ``depth_topic``, else one whose name says
+depth, aligned or registered ones first) go out on ``depth`` for tracker_node's ``use_depth``, each ahead of
+the frame nearest to it in stamp (not all at once: the tracker keeps only a few). At
 ``rate`` > 0 a forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
 
 Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
@@ -117,12 +118,13 @@ class ReplayConfig(ConfigBase):
     detections_topic: str = param("detections", "Topic of the detections", read_only=True)
     publish_imu: bool = param(True, "Bags: republish the bag's sensor_msgs/Imu and CameraInfo (for "
                               "tracker_node's use_imu) on imu_topic / camera_info_topic, each message ahead "
-                              "of the frame it was recorded before", read_only=True)
+                              "of the frame it was recorded before (the CameraInfo also with publish_depth)",
+                              read_only=True)
     imu_topic: str = param("imu", "Bags: topic of the republished IMU messages", read_only=True)
     camera_info_topic: str = param("camera_info", "Bags: topic of the republished CameraInfo messages",
                                    read_only=True)
     publish_depth: bool = param(True, "Bags: republish the bag's depth images (for tracker_node's use_depth) "
-                                "on depth_topic, each ahead of the frame it was recorded before: the "
+                                "on depth_topic, each ahead of the frame nearest to it in stamp: the "
                                 "sensor_msgs/Image topic named as depth_topic, else the first whose name "
                                 "says depth and aligned or registered (a depth image in the colour "
                                 "camera's pixels), else the first whose name says depth; with them the "
