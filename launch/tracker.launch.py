@@ -1,11 +1,14 @@
 """Launch tracker_node alone: detections (and optionally images) in, tracks out.
 
     ros2 launch ros2_tracker tracker.launch.py [params_file:=F] [namespace:=NS]
-        [detections_topic:=detections] [image_topic:=image] [use_sim_time:=false]
+        [detections_topic:=detections] [image_topic:=image] [depth_topic:=depth]
+        [camera_info_topic:=camera_info] [imu_topic:=imu] [use_sim_time:=false]
 
 Topics (relative to ``namespace``): subscribes ``detections`` (ros2_tracker/Detection2DArray) and, when
-the parameter file sets ``use_images: true``, ``image``; publishes ``tracks``, ``tracks/markers`` and
-``tracks/image``. The node's parameters come from ``params_file`` (default: this package's
+the parameter file sets ``use_images: true``, ``image``; with ``use_depth: true`` ``depth`` (a depth image
+registered to the detections' image, e.g. a RealSense's /camera/aligned_depth_to_color/image_raw) and
+``camera_info``; with ``use_imu: true`` ``imu`` and ``camera_info``; publishes ``tracks``, ``tracks/markers``
+and ``tracks/image``. The node's parameters come from ``params_file`` (default: this package's
 config/tracker.yaml).
 
 ``ros2-tracker launch tracker [name:=value ...]`` starts the same node from the same YAML file
@@ -41,6 +44,16 @@ def generate_launch_description():
             'image_topic', default_value='image',
             description='Input images (sensor_msgs/Image), used when the parameters set use_images'),
         DeclareLaunchArgument(
+            'depth_topic', default_value='depth',
+            description='Registered depth images (sensor_msgs/Image), used when the parameters set '
+                        'use_depth'),
+        DeclareLaunchArgument(
+            'camera_info_topic', default_value='camera_info',
+            description='The camera\'s sensor_msgs/CameraInfo, used with use_depth or use_imu'),
+        DeclareLaunchArgument(
+            'imu_topic', default_value='imu',
+            description='The gyro (sensor_msgs/Imu), used when the parameters set use_imu'),
+        DeclareLaunchArgument(
             'use_sim_time', default_value='false', choices=['true', 'false'],
             description='Use /clock (e.g. from a replay) instead of the system clock'),
     ]
@@ -56,6 +69,9 @@ def generate_launch_description():
         remappings=[
             ('detections', LaunchConfiguration('detections_topic')),
             ('image', LaunchConfiguration('image_topic')),
+            ('depth', LaunchConfiguration('depth_topic')),
+            ('camera_info', LaunchConfiguration('camera_info_topic')),
+            ('imu', LaunchConfiguration('imu_topic')),
         ],
         output='screen',
         emulate_tty=True,

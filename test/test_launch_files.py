@@ -156,6 +156,16 @@ def test_tracker_launch_file_matches_the_pipelines_tracker():
     assert alone[0].params == {"use_sim_time": True}
 
 
+def test_tracker_launch_file_remaps_an_rgbd_cameras_topics():
+    """A RealSense's topics for use_depth (and a robot's gyro for use_imu), by launch arguments."""
+    depth, info = "/camera/aligned_depth_to_color/image_raw", "/camera/color/camera_info"
+    (spec,) = parse_launch_file(LAUNCH / "tracker.launch.py").node_specs({
+        "depth_topic": depth, "camera_info_topic": info, "imu_topic": "/imu/data"})
+    assert {("depth", depth), ("camera_info", info), ("imu", "/imu/data")} <= set(spec.remaps)
+    (default,) = parse_launch_file(LAUNCH / "tracker.launch.py").node_specs({})
+    assert {("depth", "depth"), ("camera_info", "camera_info"), ("imu", "imu")} <= set(default.remaps)
+
+
 @pytest.mark.parametrize(("values", "message"), [
     ({"foo": "1"}, "valid: source, rate"),
     ({"rviz": "maybe"}, "not one of true, false"),
