@@ -16,7 +16,7 @@ msgs = pytest.importorskip("ros2_tracker.msg",
                            reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
 from ros_graph import TrackerNodeClient  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.nodes.conversions import (  # noqa: E402
@@ -47,21 +47,33 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
 
     start, context = tracker_node_graph
     proc, log = start("tracker:=tracktor", "use_images:=true", f"regressor_model_path:={d2go_path}",
-                      "image_qos:=reliable", "image_wait_s:=5.0")
+                      "image_qos:=reliable", "image_wait_s:=5.0", "use_depth:=true")
     client = TrackerNodeClient(context, "tracktor_test")
+    depth_pub = client.node.create_publisher(Image, "depth", 10)
+    info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=60.0, images=True)
+    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
+                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    k = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
     reference = Tracktor(d2go)
     for f in range(1, FRAMES + 1):
         image, (boxes, scores) = read_frame(tud, f), public(tud, f)
         header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + (f - 1) / 25.0))
         det_msg = arrays_to_detections(boxes, scores, np.zeros(len(boxes), dtype=np.int64), header, msgs)
         img_msg = bgr_to_image_msg(image, Image, "bgr8", header)
+        # use_depth with Tracktor too: a wall 4 m away (32FC1), the camera's K
+        info_pub.publish(CameraInfo(header=header, width=640, height=480, k=k.ravel().tolist()))
+        depth_pub.publish(Image(header=header, height=480, width=640, encoding="32FC1", step=640 * 4,
+                                data=np.full((480, 640), 4.0, dtype="<f4").tobytes()))
         got = track_array_to_arrays(client.publish_frame(det_msg, img_msg, 60.0))
         det = detections_to_arrays(det_msg)
         want = reference.step(image, stamp=det.stamp_s, detections_xyxy=det.boxes_xyxy,
                               detection_scores=det.scores).confirmed_and_updated()
         assert got.ids.tolist() == want.ids.tolist() and len(want) >= 4
         np.testing.assert_allclose(got.boxes_xyxy, want.boxes_xyxy, atol=1e-3)
+        centres = 0.5 * (got.boxes_xyxy[:, :2] + got.boxes_xyxy[:, 2:])
+        expected = np.column_stack([(centres - [320.0, 240.0]) * 4.0 / 600.0, np.full(len(got), 4.0)])
+        np.testing.assert_allclose(got.positions, expected, rtol=1e-5, atol=1e-4)
     # the core tracker's parameters do nothing here: refused with the reason (they were accepted, unused)
     r = client.set_parameter("high_score", 0.7, 10.0)
     assert not r.successful and "not used with tracker: tracktor" in r.reason, r.reason
