@@ -18,6 +18,9 @@ default), the depth of the box's centre pixel (what a few lines of user code wou
 the whole box. The truth: the person's box centre back-projected at their true depth. Error = the 3D distance;
 "with a position" = the share of those track-frames that got one. Rows split by how visible the person is.
 
+The middle frame of the first scene is drawn to ``OUT/depth_positions.png``: its tracks labelled with their
+distance (``id  z m``, as tracker_node's annotated image) beside the depth image in false colour.
+
 Cost. ``box_positions`` for 10 and 100 boxes on a 640 x 480 and a 1280 x 720 depth image, and the decoding of
 such a 16UC1 message (:func:`ros2_tracker.nodes.image_conversions.depth_msg_to_metres`): the node's
 ``"depth"`` timing stage is about the two together. Best of 20 rounds.
@@ -31,18 +34,20 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import BENCHMARKS_MD, OUT, command_footer, markdown_table, report
-from ros2_tracker.core import Tracker, TrackerConfig, TrackState
+from ros2_tracker.core import Tracker, TrackerConfig, TrackSet, TrackState
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.depth import box_positions
 from ros2_tracker.nodes.image_conversions import depth_msg_to_metres
 from ros2_tracker.synthetic.render import Look, draw_person
 from ros2_tracker.synthetic.scene import Scene, SceneConfig, generate_scene
+from ros2_tracker.viz.draw import distance_labels, draw_tracks
 
 WALL_M = 30.0
 NOISE_PER_Z2 = 0.005  # depth noise [m] per z^2 [m^2]
@@ -125,8 +130,9 @@ def back_project(centre: np.ndarray, z: np.ndarray, k: np.ndarray) -> np.ndarray
     return np.stack([x, (centre[:, 1] - k[1, 2]) * z / k[1, 1], z], axis=1)
 
 
-def accuracy(seed: int, frames: int) -> list[tuple[float, dict[str, np.ndarray]]]:
-    """Per matched real person and frame: (visibility, {method: 3D error [m] or NaN}) of one scene."""
+def accuracy(seed: int, frames: int, figure: Path | None = None) -> list[tuple[float, dict[str, np.ndarray]]]:
+    """Per matched real person and frame: (visibility, {method: 3D error [m] or NaN}) of one scene; with
+    ``figure``, its middle frame drawn there (the tracks with their distances beside the depth image)."""
     scene = generate_scene(SceneConfig(seed=seed, num_frames=frames))
     k = camera_matrix(scene)
     rng = np.random.default_rng(1000 + seed)
@@ -155,8 +161,24 @@ def accuracy(seed: int, frames: int) -> list[tuple[float, dict[str, np.ndarray]]
         found = {"ours": box_positions(depth, boxes, k), "centre": centre_pixel_positions(depth, boxes, k),
                  "whole": box_positions(depth, boxes, k, fraction=1.0)}
         errors = {m: np.linalg.norm(p - truth, axis=1) for m, p in found.items()}
+        if figure is not None and frame == scene.num_frames // 2:
+            draw_figure(figure, scene.render_frame(frame), depth, tracks, k)
         out += [(float(gt.visibility[r]), {m: e[i] for m, e in errors.items()}) for i, r in enumerate(rows)]
     return out
+
+
+def draw_figure(path: Path, image: np.ndarray, depth: np.ndarray, tracks: TrackSet, k: np.ndarray) -> None:
+    """The frame with its tracks labelled ``id  z m`` (ours: matched tracks only, as tracker_node publishes
+    them) beside the depth image in false colour (0 to 12 m; holes dark blue)."""
+    positions = np.full((len(tracks), 3), np.nan)
+    matched = tracks.time_since_update_s == 0
+    positions[matched] = box_positions(depth, tracks.boxes_xyxy[matched], k)
+    drawn = draw_tracks(image, tracks.ids, tracks.boxes_xyxy, tracks.states,
+                        labels=distance_labels(tracks.ids, positions))
+    colour = cv2.applyColorMap(np.clip(np.nan_to_num(depth) / 12.0 * 255, 0, 255).astype(np.uint8),
+                               cv2.COLORMAP_JET)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.hstack([drawn, colour]))
 
 
 def cost_table() -> list[list[str]]:
@@ -195,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-markdown", action="store_true")
     args = p.parse_args(argv)
     samples = []
+    figure = args.out / "depth_positions.png"
     for seed in args.seeds:
-        samples += accuracy(seed, args.frames)
+        samples += accuracy(seed, args.frames, figure if seed == args.seeds[0] else None)
         print(f"seed {seed}: {len(samples)} track-frames so far", file=sys.stderr)
     vis = np.array([v for v, _ in samples])
     table = []
@@ -221,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             + markdown_table(["depth image", "decode", "10 boxes", "100 boxes"], cost)
             + "\n\n" + command_footer("bench/depth_positions.py", argv))
     (args.out / "depth_positions.md").write_text(text + "\n")
+    print(f"figure: {figure}", file=sys.stderr)
     report(text, "depth_positions", None if args.no_markdown else args.markdown)
     return 0
 

@@ -402,6 +402,7 @@ def test_depth_positions_draw_each_person_at_their_depth_and_ours_beats_the_cent
     p = run([sys.executable, "bench/depth_positions.py", "--seeds", "0", "--frames", "60", "--no-markdown",
              "--out", tmp_path / "out"], timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+    assert (tmp_path / "out" / "depth_positions.png").stat().st_size > 10_000  # the drawn middle frame
     rows = [line.strip("| ").split(" | ") for line in p.stdout.splitlines() if line.startswith("| all |")]
     median = {r[1]: float(r[4]) for r in rows}
     # 0.07 / 0.14 / 0.15 m measured: the box's middle beats its centre pixel and the whole box
