@@ -54,17 +54,24 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
     client.wait_for_node(proc, log, timeout=60.0, images=True)
     assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
                              and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    # use_depth with Tracktor too: the camera's K, and a quarter-size depth image of a wall 4 m away (32FC1)
+    # sent a frame ahead (best effort: it must be there when the frame's detections are tracked)
     k = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
+
+    def send_depth(f: int) -> None:
+        header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + (f - 1) / 25.0))
+        info_pub.publish(CameraInfo(header=header, width=640, height=480, k=k.ravel().tolist()))
+        depth_pub.publish(Image(header=header, height=120, width=160, encoding="32FC1", step=160 * 4,
+                                data=np.full((120, 160), 4.0, dtype="<f4").tobytes()))
+
+    send_depth(1)
     reference = Tracktor(d2go)
     for f in range(1, FRAMES + 1):
         image, (boxes, scores) = read_frame(tud, f), public(tud, f)
         header = Header(frame_id="camera", stamp=seconds_to_stamp(10.0 + (f - 1) / 25.0))
         det_msg = arrays_to_detections(boxes, scores, np.zeros(len(boxes), dtype=np.int64), header, msgs)
         img_msg = bgr_to_image_msg(image, Image, "bgr8", header)
-        # use_depth with Tracktor too: a wall 4 m away (32FC1), the camera's K
-        info_pub.publish(CameraInfo(header=header, width=640, height=480, k=k.ravel().tolist()))
-        depth_pub.publish(Image(header=header, height=480, width=640, encoding="32FC1", step=640 * 4,
-                                data=np.full((480, 640), 4.0, dtype="<f4").tobytes()))
+        send_depth(f + 1)
         got = track_array_to_arrays(client.publish_frame(det_msg, img_msg, 60.0))
         det = detections_to_arrays(det_msg)
         want = reference.step(image, stamp=det.stamp_s, detections_xyxy=det.boxes_xyxy,
