@@ -473,21 +473,31 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
-        positions, depth_s = self._positions(tracks, stamp_to_ns(msg.header.stamp))
-        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
-                                               class_names=self._class_names(), positions=positions))
-        seconds = time.perf_counter() - start
-        for stage, stage_s in (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s), ("depth", depth_s)):
-            if stage_s is not None:
-                self._timing_pub.publish(String(data=json.dumps(
-                    {"stamp": det.stamp_s, "stage": stage, "seconds": stage_s})))
-                seconds -= stage_s
-        self._timing_pub.publish(String(data=json.dumps(
-            {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
+        positions = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start,
+                                         (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)))
         self._check_score_scale(det.scores)
         self._publish_markers(tracks, traj, msg.header, positions)
         if want_image:  # with the image's own header (a detector may have left its frame_id empty)
             self._publish_image(image, tracks, traj, image.header, bgr, positions)
+
+    def _publish_tracks(self, header: Any, stamp_s: float, tracks: TrackSet, traj: Trajectories, start: float,
+                        stages: tuple[tuple[str, float | None], ...]) -> np.ndarray | None:
+        """Publish the TrackArray (with the tracks' 3D positions under ``use_depth``) and this frame's
+        ``~/timing``: one message per stage of ``stages`` that ran (seconds not None), then ``depth``, then
+        ``tracker`` with the time since ``start`` less theirs, so the stages add up. Returns the positions
+        (None without ``use_depth``)."""
+        positions, depth_s = self._positions(tracks, stamp_to_ns(header.stamp))
+        self._tracks_pub.publish(tracks_to_msg(tracks, traj, header, self._msgs,
+                                               class_names=self._class_names(), positions=positions))
+        seconds = time.perf_counter() - start
+        for stage, stage_s in (*stages, ("depth", depth_s)):
+            if stage_s is not None:
+                self._timing_pub.publish(String(data=json.dumps(
+                    {"stamp": stamp_s, "stage": stage, "seconds": stage_s})))
+                seconds -= stage_s
+        self._timing_pub.publish(String(data=json.dumps(
+            {"stamp": stamp_s, "stage": "tracker", "seconds": seconds})))
+        return positions
 
     def _orient_homography(self, det: DetectionArrays) -> None:
         """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
@@ -612,16 +622,7 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(
             live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),
             publish_lost=self._cfg.publish_lost, publish_tentative=self._cfg.publish_tentative)
-        positions, depth_s = self._positions(tracks, stamp_to_ns(msg.header.stamp))
-        self._tracks_pub.publish(tracks_to_msg(tracks, traj, msg.header, self._msgs,
-                                               class_names=self._class_names(), positions=positions))
-        seconds = time.perf_counter() - start
-        if depth_s is not None:
-            self._timing_pub.publish(String(data=json.dumps(
-                {"stamp": det.stamp_s, "stage": "depth", "seconds": depth_s})))
-            seconds -= depth_s
-        self._timing_pub.publish(String(data=json.dumps(
-            {"stamp": det.stamp_s, "stage": "tracker", "seconds": seconds})))
+        positions = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start, ())
         self._publish_markers(tracks, traj, msg.header, positions)
         if self._image_pub.get_subscription_count() > 0:
             self._publish_image(image, tracks, traj, image.header, bgr, positions)
