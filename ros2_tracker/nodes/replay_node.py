@@ -307,7 +307,8 @@ class _FrameReplay:
 
 class _BagReplay:
     """Items of a bag: its Image / CompressedImage / Detection2DArray messages grouped by header stamp, with
-    its Imu / CameraInfo messages sent ahead of the frames they were recorded before."""
+    its Imu / CameraInfo messages sent ahead of the frames they were recorded before and its depth images
+    ahead of the frames nearest to them in stamp."""
 
     def __init__(self, cfg: ReplayConfig, log: Any, resolve: Callable[[str], str] | None = None) -> None:
         """``resolve``: the node's topic name resolution (its namespace), so a bag of several cameras
