@@ -29,6 +29,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ros2_tracker.io.depth_codec import (
+    DepthCodecError,
+    decode_compressed_depth,
+    encode_compressed_depth,
+    is_compressed_depth,
+)
+
 __all__ = [
     "DEPTH_ENCODINGS",
     "IMAGE_ENCODINGS",
@@ -37,6 +44,7 @@ __all__ = [
     "bgr_to_image_msg",
     "compressed_msg_to_bgr",
     "depth_msg_to_metres",
+    "depth_to_compressed_depth_msg",
     "image_msg_to_bgr",
 ]
 
@@ -113,13 +121,24 @@ def image_msg_to_bgr(msg: Any, *, backend: str = "auto") -> np.ndarray:
 
 def depth_msg_to_metres(msg: Any) -> np.ndarray:
     """Decode a depth ``sensor_msgs/Image`` (REP 118: ``16UC1`` millimetres or ``32FC1`` metres, any row
-    padding and byte order) into a new ``(H, W)`` float32 array of metres, NaN where the sensor has no depth
-    (0, or a non-finite float).
+    padding and byte order), or a ``sensor_msgs/CompressedImage`` of image_transport's ``compressedDepth``
+    format (PNG or RVL, :mod:`ros2_tracker.io.depth_codec`), into a new ``(H, W)`` float32 array of metres,
+    NaN where the sensor has no depth (0, or a non-finite float).
 
     Raises:
-        ImageConversionError: another encoding (a colour image on the depth topic, compressedDepth), zero
-            height or width, ``step`` shorter than a row, or ``data`` whose length is not ``step * height``.
+        ImageConversionError: another encoding (a colour image on the depth topic) or compressed format (a
+            JPEG), zero height or width, ``step`` shorter than a row, ``data`` whose length is not
+            ``step * height``, or compressedDepth data that cannot be decoded.
     """
+    if hasattr(msg, "format"):  # a CompressedImage
+        fmt = str(msg.format or "")
+        if not is_compressed_depth(fmt):
+            raise ImageConversionError(f"compressed format {fmt!r} is not a depth image (expected "
+                                       "image_transport's '<16UC1|32FC1>; compressedDepth <png|rvl>')")
+        try:
+            return decode_compressed_depth(fmt, _as_bytes(msg.data))
+        except DepthCodecError as exc:
+            raise ImageConversionError(str(exc)) from None
     encoding, height, width, step, data = _checked_layout(msg, _DEPTH_LAYOUT, "depth image encoding")
     _, size, unit = _DEPTH_LAYOUT[encoding]
     rows = np.ascontiguousarray(data.reshape(height, step)[:, : width * size])
@@ -176,14 +195,14 @@ def compressed_msg_to_bgr(msg: Any) -> np.ndarray:
 
     The payload type is found from its bytes (OpenCV ``imdecode``), not from ``format``; a format
     that says the image was compressed as rgb8 (``"... compressed rgb8"``) gets its channels swapped
-    back. compressed_image_transport's ``compressedDepth`` format is not supported.
+    back. A ``compressedDepth`` depth image is refused (:func:`depth_msg_to_metres` reads it).
 
     Raises:
         ImageConversionError: empty data, ``compressedDepth``, or bytes OpenCV cannot decode.
     """
     fmt = str(getattr(msg, "format", "") or "")
-    if "compresseddepth" in fmt.lower():
-        raise ImageConversionError(f"compressed format {fmt!r} (depth images) is not supported")
+    if is_compressed_depth(fmt):
+        raise ImageConversionError(f"compressed format {fmt!r} is a depth image, not a picture")
     data = _as_bytes(msg.data)
     if data.size == 0:
         raise ImageConversionError(f"compressed image has no data (format {fmt!r})")
@@ -238,6 +257,28 @@ def bgr_to_compressed_msg(image: np.ndarray, msg_cls: type, fmt: str = "jpeg", h
     kind = "bgr8" if bgr is not None else "mono8"
     msg.format = f"{kind}; {fmt} compressed {kind}"
     msg.data = _byte_array(encoded)
+    return msg
+
+
+def depth_to_compressed_depth_msg(depth: np.ndarray, msg_cls: type, encoding: str = "16UC1",
+                                  codec: str = "png", header: Any = None, **options: Any) -> Any:
+    """A new ``msg_cls`` (``sensor_msgs.msg.CompressedImage``) holding a depth image in image_transport's
+    ``compressedDepth`` format, as compressed_depth_image_transport publishes it
+    (:func:`ros2_tracker.io.depth_codec.encode_compressed_depth`: ``depth`` uint16 millimetres for ``16UC1``,
+    float metres for ``32FC1``; ``options``: ``depth_max``, ``depth_quantization``, ``png_level``).
+
+    Raises:
+        ImageConversionError: an encoding or codec not supported, or an image that is not 2-D.
+    """
+    try:
+        fmt, data = encode_compressed_depth(np.asarray(depth), encoding, codec, **options)
+    except DepthCodecError as exc:
+        raise ImageConversionError(str(exc)) from None
+    msg = msg_cls()
+    if header is not None:
+        msg.header = header
+    msg.format = fmt
+    msg.data = _byte_array(np.frombuffer(data, dtype=np.uint8))
     return msg
 
 

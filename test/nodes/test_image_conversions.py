@@ -21,6 +21,7 @@ from ros2_tracker.nodes.image_conversions import (
     bgr_to_image_msg,
     compressed_msg_to_bgr,
     depth_msg_to_metres,
+    depth_to_compressed_depth_msg,
     image_msg_to_bgr,
 )
 
@@ -273,7 +274,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     (_png_claiming(40000, 40000), "png", "cannot decode the compressed image"),  # OpenCV raised cv2.error
     (b"\xff\xd8\xff\xe0garbage after a JPEG header", "jpeg", "cannot decode"),
     (b"", "png", "no data"),
-    (b"\x00" * 20, "16UC1; compressedDepth png", "not supported"),
+    (b"\x00" * 20, "16UC1; compressedDepth png", "is a depth image, not a picture"),
 ])
 def test_garbage_compressed_data_is_a_clear_error(data, fmt, message):
     msg = CompressedImage(format=fmt)
@@ -377,3 +378,36 @@ def test_a_colour_or_malformed_image_on_the_depth_topic_is_refused_with_the_reas
         depth_msg_to_metres(narrow)
     with pytest.raises(ImageConversionError, match="zero size"):
         depth_msg_to_metres(Image(height=0, width=5, encoding="16UC1", step=10))
+
+
+@pytest.mark.parametrize("codec", ["png", "rvl"])
+def test_compressed_depth_messages_decode_to_metres(codec):
+    """image_transport's compressedDepth, as RGB-D robots record it: the real CompressedImage class, its
+    data field as rclpy hands it over (a serialisation round trip)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    mm = np.array([[0, 1500, 2000], [9999, 4321, 0]], dtype=np.uint16)
+    msg = depth_to_compressed_depth_msg(mm, CompressedImage, "16UC1", codec)
+    assert msg.format == f"16UC1; compressedDepth {codec}"
+    msg = deserialize_message(serialize_message(msg), CompressedImage)
+    got = depth_msg_to_metres(msg)
+    np.testing.assert_allclose(got, [[np.nan, 1.5, 2.0], [9.999, 4.321, np.nan]], rtol=1e-6)
+    z = mm / np.float32(1000)
+    got = depth_msg_to_metres(depth_to_compressed_depth_msg(z, CompressedImage, "32FC1", codec))
+    np.testing.assert_allclose(got[mm > 0], z[mm > 0], rtol=1e-3)  # inverse depth, quantised
+    assert np.isnan(got[mm == 0]).all()
+
+
+def test_a_picture_or_damaged_data_on_the_compressed_depth_topic_is_refused_with_the_reason():
+    jpeg = bgr_to_compressed_msg(random_bgr(), CompressedImage, "jpeg")
+    with pytest.raises(ImageConversionError, match="compressed format 'bgr8; jpeg compressed bgr8' is not a "
+                                                   "depth image"):
+        depth_msg_to_metres(jpeg)
+    damaged = depth_to_compressed_depth_msg(np.ones((8, 8), np.uint16), CompressedImage, "16UC1", "png")
+    damaged.data = damaged.data[:30]
+    with pytest.raises(ImageConversionError, match="cannot decode the compressedDepth PNG"):
+        depth_msg_to_metres(damaged)
+    with pytest.raises(ImageConversionError, match="encoding must be one of 16UC1, 32FC1"):
+        depth_to_compressed_depth_msg(np.ones((8, 8)), CompressedImage, "mono16")
+    with pytest.raises(ImageConversionError, match="is a depth image, not a picture"):
+        compressed_msg_to_bgr(depth_to_compressed_depth_msg(np.ones((8, 8), np.uint16), CompressedImage))
