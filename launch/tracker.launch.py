@@ -45,7 +45,8 @@ def generate_launch_description():
             description='Input images (sensor_msgs/Image), used when the parameters set use_images'),
         DeclareLaunchArgument(
             'depth_topic', default_value='depth',
-            description='Registered depth images (sensor_msgs/Image), used when the parameters set '
+            description='Registered depth images (sensor_msgs/Image; with the parameter depth_input: '
+                        'compressedDepth, their <depth_topic>/compressedDepth), used when the parameters set '
                         'use_depth'),
         DeclareLaunchArgument(
             'camera_info_topic', default_value='camera_info',

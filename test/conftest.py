@@ -52,8 +52,9 @@ def ros_env(tmp_path):
 def _node_graph(ros_env, tmp_path, monkeypatch, node: str, params_file: str):
     """Start ``node`` processes (stderr to a log file) and a private rclpy context for the test.
 
-    Yields ``(start, context)``; ``start(*params)`` starts a node with ``config/<params_file>`` and
-    ``-p`` overrides and returns ``(process, log_path)``. Every started node is stopped afterwards.
+    Yields ``(start, context)``; ``start(*params, remaps=())`` starts a node with ``config/<params_file>``,
+    ``-p`` overrides and ``-r`` remaps and returns ``(process, log_path)``. Every started node is stopped
+    afterwards.
     """
     import subprocess
 
@@ -63,11 +64,12 @@ def _node_graph(ros_env, tmp_path, monkeypatch, node: str, params_file: str):
     monkeypatch.setenv("ROS_LOG_DIR", ros_env["ROS_LOG_DIR"])
     started = []
 
-    def start(*params: str):
+    def start(*params: str, remaps: tuple[str, ...] = ()):
         log = tmp_path / f"{node}{len(started)}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", f"ros2_tracker.nodes.{node}", "--ros-args", "--params-file",
-             str(REPO / "config" / params_file), *(x for p in params for x in ("-p", p))],
+             str(REPO / "config" / params_file), *(x for p in params for x in ("-p", p)),
+             *(x for r in remaps for x in ("-r", r))],
             env={**ros_env, "PYTHONFAULTHANDLER": "1"},  # stacks in the log on SIGABRT (ros_graph.stop_node)
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
         started.append(proc)

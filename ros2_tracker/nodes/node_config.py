@@ -110,6 +110,11 @@ class TrackerNodeConfig(ConfigBase):
                             "(RealSense aligned_depth_to_color, ZED depth_registered); it may be of another "
                             "resolution", read_only=True)
     depth_topic: str = param("depth", "With use_depth: the registered depth image", read_only=True)
+    depth_input: str = param("raw", "With use_depth: raw (sub depth_topic, sensor_msgs/Image) or "
+                             "compressedDepth (sub depth_topic/compressedDepth, sensor_msgs/CompressedImage "
+                             "of image_transport's compressedDepth format, PNG or RVL, as RGB-D robots "
+                             "record their depth to save space)", choices=("raw", "compressedDepth"),
+                             read_only=True)
     depth_max_offset_s: float = param(0.05, "With use_depth: the depth image nearest in stamp to the "
                                       "detections is used when at most this far from them; else the frame "
                                       "gets no positions (warning)", low=0.0, high=1.0, unit="s")

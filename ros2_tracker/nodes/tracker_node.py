@@ -50,17 +50,19 @@ alignment (then without a warning; after a frame the gyro turned, the alignment 
 image): the gyro where it is, the images otherwise.
 
 3D positions from a registered depth image (``use_depth``, either tracker): sub ``depth``
-(``sensor_msgs/Image``, REP 118 ``16UC1`` millimetres or ``32FC1`` metres, best effort, the last
-``_DEPTH_DEPTH`` kept undecoded) and ``camera_info`` (the last calibrated K, and the width and height of the
-image it describes: a depth image of another resolution is scaled to it). For each detection message the
-depth image nearest in stamp is used when within ``depth_max_offset_s``; every published track matched in
-this frame gets the median of the valid depths (within ``depth_min_m`` .. ``depth_max_m``) on a 16 x 16 grid
-over its box's central ``depth_box_fraction``, back-projected through the box centre
+(``sensor_msgs/Image``, REP 118 ``16UC1`` millimetres or ``32FC1`` metres), or with
+``depth_input:=compressedDepth`` ``depth/compressedDepth`` (``sensor_msgs/CompressedImage``, image_transport's
+compressedDepth, PNG or RVL; under the remapped ``depth``, as image_transport does), best effort, the last
+``_DEPTH_DEPTH`` kept undecoded, and ``camera_info`` (the last calibrated K, and the width and height of the
+image it describes: a depth image of another resolution is scaled to it). For each detection message the depth
+image nearest in stamp is used when within ``depth_max_offset_s``; every published track matched in this frame
+gets the median of the valid depths (within ``depth_min_m`` .. ``depth_max_m``) on a 16 x 16 grid over its
+box's central ``depth_box_fraction``, back-projected through the box centre
 (:func:`ros2_tracker.core.depth.box_positions`): ``TrackArray.positions`` (x, y, z) [m] in the camera's
 optical frame, NaN for lost tracks (their box is a prediction, where the depth may be an occluder's) and where
-too few depths are valid; markers ``tracks/position`` (spheres) and the annotated image's labels
-(``id  z m``) show them. No depth image near enough, no calibrated camera_info yet, or an undecodable depth
-image: that frame's positions are NaN and a warning says why (the last words count them).
+too few depths are valid; markers ``tracks/position`` (spheres) and the annotated image's labels (``id  z m``)
+show them. No depth image near enough, no calibrated camera_info yet, or an undecodable depth image: that
+frame's positions are NaN and a warning says why (the last words count them).
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -115,7 +117,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, Imu
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
@@ -220,14 +222,20 @@ class TrackerNode(Node):
             self._info_sub = self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
                                                       qos_profile("sensor_data", 5))
         # use_depth: the recent depth images, (stamp [ns], message)
-        self._depth_images: collections.deque[tuple[int, Image]] | None = None
+        self._depth_images: collections.deque[tuple[int, Image | CompressedImage]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
         if cfg.use_depth:
             self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
-            self._depth_sub = self.create_subscription(Image, cfg.depth_topic, self._on_depth,
+            compressed = cfg.depth_input == "compressedDepth"
+            # as image_transport: the transport's topic under the base name after remapping, so a remap of
+            # depth (the launch files' depth_topic) moves depth/compressedDepth with it
+            depth_topic = self.resolve_topic_name(cfg.depth_topic).rstrip("/") + "/compressedDepth" \
+                if compressed else cfg.depth_topic
+            self._depth_sub = self.create_subscription(CompressedImage if compressed else Image, depth_topic,
+                                                       self._on_depth,
                                                        qos_profile("sensor_data", _DEPTH_DEPTH))
             self.get_logger().info(f"3D positions from the depth images on "
-                                   f"{self.resolve_topic_name(cfg.depth_topic)}, intrinsics "
+                                   f"{self.resolve_topic_name(depth_topic)}, intrinsics "
                                    f"{self.resolve_topic_name(cfg.camera_info_topic)}")
         if cfg.use_imu:
             self._gyro = GyroBuffer(hold_s=_IMU_HOLD_S)
@@ -303,7 +311,7 @@ class TrackerNode(Node):
             return
         self._camera_size = (int(msg.width), int(msg.height))
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg: Image | CompressedImage) -> None:
         self._depth_images.append((stamp_to_ns(msg.header.stamp), msg))  # decoded only when used
 
     def _follow_camera(self, det: DetectionArrays, image: Image | None,

@@ -22,11 +22,15 @@ msgs = pytest.importorskip("ros2_tracker.msg",
                            reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
 from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp, track_array_to_arrays  # noqa: E402
-from ros2_tracker.nodes.image_conversions import bgr_to_image_msg  # noqa: E402
+from ros2_tracker.nodes.image_conversions import (  # noqa: E402
+    bgr_to_compressed_msg,
+    bgr_to_image_msg,
+    depth_to_compressed_depth_msg,
+)
 
 T0, FPS = 100.0, 30.0
 W, H, DOWN = 640, 480, 4  # the camera image, and the depth image's reduction
@@ -44,11 +48,16 @@ def stamp(k: int):
     return seconds_to_stamp(T0 + k / FPS)
 
 
-def depth_image(k: int) -> Image:
+def depth_mm(k: int) -> np.ndarray:
     boxes, depths = people(k)
     mm = np.full((H // DOWN, W // DOWN), 8000, dtype=np.uint16)
     for (x1, y1, x2, y2), z in zip(boxes / DOWN, depths, strict=True):
         mm[int(y1):int(y2), int(x1):int(x2)] = round(z * 1000)
+    return mm
+
+
+def depth_image(k: int) -> Image:
+    mm = depth_mm(k)
     return Image(header=Header(frame_id="camera_optical", stamp=stamp(k)), height=mm.shape[0],
                  width=mm.shape[1], encoding="16UC1", is_bigendian=0, step=2 * mm.shape[1], data=mm.tobytes())
 
@@ -129,3 +138,49 @@ def test_matched_tracks_get_their_3d_position_from_the_depth_image(tracker_node_
     assert ("cannot use the depth image at stamp 100.400000 (1 so far): unsupported depth image encoding "
             "'rgb8'; supported: 16UC1, 32FC1: no 3D positions") in text, text[-3000:]
     assert "1 unusable depth image(s)" in text and "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_compressed_depth_under_a_remapped_topic(tracker_node_graph):
+    """``depth_input:=compressedDepth``: a RealSense's depth as robots record it (image_transport's
+    compressedDepth: 32FC1 as quantised inverse depth, RVL-coded), on the transport's topic under the
+    remapped base name, as image_transport subscribers find it. A JPEG on that topic is refused and said."""
+    start, context = tracker_node_graph
+    base = "/camera/aligned_depth_to_color/image_raw"
+    proc, log = start("use_depth:=true", "depth_input:=compressedDepth", "depth_max_offset_s:=0.02",
+                      remaps=(f"depth:={base}",))
+    client = TrackerNodeClient(context, "compressed_depth_test")
+    node = client.node
+    depth_pub = node.create_publisher(CompressedImage, base + "/compressedDepth", 10)
+    info_pub = node.create_publisher(CameraInfo, "camera_info", 10)
+    client.wait_for_node(proc, log, timeout=20.0, images=False)
+    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
+                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    for _ in range(5):
+        info_pub.publish(CameraInfo(header=Header(stamp=stamp(0)), width=W, height=H, k=K.ravel().tolist()))
+        client.spin_until(lambda: False, 0.05)
+    out = []
+    for k in range(6):
+        header = Header(frame_id="camera_optical", stamp=stamp(k))
+        if k == 4:  # a picture where the depth should be
+            depth_pub.publish(bgr_to_compressed_msg(np.zeros((8, 8, 3), np.uint8), CompressedImage, "jpeg",
+                                                    header))
+        else:
+            depth_pub.publish(depth_to_compressed_depth_msg(depth_mm(k) / np.float32(1000), CompressedImage,
+                                                            "32FC1", "rvl", header))
+        client.spin_until(lambda: False, 0.05)  # the depth ahead of its detections (best effort)
+        boxes, _ = people(k)
+        out.append(track_array_to_arrays(client.publish_frame(
+            arrays_to_detections(boxes, np.full(2, 0.9), np.zeros(2, int), header, msgs), None, 5.0)))
+    for k in (1, 2, 3, 5):
+        assert out[k].ids.tolist() == [1, 2], (k, out[k].ids)
+        for tid in (1, 2):  # within the inverse depth's quantisation at 10 m (z^2 / 10100)
+            np.testing.assert_allclose(position(out, k, tid), expected(out, k, tid), atol=3e-3,
+                                       err_msg=f"frame {k}")
+    assert np.isnan(out[4].positions).all()
+    assert proc.poll() is None
+    assert stop_node(proc, log) == 0
+    text = log.read_text()
+    assert f"3D positions from the depth images on {base}/compressedDepth, intrinsics /camera_info" in text
+    assert "compressed format 'bgr8; jpeg compressed bgr8' is not a depth image" in text, text[-3000:]
+    assert "Traceback" not in text
