@@ -139,6 +139,8 @@ class ReplaySource:
         detections: MOT detection file replayed (None: the detector, or a bag's own detections).
         sequence_length: seqLength of the sequence's seqinfo.ini (0 when unknown).
         bag_types: message types of a bag's topics (empty for other sources).
+        bag_roles: what the replay republishes of a bag: ``{topic: role}``
+            (:func:`ros2_tracker.nodes.replay_node.bag_roles`; empty for other sources).
     """
 
     path: Path
@@ -151,11 +153,19 @@ class ReplaySource:
     detections: Path | None = None
     sequence_length: int = 0
     bag_types: frozenset[str] = frozenset()
+    bag_roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def compressed_images(self) -> bool:
-        """A bag whose images are only sensor_msgs/CompressedImage (replayed on image/compressed)."""
-        return _COMPRESSED in self.bag_types and _RAW not in self.bag_types
+        """A bag whose pictures are replayed only as sensor_msgs/CompressedImage (on image/compressed)."""
+        roles = set(self.bag_roles.values())
+        return "compressed" in roles and "image" not in roles
+
+    @property
+    def compressed_depth(self) -> bool:
+        """A bag whose depth images are replayed as image_transport's compressedDepth (on
+        depth/compressedDepth)."""
+        return "compressed_depth" in self.bag_roles.values()
 
 
 def _synthetic_source(args: argparse.Namespace, out: Path) -> Path:
@@ -175,7 +185,7 @@ def _synthetic_source(args: argparse.Namespace, out: Path) -> Path:
 
 
 def resolve_source(path: Path, *, detections: Path | None, detector: bool,
-                   frames: int | None) -> ReplaySource:
+                   frames: int | None, bag_namespace: str = "") -> ReplaySource:
     """Check SOURCE (and ``--detections``) and describe them; every problem is a one-line :class:`UserError`.
 
     ``length`` is the number of frames the replay will publish: the frames with ``detector`` (images
@@ -187,7 +197,7 @@ def resolve_source(path: Path, *, detections: Path | None, detector: bool,
     if not path.exists():
         raise UserError(f"SOURCE {path}: no such file or folder")
     if is_bag(path):
-        src = _bag_source(path, detector)
+        src = _bag_source(path, detector, bag_namespace)
     elif path.is_dir() and any((path / p).exists() for p in ("seqinfo.ini", "det", "img1")):
         src = _mot_source(path)
     elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
@@ -248,8 +258,9 @@ def _last_frame(detections: Path) -> int:
         raise UserError(f"detections {exc}") from None
 
 
-def _bag_source(path: Path, detector: bool) -> ReplaySource:
+def _bag_source(path: Path, detector: bool, bag_namespace: str = "") -> ReplaySource:
     from ros2_tracker.io.bag import BagError, bag_files, bag_topics
+    from ros2_tracker.nodes.replay_node import ReplayConfig, bag_roles
 
     try:
         bag_files(path)  # metadata.yaml alone lists topics: a folder without its .mcap files is no bag
@@ -258,8 +269,13 @@ def _bag_source(path: Path, detector: bool) -> ReplaySource:
         raise UserError(f"SOURCE {exc}") from None
     if not detector and _DETECTIONS not in types:
         raise UserError(f"SOURCE {path}: the bag has no {_DETECTIONS} topic; use --detector")
+    try:  # as build_specs' replay will choose them (a bag_namespace without topics: told by build_specs)
+        roles = bag_roles(ReplayConfig(source=str(path), publish_images=detector,
+                                       bag_namespace=bag_namespace))
+    except BagError:
+        roles = {}
     return ReplaySource(path, "bag", path.stem if path.is_file() else path.name,
-                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_types=types)
+                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_types=types, bag_roles=roles)
 
 
 # --------------------------------------------------------------------------------------------- the graph
@@ -308,6 +324,8 @@ def build_specs(src: ReplaySource, args: argparse.Namespace, bag: Path) -> dict[
     if args.detector:  # every image reaches the detector (the launch file's default is best effort)
         specs[NAMES["detector"]] = specs[NAMES["detector"]].with_params(
             image_qos="reliable", input="compressed" if src.compressed_images else "raw")
+    if src.compressed_depth:  # the bag's depth is image_transport's compressedDepth: so it is republished
+        specs[NAMES["tracker"]] = specs[NAMES["tracker"]].with_params(depth_input="compressedDepth")
     topics = ["/tracks", "/detections", "/clock", "/replay/timing", "/tracker/timing"]
     if args.detector:
         topics.append("/detector/timing")
@@ -726,7 +744,8 @@ def _prepare(args: argparse.Namespace, out: Path, bag: Path) -> tuple[ReplaySour
         source_path = _synthetic_source(args, out)
     else:
         source_path = args.source
-    src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames)
+    src = resolve_source(source_path, detections=args.detections, detector=args.detector, frames=args.frames,
+                         bag_namespace=args.bag_namespace or "")
     if args.gt is not None:
         src.gt_path = args.gt
     if src.gt_path is not None:

@@ -12,7 +12,10 @@ with the next frame, ahead of it: they start no frame of their own, and a gyro r
 ``reorder_window_s`` past a frame reaches tracker_node's ``use_imu`` before that frame. An RGB-D bag's depth
 images (``publish_depth``: the ``sensor_msgs/Image`` topic named ``depth_topic``, else one whose name says
 depth, aligned or registered ones first) go out on ``depth`` for tracker_node's ``use_depth``, each ahead of
-the frame nearest to it in stamp (not all at once: the tracker keeps only a few). At
+the frame nearest to it in stamp (not all at once: the tracker keeps only a few); a bag with no such topic
+but a ``.../compressedDepth`` one (image_transport's compressedDepth, as robots record depth to save space)
+has it republished on ``depth/compressedDepth`` for tracker_node's ``depth_input:=compressedDepth``. The
+frames' pictures are never a depth stream when the bag has others, raw or compressed. At
 ``rate`` > 0 a forward jump in stamps longer than ``max_gap_s`` is not waited out (warning).
 
 Pacing (``rate``): ``1.0`` real time, ``2.0`` twice as fast; ``0.0`` as fast as possible, lock-step:
@@ -36,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -58,7 +62,7 @@ from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
 from ros2_tracker.nodes.params import declare_config
 from ros2_tracker.nodes.spinning import drive, latched_qos, run_node
 
-__all__ = ["ReplayConfig", "ReplayNode", "main"]
+__all__ = ["ReplayConfig", "ReplayNode", "bag_roles", "main"]
 
 IMAGE_QUEUE_DEPTH = 10  # reliable keep-last history of the image publisher (frames are ~1 MB)
 DETECTIONS_QUEUE_DEPTH = 100  # as the tracker's detections subscription
@@ -75,7 +79,9 @@ _BAG_TYPES = {"image": "sensor_msgs/msg/Image", "compressed": "sensor_msgs/msg/C
 # frame of their own): a gyro, the camera's intrinsics and depth images, for tracker_node's use_imu and
 # use_depth
 _SIDE_TYPES = {"imu": "sensor_msgs/msg/Imu", "camera_info": "sensor_msgs/msg/CameraInfo",
-               "depth": "sensor_msgs/msg/Image"}
+               "depth": "sensor_msgs/msg/Image", "compressed_depth": "sensor_msgs/msg/CompressedImage"}
+_DEPTH_ROLES = ("depth", "compressed_depth")  # one of them: a raw depth stream, else a compressedDepth one
+_COMPRESSED_DEPTH = "/compresseddepth"  # image_transport's compressedDepth topics end so (lower case)
 _REPLAYED_TYPES = {**_BAG_TYPES, **_SIDE_TYPES}
 IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400 Hz gyro's 2.5 s)
 # words in the names of an RGB-D camera's Image streams that are not its pictures (RealSense
@@ -83,6 +89,11 @@ IMU_QUEUE_DEPTH = 1000  # reliable keep-last history of the IMU publisher (a 400
 # another Image topic is there
 _DEPTH_WORDS = ("depth", "disparity", "confidence")
 _REGISTERED_WORDS = ("aligned", "registered")  # a depth image in the colour camera's pixels (RealSense, ZED)
+
+
+def _says_depth(topic: str) -> bool:
+    """Whether a topic's name says it is an RGB-D camera's depth stream rather than its pictures."""
+    return any(w in topic.lower() for w in _DEPTH_WORDS)
 
 
 @dataclass(frozen=True)
@@ -127,8 +138,10 @@ class ReplayConfig(ConfigBase):
                                 "on depth_topic, each ahead of the frame nearest to it in stamp: the "
                                 "sensor_msgs/Image topic named as depth_topic, else the first whose name "
                                 "says depth and aligned or registered (a depth image in the colour "
-                                "camera's pixels), else the first whose name says depth; with them the "
-                                "CameraInfo", read_only=True)
+                                "camera's pixels), else the first whose name says depth; without one, a "
+                                "CompressedImage topic of image_transport's compressedDepth (ending in "
+                                "/compressedDepth) the same way, on depth_topic/compressedDepth; with them "
+                                "the CameraInfo", read_only=True)
     depth_topic: str = param("depth", "Bags: topic of the republished depth images", read_only=True)
     tracks_topic: str = param("tracks", "Topic whose TrackArray stamps pace the rate-0 lock-step",
                               read_only=True)
@@ -195,6 +208,18 @@ def is_bag(path: Path) -> bool:
     if path.is_file():
         return path.suffix in (".mcap", ".db3")
     return path.is_dir() and ((path / "metadata.yaml").is_file() or any(path.glob("*.mcap")))
+
+
+def bag_roles(cfg: ReplayConfig) -> dict[str, str]:
+    """What a replay with ``cfg`` republishes of the bag ``cfg.source``, read without a node: ``{bag topic:
+    role}``, the roles being ``image``, ``compressed`` (the frames' pictures), ``detections``, ``imu``,
+    ``camera_info``, ``depth`` and ``compressed_depth`` (so a caller configures the nodes it feeds).
+
+    Raises:
+        BagError: a missing or unreadable bag, or one with nothing to replay.
+    """
+    silent = SimpleNamespace(info=lambda _msg: None, warning=lambda _msg: None, error=lambda _msg: None)
+    return dict(_BagReplay(cfg, silent).topics)
 
 
 class _FrameReplay:
@@ -349,33 +374,41 @@ class _BagReplay:
         to replay)."""
         cfg = self.cfg
         wanted = {**wanted, "imu": cfg.publish_imu, "camera_info": cfg.publish_imu or cfg.publish_depth,
-                  "depth": cfg.publish_depth}
+                  "depth": cfg.publish_depth, "compressed_depth": cfg.publish_depth}
         chosen: dict[str, str] = {}
         for role, msgtype in _REPLAYED_TYPES.items():  # the frames' roles first
             names = [t for t, ty in topics.items() if ty == msgtype and t not in chosen]
             if role == "image":  # an RGB-D camera's depth streams are not its pictures, when it has some
-                names = [t for t in names if not any(w in t.lower() for w in _DEPTH_WORDS)] or names
-            elif role == "depth":  # of the other Image topics: the one named so, or one whose name says depth
+                pictures = [t for t in names if not _says_depth(t)]
+                # (nor when its pictures are compressed: a RealSense bag of compressed colour and raw depth)
+                names = pictures or ([] if any(not _says_depth(t) and ty == _BAG_TYPES["compressed"]
+                                               for t, ty in topics.items()) else names)
+            elif role == "compressed":  # never compressedDepth, and others saying depth only if alone
+                names = [t for t in names if not t.lower().endswith(_COMPRESSED_DEPTH)]
+                names = [t for t in names if not _says_depth(t)] or names
+            elif role in _DEPTH_ROLES:  # of the other topics of its type: the one named so, or saying depth
                 base = self._base(role)
-                names = [t for t in names if t == self._resolve(base) or t.strip("/") == base
-                         or "depth" in t.lower()]
+                names = [t for t in names if t == self._resolve(base) or t.strip("/") == base or (
+                    "depth" in t.lower() and (role == "depth" or t.lower().endswith(_COMPRESSED_DEPTH)))]
+                if any(r in _DEPTH_ROLES for r in chosen.values()):
+                    names = []
             if names and wanted[role] and (role in _BAG_TYPES or bool(chosen)):
                 chosen[self._pick(names, role)] = role
         return chosen
 
     def _base(self, role: str) -> str:
         topic = {"detections": self.cfg.detections_topic, "imu": self.cfg.imu_topic,
-                 "camera_info": self.cfg.camera_info_topic, "depth": self.cfg.depth_topic}.get(
-                     role, self.cfg.image_topic)
+                 "camera_info": self.cfg.camera_info_topic, "depth": self.cfg.depth_topic,
+                 "compressed_depth": self.cfg.depth_topic}.get(role, self.cfg.image_topic)
         base = topic.strip("/")
-        return base + "/compressed" if role == "compressed" else base
+        return base + {"compressed": "/compressed", "compressed_depth": "/compressedDepth"}.get(role, "")
 
     def _pick(self, names: list[str], role: str) -> str:
         """The topic of ``role`` among ``names``: the node's own, else the one named as configured, else one
         ending in that name, else the first (for images: the first that is not a depth stream)."""
         base = self._base(role)
         own = self._resolve(base)  # the node's own topic: its namespace's camera
-        if role == "depth":  # depth in the colour camera's pixels first
+        if role in _DEPTH_ROLES:  # depth in the colour camera's pixels first
             names = sorted(names, key=lambda n: not any(w in n.lower() for w in _REGISTERED_WORDS))
         best = next((n for n in names if n == own), None) or \
             next((n for n in names if n.strip("/") == base), None) or \
@@ -397,13 +430,13 @@ class _BagReplay:
         window = round(self.cfg.reorder_window_s * _NS)
         pending: dict[int, ReplayItem] = {}
         side: list[tuple[str, Any]] = []  # IMU and camera_info read since the last frame went out
-        depth: list[tuple[int, Any]] = []  # depth images not sent yet: (stamp, CDR bytes)
+        depth: list[tuple[int, str, Any]] = []  # depth images not sent yet: (stamp, role, CDR bytes)
         newest: int | None = None  # the newest stamp of the current timeline
         t0 = time.perf_counter()
         self._count = 0
         for msg in read_bag(self.cfg.source, self.topics, on_damage=self.log.error):
             role = self.topics[msg.topic]
-            if role in _SIDE_TYPES and role != "depth":  # out with the next frame, ahead of it
+            if role in _SIDE_TYPES and role not in _DEPTH_ROLES:  # out with the next frame, ahead of it
                 side.append((role, msg.data))
                 continue
             try:
@@ -416,8 +449,8 @@ class _BagReplay:
                                  "concatenated recording?): replaying on from there")
                 yield from self._flush(pending, None, t0, side, depth)
                 newest, t0 = None, time.perf_counter()
-            if role == "depth":  # out ahead of the frame nearest in stamp; no frame of its own
-                depth.append((stamp, msg.data))
+            if role in _DEPTH_ROLES:  # out ahead of the frame nearest in stamp; no frame of its own
+                depth.append((stamp, role, msg.data))
                 continue
             newest = stamp if newest is None else max(newest, stamp)
             pending.setdefault(stamp, ReplayItem(0, stamp)).add(role, msg.data)
@@ -429,7 +462,7 @@ class _BagReplay:
         yield from self._flush(pending, None, t0, side, depth)
 
     def _flush(self, pending: dict[int, ReplayItem], before: int | None, t0: float,
-               side: list[tuple[str, Any]], depth: list[tuple[int, Any]]) -> Iterator[ReplayItem]:
+               side: list[tuple[str, Any]], depth: list[tuple[int, str, Any]]) -> Iterator[ReplayItem]:
         """The pending frames stamped before ``before`` (all with None), oldest first, numbered; the first
         takes the ``side`` messages read so far (the list is emptied), each takes the ``depth`` images nearer
         in stamp to it than to the next frame (taken from the list; the last of all, with None, the rest)."""
@@ -446,8 +479,8 @@ class _BagReplay:
                 limit = None
             else:
                 limit = stamp + half if following is None else (stamp + following) // 2
-            item.side += [("depth", data) for s, data in depth if limit is None or s <= limit]
-            depth[:] = [(s, data) for s, data in depth if limit is not None and s > limit]
+            item.side += [(role, data) for s, role, data in depth if limit is None or s <= limit]
+            depth[:] = [(s, role, data) for s, role, data in depth if limit is not None and s > limit]
             self._count += 1
             item.number = self._count
             item.decode_s = time.perf_counter() - t0
@@ -493,6 +526,9 @@ class ReplayNode(Node):
         kinds = {"imu": (Imu, self.cfg.imu_topic, IMU_QUEUE_DEPTH),
                  "camera_info": (CameraInfo, self.cfg.camera_info_topic, 10),
                  "depth": (Image, self.cfg.depth_topic, IMAGE_QUEUE_DEPTH),
+                 # image_transport's: under the base name after remapping (tracker_node subscribes so)
+                 "compressed_depth": (CompressedImage, self.resolve_topic_name(self.cfg.depth_topic)
+                                      .rstrip("/") + "/compressedDepth", IMAGE_QUEUE_DEPTH),
                  "image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
                  "compressed": (CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
                                 IMAGE_QUEUE_DEPTH),

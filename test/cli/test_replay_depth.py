@@ -5,7 +5,8 @@ matched track its 3D position, and the results file carries it in the MOTChallen
 The bag holds two people's detections (recorded 30 ms after their stamp), a quarter-size registered depth
 image per frame (16UC1 millimetres: a wall at 8 m, person 1 walking away from 2 m at 0.1 m a frame, person 2
 standing at 4.5 m), an unregistered depth stream (in another camera's pixels: not to be used) and the colour
-camera's camera_info, under a RealSense's topic names. One frame's depth image is missing.
+camera's camera_info, under a RealSense's topic names, as raw Images or as image_transport's compressedDepth
+(RVL). One frame's depth image is missing.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ msgs = pytest.importorskip("ros2_tracker.msg",
                            reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
 from rclpy.serialization import serialize_message  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp  # noqa: E402
+from ros2_tracker.nodes.image_conversions import depth_to_compressed_depth_msg  # noqa: E402
 
 CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
 T0, FPS, FRAMES, MISSING = 50.0, 30.0, 12, 8
@@ -42,40 +44,54 @@ def people(k: int) -> tuple[np.ndarray, list[float]]:
         [2.0 + 0.1 * k, 4.5]
 
 
-def depth_msg(header: Header, boxes: np.ndarray, depths: list[float], wall_mm: int = 8000) -> Image:
+def depth_msg(header: Header, boxes: np.ndarray, depths: list[float], wall_mm: int = 8000,
+              transport: str = "raw") -> Image | CompressedImage:
     mm = np.full((H // DOWN, W // DOWN), wall_mm, dtype=np.uint16)
     for (x1, y1, x2, y2), z in zip(boxes / DOWN, depths, strict=True):
         mm[int(y1):int(y2), int(x1):int(x2)] = round(z * 1000)
+    if transport == "compressedDepth":
+        return depth_to_compressed_depth_msg(mm, CompressedImage, "16UC1", "rvl", header)
     return Image(header=header, height=mm.shape[0], width=mm.shape[1], encoding="16UC1", step=2 * mm.shape[1],
                  data=mm.tobytes())
 
 
-def write_bag(path) -> None:
+def write_bag(path, transport: str = "raw") -> tuple[str, str]:
+    """The bag; its depth streams (aligned, unaligned) as raw Images or image_transport's compressedDepth
+    (16UC1, RVL: what a RealSense robot records to save space). Returns the aligned stream's topic and the
+    replay's role for it."""
     from ros2_tracker.io.bag import BagWriter
 
+    suffix = "/compressedDepth" if transport == "compressedDepth" else ""
+    aligned, raw = ALIGNED + suffix, RAW + suffix
+    depth_type = "sensor_msgs/msg/CompressedImage" if suffix else "sensor_msgs/msg/Image"
     records = []  # (log time [s], topic, message)
     for k in range(FRAMES):
         t = T0 + k / FPS
         header = Header(frame_id="camera_color_optical_frame", stamp=seconds_to_stamp(t))
         boxes, depths = people(k)
         if k != MISSING:
-            records.append((t + 0.004, ALIGNED, depth_msg(header, boxes, depths)))
-        records.append((t + 0.003, RAW, depth_msg(header, boxes + 60, [1.0, 1.0], wall_mm=1000)))
+            records.append((t + 0.004, aligned, depth_msg(header, boxes, depths, transport=transport)))
+        records.append((t + 0.003, raw, depth_msg(header, boxes + 60, [1.0, 1.0], wall_mm=1000,
+                                                  transport=transport)))
         records.append((t + 0.005, INFO, CameraInfo(header=header, width=W, height=H, k=K.ravel().tolist())))
         dets = arrays_to_detections(boxes, np.full(2, 0.9), np.zeros(2, int), header, msgs)
         records.append((t + 0.030, DETS, dets))
-    types = {RAW: "sensor_msgs/msg/Image", ALIGNED: "sensor_msgs/msg/Image",  # the raw depth first
+    types = {raw: depth_type, aligned: depth_type,  # the raw depth first
              INFO: "sensor_msgs/msg/CameraInfo", DETS: "ros2_tracker/msg/Detection2DArray"}
     with BagWriter(path, types) as bag:
         for log_s, topic, m in sorted(records, key=lambda r: r[0]):
             bag.write(topic, serialize_message(m), round(log_s * 1e9))
+    return aligned, "compressed_depth" if suffix else "depth"
 
 
 @pytest.mark.slow
-def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(tmp_path, ros_env):
+@pytest.mark.parametrize("transport", ["raw", "compressedDepth"])
+def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(tmp_path, ros_env, transport):
+    """With compressedDepth streams, the replay republishes the aligned one on depth/compressedDepth and the
+    CLI sets the tracker's depth_input to read it (the config file says only use_depth)."""
     require_modules("mcap", "rosbags")
     bag = tmp_path / "rgbd_bag"
-    write_bag(bag)
+    aligned, role = write_bag(bag, transport)
     config = tmp_path / "depth.yaml"
     config.write_text("/**:\n  ros__parameters:\n    use_depth: true\n    depth_max_offset_s: 0.01\n")
     out = tmp_path / "out"
@@ -84,7 +100,7 @@ def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(
                          text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     nodes_log = (out / "logs" / "nodes.log").read_text()
-    assert f"{ALIGNED} as depth" in nodes_log and f"{INFO} as camera_info" in nodes_log, nodes_log[-3000:]
+    assert f"{aligned} as {role}" in nodes_log and f"{INFO} as camera_info" in nodes_log, nodes_log[-3000:]
     (results,) = (out / "results").glob("*.txt")
     rows = np.loadtxt(results, delimiter=",", ndmin=2)
     assert len(rows) == 2 * FRAMES, rows  # both people in every frame (the first frame confirms)

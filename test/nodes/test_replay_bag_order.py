@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ros2_tracker.io.bag import BagWriter, cdr_header_stamp_ns
-from ros2_tracker.nodes.replay_node import ReplayConfig, _BagReplay
+from ros2_tracker.nodes.replay_node import ReplayConfig, _BagReplay, bag_roles
 
 pytest.importorskip("mcap", reason="mcap is not installed (pip install mcap): the bags are MCAP files")
 pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags): BagWriter takes the "
@@ -202,3 +202,61 @@ def test_each_depth_image_goes_out_ahead_of_the_frame_nearest_in_stamp_and_none_
     assert len(items) == 8 and len(warnings) == 1 and "stamps went back" in warnings[0]
     sent = [[cdr_header_stamp_ns(m) // 1_000_000 for role, m in i.side if role == "depth"] for i in items]
     assert sent == [[5], [45], [85], [125, 400]] * 2
+
+
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+
+
+def test_a_bag_of_compressed_pictures_and_raw_depth_replays_the_pictures_and_the_depth(tmp_path):
+    """A RealSense recorded to save space: compressed colour, raw aligned depth. Its only sensor_msgs/Image
+    topic is the depth, which went out as the frames' raw images (the detector then read 16UC1 as a
+    picture) while the depth went nowhere."""
+    aligned, colour = "/camera/aligned_depth_to_color/image_raw", "/camera/color/image_raw/compressed"
+    with BagWriter(tmp_path / "rgbd", {aligned: IMAGE, colour: COMPRESSED, "/detections": DETS}) as bag:
+        t = 0
+        for k in range(3):
+            for topic in (aligned, colour, "/detections"):
+                bag.write(topic, cdr(k * 33_000_000, topic.encode()), t := t + 1)
+    rp = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd")), Log())
+    assert rp.topics == {colour: "compressed", "/detections": "detections", aligned: "depth"}
+    assert bag_roles(ReplayConfig(source=str(tmp_path / "rgbd"))) == rp.topics  # what the CLI reads
+    items = list(rp.items())
+    assert [sorted(i.messages) for i in items] == [["compressed", "detections"]] * 3
+    assert [[cdr_header_stamp_ns(m) for role, m in i.side if role == "depth"] for i in items] == \
+        [[0], [33_000_000], [66_000_000]]
+
+
+def test_a_compressed_depth_stream_is_replayed_as_compressed_depth_never_as_the_pictures(tmp_path):
+    """A bag of image_transport's compressed streams only: colour (JPEG) and two compressedDepth streams,
+    the unaligned one first. The compressedDepth streams are CompressedImage topics too, and the first
+    would have gone out as the frames' pictures; the aligned one goes out ahead of its frame for use_depth
+    (depth_input:=compressedDepth), the unaligned one not at all. A raw depth stream, when the bag has one,
+    is preferred (nothing to decode)."""
+    raw = "/camera/depth/image_rect_raw/compressedDepth"
+    aligned = "/camera/aligned_depth_to_color/image_raw/compressedDepth"
+    colour, info = "/camera/color/image_raw/compressed", "/camera/color/camera_info"
+    types = {raw: COMPRESSED, aligned: COMPRESSED, colour: COMPRESSED, info: "sensor_msgs/msg/CameraInfo"}
+    with BagWriter(tmp_path / "rgbd", types) as bag:
+        t = 0
+        for k in range(3):
+            for topic in (raw, aligned, info, colour):
+                bag.write(topic, cdr(k * 33_000_000, topic.encode()), t := t + 1)
+    log = Log()
+    rp = _BagReplay(ReplayConfig(source=str(tmp_path / "rgbd")), log)
+    assert rp.topics == {colour: "compressed", aligned: "compressed_depth", info: "camera_info"}
+    assert f"bag topics not replayed: {raw}" in log.warnings
+    items = list(rp.items())
+    assert [list(i.messages) for i in items] == [["compressed"]] * 3
+    for item in items:
+        assert [(role, cdr_header_stamp_ns(m)) for role, m in item.side if role != "camera_info"] == \
+            [("compressed_depth", item.stamp_ns)]
+        assert item.side[-1][1].endswith(aligned.encode())
+    with BagWriter(tmp_path / "raw_colour", {aligned: COMPRESSED, "/camera/color/image_raw": IMAGE}) as bag:
+        bag.write(aligned, cdr(0, b"z"), 1)  # its only CompressedImage: still no picture
+    assert bag_roles(ReplayConfig(source=str(tmp_path / "raw_colour"))) == \
+        {"/camera/color/image_raw": "image", aligned: "compressed_depth"}
+    with BagWriter(tmp_path / "both", {**types, "/camera/aligned_depth_to_color/image_raw": IMAGE}) as bag:
+        bag.write(colour, cdr(0, b"c"), 1)
+    roles = bag_roles(ReplayConfig(source=str(tmp_path / "both")))
+    assert roles["/camera/aligned_depth_to_color/image_raw"] == "depth"
+    assert "compressed_depth" not in roles.values()
