@@ -24,6 +24,11 @@ distance (``id  z m``, as tracker_node's annotated image) beside the depth image
 Cost. ``box_positions`` for 10 and 100 boxes on a 640 x 480 and a 1280 x 720 depth image, and the decoding of
 such a 16UC1 message (:func:`ros2_tracker.nodes.image_conversions.depth_msg_to_metres`): the node's
 ``"depth"`` timing stage is about the two together. Best of 20 rounds.
+
+Depth transports. The first scene's middle frame sent as a raw 16UC1 Image and as image_transport's
+compressedDepth (:mod:`ros2_tracker.io.depth_codec`: PNG or RVL, of 16UC1 or 32FC1, what RGB-D robots record
+to save space and ``depth_input: compressedDepth`` reads), with its holes scattered and in patches, and at
+1280 x 720: size, decode time and the largest depth error of the round trip.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from bench.common import BENCHMARKS_MD, OUT, command_footer, markdown_table, rep
 from ros2_tracker.core import Tracker, TrackerConfig, TrackSet, TrackState
 from ros2_tracker.core.boxes import tlwh_to_xyxy
 from ros2_tracker.core.depth import box_positions
+from ros2_tracker.io.depth_codec import encode_compressed_depth
 from ros2_tracker.nodes.image_conversions import depth_msg_to_metres
 from ros2_tracker.synthetic.render import Look, draw_person
 from ros2_tracker.synthetic.scene import Scene, SceneConfig, generate_scene
@@ -68,8 +74,9 @@ def camera_matrix(scene: Scene) -> np.ndarray:
     return np.array([[cam.focal_px, 0.0, cam.cx], [0.0, cam.focal_px, cam.horizon_y], [0.0, 0.0, 1.0]])
 
 
-def depth_image(scene: Scene, frame: int, rng: np.random.Generator) -> np.ndarray:
-    """Frame ``frame``'s registered depth image [m] (NaN: no depth), as the sensor would give it."""
+def depth_image(scene: Scene, frame: int, rng: np.random.Generator, patches: bool = False) -> np.ndarray:
+    """Frame ``frame``'s registered depth image [m] (NaN: no depth), as the sensor would give it; ``patches``:
+    its holes in blobs (shadows, dark or shiny surfaces) rather than scattered pixels."""
     cfg, cam = scene.config, scene.camera
     rows = np.arange(cfg.height, dtype=np.float64)[:, None] + 0.5
     below = rows > cam.horizon_y + 1.0
@@ -84,7 +91,10 @@ def depth_image(scene: Scene, frame: int, rng: np.random.Generator) -> np.ndarra
     for z, box, phase, pillar in sorted(things, key=lambda t: -t[0]):  # far to near
         _paint(depth, box, z, phase, pillar)
     depth += rng.normal(0.0, 1.0, depth.shape) * (NOISE_PER_Z2 * depth * depth)
-    depth[rng.random(depth.shape) < HOLES] = 0.0
+    noise = rng.random(depth.shape)
+    if patches:
+        noise = cv2.GaussianBlur(noise, (0, 0), 6.0)
+    depth[noise < np.quantile(noise, HOLES)] = 0.0
     mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)  # what a 16UC1 message holds
     return depth_msg_to_metres(_msg(mm))
 
@@ -199,6 +209,42 @@ def cost_table() -> list[list[str]]:
     return rows
 
 
+NEAR_M = 12.0  # the depth error of the transports is given for depths up to this (the people's)
+TRANSPORT_IMAGES = ("640 x 480, scattered holes", "640 x 480, holes in patches",
+                    "1280 x 720, holes in patches")
+TRANSPORTS = (("16UC1", None), ("16UC1", "png"), ("16UC1", "rvl"), ("32FC1", "png"), ("32FC1", "rvl"))
+
+
+def transport_table(scene: Scene) -> list[list[str]]:
+    """Per depth transport (a raw 16UC1 Image, image_transport's compressedDepth with PNG or RVL, of 16UC1 or
+    32FC1): its size in % of the raw image, the time to decode it, and for 32FC1 the error of its quantised
+    inverse depth, on the scene's middle frame with scattered and with patchy holes, and at 1280 x 720."""
+    frame = scene.num_frames // 2
+    scattered, patchy = (depth_image(scene, frame, np.random.default_rng(5), patches=p)
+                         for p in (False, True))
+    images = dict(zip(TRANSPORT_IMAGES, (scattered, patchy, cv2.resize(patchy, (1280, 720),
+                                                                        interpolation=cv2.INTER_NEAREST)),
+                      strict=True))
+    rows = []
+    for encoding, codec in TRANSPORTS:
+        cells = ["raw Image 16UC1" if codec is None else f"compressedDepth {codec} {encoding}"]
+        for depth in images.values():
+            mm = np.nan_to_num(np.round(depth * 1000.0)).astype(np.uint16)
+            if codec is None:
+                msg, size = _msg(mm), mm.nbytes
+            else:
+                values = mm if encoding == "16UC1" else np.where(mm > 0, mm / np.float32(1000), np.nan)
+                fmt, data = encode_compressed_depth(values, encoding, codec, depth_max=WALL_M + 1.0)
+                msg, size = SimpleNamespace(format=fmt, data=data), len(data)
+            decoded = depth_msg_to_metres(msg)
+            near = (mm > 0) & (mm <= 1000 * NEAR_M)  # where the people are (the wall is at 30 m)
+            error = np.nanmax(np.abs(decoded[near] - mm[near] / 1000.0))
+            decode = _best(lambda m=msg: depth_msg_to_metres(m))
+            cells.append(f"{100 * size / mm.nbytes:.0f} % · {decode * 1e3:.1f} ms · {error * 1e3:.0f} mm")
+        rows.append(cells)
+    return rows
+
+
 def _best(fn, rounds: int = 20) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -232,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             share = f"{100 * len(ok) / max(1, len(e)):.1f}"
             table.append([label, name, f"{int(pick.sum())}", share, *stats])
     cost = cost_table()
+    transports = transport_table(generate_scene(SceneConfig(seed=args.seeds[0], num_frames=args.frames)))
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = " ".join(map(str, args.seeds))
     text = ("3D position error [m] of confirmed tracks matched to a real person, against the truth "
@@ -242,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
             + "\n\nCost per frame [ms] (best of 20): decoding a 16UC1 depth message, and `box_positions` for "
               "10 and 100 boxes.\n\n"
             + markdown_table(["depth image", "decode", "10 boxes", "100 boxes"], cost)
+            + "\n\nDepth transports (RGB-D robots record image_transport's compressedDepth to save space; "
+              "`depth_input: compressedDepth`), on the first scene's middle frame (people, ground, a wall at "
+              f"{WALL_M:g} m; {100 * HOLES:g} % holes): size in % of the raw 16UC1 image · decode time "
+              f"(best of 20) · largest depth error after the round trip up to {NEAR_M:g} m, where the "
+              "people are (32FC1 is stored as quantised inverse depth: the publisher's defaults, its error "
+              "grows as z^2).\n\n"
+            + markdown_table(["transport", *TRANSPORT_IMAGES], transports)
             + "\n\n" + command_footer("bench/depth_positions.py", argv))
     (args.out / "depth_positions.md").write_text(text + "\n")
     print(f"figure: {figure}", file=sys.stderr)
