@@ -12,13 +12,19 @@ The depth is read on a fixed grid of ``GRID`` x ``GRID`` points over each box's 
 one array: the cost does not grow with the boxes' size, and no Python loop runs per box. The median of the
 valid samples is taken with one sort. A box whose central part has fewer than ``min_valid`` of its samples
 valid (inside the image, finite, within [``min_m``, ``max_m``]) gets NaN: no position rather than a guess.
+
+Where each tracked object is going, in 3D (:func:`position_velocities`): across the image, the track's
+filtered image velocity scaled by its depth; along the camera's axis, the rate at which its measured depths
+change, the least-squares slope over the last half second (:class:`DepthHistory`). The image alone tells the
+lateral motion well (the Kalman filter smooths it) but the motion in depth only through the box's growth,
+whose noise is large relative to the box (``bench/depth_positions.py`` measured both).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GRID", "box_positions"]
+__all__ = ["GRID", "DepthHistory", "box_positions", "position_velocities"]
 
 GRID = 16
 """Samples per axis over each box's central part (a median of up to 256 depths)."""
@@ -86,3 +92,103 @@ def _pixels(coords: np.ndarray, scale: float, size: int) -> np.ndarray:
     """Image coordinates [px] as integer depth pixels, clipped to [-1, ``size``] (both outside) before the
     cast, so a box far outside (or huge) cannot overflow it."""
     return np.floor(np.clip(coords * scale, -1.0, float(size))).astype(np.int64)
+
+
+def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_velocities: np.ndarray,
+                        depth_rates: np.ndarray, camera_matrix: np.ndarray) -> np.ndarray:
+    """The (N, 3) velocities (x, y, z) [m/s] of N tracks in the camera's optical frame: the derivative of the
+    position ``z * K^-1 (u, v, 1)`` (as :func:`box_positions` gives it) with the box centre (u, v) moving at
+    the track's image velocity and the depth z changing at ``depth_rates``; NaN rows where the position or
+    the depth rate is unknown.
+
+    Args:
+        positions: (N, 3) positions [m] (NaN rows: none).
+        boxes_xyxy: (N, 4) the boxes the positions came from [px].
+        box_velocities: (N, 4) d/dt of (cx, cy, w, h) [px/s] (``TrackSet.velocities``).
+        depth_rates: (N,) dz/dt [m/s] (:meth:`DepthHistory.rates`; NaN: unknown).
+        camera_matrix: (3, 3) K of the image the boxes are in.
+
+    Raises:
+        ValueError: arrays of other shapes.
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+    vel = np.asarray(box_velocities, dtype=np.float64)
+    rate = np.asarray(depth_rates, dtype=np.float64)
+    k = np.asarray(camera_matrix, dtype=np.float64)
+    n = len(pos)
+    if pos.shape != (n, 3) or boxes.shape != (n, 4) or vel.shape != (n, 4) or rate.shape != (n,) or \
+            k.shape != (3, 3):
+        raise ValueError(f"expected positions (N, 3), boxes (N, 4), velocities (N, 4), depth rates (N,) and "
+                         f"K (3, 3), got {pos.shape}, {boxes.shape}, {vel.shape}, {rate.shape}, {k.shape}")
+    fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
+    u, v = 0.5 * (boxes[:, 0] + boxes[:, 2]), 0.5 * (boxes[:, 1] + boxes[:, 3])
+    y_n = (v - cy) / fy
+    x_n = (u - cx - skew * y_n) / fx
+    dy_n = vel[:, 1] / fy
+    dx_n = (vel[:, 0] - skew * dy_n) / fx
+    z = pos[:, 2]
+    return np.stack([rate * x_n + z * dx_n, rate * y_n + z * dy_n, rate], axis=1)
+
+
+class DepthHistory:
+    """Each track's depths over its recent frames, for the rate at which its depth changes: one
+    (tracks, ``size``) array of stamps and one of depths, a ring column per frame, no loop per track.
+
+    :meth:`rates` records a frame's depths and returns each track's depth rate. A track absent from a call
+    is forgotten (it ended); a stamp earlier than the last one (a replay started over) forgets everything.
+    """
+
+    def __init__(self, window_s: float = 0.5, size: int = 64, min_samples: int = 3) -> None:
+        """``window_s``: the span of past frames whose depths count [s]; ``size``: frames kept per track (at
+        most; a fast camera's window holds fewer); ``min_samples``: finite depths needed for a rate."""
+        if not window_s > 0 or size < 2 or not 2 <= min_samples <= size:
+            raise ValueError(f"need window_s > 0, size >= 2 and 2 <= min_samples <= size, got {window_s}, "
+                             f"{size}, {min_samples}")
+        self.window_s, self.size, self.min_samples = float(window_s), int(size), int(min_samples)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._stamps = np.zeros((0, self.size))
+        self._depths = np.zeros((0, self.size))
+        self._column = 0
+        self._last: float | None = None
+
+    def rates(self, ids: np.ndarray, depths: np.ndarray, stamp: float) -> np.ndarray:
+        """Record the depths [m] (NaN: none this frame) of the tracks ``ids`` at ``stamp`` [s] and return
+        their depth rates dz/dt [m/s]: the least-squares slope of each track's finite depths within
+        ``window_s`` before ``stamp`` (this frame's included); NaN with fewer than ``min_samples`` of them.
+
+        Raises:
+            ValueError: ids and depths of different lengths, repeated ids, or a stamp that is not finite.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        depths = np.asarray(depths, dtype=np.float64)
+        if ids.ndim != 1 or depths.shape != ids.shape:
+            raise ValueError(f"ids and depths must be 1-D of one length, got {ids.shape} and {depths.shape}")
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("ids must not repeat")
+        if not np.isfinite(stamp):
+            raise ValueError(f"stamp must be finite, got {stamp}")
+        if self._last is not None and stamp < self._last:
+            self._ids = np.zeros(0, dtype=np.int64)
+        self._last = float(stamp)
+        # carry the known tracks' rows over, in the order of ``ids``; new tracks start empty
+        stamps = np.full((len(ids), self.size), np.nan)
+        values = np.full((len(ids), self.size), np.nan)
+        if len(self._ids) and len(ids):
+            order = np.argsort(self._ids)
+            at = np.minimum(np.searchsorted(self._ids, ids, sorter=order), len(order) - 1)
+            known = self._ids[order[at]] == ids
+            stamps[known], values[known] = self._stamps[order[at[known]]], self._depths[order[at[known]]]
+        stamps[:, self._column], values[:, self._column] = stamp, depths
+        self._ids, self._stamps, self._depths = ids, stamps, values
+        self._column = (self._column + 1) % self.size
+        use = np.isfinite(values) & (stamps >= stamp - self.window_s)
+        t = np.where(use, stamps - stamp, 0.0)
+        count = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows with no samples: NaN, refused below
+            z = np.where(use, values, 0.0)
+            t_mean, z_mean = t.sum(axis=1) / count, z.sum(axis=1) / count
+            dt = np.where(use, t - t_mean[:, None], 0.0)
+            slope = (dt * (z - z_mean[:, None])).sum(axis=1) / (dt * dt).sum(axis=1)
+        slope[(count < self.min_samples) | ~np.isfinite(slope)] = np.nan
+        return slope

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ros2_tracker.core.depth import GRID, box_positions
+from ros2_tracker.core.depth import GRID, DepthHistory, box_positions, position_velocities
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 520.0, 240.0], [0.0, 0.0, 1.0]])
 
@@ -115,3 +115,65 @@ def test_bad_inputs_are_refused_with_the_reason():
         box_positions(np.zeros((4, 4)), np.zeros((1, 5)), K)
     with pytest.raises(ValueError, match="3 x 3"):
         box_positions(np.zeros((4, 4)), np.zeros((1, 4)), np.eye(2))
+
+
+def test_velocities_of_points_moving_in_3d_are_recovered_from_image_motion_and_depth_rate():
+    """Points moving at constant 3D velocities, seen through a camera with skew: the image velocity of their
+    projection (differentiated numerically) and their depth rate give the velocity back."""
+    k = np.array([[480.0, 3.0, 310.0], [0.0, 500.0, 250.0], [0.0, 0.0, 1.0]])
+    p0 = np.array([[0.4, -0.3, 3.0], [-1.5, 0.2, 7.0], [0.0, 0.0, 2.0]])
+    v = np.array([[1.0, 0.0, -1.4], [0.3, -0.1, 2.0], [0.0, 0.0, 0.0]])
+
+    def project(t: float) -> np.ndarray:
+        p = p0 + v * t
+        return (p @ k.T)[:, :2] / p[:, 2:]
+
+    h = 1e-6
+    uv, duv = project(0.0), (project(h) - project(-h)) / (2 * h)
+    half = np.array([20.0, 50.0])
+    boxes = np.concatenate([uv - half, uv + half], axis=1)
+    box_velocities = np.concatenate([duv, np.zeros((3, 2))], axis=1)
+    got = position_velocities(p0, boxes, box_velocities, v[:, 2], k)
+    np.testing.assert_allclose(got, v, atol=1e-6)
+    # unknown depth rate or position: no velocity, not a guess
+    rates = v[:, 2].copy()
+    rates[1] = np.nan
+    positions = p0.copy()
+    positions[2] = np.nan
+    got = position_velocities(positions, boxes, box_velocities, rates, k)
+    assert np.isnan(got[1]).all() and np.isnan(got[2, :2]).all()
+    with pytest.raises(ValueError, match="expected positions"):
+        position_velocities(p0[:2], boxes, box_velocities, rates, k)
+
+
+def test_depth_rates_are_the_slope_of_each_tracks_recent_depths():
+    h = DepthHistory(window_s=0.5, size=8, min_samples=3)
+    rates = [h.rates(np.array([7, 3]), np.array([2.0 + 1.5 * t, 4.0 - 0.5 * t]), t)
+             for t in np.arange(12) / 10]
+    assert np.isnan(rates[0]).all() and np.isnan(rates[1]).all()  # fewer than 3 depths
+    np.testing.assert_allclose(rates[2:], [[1.5, -0.5]] * 10)
+    # a new track starts empty, one absent is forgotten, the order of ids may change
+    got = h.rates(np.array([11, 7]), np.array([5.0, 2.0 + 1.5 * 1.2]), 1.2)
+    assert np.isnan(got[0]) and got[1] == pytest.approx(1.5)
+    assert np.isnan(h.rates(np.array([3]), np.array([3.4]), 1.3)).all()  # 3 was forgotten
+    # only the window counts: a jump 0.6 s ago does not bend the slope; missing depths are skipped
+    h = DepthHistory(window_s=0.5, size=64)
+    for t in np.arange(20) / 10:
+        z = (1.0 if t < 1.0 else 5.0) + 0.2 * t
+        got = h.rates(np.array([1]), np.array([np.nan if round(t * 10) == 17 else z]), t)
+    assert got[0] == pytest.approx(0.2)
+    # a stamp going back (a replay started over) forgets everything
+    assert np.isnan(h.rates(np.array([1]), np.array([1.0]), 0.0)).all()
+
+
+def test_depth_history_refuses_bad_input():
+    with pytest.raises(ValueError, match="window_s > 0"):
+        DepthHistory(window_s=0.0)
+    h = DepthHistory()
+    with pytest.raises(ValueError, match="must not repeat"):
+        h.rates(np.array([1, 1]), np.array([1.0, 2.0]), 0.0)
+    with pytest.raises(ValueError, match="one length"):
+        h.rates(np.array([1, 2]), np.array([1.0]), 0.0)
+    with pytest.raises(ValueError, match="stamp must be finite"):
+        h.rates(np.array([1]), np.array([1.0]), float("nan"))
+    assert h.rates(np.zeros(0, np.int64), np.zeros(0), 1.0).shape == (0,)
