@@ -47,6 +47,7 @@ def _make_track(track_id: int, n_points: int) -> msg.Track:
     t.trajectory = array.array("f", centres.tobytes())
     t.trajectory_covariance = array.array("f", covariances.tobytes())
     t.position = array.array("f", [0.5 * track_id, -1.0, 3.0 + track_id])
+    t.position_velocity = array.array("f", [0.25 * track_id, 0.0, -1.5])
     return t
 
 
@@ -55,7 +56,8 @@ def _assert_tracks_equal(got: msg.Track, want: msg.Track) -> None:
         assert getattr(got, field) == getattr(want, field), field
     for field in ("score", "age", "time_since_update", "trajectory_step"):
         assert getattr(got, field) == pytest.approx(getattr(want, field)), field
-    for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance", "position"):
+    for field in ("box", "velocity", "box_variance", "trajectory", "trajectory_covariance", "position",
+                  "position_velocity"):
         np.testing.assert_array_equal(np.asarray(getattr(got, field)), np.asarray(getattr(want, field)))
 
 
@@ -87,6 +89,7 @@ def _make_track_array(n_tracks: int = 3, n_points: int = 10) -> msg.TrackArray:
     positions = np.column_stack([0.1 * ids, -0.2 * ids, 2.0 + ids]).astype(np.float32)
     positions[-1] = np.nan  # a track without a position this frame
     out.positions = array.array("f", positions.tobytes())
+    out.position_velocities = array.array("f", (positions * -0.5).tobytes())
     return out
 
 
@@ -108,6 +111,7 @@ _TRACK_ARRAY_FIELDS = {
     "trajectories": "sequence<float>",
     "trajectory_covariances": "sequence<float>",
     "positions": "sequence<float>",
+    "position_velocities": "sequence<float>",
 }
 
 
@@ -140,6 +144,7 @@ def test_messages_have_the_documented_fields():
     assert track_fields["trajectory"] == "sequence<float>"
     assert track_fields["trajectory_covariance"] == "sequence<float>"
     assert track_fields["position"] == "sequence<float>"
+    assert track_fields["position_velocity"] == "sequence<float>"
     # a structure of arrays: no nested message per track
     assert msg.TrackArray.get_fields_and_field_types() == _TRACK_ARRAY_FIELDS
     assert msg.Detection2D.get_fields_and_field_types() == {
@@ -176,8 +181,8 @@ def test_flat_track_array_is_compact():
     """100 tracks with 10-point paths: one buffer per field, ~28 kB, no per-track overhead."""
     data = serialization.serialize_message(_make_track_array(n_tracks=100, n_points=10))
     # per track: id, class id, score, state, 3 x float32[4], age, hits, since, 10 x (2 + 3) float32, a
-    # "class-i" string (4-byte length + 8 bytes) and a position (3 float32)
-    payload = 100 * (8 + 4 + 4 + 1 + 3 * 16 + 4 + 4 + 4 + 10 * 5 * 4 + 12 + 3 * 4)
+    # "class-i" string (4-byte length + 8 bytes), a position and its velocity (3 float32 each)
+    payload = 100 * (8 + 4 + 4 + 1 + 3 * 16 + 4 + 4 + 4 + 10 * 5 * 4 + 12 + 2 * 3 * 4)
     assert payload <= len(data) <= payload + 200
 
 

@@ -100,6 +100,8 @@ class TrackArrays(NamedTuple):
         frame_id: ``header.frame_id``.
         positions: (N, 3) float64 positions x, y, z [m] in the camera's optical frame (NaN rows: none this
             frame), or None when the message carries no positions (no depth).
+        position_velocities: (N, 3) float64 velocities [m/s] in that frame (NaN rows: unknown), or None with
+            ``positions``.
     """
 
     ids: np.ndarray
@@ -119,6 +121,7 @@ class TrackArrays(NamedTuple):
     stamp_s: float
     frame_id: str
     positions: np.ndarray | None = None
+    position_velocities: np.ndarray | None = None
 
     def __len__(self) -> int:  # type: ignore[override]
         return len(self.ids)
@@ -315,7 +318,8 @@ def published_tracks(tracks: TrackSet, trajectories: Trajectories, *, publish_lo
 
 
 def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: Any, msg_types: Any, *,
-                  class_names: dict[int, str] | None = None, positions: np.ndarray | None = None) -> Any:
+                  class_names: dict[int, str] | None = None, positions: np.ndarray | None = None,
+                  position_velocities: np.ndarray | None = None) -> Any:
     """A :class:`TrackSet` (and its predicted trajectories) -> a new ``ros2_tracker/TrackArray``.
 
     Every array field is an ``array.array`` made from one ``tobytes()`` buffer, so building costs
@@ -331,14 +335,20 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
             not in it), else it stays empty (labels cost one Python string per track).
         positions: optional (N, 3) positions x, y, z [m] (NaN rows: none), e.g. from
             :func:`ros2_tracker.core.depth.box_positions`; None leaves ``positions`` empty.
+        position_velocities: optional (N, 3) velocities [m/s] (NaN rows: unknown), e.g. from
+            :func:`ros2_tracker.core.depth.position_velocities`; only with ``positions``.
 
     Raises:
-        ValueError: ``trajectories`` or ``positions`` has a different number of tracks, or unevenly spaced
-            times.
+        ValueError: ``trajectories``, ``positions`` or ``position_velocities`` has a different number of
+            tracks, velocities come without positions, or the trajectory times are unevenly spaced.
     """
     n = len(tracks)
     if positions is not None and np.shape(positions) != (n, 3):
         raise ValueError(f"positions must have shape ({n}, 3), got {np.shape(positions)}")
+    if position_velocities is not None and (positions is None or np.shape(position_velocities) != (n, 3)):
+        alone = " without positions" if positions is None else ""
+        raise ValueError(f"position_velocities must have shape ({n}, 3) and come with positions, got "
+                         f"{np.shape(position_velocities)}{alone}")
     k, step, traj, cov = _trajectory_fields(trajectories, n)
     names = [] if not class_names else [class_names.get(c, "") for c in tracks.classes.tolist()]
     return msg_types.TrackArray(
@@ -359,6 +369,8 @@ def tracks_to_msg(tracks: TrackSet, trajectories: Trajectories | None, header: A
         trajectories=traj,
         trajectory_covariances=cov,
         positions=array.array("f") if positions is None else _buffer("f", positions),
+        position_velocities=array.array("f") if position_velocities is None else
+        _buffer("f", position_velocities),
     )
 
 
@@ -424,6 +436,7 @@ def track_array_to_arrays(msg: Any) -> TrackArrays:
         stamp_s=stamp_to_seconds(msg.header.stamp),
         frame_id=str(msg.header.frame_id),
         positions=f64(msg.positions, n, 3) if len(msg.positions) else None,
+        position_velocities=f64(msg.position_velocities, n, 3) if len(msg.position_velocities) else None,
     )
 
 
@@ -443,6 +456,9 @@ def _check_track_array(msg: Any, n: int, k: int) -> None:
     if len(msg.positions) not in (0, 3 * n):
         raise ValueError(f"malformed TrackArray: positions has {len(msg.positions)} values, expected 0 or "
                          f"{3 * n} for {n} tracks")
+    if len(msg.position_velocities) not in {0, len(msg.positions)}:
+        raise ValueError(f"malformed TrackArray: position_velocities has {len(msg.position_velocities)} "
+                         f"values, expected 0 or as many as positions ({len(msg.positions)})")
 
 
 def track_array_to_track_list(msg: Any, msg_types: Any, *, fast: bool = True) -> list:
@@ -476,7 +492,8 @@ def track_array_to_track_list(msg: Any, msg_types: Any, *, fast: bool = True) ->
             list(msg.states), rows(msg.boxes, 4), rows(msg.velocities, 4), rows(msg.box_variances, 4),
             list(msg.ages), list(msg.hits), list(msg.times_since_update), [step] * n,
             chunks(msg.trajectories, 2 * k), chunks(msg.trajectory_covariances, 3 * k),
-            chunks(msg.positions, 3 if len(msg.positions) else 0))
+            chunks(msg.positions, 3 if len(msg.positions) else 0),
+            chunks(msg.position_velocities, 3 if len(msg.position_velocities) else 0))
     track = msg_types.Track
     if fast and _has_slot_layout(track, _TRACK_FIELDS):
         return _build_tracks_fast(track, cols)
@@ -509,15 +526,18 @@ def track_list_to_track_array(tracks: Sequence[Any], header: Any, msg_types: Any
     steps = {float(t.trajectory_step) for t in tracks} if k else {0.0}
     if len(steps) > 1:
         raise ValueError(f"all tracks need the same trajectory_step, got {sorted(steps)}")
-    sizes = {len(t.position) for t in tracks}
-    if not sizes <= {0} and sizes != {3}:
-        raise ValueError(f"every track's position must hold 3 values, or every track's none; got lengths "
-                         f"{sorted(sizes)}")
+    for field in ("position", "position_velocity"):
+        sizes = {len(getattr(t, field)) for t in tracks}
+        if not sizes <= {0} and sizes != {3}:
+            raise ValueError(f"every track's {field} must hold 3 values, or every track's none; got lengths "
+                             f"{sorted(sizes)}")
+    if any(len(t.position_velocity) and not len(t.position) for t in tracks):
+        raise ValueError("a track's position_velocity needs its position")
     names = [t.class_name for t in tracks]
 
     def join(field: str) -> array.array:  # Track's float32[4] are numpy rows, its float32[] array.array
         parts = [getattr(t, field) for t in tracks]
-        if field in ("trajectory", "trajectory_covariance", "position"):
+        if field in ("trajectory", "trajectory_covariance", "position", "position_velocity"):
             return array.array("f", b"".join(p.tobytes() for p in parts))
         return _buffer("f", np.asarray(parts, dtype=np.float32).reshape(n, 4))
 
@@ -539,12 +559,13 @@ def track_list_to_track_array(tracks: Sequence[Any], header: Any, msg_types: Any
         trajectories=join("trajectory"),
         trajectory_covariances=join("trajectory_covariance"),
         positions=join("position"),
+        position_velocities=join("position_velocity"),
     )
 
 
 _TRACK_FIELDS = ("id", "class_id", "class_name", "score", "state", "box", "velocity", "box_variance", "age",
                  "hits", "time_since_update", "trajectory_step", "trajectory", "trajectory_covariance",
-                 "position")
+                 "position", "position_velocity")
 _DETECTION_FIELDS = ("id", "bbox", "class_id", "score")
 
 
@@ -573,7 +594,7 @@ def _build_tracks_fast(cls: type, cols: tuple) -> list:
     new, check = object.__new__, "_check_fields" in cls.__slots__  # type: ignore[attr-defined]
     out = []
     for row in zip(*cols, strict=True):
-        tid, cid, name, score, state, box, vel, var, age, hits, since, step, traj, cov, pos = row
+        tid, cid, name, score, state, box, vel, var, age, hits, since, step, traj, cov, pos, pos_vel = row
         t = new(cls)
         if check:
             t._check_fields = False
@@ -592,6 +613,7 @@ def _build_tracks_fast(cls: type, cols: tuple) -> list:
         t._trajectory = traj
         t._trajectory_covariance = cov
         t._position = pos
+        t._position_velocity = pos_vel
         out.append(t)
     return out
 

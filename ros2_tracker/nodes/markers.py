@@ -9,7 +9,8 @@ namespaces: ``tracks/box`` (LINE_STRIP, closed box), ``tracks/label`` (TEXT_VIEW
 ``tracks/path`` (LINE_STRIP from the box centre through the predicted trajectory). With 3D positions
 (``tracker_node`` ``use_depth``) a fourth, ``tracks/position`` (SPHERE, ``POSITION_DIAMETER_M`` across),
 stands at each track's position (x, y, z) [m] in the same frame, the camera's optical frame: where the
-person is. Colours come
+person is; with their velocities a fifth, ``tracks/position_velocity`` (ARROW), from there to where the
+track will be in ``VELOCITY_ARROW_S`` at that velocity. Colours come
 from :func:`ros2_tracker.viz.colours.rgb_for_id` (the same colour as in annotated images); lost
 tracks are drawn faded (alpha ``lost_alpha``).
 
@@ -33,13 +34,18 @@ import numpy as np
 from ros2_tracker.core.track import TrackSet, TrackState, Trajectories
 from ros2_tracker.viz.colours import rgb_for_id
 
-__all__ = ["MARKER_NAMESPACES", "POSITION_DIAMETER_M", "POSITION_NAMESPACE", "marker_id", "tracks_to_markers"]
+__all__ = ["MARKER_NAMESPACES", "POSITION_DIAMETER_M", "POSITION_NAMESPACE", "VELOCITY_ARROW_S",
+           "VELOCITY_NAMESPACE", "marker_id", "tracks_to_markers"]
 
 MARKER_NAMESPACES = ("tracks/box", "tracks/label", "tracks/path")
 """Namespaces of the box, label and predicted-path markers."""
 POSITION_NAMESPACE = "tracks/position"
 """Namespace of the 3D position markers (only with positions)."""
 POSITION_DIAMETER_M = 0.3
+VELOCITY_NAMESPACE = "tracks/position_velocity"
+"""Namespace of the 3D velocity arrows (only with velocities)."""
+VELOCITY_ARROW_S = 1.0
+"""A velocity arrow ends where its track will be this many seconds later [s]."""
 
 _LINE_PX = 2.0  # line width [px]
 _TEXT_PX = 16.0  # label height [px]
@@ -52,7 +58,8 @@ def marker_id(track_id: int) -> int:
 
 def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, header: Any, *,
                       scale: float = 0.01, lost_alpha: float = 0.35, lifetime_s: float = 0.0,
-                      positions: np.ndarray | None = None) -> Any:
+                      positions: np.ndarray | None = None,
+                      position_velocities: np.ndarray | None = None) -> Any:
     """The whole display of ``tracks``: a DELETEALL per namespace, then their markers.
 
     Args:
@@ -64,10 +71,13 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         lifetime_s: RViz drops a marker this long after it came, unless replaced (0: never), so a stream that
             stops (a detector that died) leaves no tracks on the display.
         positions: (N, 3) positions x, y, z [m] of the tracks (NaN rows: none this frame), or None.
+        position_velocities: (N, 3) their velocities [m/s] (NaN rows: unknown), or None; only with
+            ``positions``.
 
     Returns:
-        A ``visualization_msgs/MarkerArray``: three DELETEALLs (four with ``positions``), then per track box,
-        label (and path), then a sphere per track with a position.
+        A ``visualization_msgs/MarkerArray``: three DELETEALLs (four with ``positions``, five with their
+        velocities), then per track box, label (and path), then a sphere per track with a position, then an
+        arrow per track with a velocity.
     """
     from visualization_msgs.msg import Marker, MarkerArray
 
@@ -75,7 +85,11 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
         raise ValueError(f"scale must be > 0 m/px, got {scale}")
     ids = tracks.ids.tolist()
     lifetime = _duration(lifetime_s)
+    if position_velocities is not None and positions is None:
+        raise ValueError("position_velocities need positions")
     spaces = MARKER_NAMESPACES if positions is None else (*MARKER_NAMESPACES, POSITION_NAMESPACE)
+    if position_velocities is not None:
+        spaces = (*spaces, VELOCITY_NAMESPACE)
     out = [Marker(header=header, ns=ns, action=Marker.DELETEALL) for ns in spaces]
     has_path = trajectories is not None and trajectories.centres.shape[1] > 0
     boxes = np.asarray(tracks.boxes_xyxy, dtype=np.float64) * scale
@@ -100,6 +114,9 @@ def tracks_to_markers(tracks: TrackSet, trajectories: Trajectories | None, heade
     if positions is not None:
         out += _position_markers(Marker, header, ids, states, np.asarray(positions, dtype=np.float64),
                                  lost_alpha, lifetime)
+    if position_velocities is not None:
+        out += _velocity_markers(Marker, header, ids, states, np.asarray(positions, dtype=np.float64),
+                                 np.asarray(position_velocities, dtype=np.float64), lost_alpha, lifetime)
     return MarkerArray(markers=out)
 
 
@@ -116,6 +133,25 @@ def _position_markers(marker_cls: type, header: Any, ids: list[int], states: lis
         p = sphere.pose.position
         p.x, p.y, p.z = positions[row].tolist()
         out.append(sphere)
+    return out
+
+
+def _velocity_markers(marker_cls: type, header: Any, ids: list[int], states: list[int], positions: np.ndarray,
+                      velocities: np.ndarray, lost_alpha: float, lifetime: Any) -> list:
+    """An arrow from each track's finite position along its finite velocity, ``VELOCITY_ARROW_S`` of it."""
+    from geometry_msgs.msg import Point
+
+    if velocities.shape != (len(ids), 3):
+        raise ValueError(f"position_velocities must have shape ({len(ids)}, 3), got {velocities.shape}")
+    out = []
+    ends = positions + VELOCITY_ARROW_S * velocities
+    for row in np.isfinite(ends).all(axis=1).nonzero()[0].tolist():
+        colour = _colour(ids[row], lost_alpha if states[row] == TrackState.LOST else 1.0)
+        arrow = _marker(marker_cls, header, VELOCITY_NAMESPACE, ids[row], marker_cls.ARROW, colour,
+                        0.25 * POSITION_DIAMETER_M, [], lifetime)
+        arrow.scale.y, arrow.scale.z = 0.5 * POSITION_DIAMETER_M, 0.5 * POSITION_DIAMETER_M  # the head
+        arrow.points = [Point(x=x, y=y, z=z) for x, y, z in (positions[row].tolist(), ends[row].tolist())]
+        out.append(arrow)
     return out
 
 

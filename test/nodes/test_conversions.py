@@ -258,6 +258,35 @@ def test_positions_travel_with_their_tracks_and_stay_empty_without_depth():
         track_array_to_arrays(wire)
 
 
+def test_position_velocities_travel_with_their_positions():
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    positions = np.array([[0.5, -0.25, 3.0], [1.5, 0.75, 6.5], [np.nan, np.nan, np.nan]])
+    velocities = np.array([[0.1, 0.0, -1.2], [np.nan, np.nan, np.nan], [np.nan, np.nan, np.nan]])
+    plain = over_the_wire(tracks_to_msg(tracks, traj, header(), msgs, positions=positions))
+    assert track_array_to_arrays(plain).position_velocities is None  # positions alone: no velocities
+    wire = over_the_wire(tracks_to_msg(tracks, traj, header(), msgs, positions=positions,
+                                       position_velocities=velocities))
+    np.testing.assert_array_equal(track_array_to_arrays(wire).position_velocities, np.float32(velocities))
+    objects = track_array_to_track_list(wire, msgs)
+    np.testing.assert_array_equal(np.asarray(objects[0].position_velocity), np.float32(velocities[0]))
+    cdr = serialization.serialize_message
+    assert cdr(track_list_to_track_array(objects, wire.header, msgs)) == cdr(wire)
+    assert [cdr(t) for t in track_array_to_track_list(wire, msgs, fast=False)] == [cdr(t) for t in objects]
+    with pytest.raises(ValueError, match="come with positions, got \\(3, 3\\) without positions"):
+        tracks_to_msg(tracks, traj, header(), msgs, position_velocities=velocities)
+    with pytest.raises(ValueError, match="position_velocities must have shape \\(3, 3\\)"):
+        tracks_to_msg(tracks, traj, header(), msgs, positions=positions, position_velocities=velocities[:2])
+    objects[1].position = array.array("f")
+    objects[1].position_velocity = array.array("f")
+    objects[2].position = array.array("f")
+    with pytest.raises(ValueError, match="position must hold 3 values"):
+        track_list_to_track_array(objects, wire.header, msgs)
+    wire.position_velocities = wire.position_velocities[:3]
+    with pytest.raises(ValueError, match="position_velocities has 3 values, expected 0 or as many as "):
+        track_array_to_arrays(wire)
+
+
 def test_class_names_are_left_empty_unless_given():
     tracker = walking_tracker()
     msg = tracks_to_msg(tracker.tracks(), None, header(), msgs)
@@ -462,6 +491,38 @@ def test_position_markers_stand_where_the_tracks_are_in_3d():
     assert (s0.color.r, s0.color.g, s0.color.b) == (box.color.r, box.color.g, box.color.b)
     with pytest.raises(ValueError, match="positions must have shape"):
         tracks_to_markers(tracks, traj, header(), positions=positions[:2])
+
+
+def test_velocity_arrows_point_where_the_tracks_go_in_3d():
+    from ros2_tracker.nodes.markers import (
+        MARKER_NAMESPACES,
+        POSITION_NAMESPACE,
+        VELOCITY_ARROW_S,
+        VELOCITY_NAMESPACE,
+        tracks_to_markers,
+    )
+
+    tracker = walking_tracker()
+    tracks, traj = tracker.tracks(), tracker.predict_trajectories()
+    positions = np.array([[0.5, -0.25, 3.0], [np.nan, np.nan, np.nan], [1.5, 0.75, 6.5]])
+    velocities = np.array([[0.2, 0.0, -1.0], [np.nan, np.nan, np.nan], [np.nan, np.nan, np.nan]])
+    assert VELOCITY_NAMESPACE not in {m.ns for m in tracks_to_markers(tracks, traj, header(),
+                                                                         positions=positions).markers}
+    out = tracks_to_markers(tracks, traj, header(0.5, "cam_optical"), positions=positions,
+                            position_velocities=velocities)
+    cleared = [m.ns for m in out.markers if m.action == viz.Marker.DELETEALL]
+    assert cleared == [*MARKER_NAMESPACES, POSITION_NAMESPACE, VELOCITY_NAMESPACE]
+    arrows = [m for m in out.markers if m.ns == VELOCITY_NAMESPACE and m.action == viz.Marker.ADD]
+    assert [m.id for m in arrows] == [int(tracks.ids[0])]  # the only track with a velocity
+    (a,) = arrows
+    assert a.type == viz.Marker.ARROW and a.header.frame_id == "cam_optical"
+    start, end = ((p.x, p.y, p.z) for p in a.points)
+    assert start == (0.5, -0.25, 3.0)
+    np.testing.assert_allclose(end, positions[0] + VELOCITY_ARROW_S * velocities[0])
+    with pytest.raises(ValueError, match="position_velocities need positions"):
+        tracks_to_markers(tracks, traj, header(), position_velocities=velocities)
+    with pytest.raises(ValueError, match="position_velocities must have shape"):
+        tracks_to_markers(tracks, traj, header(), positions=positions, position_velocities=velocities[:2])
 
 
 def test_distance_labels_give_each_track_its_depth():
