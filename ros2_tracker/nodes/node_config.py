@@ -123,6 +123,11 @@ class TrackerNodeConfig(ConfigBase):
                                       "its edges show the background)", low=0.05, high=1.0)
     depth_min_m: float = param(0.1, "With use_depth: nearer depths are not valid (sensor noise)", low=0.0,
                                high=100.0, unit="m")
+    depth_velocity_window_s: float = param(0.5, "With use_depth: each track's velocity along the camera's "
+                                           "axis is the least-squares slope of its measured depths over this "
+                                           "span of past frames (3 depths at least; TrackArray "
+                                           "position_velocities; markers tracks/position_velocity)", low=0.05,
+                                           high=10.0, unit="s", read_only=True)
     depth_max_m: float = param(50.0, "With use_depth: farther depths are not valid (beyond the sensor's "
                                "range)", low=0.01, high=10000.0, unit="m")
     tracker: str = param("core", "core: tracking-by-detection of the detections (TrackerConfig); tracktor: a "

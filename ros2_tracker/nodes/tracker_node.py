@@ -61,8 +61,12 @@ box's central ``depth_box_fraction``, back-projected through the box centre
 (:func:`ros2_tracker.core.depth.box_positions`): ``TrackArray.positions`` (x, y, z) [m] in the camera's
 optical frame, NaN for lost tracks (their box is a prediction, where the depth may be an occluder's) and where
 too few depths are valid; markers ``tracks/position`` (spheres) and the annotated image's labels (``id  z m``)
-show them. No depth image near enough, no calibrated camera_info yet, or an undecodable depth image: that
-frame's positions are NaN and a warning says why (the last words count them).
+show them. Where each is going: ``TrackArray.position_velocities`` (vx, vy, vz) [m/s], the filtered image
+velocity times the depth across the image and the least-squares slope of the track's measured depths over the
+last ``depth_velocity_window_s`` along the camera's axis (:func:`ros2_tracker.core.depth.position_velocities`;
+NaN without a position or with fewer than 3 depths in that span); markers ``tracks/position_velocity`` (an
+arrow to where the track will be in 1 s). No depth image near enough, no calibrated camera_info yet, or an
+undecodable depth image: that frame's positions are NaN and a warning says why (the last words count them).
 
 Appearance (``use_appearance``, needs ``use_images``): every detection message that comes with its
 image has all its boxes, of any class, cropped and embedded by the re-ID model
@@ -110,7 +114,7 @@ import json
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from rclpy.clock import Clock, ClockType
@@ -125,7 +129,7 @@ from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, v
 from ros2_tracker.appearance.config import reid_parameter_error
 from ros2_tracker.cmc.gyro import GyroBuffer, calibrated_camera_matrix, camera_rotation, rotation_homography
 from ros2_tracker.core.config import ConfigError
-from ros2_tracker.core.depth import box_positions
+from ros2_tracker.core.depth import DepthHistory, box_positions, position_velocities
 from ros2_tracker.core.track import TrackSet, Trajectories
 from ros2_tracker.core.tracker import StampError, Tracker, TrackerConfig, strongest
 from ros2_tracker.io.calibration import orient_homography
@@ -154,6 +158,13 @@ _IMU_HOLD_S = 0.1  # an instant farther than this from every IMU sample has no r
 _DEPTH_DEPTH = 15  # depth images kept for the detections to come (0.5 s at 30 Hz: a detector's latency)
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
+
+
+class _Where(NamedTuple):
+    """``use_depth``: the published tracks' (N, 3) positions [m] and velocities [m/s] (NaN rows: unknown)."""
+
+    positions: np.ndarray
+    velocities: np.ndarray
 
 class TrackerNode(Node):
     """The tracker node; see the module docstring for topics and parameters.
@@ -224,7 +235,9 @@ class TrackerNode(Node):
         # use_depth: the recent depth images, (stamp [ns], message)
         self._depth_images: collections.deque[tuple[int, Image | CompressedImage]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
+        self._depth_history: DepthHistory | None = None  # use_depth: each track's recent depths
         if cfg.use_depth:
+            self._depth_history = DepthHistory(cfg.depth_velocity_window_s)
             self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
             compressed = cfg.depth_input == "compressedDepth"
             # as image_transport: the transport's topic under the base name after remapping, so a remap of
@@ -387,11 +400,12 @@ class TrackerNode(Node):
         _take_pending(self._info_sub, self._on_camera_info, 5)
 
     # ------------------------------------------------------------------ depth
-    def _positions(self, tracks: TrackSet, stamp_ns: int) -> tuple[np.ndarray | None, float | None]:
+    def _positions(self, tracks: TrackSet, stamp_ns: int) -> tuple[_Where | None, float | None]:
         """``use_depth``: the (N, 3) positions [m] of the published tracks in the camera's optical frame (NaN
-        rows for tracks not matched in this frame, and for all when no depth image or camera_info fits) and
-        the seconds spent; (None, None) without ``use_depth``."""
-        if self._depth_images is None:
+        rows for tracks not matched in this frame, and for all when no depth image or camera_info fits), their
+        (N, 3) velocities [m/s] (NaN rows where the position or the depth rate is unknown) and the seconds
+        spent; (None, None) without ``use_depth``."""
+        if self._depth_images is None or self._depth_history is None:
             return None, None
         start = time.perf_counter()
         out = np.full((len(tracks), 3), np.nan)
@@ -405,7 +419,12 @@ class TrackerNode(Node):
                 out[observed] = box_positions(depth, tracks.boxes_xyxy[observed], self._camera_k,
                                               fraction=cfg.depth_box_fraction, min_m=cfg.depth_min_m,
                                               max_m=cfg.depth_max_m, depth_scale=scale)
-        return out, time.perf_counter() - start
+        rates = self._depth_history.rates(tracks.ids, out[:, 2], stamp_ns * 1e-9)
+        velocities = np.full((len(tracks), 3), np.nan)
+        if self._camera_k is not None:
+            velocities = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k)
+            velocities[~np.isfinite(out).all(axis=1)] = np.nan
+        return _Where(out, velocities), time.perf_counter() - start
 
     def _depth_at(self, stamp_ns: int) -> np.ndarray | None:
         """The depth image [m] nearest in stamp to ``stamp_ns``, when within ``depth_max_offset_s`` and a
@@ -481,22 +500,24 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(live, self._tracker.predict_trajectories(),
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
-        positions = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start,
+        where = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start,
                                          (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)))
         self._check_score_scale(det.scores)
-        self._publish_markers(tracks, traj, msg.header, positions)
+        self._publish_markers(tracks, traj, msg.header, where)
         if want_image:  # with the image's own header (a detector may have left its frame_id empty)
-            self._publish_image(image, tracks, traj, image.header, bgr, positions)
+            self._publish_image(image, tracks, traj, image.header, bgr, where)
 
     def _publish_tracks(self, header: Any, stamp_s: float, tracks: TrackSet, traj: Trajectories, start: float,
-                        stages: tuple[tuple[str, float | None], ...]) -> np.ndarray | None:
-        """Publish the TrackArray (with the tracks' 3D positions under ``use_depth``) and this frame's
-        ``~/timing``: one message per stage of ``stages`` that ran (seconds not None), then ``depth``, then
-        ``tracker`` with the time since ``start`` less theirs, so the stages add up. Returns the positions
-        (None without ``use_depth``)."""
-        positions, depth_s = self._positions(tracks, stamp_to_ns(header.stamp))
-        self._tracks_pub.publish(tracks_to_msg(tracks, traj, header, self._msgs,
-                                               class_names=self._class_names(), positions=positions))
+                        stages: tuple[tuple[str, float | None], ...]) -> _Where | None:
+        """Publish the TrackArray (with the tracks' 3D positions and velocities under ``use_depth``) and this
+        frame's ``~/timing``: one message per stage of ``stages`` that ran (seconds not None), then ``depth``,
+        then ``tracker`` with the time since ``start`` less theirs, so the stages add up. Returns the
+        positions and velocities (None without ``use_depth``)."""
+        where, depth_s = self._positions(tracks, stamp_to_ns(header.stamp))
+        self._tracks_pub.publish(tracks_to_msg(
+            tracks, traj, header, self._msgs, class_names=self._class_names(),
+            positions=None if where is None else where.positions,
+            position_velocities=None if where is None else where.velocities))
         seconds = time.perf_counter() - start
         for stage, stage_s in (*stages, ("depth", depth_s)):
             if stage_s is not None:
@@ -505,7 +526,7 @@ class TrackerNode(Node):
                 seconds -= stage_s
         self._timing_pub.publish(String(data=json.dumps(
             {"stamp": stamp_s, "stage": "tracker", "seconds": seconds})))
-        return positions
+        return where
 
     def _orient_homography(self, det: DetectionArrays) -> None:
         """Turn round a ``ground_homography`` given with the opposite sign (a homography is defined up to
@@ -630,10 +651,10 @@ class TrackerNode(Node):
         tracks, traj = published_tracks(
             live, self._tracktor.predict_trajectories(cfg.trajectory_horizon_s, cfg.trajectory_step_s),
             publish_lost=self._cfg.publish_lost, publish_tentative=self._cfg.publish_tentative)
-        positions = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start, ())
-        self._publish_markers(tracks, traj, msg.header, positions)
+        where = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start, ())
+        self._publish_markers(tracks, traj, msg.header, where)
         if self._image_pub.get_subscription_count() > 0:
-            self._publish_image(image, tracks, traj, image.header, bgr, positions)
+            self._publish_image(image, tracks, traj, image.header, bgr, where)
 
     def _step_tracktor(self, bgr: np.ndarray, det: DetectionArrays) -> TrackSet:
         keep = det.classes == self._tracktor.config.class_id  # the class the regressor tracks
@@ -803,22 +824,24 @@ class TrackerNode(Node):
             self.get_logger().warning(f"{note} (ROS parameters of this node)", throttle_duration_sec=60.0)
 
     def _publish_markers(self, tracks: TrackSet, traj: Trajectories, header: Any,
-                         positions: np.ndarray | None = None) -> None:
+                         where: _Where | None = None) -> None:
         if self._markers_pub.get_subscription_count() == 0:
             return
         if not self._cfg.publish_markers:
             if not self._markers_shown:
                 return
             keep = np.zeros(len(tracks), dtype=bool)  # clear what was drawn, once
-            tracks, positions = tracks.select(keep), None if positions is None else positions[keep]
+            tracks, where = tracks.select(keep), None if where is None else _Where(*(a[keep] for a in where))
         self._markers_pub.publish(tracks_to_markers(tracks, traj if len(tracks) else None, header,
                                                     scale=self._cfg.marker_scale,
                                                     lifetime_s=self._cfg.marker_lifetime_s,
-                                                    positions=positions))
+                                                    positions=None if where is None else where.positions,
+                                                    position_velocities=None if where is None else
+                                                    where.velocities))
         self._markers_shown = len(tracks) > 0
 
     def _publish_image(self, image: Image, tracks: TrackSet, traj: Trajectories, header: Any,
-                       bgr: np.ndarray | None = None, positions: np.ndarray | None = None) -> None:
+                       bgr: np.ndarray | None = None, where: _Where | None = None) -> None:
         from ros2_tracker.nodes import image_conversions as ic  # OpenCV: imported only when used
         from ros2_tracker.viz.draw import distance_labels, draw_tracks
 
@@ -829,7 +852,7 @@ class TrackerNode(Node):
             if bgr is None:
                 return
         drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances,
-                            labels=None if positions is None else distance_labels(tracks.ids, positions))
+                            labels=None if where is None else distance_labels(tracks.ids, where.positions))
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
 
     def _check_tracker_config(self, cfg: TrackerConfig) -> None:

@@ -115,6 +115,21 @@ def test_matched_tracks_get_their_3d_position_from_the_depth_image(tracker_node_
             np.testing.assert_allclose(position(out, k, tid), expected(out, k, tid), atol=2e-3,
                                        err_msg=f"frame {k}")
     assert all(np.isnan(position(out, k, 2)).all() for k in range(10, 15))  # LOST: its box is a guess
+    # where they are going: A walks away at 3 m/s (0.1 m a frame at 30 Hz) and right, B stands; a rate needs
+    # 3 depths (frames 0 and 1 have fewer: the tentative tracks of frame 0 are published with their
+    # positions) and a position (none in frames 11, 12 and for B once lost)
+    velocity = {k: dict(zip(out[k].ids.tolist(), out[k].position_velocities.tolist(), strict=True))
+                for k in range(15)}
+    assert all(np.isnan(velocity[k][1]).all() for k in (0, 1, NO_DEPTH, BAD_DEPTH)), velocity
+    assert all(np.isnan(velocity[k][2]).all() for k in range(10, 15))
+    for k in (9, 14):  # (once the image velocity of the young track has settled)
+        z, u = people(k)[1][0], 250.0 + 4 * k  # A's true depth and box centre
+        truth_x = (4 * FPS * z + (u - K[0, 2]) * 0.1 * FPS) / K[0, 0]  # d/dt of (u - cx) z / fx
+        vx, vy, vz = velocity[k][1]
+        assert vz == pytest.approx(3.0, abs=0.01), (k, velocity[k])  # the slope of its depths
+        assert vx == pytest.approx(truth_x, abs=0.15) and abs(vy) < 0.15, (k, velocity[k], truth_x)
+        if k < 10:
+            assert np.abs(velocity[k][2]).max() < 0.05, (k, velocity[k])
     assert out[10].states[1] == 2 and np.isfinite(position(out, 10, 1)).all()
     assert np.isnan(out[NO_DEPTH].positions).all() and np.isnan(out[BAD_DEPTH].positions).all()
     assert client.spin_until(lambda: len(client.timing) >= 30, 5.0)
@@ -126,6 +141,8 @@ def test_matched_tracks_get_their_3d_position_from_the_depth_image(tracker_node_
     last = client.markers[-1].markers
     spheres = [m for m in last if m.ns == "tracks/position" and m.action == m.ADD]
     assert [(m.id, m.pose.position.z) for m in spheres] == [(1, pytest.approx(3.4, abs=2e-3))]
+    arrows = [m for m in last if m.ns == "tracks/position_velocity" and m.action == m.ADD]
+    assert [(m.id, m.points[1].z - m.points[0].z) for m in arrows] == [(1, pytest.approx(3.0, abs=0.01))]
     time.sleep(0.2)
     assert proc.poll() is None
     assert stop_node(proc, log) == 0
