@@ -29,6 +29,13 @@ Depth transports. The first scene's middle frame sent as a raw 16UC1 Image and a
 compressedDepth (:mod:`ros2_tracker.io.depth_codec`: PNG or RVL, of 16UC1 or 32FC1, what RGB-D robots record
 to save space and ``depth_input: compressedDepth`` reads), with its holes scattered and in patches, and at
 1280 x 720: size, decode time and the largest depth error of the round trip.
+
+Velocities. For the same tracks, the 3D velocity by three rules against the truth (the central difference of
+the true positions): ours (:func:`ros2_tracker.core.depth.position_velocities`, tracker_node's: the
+filtered image velocity times the depth across the image, the least-squares slope of the track's measured
+depths over the last 0.5 s along the camera's axis, :class:`ros2_tracker.core.depth.DepthHistory`), the
+same with the depth rate from the box's growth instead (looming, ``-z h'/h``: no depth history), and the
+slope of the measured positions alone; "standing still" (zero) gives the true speeds for scale.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable from
 from bench.common import BENCHMARKS_MD, OUT, command_footer, markdown_table, report
 from ros2_tracker.core import Tracker, TrackerConfig, TrackSet, TrackState
 from ros2_tracker.core.boxes import tlwh_to_xyxy
-from ros2_tracker.core.depth import box_positions
+from ros2_tracker.core.depth import DepthHistory, box_positions, position_velocities
 from ros2_tracker.io.depth_codec import encode_compressed_depth
 from ros2_tracker.nodes.image_conversions import depth_msg_to_metres
 from ros2_tracker.synthetic.render import Look, draw_person
@@ -56,6 +63,7 @@ from ros2_tracker.synthetic.scene import Scene, SceneConfig, generate_scene
 from ros2_tracker.viz.draw import distance_labels, draw_tracks
 
 WALL_M = 30.0
+WINDOW_S = 0.5  # tracker_node's depth_velocity_window_s
 NOISE_PER_Z2 = 0.005  # depth noise [m] per z^2 [m^2]
 HOLES = 0.10  # share of pixels without depth
 _WHITE = Look(shirt=(255, 255, 255), stripe=None, trousers=(255, 255, 255), skin=(255, 255, 255),
@@ -140,28 +148,52 @@ def back_project(centre: np.ndarray, z: np.ndarray, k: np.ndarray) -> np.ndarray
     return np.stack([x, (centre[:, 1] - k[1, 2]) * z / k[1, 1], z], axis=1)
 
 
-def accuracy(seed: int, frames: int, figure: Path | None = None) -> list[tuple[float, dict[str, np.ndarray]]]:
+VELOCITY_METHODS = {  # key: label
+    "ours": "ours: image velocity x depth, depth rate from the depths' slope",
+    "looming": "image velocity x depth, depth rate from the box's growth",
+    "slope": "slope of the measured positions",
+    "still": "standing still (zero velocity)",
+}
+
+
+def accuracy(seed: int, frames: int, figure: Path | None = None,
+             velocities: list | None = None) -> list[tuple[float, dict[str, np.ndarray]]]:
     """Per matched real person and frame: (visibility, {method: 3D error [m] or NaN}) of one scene; with
-    ``figure``, its middle frame drawn there (the tracks with their distances beside the depth image)."""
+    ``figure``, its middle frame drawn there (the tracks with their distances beside the depth image); with
+    ``velocities``, (visibility, {velocity method: 3D velocity error [m/s] or NaN}) appended to it for those
+    of ours with a position."""
     scene = generate_scene(SceneConfig(seed=seed, num_frames=frames))
     k = camera_matrix(scene)
     rng = np.random.default_rng(1000 + seed)
     tracker = Tracker(TrackerConfig())
+    fps = scene.config.fps
+    # as tracker_node: every track's depths (NaN where none this frame) go into the history each frame
+    histories = [DepthHistory(WINDOW_S) for _ in range(4)]  # z for ours; x, y, z for the positions' slope
+
+    def slopes(ids: np.ndarray, positions: np.ndarray, stamp: float) -> np.ndarray:
+        columns = (2, 0, 1, 2)
+        return np.stack([h.rates(ids, positions[:, c], stamp)
+                         for c, h in zip(columns, histories, strict=True)], axis=1)
+
     out = []
     for frame in range(1, scene.num_frames + 1):
         det = scene.frame_detections(frame)
         tracks = tracker.update(tlwh_to_xyxy(det.boxes_tlwh), det.scores,
                                 stamp=(frame - 1) / scene.config.fps)
         use = (tracks.states == TrackState.CONFIRMED) & (tracks.det_indices >= 0)
+        no_depth = np.full((len(tracks), 3), np.nan)
         if not use.any():
+            slopes(tracks.ids, no_depth, (frame - 1) / fps)
             continue
         sources = det.source_ids[tracks.det_indices[use]]
         boxes = tracks.boxes_xyxy[use][sources >= 0]
+        real = np.flatnonzero(use)[sources >= 0]  # the tracks of these boxes
         sources = sources[sources >= 0]
         gt = scene.frame_gt(frame)
         row_of = {int(i): r for r, i in enumerate(gt.ids.tolist())}
         rows = [row_of[int(s)] for s in sources.tolist()]
         if not rows:
+            slopes(tracks.ids, no_depth, (frame - 1) / fps)
             continue
         depth = depth_image(scene, frame, rng)
         truth_box = tlwh_to_xyxy(gt.boxes_tlwh[rows])
@@ -171,10 +203,45 @@ def accuracy(seed: int, frames: int, figure: Path | None = None) -> list[tuple[f
         found = {"ours": box_positions(depth, boxes, k), "centre": centre_pixel_positions(depth, boxes, k),
                  "whole": box_positions(depth, boxes, k, fraction=1.0)}
         errors = {m: np.linalg.norm(p - truth, axis=1) for m, p in found.items()}
+        all_positions = no_depth.copy()
+        all_positions[real] = found["ours"]
+        rates = slopes(tracks.ids, all_positions, (frame - 1) / fps)[real]
+        if velocities is not None:
+            truth_v = _true_velocities(scene, frame, gt.ids[rows], k)
+            used, ours = tracks.select(real), found["ours"]
+            heights = used.boxes_xyxy[:, 3] - used.boxes_xyxy[:, 1]
+            guesses = {"ours": position_velocities(ours, used.boxes_xyxy, used.velocities, rates[:, 0], k),
+                       "looming": position_velocities(ours, used.boxes_xyxy, used.velocities,
+                                                      -ours[:, 2] * used.velocities[:, 3] / heights, k),
+                       "slope": rates[:, 1:], "still": np.zeros_like(ours)}
+            found_v = {m: np.linalg.norm(g - truth_v, axis=1) for m, g in guesses.items()}
+            velocities += [(float(gt.visibility[r]), {m: e[i] for m, e in found_v.items()})
+                           for i, r in enumerate(rows) if np.isfinite(ours[i]).all() and
+                           np.isfinite(truth_v[i]).all()]
         if figure is not None and frame == scene.num_frames // 2:
             draw_figure(figure, scene.render_frame(frame), depth, tracks, k)
         out += [(float(gt.visibility[r]), {m: e[i] for m, e in errors.items()}) for i, r in enumerate(rows)]
     return out
+
+
+def _true_velocities(scene: Scene, frame: int, ids: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The (N, 3) true velocities [m/s] of people ``ids`` at ``frame``: the central difference of their true
+    positions (box centre at their true depth) over the frames around it (NaN where one is missing)."""
+    fps = scene.config.fps
+    around = []
+    for f in (frame - 1, frame + 1):
+        if not 1 <= f <= scene.num_frames:
+            return np.full((len(ids), 3), np.nan)
+        gt = scene.frame_gt(f)
+        row_of = {int(i): r for r, i in enumerate(gt.ids.tolist())}
+        p = np.full((len(ids), 3), np.nan)
+        for j, i in enumerate(ids.tolist()):
+            if int(i) in row_of:
+                r = row_of[int(i)]
+                box = tlwh_to_xyxy(gt.boxes_tlwh[r:r + 1])
+                p[j] = back_project(0.5 * (box[:, :2] + box[:, 2:]), gt.ground_xz[r:r + 1, 1], k)[0]
+        around.append(p)
+    return (around[1] - around[0]) * fps / 2
 
 
 def draw_figure(path: Path, image: np.ndarray, depth: np.ndarray, tracks: TrackSet, k: np.ndarray) -> None:
@@ -245,6 +312,20 @@ def transport_table(scene: Scene) -> list[list[str]]:
     return rows
 
 
+def _error_rows(samples: list[tuple[float, dict[str, float]]], methods: dict[str, str]) -> list[list[str]]:
+    """Table rows per visibility class and method: samples, share with a value, median and p90 error."""
+    vis = np.array([v for v, _ in samples])
+    rows = []
+    for label, lo, hi in VISIBILITY:
+        pick = (vis >= lo) & (vis < hi)
+        for key, name in methods.items():
+            e = np.array([s[key] for _, s in samples])[pick]
+            ok = e[np.isfinite(e)]
+            stats = (f"{np.median(ok):.2f}", f"{np.percentile(ok, 90):.2f}") if len(ok) else ("-", "-")
+            rows.append([label, name, f"{int(pick.sum())}", f"{100 * len(ok) / max(1, len(e)):.1f}", *stats])
+    return rows
+
+
 def _best(fn, rounds: int = 20) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -262,21 +343,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
     p.add_argument("--no-markdown", action="store_true")
     args = p.parse_args(argv)
-    samples = []
+    samples, velocity_samples = [], []
     figure = args.out / "depth_positions.png"
     for seed in args.seeds:
-        samples += accuracy(seed, args.frames, figure if seed == args.seeds[0] else None)
+        samples += accuracy(seed, args.frames, figure if seed == args.seeds[0] else None, velocity_samples)
         print(f"seed {seed}: {len(samples)} track-frames so far", file=sys.stderr)
-    vis = np.array([v for v, _ in samples])
-    table = []
-    for label, lo, hi in VISIBILITY:
-        pick = (vis >= lo) & (vis < hi)
-        for key, name in METHODS.items():
-            e = np.array([s[key] for _, s in samples])[pick]
-            ok = e[np.isfinite(e)]
-            stats = (f"{np.median(ok):.2f}", f"{np.percentile(ok, 90):.2f}") if len(ok) else ("-", "-")
-            share = f"{100 * len(ok) / max(1, len(e)):.1f}"
-            table.append([label, name, f"{int(pick.sum())}", share, *stats])
+    table = _error_rows(samples, METHODS)
+    velocity_table = _error_rows(velocity_samples, VELOCITY_METHODS)
+    speeds = np.array([s["still"] for _, s in velocity_samples])  # the error of zero: the true speed
     cost = cost_table()
     transports = transport_table(generate_scene(SceneConfig(seed=args.seeds[0], num_frames=args.frames)))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -286,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             f"depth noise {NOISE_PER_Z2:g} z^2 m rms, {100 * HOLES:g} % holes, mm steps).\n\n"
             + markdown_table(["people", "rule", "track-frames", "with a position %", "median error m",
                               "p90 error m"], table, "llrrrr")
+            + "\n\n3D velocity error [m/s] of the same tracks with a position (truth: the central difference "
+              f"of the true positions; true speed median {np.median(speeds):.2f}, p90 "
+              f"{np.percentile(speeds, 90):.2f} m/s); the slopes over the last {WINDOW_S:g} s "
+              "(tracker_node's `depth_velocity_window_s`).\n\n"
+            + markdown_table(["people", "rule", "track-frames", "with a velocity %", "median error m/s",
+                              "p90 error m/s"], velocity_table, "llrrrr")
             + "\n\nCost per frame [ms] (best of 20): decoding a 16UC1 depth message, and `box_positions` for "
               "10 and 100 boxes.\n\n"
             + markdown_table(["depth image", "decode", "10 boxes", "100 boxes"], cost)

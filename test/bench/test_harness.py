@@ -408,6 +408,10 @@ def test_depth_positions_draw_each_person_at_their_depth_and_ours_beats_the_cent
     # 0.07 / 0.14 / 0.15 m measured: the box's middle beats its centre pixel and the whole box
     assert median["ours: median of the central half"] < 0.7 * median["centre pixel"], rows
     assert median["ours: median of the central half"] < 0.7 * median["median of the whole box"], rows
+    # velocities: ours about half the error of the box's growth (looming), a quarter of standing still's
+    ours_v = median["ours: image velocity x depth, depth rate from the depths' slope"]
+    assert ours_v < 0.7 * median["image velocity x depth, depth rate from the box's growth"], rows
+    assert ours_v < 0.5 * median["standing still (zero velocity)"], rows
 
 
 def test_camera_zoom_scales_every_box_of_a_frame_about_the_image_centre(tmp_path):
