@@ -159,12 +159,12 @@ _DEPTH_DEPTH = 15  # depth images kept for the detections to come (0.5 s at 30 H
 _JUMP_S = 60.0  # a step forward in stamps at least this long (or max_lost_s, reid_max_age_s) resets
 
 
-
 class _Where(NamedTuple):
     """``use_depth``: the published tracks' (N, 3) positions [m] and velocities [m/s] (NaN rows: unknown)."""
 
     positions: np.ndarray
     velocities: np.ndarray
+
 
 class TrackerNode(Node):
     """The tracker node; see the module docstring for topics and parameters.
@@ -501,7 +501,7 @@ class TrackerNode(Node):
                                         publish_lost=self._cfg.publish_lost,
                                         publish_tentative=self._cfg.publish_tentative)
         where = self._publish_tracks(msg.header, det.stamp_s, tracks, traj, start,
-                                         (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)))
+                                     (("embed", embed_s), ("cmc", cmc_s), ("imu", imu_s)))
         self._check_score_scale(det.scores)
         self._publish_markers(tracks, traj, msg.header, where)
         if want_image:  # with the image's own header (a detector may have left its frame_id empty)
