@@ -81,6 +81,13 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
         centres = 0.5 * (got.boxes_xyxy[:, :2] + got.boxes_xyxy[:, 2:])
         expected = np.column_stack([(centres - [320.0, 240.0]) * 4.0 / 600.0, np.full(len(got), 4.0)])
         np.testing.assert_allclose(got.positions, expected, rtol=1e-5, atol=1e-4)
+        # their velocities: a wall's constant depth (vz 0) and Tracktor's image velocity scaled by it, once a
+        # track has 3 depths
+        moving = np.isfinite(got.position_velocities).all(axis=1)
+        assert moving.any() or f < 3, (f, got.position_velocities)
+        np.testing.assert_allclose(got.position_velocities[moving],
+                                   np.column_stack([got.velocities[moving, :2] * 4.0 / 600.0,
+                                                    np.zeros(int(moving.sum()))]), atol=1e-4)
     # the core tracker's parameters do nothing here: refused with the reason (they were accepted, unused)
     r = client.set_parameter("high_score", 0.7, 10.0)
     assert not r.successful and "not used with tracker: tracktor" in r.reason, r.reason
