@@ -96,7 +96,12 @@ def decode_compressed_depth(fmt: str, data: bytes | bytearray | memoryview | np.
 
 
 def _decode_png(body: np.ndarray) -> np.ndarray:
-    image = cv2.imdecode(body, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(body, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than CV_IO_MAX_IMAGE_PIXELS (2**30)
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
+        raise DepthCodecError(f"cannot decode the compressedDepth PNG ({body.size} bytes): "
+                              f"{detail}") from None
     if image is None:
         raise DepthCodecError(f"cannot decode the compressedDepth PNG ({body.size} bytes)")
     if image.ndim != 2 or image.dtype != np.uint16:
