@@ -68,7 +68,7 @@ class TrackerNodeClient:
         n = self.node
         self.tracks_sub = n.create_subscription(msgs.TrackArray, "tracks", self.tracks.append, RELIABLE)
         self.log: Path | None = None  # the node's log, quoted when it does not answer
-        n.create_subscription(String, "tracker_node/timing", self.timing.append, 200)
+        self.timing_sub = n.create_subscription(String, "tracker_node/timing", self.timing.append, 200)
         if markers:
             n.create_subscription(MarkerArray, "tracks/markers", self.markers.append, 100)
         if annotated_images:
@@ -96,7 +96,9 @@ class TrackerNodeClient:
             assert proc.poll() is None, f"tracker_node exited early:\n{log.read_text()}"
             # both directions matched: our detections reach its reader, its tracks reach our reader (a
             # reliable writer drops what it publishes before discovery has matched the reader)
+            # (and its timing: the first frames' timing went to no one once on a loaded CI machine)
             return (self.det_pub.get_subscription_count() > 0 and self.tracks_sub.get_publisher_count() > 0
+                    and self.timing_sub.get_publisher_count() > 0
                     and (not markers or self.node.count_publishers("tracks/markers") > 0)
                     and (not images or self.img_pub.get_subscription_count() > 0)
                     and self.params.service_is_ready())
