@@ -19,7 +19,8 @@ the whole box. The truth: the person's box centre back-projected at their true d
 "with a position" = the share of those track-frames that got one. Rows split by how visible the person is.
 
 The middle frame of the first scene is drawn to ``OUT/depth_positions.png``: its tracks labelled with their
-distance (``id  z m``, as tracker_node's annotated image) beside the depth image in false colour.
+distance and speed (``id  z m  v m/s``, as tracker_node's annotated image) beside the depth image in false
+colour.
 
 Cost. ``box_positions`` for 10 and 100 boxes on a 640 x 480 and a 1280 x 720 depth image, and the decoding of
 such a 16UC1 message (:func:`ros2_tracker.nodes.image_conversions.depth_msg_to_metres`): the node's
@@ -219,7 +220,10 @@ def accuracy(seed: int, frames: int, figure: Path | None = None,
                            for i, r in enumerate(rows) if np.isfinite(ours[i]).all() and
                            np.isfinite(truth_v[i]).all()]
         if figure is not None and frame == scene.num_frames // 2:
-            draw_figure(figure, scene.render_frame(frame), depth, tracks, k)
+            speeds = np.full((len(tracks), 3), np.nan)  # ours, of the real people's tracks
+            speeds[real] = position_velocities(found["ours"], tracks.boxes_xyxy[real],
+                                               tracks.velocities[real], rates[:, 0], k)
+            draw_figure(figure, scene.render_frame(frame), depth, tracks, k, speeds)
         out += [(float(gt.visibility[r]), {m: e[i] for m, e in errors.items()}) for i, r in enumerate(rows)]
     return out
 
@@ -244,14 +248,16 @@ def _true_velocities(scene: Scene, frame: int, ids: np.ndarray, k: np.ndarray) -
     return (around[1] - around[0]) * fps / 2
 
 
-def draw_figure(path: Path, image: np.ndarray, depth: np.ndarray, tracks: TrackSet, k: np.ndarray) -> None:
-    """The frame with its tracks labelled ``id  z m`` (ours: matched tracks only, as tracker_node publishes
-    them) beside the depth image in false colour (0 to 12 m; holes dark blue)."""
+def draw_figure(path: Path, image: np.ndarray, depth: np.ndarray, tracks: TrackSet, k: np.ndarray,
+                velocities: np.ndarray) -> None:
+    """The frame with its tracks labelled ``id  z m  v m/s`` (ours: matched tracks only, as tracker_node
+    publishes them; the speed where ``velocities`` has one) beside the depth image in false colour (0 to 12 m;
+    holes dark blue)."""
     positions = np.full((len(tracks), 3), np.nan)
     matched = tracks.time_since_update_s == 0
     positions[matched] = box_positions(depth, tracks.boxes_xyxy[matched], k)
     drawn = draw_tracks(image, tracks.ids, tracks.boxes_xyxy, tracks.states,
-                        labels=distance_labels(tracks.ids, positions))
+                        labels=distance_labels(tracks.ids, positions, velocities))
     colour = cv2.applyColorMap(np.clip(np.nan_to_num(depth) / 12.0 * 255, 0, 255).astype(np.uint8),
                                cv2.COLORMAP_JET)
     path.parent.mkdir(parents=True, exist_ok=True)

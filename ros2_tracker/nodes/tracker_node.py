@@ -852,7 +852,8 @@ class TrackerNode(Node):
             if bgr is None:
                 return
         drawn = draw_tracks(bgr, tracks.ids, tracks.boxes_xyxy, tracks.states, traj.centres, traj.covariances,
-                            labels=None if where is None else distance_labels(tracks.ids, where.positions))
+                            labels=None if where is None else distance_labels(tracks.ids, where.positions,
+                                                                              where.velocities))
         self._image_pub.publish(ic.bgr_to_image_msg(drawn, Image, "bgr8", header))
 
     def _check_tracker_config(self, cfg: TrackerConfig) -> None:

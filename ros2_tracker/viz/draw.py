@@ -148,11 +148,19 @@ def draw_tracks(image: np.ndarray, ids: Sequence[int] | np.ndarray, boxes_xyxy: 
     return out
 
 
-def distance_labels(ids: Sequence[int] | np.ndarray, positions: np.ndarray) -> list[str]:
+def distance_labels(ids: Sequence[int] | np.ndarray, positions: np.ndarray,
+                    velocities: np.ndarray | None = None) -> list[str]:
     """Labels for :func:`draw_tracks` with each track's distance along the camera's axis: ``"7  3.2 m"`` for a
-    track with a (N, 3) ``positions`` row (x, y, z [m]), ``"7"`` for one whose row is NaN."""
+    track with a (N, 3) ``positions`` row (x, y, z [m]), ``"7"`` for one whose row is NaN; with (N, 3)
+    ``velocities`` [m/s], its speed after it where known: ``"7  3.2 m  1.1 m/s"``."""
     z = np.asarray(positions, dtype=np.float64).reshape(-1, 3)[:, 2].tolist()
-    return [f"{int(i)}  {d:.1f} m" if math.isfinite(d) else str(int(i)) for i, d in zip(ids, z, strict=True)]
+    labels = [f"{int(i)}  {d:.1f} m" if math.isfinite(d) else str(int(i))
+              for i, d in zip(ids, z, strict=True)]
+    if velocities is None:
+        return labels
+    speeds = np.linalg.norm(np.asarray(velocities, dtype=np.float64).reshape(-1, 3), axis=1).tolist()
+    return [f"{text}  {v:.1f} m/s" if math.isfinite(v) and math.isfinite(d) else text
+            for text, v, d in zip(labels, speeds, z, strict=True)]
 
 
 def draw_detections(image: np.ndarray, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None, *,

@@ -530,6 +530,10 @@ def test_distance_labels_give_each_track_its_depth():
 
     labels = distance_labels(np.array([7, 12]), np.array([[0.1, 0.2, 3.25], [np.nan] * 3]))
     assert labels == ["7  3.2 m", "12"]
+    # with velocities: the speed of those that have one
+    labels = distance_labels(np.array([7, 12, 3]), np.array([[0.1, 0.2, 3.25], [np.nan] * 3, [0, 0, 5.0]]),
+                             np.array([[0.6, 0.0, -0.8], [0.1, 0.1, 0.1], [np.nan] * 3]))
+    assert labels == ["7  3.2 m  1.0 m/s", "12", "3  5.0 m"]
 
 
 def test_lost_tracks_are_faded():
