@@ -32,6 +32,20 @@ def require_modules(*modules: str) -> None:
         pytest.importorskip(module, reason=f"{module} is not installed (pip install {module})")
 
 
+def png_claiming(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A PNG whose header says ``width`` x ``height`` pixels (of ``bit_depth`` bits, PNG ``colour_type``: 2
+    RGB, 0 grey) with far too little data: OpenCV refuses one beyond CV_IO_MAX_IMAGE_PIXELS with cv2.error."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 10))
+            + chunk(b"IEND", b""))
+
+
 def require_shared(*parts: str) -> Path:
     """Path under ../shared, or skip the test with the reason when it is absent."""
     p = SHARED.joinpath(*parts)

@@ -7,11 +7,11 @@ nibble; the PNG messages are built with OpenCV and the publisher's formulas, not
 from __future__ import annotations
 
 import struct
-import zlib
 
 import cv2
 import numpy as np
 import pytest
+from conftest import png_claiming
 
 from ros2_tracker.io.depth_codec import (
     DepthCodecError,
@@ -69,16 +69,6 @@ def _png(values: np.ndarray) -> bytes:
     return cv2.imencode(".png", values)[1].tobytes()
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A 16-bit grey PNG whose header says ``width`` x ``height`` pixels (its data is far too short)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 10))
-            + chunk(b"IEND", b""))
-
-
 def test_a_16uc1_png_message_decodes_to_metres_with_holes_as_nan():
     mm = np.array([[0, 1500, 65535], [250, 0, 4321]], np.uint16)
     for fmt in ("16UC1; compressedDepth png", "16UC1; compressedDepth"):  # the older publishers' form: png
@@ -125,7 +115,8 @@ def test_the_encoder_writes_what_the_decoder_reads(codec):
     ("16UC1; compressedDepth png", b"\x00" * 12, "too short"),
     ("16UC1; compressedDepth png", _header() + b"not a png", "cannot decode the compressedDepth PNG"),
     ("16UC1; compressedDepth png", _header() + _png(np.zeros((4, 4), np.uint8)), "not one 16-bit channel"),
-    ("16UC1; compressedDepth png", _header() + _png_claiming(40000, 40000),  # OpenCV raises cv2.error
+    # a header claiming 40000 x 40000 16-bit grey pixels: OpenCV raises cv2.error
+    ("16UC1; compressedDepth png", _header() + png_claiming(40000, 40000, bit_depth=16, colour_type=0),
      "cannot decode the compressedDepth PNG .*CV_IO_MAX_IMAGE_PIXELS"),
     ("16UC1; compressedDepth rvl", _header() + b"\x01", "no room for its size"),
     ("16UC1; compressedDepth rvl", _header() + struct.pack("<II", 0, 5), "damaged size"),

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from conftest import png_claiming
 
 from ros2_tracker.nodes.image_conversions import (
     DEPTH_ENCODINGS,
@@ -256,22 +257,9 @@ def test_rgb8_compressed_payload_is_swapped_back():
     np.testing.assert_array_equal(compressed_msg_to_bgr(msg), image)
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A 68-byte PNG whose header says ``width`` x ``height`` pixels."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 10))
-            + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize(("data", "fmt", "message"), [
     (b"this is not an image at all", "jpeg", "cannot decode the compressed image"),
-    (_png_claiming(40000, 40000), "png", "cannot decode the compressed image"),  # OpenCV raised cv2.error
+    (png_claiming(40000, 40000), "png", "cannot decode the compressed image"),  # OpenCV raised cv2.error
     (b"\xff\xd8\xff\xe0garbage after a JPEG header", "jpeg", "cannot decode"),
     (b"", "png", "no data"),
     (b"\x00" * 20, "16UC1; compressedDepth png", "is a depth image, not a picture"),
