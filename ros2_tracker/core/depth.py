@@ -128,7 +128,9 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
     dy_n = vel[:, 1] / fy
     dx_n = (vel[:, 0] - skew * dy_n) / fx
     z = pos[:, 2]
-    return np.stack([rate * x_n + z * dx_n, rate * y_n + z * dy_n, rate], axis=1)
+    out = np.stack([rate * x_n + z * dx_n, rate * y_n + z * dy_n, rate], axis=1)
+    out[~np.isfinite(pos).all(axis=1)] = np.nan  # (vz is the depth rate alone: it would outlive the position)
+    return out
 
 
 class DepthHistory:

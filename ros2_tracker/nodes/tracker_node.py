@@ -423,7 +423,6 @@ class TrackerNode(Node):
         velocities = np.full((len(tracks), 3), np.nan)
         if self._camera_k is not None:
             velocities = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k)
-            velocities[~np.isfinite(out).all(axis=1)] = np.nan
         return _Where(out, velocities), time.perf_counter() - start
 
     def _depth_at(self, stamp_ns: int) -> np.ndarray | None:
