@@ -60,7 +60,7 @@ from ros2_tracker.io.video import FrameSource, FrameSourceError, open_frame_sour
 from ros2_tracker.nodes.conversions import arrays_to_detections, ns_to_stamp
 from ros2_tracker.nodes.image_conversions import bgr_to_image_msg
 from ros2_tracker.nodes.params import declare_config
-from ros2_tracker.nodes.spinning import drive, latched_qos, run_node
+from ros2_tracker.nodes.spinning import drive, latched_qos, run_node, transport_topic
 
 __all__ = ["ReplayConfig", "ReplayNode", "bag_roles", "main"]
 
@@ -527,8 +527,8 @@ class ReplayNode(Node):
                  "camera_info": (CameraInfo, self.cfg.camera_info_topic, 10),
                  "depth": (Image, self.cfg.depth_topic, IMAGE_QUEUE_DEPTH),
                  # image_transport's: under the base name after remapping (tracker_node subscribes so)
-                 "compressed_depth": (CompressedImage, self.resolve_topic_name(self.cfg.depth_topic)
-                                      .rstrip("/") + "/compressedDepth", IMAGE_QUEUE_DEPTH),
+                 "compressed_depth": (CompressedImage, transport_topic(self, self.cfg.depth_topic,
+                                                                       "compressedDepth"), IMAGE_QUEUE_DEPTH),
                  "image": (Image, self.cfg.image_topic, IMAGE_QUEUE_DEPTH),
                  "compressed": (CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
                                 IMAGE_QUEUE_DEPTH),

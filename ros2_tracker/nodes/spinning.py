@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["SUPERVISOR_PID_ENV", "SkipCounter", "destroy_then_warn", "qos_profile", "run_node",
-           "spin_until_shutdown"]
+           "spin_until_shutdown", "transport_topic"]
 
 SUPERVISOR_PID_ENV = "ROS2_TRACKER_SUPERVISOR_PID"
 """Set by :class:`~ros2_tracker.launching.Supervisor` for its nodes: the pid whose death stops them."""
@@ -69,6 +69,13 @@ def qos_profile(kind: str, depth: int) -> Any:
         profile.durability = qos_profile_sensor_data.durability
         return profile
     return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def transport_topic(node: Any, base: str, transport: str) -> str:
+    """The topic of an image_transport ``transport`` (``compressedDepth``) of the images on ``base``: under
+    the base name as ``node`` resolves it, remapping included, as image_transport does, so a remap of the
+    base topic moves its transports with it."""
+    return node.resolve_topic_name(base).rstrip("/") + "/" + transport
 
 
 def drive(node: Any, body: Callable[[Any], None], after: Callable[[], None] | None = None) -> None:

@@ -145,7 +145,7 @@ from ros2_tracker.nodes.inputs import ScoreRangeWatch, StampOrder, StampPairer
 from ros2_tracker.nodes.markers import tracks_to_markers
 from ros2_tracker.nodes.node_config import TrackerNodeConfig
 from ros2_tracker.nodes.params import add_on_set_validator, declare_config, plain_value
-from ros2_tracker.nodes.spinning import SkipCounter, destroy_then_warn, qos_profile, run_node
+from ros2_tracker.nodes.spinning import SkipCounter, destroy_then_warn, qos_profile, run_node, transport_topic
 
 __all__ = ["TrackerNode", "main"]
 
@@ -240,10 +240,9 @@ class TrackerNode(Node):
             self._depth_history = DepthHistory(cfg.depth_velocity_window_s)
             self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
             compressed = cfg.depth_input == "compressedDepth"
-            # as image_transport: the transport's topic under the base name after remapping, so a remap of
-            # depth (the launch files' depth_topic) moves depth/compressedDepth with it
-            depth_topic = self.resolve_topic_name(cfg.depth_topic).rstrip("/") + "/compressedDepth" \
-                if compressed else cfg.depth_topic
+            # a remap of depth (the launch files' depth_topic) moves depth/compressedDepth with it
+            depth_topic = transport_topic(self, cfg.depth_topic, "compressedDepth") if compressed \
+                else cfg.depth_topic
             self._depth_sub = self.create_subscription(CompressedImage if compressed else Image, depth_topic,
                                                        self._on_depth,
                                                        qos_profile("sensor_data", _DEPTH_DEPTH))
