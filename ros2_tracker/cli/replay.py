@@ -138,7 +138,6 @@ class ReplaySource:
         has_images: frames to show / detect on.
         detections: MOT detection file replayed (None: the detector, or a bag's own detections).
         sequence_length: seqLength of the sequence's seqinfo.ini (0 when unknown).
-        bag_types: message types of a bag's topics (empty for other sources).
         bag_roles: what the replay republishes of a bag: ``{topic: role}``
             (:func:`ros2_tracker.nodes.replay_node.bag_roles`; empty for other sources).
     """
@@ -152,7 +151,6 @@ class ReplaySource:
     has_images: bool = False
     detections: Path | None = None
     sequence_length: int = 0
-    bag_types: frozenset[str] = frozenset()
     bag_roles: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -264,18 +262,19 @@ def _bag_source(path: Path, detector: bool, bag_namespace: str = "") -> ReplaySo
 
     try:
         bag_files(path)  # metadata.yaml alone lists topics: a folder without its .mcap files is no bag
-        types = frozenset(bag_topics(path).values())
+        topics = bag_topics(path)
+        types = frozenset(topics.values())
     except BagError as exc:
         raise UserError(f"SOURCE {exc}") from None
     if not detector and _DETECTIONS not in types:
         raise UserError(f"SOURCE {path}: the bag has no {_DETECTIONS} topic; use --detector")
     try:  # as build_specs' replay will choose them (a bag_namespace without topics: told by build_specs)
         roles = bag_roles(ReplayConfig(source=str(path), publish_images=detector,
-                                       bag_namespace=bag_namespace))
+                                       bag_namespace=bag_namespace), topics)
     except BagError:
         roles = {}
     return ReplaySource(path, "bag", path.stem if path.is_file() else path.name,
-                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_types=types, bag_roles=roles)
+                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_roles=roles)
 
 
 # --------------------------------------------------------------------------------------------- the graph

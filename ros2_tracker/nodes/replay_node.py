@@ -210,16 +210,18 @@ def is_bag(path: Path) -> bool:
     return path.is_dir() and ((path / "metadata.yaml").is_file() or any(path.glob("*.mcap")))
 
 
-def bag_roles(cfg: ReplayConfig) -> dict[str, str]:
+def bag_roles(cfg: ReplayConfig, topics: dict[str, str] | None = None) -> dict[str, str]:
     """What a replay with ``cfg`` republishes of the bag ``cfg.source``, read without a node: ``{bag topic:
     role}``, the roles being ``image``, ``compressed`` (the frames' pictures), ``detections``, ``imu``,
     ``camera_info``, ``depth`` and ``compressed_depth`` (so a caller configures the nodes it feeds).
+    ``topics``: the bag's ``{topic: type}`` when the caller has read them already (a bag without an index is
+    scanned for them).
 
     Raises:
         BagError: a missing or unreadable bag, or one with nothing to replay.
     """
     silent = SimpleNamespace(info=lambda _msg: None, warning=lambda _msg: None, error=lambda _msg: None)
-    return dict(_BagReplay(cfg, silent).topics)
+    return dict(_BagReplay(cfg, silent, topics=topics).topics)
 
 
 class _FrameReplay:
@@ -335,9 +337,11 @@ class _BagReplay:
     its Imu / CameraInfo messages sent ahead of the frames they were recorded before and its depth images
     ahead of the frames nearest to them in stamp."""
 
-    def __init__(self, cfg: ReplayConfig, log: Any, resolve: Callable[[str], str] | None = None) -> None:
+    def __init__(self, cfg: ReplayConfig, log: Any, resolve: Callable[[str], str] | None = None, *,
+                 topics: dict[str, str] | None = None) -> None:
         """``resolve``: the node's topic name resolution (its namespace), so a bag of several cameras
-        replays the one of the node's namespace (``/cam1/detections`` for a replay in ``/cam1``)."""
+        replays the one of the node's namespace (``/cam1/detections`` for a replay in ``/cam1``);
+        ``topics``: the bag's ``{topic: type}`` when already read (:func:`bag_topics` otherwise)."""
         self._count = 0  # frames yielded by items()
         self.cfg, self.log = cfg, log
         self._resolve = resolve or (lambda name: "/" + name.strip("/"))
@@ -345,7 +349,7 @@ class _BagReplay:
             ns = "/" + cfg.bag_namespace.strip("/")
             self._resolve = lambda name: f"{ns.rstrip('/')}/{name.strip('/')}"
         bag_files(cfg.source)  # BagError for a missing/unsupported bag, before anything else
-        topics = bag_topics(cfg.source)
+        topics = bag_topics(cfg.source) if topics is None else topics
         wanted = {"image": cfg.publish_images, "compressed": cfg.publish_images,
                   "detections": cfg.publish_detections}
         self.topics: dict[str, str] = self._choose(topics, wanted)  # bag topic -> role
