@@ -39,6 +39,7 @@ _SIZE = struct.Struct("<II")  # RVL: width, height
 ENCODINGS = ("16UC1", "32FC1")
 CODECS = ("png", "rvl")
 _MAX_PIXELS = 1 << 28  # a depth image claiming more (16384 x 16384) is damaged
+_MAX_NIBBLES = 10  # 30 bits: any run count of such an image; a difference needs 6
 
 
 class DepthCodecError(ValueError):
@@ -133,14 +134,20 @@ def rvl_decode(stream: bytes | np.ndarray, num_pixels: int) -> np.ndarray:
     ends = np.flatnonzero(nibbles < 0x8)  # the nibble that ends each number (no continuation bit)
     starts = np.concatenate(([0], ends[:-1] + 1))[: ends.size]
     size = ends - starts + 1
-    groups = (nibbles & 0x7).astype(np.int64)
-    numbers = groups[starts]
-    for k in range(1, int(size.max(initial=1))):  # the further 3-bit groups of the longer numbers
-        longer = np.flatnonzero(size > k)
-        numbers[longer] += groups[starts[longer] + k] << (3 * k)
+    if size.max(initial=0) > _MAX_NIBBLES:
+        at = int(np.argmax(size > _MAX_NIBBLES))
+        raise DepthCodecError(f"RVL number {at} runs over {size[at]} nibbles (at most {_MAX_NIBBLES}: a run "
+                              f"count below 2**30): damaged stream")
+    numbers = (nibbles[starts] & 0x7).astype(np.int64)
+    longer, k = np.flatnonzero(size > 1), 1
+    while longer.size:  # the further 3-bit groups of the longer numbers
+        numbers[longer] += (nibbles[starts[longer] + k] & 0x7).astype(np.int64) << (3 * k)
+        k += 1
+        longer = longer[size[longer] > k]
     # the runs: a count of zeros, a count of non-zero values, then that many differences; the walk from
-    # pair to pair is sequential (one Python step per pair: a depth image has a few thousand)
-    counts_of = numbers.tolist()
+    # pair to pair is sequential (one Python step per pair: a depth image has a few thousand), read through a
+    # memoryview, which gives Python ints without converting the whole array as tolist() would
+    counts_of = memoryview(numbers)
     heads: list[int] = []  # where each pair of runs starts in ``numbers``
     filled = p = 0
     try:

@@ -61,6 +61,13 @@ def test_a_cut_or_overrunning_rvl_stream_is_refused():
         rvl_decode(b"", 4)
 
 
+def test_an_rvl_number_too_long_for_any_image_is_refused():
+    # 23 groups with their continuation bit, then one without: a 72-bit count, which would wrap in 64 bits
+    stream = struct.pack("<4I", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFF0, 0)
+    with pytest.raises(DepthCodecError, match="runs over 24 nibbles"):
+        rvl_decode(stream, 4)
+
+
 def _header(a: float = 0.0, b: float = 0.0) -> bytes:
     return struct.pack("<iff", 0, a, b)
 
