@@ -81,7 +81,6 @@ _READY_TIMEOUT_S = 60.0
 # by Fast DDS's default; seen here after up to 2.4 s on an idle machine): the other-graph check before the
 # first frame waits until the CLI's own participant has run this long.
 _DISCOVERY_S = 4.0
-_RAW, _COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
 _DETECTIONS = "ros2_tracker/msg/Detection2DArray"
 
 
@@ -271,10 +270,14 @@ def _bag_source(path: Path, detector: bool, bag_namespace: str = "") -> ReplaySo
     try:  # as build_specs' replay will choose them (a bag_namespace without topics: told by build_specs)
         roles = bag_roles(ReplayConfig(source=str(path), publish_images=detector,
                                        bag_namespace=bag_namespace), topics)
+        # pictures, as the replay would choose them: a compressedDepth stream is a CompressedImage, not one
+        shown = roles if detector else bag_roles(ReplayConfig(source=str(path), bag_namespace=bag_namespace),
+                                                 topics)
     except BagError:
-        roles = {}
+        roles, shown = {}, {}
     return ReplaySource(path, "bag", path.stem if path.is_file() else path.name,
-                        has_images=bool(types & {_RAW, _COMPRESSED}), bag_roles=roles)
+                        has_images=any(role in ("image", "compressed") for role in shown.values()),
+                        bag_roles=roles)
 
 
 # --------------------------------------------------------------------------------------------- the graph

@@ -115,3 +115,19 @@ def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(
         # the registered depth of its own frame (the next one puts person 1 0.1 m farther, the raw stream 1 m)
         np.testing.assert_allclose(world, expected, atol=2e-3 + 0.01 * (int(tid) == 1), err_msg=f"{frame}")
     assert "no depth image within depth_max_offset_s (0.01 s)" in nodes_log
+
+
+def test_a_bag_whose_only_compressed_images_are_depth_has_no_pictures_for_the_detector(tmp_path, capsys):
+    """compressedDepth streams are CompressedImages, but no detector runs on them: ``--detector`` on such a
+    bag is refused before any node starts (it used to pass the check and start a graph with nothing to
+    detect on)."""
+    require_modules("mcap", "rosbags")
+    from ros2_tracker.cli.main import main
+
+    bag = tmp_path / "depth_only"
+    write_bag(bag, "compressedDepth")
+    out = tmp_path / "run"
+    code = main(["replay", str(bag), "--detector", "--out", str(out)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    assert code == 2 and len(err) == 1 and "--detector needs images, and this source has none" in err[0], err
+    assert not out.exists()
