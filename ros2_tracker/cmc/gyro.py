@@ -146,14 +146,15 @@ def rotation_homography(k: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     return k @ np.asarray(rotation, dtype=np.float64).T @ np.linalg.inv(k)
 
 
-def calibrated_camera_matrix(k: np.ndarray | list[float]) -> np.ndarray:
-    """``k`` (9 values, row by row, as ``sensor_msgs/CameraInfo.k``) as a (3, 3) camera matrix.
+def calibrated_camera_matrix(k: np.ndarray | list[float], name: str = "K") -> np.ndarray:
+    """``k`` (9 values, row by row, as ``sensor_msgs/CameraInfo.k``) as a (3, 3) camera matrix; ``name``
+    names it in the error.
 
     Raises:
         ValueError: not finite, or without positive focal lengths (an uncalibrated camera's zeros).
     """
     k = np.asarray(k, dtype=np.float64).reshape(3, 3)
     if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
-        raise ValueError(f"the camera matrix K needs positive focal lengths (is the camera calibrated?), "
-                         f"got fx={k[0, 0]:g}, fy={k[1, 1]:g}")
+        raise ValueError(f"the camera matrix {name} needs positive focal lengths (is the camera "
+                         f"calibrated?), got fx={k[0, 0]:g}, fy={k[1, 1]:g}")
     return k

@@ -32,7 +32,8 @@ GRID = 16
 
 def box_positions(depth_m: np.ndarray, boxes_xyxy: np.ndarray, camera_matrix: np.ndarray, *,
                   fraction: float = 0.5, min_m: float = 0.1, max_m: float = 50.0, min_valid: float = 0.1,
-                  depth_scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+                  depth_scale: tuple[float, float] = (1.0, 1.0),
+                  centres: np.ndarray | None = None) -> np.ndarray:
     """The (N, 3) positions (x, y, z) [m] of N boxes in the camera's optical frame; NaN rows where the depth
     does not tell.
 
@@ -46,9 +47,13 @@ def box_positions(depth_m: np.ndarray, boxes_xyxy: np.ndarray, camera_matrix: np
         min_valid: the share of the ``GRID`` x ``GRID`` samples that must be valid for a position.
         depth_scale: (sx, sy) depth pixels per image pixel, for a depth image of another resolution than
             the camera image (a half-size registered depth: (0.5, 0.5)).
+        centres: (N, 2) the boxes' centres to back-project, in the pixels of an ideal camera with K: the
+            undistorted centres of boxes in an image with lens distortion (``io.camera_model``); default
+            the boxes' own centres (no distortion). The depth is read at the boxes, in the image's pixels.
 
     Raises:
-        ValueError: a depth image that is not 2-D, boxes that are not (N, 4), a K that is not 3 x 3.
+        ValueError: a depth image that is not 2-D, boxes that are not (N, 4), a K that is not 3 x 3, centres
+            that are not (N, 2).
     """
     depth = np.asarray(depth_m)
     boxes = np.asarray(boxes_xyxy, dtype=np.float64)
@@ -60,6 +65,7 @@ def box_positions(depth_m: np.ndarray, boxes_xyxy: np.ndarray, camera_matrix: np
     if k.shape != (3, 3):
         raise ValueError(f"camera matrix must be 3 x 3, got shape {k.shape}")
     n = len(boxes)
+    ray = _centres(centres, n)
     if not n:
         return np.zeros((0, 3))
     no_box = ~np.isfinite(boxes).all(axis=1)  # (N,): a non-finite box gets no position (below)
@@ -82,10 +88,22 @@ def box_positions(depth_m: np.ndarray, boxes_xyxy: np.ndarray, camera_matrix: np
     middle = np.stack([np.maximum(count - 1, 0) // 2, count // 2], axis=1)  # the median's two ranks
     z = np.take_along_axis(ordered, middle, axis=1).mean(axis=1)
     z[(count < max(1.0, min_valid * GRID * GRID)) | no_box] = np.nan
+    if ray is not None:
+        centre = ray
     fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
     y_n = (centre[:, 1] - cy) / fy
     x_n = (centre[:, 0] - cx - skew * y_n) / fx
     return np.stack([x_n * z, y_n * z, z], axis=1)
+
+
+def _centres(centres: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``centres`` as an (n, 2) float array (None stays None)."""
+    if centres is None:
+        return None
+    out = np.asarray(centres, dtype=np.float64)
+    if out.shape != (n, 2):
+        raise ValueError(f"centres must have shape ({n}, 2), got {out.shape}")
+    return out
 
 
 def _pixels(coords: np.ndarray, scale: float, size: int) -> np.ndarray:
@@ -95,7 +113,9 @@ def _pixels(coords: np.ndarray, scale: float, size: int) -> np.ndarray:
 
 
 def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_velocities: np.ndarray,
-                        depth_rates: np.ndarray, camera_matrix: np.ndarray) -> np.ndarray:
+                        depth_rates: np.ndarray, camera_matrix: np.ndarray, *,
+                        centres: np.ndarray | None = None,
+                        centre_velocities: np.ndarray | None = None) -> np.ndarray:
     """The (N, 3) velocities (x, y, z) [m/s] of N tracks in the camera's optical frame: the derivative of the
     position ``z * K^-1 (u, v, 1)`` (as :func:`box_positions` gives it) with the box centre (u, v) moving at
     the track's image velocity and the depth z changing at ``depth_rates``; NaN rows where the position or
@@ -107,6 +127,9 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
         box_velocities: (N, 4) d/dt of (cx, cy, w, h) [px/s] (``TrackSet.velocities``).
         depth_rates: (N,) dz/dt [m/s] (:meth:`DepthHistory.rates`; NaN: unknown).
         camera_matrix: (3, 3) K of the image the boxes are in.
+        centres: (N, 2) the boxes' centres in the pixels of an ideal camera with K (as for
+            :func:`box_positions`); default the boxes' own.
+        centre_velocities: (N, 2) their velocities there [px/s]; default the first two of ``box_velocities``.
 
     Raises:
         ValueError: arrays of other shapes.
@@ -121,12 +144,15 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
             k.shape != (3, 3):
         raise ValueError(f"expected positions (N, 3), boxes (N, 4), velocities (N, 4), depth rates (N,) and "
                          f"K (3, 3), got {pos.shape}, {boxes.shape}, {vel.shape}, {rate.shape}, {k.shape}")
+    ray, ray_velocity = _centres(centres, n), _centres(centre_velocities, n)
     fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
-    u, v = 0.5 * (boxes[:, 0] + boxes[:, 2]), 0.5 * (boxes[:, 1] + boxes[:, 3])
+    u, v = (ray[:, 0], ray[:, 1]) if ray is not None else (0.5 * (boxes[:, 0] + boxes[:, 2]),
+                                                            0.5 * (boxes[:, 1] + boxes[:, 3]))
+    du, dv = (ray_velocity[:, 0], ray_velocity[:, 1]) if ray_velocity is not None else (vel[:, 0], vel[:, 1])
     y_n = (v - cy) / fy
     x_n = (u - cx - skew * y_n) / fx
-    dy_n = vel[:, 1] / fy
-    dx_n = (vel[:, 0] - skew * dy_n) / fx
+    dy_n = dv / fy
+    dx_n = (du - skew * dy_n) / fx
     z = pos[:, 2]
     out = np.stack([rate * x_n + z * dx_n, rate * y_n + z * dy_n, rate], axis=1)
     out[~np.isfinite(pos).all(axis=1)] = np.nan  # (vz is the depth rate alone: it would outlive the position)

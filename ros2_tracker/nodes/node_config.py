@@ -92,6 +92,12 @@ class TrackerNodeConfig(ConfigBase):
     camera_info_topic: str = param("camera_info", "With use_imu or use_depth: the camera's "
                                    "sensor_msgs/CameraInfo (K, and the size of the image it describes)",
                                    read_only=True)
+    camera_rectified: bool = param(
+        False, "With use_imu or use_depth: the detections are in the rectified image (image_proc's "
+        "image_rect): its camera matrix is camera_info's P (left 3x3) and it has no lens distortion. Off "
+        "(detections on image_raw): K, and each box centre is undistorted with camera_info's D (plumb_bob, "
+        "rational_polynomial or equidistant) before it is back-projected (use_imu's turn leaves the "
+        "distortion out)", read_only=True)
     imu_time_offset_s: float = param(0.0, "With use_imu: added to the IMU's stamps to put them on the "
                                      "camera's clock (a camera whose stamps lag its exposure, an IMU "
                                      "driver's latency; calibration tools such as Kalibr estimate it)",

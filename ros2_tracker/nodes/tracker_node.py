@@ -127,7 +127,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ros2_tracker.appearance import Embedder, EmbedderConfig, create_embedder, valid_rows
 from ros2_tracker.appearance.config import reid_parameter_error
-from ros2_tracker.cmc.gyro import GyroBuffer, calibrated_camera_matrix, camera_rotation, rotation_homography
+from ros2_tracker.cmc.gyro import GyroBuffer, camera_rotation, rotation_homography
 from ros2_tracker.core.config import ConfigError
 from ros2_tracker.core.depth import DepthHistory, box_positions, position_velocities
 from ros2_tracker.core.track import TrackSet, Trajectories
@@ -227,6 +227,7 @@ class TrackerNode(Node):
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._gyro: GyroBuffer | None = None  # use_imu: the recent angular velocities
         self._camera_k: np.ndarray | None = None  # the camera matrix of the last valid camera_info
+        self._camera: Any = None  # and its lens model (io.camera_model.CameraModel; camera_rectified: none)
         self._camera_size: tuple[int, int] = (0, 0)  # its image's width and height (0: not given)
         self._info_sub = None
         if cfg.use_imu or cfg.use_depth:
@@ -312,15 +313,28 @@ class TrackerNode(Node):
                                       "or not after the last one", throttle_duration_sec=_THROTTLE_S)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        from ros2_tracker.io.camera_model import camera_model  # OpenCV: imported only when used
+
+        cfg = self._cfg
+        rectified = cfg.camera_rectified
         try:
-            self._camera_k = calibrated_camera_matrix(msg.k)
-        except ValueError:
-            uses = [what for what, on in (("the tracks are not turned with the camera", self._cfg.use_imu),
-                                          ("tracks get no 3D positions", self._cfg.use_depth)) if on]
-            self.get_logger().warning(f"camera_info without a calibrated camera matrix (fx={msg.k[0]:g}, "
-                                      f"fy={msg.k[4]:g}): ignored; {' and '.join(uses)} before a calibrated "
-                                      "one comes", throttle_duration_sec=_THROTTLE_S)
-            return
+            camera = camera_model(msg.k, msg.d, msg.distortion_model, msg.p, rectified=rectified)
+        except ValueError as exc:
+            try:  # a lens model not read here: the pinhole alone, said
+                camera = camera_model(msg.k, p=msg.p, rectified=rectified)
+            except ValueError:  # no calibrated matrix
+                uses = [what for what, on in (("the tracks are not turned with the camera", cfg.use_imu),
+                                              ("tracks get no 3D positions", cfg.use_depth)) if on]
+                m = np.asarray(msg.p, dtype=np.float64).reshape(3, 4) if rectified and len(msg.p) == 12 else \
+                    np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+                self.get_logger().warning(f"camera_info without a calibrated camera matrix "
+                                          f"({'P' if rectified else 'K'}: fx={m[0, 0]:g}, fy={m[1, 1]:g}): "
+                                          f"ignored; {' and '.join(uses)} before a calibrated one comes",
+                                          throttle_duration_sec=_THROTTLE_S)
+                return
+            self.get_logger().warning(f"camera_info: {exc}: the lens distortion is left out of the 3D "
+                                      "positions", throttle_duration_sec=_THROTTLE_S)
+        self._camera, self._camera_k = camera, camera.matrix
         self._camera_size = (int(msg.width), int(msg.height))
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
@@ -409,19 +423,27 @@ class TrackerNode(Node):
         start = time.perf_counter()
         out = np.full((len(tracks), 3), np.nan)
         observed = tracks.time_since_update_s == 0  # a lost track's box is a prediction
+        centres = velocities = None  # the boxes' centres and their velocities without the lens's distortion
         if observed.any():
             depth = self._depth_at(stamp_ns)
             if depth is not None:
                 cfg = self._cfg
+                if self._camera.distorted:
+                    boxes = tracks.boxes_xyxy
+                    centres, velocities = self._camera.undistort_motion(0.5 * (boxes[:, :2] + boxes[:, 2:]),
+                                                                        tracks.velocities[:, :2])
                 width, height = self._camera_size
                 scale = (depth.shape[1] / width if width else 1.0, depth.shape[0] / height if height else 1.0)
                 out[observed] = box_positions(depth, tracks.boxes_xyxy[observed], self._camera_k,
                                               fraction=cfg.depth_box_fraction, min_m=cfg.depth_min_m,
-                                              max_m=cfg.depth_max_m, depth_scale=scale)
+                                              max_m=cfg.depth_max_m, depth_scale=scale,
+                                              centres=None if centres is None else centres[observed])
         rates = self._depth_history.rates(tracks.ids, out[:, 2], stamp_ns * 1e-9)
-        velocities = np.full((len(tracks), 3), np.nan)
+        moving = np.full((len(tracks), 3), np.nan)
         if self._camera_k is not None:
-            velocities = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k)
+            moving = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k,
+                                         centres=centres, centre_velocities=velocities)
+        return _Where(out, moving), time.perf_counter() - start
         return _Where(out, velocities), time.perf_counter() - start
 
     def _depth_at(self, stamp_ns: int) -> np.ndarray | None:

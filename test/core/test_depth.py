@@ -117,6 +117,21 @@ def test_bad_inputs_are_refused_with_the_reason():
         box_positions(np.zeros((4, 4)), np.zeros((1, 4)), np.eye(2))
 
 
+def test_given_centres_are_back_projected_and_the_depth_still_read_at_the_boxes():
+    """A lens-distorted image (``io.camera_model``): the caller's undistorted centres go through K, the depth
+    is read in the boxes as the image shows them."""
+    boxes = np.array([[190.0, 90.0, 310.0, 410.0], [395.0, 140.0, 445.0, 360.0]])
+    ideal = np.array([[241.0, 255.5], [433.0, 247.0]])
+    pos = box_positions(scene(), boxes, K, centres=ideal)
+    np.testing.assert_allclose(pos, [back_projected(241.0, 255.5, 3.0), back_projected(433.0, 247.0, 5.5)])
+    v = np.array([[3.0, -1.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0]])  # the boxes' velocities, as the image shows
+    moving = position_velocities(pos, boxes, v, np.zeros(2), K, centres=ideal,
+                                 centre_velocities=np.array([[5.0, -2.0], [0.0, 4.0]]))
+    np.testing.assert_allclose(moving[:, :2], [[5.0 * 3 / 500, -2.0 * 3 / 520], [0.0, 4.0 * 5.5 / 520]])
+    with pytest.raises(ValueError, match=r"centres must have shape \(2, 2\)"):
+        box_positions(scene(), boxes, K, centres=ideal[:1])
+
+
 def test_velocities_of_points_moving_in_3d_are_recovered_from_image_motion_and_depth_rate():
     """Points moving at constant 3D velocities, seen through a camera with skew: the image velocity of their
     projection (differentiated numerically) and their depth rate give the velocity back."""

@@ -201,3 +201,90 @@ def test_compressed_depth_under_a_remapped_topic(tracker_node_graph):
     assert f"3D positions from the depth images on {base}/compressedDepth, intrinsics /camera_info" in text
     assert "compressed format 'bgr8; jpeg compressed bgr8' is not a depth image" in text, text[-3000:]
     assert "Traceback" not in text
+
+
+# a wide-angle lens (plumb_bob): a point near the image's edge moves by tens of pixels, and the rectified
+# camera image_proc would make of it
+D = [-0.35, 0.12, 0.001, -0.002, 0.0]
+P = np.array([[470.0, 0.0, 325.0, 0.0], [0.0, 468.0, 240.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+SIZE = np.array([60.0, 150.0])  # the boxes' width and height [px]
+
+
+def lens_people(k: int) -> np.ndarray:
+    """Frame k's true 3D centres [m] (optical frame): A stands near the left edge, B walks right at 1 m/s."""
+    return np.array([[-1.5, 0.4, 3.0], [1.3 + k / FPS, 0.6, 3.5]])
+
+
+def lens_frame(k: int, rectified: bool, header: Header):
+    """The boxes (centred where the camera sees each person) and the registered depth image, in the pixels
+    of the raw image (through K and the lens, as OpenCV's projectPoints) or of the rectified one (P)."""
+    import cv2
+
+    xyz = lens_people(k)
+    if rectified:
+        centres = (xyz @ P[:, :3].T)[:, :2] / xyz[:, 2:]
+    else:
+        centres = cv2.projectPoints(xyz, np.zeros(3), np.zeros(3), K, np.array(D))[0].reshape(-1, 2)
+    boxes = np.hstack([centres - SIZE / 2, centres + SIZE / 2])
+    mm = np.full((H // DOWN, W // DOWN), 8000, dtype=np.uint16)  # quarter size, as the other tests
+    for (x1, y1, x2, y2), z in zip(boxes / DOWN, xyz[:, 2], strict=True):
+        mm[max(int(y1), 0):int(y2), max(int(x1), 0):int(x2)] = round(z * 1000)
+    rows, cols = mm.shape
+    depth = Image(header=header, height=rows, width=cols, encoding="16UC1", step=2 * cols, data=mm.tobytes())
+    return boxes, depth
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rectified", [False, True], ids=["image_raw", "image_rect"])
+def test_the_lens_is_taken_out_of_the_positions_and_velocities(tracker_node_graph, rectified):
+    """Detections on a wide-angle camera's raw image: each box centre is undistorted with camera_info's D
+    before it is back-projected (without, A is placed about 0.2 m and B's speed 30 % off). With
+    ``camera_rectified``, detections on the rectified image: P is its camera matrix, and D is not applied."""
+    start, context = tracker_node_graph
+    proc, log = start("use_depth:=true", "depth_max_offset_s:=0.02",
+                      f"camera_rectified:={str(rectified).lower()}")
+    client = TrackerNodeClient(context, "lens_test")
+    node = client.node
+    depth_pub = node.create_publisher(Image, "depth", 10)
+    info_pub = node.create_publisher(CameraInfo, "camera_info", 10)
+    client.wait_for_node(proc, log, timeout=20.0, images=False)
+    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
+                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    info = CameraInfo(header=Header(stamp=stamp(0)), width=W, height=H, k=K.ravel().tolist(), d=D,
+                      distortion_model="plumb_bob", p=P.ravel().tolist())
+    for _ in range(5):
+        info_pub.publish(info)
+        client.spin_until(lambda: False, 0.05)
+    out = []
+    for k in range(12):
+        header = Header(frame_id="camera_optical", stamp=stamp(k))
+        boxes, depth = lens_frame(k, rectified, header)
+        depth_pub.publish(depth)
+        client.spin_until(lambda: False, 0.05)  # the depth ahead of its detections (best effort)
+        out.append(track_array_to_arrays(client.publish_frame(
+            arrays_to_detections(boxes, np.full(2, 0.9), np.zeros(2, int), header, msgs), None, 5.0)))
+    for k in range(1, 12):
+        assert out[k].ids.tolist() == [1, 2], (k, out[k].ids)
+        # A stands still: its filtered box is its detection; B's trails it by 1-2 cm (the lens: 7-14 cm)
+        np.testing.assert_allclose(position(out, k, 1), lens_people(k)[0], atol=2e-3, err_msg=f"frame {k}")
+        np.testing.assert_allclose(position(out, k, 2), lens_people(k)[1], atol=0.03, err_msg=f"frame {k}")
+    vx, vy, vz = out[11].position_velocities[out[11].ids.tolist().index(2)]
+    assert vx == pytest.approx(1.0, abs=0.1) and abs(vy) < 0.1 and abs(vz) < 0.05, (vx, vy, vz)
+    assert "lens distortion is left out" not in log.read_text()
+    if not rectified:  # a lens model not read here: the pinhole alone, and a warning that says so
+        info.distortion_model = "kannala_brandt"
+        for _ in range(3):
+            info_pub.publish(info)
+            client.spin_until(lambda: False, 0.05)
+        header = Header(frame_id="camera_optical", stamp=stamp(12))
+        boxes, depth = lens_frame(12, rectified, header)
+        depth_pub.publish(depth)
+        client.spin_until(lambda: False, 0.05)
+        last = track_array_to_arrays(client.publish_frame(
+            arrays_to_detections(boxes, np.full(2, 0.9), np.zeros(2, int), header, msgs), None, 5.0))
+        assert last.positions[0, 0] - position(out, 11, 1)[0] > 0.1  # A, nearer the axis: as if no lens
+        assert ("camera_info: distortion model 'kannala_brandt' is not supported (supported: plumb_bob, "
+                "rational_polynomial, equidistant): the lens distortion is left out") in log.read_text()
+    assert proc.poll() is None
+    assert stop_node(proc, log) == 0
+    assert "Traceback" not in log.read_text()
