@@ -839,6 +839,7 @@ def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, resul
     config = _refine_config(args)
     refined, marker = refine_and_write(rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, output=path,
                                        online_path=results, config=config, classes=rows.classes,
+                                       world=rows.positions,
                                        fps=src.fps if src.fps > 0 else fps_from_stamps(rows.stamps_ns))
     summary = refined.summary()
     if config.link and not config.link_without_appearance:  # the bag holds no appearance embeddings

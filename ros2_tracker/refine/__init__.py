@@ -31,6 +31,8 @@ class RefinedTracks:
         interpolated: (M,) bool, True for boxes added by interpolation.
         id_map: every input id -> its output id.
         links: the accepted links.
+        world: (M, 3) 3D positions [m] when the input had them (interpolated rows: linear between the
+            gap's ends; NaN where either had none), else None.
     """
 
     frames: np.ndarray
@@ -40,6 +42,7 @@ class RefinedTracks:
     interpolated: np.ndarray
     id_map: dict[int, int] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
+    world: np.ndarray | None = None
 
     def summary(self) -> dict:
         """Counts for logs and the offline marker file."""
@@ -51,7 +54,7 @@ class RefinedTracks:
 def refine_tracks(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
                   scores: np.ndarray | None = None, *, fps: float, config: RefineConfig | None = None,
                   classes: np.ndarray | None = None,
-                  embeddings: np.ndarray | None = None) -> RefinedTracks:
+                  embeddings: np.ndarray | None = None, world: np.ndarray | None = None) -> RefinedTracks:
     """Link tracklets across gaps, then interpolate short gaps (each step as ``config`` enables).
 
     Args:
@@ -64,6 +67,8 @@ def refine_tracks(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
         classes: (N,) int class per row, or None (one class); tracklets of different classes are
             never linked.
         embeddings: (N, D) appearance embedding per row (a row of norm < 0.5: none), or None.
+        world: (N, 3) 3D position [m] per row (the MOT format's world columns; NaN: none), or None; carried
+            to the output rows.
 
     Raises:
         ValueError: arrays of mismatched lengths, non-finite or non-positive boxes, frames < 1, a
@@ -77,6 +82,11 @@ def refine_tracks(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
         if embeddings.ndim != 2 or len(embeddings) != len(frames):
             raise ValueError(f"embeddings must be (N, D) with N = {len(frames)} rows, got {embeddings.shape}")
         embeddings = np.nan_to_num(embeddings, nan=0.0, posinf=0.0, neginf=0.0)  # NaN rows: no appearance
+    if world is not None:
+        world = np.asarray(world, dtype=np.float64)
+        if world.shape != (len(frames), 3):
+            raise ValueError(f"world must be (N, 3) with N = {len(frames)} rows, got {world.shape}")
+        world = np.where(np.isfinite(world).all(axis=1, keepdims=True), world, np.nan)  # a row: all or none
     id_map, links = {int(i): int(i) for i in np.unique(ids)}, []
     if config.link and len(frames):
         tracklets = summarise_tracklets(frames, ids, boxes, fps=fps, config=config, classes=classes,
@@ -85,12 +95,14 @@ def refine_tracks(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray,
         ids = np.array([id_map[int(i)] for i in ids], dtype=np.int64)
     if config.interpolate:
         out = interpolate_gaps(frames, ids, boxes, scores, fps=fps, max_gap_s=config.max_gap_s,
-                               max_height_ratio=config.max_height_ratio, max_velocity=config.max_velocity)
+                               max_height_ratio=config.max_height_ratio, max_velocity=config.max_velocity,
+                               world=world)
     else:
         order = np.lexsort((ids, frames))
         out = Interpolated(frames[order], ids[order], boxes[order], scores[order],
-                           np.zeros(len(frames), bool))
-    return RefinedTracks(out.frames, out.ids, out.boxes_tlwh, out.scores, out.interpolated, id_map, links)
+                           np.zeros(len(frames), bool), None if world is None else world[order])
+    return RefinedTracks(out.frames, out.ids, out.boxes_tlwh, out.scores, out.interpolated, id_map, links,
+                         out.world)
 
 
 def _checked(frames, ids, boxes_tlwh, scores, fps):

@@ -28,6 +28,8 @@ class Interpolated(NamedTuple):
         boxes_tlwh: (M, 4) float boxes [px].
         scores: (M,) float scores (interpolated rows: linear between the two ends).
         interpolated: (M,) bool, True for rows added here.
+        world: (M, 3) float positions [m] when given (interpolated rows: linear between the two ends, NaN
+            where either end has none), else None.
     """
 
     frames: np.ndarray
@@ -35,11 +37,12 @@ class Interpolated(NamedTuple):
     boxes_tlwh: np.ndarray
     scores: np.ndarray
     interpolated: np.ndarray
+    world: np.ndarray | None = None
 
 
 def interpolate_gaps(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray, scores: np.ndarray,
                      *, fps: float, max_gap_s: float, max_height_ratio: float = np.inf,
-                     max_velocity: float = np.inf) -> Interpolated:
+                     max_velocity: float = np.inf, world: np.ndarray | None = None) -> Interpolated:
     """Fill every gap of at most ``max_gap_s`` seconds within an identity with linear boxes.
 
     Args:
@@ -52,6 +55,7 @@ def interpolate_gaps(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
         max_height_ratio: gaps whose end boxes' heights differ by more than this factor are not filled.
         max_velocity: gaps across which the centre moves faster than this [box heights/s, mean height
             of the two ends] are not filled.
+        world: (N, 3) each row's 3D position [m] (the MOT format's world columns; NaN: none), or None.
 
     Returns:
         The input rows plus the interpolated ones, sorted by frame then id.
@@ -77,9 +81,13 @@ def interpolate_gaps(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
     out_f = np.concatenate([f, f[rep] + step])
     out_k = np.concatenate([k, k[rep]])
     final = np.lexsort((out_k, out_f))
+    out_w = None
+    if world is not None:  # NaN at either end gives NaN: no position is made up
+        w = np.asarray(world, dtype=np.float64).reshape(-1, 3)[order]
+        out_w = np.concatenate([w, w[rep] + t * (w[rep + 1] - w[rep])])[final]
     return Interpolated(out_f[final], out_k[final], np.concatenate([b, new_boxes])[final],
                         np.concatenate([s, new_scores])[final],
-                        np.concatenate([np.zeros(len(f), bool), np.ones(len(rep), bool)])[final])
+                        np.concatenate([np.zeros(len(f), bool), np.ones(len(rep), bool)])[final], out_w)
 
 
 def _plausible(before: np.ndarray, after: np.ndarray, gap_s: np.ndarray, max_height_ratio: float,

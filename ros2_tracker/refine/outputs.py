@@ -46,7 +46,8 @@ def marker_path(results: str | Path) -> Path:
 def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray, scores: np.ndarray, *,
                      output: str | Path, online_path: str | Path, fps: float, config: RefineConfig,
                      embeddings: np.ndarray | None = None,
-                     classes: np.ndarray | None = None) -> tuple[RefinedTracks, Path]:
+                     classes: np.ndarray | None = None,
+                     world: np.ndarray | None = None) -> tuple[RefinedTracks, Path]:
     """Refine online result rows, write the refined results to ``output`` and its marker beside it.
 
     Args:
@@ -60,6 +61,7 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
         config: refinement parameters.
         embeddings: (N, D) appearance per row, or None.
         classes: (N,) class id per row, or None (one class): tracklets of two classes are never linked.
+        world: (N, 3) 3D position [m] per row (NaN: none), or None: written to the world columns.
 
     Returns:
         The refined tracks and the marker's path.
@@ -72,9 +74,10 @@ def refine_and_write(frames: np.ndarray, ids: np.ndarray, boxes_tlwh: np.ndarray
         raise ValueError(f"the refined results would overwrite the online results {online_path}")
     t0 = time.perf_counter()
     refined = refine_tracks(frames, ids, boxes_tlwh, scores, fps=fps, config=config, embeddings=embeddings,
-                            classes=classes)
+                            classes=classes, world=world)
     seconds = time.perf_counter() - t0
-    write_results(output, refined.frames, refined.ids, refined.boxes_tlwh, refined.scores)
+    write_results(output, refined.frames, refined.ids, refined.boxes_tlwh, refined.scores,
+                  world=refined.world)
     marker = marker_path(output)
     write_text(marker, json.dumps({
         "offline": True,

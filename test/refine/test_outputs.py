@@ -40,6 +40,35 @@ def test_refine_and_write_marks_the_output_and_refuses_the_online_file(tmp_path)
                          config=RefineConfig())
 
 
+def test_the_world_columns_are_carried_and_interpolated_through_the_refinement(tmp_path):
+    """Positions from a depth camera (replay's world columns): the online rows keep theirs, rows filled in
+    a gap get the straight line between the gap's ends, or none when an end had none; linked ids too."""
+    frames = np.array([1, 2, 6, 1, 4, 7])
+    ids = np.array([3, 3, 3, 5, 5, 5])
+    boxes = np.array([[10.0, 10, 20, 50], [12, 10, 20, 50], [20, 10, 20, 50],
+                      [200, 10, 20, 50], [206, 10, 20, 50], [212, 10, 20, 50]])
+    world = np.array([[1.0, 0.5, 4.0], [1.1, 0.5, 4.2], [1.5, 0.5, 5.0],
+                      [np.nan] * 3, [-1.0, 0.2, 3.0], [-0.7, 0.2, 3.6]])
+    refined, _ = refine_and_write(frames, ids, boxes, np.ones(6), output=tmp_path / "off.txt",
+                                  online_path=tmp_path / "on.txt", fps=10.0,
+                                  config=RefineConfig(link=False), world=world)
+    got = {(f, i): w for f, i, w in zip(refined.frames.tolist(), refined.ids.tolist(), refined.world.tolist(),
+                                        strict=True)}
+    for f, i, w in zip(frames.tolist(), ids.tolist(), world.tolist(), strict=True):
+        np.testing.assert_array_equal(got[f, i], w)  # the online rows' own
+    for f in (3, 4, 5):  # id 3's gap from frame 2 to 6
+        np.testing.assert_allclose(got[f, 3], [1.1 + 0.1 * (f - 2), 0.5, 4.2 + 0.2 * (f - 2)])
+    assert np.isnan(got[2, 5]).all() and np.isnan(got[3, 5]).all()  # from a row without a position
+    np.testing.assert_allclose(got[5, 5], [-0.9, 0.2, 3.2])
+    text = (tmp_path / "off.txt").read_text().splitlines()
+    assert text[0].endswith(",1.000,0.500,4.000"), text
+    assert "5,5,208.00,10.00,20.00,50.00,1.0000,-0.900,0.200,3.200" in text, text
+    assert "2,5,202.00,10.00,20.00,50.00,1.0000,-1,-1,-1" in text, text
+    with pytest.raises(ValueError, match=r"world must be \(N, 3\)"):
+        refine_and_write(frames, ids, boxes, np.ones(6), output=tmp_path / "o2.txt",
+                         online_path=tmp_path / "on", fps=10.0, config=RefineConfig(), world=world[:, :2])
+
+
 @pytest.mark.parametrize("stamps,fps", [
     ([0, 100_000_000, 200_000_000, 200_000_000, 400_000_000], 10.0),  # a repeat and a missing frame
     ([5], 30.0),
