@@ -104,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
         if args.gt is None or args.results is None:
             raise UserError("--gt and --results go together")
         check_output_files(outputs, {"--gt": args.gt, "--results": args.results})
-        name = args.name or _sequence_name(args.gt)
+        name = args.name or sequence_name(args.gt)
         if name == COMBINED:
             raise UserError(f"--name: {COMBINED} names the combined row of several sequences; choose another")
         return [(name, evaluate_sequence(args.gt, args.results, num_frames=args.frames, name=name,
@@ -122,7 +122,7 @@ def _evaluate(args: argparse.Namespace) -> list[tuple[str, Metrics]]:
     return evaluate_many([p._replace(gt_format=args.gt_format) for p in pairs])
 
 
-def _sequence_name(gt_path: Path) -> str:
+def sequence_name(gt_path: Path) -> str:
     """``.../<seq>/gt/gt.txt`` -> ``<seq>``; otherwise the file's stem."""
     parent = gt_path.resolve().parent
     return parent.parent.name if parent.name == "gt" and parent.parent.name else gt_path.stem

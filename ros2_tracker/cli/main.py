@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "launch": "launch",
     "replay": "replay",
+    "results": "results",
     "train-reid": "train_reid",
     "train-detector": "train_detector",
     "follow": "follow",

@@ -31,6 +31,7 @@ class TrackRows:
         stamps_ns: the tracks messages' stamps, in order.
         classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
         message_frames: the frame number of each tracks message, in order (empty when not known).
+        message_rows: the number of result rows of each tracks message, in order.
         positions: (N, 3) each row's 3D position x, y, z [m] (tracker_node ``use_depth``; NaN where the track
             had none in that frame), or None when no message carried positions.
     """
@@ -44,6 +45,7 @@ class TrackRows:
     classes: np.ndarray | None = None
     message_frames: list[int] = field(default_factory=list)
     positions: np.ndarray | None = None
+    message_rows: list[int] = field(default_factory=list)
 
 
 def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0, *,
@@ -91,7 +93,7 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     return TrackRows(np.repeat(np.asarray(frames, dtype=np.int64), counts), cat(out_i, (0,), np.int64),
                      cat(out_b, (0, 4), np.float64), cat(out_s, (0,), np.float64), snaps, stamps,
                      cat(out_c, (0,), np.int64), frames,
-                     cat(out_p, (0, 3), np.float64) if with_positions else None)
+                     cat(out_p, (0, 3), np.float64) if with_positions else None, counts)
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:

@@ -1,0 +1,132 @@
+"""``ros2-tracker results BAG``: the tracks a live run recorded, back as MOTChallenge results and metrics.
+
+The bag is what a robot records: the tracker's TrackArray messages, published as tracker_node publishes them
+(the core tracker over TUD-Campus's Faster R-CNN detections, live-camera stamps with jitter, 3D positions),
+beside the camera's compressed images. Three frames' detections never reached the tracker (a slow
+detector), and the first frame's tracks were sent twice (the second time after a late second look).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import require_modules, require_shared
+
+pytest.importorskip("rclpy", reason="rclpy is not installed (the messages are deserialised with it)")
+msgs = pytest.importorskip("ros2_tracker.msg",
+                           reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
+
+from rclpy.serialization import serialize_message  # noqa: E402
+from sensor_msgs.msg import CompressedImage  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from ros2_tracker.cli.main import main  # noqa: E402
+from ros2_tracker.core.boxes import tlwh_to_xyxy, xyxy_to_tlwh  # noqa: E402
+from ros2_tracker.core.track import TrackState  # noqa: E402
+from ros2_tracker.core.tracker import Tracker, TrackerConfig  # noqa: E402
+from ros2_tracker.io.mot import read_mot  # noqa: E402
+from ros2_tracker.nodes.conversions import ns_to_stamp, tracks_to_msg  # noqa: E402
+
+FPS, T0_NS = 25.0, 1_764_000_000_000_000_000
+DROPPED = (30, 31, 32)  # frames whose detections never reached the tracker
+CAMERA, TRACKS = "/camera/color/image_raw/compressed", "/tracks"
+
+
+def stamp_ns(frame: int) -> int:
+    """A live camera's stamp of frame k: 40 ms steps with up to +-3 ms of jitter."""
+    return T0_NS + round((frame - 1) * 1e9 / FPS) + (frame * 7919 % 7 - 3) * 1_000_000
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """The bag, and the rows the tracker reported for each frame it tracked: {frame: (ids, tlwh, xyz)}."""
+    require_modules("mcap", "rosbags")
+    from ros2_tracker.io.bag import BagWriter
+
+    dets = read_mot(require_shared("data", "TUD-Campus", "det", "det_frcnn.txt"))
+    tracker, truth, records = Tracker(TrackerConfig()), {}, []
+    for frame in range(1, dets.last_frame + 1):
+        ns = stamp_ns(frame)
+        header = Header(stamp=ns_to_stamp(ns), frame_id="camera_color_optical_frame")
+        image = CompressedImage(header=header, format="jpeg", data=b"\xff\xd8")
+        records.append((ns + 2_000_000, CAMERA, image))
+        if frame in DROPPED:
+            continue
+        sel = dets.frames == frame
+        tracks = tracker.update(tlwh_to_xyxy(dets.boxes_tlwh[sel]), dets.scores[sel], stamp=ns * 1e-9)
+        n = len(tracks)
+        xyz = np.column_stack([tracks.ids * 0.1, np.full(n, 0.5), np.full(n, 4.0 + frame)])
+        xyz[tracks.ids % 3 == 0] = np.nan  # some without a depth
+        msg = tracks_to_msg(tracks, None, header, msgs, positions=xyz)
+        if frame == 1:  # sent twice: first an earlier look with one track too many
+            first = tracks_to_msg(tracks, None, header, msgs, positions=xyz)
+            first.ids[0] = 999
+            records.append((ns + 20_000_000, TRACKS, first))
+        records.append((ns + 30_000_000, TRACKS, msg))
+        shown = (tracks.states == TrackState.CONFIRMED) & (tracks.time_since_update_s == 0)
+        truth[frame] = (tracks.ids[shown], xyxy_to_tlwh(tracks.boxes_xyxy[shown]), xyz[shown])
+    bag = tmp_path_factory.mktemp("live") / "live_bag"
+    types = {CAMERA: "sensor_msgs/msg/CompressedImage", TRACKS: "ros2_tracker/msg/TrackArray"}
+    with BagWriter(bag, types) as w:
+        for log_ns, topic, m in sorted(records, key=lambda r: r[0]):
+            w.write(topic, serialize_message(m), log_ns)
+    return bag, truth
+
+
+def rows_of(path) -> dict[int, np.ndarray]:
+    table = np.loadtxt(path, delimiter=",", ndmin=2)
+    return {int(f): table[table[:, 0] == f] for f in np.unique(table[:, 0])}
+
+
+def test_frames_numbered_by_the_cameras_messages_keep_the_dropped_frames_out(recorded, tmp_path, capsys):
+    bag, truth = recorded
+    out, metrics = tmp_path / "res.txt", tmp_path / "m.json"
+    gt = require_shared("data", "TUD-Campus", "gt", "gt.txt")
+    assert main(["results", str(bag), "--output", str(out), "--frame-topic", CAMERA, "--gt", str(gt),
+                 "--json", str(metrics)]) == 0
+    got = rows_of(out)
+    assert sorted(got) == sorted(f for f, (ids, _, _) in truth.items() if len(ids))  # none for 30-32
+    for frame, (ids, tlwh, xyz) in truth.items():
+        if not len(ids):
+            continue
+        rows = got[frame]
+        assert rows[:, 1].tolist() == sorted(ids.tolist()), frame  # the later look of frame 1: no id 999
+        order = np.argsort(ids)
+        np.testing.assert_allclose(rows[:, 2:6], tlwh[order], atol=0.01)
+        world = np.where(np.isfinite(xyz[order]), xyz[order], -1.0)
+        np.testing.assert_allclose(rows[:, 7:10], world, atol=1e-3)
+    printed = capsys.readouterr()
+    assert "HOTA" in printed.out and "TUD-Campus" in printed.out
+    assert "1 tracks messages repeat a later one's stamp" in printed.err
+    hota = json.loads(metrics.read_text())["TUD-Campus"]["HOTA"]
+    assert 0.45 < hota < 0.6, hota  # (`track` on every frame: 0.549)
+
+
+def test_ranked_stamps_shift_after_a_gap_and_say_so(recorded, tmp_path, capsys):
+    bag, truth = recorded
+    out = tmp_path / "res.txt"
+    assert main(["results", str(bag), "--output", str(out)]) == 0
+    got = rows_of(out)
+    assert "first after frame 29" in capsys.readouterr().err
+    np.testing.assert_allclose(got[29][:, 2:6], truth[29][1][np.argsort(truth[29][0])], atol=0.01)
+    assert got[30][:, 1].tolist() == sorted(truth[33][0].tolist())  # frame 33's tracks, numbered 30
+
+
+def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path, capsys):
+    bag, _ = recorded
+    out = tmp_path / "res.txt"
+    for argv, needs in (
+        (["--topic", "/cam1/tracks"], "has no topic /cam1/tracks; its TrackArray topics: /tracks"),
+        (["--topic", CAMERA], f"{CAMERA} is sensor_msgs/msg/CompressedImage, not ros2_tracker/msg/"),
+        (["--frame-topic", "/camera/depth"], "has no topic /camera/depth"),
+        (["--frames", "10"], "--frames needs --gt"),
+        (["--report-lost-s", "nan"], "--report-lost-s must be between 0 and 3600 s"),
+    ):
+        assert main(["results", str(bag), "--output", str(out), *argv]) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+        assert len(err) == 1 and needs in err[0], (argv, err)
+    assert main(["results", str(tmp_path / "nothing"), "--output", str(out)]) == 2
+    assert "no such" in capsys.readouterr().err.lower()
+    assert not out.exists()
