@@ -89,6 +89,22 @@ def test_graph_results_match_the_offline_rows(tud):
 
 @pytest.mark.data
 @pytest.mark.slow
+def test_results_from_the_recorded_bag_are_the_replays_own(tud, tmp_path, capsys):
+    """``ros2-tracker results``, the command for a live run's bag, on the bag this replay's recorder wrote:
+    the replay's results file, byte for byte, numbered by the tracks' stamps or by the detections'."""
+    from ros2_tracker.cli.main import main
+
+    _, runs = tud
+    own = (runs[0][0] / "results" / "TUD-Campus.txt").read_bytes()
+    for extra in ([], ["--frame-topic", "/detections"]):
+        out = tmp_path / f"results{len(extra)}.txt"
+        assert main(["results", str(runs[0][0] / "bag"), "--output", str(out), *extra]) == 0
+        assert out.read_bytes() == own, extra
+    assert "warning" not in capsys.readouterr().err  # every frame was tracked: no gap
+
+
+@pytest.mark.data
+@pytest.mark.slow
 def test_results_with_report_lost_s_follow_the_offline_rule(tud, tmp_path):
     """The bag's TrackArrays carry lost tracks too; with report_lost_s the replay's results report them
     exactly as ``track`` does (one rule, core.track.reported_mask)."""
