@@ -1,7 +1,7 @@
 """``ros2-tracker results``: MOTChallenge results, and metrics, from the tracks a run recorded in a bag.
 
     ros2-tracker results BAG --output RES.txt [--topic /tracks] [--frame-topic TOPIC]
-                         [--report-lost-s S] [--gt GT.txt [--frames N] [--json M.json]]
+                         [--report-lost-s S] [--gt GT.txt [--frames N] [--json M.json]] [--latency L.json]
 
 A robot tracks live (``ros2 launch ros2_tracker pipeline.launch.py camera:=true record:=true``, or
 ``ros2 bag record`` of the tracker's topic beside any launch); this turns the bag's
@@ -25,6 +25,7 @@ A stamp tracked twice (a message sent again, a replayed bag) keeps the later mes
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="with --gt: score frames 1..N (default: the last frame "
                    "with ground truth)")
     p.add_argument("--json", type=Path, help="with --gt: write the metrics here as JSON")
+    p.add_argument("--latency", type=Path, metavar="L.json", help="write the latency profile here as JSON")
     p.set_defaults(run=run)
     return p
 
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{'--frames' if args.frames is not None else '--json'} needs --gt")
     if not (np.isfinite(args.report_lost_s) and 0.0 <= args.report_lost_s <= 3600.0):
         raise UserError(f"--report-lost-s must be between 0 and 3600 s, got {args.report_lost_s}")
-    check_output_files({"--output": args.output, "--json": args.json}, {"--gt": args.gt, "BAG": args.bag})
+    check_output_files({"--output": args.output, "--json": args.json, "--latency": args.latency},
+                       {"--gt": args.gt, "BAG": args.bag})
     try:
         topics = bag_topics(args.bag)
     except BagError as exc:
@@ -79,9 +82,23 @@ def run(args: argparse.Namespace) -> int:
     write_results(args.output, frames, ids, boxes, scores, world=world)
     print(f"{messages} tracks messages, {len(np.unique(frames))} frames with results, "
           f"{len(np.unique(ids))} tracks -> {args.output}")
+    _latency(args)
     if args.gt is not None:
         _score(args)
     return 0
+
+
+def _latency(args: argparse.Namespace) -> None:
+    """Print the latency profile the bag holds (the nodes' ~/timing stages; a live camera's stamp to the
+    recorder), and write it with ``--latency``."""
+    from ros2_tracker.io.files import write_text
+    from ros2_tracker.nodes.recording import format_latency, latency_profile
+
+    profile = latency_profile(args.bag, args.topic, live=True)
+    if profile["stages"] or "stamp_to_receive" in profile or "end_to_end" in profile:
+        print(format_latency(profile))
+    if args.latency is not None:
+        write_text(args.latency, json.dumps(profile, indent=1) + "\n")
 
 
 def _check_topic(bag: Path, topics: dict[str, str], topic: str, msgtype: str | None, option: str) -> None:

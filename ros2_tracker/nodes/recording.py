@@ -16,6 +16,7 @@ import numpy as np
 __all__ = ["DRAWN_HORIZON_S", "TrackRows", "format_latency", "latency_profile", "tracks_from_bag"]
 
 _NS = 1_000_000_000
+_MAX_AGE_S = 3600.0  # a TrackArray received later than this after its stamp: stamps on another clock
 DRAWN_HORIZON_S = 1.0
 """Predicted paths in the video are cut to this horizon [s] (the tracker may publish more)."""
 
@@ -113,8 +114,9 @@ def _stats_ms(seconds: list[float]) -> dict[str, float | int]:
             "mean_ms": float(a.mean()), "max_ms": float(a.max())}
 
 
-def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str = "/clock") -> dict[str, Any]:
-    """Per-stage and end-to-end latency from a replay's bag.
+def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str = "/clock", *,
+                    live: bool = False) -> dict[str, Any]:
+    """Per-stage and end-to-end latency from a replay's bag (with ``live``, a live run's: stamp to recorder).
 
     Stages come from the ``~/timing`` messages (``std_msgs/String`` JSON ``{"stamp", "stage", "seconds"}``)
     of every node. End to end, per frame: the recorder's receive time of the frame's TrackArray minus the
@@ -124,8 +126,10 @@ def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str =
 
     Returns:
         ``{"stages": {stage: {count, p50_ms, p99_ms, mean_ms, max_ms}}, "end_to_end": {...},
-        "span_s": S, "definitions": {...}}``; stages without messages are left out, and
-        ``end_to_end`` / ``span_s`` without /clock messages.
+        "span_s": S, "stamp_to_receive": {...}, "definitions": {...}}``; stages without messages are left
+        out, ``end_to_end`` / ``span_s`` without /clock messages, and ``stamp_to_receive`` unless ``live``
+        and every TrackArray came within an hour after its own stamp (stamps on the recorder's clock: a
+        replayed bag keeps its recording's stamps).
     """
     from ros2_tracker.io.bag import bag_topics, cdr_header_stamp_ns, read_bag
 
@@ -153,11 +157,16 @@ def latency_profile(bag: Path, tracks_topic: str = "/tracks", clock_topic: str =
     if e2e:
         profile["end_to_end"] = _stats_ms(e2e)
         profile["span_s"] = (max(tracks_received.values()) - min(clock_sent.values())) / _NS
+    ages = [(received - stamp) / _NS for stamp, received in tracks_received.items()]
+    if live and ages and 0.0 <= min(ages) and max(ages) <= _MAX_AGE_S:  # stamps on the recorder's clock
+        profile["stamp_to_receive"] = _stats_ms(ages)
     profile["definitions"] = {
         "stages": "per-message processing time each node publishes on ~/timing",
         "end_to_end": "frame published by the replay (source timestamp of its /clock message) -> its "
                       "TrackArray received by the recorder",
         "span_s": "first frame published -> last TrackArray received [s]",
+        "stamp_to_receive": "a frame's stamp (its capture, on a live camera) -> its TrackArray received by "
+                            "the recorder; only when every stamp is on the recorder's clock (not a replay's)",
     }
     return profile
 
@@ -167,6 +176,8 @@ def format_latency(profile: dict[str, Any]) -> str:
     rows = [(k, v) for k, v in profile["stages"].items()]
     if "end_to_end" in profile:
         rows.append(("end to end", profile["end_to_end"]))
+    if "stamp_to_receive" in profile:
+        rows.append(("stamp to bag", profile["stamp_to_receive"]))
     lines = [f"{'stage':12s} {'count':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'max ms':>8s}"]
     for name, s in rows:
         lines.append(f"{name:12s} {s['count']:6d} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['mean_ms']:8.2f} "

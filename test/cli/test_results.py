@@ -84,8 +84,9 @@ def test_frames_numbered_by_the_cameras_messages_keep_the_dropped_frames_out(rec
     bag, truth = recorded
     out, metrics = tmp_path / "res.txt", tmp_path / "m.json"
     gt = require_shared("data", "TUD-Campus", "gt", "gt.txt")
+    latency = tmp_path / "latency.json"
     assert main(["results", str(bag), "--output", str(out), "--frame-topic", CAMERA, "--gt", str(gt),
-                 "--json", str(metrics)]) == 0
+                 "--json", str(metrics), "--latency", str(latency)]) == 0
     got = rows_of(out)
     assert sorted(got) == sorted(f for f, (ids, _, _) in truth.items() if len(ids))  # none for 30-32
     for frame, (ids, tlwh, xyz) in truth.items():
@@ -99,6 +100,11 @@ def test_frames_numbered_by_the_cameras_messages_keep_the_dropped_frames_out(rec
         np.testing.assert_allclose(rows[:, 7:10], world, atol=1e-3)
     printed = capsys.readouterr()
     assert "HOTA" in printed.out and "TUD-Campus" in printed.out
+    # each TrackArray reached the bag 30 ms after its frame's stamp (the repeated first one 20 ms)
+    age = json.loads(latency.read_text())["stamp_to_receive"]
+    assert age["count"] == len(truth) and age["p50_ms"] == pytest.approx(30.0) and age["max_ms"] == \
+        pytest.approx(30.0), age
+    assert "stamp to bag" in printed.out
     assert "1 tracks messages repeat a later one's stamp" in printed.err
     hota = json.loads(metrics.read_text())["TUD-Campus"]["HOTA"]
     assert 0.45 < hota < 0.6, hota  # (`track` on every frame: 0.549)
@@ -107,6 +113,7 @@ def test_frames_numbered_by_the_cameras_messages_keep_the_dropped_frames_out(rec
 def test_ranked_stamps_shift_after_a_gap_and_say_so(recorded, tmp_path, capsys):
     bag, truth = recorded
     out = tmp_path / "res.txt"
+    assert main(["results", str(bag), "--output", str(out), "--latency", str(out)]) == 2  # one file, two uses
     assert main(["results", str(bag), "--output", str(out)]) == 0
     got = rows_of(out)
     assert "first after frame 29" in capsys.readouterr().err
