@@ -130,9 +130,10 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
         centres: (N, 2) the boxes' centres in the pixels of an ideal camera with K (as for
             :func:`box_positions`); default the boxes' own.
         centre_velocities: (N, 2) their velocities there [px/s]; default the first two of ``box_velocities``.
+            Given with ``centres``, or neither is.
 
     Raises:
-        ValueError: arrays of other shapes.
+        ValueError: arrays of other shapes; one of ``centres`` and ``centre_velocities`` without the other.
     """
     pos = np.asarray(positions, dtype=np.float64)
     boxes = np.asarray(boxes_xyxy, dtype=np.float64)
@@ -145,6 +146,8 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
         raise ValueError(f"expected positions (N, 3), boxes (N, 4), velocities (N, 4), depth rates (N,) and "
                          f"K (3, 3), got {pos.shape}, {boxes.shape}, {vel.shape}, {rate.shape}, {k.shape}")
     ray, ray_velocity = _centres(centres, n), _centres(centre_velocities, n)
+    if (ray is None) != (ray_velocity is None):  # one in the lens-free pixels, the other not: mixed up
+        raise ValueError("centres and centre_velocities go together (both undistorted, or neither)")
     fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
     u, v = (ray[:, 0], ray[:, 1]) if ray is not None else (0.5 * (boxes[:, 0] + boxes[:, 2]),
                                                             0.5 * (boxes[:, 1] + boxes[:, 3]))

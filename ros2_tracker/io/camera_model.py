@@ -8,9 +8,18 @@ first undistorted (what image_geometry's ``rectifyPoint`` does) into the pixels 
 same ``K``. A wide-angle lens moves a point near the image's edge by tens of pixels, and its 3D position by
 as many percent; a camera with zero ``D`` or rectified images needs none of it.
 
-Distortion models (the names camera_calibration and the camera drivers write): ``plumb_bob`` (k1, k2, p1,
-p2, k3), ``rational_polynomial`` (k1, k2, p1, p2, k3, k4, k5, k6), both through ``cv2.undistortPointsIter``,
-and ``equidistant`` (the fisheye k1-k4) through ``cv2.fisheye.undistortPoints``.
+Distortion models (the names camera_calibration and the camera drivers write): ``plumb_bob`` and
+``rational_polynomial`` (k1, k2, p1, p2[, k3[, k4, k5, k6[, s1-s4[, tx, ty]]]]: 4, 5, 8, 12 or 14
+coefficients, as OpenCV reads them), through ``cv2.undistortPointsIter``; ``equidistant`` (the fisheye
+k1-k4; further coefficients must be zero), through ``cv2.fisheye.undistortPoints``. The lens works on
+normalised coordinates, which ``K`` (skew included) maps to pixels. Each undistorted point is projected
+back through the lens: where that misses the pixel it came from (beyond the lens model's reach, past 90
+degrees of a fisheye), the point gets NaN rather than a wrong ray.
+
+A camera_info with ``binning_x`` / ``binning_y`` above 1 or a region of interest describes a smaller image
+than its calibration's: as image_geometry does, the boxes' pixels are taken to the full sensor's (times the
+binning, plus the region's offset) for the lens, and the camera matrix of the image the boxes are in is the
+calibration's shifted by the offset and divided by the binning.
 """
 
 from __future__ import annotations
@@ -24,20 +33,38 @@ from ros2_tracker.cmc.gyro import calibrated_camera_matrix
 
 __all__ = ["DISTORTION_MODELS", "CameraModel", "camera_model"]
 
-DISTORTION_MODELS = {"plumb_bob": (4, 5), "rational_polynomial": (8,), "equidistant": (4,)}
-"""The distortion models read, with the numbers of coefficients each may have."""
+DISTORTION_MODELS = {"plumb_bob": (4, 5, 8, 12, 14), "rational_polynomial": (4, 5, 8, 12, 14),
+                     "equidistant": (4,)}
+"""The distortion models read, with the numbers of coefficients each may have (equidistant: more, if zero)."""
 
-_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-9)  # (OpenCV's default: 5 steps)
-_STEP_S = 0.05  # the time step of the velocities' central difference [s]
+_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-12)  # (OpenCV's default: 5 steps)
+_MAX_MISS_PX = 0.01  # an undistorted point that projects back further than this from its pixel: none
+_STEP_PX = 0.5  # the velocities' central difference moves each point by this much either way [px]
+_MAX_STEP_S = 0.05  # (and by at most this much time, for slow points)
+_IDENTITY = np.eye(3)
 
 
 @dataclass(frozen=True)
 class CameraModel:
-    """The camera matrix of the image the boxes are in and its lens distortion (none: ``model`` "")."""
+    """The camera matrix of the image the boxes are in and its lens distortion (none: ``model`` "").
+
+    Attributes:
+        matrix: (3, 3) camera matrix of the image the boxes are in (binning and region applied).
+        distortion: the lens's coefficients (``model``'s).
+        model: the distortion model's name; "" for none.
+        size: (width, height) of the image the boxes are in [px] (0: not given).
+        sensor: (3, 3) the calibration's own camera matrix (full sensor), which the lens works with.
+        binning: (bx, by) sensor pixels per image pixel.
+        offset: (x, y) the region of interest's offset in sensor pixels.
+    """
 
     matrix: np.ndarray
     distortion: np.ndarray = field(default_factory=lambda: np.zeros(0))
     model: str = ""
+    size: tuple[int, int] = (0, 0)
+    sensor: np.ndarray | None = None
+    binning: tuple[int, int] = (1, 1)
+    offset: tuple[int, int] = (0, 0)
 
     @property
     def distorted(self) -> bool:
@@ -45,63 +72,120 @@ class CameraModel:
         return bool(self.model) and bool(np.any(self.distortion))
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 2) pixels of the image -> (N, 2) pixels of an ideal camera with the same matrix and no lens
-        distortion (the identity without distortion). Non-finite rows stay non-finite."""
+        """(N, 2) pixels of the image -> (N, 2) pixels of an ideal camera with :attr:`matrix` and no lens
+        distortion (the identity without distortion). Non-finite rows, and points the lens model cannot
+        take back (see the module docstring), come back NaN."""
         pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
         if not self.distorted or not len(pts):
             return pts.copy()
-        finite = np.isfinite(pts).all(axis=1)
         out = np.full_like(pts, np.nan)
-        src = pts[finite].reshape(-1, 1, 2)
-        if len(src):
-            if self.model == "equidistant":
-                ideal = cv2.fisheye.undistortPoints(src, self.matrix, self.distortion, P=self.matrix,
-                                                    criteria=_CRITERIA)
-            else:
-                ideal = cv2.undistortPointsIter(src, self.matrix, self.distortion, None, self.matrix,
-                                                _CRITERIA)
-            out[finite] = ideal.reshape(-1, 2)
+        finite = np.flatnonzero(np.isfinite(pts).all(axis=1))
+        if not len(finite):
+            return out
+        sensor = self.sensor if self.sensor is not None else self.matrix
+        full = pts[finite] * self.binning + self.offset  # the sensor's pixels, which the calibration is of
+        seen = _normalised(full, sensor)  # distorted normalised coordinates (skew included)
+        if self.model == "equidistant":
+            ideal = cv2.fisheye.undistortPoints(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4],
+                                                P=_IDENTITY, criteria=_CRITERIA).reshape(-1, 2)
+            back = cv2.fisheye.distortPoints(ideal.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4])
+        else:
+            ideal = cv2.undistortPointsIter(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion, None,
+                                            _IDENTITY, _CRITERIA).reshape(-1, 2)
+            rays = np.column_stack([ideal, np.ones(len(ideal))])
+            back = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), _IDENTITY, self.distortion)[0]
+        miss = np.hypot(*((back.reshape(-1, 2) - seen) * [sensor[0, 0], sensor[1, 1]]).T)
+        good = np.isfinite(ideal).all(axis=1) & (miss <= _MAX_MISS_PX)
+        out[finite[good]] = _pixels(ideal[good], self.matrix)
         return out
 
     def undistort_motion(self, pixels: np.ndarray, velocities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) pixels moving at (N, 2) velocities [px/s] -> their undistorted pixels and velocities (a
-        central difference over +-``_STEP_S`` of the motion: the lens bends a path near the edge)."""
+        central difference over ``_STEP_PX`` of the motion either way: the lens bends a path near the
+        edge); NaN rows where the pixel or its velocity is not finite or cannot be undistorted."""
         pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
         vel = np.asarray(velocities, dtype=np.float64).reshape(-1, 2)
         if not self.distorted:
             return pts.copy(), vel.copy()
-        ahead, behind = self.undistort(pts + _STEP_S * vel), self.undistort(pts - _STEP_S * vel)
-        return self.undistort(pts), (ahead - behind) / (2 * _STEP_S)
+        with np.errstate(invalid="ignore", over="ignore"):
+            step = np.minimum(_MAX_STEP_S, _STEP_PX / np.hypot(vel[:, 0], vel[:, 1]))[:, None]
+            here, ahead, behind = np.split(self.undistort(np.concatenate([pts, pts + step * vel,
+                                                                           pts - step * vel])), 3)
+            return here, (ahead - behind) / (2 * step)
+
+
+def _normalised(pixels: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(N, 2) pixels -> normalised coordinates through ``k`` (skew included)."""
+    y = (pixels[:, 1] - k[1, 2]) / k[1, 1]
+    return np.column_stack([(pixels[:, 0] - k[0, 2] - k[0, 1] * y) / k[0, 0], y])
+
+
+def _pixels(normalised: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(N, 2) normalised coordinates -> pixels through ``k``."""
+    x, y = normalised[:, 0], normalised[:, 1]
+    return np.column_stack([k[0, 0] * x + k[0, 1] * y + k[0, 2], k[1, 1] * y + k[1, 2]])
 
 
 def camera_model(k: np.ndarray | list[float], d: np.ndarray | list[float] = (), distortion_model: str = "",
-                 p: np.ndarray | list[float] | None = None, *, rectified: bool = False) -> CameraModel:
-    """The model of the image the boxes are in, from a camera_info's ``k``, ``d``, ``distortion_model`` and
-    ``p``: the raw image's (K and D) or, with ``rectified``, the rectified image's (P's left 3 x 3, no
-    distortion).
+                 p: np.ndarray | list[float] | None = None, *, rectified: bool = False,
+                 size: tuple[int, int] = (0, 0), binning: tuple[int, int] = (0, 0),
+                 roi: tuple[int, int, int, int] = (0, 0, 0, 0)) -> CameraModel:
+    """The model of the image the boxes are in, from a camera_info's ``k``, ``d``, ``distortion_model``,
+    ``p``, ``width`` and ``height`` (``size``), ``binning_x`` and ``binning_y`` (``binning``; 0 or 1: none)
+    and ``roi`` (x_offset, y_offset, width, height; all 0: the whole image): the raw image's (K and D) or,
+    with ``rectified``, the rectified image's (P's left 3 x 3, no distortion).
 
     Raises:
-        ValueError: a matrix that is not finite or has no positive focal lengths (an uncalibrated camera's
-            zeros; the message names it); non-finite distortion coefficients; a distortion model not read
-            here, or with a number of coefficients it does not have, when its coefficients are not all zero.
+        ValueError: a matrix that is not finite, has no positive focal lengths (an uncalibrated camera's
+            zeros; the message names it) or another last row than 0 0 1; non-finite distortion
+            coefficients; a distortion model not read here, or with a number of coefficients it does not
+            have, when its coefficients are not all zero.
     """
+    bx, by = (max(1, int(b)) for b in binning)
+    x_off, y_off, roi_w, roi_h = (int(v) for v in roi)
+    width, height = size
+    if roi_w and roi_h:
+        width, height = roi_w, roi_h
+    size = (width // bx, height // by)
     if rectified:
         proj = np.asarray(p if p is not None else (), dtype=np.float64)
         if proj.size != 12:
             raise ValueError(f"the projection matrix P needs 12 values, got {proj.size}")
-        return CameraModel(calibrated_camera_matrix(proj.reshape(3, 4)[:, :3], "P"))
-    matrix = calibrated_camera_matrix(k)
+        sensor = _checked(proj.reshape(3, 4)[:, :3], "P")
+        return CameraModel(_reduced(sensor, bx, by, x_off, y_off), size=size)
+    sensor = _checked(np.asarray(k, dtype=np.float64).reshape(3, 3), "K")
+    matrix = _reduced(sensor, bx, by, x_off, y_off)
     coeffs = np.asarray(d, dtype=np.float64).ravel()
     if not np.isfinite(coeffs).all():
         raise ValueError(f"the distortion coefficients D must be finite, got {coeffs.tolist()}")
     if not np.any(coeffs):  # none, or all zero: any model is the identity
-        return CameraModel(matrix)
+        return CameraModel(matrix, size=size)
     sizes = DISTORTION_MODELS.get(distortion_model)
     if sizes is None:
         raise ValueError(f"distortion model {distortion_model!r} is not supported (supported: "
                          f"{', '.join(DISTORTION_MODELS)})")
+    if distortion_model == "equidistant" and coeffs.size > 4 and not np.any(coeffs[4:]):
+        coeffs = coeffs[:4]  # a driver's 5 values for 4 (a RealSense-style D resized to 5)
     if coeffs.size not in sizes:
-        raise ValueError(f"distortion model {distortion_model} has {' or '.join(map(str, sizes))} "
-                         f"coefficients, D has {coeffs.size}")
-    return CameraModel(matrix, coeffs, distortion_model)
+        counts = " or ".join(", ".join(map(str, sizes)).rsplit(", ", 1))
+        raise ValueError(f"distortion model {distortion_model} has {counts} coefficients, D has "
+                         f"{coeffs.size}")
+    return CameraModel(matrix, coeffs, distortion_model, size, sensor, (bx, by), (x_off, y_off))
 
+
+def _checked(matrix: np.ndarray, name: str) -> np.ndarray:
+    """A calibrated camera matrix whose last row is 0 0 1 (ValueError otherwise, naming it)."""
+    matrix = calibrated_camera_matrix(matrix.ravel(), name)
+    if not np.allclose(matrix[2], [0.0, 0.0, 1.0], atol=1e-9):
+        raise ValueError(f"the camera matrix {name}'s last row must be 0 0 1, got {matrix[2].tolist()}")
+    return matrix
+
+
+def _reduced(matrix: np.ndarray, bx: int, by: int, x_off: int, y_off: int) -> np.ndarray:
+    """The camera matrix of a region of the sensor at ``(x_off, y_off)``, binned ``bx`` x ``by``."""
+    out = matrix.copy()
+    out[0, 2] -= x_off
+    out[1, 2] -= y_off
+    out[0] /= bx
+    out[1] /= by
+    return out

@@ -316,26 +316,24 @@ class TrackerNode(Node):
         from ros2_tracker.io.camera_model import camera_model  # OpenCV: imported only when used
 
         cfg = self._cfg
-        rectified = cfg.camera_rectified
+        roi = msg.roi
+        image = {"rectified": cfg.camera_rectified, "size": (int(msg.width), int(msg.height)),
+                 "binning": (int(msg.binning_x), int(msg.binning_y)),
+                 "roi": (int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height))}
         try:
-            camera = camera_model(msg.k, msg.d, msg.distortion_model, msg.p, rectified=rectified)
+            camera = camera_model(msg.k, msg.d, msg.distortion_model, msg.p, **image)
         except ValueError as exc:
             try:  # a lens model not read here: the pinhole alone, said
-                camera = camera_model(msg.k, p=msg.p, rectified=rectified)
+                camera = camera_model(msg.k, p=msg.p, **image)
             except ValueError:  # no calibrated matrix
                 uses = [what for what, on in (("the tracks are not turned with the camera", cfg.use_imu),
                                               ("tracks get no 3D positions", cfg.use_depth)) if on]
-                m = np.asarray(msg.p, dtype=np.float64).reshape(3, 4) if rectified and len(msg.p) == 12 else \
-                    np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-                self.get_logger().warning(f"camera_info without a calibrated camera matrix "
-                                          f"({'P' if rectified else 'K'}: fx={m[0, 0]:g}, fy={m[1, 1]:g}): "
-                                          f"ignored; {' and '.join(uses)} before a calibrated one comes",
-                                          throttle_duration_sec=_THROTTLE_S)
+                self.get_logger().warning(f"camera_info ignored: {exc}; {' and '.join(uses)} before a "
+                                          "calibrated one comes", throttle_duration_sec=_THROTTLE_S)
                 return
             self.get_logger().warning(f"camera_info: {exc}: the lens distortion is left out of the 3D "
                                       "positions", throttle_duration_sec=_THROTTLE_S)
-        self._camera, self._camera_k = camera, camera.matrix
-        self._camera_size = (int(msg.width), int(msg.height))
+        self._camera, self._camera_k, self._camera_size = camera, camera.matrix, camera.size
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
         self._depth_images.append((stamp_to_ns(msg.header.stamp), msg))  # decoded only when used
@@ -444,7 +442,6 @@ class TrackerNode(Node):
             moving = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k,
                                          centres=centres, centre_velocities=velocities)
         return _Where(out, moving), time.perf_counter() - start
-        return _Where(out, velocities), time.perf_counter() - start
 
     def _depth_at(self, stamp_ns: int) -> np.ndarray | None:
         """The depth image [m] nearest in stamp to ``stamp_ns``, when within ``depth_max_offset_s`` and a

@@ -130,6 +130,8 @@ def test_given_centres_are_back_projected_and_the_depth_still_read_at_the_boxes(
     np.testing.assert_allclose(moving[:, :2], [[5.0 * 3 / 500, -2.0 * 3 / 520], [0.0, 4.0 * 5.5 / 520]])
     with pytest.raises(ValueError, match=r"centres must have shape \(2, 2\)"):
         box_positions(scene(), boxes, K, centres=ideal[:1])
+    with pytest.raises(ValueError, match="go together"):  # undistorted centres with distorted velocities
+        position_velocities(pos, boxes, v, np.zeros(2), K, centres=ideal)
 
 
 def test_velocities_of_points_moving_in_3d_are_recovered_from_image_motion_and_depth_rate():

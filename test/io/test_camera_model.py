@@ -46,7 +46,8 @@ def test_undistorted_pixels_are_the_pinhole_projection(model):
 
 
 def test_the_undistorted_motion_is_the_derivative_of_the_pinhole_path():
-    p0, v = np.array([[1.5, 0.6, 3.5], [-1.2, -0.8, 2.5]]), np.array([[1.0, 0.0, 0.0], [0.3, 0.2, -0.5]])
+    # (up to ~700 px/s near the image's edges: a person running past, or the camera turning)
+    p0, v = np.array([[1.5, 0.6, 3.5], [-1.2, -0.8, 2.5]]), np.array([[4.0, 0.0, 0.0], [-2.0, 1.5, -0.5]])
     d = LENSES["plumb_bob"]
     h = 1e-5
     raw, raw_velocity = project(p0, "plumb_bob", d), (project(p0 + h * v, "plumb_bob", d)
@@ -54,8 +55,8 @@ def test_the_undistorted_motion_is_the_derivative_of_the_pinhole_path():
     ideal, ideal_velocity = camera_model(K, d, "plumb_bob").undistort_motion(raw, raw_velocity)
     truth = (pinhole(p0 + h * v) - pinhole(p0 - h * v)) / (2 * h)
     np.testing.assert_allclose(ideal, pinhole(p0), atol=1e-6)
-    # (a central difference over 0.05 s of motion)
-    np.testing.assert_allclose(ideal_velocity, truth, atol=0.01 * np.abs(truth).max())
+    # (a central difference over +-0.5 px)
+    np.testing.assert_allclose(ideal_velocity, truth, rtol=1e-3, atol=1e-3)
     assert np.abs(raw_velocity - truth).max() > 0.1 * np.abs(truth).max()  # what the lens did to it
 
 
@@ -83,8 +84,67 @@ def test_a_rectified_image_uses_p_and_no_distortion():
     ({"k": K, "p": np.zeros(9), "rectified": True}, "P needs 12 values"),
     ({"k": K, "d": [0.1, np.nan, 0, 0, 0], "distortion_model": "plumb_bob"}, "must be finite"),
     ({"k": K, "d": [0.1, 0, 0, 0, 0], "distortion_model": "fov"}, "'fov' is not supported"),
-    ({"k": K, "d": [0.1, 0, 0], "distortion_model": "plumb_bob"}, "has 4 or 5 coefficients, D has 3"),
+    ({"k": K, "d": [0.1, 0, 0], "distortion_model": "plumb_bob"}, "4, 5, 8, 12 or 14 coefficients, D has 3"),
+    ({"k": K, "d": [0.1, 0, 0, 0, 0.2], "distortion_model": "equidistant"}, "has 4 coefficients, D has 5"),
+    ({"k": K * 2}, "K's last row must be 0 0 1"),
 ])
 def test_what_cannot_be_read_is_refused_with_the_reason(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         camera_model(**kwargs)
+
+
+def test_a_skewed_camera_matrix_maps_the_lens_normalised_coordinates():
+    """The lens works on normalised coordinates, which K maps to pixels with its skew (OpenCV's own
+    projection leaves the skew out, so the pixels are made here)."""
+    k = K.copy()
+    k[0, 1] = 30.0
+    xyz = points(100, seed=1)
+    lensed = cv2.projectPoints(xyz, np.zeros(3), np.zeros(3), np.eye(3), np.array(LENSES["plumb_bob"]))[0]
+    raw = (np.column_stack([lensed.reshape(-1, 2), np.ones(len(xyz))]) @ k.T)[:, :2]
+    cam = camera_model(k, LENSES["plumb_bob"], "plumb_bob")
+    np.testing.assert_allclose(cam.undistort(raw), pinhole(xyz, k), atol=1e-6)
+
+
+def test_a_binned_region_of_the_sensor_is_undistorted_in_the_sensors_pixels():
+    """binning 2 x 2 of a 1000 x 800 region at (100, 60) of a 1280 x 960 sensor (image_geometry's rule): the
+    boxes' pixels go to the sensor's for the lens; the image's camera matrix is K shifted and halved."""
+    sensor = np.array([[1040.0, 0.0, 650.0], [0.0, 1030.0, 470.0], [0.0, 0.0, 1.0]])
+    xyz = points(200, seed=2)
+    lens = np.array(LENSES["plumb_bob"])
+    full = cv2.projectPoints(xyz, np.zeros(3), np.zeros(3), sensor, lens)[0].reshape(-1, 2)
+    image = (full - [100, 60]) / 2
+    seen = ((image >= 0) & (image < [500, 400])).all(axis=1)
+    cam = camera_model(sensor, LENSES["plumb_bob"], "plumb_bob", size=(1280, 960), binning=(2, 2),
+                       roi=(100, 60, 1000, 800))
+    assert cam.size == (500, 400) and seen.sum() > 100
+    np.testing.assert_allclose(cam.matrix, [[520.0, 0.0, 275.0], [0.0, 515.0, 205.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(cam.undistort(image[seen]), pinhole(xyz[seen], cam.matrix), atol=1e-6)
+    plain = camera_model(sensor, (), "", size=(1280, 960), binning=(2, 2), roi=(100, 60, 1000, 800))
+    np.testing.assert_allclose(plain.matrix, cam.matrix)  # no lens: the same matrix, and nothing to undo
+    assert not plain.distorted and plain.size == (500, 400)
+
+
+def test_what_the_lens_model_cannot_take_back_is_nan_not_a_wrong_ray():
+    # a wide fisheye (T265-like): past 90 degrees off the axis (r > 407 px here) no ray goes through it
+    k = np.array([[285.7, 0.0, 425.0], [0.0, 285.6, 400.0], [0.0, 0.0, 1.0]])
+    cam = camera_model(k, [-0.00371, 0.04076, -0.0385, 0.00666], "equidistant")
+    got = cam.undistort(np.array([[725.0, 400.0], [844.0, 400.0]]))
+    assert np.isfinite(got[0]).all() and np.isnan(got[1]).all()
+    # the rational lens's corner lies beyond anything its forward model reaches (r_d at most 0.768)
+    corner = camera_model(K, LENSES["rational_polynomial"], "rational_polynomial").undistort(np.zeros((1, 2)))
+    assert np.isnan(corner).all()
+
+
+@pytest.mark.parametrize(("model", "d"), [
+    ("rational_polynomial", [0.5, -0.2, 0.001, 0.002, 0.01, 0.8, -0.1, 0.05, 0.001, -0.0005, 0.0002, 0.0001,
+                             0.0, 0.0]),  # all 14, as DepthAI publishes them
+    ("plumb_bob", [-0.3, 0.1, 0.001, -0.002, -0.02, 0.0, 0.0, 0.0]),
+])
+def test_longer_coefficient_lists_are_read_as_opencv_reads_them(model, d):
+    xyz = points(100, seed=3)
+    raw = project(xyz, model, d)
+    seen = ((raw >= 0) & (raw < [640, 480])).all(axis=1)
+    np.testing.assert_allclose(camera_model(K, d, model).undistort(raw[seen]), pinhole(xyz[seen]), atol=1e-6)
+    # a driver's five values for the fisheye's four (the fifth zero) are the four
+    five = camera_model(K, [*LENSES["equidistant"], 0.0], "equidistant")
+    assert five.distortion.tolist() == LENSES["equidistant"]

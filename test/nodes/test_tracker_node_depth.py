@@ -236,13 +236,19 @@ def lens_frame(k: int, rectified: bool, header: Header):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rectified", [False, True], ids=["image_raw", "image_rect"])
-def test_the_lens_is_taken_out_of_the_positions_and_velocities(tracker_node_graph, rectified):
+@pytest.mark.parametrize("camera", ["image_raw", "image_rect", "binned"])
+def test_the_lens_is_taken_out_of_the_positions_and_velocities(tracker_node_graph, camera):
     """Detections on a wide-angle camera's raw image: each box centre is undistorted with camera_info's D
     before it is back-projected (without, A is placed 0.12 m too near the axis and B's speed 22 % low). With
-    ``camera_rectified``, detections on the rectified image: P is its camera matrix, and D is not applied."""
-    info = CameraInfo(header=Header(stamp=stamp(0)), width=W, height=H, k=K.ravel().tolist(), d=D,
-                      distortion_model="plumb_bob", p=P.ravel().tolist())
+    ``camera_rectified``, detections on the rectified image: P is its camera matrix, and D is not applied.
+    ``binned``: the same raw image from a sensor of twice its size binned 2 x 2, whose camera_info gives
+    the sensor's K and size (image_geometry's rule: the image's K is the sensor's halved)."""
+    rectified = camera == "image_rect"
+    bin_ = 2 if camera == "binned" else 1
+    sensor = np.vstack([bin_ * K[:2], K[2]])
+    info = CameraInfo(header=Header(stamp=stamp(0)), width=W * bin_, height=H * bin_,
+                      k=sensor.ravel().tolist(), d=D, distortion_model="plumb_bob", p=P.ravel().tolist(),
+                      binning_x=bin_, binning_y=bin_)
     proc, log, client, depth_pub, info_pub = depth_node(
         tracker_node_graph, "lens_test", "use_depth:=true", "depth_max_offset_s:=0.02",
         f"camera_rectified:={str(rectified).lower()}", info=info)
@@ -262,7 +268,7 @@ def test_the_lens_is_taken_out_of_the_positions_and_velocities(tracker_node_grap
     vx, vy, vz = out[11].position_velocities[out[11].ids.tolist().index(2)]
     assert vx == pytest.approx(1.0, abs=0.1) and abs(vy) < 0.1 and abs(vz) < 0.05, (vx, vy, vz)
     assert "lens distortion is left out" not in log.read_text()
-    if not rectified:  # a lens model not read here: the pinhole alone, and a warning that says so
+    if camera == "image_raw":  # a lens model not read here: the pinhole alone, and a warning that says so
         info.distortion_model = "kannala_brandt"
         for _ in range(3):
             info_pub.publish(info)

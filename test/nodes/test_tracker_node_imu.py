@@ -98,7 +98,8 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     assert client.spin_until(lambda: "IMU sample at stamp 105.000000 dropped (1 so far): not finite"
                              in log.read_text(), 5.0), log.read_text()
     info_pub.publish(CameraInfo(header=Header(stamp=seconds_to_stamp(T0 + 5.0))))  # an uncalibrated camera
-    assert client.spin_until(lambda: "camera_info without a calibrated camera matrix (K: fx=0, fy=0): ignored"
+    assert client.spin_until(lambda: "camera_info ignored: the camera matrix K needs positive focal lengths "
+                             "(is the camera calibrated?), got fx=0, fy=0; the tracks are not turned"
                              in log.read_text(), 5.0), log.read_text()
     assert proc.poll() is None
     assert stop_node(proc, log) == 0
