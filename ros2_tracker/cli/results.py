@@ -19,7 +19,12 @@ Frame numbers (ground truth numbers the camera's frames 1, 2, ...):
   dropped on the way keep the numbering. TrackArrays whose stamp no message of that topic has are left
   out, and counted.
 
-A stamp tracked twice (a message sent again, a replayed bag) keeps the later message's rows.
+A stamp tracked twice (a message sent again, a replayed bag) keeps the later message's rows. What a damaged
+recording cannot give is left out and counted in a warning: messages that cannot be read, rows no results
+file can hold (a NaN or empty box, a NaN score, an id beyond 2**53), an id's second row in a frame; a
+recording cut short (a recorder killed) gives its messages up to the cut. Stamps that go back in recording
+order (two runs in one bag) and gaps in either numbering are warned about. Ground truth is checked, and no
+output may be a file of the bag, before anything is written.
 """
 
 from __future__ import annotations
@@ -27,14 +32,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ros2_tracker.cli.errors import UserError, check_frames_option, check_output_files
+from ros2_tracker.cli.errors import (
+    UserError,
+    check_frames_option,
+    check_output_files,
+    check_scoring_ground_truth,
+)
 
 _TRACKS = "ros2_tracker/msg/TrackArray"
 _GAP = 1.5  # a step between stamps above this many typical steps: frames missing (rank numbering)
+_MAX_ID = 2**53  # evaluators (TrackEval, as floats) count ids exactly below this
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -61,7 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``results``."""
-    from ros2_tracker.io.bag import BagError, bag_topics
+    from ros2_tracker.io.bag import BagDamageWarning, BagError, bag_files, bag_topics
     from ros2_tracker.io.mot import write_results
 
     check_frames_option(args.frames)
@@ -69,32 +81,49 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{'--frames' if args.frames is not None else '--json'} needs --gt")
     if not (np.isfinite(args.report_lost_s) and 0.0 <= args.report_lost_s <= 3600.0):
         raise UserError(f"--report-lost-s must be between 0 and 3600 s, got {args.report_lost_s}")
-    check_output_files({"--output": args.output, "--json": args.json, "--latency": args.latency},
-                       {"--gt": args.gt, "BAG": args.bag})
     try:
+        files = bag_files(args.bag)  # the recording itself: no output may be one of its files
         topics = bag_topics(args.bag)
     except BagError as exc:
         raise UserError(f"BAG {exc}") from None
+    recording = {f"BAG's {f.name}": f for f in files}
+    if args.bag.is_dir():
+        recording["BAG's metadata.yaml"] = args.bag / "metadata.yaml"
+    check_output_files({"--output": args.output, "--json": args.json, "--latency": args.latency},
+                       {"--gt": args.gt, "BAG": args.bag, **recording})
+    if args.gt is not None:  # a ground truth that cannot be scored is refused before anything is written
+        check_scoring_ground_truth(args.gt, args.frames)
     _check_topic(args.bag, topics, args.topic, _TRACKS, "--topic")
     if args.frame_topic is not None:
         _check_topic(args.bag, topics, args.frame_topic, None, "--frame-topic")
-    frames, ids, boxes, scores, world, messages = _rows(args)
+    with warnings.catch_warnings(record=True) as damage:  # a cut recording: said once, as a warning line
+        warnings.simplefilter("always", BagDamageWarning)
+        frames, ids, boxes, scores, world, messages = _rows(args)
+        profile = _latency_profile(args)
+    for text in dict.fromkeys(str(w.message) for w in damage if issubclass(w.category, BagDamageWarning)):
+        print(f"warning: {text}", file=sys.stderr)
     write_results(args.output, frames, ids, boxes, scores, world=world)
     print(f"{messages} tracks messages, {len(np.unique(frames))} frames with results, "
           f"{len(np.unique(ids))} tracks -> {args.output}")
-    _latency(args)
+    _latency(args, profile)
     if args.gt is not None:
         _score(args)
     return 0
 
 
-def _latency(args: argparse.Namespace) -> None:
-    """Print the latency profile the bag holds (the nodes' ~/timing stages; a live camera's stamp to the
-    recorder), and write it with ``--latency``."""
-    from ros2_tracker.io.files import write_text
-    from ros2_tracker.nodes.recording import format_latency, latency_profile
+def _latency_profile(args: argparse.Namespace) -> dict:
+    """The latency profile the bag holds: the nodes' ~/timing stages; a live camera's stamp to the
+    recorder."""
+    from ros2_tracker.nodes.recording import latency_profile
 
-    profile = latency_profile(args.bag, args.topic, live=True)
+    return latency_profile(args.bag, args.topic, live=True)
+
+
+def _latency(args: argparse.Namespace, profile: dict) -> None:
+    """Print the latency profile, and write it with ``--latency``."""
+    from ros2_tracker.io.files import write_text
+    from ros2_tracker.nodes.recording import format_latency
+
     if profile["stages"] or "stamp_to_receive" in profile or "end_to_end" in profile:
         print(format_latency(profile))
     if args.latency is not None:
@@ -116,33 +145,76 @@ def _rows(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     from ros2_tracker.nodes.recording import tracks_from_bag
 
     rows = tracks_from_bag(args.bag, 0.0, args.topic, args.report_lost_s, snapshots=False)
+    if rows.unreadable:
+        index, at, reason = rows.unreadable[0]
+        where = f"stamp {at * 1e-9:.6f}" if at is not None else "no readable stamp"
+        print(f"warning: {len(rows.unreadable)} {args.topic} message(s) could not be read and were skipped "
+              f"(the first, message {index + 1} of the topic, {where}: {reason})", file=sys.stderr)
     if not rows.stamps_ns:
-        raise UserError(f"BAG {args.bag}: no messages on {args.topic}")
-    stamps = np.unique(np.asarray(rows.stamps_ns, dtype=np.int64))
+        raise UserError(f"BAG {args.bag}: no readable messages on {args.topic}")
+    in_order = np.asarray(rows.stamps_ns, dtype=np.int64)
+    stamps = np.unique(in_order)
     row_stamps = stamps[rows.frames - 1]  # frames are the ranks of the stamps here
+    _warn_backwards(in_order)
     if args.frame_topic is None:
         frames = rows.frames
-        _warn_gaps(stamps)
+        _warn_gaps(stamps, "the tracks'", "if frames were dropped before the tracker, the frame numbers "
+                   "after each gap are too low; --frame-topic numbers them by the camera's messages")
     else:
         frames = _frames_of(args.bag, args.frame_topic, row_stamps, stamps)
-    keep = _of_last_messages(np.asarray(rows.stamps_ns, dtype=np.int64), rows.message_rows) & (frames > 0)
+    keep = _of_last_messages(in_order, rows.message_rows) & (frames > 0)
+    keep &= _valid_rows(rows.ids, rows.boxes_tlwh, rows.scores, frames, keep)
     world = rows.positions[keep] if rows.positions is not None else None
     return frames[keep], rows.ids[keep], rows.boxes_tlwh[keep], rows.scores[keep], world, len(rows.stamps_ns)
 
 
-def _warn_gaps(stamps: np.ndarray) -> None:
-    """Say where the tracks' stamps step by more than ``_GAP`` typical steps (frames dropped before the
-    tracker shift the rank numbering after them)."""
+def _valid_rows(ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frames: np.ndarray,
+                keep: np.ndarray) -> np.ndarray:
+    """False for rows a results file cannot hold (a non-finite or empty box, a non-finite score, an id
+    beyond the 2**53 evaluators count to) and for an id's second row in a frame; says how many."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(boxes).all(axis=1) | ~(boxes[:, 2] > 0) | ~(boxes[:, 3] > 0) | ~np.isfinite(scores)
+    bad |= (ids < 0) | (ids >= _MAX_ID)
+    good = keep & ~bad
+    order = np.flatnonzero(good)
+    order = order[np.lexsort((order, ids[order], frames[order]))]  # (first of each (frame, id) first)
+    again = np.zeros(len(ids), dtype=bool)
+    same = (frames[order][1:] == frames[order][:-1]) & (ids[order][1:] == ids[order][:-1])
+    again[order[1:][same]] = True
+    for count, what in ((int((bad & keep).sum()), "with a NaN/inf or empty box, a NaN/inf score, or an id "
+                         "beyond 2**53"),
+                        (int(again.sum()), "repeating an id within its frame (the first kept)")):
+        if count:
+            print(f"warning: {count} track row(s) {what}: left out", file=sys.stderr)
+    return ~bad & ~again
+
+
+def _warn_backwards(in_order: np.ndarray) -> None:
+    """Say where the stamps go back in recording order by more than a typical step (two runs, or a clock
+    reset, in one bag: numbered together by stamp, their frames interleave)."""
+    steps = np.diff(in_order)
+    forward = steps[steps > 0]
+    if not len(forward):
+        return
+    back = np.flatnonzero(steps < -_GAP * float(np.median(forward)))
+    if len(back):
+        print(f"warning: the tracks' stamps go back {len(back)} time(s) in recording order (first after "
+              f"message {back[0] + 1}: {in_order[back[0] + 1] * 1e-9:.6f} s after "
+              f"{in_order[back[0]] * 1e-9:.6f} s): two runs or a clock reset in one bag are numbered "
+              "together, by stamp", file=sys.stderr)
+
+
+def _warn_gaps(stamps: np.ndarray, whose: str, consequence: str) -> None:
+    """Say where the (sorted, distinct) ``stamps`` step by more than ``_GAP`` typical steps: frames missing
+    there shift the rank numbering after them."""
     steps = np.diff(stamps)
     if len(steps) < 2:
         return
     typical = float(np.median(steps))
     gaps = np.flatnonzero(steps > _GAP * typical)
     if len(gaps):
-        print(f"warning: the tracks' stamps step by more than {_GAP:g} typical steps "
-              f"({typical * 1e-9:.4f} s) {len(gaps)} time(s), first after frame {gaps[0] + 1}: if frames "
-              "were dropped before the tracker, the frame numbers after each gap are too low; --frame-topic "
-              "numbers them by the camera's messages", file=sys.stderr)
+        print(f"warning: {whose} stamps step by more than {_GAP:g} typical steps ({typical * 1e-9:.4f} s) "
+              f"{len(gaps)} time(s), first after frame {gaps[0] + 1}: {consequence}", file=sys.stderr)
 
 
 def _frames_of(bag: Path, topic: str, row_stamps: np.ndarray, stamps: np.ndarray) -> np.ndarray:
@@ -164,8 +236,13 @@ def _frames_of(bag: Path, topic: str, row_stamps: np.ndarray, stamps: np.ndarray
                         f"{frame_stamps[0] * 1e-9 if len(frame_stamps) else float('nan'):.6f} s): is it the "
                         "camera the tracker tracked on?")
     if len(missing):
+        early = int((missing < frame_stamps[0]).sum())
         print(f"warning: {len(missing)} of {len(stamps)} tracks messages have a stamp no {topic} message has "
-              f"(the first at {missing[0] * 1e-9:.6f} s): their rows are left out", file=sys.stderr)
+              f"(the first at {missing[0] * 1e-9:.6f} s; {early} before the topic's first): their rows are "
+              f"left out, and where {topic} lacks frames, the numbers after them are too low",
+              file=sys.stderr)
+    _warn_gaps(frame_stamps, f"the {topic} messages'", "frames missing from the recording there make the "
+               "frame numbers after each gap too low")
     return np.where(found, at + 1, 0)
 
 

@@ -578,7 +578,11 @@ def _iter_records(path: Path, *, on_damage: Callable[[str], None] | None,
         except _read_errors() as exc:
             if boundary == 0:
                 raise BagError(f"{path}: empty or not an MCAP file ({type(exc).__name__}: {exc})") from None
-            salvaged = [] if channels_only else list(_salvage_chunk(fh, boundary, size, schemas, channels))
+            known = set(channels)
+            salvaged = list(_salvage_chunk(fh, boundary, size, schemas, channels))
+            if channels_only:  # the channels the cut chunk names (a one-chunk recording: all of them)
+                yield from (channels[c] for c in channels if c not in known)
+                return
             yield from salvaged
             text = _damage_text(path, exc, boundary, size, count + len(salvaged))
             _report(on_damage, text + (f" ({len(salvaged)} of them from the cut chunk)" if salvaged else ""))

@@ -33,6 +33,8 @@ class TrackRows:
         classes: (N,) class id per row (-1 unknown), or None: offline refinement never links two classes.
         message_frames: the frame number of each tracks message, in order (empty when not known).
         message_rows: the number of result rows of each tracks message, in order.
+        unreadable: the messages that could not be read (not deserialisable, or malformed), skipped, each as
+            ``(index among the topic's messages, header stamp [ns] or None, reason)``.
         positions: (N, 3) each row's 3D position x, y, z [m] (tracker_node ``use_depth``; NaN where the track
             had none in that frame), or None when no message carried positions.
     """
@@ -47,6 +49,7 @@ class TrackRows:
     message_frames: list[int] = field(default_factory=list)
     positions: np.ndarray | None = None
     message_rows: list[int] = field(default_factory=list)
+    unreadable: list[tuple[int, int | None, str]] = field(default_factory=list)
 
 
 def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s: float = 0.0, *,
@@ -59,17 +62,31 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     (given once every stamp is known). Messages are converted one at a time and only their rows kept: an
     hour's replay is some 100,000 messages, a few GB as whole arrays.
     """
+    from rclpy.serialization import deserialize_message
+
     from ros2_tracker.core.boxes import xyxy_to_tlwh
     from ros2_tracker.core.track import TrackState, reported_mask
-    from ros2_tracker.io.bag import read_bag_typed
+    from ros2_tracker.io.bag import cdr_header_stamp_ns, message_class, read_bag
     from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
     from ros2_tracker.viz.sequence import FrameTracks
 
     stamps, frames, counts = [], [], []
     out_i, out_b, out_s, out_c, out_p, snaps = [], [], [], [], [], []
     with_positions = False
-    for _t, _ty, _lt, m in read_bag_typed(bag, [topic]):
-        stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
+    unreadable: list[tuple[int, int | None, str]] = []
+    cls = message_class("ros2_tracker/msg/TrackArray")
+    for index, raw in enumerate(read_bag(bag, [topic])):
+        try:  # a damaged message is skipped and counted; the rest of the run is still read
+            m = deserialize_message(raw.data, cls)
+            stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
+        except (RuntimeError, ValueError, TypeError) as exc:  # rclpy's RMWError (bad CDR), a malformed array
+            try:
+                at: int | None = cdr_header_stamp_ns(raw.data)
+            except ValueError:
+                at = None
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            unreadable.append((index, at, f"{type(exc).__name__}: {reason}"))
+            continue
         frame = round(stamp * fps / _NS) + 1 if fps > 0 else 0  # 0: ranked below
         rep = reported_mask(tr.states, tr.time_since_update_s, report_lost_s)
         stamps.append(stamp)
@@ -94,7 +111,7 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     return TrackRows(np.repeat(np.asarray(frames, dtype=np.int64), counts), cat(out_i, (0,), np.int64),
                      cat(out_b, (0, 4), np.float64), cat(out_s, (0,), np.float64), snaps, stamps,
                      cat(out_c, (0,), np.int64), frames,
-                     cat(out_p, (0, 3), np.float64) if with_positions else None, counts)
+                     cat(out_p, (0, 3), np.float64) if with_positions else None, counts, unreadable)
 
 
 def _snapshot(cls: type, frame: int, tr: Any, tentative: int, horizon_s: float = DRAWN_HORIZON_S) -> Any:

@@ -137,3 +137,53 @@ def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path,
     assert main(["results", str(tmp_path / "nothing"), "--output", str(out)]) == 2
     assert "no such" in capsys.readouterr().err.lower()
     assert not out.exists()
+
+
+def test_damaged_recordings_give_what_they_hold_and_say_what_they_do_not(tmp_path, capsys):
+    """A message that cannot be read, rows no results file can hold, an id twice in a frame: skipped and
+    counted, the rest written. A recording cut short (the recorder killed): its messages up to the cut."""
+    require_modules("mcap", "rosbags")
+    from ros2_tracker.core.track import TrackSet
+    from ros2_tracker.io.bag import BagWriter
+
+    def message(frame: int, ids: list[int], boxes: list[list[float]], scores: list[float]):
+        n = len(ids)
+        tracks = TrackSet(ids=np.array(ids), boxes_xyxy=np.array(boxes, dtype=float).reshape(n, 4),
+                          scores=np.array(scores), classes=np.zeros(n, int),
+                          states=np.full(n, TrackState.CONFIRMED, np.int8), velocities=np.zeros((n, 4)),
+                          box_variances=np.ones((n, 4)), ages_s=np.ones(n), hits=np.full(n, 5),
+                          time_since_update_s=np.zeros(n), det_indices=np.arange(n))
+        header = Header(stamp=ns_to_stamp(stamp_ns(frame)))
+        return serialize_message(tracks_to_msg(tracks, None, header, msgs))
+
+    box = [10.0, 20.0, 50.0, 120.0]
+    bag = tmp_path / "damaged"
+    with BagWriter(bag, {TRACKS: "ros2_tracker/msg/TrackArray"}) as w:
+        w.write(TRACKS, message(1, [1, 2], [box, box], [0.9, 0.8]), stamp_ns(1))
+        w.write(TRACKS, message(2, [1], [box], [0.9])[:40], stamp_ns(2))  # cut short: not CDR any more
+        w.write(TRACKS, message(2, [1, 2, 3, 4, 4], [box, [np.nan] * 4, box, box, box],
+                                [0.9, 0.8, np.nan, 0.7, 0.6]), stamp_ns(2) + 1)
+        for frame in range(3, 40):
+            w.write(TRACKS, message(frame, [1], [box], [0.9]), stamp_ns(frame))
+    out = tmp_path / "res.txt"
+    assert main(["results", str(bag), "--output", str(bag / "damaged_0.mcap")]) == 2  # the recording itself
+    assert "BAG's damaged_0.mcap" in capsys.readouterr().err
+    assert main(["results", str(bag), "--output", str(out), "--gt", str(tmp_path / "no_gt.txt")]) == 2
+    assert not out.exists()  # the ground truth is checked before anything is written
+    capsys.readouterr()
+    assert main(["results", str(bag), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 /tracks message(s) could not be read and were skipped (the first, message 2 of the topic" in err
+    assert "2 track row(s) with a NaN/inf or empty box, a NaN/inf score" in err  # id 2's box, id 3's score
+    assert "1 track row(s) repeating an id within its frame" in err
+    got = rows_of(out)
+    assert got[1][:, 1].tolist() == [1, 2] and got[2][:, 1].tolist() == [1, 4] and len(got) == 39
+    assert got[2][1, 6] == pytest.approx(0.7)  # id 4's first row
+    # the recorder killed while writing: a bare .mcap cut short keeps what it holds up to the cut
+    (mcap,) = bag.glob("*.mcap")
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 2 // 3])
+    assert main(["results", str(cut), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "truncated" in err and "Traceback" not in err
+    assert 10 < len(rows_of(out)) < 39
