@@ -661,7 +661,9 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.refine_config is not None and not args.offline:
         raise UserError("--refine-config needs --offline")
     if args.offline:
-        _refine_config(args)  # a bad parameter file fails now, not after the replay
+        from ros2_tracker.cli.refining import load_refine_config
+
+        load_refine_config(args.refine_config)  # a bad parameter file fails now, not after the replay
     if args.config is not None:
         _check_tracker_file(args.config)
     if args.gt is not None and not args.gt.is_file():
@@ -817,48 +819,17 @@ def _tracker_config(args: argparse.Namespace) -> Any:
     return TrackerConfig.from_dict({k: v for k, v in values.items() if k in names})
 
 
-def _refine_config(args: argparse.Namespace) -> Any:
-    """``--offline``'s RefineConfig (defaults, or ``--refine-config``); ConfigError when invalid."""
-    from ros2_tracker.io.params import load_config
-    from ros2_tracker.refine import RefineConfig
-
-    return load_config(RefineConfig, args.refine_config)
-
-
 def _offline(src: ReplaySource, args: argparse.Namespace, rows: TrackRows, results: Path,
              out: Path) -> list[tuple[str, Path]]:
     """``--offline``: refine the recorded tracks into a file of their own and score online vs offline."""
-    from ros2_tracker.refine.outputs import (
-        fps_from_stamps,
-        offline_results_path,
-        refine_and_write,
-        score_online_offline,
-    )
+    from ros2_tracker.cli.refining import load_refine_config, refine_recorded
+    from ros2_tracker.refine.outputs import fps_from_stamps
 
-    path = offline_results_path(results)
-    config = _refine_config(args)
-    refined, marker = refine_and_write(rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, output=path,
-                                       online_path=results, config=config, classes=rows.classes,
-                                       world=rows.positions,
-                                       fps=src.fps if src.fps > 0 else fps_from_stamps(rows.stamps_ns))
-    summary = refined.summary()
-    if config.link and not config.link_without_appearance:  # the bag holds no appearance embeddings
-        print("note: replay --offline has no appearance, so tracklets are not linked "
-              "(link_without_appearance is off; --refine-config can turn it on); gaps are interpolated",
-              file=sys.stderr)
-    print(f"offline: {summary['links']} links, {summary['interpolated_rows']} interpolated boxes")
-    written = [("offline", path), ("marker", marker)]
-    why = metrics_unavailable() if src.gt_path is not None else None
-    if why is not None:
-        print(f"note: {why}", file=sys.stderr)
-    elif src.gt_path is not None:  # scoring needs trackeval (pip-only), refining does not
-        from ros2_tracker.eval.metrics import format_table
-
-        scores = score_online_offline(src.gt_path, results, path, name=src.name, num_frames=args.frames,
-                                      json_path=out / "metrics_offline.json")
-        print(format_table(scores))
-        written.append(("metrics (online vs offline)", out / "metrics_offline.json"))
-    return written
+    return refine_recorded(rows.frames, rows.ids, rows.boxes_tlwh, rows.scores, results=results,
+                           fps=src.fps if src.fps > 0 else fps_from_stamps(rows.stamps_ns),
+                           config=load_refine_config(args.refine_config), classes=rows.classes,
+                           world=rows.positions, gt=src.gt_path, name=src.name, num_frames=args.frames,
+                           json_path=out / "metrics_offline.json")
 
 
 def _print_log_tail(path: Path, lines: int = 15) -> None:

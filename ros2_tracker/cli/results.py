@@ -2,6 +2,7 @@
 
     ros2-tracker results BAG --output RES.txt [--topic /tracks] [--frame-topic TOPIC]
                          [--report-lost-s S] [--gt GT.txt [--frames N] [--json M.json]] [--latency L.json]
+                         [--offline [--refine-config F]]
 
 A robot tracks live (``ros2 launch ros2_tracker pipeline.launch.py camera:=true record:=true``, or
 ``ros2 bag record`` of the tracker's topic beside any launch); this turns the bag's
@@ -34,6 +35,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,20 +69,69 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "with ground truth)")
     p.add_argument("--json", type=Path, help="with --gt: write the metrics here as JSON")
     p.add_argument("--latency", type=Path, metavar="L.json", help="write the latency profile here as JSON")
+    p.add_argument("--offline", action="store_true", help="also refine the tracks as a batch (gaps "
+                   "interpolated; tracklets linked only with --refine-config's link_without_appearance: a "
+                   "bag holds no appearance) into RES.offline.txt; with --gt, both scored (--json: both)")
+    p.add_argument("--refine-config", type=Path, metavar="F",
+                   help="refinement parameters for --offline (config/refine.yaml form)")
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``results``."""
-    from ros2_tracker.io.bag import BagDamageWarning, BagError, bag_files, bag_topics
+    from ros2_tracker.io.bag import BagDamageWarning
     from ros2_tracker.io.mot import write_results
 
+    refine = _check_options(args)
+    _check_files(args)
+    with warnings.catch_warnings(record=True) as damage:  # a cut recording: said once, as a warning line
+        warnings.simplefilter("always", BagDamageWarning)
+        frames, ids, boxes, scores, world, classes, stamps, messages = _rows(args)
+        profile = _latency_profile(args)
+    for text in dict.fromkeys(str(w.message) for w in damage if issubclass(w.category, BagDamageWarning)):
+        print(f"warning: {text}", file=sys.stderr)
+    write_results(args.output, frames, ids, boxes, scores, world=world)
+    print(f"{messages} tracks messages, {len(np.unique(frames))} frames with results, "
+          f"{len(np.unique(ids))} tracks -> {args.output}")
+    _latency(args, profile)
+    if refine is not None:
+        from ros2_tracker.cli.evaluate import sequence_name
+        from ros2_tracker.cli.refining import refine_recorded
+        from ros2_tracker.refine.outputs import fps_from_stamps
+
+        refine_recorded(frames, ids, boxes, scores, results=args.output, fps=fps_from_stamps(stamps),
+                        config=refine, classes=classes, world=world, gt=args.gt,
+                        name=sequence_name(args.gt) if args.gt is not None else "", num_frames=args.frames,
+                        json_path=args.json)
+    elif args.gt is not None:
+        _score(args)
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> Any:
+    """UserError for options that do not go together or are out of range; the RefineConfig of
+    ``--offline`` (None without)."""
     check_frames_option(args.frames)
     if (args.frames is not None or args.json is not None) and args.gt is None:
         raise UserError(f"{'--frames' if args.frames is not None else '--json'} needs --gt")
+    if args.refine_config is not None and not args.offline:
+        raise UserError("--refine-config needs --offline")
     if not (np.isfinite(args.report_lost_s) and 0.0 <= args.report_lost_s <= 3600.0):
         raise UserError(f"--report-lost-s must be between 0 and 3600 s, got {args.report_lost_s}")
+    if not args.offline:
+        return None
+    from ros2_tracker.cli.refining import load_refine_config
+
+    return load_refine_config(args.refine_config)  # a bad parameter file: refused before anything
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    """UserError, before anything is written, for a bag that cannot be read or lacks the topics, an output
+    that is an input or a file of the bag, and ground truth that cannot be scored."""
+    from ros2_tracker.io.bag import BagError, bag_files, bag_topics
+    from ros2_tracker.refine.outputs import offline_results_path
+
     try:
         files = bag_files(args.bag)  # the recording itself: no output may be one of its files
         topics = bag_topics(args.bag)
@@ -89,26 +140,15 @@ def run(args: argparse.Namespace) -> int:
     recording = {f"BAG's {f.name}": f for f in files}
     if args.bag.is_dir():
         recording["BAG's metadata.yaml"] = args.bag / "metadata.yaml"
-    check_output_files({"--output": args.output, "--json": args.json, "--latency": args.latency},
-                       {"--gt": args.gt, "BAG": args.bag, **recording})
+    outputs = {"--output": args.output, "--json": args.json, "--latency": args.latency,
+               "--offline's results": offline_results_path(args.output) if args.offline else None}
+    check_output_files(outputs, {"--gt": args.gt, "BAG": args.bag, "--refine-config": args.refine_config,
+                                 **recording})
     if args.gt is not None:  # a ground truth that cannot be scored is refused before anything is written
         check_scoring_ground_truth(args.gt, args.frames)
     _check_topic(args.bag, topics, args.topic, _TRACKS, "--topic")
     if args.frame_topic is not None:
         _check_topic(args.bag, topics, args.frame_topic, None, "--frame-topic")
-    with warnings.catch_warnings(record=True) as damage:  # a cut recording: said once, as a warning line
-        warnings.simplefilter("always", BagDamageWarning)
-        frames, ids, boxes, scores, world, messages = _rows(args)
-        profile = _latency_profile(args)
-    for text in dict.fromkeys(str(w.message) for w in damage if issubclass(w.category, BagDamageWarning)):
-        print(f"warning: {text}", file=sys.stderr)
-    write_results(args.output, frames, ids, boxes, scores, world=world)
-    print(f"{messages} tracks messages, {len(np.unique(frames))} frames with results, "
-          f"{len(np.unique(ids))} tracks -> {args.output}")
-    _latency(args, profile)
-    if args.gt is not None:
-        _score(args)
-    return 0
 
 
 def _latency_profile(args: argparse.Namespace) -> dict:
@@ -141,7 +181,8 @@ def _check_topic(bag: Path, topics: dict[str, str], topic: str, msgtype: str | N
 
 
 def _rows(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
-    """The result rows (frames, ids, boxes, scores, world or None) and the number of messages read."""
+    """The result rows (frames, ids, boxes, scores, world or None, classes or None), the distinct stamps
+    and the number of messages read."""
     from ros2_tracker.nodes.recording import tracks_from_bag
 
     rows = tracks_from_bag(args.bag, 0.0, args.topic, args.report_lost_s, snapshots=False)
@@ -165,7 +206,9 @@ def _rows(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     keep = _of_last_messages(in_order, rows.message_rows) & (frames > 0)
     keep &= _valid_rows(rows.ids, rows.boxes_tlwh, rows.scores, frames, keep)
     world = rows.positions[keep] if rows.positions is not None else None
-    return frames[keep], rows.ids[keep], rows.boxes_tlwh[keep], rows.scores[keep], world, len(rows.stamps_ns)
+    classes = rows.classes[keep] if rows.classes is not None else None
+    return (frames[keep], rows.ids[keep], rows.boxes_tlwh[keep], rows.scores[keep], world, classes, stamps,
+            len(rows.stamps_ns))
 
 
 def _valid_rows(ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frames: np.ndarray,

@@ -88,7 +88,7 @@ def test_offline_says_that_without_appearance_nothing_is_linked(tmp_path, capsys
     write_results(results, rows.frames, rows.ids, rows.boxes_tlwh, rows.scores)
     src = ReplaySource(tmp_path, "mot", "seq", fps=25.0, length=3, gt_path=None)
     _offline(src, argparse.Namespace(offline=True, refine_config=None, frames=None), rows, results, tmp_path)
-    assert "no appearance, so tracklets are not linked" in capsys.readouterr().err
+    assert "no appearance, so --offline links no tracklets" in capsys.readouterr().err
 
 
 def test_problems_the_nodes_logged_are_said_after_the_replay(tmp_path, capsys):

@@ -121,6 +121,29 @@ def test_ranked_stamps_shift_after_a_gap_and_say_so(recorded, tmp_path, capsys):
     assert got[30][:, 1].tolist() == sorted(truth[33][0].tolist())  # frame 33's tracks, numbered 30
 
 
+def test_offline_fills_the_dropped_frames_and_scores_both(recorded, tmp_path, capsys):
+    """``--offline``: the tracks refined as a batch beside the online results; the frames the detector
+    skipped get interpolated boxes (and positions), and with ground truth both are scored."""
+    bag, truth = recorded
+    out, metrics = tmp_path / "res.txt", tmp_path / "m.json"
+    gt = require_shared("data", "TUD-Campus", "gt", "gt.txt")
+    assert main(["results", str(bag), "--output", str(out), "--frame-topic", CAMERA, "--offline", "--gt",
+                 str(gt), "--json", str(metrics)]) == 0
+    online, offline = rows_of(out), rows_of(tmp_path / "res.offline.txt")
+    assert not set(DROPPED) & set(online) and set(DROPPED) <= set(offline)
+    both = set(truth[29][0].tolist()) & set(truth[33][0].tolist())  # seen on either side of the gap
+    assert set(offline[31][:, 1].astype(int).tolist()) >= both
+    for frame in (29, 33):  # the online rows are kept as they were (others' gaps may add rows)
+        kept = offline[frame][np.isin(offline[frame][:, 1], online[frame][:, 1])]
+        np.testing.assert_array_equal(kept, online[frame])
+    one = int(sorted(both)[0])
+    np.testing.assert_allclose(offline[31][offline[31][:, 1] == one, 9],  # z interpolated: 4 + frame
+                               35.0 if one % 3 else -1.0, atol=1e-3)
+    scores = json.loads(metrics.read_text())
+    assert scores["TUD-Campus offline"]["HOTA"] >= scores["TUD-Campus online"]["HOTA"], scores
+    assert "offline: 0 links" in capsys.readouterr().out
+
+
 def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path, capsys):
     bag, _ = recorded
     out = tmp_path / "res.txt"
@@ -130,6 +153,7 @@ def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path,
         (["--frame-topic", "/camera/depth"], "has no topic /camera/depth"),
         (["--frames", "10"], "--frames needs --gt"),
         (["--report-lost-s", "nan"], "--report-lost-s must be between 0 and 3600 s"),
+        (["--refine-config", str(out)], "--refine-config needs --offline"),
     ):
         assert main(["results", str(bag), "--output", str(out), *argv]) == 2
         err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
