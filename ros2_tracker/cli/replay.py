@@ -139,6 +139,8 @@ class ReplaySource:
         sequence_length: seqLength of the sequence's seqinfo.ini (0 when unknown).
         bag_roles: what the replay republishes of a bag: ``{topic: role}``
             (:func:`ros2_tracker.nodes.replay_node.bag_roles`; empty for other sources).
+        picture_topic: a bag's topic of the camera's pictures (the replay's choice, with or without the
+            detector), which the video draws the tracks on; None without one.
     """
 
     path: Path
@@ -151,6 +153,7 @@ class ReplaySource:
     detections: Path | None = None
     sequence_length: int = 0
     bag_roles: dict[str, str] = field(default_factory=dict)
+    picture_topic: str | None = None
 
     @property
     def compressed_images(self) -> bool:
@@ -275,9 +278,9 @@ def _bag_source(path: Path, detector: bool, bag_namespace: str = "") -> ReplaySo
                                                  topics)
     except BagError:
         roles, shown = {}, {}
-    return ReplaySource(path, "bag", path.stem if path.is_file() else path.name,
-                        has_images=any(role in ("image", "compressed") for role in shown.values()),
-                        bag_roles=roles)
+    pictures = [topic for topic, role in shown.items() if role in ("image", "compressed")]
+    return ReplaySource(path, "bag", path.stem if path.is_file() else path.name, has_images=bool(pictures),
+                        bag_roles=roles, picture_topic=pictures[0] if pictures else None)
 
 
 # --------------------------------------------------------------------------------------------- the graph
@@ -600,12 +603,26 @@ def _draw(src: ReplaySource, rows: TrackRows, out: Path, no_video: bool) -> list
                               gt_ids=gt_ids, title=f"{src.name}: track ids (ROS graph)")
     written = [("plot", plot)]
     if not no_video and rows.snapshots:
-        written.append(("video", _write_video(src, rows, out / f"{src.name}_tracks.mp4")))
+        video = out / f"{src.name}_tracks.mp4"
+        if src.kind == "bag" and src.picture_topic is not None:  # the bag's own pictures
+            from ros2_tracker.refine.outputs import fps_from_stamps
+            from ros2_tracker.viz.recorded import write_recorded_video
+
+            video, count, failed = write_recorded_video(video, src.path, src.picture_topic, rows.stamps_ns,
+                                                        rows.snapshots, fps=fps_from_stamps(rows.stamps_ns),
+                                                        title=src.name)
+            if failed:
+                print(f"warning: {failed} of {count} {src.picture_topic} pictures could not be decoded: "
+                      "drawn grey", file=sys.stderr)
+        else:
+            video = _write_video(src, rows, video)
+        written.append(("video", video))
     return written
 
 
 def _write_video(src: ReplaySource, rows: TrackRows, path: Path) -> Path:
-    """Frames of the source (grey canvas for bags or missing frames) with the tracks drawn."""
+    """Frames of the source (grey canvas for bags without pictures, or missing frames) with the tracks
+    drawn."""
     import cv2
     from tqdm import tqdm
 

@@ -2,7 +2,7 @@
 
     ros2-tracker results BAG --output RES.txt [--topic /tracks] [--frame-topic TOPIC]
                          [--report-lost-s S] [--gt GT.txt [--frames N] [--json M.json]] [--latency L.json]
-                         [--offline [--refine-config F]]
+                         [--offline [--refine-config F]] [--video V.mp4 [--image-topic TOPIC]]
 
 A robot tracks live (``ros2 launch ros2_tracker pipeline.launch.py camera:=true record:=true``, or
 ``ros2 bag record`` of the tracker's topic beside any launch); this turns the bag's
@@ -69,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "with ground truth)")
     p.add_argument("--json", type=Path, help="with --gt: write the metrics here as JSON")
     p.add_argument("--latency", type=Path, metavar="L.json", help="write the latency profile here as JSON")
+    p.add_argument("--video", type=Path, metavar="V.mp4", help="draw the camera's pictures recorded in the "
+                   "bag (--image-topic) with the tracks of their stamps into this video")
+    p.add_argument("--image-topic", metavar="TOPIC", help="with --video: the sensor_msgs/Image or "
+                   "CompressedImage topic to draw on (default: --frame-topic)")
     p.add_argument("--offline", action="store_true", help="also refine the tracks as a batch (gaps "
                    "interpolated; tracklets linked only with --refine-config's link_without_appearance: a "
                    "bag holds no appearance) into RES.offline.txt; with --gt, both scored (--json: both)")
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     _check_files(args)
     with warnings.catch_warnings(record=True) as damage:  # a cut recording: said once, as a warning line
         warnings.simplefilter("always", BagDamageWarning)
-        frames, ids, boxes, scores, world, classes, stamps, messages = _rows(args)
+        frames, ids, boxes, scores, world, classes, stamps, messages, recorded = _rows(args)
         profile = _latency_profile(args)
     for text in dict.fromkeys(str(w.message) for w in damage if issubclass(w.category, BagDamageWarning)):
         print(f"warning: {text}", file=sys.stderr)
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{messages} tracks messages, {len(np.unique(frames))} frames with results, "
           f"{len(np.unique(ids))} tracks -> {args.output}")
     _latency(args, profile)
+    if args.video is not None:
+        _video(args, recorded)
     if refine is not None:
         from ros2_tracker.cli.evaluate import sequence_name
         from ros2_tracker.cli.refining import refine_recorded
@@ -117,6 +123,10 @@ def _check_options(args: argparse.Namespace) -> Any:
         raise UserError(f"{'--frames' if args.frames is not None else '--json'} needs --gt")
     if args.refine_config is not None and not args.offline:
         raise UserError("--refine-config needs --offline")
+    if args.image_topic is not None and args.video is None:
+        raise UserError("--image-topic needs --video")
+    if args.video is not None and (args.image_topic or args.frame_topic) is None:
+        raise UserError("--video needs the camera's topic in the bag: --image-topic TOPIC (or --frame-topic)")
     if not (np.isfinite(args.report_lost_s) and 0.0 <= args.report_lost_s <= 3600.0):
         raise UserError(f"--report-lost-s must be between 0 and 3600 s, got {args.report_lost_s}")
     if not args.offline:
@@ -140,7 +150,7 @@ def _check_files(args: argparse.Namespace) -> None:
     recording = {f"BAG's {f.name}": f for f in files}
     if args.bag.is_dir():
         recording["BAG's metadata.yaml"] = args.bag / "metadata.yaml"
-    outputs = {"--output": args.output, "--json": args.json, "--latency": args.latency,
+    outputs = {"--output": args.output, "--json": args.json, "--latency": args.latency, "--video": args.video,
                "--offline's results": offline_results_path(args.output) if args.offline else None}
     check_output_files(outputs, {"--gt": args.gt, "BAG": args.bag, "--refine-config": args.refine_config,
                                  **recording})
@@ -149,6 +159,30 @@ def _check_files(args: argparse.Namespace) -> None:
     _check_topic(args.bag, topics, args.topic, _TRACKS, "--topic")
     if args.frame_topic is not None:
         _check_topic(args.bag, topics, args.frame_topic, None, "--frame-topic")
+    if args.video is not None:
+        from ros2_tracker.viz.recorded import PICTURE_TYPES
+
+        option = "--image-topic" if args.image_topic is not None else "--frame-topic (as --video's pictures)"
+        topic = args.image_topic or args.frame_topic
+        _check_topic(args.bag, topics, topic, None, option)
+        if topics[topic] not in PICTURE_TYPES:
+            raise UserError(f"{option}: {topic} is {topics[topic]}, not a picture "
+                            f"({' or '.join(PICTURE_TYPES)})")
+
+
+def _video(args: argparse.Namespace, recorded: Any) -> None:
+    """``--video``: the recorded pictures with the tracks of their stamps."""
+    from ros2_tracker.refine.outputs import fps_from_stamps
+    from ros2_tracker.viz.recorded import write_recorded_video
+
+    topic = args.image_topic or args.frame_topic
+    path, count, failed = write_recorded_video(args.video, args.bag, topic, recorded.stamps_ns,
+                                               recorded.snapshots, fps=fps_from_stamps(recorded.stamps_ns),
+                                               title=args.bag.stem if args.bag.is_file() else args.bag.name)
+    if failed:
+        print(f"warning: {failed} of {count} {topic} pictures could not be decoded: drawn grey",
+              file=sys.stderr)
+    print(f"video: {count} pictures -> {path}")
 
 
 def _latency_profile(args: argparse.Namespace) -> dict:
@@ -181,11 +215,11 @@ def _check_topic(bag: Path, topics: dict[str, str], topic: str, msgtype: str | N
 
 
 def _rows(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
-    """The result rows (frames, ids, boxes, scores, world or None, classes or None), the distinct stamps
-    and the number of messages read."""
+    """The result rows (frames, ids, boxes, scores, world or None, classes or None), the distinct stamps,
+    the number of messages read and what ``tracks_from_bag`` gave (snapshots to draw with ``--video``)."""
     from ros2_tracker.nodes.recording import tracks_from_bag
 
-    rows = tracks_from_bag(args.bag, 0.0, args.topic, args.report_lost_s, snapshots=False)
+    rows = tracks_from_bag(args.bag, 0.0, args.topic, args.report_lost_s, snapshots=args.video is not None)
     if rows.unreadable:
         index, at, reason = rows.unreadable[0]
         where = f"stamp {at * 1e-9:.6f}" if at is not None else "no readable stamp"
@@ -208,7 +242,7 @@ def _rows(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     world = rows.positions[keep] if rows.positions is not None else None
     classes = rows.classes[keep] if rows.classes is not None else None
     return (frames[keep], rows.ids[keep], rows.boxes_tlwh[keep], rows.scores[keep], world, classes, stamps,
-            len(rows.stamps_ns))
+            len(rows.stamps_ns), rows)
 
 
 def _valid_rows(ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray, frames: np.ndarray,

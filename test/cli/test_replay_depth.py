@@ -30,7 +30,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from ros2_tracker.nodes.conversions import arrays_to_detections, seconds_to_stamp  # noqa: E402
-from ros2_tracker.nodes.image_conversions import depth_to_compressed_depth_msg  # noqa: E402
+from ros2_tracker.nodes.image_conversions import (  # noqa: E402
+    bgr_to_compressed_msg,
+    depth_to_compressed_depth_msg,
+)
 
 CLI = [sys.executable, "-m", "ros2_tracker.cli.main"]
 T0, FPS, FRAMES, MISSING = 50.0, 30.0, 12, 8
@@ -38,6 +41,7 @@ W, H, DOWN = 640, 480, 4
 K = np.array([[520.0, 0.0, 330.0], [0.0, 515.0, 236.0], [0.0, 0.0, 1.0]])
 ALIGNED, RAW = "/camera/aligned_depth_to_color/image_raw", "/camera/depth/image_rect_raw"
 INFO, DETS = "/camera/color/camera_info", "/detections"
+COLOUR = "/camera/color/image_raw/compressed"  # the colour pictures: what the replay's video draws on
 
 
 def people(k: int) -> tuple[np.ndarray, list[float]]:
@@ -56,7 +60,7 @@ def depth_msg(header: Header, boxes: np.ndarray, depths: list[float], wall_mm: i
                  data=mm.tobytes())
 
 
-def write_bag(path, transport: str = "raw") -> tuple[str, str]:
+def write_bag(path, transport: str = "raw", colour: bool = True) -> tuple[str, str]:
     """The bag; its depth streams (aligned, unaligned) as raw Images or image_transport's compressedDepth
     (16UC1, RVL: what a RealSense robot records to save space). Returns the aligned stream's topic and the
     replay's role for it."""
@@ -75,10 +79,15 @@ def write_bag(path, transport: str = "raw") -> tuple[str, str]:
         records.append((t + 0.003, raw, depth_msg(header, boxes + 60, [1.0, 1.0], wall_mm=1000,
                                                   transport=transport)))
         records.append((t + 0.005, INFO, CameraInfo(header=header, width=W, height=H, k=K.ravel().tolist())))
+        if colour:
+            picture = np.full((H, W, 3), (40, 140, 220), dtype=np.uint8)  # orange, BGR
+            picture_msg = bgr_to_compressed_msg(picture, CompressedImage, "jpeg", header)
+            records.append((t + 0.002, COLOUR, picture_msg))
         dets = arrays_to_detections(boxes, np.full(2, 0.9), np.zeros(2, int), header, msgs)
         records.append((t + 0.030, DETS, dets))
     types = {raw: depth_type, aligned: depth_type,  # the raw depth first
-             INFO: "sensor_msgs/msg/CameraInfo", DETS: "ros2_tracker/msg/Detection2DArray"}
+             INFO: "sensor_msgs/msg/CameraInfo", DETS: "ros2_tracker/msg/Detection2DArray",
+             **({COLOUR: "sensor_msgs/msg/CompressedImage"} if colour else {})}
     with BagWriter(path, types) as bag:
         for log_s, topic, m in sorted(records, key=lambda r: r[0]):
             bag.write(topic, serialize_message(m), round(log_s * 1e9))
@@ -96,7 +105,8 @@ def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(
     config = tmp_path / "depth.yaml"
     config.write_text("/**:\n  ros__parameters:\n    use_depth: true\n    depth_max_offset_s: 0.01\n")
     out = tmp_path / "out"
-    res = subprocess.run([*CLI, "replay", str(bag), "--config", str(config), "--no-video", "--out", str(out),
+    video = [] if transport == "raw" else ["--no-video"]
+    res = subprocess.run([*CLI, "replay", str(bag), "--config", str(config), *video, "--out", str(out),
                           "--offline", "--domain-id", ros_env["ROS_DOMAIN_ID"]], env=ros_env,
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
@@ -119,6 +129,15 @@ def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(
         # the registered depth of its own frame (the next one puts person 1 0.1 m farther, the raw stream 1 m)
         np.testing.assert_allclose(world, expected, atol=2e-3 + 0.01 * (int(tid) == 1), err_msg=f"{frame}")
     assert "no depth image within depth_max_offset_s (0.01 s)" in nodes_log
+    if transport == "raw":  # the video: the bag's colour pictures (it drew a grey canvas for any bag)
+        import cv2
+
+        capture = cv2.VideoCapture(str(next(out.glob("*_tracks.mp4"))))
+        pictures = []
+        while (got := capture.read())[0]:
+            pictures.append(got[1])
+        assert len(pictures) == FRAMES
+        assert all(np.abs(np.median(p[200:, :], axis=(0, 1)) - (40, 140, 220)).max() < 12 for p in pictures)
 
 
 def test_a_bag_whose_only_compressed_images_are_depth_has_no_pictures_for_the_detector(tmp_path, capsys):
@@ -129,7 +148,7 @@ def test_a_bag_whose_only_compressed_images_are_depth_has_no_pictures_for_the_de
     from ros2_tracker.cli.main import main
 
     bag = tmp_path / "depth_only"
-    write_bag(bag, "compressedDepth")
+    write_bag(bag, "compressedDepth", colour=False)
     out = tmp_path / "run"
     code = main(["replay", str(bag), "--detector", "--out", str(out)])
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import require_modules, require_shared
+from conftest import SHARED, require_modules, require_shared
 
 pytest.importorskip("rclpy", reason="rclpy is not installed (the messages are deserialised with it)")
 msgs = pytest.importorskip("ros2_tracker.msg",
@@ -31,7 +31,9 @@ from ros2_tracker.nodes.conversions import ns_to_stamp, tracks_to_msg  # noqa: E
 
 FPS, T0_NS = 25.0, 1_764_000_000_000_000_000
 DROPPED = (30, 31, 32)  # frames whose detections never reached the tracker
+BROKEN = 5  # the camera's picture of this frame was recorded damaged
 CAMERA, TRACKS = "/camera/color/image_raw/compressed", "/tracks"
+TUD = SHARED / "data" / "TUD-Campus"
 
 
 def stamp_ns(frame: int) -> int:
@@ -46,11 +48,13 @@ def recorded(tmp_path_factory):
     from ros2_tracker.io.bag import BagWriter
 
     dets = read_mot(require_shared("data", "TUD-Campus", "det", "det_frcnn.txt"))
+    require_shared("data", "TUD-Campus", "img1", "000001.jpg")
     tracker, truth, records = Tracker(TrackerConfig()), {}, []
     for frame in range(1, dets.last_frame + 1):
         ns = stamp_ns(frame)
         header = Header(stamp=ns_to_stamp(ns), frame_id="camera_color_optical_frame")
-        image = CompressedImage(header=header, format="jpeg", data=b"\xff\xd8")
+        picture = b"\xff\xd8" if frame == BROKEN else (TUD / "img1" / f"{frame:06d}.jpg").read_bytes()
+        image = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8", data=picture)
         records.append((ns + 2_000_000, CAMERA, image))
         if frame in DROPPED:
             continue
@@ -144,6 +148,33 @@ def test_offline_fills_the_dropped_frames_and_scores_both(recorded, tmp_path, ca
     assert "offline: 0 links" in capsys.readouterr().out
 
 
+def test_the_video_draws_the_recorded_pictures_with_their_tracks(recorded, tmp_path, capsys):
+    import cv2
+
+    bag, truth = recorded
+    video = tmp_path / "run.mp4"
+    assert main(["results", str(bag), "--output", str(tmp_path / "res.txt"), "--frame-topic", CAMERA,
+                 "--video", str(video)]) == 0
+    printed = capsys.readouterr()
+    assert f"video: 71 pictures -> {video}" in printed.out
+    assert f"1 of 71 {CAMERA} pictures could not be decoded: drawn grey" in printed.err
+    capture = cv2.VideoCapture(str(video))
+    drawn = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        drawn.append(image)
+    assert len(drawn) == 71 and drawn[0].shape == (480, 640, 3)
+    assert np.median(np.abs(drawn[BROKEN - 1].astype(int) - 96)) < 5  # the damaged picture: grey
+    frame = 40  # a picture with tracks: drawn on it, where the boxes are
+    source = cv2.imread(str(TUD / "img1" / f"{frame:06d}.jpg"))
+    x, y, _, h = truth[frame][1][0]
+    edge = (slice(int(y) + 5, int(y + h) - 5), int(x))  # the box's left edge
+    assert np.abs(drawn[frame - 1][edge].astype(int) - source[edge]).mean() > 40
+    assert np.abs(drawn[frame - 1][300:, 600:].astype(int) - source[300:, 600:]).mean() < 12  # (mp4v)
+
+
 def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path, capsys):
     bag, _ = recorded
     out = tmp_path / "res.txt"
@@ -154,6 +185,9 @@ def test_bad_requests_are_refused_before_anything_is_written(recorded, tmp_path,
         (["--frames", "10"], "--frames needs --gt"),
         (["--report-lost-s", "nan"], "--report-lost-s must be between 0 and 3600 s"),
         (["--refine-config", str(out)], "--refine-config needs --offline"),
+        (["--video", str(tmp_path / "v.mp4")], "--video needs the camera's topic in the bag"),
+        (["--video", str(tmp_path / "v.mp4"), "--image-topic", TRACKS],
+         "is ros2_tracker/msg/TrackArray, not a picture"),
     ):
         assert main(["results", str(bag), "--output", str(out), *argv]) == 2
         err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
