@@ -32,6 +32,19 @@ def require_modules(*modules: str) -> None:
         pytest.importorskip(module, reason=f"{module} is not installed (pip install {module})")
 
 
+def video_frames(path) -> tuple[list, float]:
+    """The frames (BGR arrays) of a video file, read back with OpenCV, and its frame rate."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (got := capture.read())[0]:
+        frames.append(got[1])
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return frames, fps
+
+
 def png_claiming(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
     """A PNG whose header says ``width`` x ``height`` pixels (of ``bit_depth`` bits, PNG ``colour_type``: 2
     RGB, 0 grey) with far too little data: OpenCV refuses one beyond CV_IO_MAX_IMAGE_PIXELS with cv2.error."""

@@ -4,6 +4,7 @@ ground truth, both scored side by side."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,17 @@ import numpy as np
 
 from ros2_tracker.cli.errors import metrics_unavailable
 
-__all__ = ["load_refine_config", "refine_recorded"]
+__all__ = ["add_offline_options", "load_refine_config", "refine_recorded"]
+
+
+def add_offline_options(p: argparse.ArgumentParser) -> None:
+    """``--offline`` and ``--refine-config``, as the commands that read a recorded run back take them."""
+    p.add_argument("--offline", action="store_true", help="also refine the recorded tracks as a batch "
+                   "(interpolate gaps; link tracklets only with link_without_appearance: true in "
+                   "--refine-config: a bag holds no appearance) into <results>.offline.txt, and report "
+                   "online and offline metrics")
+    p.add_argument("--refine-config", type=Path, metavar="F",
+                   help="refinement parameters for --offline (config/refine.yaml form)")
 
 
 def load_refine_config(path: Path | None) -> Any:

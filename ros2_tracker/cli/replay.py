@@ -55,6 +55,7 @@ from ros2_tracker.cli.errors import (
     check_scoring_ground_truth,
     metrics_unavailable,
 )
+from ros2_tracker.cli.refining import add_offline_options
 from ros2_tracker.cli.runs import new_run_folder
 from ros2_tracker.io.files import write_text
 from ros2_tracker.launching import (
@@ -113,11 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--domain-id", type=int, metavar="N",
                    help="ROS_DOMAIN_ID of the graph (default: derived from the pid, in 1..101, the ROS 2 "
                    "docs' safe range on Linux)")
-    p.add_argument("--offline", action="store_true", help="also refine the recorded tracks as a batch "
-                   "(interpolate gaps; link tracklets only with link_without_appearance: true in "
-                   "--refine-config, the bag has no appearance) and report online and offline metrics")
-    p.add_argument("--refine-config", type=Path, metavar="F",
-                   help="refinement parameters for --offline (config/refine.yaml form)")
+    add_offline_options(p)
     p.set_defaults(run=run)
     return p
 
@@ -623,11 +620,10 @@ def _draw(src: ReplaySource, rows: TrackRows, out: Path, no_video: bool) -> list
 def _write_video(src: ReplaySource, rows: TrackRows, path: Path) -> Path:
     """Frames of the source (grey canvas for bags without pictures, or missing frames) with the tracks
     drawn."""
-    import cv2
     from tqdm import tqdm
 
     from ros2_tracker.io.video import open_frame_source
-    from ros2_tracker.viz.draw import draw_tracks
+    from ros2_tracker.viz.recorded import annotated_frame
     from ros2_tracker.viz.video import VideoWriter
 
     by_frame = {s.frame: s for s in rows.snapshots}
@@ -639,16 +635,9 @@ def _write_video(src: ReplaySource, rows: TrackRows, path: Path) -> Path:
         for k in range(1, max(by_frame) + 1):
             # (None past the source's end: detections may run beyond its last image or video frame)
             frame = next(frames, None) if frames is not None else None
-            image = frame.image if frame is not None else None
-            if image is None:
-                image = np.full((size[1], size[0], 3) if size else (480, 640, 3), 96, dtype=np.uint8)
+            image = annotated_frame(frame.image if frame is not None else None, by_frame.get(k),
+                                    f"{src.name}  frame {k}", size)
             size = size or (image.shape[1], image.shape[0])
-            snap = by_frame.get(k)
-            if snap is not None:
-                image = draw_tracks(image, snap.ids, snap.boxes_xyxy, snap.states, snap.trajectories,
-                                    snap.trajectory_cov)
-            cv2.putText(image, f"{src.name}  frame {k}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                        (255, 255, 255), 1, cv2.LINE_AA)
             video.write(image)
             bar.update()
         return Path(video.path)

@@ -45,6 +45,7 @@ from ros2_tracker.cli.errors import (
     check_output_files,
     check_scoring_ground_truth,
 )
+from ros2_tracker.cli.refining import add_offline_options
 
 _TRACKS = "ros2_tracker/msg/TrackArray"
 _GAP = 1.5  # a step between stamps above this many typical steps: frames missing (rank numbering)
@@ -73,11 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "bag (--image-topic) with the tracks of their stamps into this video")
     p.add_argument("--image-topic", metavar="TOPIC", help="with --video: the sensor_msgs/Image or "
                    "CompressedImage topic to draw on (default: --frame-topic)")
-    p.add_argument("--offline", action="store_true", help="also refine the tracks as a batch (gaps "
-                   "interpolated; tracklets linked only with --refine-config's link_without_appearance: a "
-                   "bag holds no appearance) into RES.offline.txt; with --gt, both scored (--json: both)")
-    p.add_argument("--refine-config", type=Path, metavar="F",
-                   help="refinement parameters for --offline (config/refine.yaml form)")
+    add_offline_options(p)
     p.set_defaults(run=run)
     return p
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PICTURE_TYPES", "bag_pictures", "write_recorded_video"]
+__all__ = ["PICTURE_TYPES", "annotated_frame", "bag_pictures", "write_recorded_video"]
 
 PICTURE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 """The message types a picture topic may have."""
@@ -56,7 +56,6 @@ def write_recorded_video(path: Path, bag: Path, topic: str, stamps_ns: Sequence[
     import cv2
     from tqdm import tqdm
 
-    from ros2_tracker.viz.draw import draw_tracks
     from ros2_tracker.viz.video import VideoWriter
 
     by_stamp = dict(zip(stamps_ns, snapshots, strict=True))  # (a stamp tracked twice: the later)
@@ -65,18 +64,28 @@ def write_recorded_video(path: Path, bag: Path, topic: str, stamps_ns: Sequence[
                                                                       leave=False) as bar:
         for stamp, image, _why in bag_pictures(bag, topic):
             count += 1
+            failed += image is None
             if image is not None and size is not None and (image.shape[1], image.shape[0]) != size:
                 image = cv2.resize(image, size)  # the camera changed its resolution: one size per video
-            if image is None:
-                failed += 1
-                image = np.full((size[1], size[0], 3) if size else (480, 640, 3), 96, dtype=np.uint8)
-            size = size or (image.shape[1], image.shape[0])
-            snap = by_stamp.get(stamp)
-            if snap is not None:
-                image = draw_tracks(image, snap.ids, snap.boxes_xyxy, snap.states, snap.trajectories,
-                                    snap.trajectory_cov)
-            cv2.putText(image, f"{title}  frame {count}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                        (255, 255, 255), 1, cv2.LINE_AA)
+            image = annotated_frame(image, by_stamp.get(stamp), f"{title}  frame {count}", size)
+            size = (image.shape[1], image.shape[0])
             video.write(image)
             bar.update(1)
     return video.path, count, failed
+
+
+def annotated_frame(image: np.ndarray | None, snapshot: Any, label: str,
+                    size: tuple[int, int] | None = None) -> np.ndarray:
+    """One frame of a tracks video: ``image`` (None: a grey canvas of ``size``, else 640 x 480) with the
+    tracks of ``snapshot`` (a ``FrameTracks``; None: none) drawn and ``label`` written in its corner."""
+    import cv2
+
+    from ros2_tracker.viz.draw import draw_tracks
+
+    if image is None:
+        image = np.full((size[1], size[0], 3) if size else (480, 640, 3), 96, dtype=np.uint8)
+    if snapshot is not None:
+        image = draw_tracks(image, snapshot.ids, snapshot.boxes_xyxy, snapshot.states, snapshot.trajectories,
+                            snapshot.trajectory_cov)
+    cv2.putText(image, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return image

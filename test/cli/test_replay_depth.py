@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import require_modules
+from conftest import require_modules, video_frames
 
 pytestmark = pytest.mark.ros
 
@@ -130,12 +130,7 @@ def test_an_rgbd_bag_replays_into_use_depth_and_the_results_carry_the_positions(
         np.testing.assert_allclose(world, expected, atol=2e-3 + 0.01 * (int(tid) == 1), err_msg=f"{frame}")
     assert "no depth image within depth_max_offset_s (0.01 s)" in nodes_log
     if transport == "raw":  # the video: the bag's colour pictures (it drew a grey canvas for any bag)
-        import cv2
-
-        capture = cv2.VideoCapture(str(next(out.glob("*_tracks.mp4"))))
-        pictures = []
-        while (got := capture.read())[0]:
-            pictures.append(got[1])
+        pictures, _ = video_frames(next(out.glob("*_tracks.mp4")))
         assert len(pictures) == FRAMES
         assert all(np.abs(np.median(p[200:, :], axis=(0, 1)) - (40, 140, 220)).max() < 12 for p in pictures)
 

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED, require_modules, require_shared
+from conftest import SHARED, require_modules, require_shared, video_frames
 
 pytest.importorskip("rclpy", reason="rclpy is not installed (the messages are deserialised with it)")
 msgs = pytest.importorskip("ros2_tracker.msg",
@@ -158,13 +158,7 @@ def test_the_video_draws_the_recorded_pictures_with_their_tracks(recorded, tmp_p
     printed = capsys.readouterr()
     assert f"video: 71 pictures -> {video}" in printed.out
     assert f"1 of 71 {CAMERA} pictures could not be decoded: drawn grey" in printed.err
-    capture = cv2.VideoCapture(str(video))
-    drawn = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        drawn.append(image)
+    drawn, _ = video_frames(video)
     assert len(drawn) == 71 and drawn[0].shape == (480, 640, 3)
     assert np.median(np.abs(drawn[BROKEN - 1].astype(int) - 96)) < 5  # the damaged picture: grey
     frame = 40  # a picture with tracks: drawn on it, where the boxes are

@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from conftest import video_frames
 
 from ros2_tracker.viz.video import VideoWriter
 
@@ -16,26 +17,13 @@ def frames(n=12, w=160, h=120):
     return out
 
 
-def read_all(path):
-    cap = cv2.VideoCapture(str(path))
-    got = []
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        got.append(img)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return got, fps
-
-
 @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
 def test_written_video_reads_back_with_the_same_frames(tmp_path, suffix):
     with VideoWriter(tmp_path / "sub" / f"out{suffix}", fps=10.0) as vw:
         for img in frames():
             vw.write(img)
     assert vw.frames_written == 12 and vw.path.is_file() and vw.path.stat().st_size > 1000
-    got, fps = read_all(vw.path)
+    got, fps = video_frames(vw.path)
     assert len(got) == 12 and fps == pytest.approx(10.0)
     assert got[0].shape == (120, 160, 3)
     bars = [int(np.argmax(g[:, :, 0].mean(axis=0))) for g in got]
@@ -46,7 +34,7 @@ def test_grey_frames_and_explicit_size(tmp_path):
     with VideoWriter(tmp_path / "grey.avi", fps=5.0, frame_size=(160, 120)) as vw:
         for img in frames(3):
             vw.write(img[:, :, 0])
-    got, _ = read_all(vw.path)
+    got, _ = video_frames(vw.path)
     assert len(got) == 3
 
 
@@ -81,6 +69,6 @@ def test_a_tracking_video_takes_its_size_from_the_images_when_seqinfo_says_nothi
     snaps = [FrameTracks(k, np.array([1]), np.array([[700.0, 500.0, 780.0, 590.0]]), np.array([1]))
              for k in (1, 2, 3)]
     video = write_tracking_video(tmp_path / "v.mp4", info, snaps)
-    got, _fps = read_all(video)
+    got, _fps = video_frames(video)
     assert len(got) == 3 and got[0].shape[:2] == (600, 800)
     assert got[0][540:560, 695:705].max() > 100  # the box's left edge, where the image has it
