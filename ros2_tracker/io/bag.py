@@ -15,7 +15,7 @@ message (and on :meth:`BagWriter.flush`), so a process killed abruptly loses at 
 :class:`BagDamageWarning` at the first truncated or corrupt record (``ros2 bag reindex`` recreates
 ``metadata.yaml`` for ROS tools).
 
-Nothing here imports rclpy, except :func:`read_bag_typed` inside its body.
+Nothing here imports rclpy, except :func:`read_bag_typed` and :func:`deserialized` inside their bodies.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "bag_files",
     "bag_topics",
     "cdr_header_stamp_ns",
+    "deserialized",
     "qos_profile_dict",
     "read_bag",
     "read_bag_typed",
@@ -742,11 +743,28 @@ def read_bag_typed(path: str | Path, topics: Iterable[str] | None = None, *,
     Raises:
         BagError: as :func:`read_bag`, or a type whose Python bindings are missing.
     """
+    for msg, typed, error in deserialized(read_bag(path, topics, on_damage=on_damage)):
+        if error is not None:
+            raise error
+        yield msg.topic, msg.msgtype, msg.log_time_ns, typed
+
+
+def deserialized(messages: Iterable[BagMessage]) -> Iterator[tuple[BagMessage, Any, Exception | None]]:
+    """Each serialized message with its rclpy message object, or with None and the error that stopped
+    its deserialisation (damaged CDR: rclpy's RMWError), so a reader can skip one message and go on.
+
+    Raises:
+        BagError: a type whose Python bindings are missing.
+    """
     from rclpy.serialization import deserialize_message
 
     classes: dict[str, Any] = {}
-    for msg in read_bag(path, topics, on_damage=on_damage):
+    for msg in messages:
         cls = classes.get(msg.msgtype)
         if cls is None:
             cls = classes[msg.msgtype] = message_class(msg.msgtype)
-        yield msg.topic, msg.msgtype, msg.log_time_ns, deserialize_message(msg.data, cls)
+        try:
+            typed, error = deserialize_message(msg.data, cls), None
+        except (RuntimeError, ValueError, TypeError) as exc:
+            typed, error = None, exc
+        yield msg, typed, error

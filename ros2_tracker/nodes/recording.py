@@ -62,11 +62,9 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     (given once every stamp is known). Messages are converted one at a time and only their rows kept: an
     hour's replay is some 100,000 messages, a few GB as whole arrays.
     """
-    from rclpy.serialization import deserialize_message
-
     from ros2_tracker.core.boxes import xyxy_to_tlwh
     from ros2_tracker.core.track import TrackState, reported_mask
-    from ros2_tracker.io.bag import cdr_header_stamp_ns, message_class, read_bag
+    from ros2_tracker.io.bag import cdr_header_stamp_ns, deserialized, read_bag
     from ros2_tracker.nodes.conversions import stamp_to_ns, track_array_to_arrays
     from ros2_tracker.viz.sequence import FrameTracks
 
@@ -74,10 +72,10 @@ def tracks_from_bag(bag: Path, fps: float, topic: str = "/tracks", report_lost_s
     out_i, out_b, out_s, out_c, out_p, snaps = [], [], [], [], [], []
     with_positions = False
     unreadable: list[tuple[int, int | None, str]] = []
-    cls = message_class("ros2_tracker/msg/TrackArray")
-    for index, raw in enumerate(read_bag(bag, [topic])):
+    for index, (raw, m, error) in enumerate(deserialized(read_bag(bag, [topic]))):
         try:  # a damaged message is skipped and counted; the rest of the run is still read
-            m = deserialize_message(raw.data, cls)
+            if error is not None:  # (not CDR of a TrackArray)
+                raise error
             stamp, tr = stamp_to_ns(m.header.stamp), track_array_to_arrays(m)
         except (RuntimeError, ValueError, TypeError) as exc:  # rclpy's RMWError (bad CDR), a malformed array
             try:

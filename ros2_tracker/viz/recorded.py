@@ -23,13 +23,10 @@ def bag_pictures(bag: Path, topic: str) -> Iterator[tuple[int, np.ndarray | None
     """``(stamp [ns], BGR picture or None, why not)`` of each message of ``topic`` (an Image or
     CompressedImage topic), in recording order; a message that cannot be read or decoded gives None and
     the reason."""
-    from rclpy.serialization import deserialize_message
-
-    from ros2_tracker.io.bag import cdr_header_stamp_ns, message_class, read_bag
+    from ros2_tracker.io.bag import cdr_header_stamp_ns, deserialized, read_bag
     from ros2_tracker.nodes.image_conversions import compressed_msg_to_bgr, image_msg_to_bgr
 
-    classes: dict[str, Any] = {}
-    for raw in read_bag(bag, [topic]):
+    for raw, msg, error in deserialized(read_bag(bag, [topic])):
         try:
             stamp = cdr_header_stamp_ns(raw.data)
         except ValueError:
@@ -37,9 +34,9 @@ def bag_pictures(bag: Path, topic: str) -> Iterator[tuple[int, np.ndarray | None
         if raw.msgtype not in PICTURE_TYPES:
             yield stamp, None, f"{raw.msgtype} is not a picture"
             continue
-        cls = classes.get(raw.msgtype) or classes.setdefault(raw.msgtype, message_class(raw.msgtype))
         try:
-            msg = deserialize_message(raw.data, cls)
+            if error is not None:  # damaged CDR
+                raise error
             decode = compressed_msg_to_bgr if raw.msgtype.endswith("CompressedImage") else image_msg_to_bgr
             yield stamp, decode(msg), ""
         except (RuntimeError, ValueError) as exc:  # rclpy's RMWError (bad CDR), ImageConversionError
