@@ -602,15 +602,9 @@ def _draw(src: ReplaySource, rows: TrackRows, out: Path, no_video: bool) -> list
     if not no_video and rows.snapshots:
         video = out / f"{src.name}_tracks.mp4"
         if src.kind == "bag" and src.picture_topic is not None:  # the bag's own pictures
-            from ros2_tracker.refine.outputs import fps_from_stamps
             from ros2_tracker.viz.recorded import write_recorded_video
 
-            video, count, failed = write_recorded_video(video, src.path, src.picture_topic, rows.stamps_ns,
-                                                        rows.snapshots, fps=fps_from_stamps(rows.stamps_ns),
-                                                        title=src.name)
-            if failed:
-                print(f"warning: {failed} of {count} {src.picture_topic} pictures could not be decoded: "
-                      "drawn grey", file=sys.stderr)
+            video = write_recorded_video(video, src.path, src.picture_topic, rows, title=src.name)[0]
         else:
             video = _write_video(src, rows, video)
         written.append(("video", video))

@@ -169,16 +169,11 @@ def _check_files(args: argparse.Namespace) -> None:
 
 def _video(args: argparse.Namespace, recorded: Any) -> None:
     """``--video``: the recorded pictures with the tracks of their stamps."""
-    from ros2_tracker.refine.outputs import fps_from_stamps
     from ros2_tracker.viz.recorded import write_recorded_video
 
     topic = args.image_topic or args.frame_topic
-    path, count, failed = write_recorded_video(args.video, args.bag, topic, recorded.stamps_ns,
-                                               recorded.snapshots, fps=fps_from_stamps(recorded.stamps_ns),
-                                               title=args.bag.stem if args.bag.is_file() else args.bag.name)
-    if failed:
-        print(f"warning: {failed} of {count} {topic} pictures could not be decoded: drawn grey",
-              file=sys.stderr)
+    path, count, _ = write_recorded_video(args.video, args.bag, topic, recorded,
+                                          title=args.bag.stem if args.bag.is_file() else args.bag.name)
     print(f"video: {count} pictures -> {path}")
 
 

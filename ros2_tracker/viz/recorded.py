@@ -7,7 +7,8 @@ picture the tracker never got, none). Pictures are decoded one at a time, in rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +44,21 @@ def bag_pictures(bag: Path, topic: str) -> Iterator[tuple[int, np.ndarray | None
             yield stamp, None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def write_recorded_video(path: Path, bag: Path, topic: str, stamps_ns: Sequence[int],
-                         snapshots: Sequence[Any], *, fps: float, title: str) -> tuple[Path, int, int]:
-    """Draw ``topic``'s pictures with the tracks of the TrackArray of the same stamp (``stamps_ns`` and
-    ``snapshots``: one per TrackArray, in the same order, as ``recording.tracks_from_bag`` gives them) into
-    the video ``path`` (``.mp4``, or ``.avi`` where the build cannot write it). A picture that cannot be
-    decoded is drawn grey, at the size of the last one. Returns the path written, the number of pictures
-    and the number that could not be decoded."""
+def write_recorded_video(path: Path, bag: Path, topic: str, recorded: Any, *,
+                         title: str) -> tuple[Path, int, int]:
+    """Draw ``topic``'s pictures with the tracks of the TrackArray of the same stamp (``recorded``: what
+    ``recording.tracks_from_bag`` gave, its ``stamps_ns`` and ``snapshots`` one per TrackArray) into the
+    video ``path`` (``.mp4``, or ``.avi`` where the build cannot write it), at the frame rate of the tracks'
+    stamps. A picture that cannot be decoded is drawn grey, at the size of the last one, and counted in a
+    warning on stderr. Returns the path written, the number of pictures and the number not decoded."""
     import cv2
     from tqdm import tqdm
 
+    from ros2_tracker.refine.outputs import fps_from_stamps
     from ros2_tracker.viz.video import VideoWriter
 
-    by_stamp = dict(zip(stamps_ns, snapshots, strict=True))  # (a stamp tracked twice: the later)
+    by_stamp = dict(zip(recorded.stamps_ns, recorded.snapshots, strict=True))  # (stamped twice: the later)
+    fps = fps_from_stamps(recorded.stamps_ns)
     size, count, failed = None, 0, 0
     with VideoWriter(path, fps if fps > 0 else 30.0) as video, tqdm(desc="draw video", unit="frame",
                                                                       leave=False) as bar:
@@ -68,6 +71,9 @@ def write_recorded_video(path: Path, bag: Path, topic: str, stamps_ns: Sequence[
             size = (image.shape[1], image.shape[0])
             video.write(image)
             bar.update(1)
+    if failed:
+        print(f"warning: {failed} of {count} {topic} pictures could not be decoded: drawn grey",
+              file=sys.stderr)
     return video.path, count, failed
 
 
