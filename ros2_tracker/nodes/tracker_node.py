@@ -226,9 +226,8 @@ class TrackerNode(Node):
             self.create_timer(max(0.01, min(0.1, cfg.image_wait_s / 2)), self._on_wait_timer,
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._gyro: GyroBuffer | None = None  # use_imu: the recent angular velocities
-        self._camera_k: np.ndarray | None = None  # the camera matrix of the last valid camera_info
-        self._camera: Any = None  # and its lens model (io.camera_model.CameraModel; camera_rectified: none)
-        self._camera_size: tuple[int, int] = (0, 0)  # its image's width and height (0: not given)
+        # the last valid camera_info's model (io.camera_model.CameraModel): matrix, lens, image size
+        self._camera: Any = None
         self._info_sub = None
         if cfg.use_imu or cfg.use_depth:
             self._info_sub = self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
@@ -333,7 +332,7 @@ class TrackerNode(Node):
                 return
             self.get_logger().warning(f"camera_info: {exc}: the lens distortion is left out of the 3D "
                                       "positions", throttle_duration_sec=_THROTTLE_S)
-        self._camera, self._camera_k, self._camera_size = camera, camera.matrix, camera.size
+        self._camera = camera
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
         self._depth_images.append((stamp_to_ns(msg.header.stamp), msg))  # decoded only when used
@@ -365,7 +364,7 @@ class TrackerNode(Node):
             return False
         fallback = self._aligner is not None
         self._take_pending_camera_info()
-        if self._camera_k is None:
+        if self._camera is None:
             if fallback:
                 return False
             self.get_logger().warning(f"no calibrated camera_info on "
@@ -390,7 +389,7 @@ class TrackerNode(Node):
             return False
         try:
             gone = self._tracker.apply_camera_motion(rotation_homography(
-                self._camera_k, camera_rotation(rot, self._imu_to_camera)))
+                self._camera.matrix, camera_rotation(rot, self._imu_to_camera)))
         except ValueError as exc:  # areas scaled a million-fold: no camera turns so between two frames
             self.get_logger().warning(f"the camera's rotation at stamp {stamp_s:.6f} not applied: {exc}",
                                       throttle_duration_sec=_THROTTLE_S)
@@ -430,17 +429,17 @@ class TrackerNode(Node):
                     boxes = tracks.boxes_xyxy
                     centres, velocities = self._camera.undistort_motion(0.5 * (boxes[:, :2] + boxes[:, 2:]),
                                                                         tracks.velocities[:, :2])
-                width, height = self._camera_size
+                width, height = self._camera.size
                 scale = (depth.shape[1] / width if width else 1.0, depth.shape[0] / height if height else 1.0)
-                out[observed] = box_positions(depth, tracks.boxes_xyxy[observed], self._camera_k,
+                out[observed] = box_positions(depth, tracks.boxes_xyxy[observed], self._camera.matrix,
                                               fraction=cfg.depth_box_fraction, min_m=cfg.depth_min_m,
                                               max_m=cfg.depth_max_m, depth_scale=scale,
                                               centres=None if centres is None else centres[observed])
         rates = self._depth_history.rates(tracks.ids, out[:, 2], stamp_ns * 1e-9)
         moving = np.full((len(tracks), 3), np.nan)
-        if self._camera_k is not None:
-            moving = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates, self._camera_k,
-                                         centres=centres, centre_velocities=velocities)
+        if self._camera is not None:
+            moving = position_velocities(out, tracks.boxes_xyxy, tracks.velocities, rates,
+                                         self._camera.matrix, centres=centres, centre_velocities=velocities)
         return _Where(out, moving), time.perf_counter() - start
 
     def _depth_at(self, stamp_ns: int) -> np.ndarray | None:
@@ -449,7 +448,7 @@ class TrackerNode(Node):
         _take_pending(self._depth_sub, self._on_depth, _DEPTH_DEPTH)  # the newest may still be queued
         self._take_pending_camera_info()
         stamp_s = stamp_ns * 1e-9
-        if self._camera_k is None:
+        if self._camera is None:
             self.get_logger().warning(f"no calibrated camera_info on "
                                       f"{self.resolve_topic_name(self._cfg.camera_info_topic)} yet: no 3D "
                                       f"positions at stamp {stamp_s:.6f}", throttle_duration_sec=_THROTTLE_S)
