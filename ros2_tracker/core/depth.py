@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GRID", "DepthHistory", "box_positions", "position_velocities"]
+__all__ = ["GRID", "DepthHistory", "box_positions", "normalised", "position_velocities"]
 
 GRID = 16
 """Samples per axis over each box's central part (a median of up to 256 depths)."""
@@ -88,12 +88,17 @@ def box_positions(depth_m: np.ndarray, boxes_xyxy: np.ndarray, camera_matrix: np
     middle = np.stack([np.maximum(count - 1, 0) // 2, count // 2], axis=1)  # the median's two ranks
     z = np.take_along_axis(ordered, middle, axis=1).mean(axis=1)
     z[(count < max(1.0, min_valid * GRID * GRID)) | no_box] = np.nan
-    if ray is not None:
-        centre = ray
-    fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
-    y_n = (centre[:, 1] - cy) / fy
-    x_n = (centre[:, 0] - cx - skew * y_n) / fx
+    x_n, y_n = normalised(centre if ray is None else ray, k).T
     return np.stack([x_n * z, y_n * z, z], axis=1)
+
+
+def normalised(pixels: np.ndarray, camera_matrix: np.ndarray, *, offset: bool = True) -> np.ndarray:
+    """(N, 2) pixels -> (N, 2) normalised image coordinates, ``K^-1 (u, v, 1)`` (skew included); without
+    ``offset``, of pixel motions (velocities: the principal point drops out)."""
+    k = camera_matrix
+    cx, cy = (k[0, 2], k[1, 2]) if offset else (0.0, 0.0)
+    y = (pixels[:, 1] - cy) / k[1, 1]
+    return np.column_stack([(pixels[:, 0] - cx - k[0, 1] * y) / k[0, 0], y])
 
 
 def _centres(centres: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -148,14 +153,8 @@ def position_velocities(positions: np.ndarray, boxes_xyxy: np.ndarray, box_veloc
     ray, ray_velocity = _centres(centres, n), _centres(centre_velocities, n)
     if (ray is None) != (ray_velocity is None):  # one in the lens-free pixels, the other not: mixed up
         raise ValueError("centres and centre_velocities go together (both undistorted, or neither)")
-    fx, skew, cx, fy, cy = k[0, 0], k[0, 1], k[0, 2], k[1, 1], k[1, 2]
-    u, v = (ray[:, 0], ray[:, 1]) if ray is not None else (0.5 * (boxes[:, 0] + boxes[:, 2]),
-                                                            0.5 * (boxes[:, 1] + boxes[:, 3]))
-    du, dv = (ray_velocity[:, 0], ray_velocity[:, 1]) if ray_velocity is not None else (vel[:, 0], vel[:, 1])
-    y_n = (v - cy) / fy
-    x_n = (u - cx - skew * y_n) / fx
-    dy_n = dv / fy
-    dx_n = (du - skew * dy_n) / fx
+    x_n, y_n = normalised(0.5 * (boxes[:, :2] + boxes[:, 2:]) if ray is None else ray, k).T
+    dx_n, dy_n = normalised(vel[:, :2] if ray_velocity is None else ray_velocity, k, offset=False).T
     z = pos[:, 2]
     out = np.stack([rate * x_n + z * dx_n, rate * y_n + z * dy_n, rate], axis=1)
     out[~np.isfinite(pos).all(axis=1)] = np.nan  # (vz is the depth rate alone: it would outlive the position)

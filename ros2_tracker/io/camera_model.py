@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ros2_tracker.cmc.gyro import calibrated_camera_matrix
+from ros2_tracker.core.depth import normalised
 
 __all__ = ["DISTORTION_MODELS", "CameraModel", "camera_model"]
 
@@ -84,7 +85,7 @@ class CameraModel:
             return out
         sensor = self.sensor if self.sensor is not None else self.matrix
         full = pts[finite] * self.binning + self.offset  # the sensor's pixels, which the calibration is of
-        seen = _normalised(full, sensor)  # distorted normalised coordinates (skew included)
+        seen = normalised(full, sensor)  # distorted normalised coordinates (skew included)
         if self.model == "equidistant":
             ideal = cv2.fisheye.undistortPoints(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4],
                                                 P=_IDENTITY, criteria=_CRITERIA).reshape(-1, 2)
@@ -112,12 +113,6 @@ class CameraModel:
             here, ahead, behind = np.split(self.undistort(np.concatenate([pts, pts + step * vel,
                                                                            pts - step * vel])), 3)
             return here, (ahead - behind) / (2 * step)
-
-
-def _normalised(pixels: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """(N, 2) pixels -> normalised coordinates through ``k`` (skew included)."""
-    y = (pixels[:, 1] - k[1, 2]) / k[1, 1]
-    return np.column_stack([(pixels[:, 0] - k[0, 2] - k[0, 1] * y) / k[0, 0], y])
 
 
 def _pixels(normalised: np.ndarray, k: np.ndarray) -> np.ndarray:
