@@ -178,7 +178,8 @@ def generate_launch_description():
     )
     # Image subscriptions: reliable from the replay (best effort lost most 640x480 frames sent by a reliable
     # publisher: 17 of 71 reached the detector), the params files' sensor_data from a camera driver (a
-    # reliable subscription would not match its best-effort publisher).
+    # reliable subscription would not match its best-effort publisher). The same for the tracker's depth,
+    # camera_info and imu (sensor_qos): a replayed bag's depth images all arrive.
     from_replay = {'image_qos': 'reliable'}
     detector = GroupAction(actions=[
         GroupAction(condition=UnlessCondition(LaunchConfiguration('camera')),
@@ -186,8 +187,9 @@ def generate_launch_description():
         GroupAction(condition=IfCondition(LaunchConfiguration('camera')),
                     actions=[_detector({}, IfCondition(use_detector), sim_time)]),
     ])
+    tracker_from_replay = {'image_qos': 'reliable', 'sensor_qos': 'reliable'}
     tracker = GroupAction(actions=[
-        _tracker(from_replay, UnlessCondition(LaunchConfiguration('camera')), sim_time),
+        _tracker(tracker_from_replay, UnlessCondition(LaunchConfiguration('camera')), sim_time),
         _tracker({}, IfCondition(LaunchConfiguration('camera')), sim_time),
     ])
     # the recorder waits for each topic's publisher before it says ready (and the replay for that): only the

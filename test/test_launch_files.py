@@ -149,6 +149,18 @@ def test_pipeline_passes_arguments_as_typed_parameters_and_remaps():
     assert 'rate:=0.0' in cmd and 'source:="/data/seq"' in cmd
 
 
+def test_a_replays_subscriptions_are_reliable_a_cameras_as_the_params_file_says():
+    """A replay publishes reliably and nothing of it may be lost: images (the detector's, the tracker's) and the
+    tracker's depth, camera_info and imu come reliable; a camera driver's are the params file's best effort
+    (a reliable reader would not match a best-effort driver)."""
+    replayed = _pipeline(use_detector="true")
+    assert replayed["detector"].params["image_qos"] == "reliable"
+    assert {k: replayed["tracker"].params[k] for k in ("image_qos", "sensor_qos")} == {
+        "image_qos": "reliable", "sensor_qos": "reliable"}
+    live = _pipeline(camera="true", use_detector="true")
+    assert not {"image_qos", "sensor_qos"} & (set(live["tracker"].params) | set(live["detector"].params))
+
+
 def test_tracker_launch_file_matches_the_pipelines_tracker():
     alone = parse_launch_file(LAUNCH / "tracker.launch.py").node_specs({"use_sim_time": "true"})
     assert [s.name for s in alone] == ["tracker"] and alone[0].module == "tracker_node"

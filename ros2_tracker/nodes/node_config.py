@@ -38,6 +38,10 @@ class TrackerNodeConfig(ConfigBase):
     publish_tentative: bool = param(False, "Include tentative tracks in the published TrackArray")
     image_qos: str = param("sensor_data", "QoS of image subscriptions", choices=("sensor_data", "reliable"),
                            read_only=True)
+    sensor_qos: str = param("sensor_data", "QoS of the depth, camera_info and imu subscriptions "
+                            "(sensor_data: best effort, matches every driver; reliable: none lost, for a "
+                            "replay's reliable publishers, but matches no best-effort one)",
+                            choices=("sensor_data", "reliable"), read_only=True)
     tracks_qos: str = param("reliable", "QoS of the tracks publisher", choices=("sensor_data", "reliable"),
                             read_only=True)
     annotated_image_qos: str = param("sensor_data", "QoS of the tracks/image publisher (best effort by "

@@ -38,8 +38,9 @@ pixels are left out) and the tracks, lost ones included, are moved by it, so a m
 outrun the predicted boxes. A frame without a usable image is tracked without it, and the next image starts
 the estimate over.
 
-The camera's rotation from a gyro (``use_imu``, core tracker): sub ``imu`` (``sensor_msgs/Imu``, best effort,
-any publisher) and ``camera_info`` (``sensor_msgs/CameraInfo``, the last calibrated K is used). Before each
+The camera's rotation from a gyro (``use_imu``, core tracker): sub ``imu`` (``sensor_msgs/Imu``, QoS
+``sensor_qos``: best effort by default, any publisher) and ``camera_info`` (``sensor_msgs/CameraInfo``, the
+same QoS; the last calibrated K is used). Before each
 update the gyro's angular velocities between the last tracked stamp and this one are integrated (linear
 between samples) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation, each at its own
 place (:mod:`ros2_tracker.cmc.gyro`; a lost track the turn puts 90 degrees or more off the camera's axis is
@@ -52,7 +53,8 @@ image): the gyro where it is, the images otherwise.
 3D positions from a registered depth image (``use_depth``, either tracker): sub ``depth``
 (``sensor_msgs/Image``, REP 118 ``16UC1`` millimetres or ``32FC1`` metres), or with
 ``depth_input:=compressedDepth`` ``depth/compressedDepth`` (``sensor_msgs/CompressedImage``, image_transport's
-compressedDepth, PNG or RVL; under the remapped ``depth``, as image_transport does), best effort, the last
+compressedDepth, PNG or RVL; under the remapped ``depth``, as image_transport does), QoS ``sensor_qos`` (best
+effort by default; a replay's are reliable: none lost), the last
 ``_DEPTH_DEPTH`` kept undecoded, and ``camera_info`` (the last calibrated K, and the width and height of the
 image it describes: a depth image of another resolution is scaled to it). For each detection message the depth
 image nearest in stamp is used when within ``depth_max_offset_s``; every published track matched in this frame
@@ -231,7 +233,7 @@ class TrackerNode(Node):
         self._info_sub = None
         if cfg.use_imu or cfg.use_depth:
             self._info_sub = self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
-                                                      qos_profile("sensor_data", 5))
+                                                      qos_profile(cfg.sensor_qos, 5))
         # use_depth: the recent depth images, (stamp [ns], message)
         self._depth_images: collections.deque[tuple[int, Image | CompressedImage]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
@@ -245,16 +247,16 @@ class TrackerNode(Node):
                 else cfg.depth_topic
             self._depth_sub = self.create_subscription(CompressedImage if compressed else Image, depth_topic,
                                                        self._on_depth,
-                                                       qos_profile("sensor_data", _DEPTH_DEPTH))
+                                                       qos_profile(cfg.sensor_qos, _DEPTH_DEPTH))
             self.get_logger().info(f"3D positions from the depth images on "
                                    f"{self.resolve_topic_name(depth_topic)}, intrinsics "
                                    f"{self.resolve_topic_name(cfg.camera_info_topic)}")
         if cfg.use_imu:
             self._gyro = GyroBuffer(hold_s=_IMU_HOLD_S)
             self._imu_to_camera = cfg.imu_to_camera_matrix()
-            # best effort: matches IMU and camera drivers of either reliability
+            # sensor_qos's best effort matches IMU and camera drivers of either reliability
             self._imu_sub = self.create_subscription(Imu, cfg.imu_topic, self._on_imu,
-                                                     qos_profile("sensor_data", _IMU_DEPTH))
+                                                     qos_profile(cfg.sensor_qos, _IMU_DEPTH))
             self.get_logger().info(f"turning the tracks with the camera: gyro "
                                    f"{self.resolve_topic_name(cfg.imu_topic)}, intrinsics "
                                    f"{self.resolve_topic_name(cfg.camera_info_topic)}")
