@@ -133,6 +133,20 @@ class TrackerNodeClient:
         raise AssertionError(f"no TrackArray for stamp {ns * 1e-9:.3f} s within {timeout:g} s; node log:\n"
                              f"{self._log_tail()}")
 
+    def publish_until_logged(self, publish, *texts: str, timeout: float = 15.0) -> None:
+        """Call ``publish()`` every 0.2 s until the node's log holds every one of ``texts``: what a node
+        must have before the first frame (a camera_info, a first depth image). Even a reliable message can
+        be lost while discovery ends (a reader drops data from a writer it does not know yet)."""
+        assert self.log is not None, "wait_for_node first"
+        end = time.monotonic() + timeout
+        while True:
+            publish()
+            if self.spin_until(lambda: all(t in self.log.read_text() for t in texts), 0.2):
+                return
+            if time.monotonic() >= end:
+                raise AssertionError(f"the node never logged {texts} within {timeout:g} s; node log:\n"
+                                     f"{self._log_tail()}")
+
     def _log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log.read_text()[-chars:] if self.log is not None else "(not known)"

@@ -150,9 +150,9 @@ def test_pipeline_passes_arguments_as_typed_parameters_and_remaps():
 
 
 def test_a_replays_subscriptions_are_reliable_a_cameras_as_the_params_file_says():
-    """A replay publishes reliably and nothing of it may be lost: images (the detector's, the tracker's) and the
-    tracker's depth, camera_info and imu come reliable; a camera driver's are the params file's best effort
-    (a reliable reader would not match a best-effort driver)."""
+    """A replay publishes reliably and nothing of it may be lost: images (the detector's, the tracker's)
+    and the tracker's depth, camera_info and imu come reliable; a camera driver's are the params file's
+    best effort (a reliable reader would not match a best-effort driver)."""
     replayed = _pipeline(use_detector="true")
     assert replayed["detector"].params["image_qos"] == "reliable"
     assert {k: replayed["tracker"].params[k] for k in ("image_qos", "sensor_qos")} == {

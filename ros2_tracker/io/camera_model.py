@@ -72,6 +72,19 @@ class CameraModel:
         """Whether pixels need undistorting before back-projection."""
         return bool(self.model) and bool(np.any(self.distortion))
 
+    def describe(self) -> str:
+        """One line for a log: the camera matrix of the boxes' image, its size and the lens, e.g. ``fx 520.0
+        fy 515.0 cx 330.0 cy 236.0, 640 x 480, lens plumb_bob (5 coefficients)``."""
+        (fx, skew, cx), (_, fy, cy) = self.matrix[0], self.matrix[1]
+        text = f"fx {fx:.1f} fy {fy:.1f} cx {cx:.1f} cy {cy:.1f}" + (f" skew {skew:.2f}" if skew else "")
+        text += f", {self.size[0]} x {self.size[1]}" if all(self.size) else ", image size not given"
+        if self.binning != (1, 1) or self.offset != (0, 0):
+            (bx, by), (ox, oy) = self.binning, self.offset
+            text += f" (binning {bx} x {by}, offset {ox}, {oy})"
+        if self.distorted:
+            return text + f", lens {self.model} ({len(self.distortion)} coefficients)"
+        return text + ", no lens distortion"
+
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 2) pixels of the image -> (N, 2) pixels of an ideal camera with :attr:`matrix` and no lens
         distortion (the identity without distortion). Non-finite rows, and points the lens model cannot

@@ -238,6 +238,7 @@ class TrackerNode(Node):
         self._depth_images: collections.deque[tuple[int, Image | CompressedImage]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
         self._depth_history: DepthHistory | None = None  # use_depth: each track's recent depths
+        self._depth_seen = False  # use_depth: a depth image has come (the first is logged)
         if cfg.use_depth:
             self._depth_history = DepthHistory(cfg.depth_velocity_window_s)
             self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
@@ -334,9 +335,18 @@ class TrackerNode(Node):
                 return
             self.get_logger().warning(f"camera_info: {exc}: the lens distortion is left out of the 3D "
                                       "positions", throttle_duration_sec=_THROTTLE_S)
+        described = camera.describe()
+        if self._camera is None or described != self._camera.describe():  # the first, and each change
+            self.get_logger().info(f"camera_info: {described}")
         self._camera = camera
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
+        if not self._depth_seen:  # said once: the depth images do arrive
+            self._depth_seen = True
+            kind = (f"{msg.width} x {msg.height} {msg.encoding}" if isinstance(msg, Image)
+                    else f"format '{msg.format}'")
+            self.get_logger().info(f"first depth image: {kind}, stamp "
+                                   f"{stamp_to_ns(msg.header.stamp) * 1e-9:.6f}")
         self._depth_images.append((stamp_to_ns(msg.header.stamp), msg))  # decoded only when used
 
     def _follow_camera(self, det: DetectionArrays, image: Image | None,

@@ -148,3 +148,22 @@ def test_longer_coefficient_lists_are_read_as_opencv_reads_them(model, d):
     # a driver's five values for the fisheye's four (the fifth zero) are the four
     five = camera_model(K, [*LENSES["equidistant"], 0.0], "equidistant")
     assert five.distortion.tolist() == LENSES["equidistant"]
+
+
+def test_the_log_line_names_what_the_positions_are_computed_with():
+    """tracker_node logs this at the first camera_info and at each change: a user checks by it which
+    intrinsics, image size and lens the 3D positions use."""
+    k = [520.0, 0.0, 330.0, 0.0, 515.0, 236.0, 0.0, 0.0, 1.0]
+    pinhole = "fx 520.0 fy 515.0 cx 330.0 cy 236.0"
+    lens = camera_model(k, [-0.35, 0.12, 0.001, -0.002, 0.0], "plumb_bob", size=(640, 480))
+    assert lens.describe() == f"{pinhole}, 640 x 480, lens plumb_bob (5 coefficients)"
+    assert camera_model(k).describe() == f"{pinhole}, image size not given, no lens distortion"
+    sensor = [1040.0, 0.0, 660.0, 0.0, 1030.0, 472.0, 0.0, 0.0, 1.0]
+    binned = camera_model(sensor, [-0.35, 0.12, 0.0, 0.0], "plumb_bob", size=(1280, 960), binning=(2, 2))
+    assert binned.describe() == (f"{pinhole}, 640 x 480 (binning 2 x 2, offset 0, 0), lens plumb_bob "
+                                 "(4 coefficients)")
+    assert camera_model(sensor, size=(1280, 960), binning=(2, 2)).describe() == (
+        f"{pinhole}, 640 x 480, no lens distortion")  # (the binning is all in the matrix)
+    p = [470.0, 0.0, 325.0, 0.0, 0.0, 468.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    rect = camera_model(k, [-0.35, 0.1, 0.0, 0.0, 0.0], "plumb_bob", p, rectified=True, size=(640, 480))
+    assert rect.describe() == "fx 470.0 fy 468.0 cx 325.0 cy 240.0, 640 x 480, no lens distortion"

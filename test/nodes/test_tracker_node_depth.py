@@ -82,14 +82,14 @@ def expected(out: list, k: int, track_id: int) -> list[float]:
     return [((x1 + x2) / 2 - K[0, 2]) * z / K[0, 0], ((y1 + y2) / 2 - K[1, 2]) * z / K[1, 1], z]
 
 
-def depth_node(tracker_node_graph, name: str, *params: str, info: CameraInfo | None = None, depth_type=Image,
-               depth_topic: str = "depth", remaps: tuple[str, ...] = (), markers: bool = False,
-               qos: str = "reliable"):
+def depth_node(tracker_node_graph, name: str, *params: str, first_depth, info: CameraInfo | None = None,
+               depth_type=Image, depth_topic: str = "depth", remaps: tuple[str, ...] = (),
+               markers: bool = False, qos: str = "reliable"):
     """tracker_node started with ``params`` and ``sensor_qos:=qos``, and a client ``name`` publishing depth
-    images (``depth_type`` on ``depth_topic``) and camera_info with that QoS, both matched to it; the
-    camera_info ``info`` (default: the calibrated K) goes out first (five times when best effort: a reader
-    may miss the first while discovery ends). The node's two subscriptions must report that QoS.
-    Returns the node's process and log, the client and its two publishers."""
+    images (``depth_type`` on ``depth_topic``) and camera_info with that QoS, both matched to it; the node's
+    two subscriptions must report that QoS. The camera_info ``info`` (default: the calibrated K) and the
+    depth image ``first_depth`` go out until the node has logged both (even a reliable message can be lost
+    while discovery ends). Returns the node's process and log, the client and its two publishers."""
     from rclpy.qos import ReliabilityPolicy, qos_profile_sensor_data
 
     start, context = tracker_node_graph
@@ -106,17 +106,20 @@ def depth_node(tracker_node_graph, name: str, *params: str, info: CameraInfo | N
         got = [i.qos_profile.reliability for i in client.node.get_subscriptions_info_by_topic(topic)]
         assert got == [want], (topic, got)
     info = info or CameraInfo(header=Header(stamp=stamp(0)), width=W, height=H, k=K.ravel().tolist())
-    for _ in range(1 if qos == "reliable" else 5):
+
+    def publish() -> None:
         info_pub.publish(info)
-        client.spin_until(lambda: False, 0.05)
+        depth_pub.publish(first_depth)
+
+    client.publish_until_logged(publish, "camera_info: fx", "first depth image: ")
     return proc, log, client, depth_pub, info_pub
 
 
 @pytest.mark.slow
 def test_matched_tracks_get_their_3d_position_from_the_depth_image(tracker_node_graph):
     proc, log, client, depth_pub, _ = depth_node(tracker_node_graph, "depth_test", "use_depth:=true",
-                                                 "depth_max_offset_s:=0.02", "max_lost_s:=2.0", markers=True)
-    send_depth(depth_pub, 0)
+                                                 "depth_max_offset_s:=0.02", "max_lost_s:=2.0", markers=True,
+                                                 first_depth=depth_image(0))
     out = []
     for k in range(15):
         send_depth(depth_pub, k + 1)  # the depth camera runs a frame ahead of the detector
@@ -185,7 +188,9 @@ def test_compressed_depth_under_a_remapped_topic(tracker_node_graph):
     proc, log, client, depth_pub, _ = depth_node(
         tracker_node_graph, "compressed_depth_test", "use_depth:=true", "depth_input:=compressedDepth",
         "depth_max_offset_s:=0.02", depth_type=CompressedImage, depth_topic=base + "/compressedDepth",
-        remaps=(f"depth:={base}",), qos="sensor_data")
+        remaps=(f"depth:={base}",), qos="sensor_data",
+        first_depth=depth_to_compressed_depth_msg(depth_mm(0) / np.float32(1000), CompressedImage, "32FC1",
+                                                  "rvl", Header(frame_id="camera_optical", stamp=stamp(0))))
     out = []
     for k in range(6):
         header = Header(frame_id="camera_optical", stamp=stamp(k))
@@ -261,7 +266,8 @@ def test_the_lens_is_taken_out_of_the_positions_and_velocities(tracker_node_grap
                       binning_x=bin_, binning_y=bin_)
     proc, log, client, depth_pub, info_pub = depth_node(
         tracker_node_graph, "lens_test", "use_depth:=true", "depth_max_offset_s:=0.02",
-        f"camera_rectified:={str(rectified).lower()}", info=info)
+        f"camera_rectified:={str(rectified).lower()}", info=info,
+        first_depth=lens_frame(0, rectified, Header(frame_id="camera_optical", stamp=stamp(0)))[1])
     out = []
     for k in range(12):
         header = Header(frame_id="camera_optical", stamp=stamp(k))

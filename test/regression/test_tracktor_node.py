@@ -57,7 +57,7 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
                              and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
     # use_depth with Tracktor too: the camera's K, and an eighth-size depth image of a wall 4 m away (32FC1),
     # sent a frame ahead, reliable (sensor_qos, as a replay's: best effort, a loaded CI lost two depth images
-    # in a row, and once every position of a frame was NaN)
+    # in a row, and once every position of a frame was NaN); the first frame's until the node has both
     k = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
 
     def send_depth(f: int) -> None:
@@ -66,7 +66,7 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
         depth_pub.publish(Image(header=header, height=60, width=80, encoding="32FC1", step=80 * 4,
                                 data=np.full((60, 80), 4.0, dtype="<f4").tobytes()))
 
-    send_depth(1)
+    client.publish_until_logged(lambda: send_depth(1), "camera_info: fx", "first depth image: ")
     reference = Tracktor(d2go)
     for f in range(1, FRAMES + 1):
         image, (boxes, scores) = read_frame(tud, f), public(tud, f)
