@@ -925,6 +925,8 @@ class Supervisor:
             targets = [n for n in targets if self.returncode(n) is None]
             if not targets:
                 break
+            if sig == signal.SIGKILL:
+                self.dump_stacks(targets)
             if sig != signal.SIGINT:
                 self.log(f"{', '.join(targets)} still running; sending {signal.Signals(sig).name}")
             self.send_signal(sig, targets)
@@ -932,6 +934,20 @@ class Supervisor:
         for n in names if names is not None else self.names:
             self._children[n].reader.join(timeout=2.0)
         return self.exit_codes()
+
+    def dump_stacks(self, names: Sequence[str], wait_s: float = 1.0) -> None:
+        """Ask the given running nodes of this package (not external executables, which SIGUSR1 would
+        kill) for their Python threads' stacks (SIGUSR1: :func:`ros2_tracker.nodes.spinning.run_node`
+        registers :mod:`faulthandler` for it) into their output, the log, before they are killed: where
+        a node that ignored SIGINT and SIGTERM hangs."""
+        ours = [n for n in names if self._children[n].spec.module and self.returncode(n) is None]
+        if not ours:
+            return
+        self.log(f"{', '.join(ours)} did not stop: their Python stacks follow (SIGUSR1)")
+        for n in ours:
+            with contextlib.suppress(ProcessLookupError):
+                self._children[n].proc.send_signal(signal.SIGUSR1)
+        self.wait(wait_s, ours)
 
     def request_stop(self, sig: int) -> None:
         """Signal-handler entry: forward ``sig`` to every node; :meth:`supervise` escalates on timeouts.
@@ -1007,6 +1023,7 @@ class Supervisor:
                     self.send_signal(signal.SIGTERM)
                 elif waited > sigint_timeout + sigterm_timeout and self._escalation == 1:
                     self._escalation = 2
+                    self.dump_stacks(self.running())
                     self.log(f"{', '.join(self.running())} still running; sending SIGKILL")
                     self.send_signal(signal.SIGKILL)
             time.sleep(poll_s)

@@ -285,3 +285,43 @@ def test_nodes_started_from_a_worker_thread_outlive_that_thread():
         assert sup.running() == ["a"], list(lines)
     finally:
         sup.shutdown(sigint_timeout=1.0, sigterm_timeout=2.0)
+
+
+# a node of ours hung in its shutdown: it ignores SIGINT and SIGTERM, as one blocked in C code does
+HUNG = """
+import signal, time
+from ros2_tracker.nodes.spinning import _stacks_on_request
+_stacks_on_request()  # what run_node does first
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("up", flush=True)
+
+def stuck_in_its_shutdown():
+    time.sleep(60)
+
+stuck_in_its_shutdown()
+"""
+
+
+@pytest.mark.parametrize("how", ["shutdown", "supervise"])
+def test_a_node_that_will_not_stop_leaves_its_python_stacks_in_the_log_before_it_is_killed(how):
+    """Seen once on a loaded CI: a detector_node ignored SIGINT and SIGTERM after a complete replay and was
+    killed with nothing in the log to say where it hung. Before SIGKILL, each of our nodes gets SIGUSR1,
+    for which run_node registered faulthandler: every thread's stack goes to the log. An external program
+    (rviz2; here a plain child) is not sent SIGUSR1, which would kill it."""
+    lines = Lines()
+    hung = NodeSpec("hung", "detector_node", executable=sys.executable, arguments=("-c", HUNG))
+    sup = launch_graph([hung, child("deaf", "ignore_all")], sink=lines)
+    lines.wait_for("[hung] up")
+    lines.wait_for("[deaf] up")
+    if how == "shutdown":
+        codes = sup.shutdown(sigint_timeout=0.5, sigterm_timeout=0.5)
+    else:
+        sup.request_stop(signal.SIGINT)
+        codes = sup.supervise(poll_s=0.05, sigint_timeout=0.5, sigterm_timeout=0.5)
+    assert codes == {"hung": -signal.SIGKILL, "deaf": -signal.SIGKILL}
+    text = "\n".join(lines)
+    assert "hung did not stop: their Python stacks follow (SIGUSR1)" in text
+    stack = [line for line in lines if line.startswith("[hung]") and "stuck_in_its_shutdown" in line]
+    assert stack, text  # faulthandler's "File ..., line N in stuck_in_its_shutdown"
+    assert text.index("their Python stacks follow") < text.index("sending SIGKILL")

@@ -186,6 +186,7 @@ def run_node(make_node: Callable[[], Any], name: str, args: list[str] | None = N
     from ros2_tracker.core.config import ConfigError
 
     options = {} if signal_handler_options is None else {"signal_handler_options": signal_handler_options}
+    _stacks_on_request()
     try:
         init = rclpy.init(args=args, **options)
         _stop_with_supervisor()  # after the signal handlers are in place: a clean stop
@@ -241,6 +242,20 @@ def _warn_unused_overrides(node: Any) -> None:
         node.get_logger().warning(
             f"ignoring parameter(s) {names}: not parameters of {node.get_name()} as configured "
             "(misspelt? `ros2 param list` shows its parameters)")
+
+
+def _stacks_on_request() -> None:
+    """``kill -USR1 <pid>`` (the supervisor's, before it kills a node that would not stop) writes every
+    Python thread's stack to stderr and the node goes on: where a hung node is. Not where SIGUSR1 already
+    has a handler, nor without a stderr to write to."""
+    import faulthandler
+
+    if not hasattr(signal, "SIGUSR1") or signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None):
+        return
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (AttributeError, ValueError, OSError, RuntimeError):  # no usable stderr (fileno), no support
+        pass
 
 
 def _stop_with_supervisor() -> None:

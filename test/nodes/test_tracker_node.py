@@ -241,6 +241,26 @@ def test_node_warns_when_detections_carry_no_usable_score_and_keeps_running(grap
     assert "ROS parameters of this node" in text and "Traceback" not in text
 
 
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_the_node_goes_on(graph):
+    """Where a node hangs: ``kill -USR1`` (the launch/replay supervisor's, before it kills a node that ignored
+    SIGINT and SIGTERM) writes its Python stacks to stderr (run_node registers faulthandler for it)."""
+    import signal
+    import time
+
+    start, context = graph
+    proc, log = start()
+    h = Harness(context, False)
+    h.wait_for_node(proc, log)
+    proc.send_signal(signal.SIGUSR1)
+    end = time.monotonic() + 10.0
+    while "in spin_until_shutdown" not in log.read_text() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert "in spin_until_shutdown" in log.read_text(), log.read_text()  # "File .., line N in spin_.."
+    assert track_array_to_arrays(h.frame(T0, truth(0))).ids.tolist() == [1, 2]  # still tracking
+    assert track_array_to_arrays(h.frame(T0 + 1 / FPS, truth(1))).ids.tolist() == [1, 2]
+    assert stop_node(proc, log) == 0, log.read_text()
+
+
 def test_with_sim_time_and_no_clock_a_detection_whose_image_never_comes_is_still_tracked(graph):
     """use_sim_time at the end of a bag: /clock has stopped. The wait for a lost image is wall time
     (image_wait_s), so the last detections are tracked without it instead of waiting for ever."""
