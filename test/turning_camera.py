@@ -31,9 +31,18 @@ def true_turn(stamps: Iterable[float]) -> GyroBuffer:
     return truth
 
 
-def boxes_at(truth: GyroBuffer, t: float) -> np.ndarray:
-    """The three people's boxes (xyxy, 20 x 40 px above their foot points) as the camera sees them at t."""
+def boxes_at(truth: GyroBuffer, t: float, people: np.ndarray = PEOPLE,
+             lens: np.ndarray | None = None) -> np.ndarray:
+    """The people's boxes (xyxy, 20 x 40 px above their foot points; ``people``: where an ideal camera sees
+    them at T0) as the camera sees them at t; with ``lens``, a plumb_bob D, through that lens (OpenCV's
+    projectPoints)."""
     rot = truth.rotation(T0, t) if t > T0 else np.eye(3)
-    p = np.c_[PEOPLE, np.ones(3)] @ rotation_homography(K, rot).T
+    p = np.c_[people, np.ones(len(people))] @ rotation_homography(K, rot).T
     c = p[:, :2] / p[:, 2:]
+    if lens is not None:
+        import cv2
+
+        rays = np.c_[(c - K[:2, 2]) / np.diag(K)[:2], np.ones(len(c))]
+        c = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), K, np.asarray(lens, dtype=np.float64))[0]
+        c = c.reshape(-1, 2)
     return np.c_[c[:, 0] - 10, c[:, 1] - 40, c[:, 0] + 10, c[:, 1]]

@@ -38,6 +38,7 @@ per-track Python loop. Classes never mix. Ids come from this instance and are ne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -598,7 +599,8 @@ class Tracker:
         push_history(self._hist, self._hist_ok, self._hist_t, (self._updates - 1) % self._hist_t.shape[0],
                      rows, boxes_cxcywh, self._now)
 
-    def apply_camera_motion(self, warp: np.ndarray) -> int:
+    def apply_camera_motion(self, warp: np.ndarray,
+                            local: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> int:
         """Move every track by the camera's image motion since the last update, before the next
         :meth:`update`: a (2, 3) affine warp (e.g. from ``ros2_tracker.cmc.EccAligner.estimate``) or a
         (3, 3) homography (e.g. a turning camera's, ``ros2_tracker.cmc.gyro.rotation_homography``), which
@@ -608,6 +610,9 @@ class Tracker:
 
         Args:
             warp: (2, 3) or (3, 3), mapping the previous frame's pixels to the next frame's.
+            local: with a homography, ``local(homography, centres)`` -> (N, 2, 3) the warps of the tracks'
+                (N, 2) centres, for pixels the homography does not map alone (a lens's: e.g.
+                ``ros2_tracker.io.camera_model.CameraModel.warp_affines``); NaN rows: no place in the image.
 
         Returns:
             The number of tracks dropped (0 for a (2, 3) warp).
@@ -622,7 +627,13 @@ class Tracker:
             got = f"shape {warp.shape}" if warp.shape not in ((2, 3), (3, 3)) else "NaN or inf entries"
             raise ValueError(f"the warp must be a finite (2, 3) or (3, 3) matrix, got {got}")
         if warp.shape == (3, 3):
-            warp = kalman.local_affines(warp, self._mean[:, :2])
+            centres = self._mean[:, :2]
+            if local is None:
+                warp = kalman.local_affines(warp, centres)
+            else:
+                warp = np.asarray(local(warp, centres.copy()), dtype=np.float64)
+                if warp.shape != (len(centres), 2, 3):
+                    raise ValueError(f"local gave warps of shape {warp.shape} for {len(centres)} tracks")
         a = warp[..., :2]
         area = np.abs(a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0])
         gone = np.isnan(area)  # turned out of the image's reach (homography only)

@@ -113,6 +113,56 @@ class CameraModel:
         out[finite[good]] = _pixels(ideal[good], self.matrix)
         return out
 
+    def distort(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 2) pixels of the ideal camera (:attr:`matrix`, no lens) -> (N, 2) pixels of the image, through
+        the lens: :meth:`undistort`'s inverse (the identity without distortion); non-finite rows stay NaN."""
+        pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        if not self.distorted or not len(pts):
+            return pts.copy()
+        out = np.full_like(pts, np.nan)
+        finite = np.flatnonzero(np.isfinite(pts).all(axis=1))
+        if not len(finite):
+            return out
+        ideal = normalised(pts[finite], self.matrix)
+        if self.model == "equidistant":
+            seen = cv2.fisheye.distortPoints(ideal.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4])
+        else:
+            rays = np.column_stack([ideal, np.ones(len(ideal))])
+            seen = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), _IDENTITY, self.distortion)[0]
+        sensor = self.sensor if self.sensor is not None else self.matrix
+        full = _pixels(seen.reshape(-1, 2), sensor)  # the sensor's pixels
+        out[finite] = (full - self.offset) / self.binning
+        return out
+
+    def warp_affines(self, homography: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """(N, 2, 3) affine warps that follow a (3, 3) ``homography`` of the ideal camera's pixels (a
+        turning camera's ``K R^T K^-1``) in this image's pixels at (N, 2) ``points``, to first order: the
+        map undistort -> homography -> distort, linearised at each point (central differences of
+        ``_STEP_PX``). Without distortion, :func:`~ros2_tracker.core.kalman.local_affines` itself; a
+        point the lens cannot take back gets that pinhole warp; a point turned 90 degrees or more off the
+        axis gets NaN (as there)."""
+        from ros2_tracker.core.kalman import local_affines
+
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        h = np.asarray(homography, dtype=np.float64).reshape(3, 3)
+        pinhole = local_affines(h, pts)
+        if not self.distorted or not len(pts):
+            return pinhole
+        d = _STEP_PX
+        dx, dy = np.array([d, 0.0]), np.array([0.0, d])
+        probes = np.concatenate([pts, pts + dx, pts - dx, pts + dy, pts - dy])
+        ideal = self.undistort(probes)
+        hom = ideal @ h[:, :2].T + h[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ahead = hom[:, 2] > 1e-9 * np.abs(hom[:, :2]).max(axis=1, initial=1.0)
+            moved = self.distort(np.where(ahead[:, None], hom[:, :2] / hom[:, 2:], np.nan))
+        here, xp, xm, yp, ym = np.split(moved, 5)
+        jac = np.stack([(xp - xm) / (2 * d), (yp - ym) / (2 * d)], axis=2)  # (N, 2, 2): d out / d (x, y)
+        out = np.concatenate([jac, (here - np.einsum("nij,nj->ni", jac, pts))[:, :, None]], axis=2)
+        lens_failed = ~np.isfinite(out).all(axis=(1, 2))
+        out[lens_failed] = pinhole[lens_failed]  # (NaN there too where the turn put the point behind)
+        return out
+
     def undistort_motion(self, pixels: np.ndarray, velocities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) pixels moving at (N, 2) velocities [px/s] -> their undistorted pixels and velocities (a
         central difference over ``_STEP_PX`` of the motion either way: the lens bends a path near the

@@ -42,7 +42,9 @@ The camera's rotation from a gyro (``use_imu``, core tracker): sub ``imu`` (``se
 ``sensor_qos``: best effort by default, any publisher) and ``camera_info`` (``sensor_msgs/CameraInfo``, the
 same QoS; the last calibrated K is used). Before each
 update the gyro's angular velocities between the last tracked stamp and this one are integrated (linear
-between samples) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation, each at its own
+between samples) and the tracks are moved by the homography ``K R^T K^-1`` of that rotation (of undistorted
+pixels: with camera_info's D each centre is undistorted, turned and taken back through the lens,
+:meth:`~ros2_tracker.io.camera_model.CameraModel.warp_affines`), each at its own
 place (:mod:`ros2_tracker.cmc.gyro`; a lost track the turn puts 90 degrees or more off the camera's axis is
 dropped); ``imu_to_camera`` turns the IMU's axes into the camera's optical frame. No calibrated camera_info
 yet, or an instant of the interval farther than 0.1 s from every IMU sample: the frame is tracked without
@@ -400,8 +402,9 @@ class TrackerNode(Node):
                                       throttle_duration_sec=_THROTTLE_S)
             return False
         try:
+            # each track's warp through the lens (undistort -> turn -> distort; the pinhole's without D)
             gone = self._tracker.apply_camera_motion(rotation_homography(
-                self._camera.matrix, camera_rotation(rot, self._imu_to_camera)))
+                self._camera.matrix, camera_rotation(rot, self._imu_to_camera)), self._camera.warp_affines)
         except ValueError as exc:  # areas scaled a million-fold: no camera turns so between two frames
             self.get_logger().warning(f"the camera's rotation at stamp {stamp_s:.6f} not applied: {exc}",
                                       throttle_duration_sec=_THROTTLE_S)

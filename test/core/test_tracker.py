@@ -840,6 +840,31 @@ def test_trajectory_points_per_track_are_bounded():
             t.predict_trajectories(horizon, step)
 
 
+def test_a_homography_is_taken_through_the_given_local_warps():
+    """``local(homography, centres)``: each track's own warp where the homography alone is not the image's
+    motion (a lens); the tracks' rows in order, a NaN row drops its track, a wrong shape is refused before
+    anything moves."""
+    t = Tracker()
+    t.update(np.array([box(100, 200), box(300, 200), box(500, 200)]), stamp=0.0)
+    h = np.array([[1.0, 0.0, 10.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # a 10 px shift, as a pinhole's
+    seen = []
+
+    def local(homography, centres):
+        seen.append((homography.copy(), centres.copy()))
+        out = np.zeros((len(centres), 2, 3))
+        out[:, 0, 0] = out[:, 1, 1] = 1.0
+        out[:, 0, 2] = [5.0, 7.0, 9.0]  # each track its own shift
+        out[2] = np.nan  # the third: no place in the image any more
+        return out
+
+    with pytest.raises(ValueError, match=r"local gave warps of shape \(1, 2, 3\) for 3 tracks"):
+        t.apply_camera_motion(h, lambda hom, c: np.zeros((1, 2, 3)))
+    assert t.apply_camera_motion(h, local) == 1
+    np.testing.assert_array_equal(seen[0][0], h)
+    np.testing.assert_allclose(seen[0][1], [[100, 200], [300, 200], [500, 200]])
+    np.testing.assert_allclose(t.tracks().boxes_xyxy, [box(105, 200), box(307, 200)])
+
+
 def test_a_degenerate_camera_warp_is_refused():
     t = Tracker()
     t.update(np.array([box(100, 200)]), stamp=0.0)

@@ -167,3 +167,53 @@ def test_the_log_line_names_what_the_positions_are_computed_with():
     p = [470.0, 0.0, 325.0, 0.0, 0.0, 468.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     rect = camera_model(k, [-0.35, 0.1, 0.0, 0.0, 0.0], "plumb_bob", p, rectified=True, size=(640, 480))
     assert rect.describe() == "fx 470.0 fy 468.0 cx 325.0 cy 240.0, 640 x 480, no lens distortion"
+
+
+@pytest.mark.parametrize("model", ["plumb_bob", "rational_polynomial", "equidistant", "binned"])
+def test_distort_is_the_inverse_of_undistort(model):
+    d = {"plumb_bob": [-0.35, 0.12, 0.001, -0.002, 0.01], "equidistant": [0.05, -0.01, 0.002, 0.0],
+         "rational_polynomial": [-0.3, 0.1, 0.001, 0.0, 0.0, 0.05, 0.0, 0.0],
+         "binned": [-0.35, 0.12, 0.001, -0.002, 0.01]}[model]
+    k = [[600.0, 0.0, 330.0], [0.0, 590.0, 236.0], [0.0, 0.0, 1.0]]
+    extra = {"binning": (2, 2), "size": (1280, 960)} if model == "binned" else {"size": (640, 480)}
+    cam = camera_model(np.array(k) * ([[2], [2], [1]] if model == "binned" else 1), d,
+                       "plumb_bob" if model == "binned" else model, **extra)
+    pixels = np.array([[10.0, 12.0], [320.0, 240.0], [630.0, 470.0], [600.0, 30.0]]) / (2 if model == "binned"
+                                                                                          else 1)
+    np.testing.assert_allclose(cam.distort(cam.undistort(pixels)), pixels, atol=1e-6)
+    assert np.isnan(cam.distort(np.array([[np.nan, 1.0]]))).all()
+
+
+def test_a_turn_through_the_lens_is_followed_to_a_fraction_of_a_pixel():
+    """The gyro's homography K R^T K^-1 is of ideal pixels: a wide-angle lens's image moves up to a third
+    less at its edges. ``warp_affines`` maps each point as OpenCV's projection of the turned ray puts it;
+    the pinhole's own local warps miss by pixels, and without distortion it is exactly them."""
+    from ros2_tracker.cmc.gyro import rotation_homography
+    from ros2_tracker.core.kalman import local_affines
+
+    k = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    d = np.array([-0.35, 0.12, 0.001, -0.002, 0.0])
+    cam = camera_model(k, d, "plumb_bob", size=(640, 480))
+    rot = cv2.Rodrigues(np.array([0.01, np.radians(2.0), 0.0]))[0]  # a 2 degree pan, a little tilt
+    h = rotation_homography(k, rot)
+    pixels = np.array([[320.0, 240.0], [600.0, 260.0], [40.0, 400.0], [620.0, 20.0]])
+    rays = np.column_stack([cam.undistort(pixels) - k[:2, 2], np.full(4, 500.0)])  # (through the lens)
+    truth = cv2.projectPoints(rays @ rot, np.zeros(3), np.zeros(3), k, d)[0].reshape(-1, 2)  # R^T ray
+
+    def apply(warps: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return np.einsum("nij,nj->ni", warps[:, :, :2], at) + warps[:, :, 2]
+
+    assert np.abs(apply(cam.warp_affines(h, pixels), pixels) - truth).max() < 1e-3
+    assert np.abs(apply(local_affines(h, pixels), pixels) - truth).max() > 5.0  # the pinhole's
+    near = pixels + 3.0  # first order: 3 px away, within a hundredth of a pixel
+    truth_near = cv2.projectPoints(np.column_stack([cam.undistort(near) - k[:2, 2], np.full(4, 500.0)]) @ rot,
+                                   np.zeros(3), np.zeros(3), k, d)[0].reshape(-1, 2)
+    assert np.abs(apply(cam.warp_affines(h, pixels), near) - truth_near).max() < 0.01
+    pinhole = camera_model(k, size=(640, 480))
+    np.testing.assert_array_equal(pinhole.warp_affines(h, pixels), local_affines(h, pixels))
+    far = np.array([[-800.0, 240.0]])  # a lost track coasting beyond the lens model's reach: the pinhole's
+    assert np.isnan(cam.undistort(far)).all()
+    np.testing.assert_array_equal(cam.warp_affines(h, far), local_affines(h, far))
+    behind = rotation_homography(k, cv2.Rodrigues(np.array([0.0, np.radians(-100.0), 0.0]))[0])
+    assert np.isnan(cam.warp_affines(behind, pixels[1:2])).all()  # turned out of the camera's reach
+    assert np.isfinite(cam.warp_affines(behind, pixels[2:3])).all()  # (one on the other side: still in view)
