@@ -1,6 +1,6 @@
 """A turning camera, with and without a gyro: the dev sequences seen by a camera that yaws back and forth.
 
-    .venv/bin/python bench/gyro_pan.py [--rates 30 60 90] [--datasets KEY ...] [--seed N]
+    .venv/bin/python bench/gyro_pan.py [--rates 30 60 90] [--datasets KEY ...] [--seed N] [--lens K1]
                                        [--markdown BENCHMARKS.md | --no-markdown] [--out DIR]
 
 The ground truth here is of static cameras; a robot's camera turns with its base or its pan-tilt head. Every
@@ -18,6 +18,12 @@ gets the rotation between two frames' stamps from :class:`ros2_tracker.cmc.gyro.
 ``use_imu``. Rows: ours with the defaults (no gyro: the detections' common motion, ``camera_motion_gain``
 0.5), ours without any compensation (gain 0), ours + gyro, ours + biased gyro. HOTA / IDF1 by TrackEval,
 per sequence and speed, between ``<!-- bench:gyro_pan:start/end -->`` in BENCHMARKS.md.
+
+``--lens K1``: a wide-angle camera with barrel (K1 < 0) or pincushion distortion (plumb_bob, k2 = -K1 / 3):
+every mapped corner is also taken through the lens before its bounding box is drawn. Rows: ours with the
+defaults, ours + gyro with the lens taken as a pinhole's (the homography alone), ours + gyro through the lens
+(``CameraModel.warp_affines``, as ``tracker_node`` does with camera_info's D); between
+``<!-- bench:gyro_pan_lens:start/end -->``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from bench.common import BENCHMARKS_MD, DATA, OUT, command_footer, markdown_tabl
 from ros2_tracker.cmc.gyro import GyroBuffer, rotation_homography
 from ros2_tracker.core import Tracker, TrackerConfig
 from ros2_tracker.eval.metrics import evaluate_sequence
+from ros2_tracker.io.camera_model import CameraModel, camera_model
 from ros2_tracker.io.mot import MotRows, read_mot, write_results
 from ros2_tracker.io.sequence import read_sequence_info
 from ros2_tracker.offline import track_mot_detections
@@ -56,6 +63,11 @@ ROWS = {  # key: (label, TrackerConfig overrides, gyro bias [deg/s] or None for 
     "no_comp": ("ours, no compensation (`camera_motion_gain` 0)", {"camera_motion_gain": 0.0}, None),
     "gyro": ("ours + gyro", {}, 0.0),
     "gyro_biased": (f"ours + gyro, {GYRO_BIAS_DEG:g} deg/s bias", {}, GYRO_BIAS_DEG),
+}
+LENS_ROWS = {  # --lens: key: (label, gyro through the lens)
+    "defaults": ("ours, defaults (no gyro)", None),
+    "gyro_pinhole": ("ours + gyro, lens taken as a pinhole's", False),
+    "gyro_lens": ("ours + gyro through the lens", True),
 }
 
 
@@ -86,9 +98,10 @@ def angular_velocity(t: np.ndarray, rate_deg: float) -> np.ndarray:
 
 
 def turn_boxes(frames: np.ndarray, tlwh: np.ndarray, fps: float, k: np.ndarray,
-               rate_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes of each frame as the turning camera sees them (bounding boxes of the mapped corners), and
-    which of them it sees: those whose centre stays in the image (2 cx, 2 cy of K)."""
+               rate_deg: float, lens: CameraModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of each frame as the turning camera sees them (bounding boxes of the mapped corners, taken
+    through ``lens`` too when given), and which of them it sees: those whose centre stays in the image
+    (2 cx, 2 cy of K)."""
     out = np.empty_like(tlwh)
     for f in np.unique(frames):
         rows = frames == f
@@ -97,6 +110,8 @@ def turn_boxes(frames: np.ndarray, tlwh: np.ndarray, fps: float, k: np.ndarray,
         corners = np.stack([np.c_[x, y], np.c_[x + w, y], np.c_[x, y + hh], np.c_[x + w, y + hh]], axis=1)
         p = np.concatenate([corners, np.ones((*corners.shape[:2], 1))], axis=2) @ h.T
         xy = p[..., :2] / p[..., 2:]
+        if lens is not None:
+            xy = lens.distort(xy.reshape(-1, 2)).reshape(xy.shape)
         lo, hi = xy.min(axis=1), xy.max(axis=1)
         out[rows] = np.c_[lo, hi - lo]
     cx, cy = out[:, 0] + out[:, 2] / 2, out[:, 1] + out[:, 3] / 2
@@ -115,30 +130,35 @@ def simulated_gyro(seconds: float, rate_deg: float, bias_deg: float, rng: np.ran
 
 
 def run(folder: Path, det_name: str, rate_deg: float, work: Path,
-        seed: int) -> dict[str, tuple[float, float]]:
+        seed: int, k1: float | None = None) -> dict[str, tuple[float, float]]:
     info = read_sequence_info(folder)
     fps, n = info.fps, info.length
     k = camera_matrix(info.width, info.height)
+    lens = None if k1 is None else camera_model(k, [k1, -k1 / 3.0, 0.0, 0.0, 0.0], "plumb_bob",
+                                                size=(info.width, info.height))
     dets = read_mot(folder / "det" / det_name)
-    boxes, seen = turn_boxes(dets.frames, dets.boxes_tlwh, fps, k, rate_deg)
+    boxes, seen = turn_boxes(dets.frames, dets.boxes_tlwh, fps, k, rate_deg, lens)
     dets = MotRows(dets.frames[seen], dets.ids[seen], boxes[seen], dets.scores[seen], dets.extra[seen])
     gt = np.loadtxt(folder / "gt" / "gt.txt", delimiter=",", ndmin=2)
-    gt[:, 2:6], seen = turn_boxes(gt[:, 0].astype(int), gt[:, 2:6], fps, k, rate_deg)
+    gt[:, 2:6], seen = turn_boxes(gt[:, 0].astype(int), gt[:, 2:6], fps, k, rate_deg, lens)
     gt = gt[seen]
     gt_path = work / "gt.txt"
     np.savetxt(gt_path, gt, delimiter=",", fmt="%.6g")
     scores = {}
-    for key, (_, overrides, bias) in ROWS.items():
+    rows = ({key: (overrides, bias, None) for key, (_, overrides, bias) in ROWS.items()} if lens is None
+            else {key: ({}, None if through is None else 0.0, lens.warp_affines if through else None)
+                  for key, (_, through) in LENS_ROWS.items()})
+    for key, (overrides, bias, local) in rows.items():
         tracker = Tracker(TrackerConfig(**overrides))
         hook = None
         if bias is not None:
             gyro = simulated_gyro(n / fps, rate_deg, bias, np.random.default_rng(seed))
 
             def hook(frame: int, boxes: np.ndarray, tracker: Tracker = tracker,
-                     gyro: GyroBuffer = gyro) -> None:
+                     gyro: GyroBuffer = gyro, local=local) -> None:
                 if frame > 1:
                     rot = gyro.rotation((frame - 2) / fps, (frame - 1) / fps)
-                    tracker.apply_camera_motion(rotation_homography(k, rot))
+                    tracker.apply_camera_motion(rotation_homography(k, rot), local)
         res = track_mot_detections(dets, tracker, fps, last_frame=n, features=hook)
         out = work / f"{key}.txt"
         write_results(out, res.frames, res.ids, res.boxes_tlwh, res.scores)
@@ -153,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="peak yaw rates [deg/s]")
     p.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     p.add_argument("--seed", type=int, default=0, help="the simulated gyro's noise")
+    p.add_argument("--lens", type=float, default=None, metavar="K1",
+                   help="a lens's radial distortion k1 (k2 = -k1 / 3), e.g. -0.3: barrel")
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--out", type=Path, default=OUT / "gyro_pan")
     p.add_argument("--markdown", type=Path, default=BENCHMARKS_MD)
@@ -174,16 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     for key, folder in folders.items():
         for rate in args.rates:
             with tempfile.TemporaryDirectory(dir=args.out) as work:
-                scores = run(folder, DATASETS[key][1], rate, Path(work), args.seed)
+                scores = run(folder, DATASETS[key][1], rate, Path(work), args.seed, args.lens)
             print(key, rate, scores, file=sys.stderr)
-            table.append([key, f"{rate:g}"] + [f"{scores[r][0]:.1f} / {scores[r][1]:.1f}" for r in ROWS])
+            table.append([key, f"{rate:g}"] + [f"{s[0]:.1f} / {s[1]:.1f}" for s in scores.values()])
+    labels = ([label for label, _, _ in ROWS.values()] if args.lens is None
+              else [label for label, _ in LENS_ROWS.values()])
+    lens_text = ("" if args.lens is None else
+                 f" through a lens of k1 {args.lens:g}, k2 {-args.lens / 3:g} (plumb_bob)")
     text = ("HOTA / IDF1 (TrackEval) with the boxes of a camera yawing back and forth by +-"
             f"{YAW_DEG:g} deg at the peak rate given (60 deg view; boxes whose centre leaves the image "
-            f"dropped; {TILT_DEG:g} deg tilt shake); gyro at {GYRO_HZ:g} Hz, {GYRO_NOISE_DEG:g} deg/s rms "
-            "noise.\n\n"
-            + markdown_table(["sequence", "peak deg/s", *(label for label, _, _ in ROWS.values())], table)
+            f"dropped; {TILT_DEG:g} deg tilt shake){lens_text}; gyro at {GYRO_HZ:g} Hz, {GYRO_NOISE_DEG:g} "
+            "deg/s rms noise.\n\n"
+            + markdown_table(["sequence", "peak deg/s", *labels], table)
             + "\n\n" + command_footer("bench/gyro_pan.py", argv))
-    report(text, "gyro_pan", None if args.no_markdown else args.markdown)
+    report(text, "gyro_pan" if args.lens is None else "gyro_pan_lens",
+           None if args.no_markdown else args.markdown)
     return 0
 
 

@@ -21,7 +21,7 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed")
 msgs = pytest.importorskip("ros2_tracker.msg",
                            reason="ros2_tracker.msg is not built: run `bash scripts/setup.sh`")
 
-from ros_graph import TrackerNodeClient, stop_node  # noqa: E402
+from ros_graph import TrackerNodeClient, stop_node, wait_acked  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Imu  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from turning_camera import FPS, IMU_HZ, T0, K, boxes_at, rate_at, true_turn  # noqa: E402
@@ -188,10 +188,11 @@ def test_a_lost_track_turns_with_the_camera_through_its_lens(tracker_node_graph)
                                 "cy 240.0, 640 x 480, lens plumb_bob (5 coefficients)")
     samples = [T0 - 0.5 + i / IMU_HZ for i in range(int(1.5 * IMU_HZ))]
     truth = true_turn(samples)
-    for t in samples:
+    for t in samples:  # all of them before frame 0 (reliable, the node queues 1000), acknowledged
         m = Imu(header=Header(frame_id="camera_optical", stamp=seconds_to_stamp(t)))
         m.angular_velocity.y = rate_at(t)
         imu_pub.publish(m)
+    wait_acked(imu_pub)
     errors, ids = [], []
     for k in range(25):
         t = T0 + k / FPS
