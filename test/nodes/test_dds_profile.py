@@ -23,7 +23,8 @@ SUBSCRIBER = textwrap.dedent("""
     node.create_subscription(String, "ack_test", lambda _m: None,
                              QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     print("ready", flush=True)
-    rclpy.spin(node)
+    while rclpy.ok():  # (killed by the test; rclpy.spin's unbounded wait once slept through a SIGTERM)
+        rclpy.spin_once(node, timeout_sec=0.1)
 """)
 
 PUBLISHER = textwrap.dedent("""
@@ -59,8 +60,8 @@ def ack_wait_s(env: dict) -> float:
                              timeout=60)
         assert pub.returncode == 0, pub.stderr
         return float(pub.stdout.strip().splitlines()[-1])
-    finally:
-        sub.terminate()
+    finally:  # the helper's own stop is not under test (a SIGTERM once left it running past 10 s on a CI)
+        sub.kill()
         sub.wait(10)
 
 
