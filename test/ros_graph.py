@@ -117,6 +117,13 @@ class TrackerNodeClient:
                     and self.params.service_is_ready())
         assert self.spin_until(ready, timeout), f"tracker_node never appeared:\n{log.read_text()}"
 
+    def wait_matched(self, *publishers, timeout: float = 10.0) -> None:
+        """Wait until each of our extra ``publishers`` (depth, camera_info, imu) has matched the node's
+        subscription; fail with the node's log otherwise."""
+        matched = self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in publishers), timeout)
+        missing = [p.topic_name for p in publishers if not p.get_subscription_count()]
+        assert matched, f"not matched: {missing}; node log:\n{self._log_tail()}"
+
     def publish_frame(self, detections, image: Image | None, timeout: float):
         """Publish the image (if any) then the detections; return the TrackArray with their stamp.
 

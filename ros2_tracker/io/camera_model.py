@@ -24,6 +24,7 @@ calibration's shifted by the offset and divided by the binning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -89,50 +90,56 @@ class CameraModel:
         """(N, 2) pixels of the image -> (N, 2) pixels of an ideal camera with :attr:`matrix` and no lens
         distortion (the identity without distortion). Non-finite rows, and points the lens model cannot
         take back (see the module docstring), come back NaN."""
-        pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
-        if not self.distorted or not len(pts):
-            return pts.copy()
-        out = np.full_like(pts, np.nan)
-        finite = np.flatnonzero(np.isfinite(pts).all(axis=1))
-        if not len(finite):
-            return out
-        sensor = self.sensor if self.sensor is not None else self.matrix
-        full = pts[finite] * self.binning + self.offset  # the sensor's pixels, which the calibration is of
-        seen = normalised(full, sensor)  # distorted normalised coordinates (skew included)
-        if self.model == "equidistant":
-            ideal = cv2.fisheye.undistortPoints(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4],
-                                                P=_IDENTITY, criteria=_CRITERIA).reshape(-1, 2)
-            back = cv2.fisheye.distortPoints(ideal.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4])
-        else:
-            ideal = cv2.undistortPointsIter(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion, None,
-                                            _IDENTITY, _CRITERIA).reshape(-1, 2)
-            rays = np.column_stack([ideal, np.ones(len(ideal))])
-            back = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), _IDENTITY, self.distortion)[0]
-        miss = np.hypot(*((back.reshape(-1, 2) - seen) * [sensor[0, 0], sensor[1, 1]]).T)
-        good = np.isfinite(ideal).all(axis=1) & (miss <= _MAX_MISS_PX)
-        out[finite[good]] = _pixels(ideal[good], self.matrix)
-        return out
+        return self._finite_rows(pixels, self._undistorted)
 
     def distort(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 2) pixels of the ideal camera (:attr:`matrix`, no lens) -> (N, 2) pixels of the image, through
         the lens: :meth:`undistort`'s inverse (the identity without distortion); non-finite rows stay NaN."""
+        return self._finite_rows(pixels, self._distorted)
+
+    def _finite_rows(self, pixels: np.ndarray, rows: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``rows`` applied to the finite rows of (N, 2) ``pixels`` (NaN elsewhere); a copy without lens."""
         pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
         if not self.distorted or not len(pts):
             return pts.copy()
         out = np.full_like(pts, np.nan)
         finite = np.flatnonzero(np.isfinite(pts).all(axis=1))
-        if not len(finite):
-            return out
-        ideal = normalised(pts[finite], self.matrix)
+        if len(finite):
+            out[finite] = rows(pts[finite])
+        return out
+
+    def _sensor(self) -> np.ndarray:
+        """The calibration's own camera matrix, which the lens works with."""
+        return self.sensor if self.sensor is not None else self.matrix
+
+    def _through_lens(self, ideal: np.ndarray) -> np.ndarray:
+        """(M, 2) undistorted normalised coordinates -> (M, 2) distorted ones, by the lens model."""
         if self.model == "equidistant":
             seen = cv2.fisheye.distortPoints(ideal.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4])
         else:
             rays = np.column_stack([ideal, np.ones(len(ideal))])
             seen = cv2.projectPoints(rays, np.zeros(3), np.zeros(3), _IDENTITY, self.distortion)[0]
-        sensor = self.sensor if self.sensor is not None else self.matrix
-        full = _pixels(seen.reshape(-1, 2), sensor)  # the sensor's pixels
-        out[finite] = (full - self.offset) / self.binning
+        return seen.reshape(-1, 2)
+
+    def _undistorted(self, pts: np.ndarray) -> np.ndarray:
+        sensor = self._sensor()
+        full = pts * self.binning + self.offset  # the sensor's pixels, which the calibration is of
+        seen = normalised(full, sensor)  # distorted normalised coordinates (skew included)
+        if self.model == "equidistant":
+            ideal = cv2.fisheye.undistortPoints(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion[:4],
+                                                P=_IDENTITY, criteria=_CRITERIA).reshape(-1, 2)
+        else:
+            ideal = cv2.undistortPointsIter(seen.reshape(-1, 1, 2), _IDENTITY, self.distortion, None,
+                                            _IDENTITY, _CRITERIA).reshape(-1, 2)
+        miss = np.hypot(*((self._through_lens(ideal) - seen) * [sensor[0, 0], sensor[1, 1]]).T)
+        good = np.isfinite(ideal).all(axis=1) & (miss <= _MAX_MISS_PX)
+        out = np.full_like(pts, np.nan)
+        out[good] = _pixels(ideal[good], self.matrix)
         return out
+
+    def _distorted(self, pts: np.ndarray) -> np.ndarray:
+        full = _pixels(self._through_lens(normalised(pts, self.matrix)), self._sensor())  # sensor pixels
+        return (full - self.offset) / self.binning
 
     def warp_affines(self, homography: np.ndarray, points: np.ndarray) -> np.ndarray:
         """(N, 2, 3) affine warps that follow a (3, 3) ``homography`` of the ideal camera's pixels (a

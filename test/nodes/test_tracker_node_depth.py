@@ -99,8 +99,7 @@ def depth_node(tracker_node_graph, name: str, *params: str, first_depth, info: C
     depth_pub = client.node.create_publisher(depth_type, depth_topic, profile)
     info_pub = client.node.create_publisher(CameraInfo, "camera_info", profile)
     client.wait_for_node(proc, log, timeout=20.0, images=False, markers=markers)
-    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
-                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    client.wait_matched(depth_pub, info_pub)
     want = ReliabilityPolicy.RELIABLE if qos == "reliable" else ReliabilityPolicy.BEST_EFFORT
     for topic in (depth_pub.topic_name, info_pub.topic_name):  # (the node is their one subscriber)
         got = [i.qos_profile.reliability for i in client.node.get_subscriptions_info_by_topic(topic)]

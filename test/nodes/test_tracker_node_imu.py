@@ -53,8 +53,7 @@ def test_tracks_turn_with_the_camera_by_the_gyro(tracker_node_graph):
     imu_pub = node.create_publisher(Imu, "imu", 1000)
     info_pub = node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=20.0, images=False)
-    assert client.spin_until(lambda: imu_pub.get_subscription_count() > 0
-                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    client.wait_matched(imu_pub, info_pub)
 
     samples = [T0 - 1.0 + i / IMU_HZ for i in range(int(2.4 * IMU_HZ))]
     truth = true_turn(samples)  # the camera's true rotation, as the scene is drawn
@@ -129,8 +128,7 @@ def test_the_images_take_over_where_the_gyro_stops(tracker_node_graph):
     imu_pub = client.node.create_publisher(Imu, "imu", 1000)
     info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=20.0, images=True)
-    assert client.spin_until(lambda: imu_pub.get_subscription_count() > 0
-                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    client.wait_matched(imu_pub, info_pub)
     rate = math.atan(6.0 / 500.0) * FPS  # the yaw rate that moves the image's centre 6 px a frame
     stop_s = T0 + 12.5 / FPS  # the gyro's last sample: it covers frames up to 15 (0.1 s after it)
     samples = [t for t in (T0 - 1.0 + i / IMU_HZ for i in range(int(1.5 * IMU_HZ))) if t <= stop_s]
@@ -180,8 +178,7 @@ def test_a_lost_track_turns_with_the_camera_through_its_lens(tracker_node_graph)
     imu_pub = client.node.create_publisher(Imu, "imu", 1000)
     info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=20.0, images=False)
-    assert client.spin_until(lambda: imu_pub.get_subscription_count() > 0
-                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    client.wait_matched(imu_pub, info_pub)
     info = CameraInfo(header=Header(frame_id="camera_optical", stamp=seconds_to_stamp(T0)), width=640,
                       height=480, k=K.ravel().tolist(), d=lens.tolist(), distortion_model="plumb_bob")
     client.publish_until_logged(lambda: info_pub.publish(info), "camera_info: fx 500.0 fy 500.0 cx 320.0 "

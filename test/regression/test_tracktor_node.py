@@ -53,8 +53,7 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
     depth_pub = client.node.create_publisher(Image, "depth", 10)
     info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=60.0, images=True)
-    assert client.spin_until(lambda: depth_pub.get_subscription_count() > 0
-                             and info_pub.get_subscription_count() > 0, 10.0), log.read_text()
+    client.wait_matched(depth_pub, info_pub)
     # use_depth with Tracktor too: the camera's K, and an eighth-size depth image of a wall 4 m away (32FC1),
     # sent a frame ahead, reliable (sensor_qos, as a replay's: best effort, a loaded CI lost two depth images
     # in a row, and once every position of a frame was NaN), all of them before the first frame, acknowledged
