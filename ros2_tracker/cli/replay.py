@@ -533,11 +533,10 @@ def _judge_exits(codes: dict[str, int | None], sent: dict[str, list[str]]) -> tu
     for n, rc in codes.items():
         if rc == 0 or (rc == -signal.SIGINT and n != recorder):
             continue
-        killed_in_stop = rc in (-signal.SIGTERM, -signal.SIGKILL) and sent.get(n, [])[:1] == ["SIGINT"]
-        if killed_in_stop and n != recorder and codes.get(recorder) == 0:
-            how = signal.Signals(-rc).name if rc is not None else "?"
-            warnings.append(f"{n} did not stop on SIGINT and was killed ({how}; its Python stacks are in the "
-                            f"log): the recording is complete")
+        if (rc is not None and rc in (-signal.SIGTERM, -signal.SIGKILL) and sent.get(n, [])[:1] == ["SIGINT"]
+                and n != recorder and codes.get(recorder) == 0):  # killed in the stop, the bag complete
+            warnings.append(f"{n} did not stop on SIGINT and was killed ({signal.Signals(-rc).name}; its "
+                            f"Python stacks are in the log): the recording is complete")
         elif not failed:
             failed = f"{n} exited with code {rc}"
     return failed, warnings

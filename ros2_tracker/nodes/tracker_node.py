@@ -240,7 +240,6 @@ class TrackerNode(Node):
         self._depth_images: collections.deque[tuple[int, Image | CompressedImage]] | None = None
         self._depth_skips = SkipCounter(_THROTTLE_S)  # depth images that could not be used, by kind of reason
         self._depth_history: DepthHistory | None = None  # use_depth: each track's recent depths
-        self._depth_seen = False  # use_depth: a depth image has come (the first is logged)
         if cfg.use_depth:
             self._depth_history = DepthHistory(cfg.depth_velocity_window_s)
             self._depth_images = collections.deque(maxlen=_DEPTH_DEPTH)
@@ -343,8 +342,7 @@ class TrackerNode(Node):
         self._camera = camera
 
     def _on_depth(self, msg: Image | CompressedImage) -> None:
-        if not self._depth_seen:  # said once: the depth images do arrive
-            self._depth_seen = True
+        if not self._depth_images:  # the first one (none is ever taken out): said once, they do arrive
             kind = (f"{msg.width} x {msg.height} {msg.encoding}" if isinstance(msg, Image)
                     else f"format '{msg.format}'")
             self.get_logger().info(f"first depth image: {kind}, stamp "

@@ -54,11 +54,11 @@ def test_node_runs_tracktor_like_the_library(tracker_node_graph, d2go, d2go_path
     info_pub = client.node.create_publisher(CameraInfo, "camera_info", 10)
     client.wait_for_node(proc, log, timeout=60.0, images=True)
     client.wait_matched(depth_pub, info_pub)
-    # use_depth with Tracktor too: the camera's K, and an eighth-size depth image of a wall 4 m away (32FC1),
-    # sent a frame ahead, reliable (sensor_qos, as a replay's: best effort, a loaded CI lost two depth images
-    # in a row, and once every position of a frame was NaN), all of them before the first frame, acknowledged
-    # by the node (reliable alone, a lost datagram's repair waited for a heartbeat and frame 3 went without
-    # its depth); the first frame's until the node has logged both
+    # use_depth with Tracktor too: the camera's K, and an eighth-size depth image of a wall 4 m away (32FC1)
+    # per frame, reliable (sensor_qos, as a replay's: best effort, a loaded CI lost two depth images in a row,
+    # and once every position of a frame was NaN), all of them before the first frame, acknowledged by the
+    # node (reliable alone, a lost datagram's repair waited for a heartbeat and frame 3 went without its
+    # depth); the first frame's until the node has logged both
     k = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
 
     def send_depth(f: int) -> None:
